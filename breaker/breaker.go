@@ -1,0 +1,500 @@
+package breaker
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// Outcome is the result of one attempt on a target, as the attempt phase
+// saw it.
+type Outcome struct {
+	Kind Kind
+	// Latency is the time to first response headers; 0 = unknown (not
+	// sampled). Only Success outcomes are sampled.
+	Latency time.Duration
+	// RetryAfter is the provider's rate-limit hint (RateLimited only);
+	// 0 = none.
+	RetryAfter time.Duration
+}
+
+// Transition describes one state change, as passed to
+// Settings.OnStateChange. A stage change inside Recovering is a transition
+// too, with From == To == Recovering and Stage set to the new stage.
+type Transition struct {
+	Name     string // the breaker's name
+	From, To State
+	At       time.Time
+	Reason   string
+	Until    time.Time // To == Open: when the cooldown ends
+	Stage    int       // To == Recovering: the stage entered
+}
+
+// Snapshot is a read-only view of a breaker at a given time.
+type Snapshot struct {
+	State State
+	// OpenUntil is when the cooldown ends (Open only; zero otherwise).
+	OpenUntil time.Time
+	// Stage is the recovery stage (Recovering only).
+	Stage int
+	// Share is the traffic share admitted: the stage's share when
+	// Recovering, 1 when Closed, 0 when Open or HalfOpen.
+	Share               float64
+	ConsecutiveFailures int
+	// Requests and Failures are the counts in the error-rate window (0 when
+	// the trigger is off).
+	Requests, Failures int
+	LatencyEWMA        time.Duration
+	// LatencySamples is the number of samples in LatencyEWMA.
+	LatencySamples int
+	// Opens is the number of re-opens in a row; it drives the growing
+	// cooldown and is reset when the breaker closes.
+	Opens          int
+	ProbesInFlight int
+	// Generation increases on every transition.
+	Generation uint64
+	// Since is when the current state (or recovery stage) began.
+	Since time.Time
+}
+
+// Breaker is the circuit breaker of one target. Its methods are safe for
+// concurrent use; Allow and Record do not allocate.
+//
+// Late outcomes. Record has no generation argument, so an outcome is matched
+// to the breaker's state when it arrives:
+//   - Open: the outcome belongs to an attempt admitted before the breaker
+//     opened. It changes nothing, except that an AuthFailure,
+//     QuotaExhausted, or RateLimited with RetryAfter extends OpenUntil to
+//     now plus its own duration (AuthOpenFor, QuotaOpenFor, RetryAfter; no
+//     jitter) if that ends later.
+//   - HalfOpen with no probe in flight (none admitted, or all freed by
+//     ProbeTimeout): the outcome is not a probe's and is ignored.
+//   - HalfOpen with probes in flight: the outcome is taken as a probe's and
+//     frees the oldest probe slot.
+//   - Closed and Recovering: every outcome counts. An attempt admitted
+//     before an earlier opening cannot be told apart here; it is rare (its
+//     outcome must outlive the whole cooldown and half-open phase).
+type Breaker struct {
+	name     string
+	s        Settings // with defaults applied; read-only after New
+	mu       sync.Mutex
+	c        core // guarded by mu
+	queue    []Transition
+	qhead    int  // next transition of queue to deliver
+	draining bool // a goroutine is delivering queue
+}
+
+// New returns a Closed breaker named name (e.g. "openai/gpt-4o"). It applies
+// the defaults of Settings and never panics; invalid fields are replaced
+// (see Settings).
+func New(name string, s Settings) *Breaker {
+	b := &Breaker{name: name, s: s.withDefaults()}
+	b.c = core{
+		s:      &b.s,
+		name:   name,
+		probes: make([]time.Time, b.s.HalfOpenProbes),
+		win:    newWindow(b.s.ErrorRate.Window),
+		lat:    ewma{alpha: b.s.Latency.Alpha},
+	}
+	if b.s.OnStateChange != nil {
+		b.queue = make([]Transition, 0, 8)
+		b.c.events = &b.queue
+	}
+	return b
+}
+
+// Name returns the name given to New.
+func (b *Breaker) Name() string { return b.name }
+
+// now replaces a zero time with the clock's.
+func (b *Breaker) now(t time.Time) time.Time {
+	if t.IsZero() {
+		return b.s.Clock.Now()
+	}
+	return t
+}
+
+// Allow decides whether a request may go to the target at now (a zero now
+// means Settings.Clock). An Open breaker past its cooldown becomes HalfOpen
+// here. Closed: Allow. Open: Reject. HalfOpen: Probe while a probe slot is
+// free, else Reject. Recovering: Allow when u < the stage's share, else
+// Reject; u should be uniform in [0,1).
+func (b *Breaker) Allow(now time.Time, u float64) Decision {
+	now = b.now(now)
+	b.mu.Lock()
+	d := b.c.allow(now, u)
+	b.unlockAndNotify()
+	return d
+}
+
+// Record records the outcome of an attempt on the target at now (a zero now
+// means Settings.Clock). See Breaker for how late outcomes are treated.
+func (b *Breaker) Record(now time.Time, o Outcome) {
+	now = b.now(now)
+	b.mu.Lock()
+	b.c.record(now, o)
+	b.unlockAndNotify()
+}
+
+// Snapshot returns a view of the breaker at now (a zero now means
+// Settings.Clock), with the lazy transitions (open->half-open, expired probe
+// slots, a due recovery stage) applied to the view only.
+func (b *Breaker) Snapshot(now time.Time) Snapshot {
+	now = b.now(now)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.c // the view works on a copy and emits nothing
+	c.events = nil
+	c.advance(now)
+	return c.snapshot(now)
+}
+
+// unlockAndNotify releases b.mu, then delivers queued transitions to
+// OnStateChange, in order and one at a time. If another goroutine is already
+// delivering (or this is a re-entrant call from the callback), it leaves the
+// new transitions to that goroutine and returns.
+func (b *Breaker) unlockAndNotify() {
+	if b.draining || b.qhead == len(b.queue) {
+		b.mu.Unlock()
+		return
+	}
+	b.draining = true
+	done := false
+	defer func() {
+		if !done { // OnStateChange panicked; let the next caller deliver the rest
+			b.mu.Lock()
+			b.draining = false
+			b.mu.Unlock()
+		}
+	}()
+	for b.qhead < len(b.queue) {
+		t := b.queue[b.qhead]
+		b.qhead++
+		b.mu.Unlock()
+		b.s.OnStateChange(t)
+		b.mu.Lock()
+	}
+	b.queue, b.qhead = b.queue[:0], 0
+	b.draining = false
+	done = true
+	b.mu.Unlock()
+}
+
+// Reasons given in Transition.Reason.
+const (
+	ReasonConsecutiveFailures = "consecutive failures"
+	ReasonRetryAfter          = "rate limited with retry-after"
+	ReasonAuthFailure         = "auth failure"
+	ReasonQuotaExhausted      = "quota exhausted"
+	ReasonErrorRate           = "error rate"
+	ReasonLatency             = "latency"
+	ReasonCooldownElapsed     = "cooldown elapsed"
+	ReasonProbeSucceeded      = "probe succeeded"
+	ReasonProbeFailed         = "probe failed"
+	ReasonRecoveryFailed      = "failure while recovering"
+	ReasonStageCompleted      = "recovery stage completed"
+	ReasonRecovered           = "recovered"
+)
+
+// core is the breaker's state machine without locking: the Breaker holds
+// its lock around every call. It is copied by value for Snapshot views.
+type core struct {
+	s      *Settings
+	name   string
+	events *[]Transition // nil: transitions are not reported
+
+	state          State
+	gen            uint64
+	since          time.Time // when the state or stage began
+	openUntil      time.Time // Open only
+	stage          int       // Recovering only
+	stageSuccesses int       // Recovering: successes in this stage
+	consecutive    int       // Closed: consecutive failures
+	opens          int       // re-opens in a row
+
+	// probes is a ring of admission times of the probes in flight, oldest
+	// at probeHead. Only allow writes into it.
+	probes    []time.Time
+	probeHead int
+	probeN    int
+
+	win window
+	lat ewma
+}
+
+// setState is the one place every transition happens: it bumps the
+// generation, resets what belongs to the previous generation, and reports
+// the transition. Callers set openUntil (to Open) or stage (to Recovering)
+// before calling it.
+func (c *core) setState(to State, now time.Time, reason string) {
+	from := c.state
+	c.state = to
+	c.gen++
+	c.since = now
+	c.consecutive = 0
+	c.stageSuccesses = 0
+	c.probeHead, c.probeN = 0, 0
+	switch to {
+	case Closed:
+		c.opens = 0
+		c.stage = 0
+		c.openUntil = time.Time{}
+		c.win.reset()
+	case Open:
+		c.stage = 0
+		c.win.reset()
+		c.lat.reset()
+	case HalfOpen, Recovering:
+		c.openUntil = time.Time{}
+	}
+	if c.events == nil {
+		return
+	}
+	t := Transition{Name: c.name, From: from, To: to, At: now, Reason: reason}
+	switch to {
+	case Open:
+		t.Until = c.openUntil
+	case Recovering:
+		t.Stage = c.stage
+	}
+	*c.events = append(*c.events, t)
+}
+
+// advance applies the transitions that are due at now without a request:
+// open->half-open, expired probe slots, a completed recovery stage.
+func (c *core) advance(now time.Time) {
+	switch c.state {
+	case Open:
+		if !now.Before(c.openUntil) {
+			c.setState(HalfOpen, now, ReasonCooldownElapsed)
+		}
+	case HalfOpen:
+		for c.probeN > 0 && !now.Before(c.probes[c.probeHead].Add(c.s.ProbeTimeout)) {
+			c.popProbe()
+		}
+	case Recovering:
+		c.maybeNextStage(now)
+	}
+}
+
+func (c *core) popProbe() {
+	c.probeHead = (c.probeHead + 1) % len(c.probes)
+	c.probeN--
+}
+
+func (c *core) allow(now time.Time, u float64) Decision {
+	c.advance(now)
+	switch c.state {
+	case Closed:
+		return Allow
+	case HalfOpen:
+		if c.probeN < len(c.probes) {
+			c.probes[(c.probeHead+c.probeN)%len(c.probes)] = now
+			c.probeN++
+			return Probe
+		}
+	case Recovering:
+		if u < c.s.RecoveryStages[c.stage] {
+			return Allow
+		}
+	}
+	return Reject
+}
+
+func (c *core) record(now time.Time, o Outcome) {
+	c.advance(now)
+	switch c.state {
+	case Closed:
+		c.recordClosed(now, o)
+	case Open:
+		c.recordOpen(now, o)
+	case HalfOpen:
+		c.recordHalfOpen(now, o)
+	case Recovering:
+		c.recordRecovering(now, o)
+	}
+}
+
+func (c *core) recordClosed(now time.Time, o Outcome) {
+	if o.Kind == Neutral || o.Kind > Neutral {
+		return
+	}
+	failed := o.Kind != Success
+	if c.s.ErrorRate.Threshold > 0 {
+		c.win.add(now, failed)
+	}
+	switch o.Kind {
+	case Success:
+		c.consecutive = 0
+		if c.sampleLatency(o) {
+			c.open(now, o, ReasonLatency)
+		}
+		return
+	case RateLimited:
+		if o.RetryAfter > 0 {
+			c.open(now, o, ReasonRetryAfter)
+			return
+		}
+		fallthrough
+	case Failure:
+		c.consecutive++
+		if c.consecutive >= c.s.ConsecutiveFailures {
+			c.open(now, o, ReasonConsecutiveFailures)
+			return
+		}
+	case AuthFailure:
+		c.open(now, o, ReasonAuthFailure)
+		return
+	case QuotaExhausted:
+		c.open(now, o, ReasonQuotaExhausted)
+		return
+	}
+	if c.s.ErrorRate.Threshold > 0 {
+		total, failures := c.win.counts(now)
+		if total >= c.s.ErrorRate.MinRequests && float64(failures) >= c.s.ErrorRate.Threshold*float64(total) {
+			c.open(now, o, ReasonErrorRate)
+		}
+	}
+}
+
+// recordOpen handles a late outcome: see Breaker.
+func (c *core) recordOpen(now time.Time, o Outcome) {
+	var d time.Duration
+	switch o.Kind {
+	case RateLimited:
+		d = o.RetryAfter
+	case AuthFailure:
+		d = c.s.AuthOpenFor
+	case QuotaExhausted:
+		d = c.s.QuotaOpenFor
+	}
+	if d > 0 {
+		if until := now.Add(d); until.After(c.openUntil) {
+			c.openUntil = until
+		}
+	}
+}
+
+func (c *core) recordHalfOpen(now time.Time, o Outcome) {
+	if c.probeN == 0 || o.Kind > Neutral {
+		return // not a probe's outcome: see Breaker
+	}
+	c.popProbe()
+	switch o.Kind {
+	case Neutral:
+	case Success:
+		c.stage = 0
+		c.setState(Recovering, now, ReasonProbeSucceeded)
+		c.sampleLatency(o) // a probe's latency starts the new average
+	default:
+		c.open(now, o, ReasonProbeFailed)
+	}
+}
+
+func (c *core) recordRecovering(now time.Time, o Outcome) {
+	switch o.Kind {
+	case Neutral:
+	case Success:
+		c.stageSuccesses++
+		if c.sampleLatency(o) {
+			c.open(now, o, ReasonLatency)
+			return
+		}
+		c.maybeNextStage(now)
+	case Failure, RateLimited, AuthFailure, QuotaExhausted:
+		c.open(now, o, ReasonRecoveryFailed)
+	}
+}
+
+// maybeNextStage moves to the next recovery stage, or closes after the last,
+// once the stage lasted RecoveryStageDuration with at least one success.
+func (c *core) maybeNextStage(now time.Time) {
+	if c.stageSuccesses == 0 || now.Sub(c.since) < c.s.RecoveryStageDuration {
+		return
+	}
+	if c.stage+1 < len(c.s.RecoveryStages) {
+		c.stage++
+		c.setState(Recovering, now, ReasonStageCompleted)
+		return
+	}
+	c.setState(Closed, now, ReasonRecovered)
+}
+
+// sampleLatency feeds a Success's latency to the EWMA and reports whether
+// the latency trigger fires.
+func (c *core) sampleLatency(o Outcome) bool {
+	l := &c.s.Latency
+	if l.Threshold <= 0 || o.Latency <= 0 {
+		return false
+	}
+	c.lat.add(o.Latency)
+	return c.lat.n >= l.MinRequests && c.lat.get() > l.Threshold
+}
+
+// open opens the breaker (a re-open from HalfOpen or Recovering grows the
+// cooldown).
+func (c *core) open(now time.Time, o Outcome, reason string) {
+	if c.state == HalfOpen || c.state == Recovering {
+		c.opens++
+	}
+	c.openUntil = now.Add(c.cooldown(o))
+	c.setState(Open, now, reason)
+}
+
+// cooldown returns how long to stay open: OpenFor*CooldownMultiplier^opens
+// capped at MaxOpenFor, raised to the outcome's own duration (Retry-After,
+// AuthOpenFor, QuotaOpenFor) if longer, times the jitter, and never below
+// Retry-After.
+func (c *core) cooldown(o Outcome) time.Duration {
+	s := c.s
+	d := float64(s.OpenFor)
+	for i := 0; i < c.opens && d < float64(s.MaxOpenFor) && s.CooldownMultiplier > 1; i++ {
+		d *= s.CooldownMultiplier
+	}
+	d = min(d, float64(s.MaxOpenFor))
+	switch o.Kind {
+	case RateLimited:
+		d = max(d, float64(o.RetryAfter))
+	case AuthFailure:
+		d = max(d, float64(s.AuthOpenFor))
+	case QuotaExhausted:
+		d = max(d, float64(s.QuotaOpenFor))
+	}
+	if s.Jitter > 0 {
+		u := min(max(s.Rand(), 0), 1)
+		d *= 1 + s.Jitter*(2*u-1)
+	}
+	cd := time.Duration(math.MaxInt64)
+	if d < float64(math.MaxInt64) {
+		cd = time.Duration(d)
+	}
+	if o.Kind == RateLimited && cd < o.RetryAfter {
+		cd = o.RetryAfter
+	}
+	return cd
+}
+
+func (c *core) snapshot(now time.Time) Snapshot {
+	sn := Snapshot{
+		State:               c.state,
+		OpenUntil:           c.openUntil,
+		ConsecutiveFailures: c.consecutive,
+		LatencyEWMA:         c.lat.get(),
+		LatencySamples:      c.lat.n,
+		Opens:               c.opens,
+		ProbesInFlight:      c.probeN,
+		Generation:          c.gen,
+		Since:               c.since,
+	}
+	if c.s.ErrorRate.Threshold > 0 {
+		sn.Requests, sn.Failures = c.win.counts(now)
+	}
+	switch c.state {
+	case Closed:
+		sn.Share = 1
+	case Recovering:
+		sn.Stage = c.stage
+		sn.Share = c.s.RecoveryStages[c.stage]
+	}
+	return sn
+}
