@@ -21,6 +21,8 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.t }
 
+var _ Clock = (*fakeClock)(nil)
+
 // at returns t0 plus d.
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
@@ -696,6 +698,7 @@ func TestBreaker_Concurrent(t *testing.T) {
 		RecoveryStageDuration: time.Millisecond, HalfOpenProbes: 3, Jitter: 0.1,
 		ErrorRate: ErrorRate{Threshold: 0.9, Window: time.Second, MinRequests: 5},
 		Latency:   Latency{Threshold: 900 * time.Microsecond},
+		Clock:     clock,
 		OnStateChange: func(tr Transition) {
 			_ = b.Snapshot(tr.At)
 			mu.Lock()
@@ -728,7 +731,6 @@ func TestBreaker_Concurrent(t *testing.T) {
 		}(uint64(g))
 	}
 	wg.Wait()
-	_ = clock
 	mu.Lock()
 	defer mu.Unlock()
 	if len(bad) > 0 {
@@ -878,11 +880,11 @@ func TestSettings_Validate(t *testing.T) {
 }
 
 func Example() {
-	b := breaker(New("anthropic/claude-sonnet", Settings{
+	b := New("anthropic/claude-sonnet", Settings{
 		OnStateChange: func(t Transition) {
 			fmt.Printf("%s: %v -> %v (%s)\n", t.Name, t.From, t.To, t.Reason)
 		},
-	}))
+	})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b.Record(now, Outcome{Kind: RateLimited, RetryAfter: 45 * time.Second})
 	fmt.Println(b.Allow(now.Add(44*time.Second), 0.5))
@@ -897,9 +899,6 @@ func Example() {
 	// anthropic/claude-sonnet: half-open -> recovering (probe succeeded)
 	// allow reject
 }
-
-// breaker is the identity; it keeps Example readable as client code.
-func breaker(b *Breaker) *Breaker { return b }
 
 // BenchmarkBreaker_AllowRecord measures the hot path: Allow then Record on a Closed breaker with every trigger on.
 func BenchmarkBreaker_AllowRecord(b *testing.B) {

@@ -15,6 +15,8 @@ type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
 
+var _ Clock = wallClock{}
+
 // Defaults applied by New (in Settings.withDefaults, and nowhere else).
 const (
 	DefaultConsecutiveFailures   = 3
