@@ -52,6 +52,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, api api, a *ans
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			w.WriteHeader(http.StatusOK)
 			w.Write(body[:len(body)/2])
+			flush(w)
 			abort(w)
 		}
 		writeJSON(w, http.StatusOK, body)
