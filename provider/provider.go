@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// Endpoint is a provider as one attempt sees it: its wire format, paths and
+// credential. AuthValue is secret: never log it or put it in an error.
+type Endpoint struct {
+	Name       string
+	API        config.API
+	BasePath   string
+	APIVersion string
+	AuthHeader string
+	AuthValue  string // scheme + key, ready to send; "" sends no credential
+	// DefaultMaxTokens is the output-token limit sent to targets that require
+	// one (Anthropic) when the client gives neither max_completion_tokens nor
+	// max_tokens. Default (0): DefaultMaxTokens (4096). Bounds: > 0.
+	DefaultMaxTokens int
+}
+
+// Request is the client's request as the attempt phase has it.
+type Request struct {
+	// Body is the client's OpenAI Chat Completions JSON.
+	Body []byte
+	// Model is the model (or Azure deployment) this target is asked for.
+	Model string
+	// Stream reports whether the client asked for a streamed answer.
+	Stream bool
+	// IncludeUsage reports stream_options.include_usage.
+	IncludeUsage bool
+}
+
+// wallNow is the clock translators use when Env.Now is nil.
+func wallNow() time.Time { return time.Now() }
+
+// Header is one header to set.
+type Header struct{ Key, Value string }
+
+// Prepared is the request rewritten for one target.
+type Prepared struct {
+	// Path is the request :path, query included.
+	Path string
+	// Headers are set on the attempt, replacing any earlier value. The caller
+	// first removes every name in CredentialHeaders.
+	Headers []Header
+	// Body is the body to send.
+	Body []byte
+}
+
+// CredentialHeaders are the request headers any provider reads credentials or
+// versions from. The attempt phase removes all of them on every attempt, since
+// Envoy's upstream filters share one header map across attempts.
+var CredentialHeaders = []string{
+	"authorization", "x-api-key", "api-key", "x-goog-api-key",
+	"anthropic-version", "anthropic-beta", "openai-organization", "openai-project",
+}
+
+// Env carries what translators must not take from globals: the clock and the
+// id source, so golden files match byte for byte.
+type Env struct {
+	Now func() time.Time
+	ID  func() string
+}
+
+// ResponseTranslator turns one attempt's response body into the client's
+// format. It is per attempt, fed the body chunks in order.
+type ResponseTranslator interface {
+	// Translate consumes the next chunk and returns what the client gets now.
+	// eos marks the last chunk.
+	Translate(chunk []byte, eos bool) ([]byte, error)
+	// ContentType is the client-facing content type, "" to leave it.
+	ContentType() string
+}
+
+// StreamStart is what the first bytes of a streamed response say.
+type StreamStart struct {
+	// Complete is true once the first event is whole (or the stream is not SSE).
+	Complete bool
+	// Failure is set when that first event is an error.
+	Failure *Classification
+}
+
+// Adapter is one wire format.
+type Adapter interface {
+	// Prepare rewrites the client's request for ep and model. An *Error with
+	// Status 400 reports a request the target cannot express.
+	Prepare(ep *Endpoint, req Request) (*Prepared, error)
+	// NewResponseTranslator translates a successful (2xx) response.
+	NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator
+	// InspectStreamStart looks at the buffered start of a 200 event stream.
+	InspectStreamStart(buf []byte) StreamStart
+	// Classify an error response (status >= 400) from this provider.
+	Classify(status int, h http.Header, body []byte, now time.Time) Classification
+}
+
+// For returns the adapter of api.
+func For(api config.API) (Adapter, error) {
+	switch api {
+	case config.APIOpenAI, config.APIOpenAICompatible:
+		return openAI{}, nil
+	}
+	if a, ok := extra[api]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("provider: %w: %q", ErrUnsupportedAPI, api)
+}
+
+// extra holds adapters registered by other files of this package (never
+// changed after init).
+var extra = map[config.API]Adapter{}
+
+// ErrUnsupportedAPI is returned by For for an API without an adapter.
+var ErrUnsupportedAPI = errors.New("unsupported api")
+
+// Error is a client-facing error in OpenAI's shape.
+type Error struct {
+	Status  int
+	Type    string // OpenAI error type: invalid_request_error, rate_limit_error, ...
+	Code    string
+	Param   string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
