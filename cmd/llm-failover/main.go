@@ -1,0 +1,296 @@
+// Command llm-failover is the Envoy ext_proc server that fails LLM requests
+// over between providers.
+//
+//	llm-failover [serve] --config FILE        run the server (the default command)
+//	llm-failover check-config FILE            validate and print the effective config
+//	llm-failover envoy-config --config FILE [--out envoy.yaml]
+//	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/envoy"
+	"github.com/llm-failover/llm-failover/processor"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "check-config":
+		return checkConfig(args, stdout, stderr)
+	case "envoy-config":
+		return envoyConfig(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "llm-failover: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+const usage = `usage:
+  llm-failover [serve] --config FILE     run the ext_proc server
+  llm-failover check-config FILE         validate FILE and print the effective config
+  llm-failover envoy-config --config FILE [--out envoy.yaml]
+                                         generate the matching Envoy 1.40 bootstrap
+  llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
+`
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" && fs.NArg() == 1 {
+		*path = fs.Arg(0)
+	}
+	if *path == "" {
+		fmt.Fprint(stderr, "usage: llm-failover check-config FILE\n")
+		return 2
+	}
+	c, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n", *path)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "  %s\n", line)
+		}
+		return 1
+	}
+	j, _ := json.Marshal(c)
+	y, err := yaml.JSONToYAML(j)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "# %s is valid; effective configuration with defaults:\n%s", *path, y)
+	return 0
+}
+
+func envoyConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("envoy-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "llm-failover configuration file")
+	out := fs.String("out", "", "write the envoy.yaml here instead of standard output")
+	check := fs.String("check", "", "validate this envoy.yaml instead of generating one")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *check != "" {
+		b, err := os.ReadFile(*check)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		if err := envoy.Check(b); err != nil {
+			fmt.Fprintf(stderr, "%s: invalid Envoy configuration:\n", *check)
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "  %s\n", line)
+			}
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: valid for Envoy 1.40\n", *check)
+		return 0
+	}
+	if *path == "" {
+		fmt.Fprint(stderr, "usage: llm-failover envoy-config --config FILE [--out envoy.yaml]\n")
+		return 2
+	}
+	c, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		return 1
+	}
+	b, err := envoy.Generate(c, envoy.Options{SourceName: *path})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *out == "" {
+		_, _ = stdout.Write(b)
+		return 0
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (required)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "llm-failover: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if *path == "" {
+		log.Error("no configuration: pass --config FILE")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		log.Error("invalid configuration", "file", *path, "error", err.Error())
+		return 1
+	}
+	srv, err := processor.New(processor.Options{Config: cfg, Logger: log})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := runServer(ctx, cfg, srv, log, nil); err != nil {
+		log.Error("server stopped", "error", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// listeners are the addresses runServer actually bound (for tests).
+type listeners struct{ grpc, admin string }
+
+// runServer serves ext_proc and the admin endpoints until ctx is done, then
+// drains: readiness turns false, new streams are refused, running streams get
+// server.drain_timeout to finish.
+func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, log *slog.Logger, bound chan<- listeners) error {
+	network, addr := "tcp", cfg.Server.GRPCAddress
+	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", rest
+		_ = os.Remove(addr)
+	}
+	gl, err := net.Listen(network, addr)
+	if err != nil {
+		return fmt.Errorf("grpc listen %s: %w", cfg.Server.GRPCAddress, err)
+	}
+	al, err := net.Listen("tcp", cfg.Server.AdminAddress)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("admin listen %s: %w", cfg.Server.AdminAddress, err)
+	}
+	gs := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(gs, srv)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	var ready = make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-ready:
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(gl) }()
+	go func() {
+		if err := hsrv.Serve(al); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("llm-failover serving", "grpc", gl.Addr().String(), "admin", al.Addr().String(),
+		"providers", len(cfg.Providers), "chains", len(cfg.Chains))
+	if bound != nil {
+		bound <- listeners{grpc: gl.Addr().String(), admin: al.Addr().String()}
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		gs.Stop()
+		_ = hsrv.Close()
+		return err
+	}
+	log.Info("draining", "streams", srv.Streams(), "timeout", cfg.Server.DrainTimeout.String())
+	close(ready)
+	hs.Shutdown()
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.D())
+	defer cancel()
+	derr := srv.Drain(dctx)
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-dctx.Done():
+		gs.Stop()
+	}
+	_ = hsrv.Shutdown(dctx)
+	if derr != nil {
+		log.Warn("drain incomplete", "error", derr.Error())
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// writeStatus serves the breakers' state as JSON.
+func writeStatus(w http.ResponseWriter, srv *processor.Server) {
+	type target struct {
+		Target              string    `json:"target"`
+		State               string    `json:"state"`
+		OpenUntil           time.Time `json:"open_until,omitzero"`
+		Stage               int       `json:"stage"`
+		Share               float64   `json:"share"`
+		ConsecutiveFailures int       `json:"consecutive_failures"`
+		WindowRequests      int       `json:"window_requests"`
+		WindowFailures      int       `json:"window_failures"`
+		LatencyEWMAms       int64     `json:"latency_ewma_ms"`
+	}
+	var out []target
+	now := time.Now()
+	srv.Registry().Each(func(b *breaker.Breaker) {
+		s := b.Snapshot(now)
+		out = append(out, target{Target: b.Name(), State: s.State.String(), OpenUntil: s.OpenUntil, Stage: s.Stage,
+			Share: s.Share, ConsecutiveFailures: s.ConsecutiveFailures, WindowRequests: s.Requests,
+			WindowFailures: s.Failures, LatencyEWMAms: s.LatencyEWMA.Milliseconds()})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	w.Header().Set("content-type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"streams": srv.Streams(), "targets": out})
+}

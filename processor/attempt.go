@@ -1,0 +1,634 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/provider"
+)
+
+// Attribute names the attempt phase reads (docs/envoy-contract.md).
+const (
+	attrNamespace    = "envoy.filters.http.ext_proc"
+	attrHostMetadata = "xds.upstream_host_metadata"
+	attrAttemptCount = "upstream.request_attempt_count"
+	// EndpointNamespace is the endpoint metadata namespace naming the provider.
+	EndpointNamespace = "llm_failover"
+)
+
+type attemptStep uint8
+
+const (
+	attWantHeaders attemptStep = iota
+	attWantBody
+	attWantResponse // the request went out; waiting for response headers
+	attHolding      // response headers held while the first event or error body arrives
+	attStreaming    // answered: the body flows to the client, translated if needed
+	attReplacing    // answered with our own body: later chunks are emptied
+	attPassing      // answered: chunks pass unchanged (failing over, or done)
+)
+
+type holdKind uint8
+
+const (
+	holdStream holdKind = iota // a 200 event stream: wait for its first event
+	holdError                  // an error status: wait for its body to classify it
+)
+
+// planInfo is the plan as it arrives in the forwarded dynamic metadata.
+type planInfo struct {
+	ID           string
+	Chain        string
+	Model        string
+	Stream       bool
+	IncludeUsage bool
+	Extra        int
+	Targets      []planTarget
+}
+
+type planTarget struct {
+	Provider      string
+	Cluster       string
+	Model         string
+	ContextWindow int
+}
+
+// attemptStream is one attempt on one provider: it rewrites the request for
+// the provider, judges the response, records the outcome and tells Envoy
+// whether to retry.
+type attemptStream struct {
+	s    *Server
+	st   *state
+	log  *slog.Logger
+	step attemptStep
+
+	reqID   string
+	attempt int
+	plan    planInfo
+	index   int // index of the target in plan.Targets
+	target  planTarget
+	ep      *endpoint
+	preq    provider.Request
+
+	sent    time.Time
+	status  int
+	headers http.Header
+	latency time.Duration
+
+	hold    holdKind
+	held    []*extprocv3.HttpBody
+	buf     []byte
+	timer   *time.Timer
+	tr      provider.ResponseTranslator
+	decided bool
+}
+
+func newAttemptStream(s *Server, st *state) *attemptStream {
+	return &attemptStream{s: s, st: st, log: s.log.With("phase", PhaseAttempt)}
+}
+
+func (a *attemptStream) deadline() <-chan time.Time {
+	if a.timer == nil || a.step != attHolding {
+		return nil
+	}
+	return a.timer.C
+}
+
+func (a *attemptStream) stopTimer() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}
+
+func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
+	if a.step != attHolding {
+		return nil, nil
+	}
+	if a.hold == holdError {
+		return a.decideError(), nil
+	}
+	return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
+		Message: fmt.Sprintf("no event within %s of the response headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
+}
+
+func (a *attemptStream) end(err error) {
+	a.stopTimer()
+	if a.decided {
+		return
+	}
+	switch a.step {
+	case attWantResponse, attHolding:
+		msg := "the attempt ended without response headers (reset or timeout)"
+		if a.step == attHolding {
+			msg = "the attempt ended while its response was held (reset or timeout)"
+		}
+		a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0, Message: msg})
+	}
+}
+
+func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
+	switch m := req.Request.(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		if a.step != attWantHeaders {
+			return nil, protocolError("attempt phase: request headers received twice")
+		}
+		return a.requestHeaders(req, m.RequestHeaders)
+	case *extprocv3.ProcessingRequest_RequestBody:
+		if a.step != attWantBody {
+			if a.step == attPassing {
+				return one(requestBodyResponse(&extprocv3.CommonResponse{})), nil
+			}
+			return nil, protocolError("attempt phase: request body out of order")
+		}
+		if !m.RequestBody.EndOfStream {
+			return nil, protocolError("attempt phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
+		}
+		return a.requestBody(m.RequestBody.Body)
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		if a.step != attWantResponse {
+			if a.step == attPassing {
+				return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
+			}
+			return nil, protocolError("attempt phase: response headers out of order")
+		}
+		return a.responseHeaders(m.ResponseHeaders)
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return a.responseBody(m.ResponseBody)
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
+			RequestTrailers: &extprocv3.TrailersResponse{}}}), nil
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
+			ResponseTrailers: &extprocv3.TrailersResponse{}}}), nil
+	}
+	return nil, protocolError("attempt phase: unexpected message %T", req.Request)
+}
+
+// fatal answers a request that cannot be attempted (misconfiguration) with a
+// 500 naming the problem; it is logged once here.
+func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
+	a.step = attPassing
+	a.decided = true
+	a.log.Error("attempt cannot proceed", "code", code, "reason", msg)
+	return one(immediate(500, errorBody(apiError{Message: msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+}
+
+func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
+	hs := headerMap(h.GetHeaders())
+	attrs := req.GetAttributes()[attrNamespace]
+	if attrs == nil {
+		attrs = h.GetAttributes()[attrNamespace]
+	}
+	a.attempt = attemptCount(attrs, hs)
+	plan, err := parsePlan(req.GetMetadataContext(), a.st.cfg.PlanNamespace())
+	if err != nil {
+		return a.fatal("plan_missing", fmt.Sprintf("llm-failover attempt phase: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces)", err, a.st.cfg.PlanNamespace())), nil
+	}
+	a.plan = plan
+	a.reqID = hs["x-request-id"]
+	if a.reqID == "" {
+		a.reqID = plan.ID
+	}
+	a.log = a.log.With("request_id", a.reqID, "attempt", a.attempt)
+	hostProvider := hostProvider(attrs)
+	a.index = min(a.attempt-1, len(plan.Targets)-1)
+	if hostProvider != "" && plan.Targets[a.index].Provider != hostProvider {
+		// Envoy chose another cluster than the plan says for this attempt (for
+		// example the configured groups, when the override was unusable): serve
+		// the provider Envoy really chose, with the plan's model for it.
+		found := false
+		for i, t := range plan.Targets {
+			if t.Provider == hostProvider {
+				a.index, found = i, true
+				break
+			}
+		}
+		if !found {
+			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q", a.attempt, hostProvider, plan.Chain)), nil
+		}
+		a.log.Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
+	}
+	a.target = plan.Targets[a.index]
+	a.ep = a.st.endpoints[a.target.Provider]
+	if a.ep == nil {
+		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica", a.target.Provider)), nil
+	}
+	a.log = a.log.With("provider", a.target.Provider, "model", a.target.Model)
+	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
+	if h.GetEndOfStream() {
+		return a.fatal("missing_body", "the attempt has no request body"), nil
+	}
+	a.step = attWantBody
+	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+}
+
+func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
+	a.preq.Body = body
+	p, err := a.ep.adapter.Prepare(&a.ep.ep, a.preq)
+	if err != nil {
+		var pe *provider.Error
+		if !errors.As(err, &pe) {
+			pe = &provider.Error{Status: 400, Type: "invalid_request_error", Message: err.Error()}
+		}
+		a.step, a.decided = attPassing, true
+		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: pe.Status, Message: pe.Message})
+		var param *string
+		if pe.Param != "" {
+			param = &pe.Param
+		}
+		m := a.traceHeaders()
+		return one(immediate(pe.Status, errorBody(apiError{Message: pe.Message, Type: pe.Type, Code: pe.Code, Param: param,
+			Provider: a.target.Provider}), "llm_failover_untranslatable", m)), nil
+	}
+	m := &mutation{}
+	setting := map[string]bool{}
+	for _, h := range p.Headers {
+		setting[h.Key] = true
+	}
+	for _, k := range provider.CredentialHeaders {
+		if !setting[k] {
+			m.removeHeader(k)
+		}
+	}
+	m.removeHeader(HeaderChain)
+	m.setHeader(":path", p.Path)
+	for _, h := range p.Headers {
+		m.setHeader(h.Key, h.Value)
+	}
+	m.setHeader("content-type", "application/json")
+	m.setHeader("content-length", strconv.Itoa(len(p.Body)))
+	c := common(m)
+	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
+	a.step = attWantResponse
+	a.sent = a.s.clock.Now()
+	return one(requestBodyResponse(c)), nil
+}
+
+func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
+	hs := headerMap(h.GetHeaders())
+	a.status = statusOf(hs)
+	a.latency = a.s.clock.Now().Sub(a.sent)
+	a.headers = make(http.Header, len(hs))
+	for k, v := range hs {
+		a.headers.Set(k, v)
+	}
+	if a.status >= 200 && a.status < 400 {
+		mt, _, _ := mime.ParseMediaType(hs["content-type"])
+		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
+			if h.GetEndOfStream() {
+				return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
+					Message: "the event stream was empty"}), nil
+			}
+			a.startHold(holdStream)
+			return nil, nil
+		}
+		return a.succeed(provider.ClassSuccess), nil
+	}
+	if h.GetEndOfStream() {
+		return a.decideError(), nil
+	}
+	a.startHold(holdError)
+	return nil, nil
+}
+
+func (a *attemptStream) startHold(k holdKind) {
+	a.step, a.hold = attHolding, k
+	a.timer = time.NewTimer(a.st.cfg.Server.StreamFirstEventTimeout.D())
+}
+
+func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.ProcessingResponse, error) {
+	switch a.step {
+	case attHolding:
+		a.held = append(a.held, b)
+		a.buf = append(a.buf, b.GetBody()...)
+		over := int64(len(a.buf)) > int64(a.st.cfg.Server.MaxStreamHoldBytes)
+		if a.hold == holdError {
+			if b.GetEndOfStream() || over {
+				return a.decideError(), nil
+			}
+			return nil, nil
+		}
+		ss := a.ep.adapter.InspectStreamStart(a.buf)
+		switch {
+		case ss.Complete && ss.Failure == nil:
+			return a.succeed(provider.ClassSuccess), nil
+		case ss.Complete:
+			if !ss.Failure.Class.FailsOver() {
+				// An error the next provider would give too (content policy,
+				// invalid request): the client gets it in the stream.
+				return a.succeed(ss.Failure.Class), nil
+			}
+			f := *ss.Failure
+			f.Status = a.status
+			return a.fail(f), nil
+		case b.GetEndOfStream():
+			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
+				Message: "the event stream ended before its first event"}), nil
+		case over:
+			a.log.Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			return a.succeed(provider.ClassSuccess), nil
+		}
+		return nil, nil
+	case attStreaming:
+		return one(a.translate(b)), nil
+	case attReplacing:
+		return one(replaceBody(nil, nil)), nil
+	}
+	return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// translate answers one body chunk of a successful response.
+func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	if a.tr == nil {
+		return responseBodyResponse(&extprocv3.CommonResponse{})
+	}
+	out, err := a.tr.Translate(b.GetBody(), b.GetEndOfStream())
+	if err != nil {
+		// The translator reports a broken provider body; the client gets what
+		// was translated and an error in the stream, never a silent cut.
+		a.log.Warn("response translation failed", "error", err.Error())
+	}
+	return replaceBody(out, nil)
+}
+
+// passthrough reports whether the provider speaks the client's format.
+func passthrough(api config.API) bool {
+	return api == config.APIOpenAI || api == config.APIOpenAICompatible || api == config.APIAzureOpenAI
+}
+
+// succeed answers the held response headers and chunks: the client gets this
+// provider's answer. cls is ClassSuccess, or a non-failover class seen in a
+// 200 stream (recorded as neutral).
+func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
+	a.stopTimer()
+	a.decided = true
+	a.record(provider.Classification{Class: cls, Status: a.status})
+	m := a.traceHeaders()
+	if !passthrough(a.ep.cfg.API) {
+		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+		m.removeHeader("content-length")
+		if ct := a.tr.ContentType(); ct != "" {
+			m.setHeader("content-type", ct)
+		}
+	}
+	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	a.step = attStreaming
+	for _, b := range a.held {
+		out = append(out, a.translate(b))
+	}
+	a.held, a.buf = nil, nil
+	return out
+}
+
+// decideError classifies a held error response with its body and answers it.
+func (a *attemptStream) decideError() []*extprocv3.ProcessingResponse {
+	cls := a.ep.adapter.Classify(a.status, a.headers, a.buf, a.s.clock.Now())
+	if cls.Class == provider.ClassSuccess { // a 3xx or odd status: let it through
+		return a.succeed(provider.ClassSuccess)
+	}
+	if !a.failsOver(cls) {
+		return a.returnError(cls)
+	}
+	return a.fail(cls)
+}
+
+// failsOver reports whether another target may serve the request after cls.
+func (a *attemptStream) failsOver(cls provider.Classification) bool {
+	if cls.Class == provider.ClassContextLength {
+		next := a.index + 1
+		return a.target.ContextWindow > 0 && next < len(a.plan.Targets) &&
+			a.plan.Targets[next].ContextWindow > a.target.ContextWindow
+	}
+	return cls.Class.FailsOver()
+}
+
+// last reports whether no planned attempt follows this one.
+func (a *attemptStream) last() bool {
+	return a.attempt >= len(a.plan.Targets)+a.plan.Extra
+}
+
+// fail records a failure another target can serve, then either lets Envoy
+// retry (marking the response when Envoy would not retry it by itself) or,
+// on the last planned attempt, answers the client with every attempt listed.
+func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
+	a.stopTimer()
+	a.decided = true
+	a.record(cls)
+	if a.last() {
+		a.step = attPassing
+		status := cls.Status
+		if status < 400 {
+			status = 503
+		}
+		recs := a.s.traces.get(a.reqID, a.s.clock.Now())
+		msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
+			a.target.Provider, a.target.Model, cls.Status, cls.Class)
+		if cls.Message != "" {
+			msg += ": " + truncate(cls.Message, 300)
+		}
+		body := errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)})
+		m := a.traceHeaders()
+		if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
+			m.setHeader("retry-after", ra)
+		}
+		a.log.Warn("all attempts failed", "chain", a.plan.Chain, "status", status, "attempts", len(recs))
+		return one(immediate(status, body, "llm_failover_all_targets_failed", m))
+	}
+	m := &mutation{}
+	m.setHeader(HeaderRetry, "1")
+	if a.status < 400 {
+		// A 200 stream that failed in its first event: make it a 5xx so the
+		// router tears the attempt down and retries (DESIGN.md, streaming).
+		m.setHeader(":status", "503")
+	}
+	a.step = attPassing
+	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	for range a.held {
+		out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
+	}
+	a.held, a.buf = nil, nil
+	return out
+}
+
+// returnError gives the client an error no other target would avoid
+// (invalid request, content policy): unchanged for OpenAI-shaped providers,
+// rendered in OpenAI's shape for the others.
+func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.ProcessingResponse {
+	a.stopTimer()
+	a.decided = true
+	a.record(cls)
+	m := a.traceHeaders()
+	if passthrough(a.ep.cfg.API) {
+		a.step = attPassing
+		out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+		for range a.held {
+			out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
+		}
+		a.held, a.buf = nil, nil
+		return out
+	}
+	typ := cls.Type
+	if typ == "" {
+		typ = errorTypeFor(cls.Status)
+	}
+	body := errorBody(apiError{Message: cls.Message, Type: typ, Code: cls.Code, Provider: a.target.Provider})
+	m.removeHeader("content-length")
+	m.setHeader("content-type", "application/json")
+	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	a.step = attReplacing
+	for i := range a.held {
+		if i == 0 {
+			out = append(out, replaceBody(body, nil))
+		} else {
+			out = append(out, replaceBody(nil, nil))
+		}
+	}
+	a.held, a.buf = nil, nil
+	return out
+}
+
+// traceHeaders are the response headers telling who answered and how.
+func (a *attemptStream) traceHeaders() *mutation {
+	m := &mutation{}
+	m.setHeader(HeaderProvider, a.target.Provider)
+	m.setHeader(HeaderModel, a.target.Model)
+	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
+	m.setHeader(HeaderChain, a.plan.Chain)
+	m.setHeader(HeaderTrace, formatTrace(a.s.traces.get(a.reqID, a.s.clock.Now())))
+	return m
+}
+
+// record feeds the outcome to the target's breaker and the trace.
+func (a *attemptStream) record(cls provider.Classification) {
+	now := a.s.clock.Now()
+	if b := a.s.registry.Lookup(a.target.Provider + "/" + a.target.Model); b != nil {
+		b.Record(now, outcomeOf(cls, a.latency))
+	}
+	a.addTrace(cls)
+	if cls.Class != provider.ClassSuccess {
+		a.log.Info("attempt failed", "status", cls.Status, "outcome", cls.Class.String(), "latency_ms", a.latency.Milliseconds(),
+			"retry_after", cls.RetryAfter.String(), "error_type", cls.Type, "error_code", cls.Code)
+	}
+}
+
+func (a *attemptStream) addTrace(cls provider.Classification) {
+	a.s.traces.add(a.reqID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
+		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
+}
+
+// outcomeOf maps a classification to a breaker outcome.
+func outcomeOf(cls provider.Classification, latency time.Duration) breaker.Outcome {
+	o := breaker.Outcome{Latency: latency, RetryAfter: cls.RetryAfter}
+	switch cls.Class {
+	case provider.ClassSuccess:
+		o.Kind = breaker.Success
+	case provider.ClassRateLimited:
+		o.Kind = breaker.RateLimited
+	case provider.ClassQuotaExhausted:
+		o.Kind = breaker.QuotaExhausted
+	case provider.ClassAuth:
+		o.Kind = breaker.AuthFailure
+	case provider.ClassOverloaded, provider.ClassServerError, provider.ClassTimeout:
+		o.Kind = breaker.Failure
+	default:
+		o.Kind = breaker.Neutral
+	}
+	if cls.Status == 0 {
+		o.Latency = 0 // no response headers: no latency sample
+	}
+	return o
+}
+
+// attemptCount reads upstream.request_attempt_count (a number, or a string),
+// falling back to x-envoy-attempt-count, then 1.
+func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
+	if v := attrs.GetFields()[attrAttemptCount]; v != nil {
+		switch k := v.Kind.(type) {
+		case *structpb.Value_NumberValue:
+			if k.NumberValue >= 1 && k.NumberValue < 1e6 {
+				return int(k.NumberValue)
+			}
+		case *structpb.Value_StringValue:
+			if n, err := strconv.Atoi(k.StringValue); err == nil && n >= 1 {
+				return n
+			}
+		}
+	}
+	if n, err := strconv.Atoi(hs["x-envoy-attempt-count"]); err == nil && n >= 1 {
+		return n
+	}
+	return 1
+}
+
+// hostProvider reads the provider name from xds.upstream_host_metadata: the
+// text format of the endpoint's core.v3.Metadata (Envoy prints message-typed
+// CEL values with ShortDebugString), or a Struct of the same shape.
+func hostProvider(attrs *structpb.Struct) string {
+	v := attrs.GetFields()[attrHostMetadata]
+	if v == nil {
+		return ""
+	}
+	var fm map[string]*structpb.Struct
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		var md corev3.Metadata
+		if err := prototext.Unmarshal([]byte(k.StringValue), &md); err != nil {
+			return ""
+		}
+		fm = md.GetFilterMetadata()
+	case *structpb.Value_StructValue:
+		f := k.StructValue.GetFields()["filter_metadata"].GetStructValue()
+		if f == nil {
+			f = k.StructValue
+		}
+		fm = map[string]*structpb.Struct{}
+		for ns, s := range f.GetFields() {
+			fm[ns] = s.GetStructValue()
+		}
+	}
+	return fm[EndpointNamespace].GetFields()["provider"].GetStringValue()
+}
+
+var errNoPlan = errors.New("no plan in the forwarded metadata")
+
+// parsePlan reads the plan from the forwarded dynamic metadata.
+func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
+	s := md.GetFilterMetadata()[ns]
+	if s == nil {
+		return planInfo{}, errNoPlan
+	}
+	f := s.GetFields()
+	p := planInfo{
+		ID:           f["id"].GetStringValue(),
+		Chain:        f["chain"].GetStringValue(),
+		Model:        f["model"].GetStringValue(),
+		Stream:       f["stream"].GetBoolValue(),
+		IncludeUsage: f["include_usage"].GetBoolValue(),
+		Extra:        int(f["extra"].GetNumberValue()),
+	}
+	for _, v := range f["targets"].GetListValue().GetValues() {
+		t := v.GetStructValue().GetFields()
+		p.Targets = append(p.Targets, planTarget{
+			Provider:      t["provider"].GetStringValue(),
+			Cluster:       t["cluster"].GetStringValue(),
+			Model:         t["model"].GetStringValue(),
+			ContextWindow: int(t["context_window"].GetNumberValue()),
+		})
+	}
+	if len(p.Targets) == 0 {
+		return p, fmt.Errorf("%w: the plan has no targets", errNoPlan)
+	}
+	return p, nil
+}

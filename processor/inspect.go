@@ -1,0 +1,67 @@
+package processor
+
+import (
+	"errors"
+
+	"github.com/tidwall/gjson"
+)
+
+// Body inspection errors, each answered 400.
+var (
+	errMalformedJSON  = errors.New("the request body is not valid JSON")
+	errNotObject      = errors.New("the request body must be a JSON object")
+	errDuplicateModel = errors.New(`the request body has more than one top-level "model" key`)
+	errMissingModel   = errors.New(`the request body needs a "model" string`)
+)
+
+// inspection is what the route phase needs from a request body.
+type inspection struct {
+	Model        string
+	Stream       bool
+	IncludeUsage bool
+}
+
+// inspectBody reads the model and stream flags with one pass over the
+// top-level keys, without unmarshalling the body. Keys are compared after
+// JSON unescaping, so "mod\u0065l" counts as a second "model": parsers
+// disagree on which duplicate wins, and the provider must never see another
+// model than the one routed.
+func inspectBody(b []byte) (inspection, error) {
+	var in inspection
+	if !gjson.ValidBytes(b) {
+		return in, errMalformedJSON
+	}
+	root := gjson.ParseBytes(b)
+	if !root.IsObject() {
+		return in, errNotObject
+	}
+	models := 0
+	var err error
+	root.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "model":
+			models++
+			if models > 1 {
+				err = errDuplicateModel
+				return false
+			}
+			if value.Type != gjson.String || value.Str == "" {
+				err = errMissingModel
+				return false
+			}
+			in.Model = value.Str
+		case "stream":
+			in.Stream = value.Type == gjson.True
+		case "stream_options":
+			in.IncludeUsage = value.Get("include_usage").Type == gjson.True
+		}
+		return true
+	})
+	if err != nil {
+		return in, err
+	}
+	if models == 0 {
+		return in, errMissingModel
+	}
+	return in, nil
+}

@@ -1,0 +1,114 @@
+package processor
+
+import (
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+)
+
+// Response headers the attempt phase sets.
+const (
+	HeaderProvider = "x-llm-failover-provider"
+	HeaderModel    = "x-llm-failover-model"
+	HeaderAttempt  = "x-llm-failover-attempt"
+	HeaderTrace    = "x-llm-failover-trace"
+	HeaderChain    = "x-llm-failover-chain"
+	// HeaderRetry marks a response the router must retry (retriable_headers).
+	HeaderRetry = "x-llm-failover-retry"
+)
+
+// mutation collects header changes; only raw_value is set (Envoy reads only it).
+type mutation struct {
+	set    []*corev3.HeaderValueOption
+	remove []string
+}
+
+func (m *mutation) setHeader(k, v string) {
+	m.set = append(m.set, &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, RawValue: []byte(v)},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	})
+}
+
+func (m *mutation) removeHeader(k string) { m.remove = append(m.remove, k) }
+
+func (m *mutation) proto() *extprocv3.HeaderMutation {
+	if m == nil || len(m.set) == 0 && len(m.remove) == 0 {
+		return nil
+	}
+	return &extprocv3.HeaderMutation{SetHeaders: m.set, RemoveHeaders: m.remove}
+}
+
+func common(m *mutation) *extprocv3.CommonResponse {
+	return &extprocv3.CommonResponse{HeaderMutation: m.proto()}
+}
+
+func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
+		RequestHeaders: &extprocv3.HeadersResponse{Response: c}}}
+}
+
+func requestBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
+		RequestBody: &extprocv3.BodyResponse{Response: c}}}
+}
+
+func responseHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
+		ResponseHeaders: &extprocv3.HeadersResponse{Response: c}}}
+}
+
+func responseBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
+		ResponseBody: &extprocv3.BodyResponse{Response: c}}}
+}
+
+// replaceBody is a body response that replaces the chunk with b.
+func replaceBody(b []byte, m *mutation) *extprocv3.ProcessingResponse {
+	c := common(m)
+	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: b}}
+	return responseBodyResponse(c)
+}
+
+// immediate answers the client directly with an OpenAI-style JSON error.
+func immediate(statusCode int, body []byte, details string, extra *mutation) *extprocv3.ProcessingResponse {
+	m := &mutation{}
+	m.setHeader("content-type", "application/json")
+	if extra != nil {
+		m.set = append(m.set, extra.set...)
+	}
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(statusCode)},
+			Headers: m.proto(),
+			Body:    body,
+			Details: details,
+		}}}
+}
+
+// headerMap reads an ext_proc header map into a lower-case key map (the last
+// value wins), preferring raw_value.
+func headerMap(h *corev3.HeaderMap) map[string]string {
+	out := make(map[string]string, 16)
+	if h == nil {
+		return out
+	}
+	for _, hv := range h.GetHeaders() {
+		v := hv.GetValue()
+		if len(hv.GetRawValue()) > 0 {
+			v = string(hv.GetRawValue())
+		}
+		out[hv.GetKey()] = v
+	}
+	return out
+}
+
+func statusOf(h map[string]string) int {
+	n, err := strconv.Atoi(h[":status"])
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,279 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	filterextprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/routing"
+)
+
+// routeStep is where a route-phase stream is.
+type routeStep uint8
+
+const (
+	routeWantHeaders routeStep = iota
+	routeWantBody
+	routeWantResponse
+	routeRewriteBody // a local reply's body is being replaced
+	routeDone        // answered with an immediate response, or nothing more to do
+)
+
+// routeStream is the route phase of one request: it plans the attempts and
+// publishes the plan as dynamic metadata.
+type routeStream struct {
+	s     *Server
+	st    *state
+	log   *slog.Logger
+	step  routeStep
+	start time.Time
+
+	reqID       string
+	chainHeader string
+	plan        routing.Plan
+	model       string
+	respStatus  int
+}
+
+func newRouteStream(s *Server, st *state) *routeStream {
+	return &routeStream{s: s, st: st, log: s.log.With("phase", PhaseRoute), start: s.clock.Now()}
+}
+
+func (r *routeStream) deadline() <-chan time.Time { return nil }
+
+func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return nil, nil }
+
+func (r *routeStream) end(err error) {
+	if err != nil && r.step != routeDone && r.step != routeWantResponse {
+		r.log.Warn("route stream ended early", "request_id", r.reqID, "error", err.Error())
+	}
+}
+
+func (r *routeStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
+	switch m := req.Request.(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		if r.step != routeWantHeaders {
+			return nil, protocolError("route phase: request headers received twice")
+		}
+		return r.requestHeaders(m.RequestHeaders)
+	case *extprocv3.ProcessingRequest_RequestBody:
+		if r.step == routeDone {
+			return one(requestBodyResponse(&extprocv3.CommonResponse{})), nil
+		}
+		if r.step != routeWantBody {
+			return nil, protocolError("route phase: request body out of order")
+		}
+		if !m.RequestBody.EndOfStream {
+			return nil, protocolError("route phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
+		}
+		return r.requestBody(m.RequestBody.Body)
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return r.responseHeaders(m.ResponseHeaders)
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return r.responseBody(m.ResponseBody)
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
+			RequestTrailers: &extprocv3.TrailersResponse{}}}), nil
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
+			ResponseTrailers: &extprocv3.TrailersResponse{}}}), nil
+	}
+	return nil, protocolError("route phase: unexpected message %T", req.Request)
+}
+
+func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
+	return []*extprocv3.ProcessingResponse{r}
+}
+
+// reject ends the route phase with an OpenAI-style error.
+func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
+	r.step = routeDone
+	r.log.Info("request rejected", "request_id", r.reqID, "status", status, "code", code, "reason", msg)
+	return one(immediate(status, errorBody(apiError{Message: msg, Type: typ, Code: code}), "llm_failover_"+code, nil))
+}
+
+func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
+	hs := headerMap(h.GetHeaders())
+	r.reqID = hs["x-request-id"]
+	r.log = r.log.With("request_id", r.reqID)
+	r.chainHeader = hs[HeaderChain]
+	cfg := r.st.cfg
+	path := hs[":path"]
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if !routed(cfg.Envoy.Routes, path) {
+		// Not an LLM route (Envoy answers it, e.g. with its 404): stay out of the way.
+		r.step = routeDone
+		return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+	}
+	if ct := hs["content-type"]; ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return r.reject(415, "invalid_request_error", "unsupported_media_type",
+				fmt.Sprintf("content type %q is not supported: send application/json", ct)), nil
+		}
+	}
+	if cl := hs["content-length"]; cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > int64(cfg.Limits.MaxBodyBytes) {
+			return r.reject(413, "invalid_request_error", "request_too_large",
+				fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", n, int64(cfg.Limits.MaxBodyBytes))), nil
+		}
+	}
+	if h.GetEndOfStream() {
+		return r.reject(400, "invalid_request_error", "missing_body", "the request has no body: send a JSON chat completion request"), nil
+	}
+	if r.chainHeader != "" {
+		if _, err := r.st.table.Resolve("", r.chainHeader); err != nil {
+			return r.reject(400, "invalid_request_error", "unknown_chain",
+				fmt.Sprintf("the %s header names chain %q, which is not configured", HeaderChain, r.chainHeader)), nil
+		}
+	}
+	r.step = routeWantBody
+	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// routed reports whether path is one of the failover routes.
+func routed(routes []string, path string) bool {
+	for _, p := range routes {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
+	cfg := r.st.cfg
+	if int64(len(body)) > int64(cfg.Limits.MaxBodyBytes) {
+		return r.reject(413, "invalid_request_error", "request_too_large",
+			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
+	}
+	in, err := inspectBody(body)
+	if err != nil {
+		param := ""
+		if !errors.Is(err, errMalformedJSON) && !errors.Is(err, errNotObject) {
+			param = "model"
+		}
+		out := r.reject(400, "invalid_request_error", "invalid_request_body", err.Error())
+		if param != "" {
+			out[0] = immediate(400, errorBody(apiError{Message: err.Error(), Type: "invalid_request_error",
+				Code: "invalid_request_body", Param: &param}), "llm_failover_invalid_request_body", nil)
+		}
+		return out, nil
+	}
+	r.model = in.Model
+	ch, err := r.st.table.Resolve(in.Model, r.chainHeader)
+	if err != nil {
+		return r.reject(404, "invalid_request_error", "model_not_found",
+			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
+	}
+	plan, err := r.st.table.Plan(ch, r.s.clock.Now())
+	if err != nil {
+		return r.reject(503, "server_error", "all_targets_open",
+			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
+	}
+	r.plan = plan
+	r.step = routeWantResponse
+	m := &mutation{}
+	m.setHeader(HeaderChain, ch.Name)
+	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
+	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.reqID, in, plan)
+	r.log.Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	return one(resp), nil
+}
+
+// planMetadata is the dynamic metadata of a plan: the priority_group
+// override in ns and the plan details in planNS (docs/envoy-contract.md).
+func planMetadata(ns, planNS, reqID string, in inspection, p routing.Plan) *structpb.Struct {
+	groups := make([]*structpb.Value, len(p.Steps))
+	targets := make([]*structpb.Value, len(p.Steps))
+	for i, s := range p.Steps {
+		groups[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"name": structpb.NewStringValue("attempt-" + strconv.Itoa(i+1)),
+			"clusters": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{
+				structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+					"cluster_name": structpb.NewStringValue(s.Cluster),
+					"weight":       structpb.NewNumberValue(1),
+				}}),
+			}}),
+		}})
+		targets[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"provider":       structpb.NewStringValue(s.Provider),
+			"cluster":        structpb.NewStringValue(s.Cluster),
+			"model":          structpb.NewStringValue(s.Model),
+			"context_window": structpb.NewNumberValue(float64(s.ContextWindow)),
+		}})
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"priority_groups": structpb.NewListValue(&structpb.ListValue{Values: groups}),
+		}}),
+		planNS: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"v":             structpb.NewNumberValue(1),
+			"id":            structpb.NewStringValue(reqID),
+			"chain":         structpb.NewStringValue(p.Chain),
+			"model":         structpb.NewStringValue(in.Model),
+			"stream":        structpb.NewBoolValue(in.Stream),
+			"include_usage": structpb.NewBoolValue(in.IncludeUsage),
+			"extra":         structpb.NewNumberValue(float64(p.SameTargetRetries)),
+			"targets":       structpb.NewListValue(&structpb.ListValue{Values: targets}),
+		}}),
+	}}
+}
+
+// responseHeaders lets our own answers through and turns Envoy's local
+// replies (retries exhausted on resets or timeouts) into OpenAI-style errors.
+func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
+	hs := headerMap(h.GetHeaders())
+	r.respStatus = statusOf(hs)
+	if r.step != routeWantResponse || hs[HeaderTrace] != "" || r.respStatus < 400 {
+		r.step = routeDone
+		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
+	}
+	now := r.s.clock.Now()
+	recs := r.s.traces.get(r.reqID, now)
+	m := &mutation{}
+	m.setHeader(HeaderTrace, formatTrace(recs))
+	m.setHeader(HeaderChain, r.plan.Chain)
+	if h.GetEndOfStream() {
+		r.step = routeDone
+		return one(responseHeadersResponse(common(m))), nil
+	}
+	r.step = routeRewriteBody
+	resp := responseHeadersResponse(common(m))
+	resp.ModeOverride = &filterextprocv3.ProcessingMode{ResponseBodyMode: filterextprocv3.ProcessingMode_BUFFERED}
+	return one(resp), nil
+}
+
+func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.ProcessingResponse, error) {
+	if r.step != routeRewriteBody || !b.GetEndOfStream() {
+		return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+	}
+	r.step = routeDone
+	recs := r.s.traces.get(r.reqID, r.s.clock.Now())
+	msg := fmt.Sprintf("no provider of chain %q answered: Envoy replied %d (%s)", r.plan.Chain, r.respStatus,
+		strings.TrimSpace(truncate(string(b.GetBody()), 200)))
+	body := errorBody(apiError{Message: msg, Type: errorTypeFor(r.respStatus), Code: "upstream_unavailable",
+		Attempts: attemptsJSON(recs)})
+	m := &mutation{}
+	m.setHeader("content-type", "application/json")
+	m.setHeader("content-length", strconv.Itoa(len(body)))
+	r.log.Warn("request failed without a provider answer", "chain", r.plan.Chain, "status", r.respStatus, "attempts", len(recs))
+	return one(replaceBody(body, m)), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

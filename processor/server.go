@@ -1,0 +1,287 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/provider"
+	"github.com/llm-failover/llm-failover/routing"
+)
+
+// PhaseHeader is the gRPC initial metadata key that tells the phase.
+const PhaseHeader = "x-llm-failover-phase"
+
+// The phases.
+const (
+	PhaseRoute   = "route"
+	PhaseAttempt = "attempt"
+)
+
+// Options configure a Server. Config is required; the rest may be zero.
+type Options struct {
+	// Config is the validated configuration (config.Parse or config.Load).
+	Config *config.Config
+	// Clock drives the breakers and latencies; nil means the wall clock.
+	Clock breaker.Clock
+	// Logger receives one JSON line per notable event; nil discards.
+	Logger *slog.Logger
+	// Rand draws recovery-share admissions; nil means math/rand/v2.
+	Rand func() float64
+	// OnStateChange observes every breaker transition (after it was logged).
+	OnStateChange func(breaker.Transition)
+}
+
+// Server is the ext_proc service for both phases. It is safe for concurrent
+// streams; each stream is one state machine owned by one goroutine.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+
+	state    atomic.Pointer[state]
+	registry *routing.Registry
+	traces   *traceStore
+	clock    breaker.Clock
+	log      *slog.Logger
+	rand     func() float64
+
+	mu       sync.Mutex
+	draining bool
+	inflight sync.WaitGroup
+	streams  atomic.Int64
+}
+
+var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
+
+// state is one immutable configuration snapshot: a stream keeps the one it started with.
+type state struct {
+	cfg       *config.Config
+	table     *routing.Table
+	endpoints map[string]*endpoint // by provider name
+}
+
+// endpoint is a provider with its adapter and credential.
+type endpoint struct {
+	ep      provider.Endpoint
+	adapter provider.Adapter
+	cfg     *config.Provider
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// New builds a server from opts. It reads every provider key now, so a
+// missing key fails at start, not on the first request.
+func New(opts Options) (*Server, error) {
+	if opts.Config == nil {
+		return nil, errors.New("processor: Options.Config is required")
+	}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand}
+	if s.clock == nil {
+		s.clock = wallClock{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.registry = routing.NewRegistry(s.clock, func(t breaker.Transition) {
+		s.log.Info("breaker state change", "target", t.Name, "from", t.From.String(), "to", t.To.String(),
+			"reason", t.Reason, "until", t.Until)
+		if opts.OnStateChange != nil {
+			opts.OnStateChange(t)
+		}
+	})
+	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
+	if err := s.Reload(opts.Config); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload swaps in a new configuration. Streams already running keep the
+// snapshot they started with; breakers of targets that still exist keep
+// their state.
+func (s *Server) Reload(cfg *config.Config) error {
+	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}}
+	var errs []error
+	for i := range cfg.Providers {
+		p := &cfg.Providers[i]
+		a, err := provider.For(p.API)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
+			continue
+		}
+		key, err := p.Auth.ReadKey()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
+			continue
+		}
+		value := key
+		if key != "" && p.Auth.Scheme != "" {
+			value = p.Auth.Scheme + " " + key
+		}
+		st.endpoints[p.Name] = &endpoint{adapter: a, cfg: p, ep: provider.Endpoint{
+			Name: p.Name, API: p.API, BasePath: p.BasePath, APIVersion: p.APIVersion,
+			AuthHeader: p.Auth.Header, AuthValue: value,
+		}}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	st.table = routing.NewTable(cfg, s.registry, s.rand)
+	s.state.Store(st)
+	return nil
+}
+
+// Registry exposes the breakers (for the status page and metrics).
+func (s *Server) Registry() *routing.Registry { return s.registry }
+
+// Streams returns the number of ext_proc streams in flight.
+func (s *Server) Streams() int64 { return s.streams.Load() }
+
+// Drain stops accepting new streams and waits until the running ones end or
+// ctx is done.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("processor: drain: %d streams still running: %w", s.streams.Load(), ctx.Err())
+	}
+}
+
+// handler is one stream's state machine. Every method runs on the stream's
+// owner goroutine.
+type handler interface {
+	// handle answers one message; it may answer none (holding) or several
+	// (releasing held messages).
+	handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error)
+	// deadline is the channel of the hold timer, nil when not holding.
+	deadline() <-chan time.Time
+	// expire is called when the hold timer fires.
+	expire() ([]*extprocv3.ProcessingResponse, error)
+	// end is called once when the stream ends; err is nil on a clean end.
+	end(err error)
+}
+
+// Process serves one ext_proc stream.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return status.Error(codes.Unavailable, "llm-failover is draining")
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
+	ctx := stream.Context()
+	phase := PhaseRoute
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(PhaseHeader); len(v) > 0 {
+			phase = v[0]
+		}
+	}
+	st := s.state.Load()
+	var h handler
+	switch phase {
+	case PhaseRoute:
+		h = newRouteStream(s, st)
+	case PhaseAttempt:
+		h = newAttemptStream(s, st)
+	default:
+		s.log.Error("unknown phase", "phase", phase)
+		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", PhaseHeader, phase, PhaseRoute, PhaseAttempt)
+	}
+
+	type recv struct {
+		req *extprocv3.ProcessingRequest
+		err error
+	}
+	msgs := make(chan recv, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			select {
+			case msgs <- recv{req, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	send := func(resps []*extprocv3.ProcessingResponse) error {
+		for _, r := range resps {
+			if err := stream.Send(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for {
+		select {
+		case m := <-msgs:
+			if m.err != nil {
+				if errors.Is(m.err, io.EOF) {
+					h.end(nil)
+					return nil
+				}
+				h.end(m.err)
+				if status.Code(m.err) == codes.Canceled || errors.Is(m.err, context.Canceled) {
+					return nil
+				}
+				return m.err
+			}
+			resps, err := h.handle(m.req)
+			if err != nil {
+				h.end(err)
+				return err
+			}
+			if err := send(resps); err != nil {
+				h.end(err)
+				return err
+			}
+		case <-h.deadline():
+			resps, err := h.expire()
+			if err != nil {
+				h.end(err)
+				return err
+			}
+			if err := send(resps); err != nil {
+				h.end(err)
+				return err
+			}
+		case <-ctx.Done():
+			h.end(ctx.Err())
+			return nil
+		}
+	}
+}
+
+// protocolError ends a stream on a message out of protocol order.
+func protocolError(format string, a ...any) error {
+	return status.Errorf(codes.FailedPrecondition, "llm-failover: "+format, a...)
+}

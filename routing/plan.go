@@ -1,0 +1,167 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// Sentinel errors of chain resolution and planning; the processor maps them
+// to HTTP statuses once.
+var (
+	// ErrModelNotFound: no chain matches the model and there is no default chain (404).
+	ErrModelNotFound = errors.New("model not found")
+	// ErrUnknownChain: the x-llm-failover-chain header names no configured chain (400).
+	ErrUnknownChain = errors.New("unknown chain")
+	// ErrAllOpen: every target's breaker is open and routing.all_open is reject (503).
+	ErrAllOpen = errors.New("all targets open")
+)
+
+// Step is one planned attempt.
+type Step struct {
+	Provider      string
+	Cluster       string
+	Model         string
+	ContextWindow int
+	// Probe marks a half-open probe.
+	Probe bool
+	// Reason says why the step is where it is: "closed", "probe", "recovering",
+	// "recovering-deferred", "soonest-open".
+	Reason string
+}
+
+// Plan is the ordered list of attempts for one request.
+type Plan struct {
+	Chain string
+	Steps []Step
+	// SameTargetRetries are extra attempts Envoy makes on the last step.
+	SameTargetRetries int
+}
+
+// Table is an immutable snapshot of a configuration and its targets' breakers.
+type Table struct {
+	cfg      *config.Config
+	byModel  map[string]*config.Chain
+	byName   map[string]*config.Chain
+	breakers map[*config.Chain][]*breaker.Breaker
+	rand     func() float64
+}
+
+// NewTable builds the table of cfg with breakers from reg. rnd draws the
+// recovery-share admissions; nil means math/rand/v2.
+func NewTable(cfg *config.Config, reg *Registry, rnd func() float64) *Table {
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	t := &Table{cfg: cfg, byModel: map[string]*config.Chain{}, byName: map[string]*config.Chain{},
+		breakers: map[*config.Chain][]*breaker.Breaker{}, rand: rnd}
+	for i := range cfg.Chains {
+		ch := &cfg.Chains[i]
+		t.byName[ch.Name] = ch
+		for _, m := range ch.Match.Models {
+			t.byModel[m] = ch
+		}
+		s := Settings(cfg, ch)
+		for _, tg := range ch.Targets {
+			t.breakers[ch] = append(t.breakers[ch], reg.get(tg.Key(), s))
+		}
+	}
+	return t
+}
+
+// Config returns the configuration of the table.
+func (t *Table) Config() *config.Config { return t.cfg }
+
+// Resolve picks the chain of a request: the chain named by the
+// x-llm-failover-chain header when set, else the chain matching model, else
+// the default chain.
+func (t *Table) Resolve(model, chainHeader string) (*config.Chain, error) {
+	if chainHeader != "" {
+		if ch := t.byName[chainHeader]; ch != nil {
+			return ch, nil
+		}
+		return nil, fmt.Errorf("routing: chain %q: %w", chainHeader, ErrUnknownChain)
+	}
+	if ch := t.byModel[model]; ch != nil {
+		return ch, nil
+	}
+	if t.cfg.DefaultChain != "" {
+		return t.byName[t.cfg.DefaultChain], nil
+	}
+	return nil, fmt.Errorf("routing: model %q: %w", model, ErrModelNotFound)
+}
+
+// Breaker returns the breaker of the target of ch at index i.
+func (t *Table) Breaker(ch *config.Chain, i int) *breaker.Breaker { return t.breakers[ch][i] }
+
+// BreakerFor returns the breaker of a provider/model target in any chain, or nil.
+func (t *Table) BreakerFor(provider, model string) *breaker.Breaker {
+	for ch, bs := range t.breakers {
+		for i, tg := range ch.Targets {
+			if tg.Provider == provider && tg.Model == model {
+				return bs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Plan orders ch's targets from their breakers at now: targets that admit
+// the request (closed, half-open probes, recovering targets admitted by their
+// stage share) in chain order; then recovering targets not admitted this time,
+// as a last resort; open targets are left out. When nothing is left, the
+// target whose cooldown ends first is tried (routing.all_open: try-soonest),
+// or ErrAllOpen is returned (reject).
+func (t *Table) Plan(ch *config.Chain, now time.Time) (Plan, error) {
+	p := Plan{Chain: ch.Name, Steps: make([]Step, 0, len(ch.Targets)), SameTargetRetries: *t.cfg.Routing.SameTargetRetries}
+	var deferred []Step
+	soonest, soonestAt := -1, time.Time{}
+	for i, tg := range ch.Targets {
+		b := t.breakers[ch][i]
+		step := t.step(tg)
+		switch b.Allow(now, t.rand()) {
+		case breaker.Allow:
+			step.Reason = "closed"
+			if s := b.Snapshot(now); s.State == breaker.Recovering {
+				step.Reason = "recovering"
+			}
+			p.Steps = append(p.Steps, step)
+			continue
+		case breaker.Probe:
+			step.Probe, step.Reason = true, "probe"
+			p.Steps = append(p.Steps, step)
+			continue
+		}
+		s := b.Snapshot(now)
+		if s.State == breaker.Recovering {
+			step.Reason = "recovering-deferred"
+			deferred = append(deferred, step)
+			continue
+		}
+		if soonest < 0 || s.OpenUntil.Before(soonestAt) {
+			soonest, soonestAt = i, s.OpenUntil
+		}
+	}
+	p.Steps = append(p.Steps, deferred...)
+	if len(p.Steps) == 0 {
+		if t.cfg.Routing.AllOpen == config.AllOpenReject {
+			return p, fmt.Errorf("routing: chain %q: %w", ch.Name, ErrAllOpen)
+		}
+		step := t.step(ch.Targets[soonest])
+		step.Reason = "soonest-open"
+		p.Steps = append(p.Steps, step)
+	}
+	return p, nil
+}
+
+func (t *Table) step(tg config.Target) Step {
+	cluster := tg.Provider
+	if p := t.cfg.Provider(tg.Provider); p != nil {
+		cluster = p.Cluster
+	}
+	return Step{Provider: tg.Provider, Cluster: cluster, Model: tg.Model, ContextWindow: tg.ContextWindow}
+}

@@ -1,0 +1,94 @@
+package routing
+
+import (
+	"sync"
+
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// Registry holds one breaker per target key ("provider/model"). Breakers
+// survive configuration reloads: a reload keeps the state of every target
+// that still exists.
+type Registry struct {
+	mu sync.Mutex
+	m  map[string]*breaker.Breaker
+	// OnStateChange receives every breaker transition (for logs and metrics).
+	onChange func(breaker.Transition)
+	clock    breaker.Clock
+}
+
+// NewRegistry returns an empty registry. clock may be nil (wall clock);
+// onChange may be nil.
+func NewRegistry(clock breaker.Clock, onChange func(breaker.Transition)) *Registry {
+	return &Registry{m: map[string]*breaker.Breaker{}, onChange: onChange, clock: clock}
+}
+
+// get returns the breaker of key, creating it with s when new.
+func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.m[key]; ok {
+		return b
+	}
+	s.Clock = r.clock
+	s.OnStateChange = r.onChange
+	b := breaker.New(key, s)
+	r.m[key] = b
+	return b
+}
+
+// Each calls fn for every breaker, in no particular order.
+func (r *Registry) Each(fn func(*breaker.Breaker)) {
+	r.mu.Lock()
+	bs := make([]*breaker.Breaker, 0, len(r.m))
+	for _, b := range r.m {
+		bs = append(bs, b)
+	}
+	r.mu.Unlock()
+	for _, b := range bs {
+		fn(b)
+	}
+}
+
+// Settings maps the configuration's breaker section, with a chain's trigger
+// overrides, to breaker settings.
+func Settings(c *config.Config, ch *config.Chain) breaker.Settings {
+	b := c.Breaker
+	s := breaker.Settings{
+		ConsecutiveFailures:   b.ConsecutiveFailures,
+		OpenFor:               b.OpenFor.D(),
+		MaxOpenFor:            b.MaxOpenFor.D(),
+		AuthOpenFor:           b.AuthOpenFor.D(),
+		QuotaOpenFor:          b.QuotaOpenFor.D(),
+		HalfOpenProbes:        b.HalfOpenProbes,
+		RecoveryStages:        append([]float64(nil), b.RecoveryStages...),
+		RecoveryStageDuration: b.RecoveryStageDuration.D(),
+	}
+	if b.Jitter != nil {
+		s.Jitter = *b.Jitter
+	}
+	t := b.Triggers
+	if ch != nil && ch.Triggers != nil {
+		if ch.Triggers.Latency != nil {
+			t.Latency = ch.Triggers.Latency
+		}
+		if ch.Triggers.ErrorRate != nil {
+			t.ErrorRate = ch.Triggers.ErrorRate
+		}
+	}
+	if l := t.Latency; l != nil && l.Threshold > 0 {
+		s.Latency = breaker.Latency{Threshold: l.Threshold.D(), MinRequests: l.MinRequests}
+	}
+	if e := t.ErrorRate; e != nil && e.Threshold > 0 {
+		s.ErrorRate = breaker.ErrorRate{Threshold: e.Threshold, Window: e.Window.D(), MinRequests: e.MinRequests}
+	}
+	return s
+}
+
+// Lookup returns the breaker of key ("provider/model"), or nil.
+func (r *Registry) Lookup(key string) *breaker.Breaker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[key]
+}
