@@ -1,0 +1,49 @@
+package envoy
+
+// Names shared by the generator and the checker. They are literal parts of the
+// contract (docs/envoy-contract.md) or Envoy's well-known extension names.
+const (
+	// ExtProcCluster is the Envoy cluster that reaches the llm-failover gRPC service.
+	ExtProcCluster = "llm_failover_ext_proc"
+	// PhaseHeader is the gRPC initial metadata key telling the server which phase calls.
+	PhaseHeader = "x-llm-failover-phase"
+	// PhaseRoute and PhaseAttempt are the PhaseHeader values.
+	PhaseRoute   = "route"
+	PhaseAttempt = "attempt"
+	// RetryHeader is the response header the attempt phase sets to ask for a retry.
+	RetryHeader = "x-llm-failover-retry"
+	// EndpointMetadataNamespace holds {provider: NAME} on every provider endpoint;
+	// it is always this literal, whatever the config's metadata_namespace.
+	EndpointMetadataNamespace = "llm_failover"
+	// SystemCAFile is the system trust store in the Envoy image.
+	SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
+
+	listenerName    = "llm_failover"
+	routeConfigName = "llm_failover"
+	virtualHostName = "llm_failover"
+	statPrefix      = "llm_failover"
+
+	filterExtProc       = "envoy.filters.http.ext_proc"
+	filterRouter        = "envoy.filters.http.router"
+	filterUpstreamCodec = "envoy.filters.http.upstream_codec"
+	filterHCM           = "envoy.filters.network.http_connection_manager"
+	priorityGroupPlugin = "envoy.router.cluster_specifier_plugin.priority_group"
+	accessLogStdout     = "envoy.access_loggers.stdout"
+	transportSocketTLS  = "envoy.transport_sockets.tls"
+
+	// httpProtocolOptionsKey is the typed_extension_protocol_options key (and
+	// type name) of envoy.extensions.upstreams.http.v3.HttpProtocolOptions.
+	httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	upstreamCodecType      = "envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+	routerType             = "envoy.extensions.filters.http.router.v3.Router"
+)
+
+// retryOn is the route retry_policy.retry_on of the contract.
+const retryOn = "5xx,reset,connect-failure,retriable-status-codes,retriable-headers"
+
+// retriableStatusCodes are retried by Envoy itself: rate limits and Anthropic's overload.
+var retriableStatusCodes = []uint32{429, 529}
+
+// Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
+// overflow (503 UO, never retried) does not pre-empt failover.
+const breakerLimit = 100000

@@ -1,0 +1,245 @@
+package envoy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// accessLogFormat is one line per request: what was answered, which cluster
+// served the last attempt, how many attempts there were, and Envoy's flags.
+const accessLogFormat = `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"` +
+	` status=%RESPONSE_CODE% flags=%RESPONSE_FLAGS% cluster=%UPSTREAM_CLUSTER%` +
+	` attempts=%UPSTREAM_REQUEST_ATTEMPT_COUNT% upstream=%UPSTREAM_HOST% duration_ms=%DURATION%` +
+	` provider=%RESP(X-LLM-FAILOVER-PROVIDER)% request_id=%REQ(X-REQUEST-ID)%` + "\n"
+
+// notFoundBody is the OpenAI-style error answered for every unrouted path. It
+// ends in a newline, which also keeps it on one line in the YAML (a literal block).
+const notFoundBody = `{"error":{"message":"Unknown path: this gateway serves the OpenAI-style endpoints it is configured for.","type":"invalid_request_error","param":null,"code":"not_found"}}` + "\n"
+
+// defaultGroups are the priority groups of the default chain (or the first
+// chain): one group per target, in order, named attempt-1, attempt-2, ...
+// The route phase replaces them per request; these serve when it does not.
+func defaultGroups(c *config.Config) ([]*pgv3.PriorityGroup, error) {
+	ch := &c.Chains[0]
+	if c.DefaultChain != "" {
+		if ch = c.Chain(c.DefaultChain); ch == nil {
+			return nil, fmt.Errorf("%w: default_chain %q is not a configured chain", ErrGenerate, c.DefaultChain)
+		}
+	}
+	groups := make([]*pgv3.PriorityGroup, 0, len(ch.Targets))
+	for i, t := range ch.Targets {
+		p := c.Provider(t.Provider)
+		if p == nil {
+			return nil, fmt.Errorf("%w: chain %q target %d: provider %q is not configured", ErrGenerate, ch.Name, i, t.Provider)
+		}
+		groups = append(groups, &pgv3.PriorityGroup{
+			Name:     fmt.Sprintf("attempt-%d", i+1),
+			Clusters: []*pgv3.ClusterWeight{{ClusterName: p.Cluster, Weight: u32(1)}},
+		})
+	}
+	return groups, nil
+}
+
+// numRetries is the longest chain minus one plus the same-target retries.
+func numRetries(c *config.Config) uint32 {
+	longest := 0
+	for _, ch := range c.Chains {
+		longest = max(longest, len(ch.Targets))
+	}
+	n := max(longest-1, 0)
+	if c.Routing.SameTargetRetries != nil {
+		n += *c.Routing.SameTargetRetries
+	}
+	return uint32(n)
+}
+
+func retryPolicy(c *config.Config) *routev3.RetryPolicy {
+	rp := &routev3.RetryPolicy{
+		RetryOn:              retryOn,
+		NumRetries:           u32(numRetries(c)),
+		PerTryTimeout:        durationpb.New(c.Envoy.PerTryTimeout.D()),
+		RetriableStatusCodes: append([]uint32(nil), retriableStatusCodes...),
+		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
+			BaseInterval: durationpb.New(c.Envoy.RetryBaseInterval.D()),
+		},
+		RetriableHeaders: []*routev3.HeaderMatcher{{
+			Name: RetryHeader,
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "1"},
+			}},
+		}},
+		RefreshClusterOnRetry: true,
+	}
+	if d := c.Envoy.PerTryIdleTimeout.D(); d > 0 {
+		rp.PerTryIdleTimeout = durationpb.New(d)
+	}
+	return rp
+}
+
+// failoverRoute sends path through the priority_group specifier. A path
+// ending in "/" matches as a prefix, any other path exactly.
+func failoverRoute(c *config.Config, path string, groups []*pgv3.PriorityGroup) *routev3.Route {
+	match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: path}}
+	if strings.HasSuffix(path, "/") {
+		match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: path}}
+	}
+	spec := &pgv3.PriorityGroupClusterSpecifier{
+		PriorityGroups:            groups,
+		OverrideMetadataNamespace: c.MetadataNamespace,
+	}
+	return &routev3.Route{
+		Name:  "failover " + path,
+		Match: match,
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_InlineClusterSpecifierPlugin{
+				InlineClusterSpecifierPlugin: &routev3.ClusterSpecifierPlugin{
+					Extension: &corev3.TypedExtensionConfig{Name: priorityGroupPlugin, TypedConfig: mustAny(spec)},
+				},
+			},
+			HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)},
+			Timeout:              durationpb.New(0),
+			RetryPolicy:          retryPolicy(c),
+		}},
+		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(c.Limits.MaxBodyBytes)),
+	}
+}
+
+// notFoundRoute answers every other path 404 without calling llm-failover.
+func notFoundRoute() *routev3.Route {
+	return &routev3.Route{
+		Name:  "not found",
+		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+			Status: 404,
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: notFoundBody}},
+		}},
+		ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
+			Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
+		TypedPerFilterConfig: map[string]*anypb.Any{
+			filterExtProc: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
+		},
+	}
+}
+
+func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcmv3.HttpConnectionManager, error) {
+	routes := make([]*routev3.Route, 0, len(c.Envoy.Routes)+1)
+	seen := map[string]bool{}
+	for _, p := range c.Envoy.Routes {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("%w: envoy.routes: %q must start with '/'", ErrGenerate, p)
+		}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		routes = append(routes, failoverRoute(c, p, groups))
+	}
+	routes = append(routes, notFoundRoute())
+	return &hcmv3.HttpConnectionManager{
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		StatPrefix: statPrefix,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
+			Name: routeConfigName,
+			VirtualHosts: []*routev3.VirtualHost{{
+				Name:                          virtualHostName,
+				Domains:                       []string{"*"},
+				Routes:                        routes,
+				IncludeRequestAttemptCount:    true,
+				IncludeAttemptCountInResponse: true,
+			}},
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{
+			{Name: filterExtProc, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(routePhaseExtProc(c))}},
+			{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+		},
+		AccessLog: []*accesslogv3.AccessLog{{
+			Name: accessLogStdout,
+			ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(&streamv3.StdoutAccessLog{
+				AccessLogFormat: &streamv3.StdoutAccessLog_LogFormat{LogFormat: &corev3.SubstitutionFormatString{
+					Format: &corev3.SubstitutionFormatString_TextFormatSource{TextFormatSource: &corev3.DataSource{
+						Specifier: &corev3.DataSource_InlineString{InlineString: accessLogFormat},
+					}},
+				}},
+			})},
+		}},
+	}, nil
+}
+
+// routePhaseMessageTimeout fits parsing a buffered body up to max_body_bytes,
+// far above ext_proc's 200 ms default.
+const routePhaseMessageTimeout = 2 * time.Second
+
+// attemptPhaseMessageSlack keeps the attempt phase's message_timeout above the
+// server's hold of a streamed response's headers (stream_first_event_timeout):
+// expiry of message_timeout is a local reply that is never retried.
+const attemptPhaseMessageSlack = 5 * time.Second
+
+func extProcGRPC(phase string) *corev3.GrpcService {
+	return &corev3.GrpcService{
+		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: ExtProcCluster}},
+		InitialMetadata: []*corev3.HeaderValue{{Key: PhaseHeader, Value: phase}},
+	}
+}
+
+func namespaces(c *config.Config) *extprocv3.MetadataOptions_MetadataNamespaces {
+	return &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{c.MetadataNamespace, c.PlanNamespace()}}
+}
+
+// routePhaseExtProc is the HCM ext_proc filter: it reads the request, plans
+// the attempts and hands the plan back as dynamic metadata.
+func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
+	return &extprocv3.ExternalProcessor{
+		GrpcService:      extProcGRPC(PhaseRoute),
+		FailureModeAllow: false,
+		ProcessingMode: &extprocv3.ProcessingMode{
+			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
+			ResponseHeaderMode:  extprocv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,
+			ResponseBodyMode:    extprocv3.ProcessingMode_NONE,
+			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
+			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
+		},
+		MessageTimeout:    durationpb.New(routePhaseMessageTimeout),
+		AllowModeOverride: true,
+		MetadataOptions:   &extprocv3.MetadataOptions{ReceivingNamespaces: namespaces(c)},
+	}
+}
+
+// attemptPhaseExtProc is the upstream ext_proc filter of every provider
+// cluster: it rewrites each attempt for its provider and judges the answer.
+func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
+	return &extprocv3.ExternalProcessor{
+		GrpcService:      extProcGRPC(PhaseAttempt),
+		FailureModeAllow: false,
+		ProcessingMode: &extprocv3.ProcessingMode{
+			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
+			ResponseHeaderMode:  extprocv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocv3.ProcessingMode_BUFFERED,
+			ResponseBodyMode:    extprocv3.ProcessingMode_STREAMED,
+			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
+			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
+		},
+		RequestAttributes:                       []string{"xds.upstream_host_metadata", "upstream.request_attempt_count"},
+		MessageTimeout:                          durationpb.New(c.Server.StreamFirstEventTimeout.D() + attemptPhaseMessageSlack),
+		MetadataOptions:                         &extprocv3.MetadataOptions{ForwardingNamespaces: namespaces(c)},
+		SendBodyWithoutWaitingForHeaderResponse: true,
+	}
+}

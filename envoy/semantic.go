@@ -1,0 +1,274 @@
+package envoy
+
+import (
+	"fmt"
+	"slices"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// located is a config piece found in the bootstrap, with its path.
+type located[T any] struct {
+	path string
+	msg  T
+}
+
+// index is what the semantic checks need from a bootstrap, found once.
+type index struct {
+	clusters     map[string]int // name -> position in static_resources.clusters
+	routeExtProc []located[*extprocv3.ExternalProcessor]
+	attempts     []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
+	specifiers   []located[*pgv3.PriorityGroupClusterSpecifier]
+	routes       []located[*routev3.Route]
+	vhostRetry   map[*routev3.Route]*routev3.RetryPolicy
+}
+
+// semantic makes the cross-reference checks Envoy makes when it loads the
+// bootstrap (clusters exist, terminal filters last) and those the
+// llm-failover contract needs (namespaces agree, ext_proc cluster speaks
+// HTTP/2, retries re-pick the cluster). It reads only what decoded; Anys that
+// did not unpack were reported by validateTree.
+func semantic(b *bootstrapv3.Bootstrap) []error {
+	var probs []error
+	bad := func(path, format string, a ...any) {
+		probs = append(probs, &Problem{Path: path, Reason: fmt.Sprintf(format, a...)})
+	}
+	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{}}
+	sr := b.GetStaticResources()
+	for i, cl := range sr.GetClusters() {
+		path := fmt.Sprintf("static_resources.clusters[%d]", i)
+		if j, dup := ix.clusters[cl.GetName()]; dup {
+			bad(path+".name", "cluster %q is also static_resources.clusters[%d]", cl.GetName(), j)
+			continue
+		}
+		ix.clusters[cl.GetName()] = i
+		probs = append(probs, indexCluster(ix, cl, path)...)
+	}
+	for i, l := range sr.GetListeners() {
+		probs = append(probs, indexListener(ix, l, fmt.Sprintf("static_resources.listeners[%d]", i))...)
+	}
+
+	// Every referenced cluster exists.
+	exists := func(path, name, what string) {
+		if _, ok := ix.clusters[name]; !ok && name != "" {
+			bad(path, "%s names cluster %q, which static_resources.clusters does not define", what, name)
+		}
+	}
+	for _, r := range ix.routes {
+		a := r.msg.GetRoute()
+		if a == nil {
+			continue
+		}
+		if c := a.GetCluster(); c != "" {
+			exists(r.path+".route.cluster", c, "the route")
+		}
+		for j, w := range a.GetWeightedClusters().GetClusters() {
+			exists(fmt.Sprintf("%s.route.weighted_clusters.clusters[%d].name", r.path, j), w.GetName(), "the weighted cluster")
+		}
+		for j, m := range a.GetRequestMirrorPolicies() {
+			exists(fmt.Sprintf("%s.route.request_mirror_policies[%d].cluster", r.path, j), m.GetCluster(), "the mirror policy")
+		}
+	}
+	for _, s := range ix.specifiers {
+		for g, grp := range s.msg.GetPriorityGroups() {
+			for j, cw := range grp.GetClusters() {
+				exists(fmt.Sprintf("%s.priority_groups[%d].clusters[%d].cluster_name", s.path, g, j), cw.GetClusterName(), "the priority group")
+			}
+		}
+	}
+	extProcClusters := map[string]string{} // cluster -> first referring path
+	for _, e := range append(slices.Clone(ix.routeExtProc), ix.attempts...) {
+		name := e.msg.GetGrpcService().GetEnvoyGrpc().GetClusterName()
+		if name == "" {
+			continue
+		}
+		p := e.path + ".grpc_service.envoy_grpc.cluster_name"
+		exists(p, name, "the ext_proc gRPC service")
+		if _, seen := extProcClusters[name]; !seen {
+			extProcClusters[name] = p
+		}
+	}
+
+	// The ext_proc cluster speaks HTTP/2 (gRPC needs it).
+	for name, ref := range extProcClusters {
+		i, ok := ix.clusters[name]
+		if !ok {
+			continue
+		}
+		if !speaksHTTP2(sr.GetClusters()[i]) {
+			bad(fmt.Sprintf("static_resources.clusters[%d]", i),
+				"cluster %q serves the ext_proc gRPC service (%s) but does not speak HTTP/2: set typed_extension_protocol_options[%q].explicit_http_config.http2_protocol_options",
+				name, ref, httpProtocolOptionsKey)
+		}
+	}
+
+	// Namespaces agree between the specifier, the route phase and the attempt phase.
+	var receiving []string
+	for _, e := range ix.routeExtProc {
+		receiving = append(receiving, e.msg.GetMetadataOptions().GetReceivingNamespaces().GetUntyped()...)
+	}
+	for _, s := range ix.specifiers {
+		ns := s.msg.GetOverrideMetadataNamespace()
+		if ns == "" {
+			bad(s.path+".override_metadata_namespace", "empty: the route phase cannot replace the priority groups per request")
+			continue
+		}
+		for _, want := range []string{ns, ns + ".plan"} {
+			if len(ix.routeExtProc) == 0 {
+				bad(s.path+".override_metadata_namespace", "%q: no route-phase ext_proc filter in the HTTP connection manager receives it", ns)
+				break
+			}
+			if !slices.Contains(receiving, want) {
+				bad(s.path+".override_metadata_namespace", "namespace %q is not in the route-phase ext_proc metadata_options.receiving_namespaces.untyped %q (%s)",
+					want, receiving, ix.routeExtProc[0].path)
+			}
+			for _, a := range ix.attempts {
+				fwd := a.msg.GetMetadataOptions().GetForwardingNamespaces().GetUntyped()
+				if !slices.Contains(fwd, want) {
+					bad(a.path+".metadata_options.forwarding_namespaces.untyped", "%q lacks namespace %q of the cluster specifier (%s)", fwd, want, s.path)
+				}
+			}
+		}
+	}
+
+	// Retries re-run the priority_group specifier.
+	for _, r := range ix.routes {
+		a := r.msg.GetRoute()
+		if a.GetInlineClusterSpecifierPlugin().GetExtension().GetTypedConfig().MessageIs(&pgv3.PriorityGroupClusterSpecifier{}) {
+			rp := a.GetRetryPolicy()
+			if rp == nil {
+				rp = ix.vhostRetry[r.msg]
+			}
+			if !rp.GetRefreshClusterOnRetry() {
+				bad(r.path+".route.retry_policy.refresh_cluster_on_retry", "must be true with the priority_group cluster specifier, or every retry reuses the first cluster")
+			}
+		}
+	}
+	return probs
+}
+
+// indexCluster collects the cluster's upstream ext_proc filters and checks
+// that upstream_codec is the last upstream HTTP filter.
+func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
+	opts, ok := httpOptions(cl)
+	if !ok || len(opts.GetHttpFilters()) == 0 {
+		return nil
+	}
+	var probs []error
+	fp := fmt.Sprintf("%s.typed_extension_protocol_options[%q].http_filters", path, httpProtocolOptionsKey)
+	filters := opts.GetHttpFilters()
+	for i, f := range filters {
+		p := fmt.Sprintf("%s[%d]", fp, i)
+		tc := f.GetTypedConfig()
+		isCodec := tc.MessageIs(&upstreamcodecv3.UpstreamCodec{})
+		switch {
+		case isCodec && i != len(filters)-1:
+			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("upstream_codec must be the last upstream HTTP filter, but %d filter(s) follow it", len(filters)-1-i)})
+		case !isCodec && i == len(filters)-1:
+			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("the last upstream HTTP filter is %q; it must be %s (upstream_codec), which sends the request", f.GetName(), upstreamCodecType)})
+		}
+		var ep extprocv3.ExternalProcessor
+		if unpack(tc, &ep) {
+			ix.attempts = append(ix.attempts, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
+		}
+	}
+	return probs
+}
+
+func indexListener(ix *index, l *listenerv3.Listener, path string) []error {
+	var probs []error
+	chains := l.GetFilterChains()
+	paths := make([]string, 0, len(chains)+1)
+	for i := range chains {
+		paths = append(paths, fmt.Sprintf("%s.filter_chains[%d]", path, i))
+	}
+	if l.GetDefaultFilterChain() != nil {
+		chains = append(slices.Clone(chains), l.GetDefaultFilterChain())
+		paths = append(paths, path+".default_filter_chain")
+	}
+	for ci, fc := range chains {
+		for fi, f := range fc.GetFilters() {
+			var hcm hcmv3.HttpConnectionManager
+			if !unpack(f.GetTypedConfig(), &hcm) {
+				continue
+			}
+			hp := fmt.Sprintf("%s.filters[%d].typed_config", paths[ci], fi)
+			probs = append(probs, indexHCM(ix, &hcm, hp)...)
+		}
+	}
+	return probs
+}
+
+func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error {
+	var probs []error
+	filters := hcm.GetHttpFilters()
+	for i, f := range filters {
+		p := fmt.Sprintf("%s.http_filters[%d]", path, i)
+		isRouter := f.GetTypedConfig().MessageIs(&routerv3.Router{})
+		switch {
+		case isRouter && i != len(filters)-1:
+			probs = append(probs, &Problem{Path: p, Reason: "the router must be the last HTTP filter"})
+		case !isRouter && i == len(filters)-1:
+			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("the last HTTP filter is %q; it must be the router (%s)", f.GetName(), routerType)})
+		}
+		var ep extprocv3.ExternalProcessor
+		if unpack(f.GetTypedConfig(), &ep) {
+			ix.routeExtProc = append(ix.routeExtProc, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
+		}
+	}
+	rc := hcm.GetRouteConfig()
+	for v, vh := range rc.GetVirtualHosts() {
+		vp := fmt.Sprintf("%s.route_config.virtual_hosts[%d]", path, v)
+		for r, rt := range vh.GetRoutes() {
+			rp := fmt.Sprintf("%s.routes[%d]", vp, r)
+			ix.routes = append(ix.routes, located[*routev3.Route]{rp, rt})
+			if vh.GetRetryPolicy() != nil {
+				ix.vhostRetry[rt] = vh.GetRetryPolicy()
+			}
+			ext := rt.GetRoute().GetInlineClusterSpecifierPlugin().GetExtension()
+			var spec pgv3.PriorityGroupClusterSpecifier
+			if unpack(ext.GetTypedConfig(), &spec) {
+				ix.specifiers = append(ix.specifiers, located[*pgv3.PriorityGroupClusterSpecifier]{rp + ".route.inline_cluster_specifier_plugin.extension.typed_config", &spec})
+			}
+		}
+	}
+	return probs
+}
+
+// httpOptions returns the cluster's upstreams.http.v3.HttpProtocolOptions.
+func httpOptions(cl *clusterv3.Cluster) (*upstreamhttpv3.HttpProtocolOptions, bool) {
+	var o upstreamhttpv3.HttpProtocolOptions
+	if unpack(cl.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey], &o) {
+		return &o, true
+	}
+	return nil, false
+}
+
+// speaksHTTP2 reports whether Envoy will always use HTTP/2 to the cluster.
+func speaksHTTP2(cl *clusterv3.Cluster) bool {
+	if o, ok := httpOptions(cl); ok {
+		if o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+			return true
+		}
+		if o.GetUseDownstreamProtocolConfig() != nil || o.GetAutoConfig() != nil {
+			return false
+		}
+	}
+	return cl.GetHttp2ProtocolOptions() != nil //nolint:staticcheck // the deprecated field still selects HTTP/2
+}
+
+// unpack unmarshals a into m when a holds m's type.
+func unpack(a *anypb.Any, m proto.Message) bool {
+	return a != nil && a.MessageIs(m) && a.UnmarshalTo(m) == nil
+}
