@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -100,8 +101,8 @@ func decode(yamlBytes []byte) (*bootstrapv3.Bootstrap, error) {
 }
 
 // locate walks the JSON tree v against md and reports unknown fields, bad
-// enum names and unknown Any types with their paths. Type mismatches of
-// scalars are left to protojson's message.
+// enum names, scalars of the wrong kind and unknown Any types with their
+// paths. Range errors of numbers are left to protojson's message.
 func locate(v any, md protoreflect.MessageDescriptor, path string) []error {
 	if v == nil {
 		return nil
@@ -158,6 +159,9 @@ func locateField(v any, fd protoreflect.FieldDescriptor, path string) []error {
 }
 
 func locateSingle(v any, fd protoreflect.FieldDescriptor, path string) []error {
+	if v == nil {
+		return nil // null is the default value
+	}
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return locate(v, fd.Message(), path)
@@ -174,8 +178,34 @@ func locateSingle(v any, fd protoreflect.FieldDescriptor, path string) []error {
 			}
 			return []error{&Problem{Path: path, Reason: fmt.Sprintf("%q is not a value of %s (one of %s)", s, fd.Enum().FullName(), strings.Join(names, ", "))}}
 		}
+	case protoreflect.BoolKind:
+		if _, ok := v.(bool); !ok {
+			return wrongScalar(path, "true or false", v)
+		}
+	case protoreflect.StringKind, protoreflect.BytesKind:
+		if _, ok := v.(string); !ok {
+			return wrongScalar(path, "a string", v)
+		}
+	default: // the numeric kinds; protojson also takes numbers in quotes
+		switch n := v.(type) {
+		case json.Number:
+		case string:
+			if _, err := strconv.ParseFloat(n, 64); err != nil && n != "NaN" && n != "Infinity" && n != "-Infinity" {
+				return wrongScalar(path, "a number", v)
+			}
+		default:
+			return wrongScalar(path, "a number", v)
+		}
 	}
 	return nil
+}
+
+func wrongScalar(path, want string, got any) []error {
+	desc := jsonKind(got)
+	if s, ok := got.(string); ok {
+		desc = fmt.Sprintf("%q", s)
+	}
+	return []error{&Problem{Path: path, Reason: fmt.Sprintf("want %s, got %s", want, desc)}}
 }
 
 func locateAny(v any, path string) []error {
