@@ -21,7 +21,7 @@ const DefaultMaxTokens = 4096
 // unsupported is the 400 for a request field the target cannot express.
 func unsupported(ep *Endpoint, field, detail string) *Error {
 	return &Error{Status: 400, Type: "invalid_request_error", Code: "unsupported_parameter", Param: field,
-		Message: fmt.Sprintf("%s provider %q (api %s) cannot express %q: %s", ep.API, ep.Name, ep.API, field, detail)}
+		Message: fmt.Sprintf("provider %q (%s) cannot express %q: %s", ep.Name, ep.API, field, detail)}
 }
 
 // badRequest is the 400 for a client body that is not a chat request.

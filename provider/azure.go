@@ -1,0 +1,82 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// azureOpenAI is Azure OpenAI's chat completions: OpenAI's wire format on a
+// deployment path with an api-version query and an api-key header
+// (https://learn.microsoft.com/azure/ai-services/openai/reference), or, with
+// APIVersion "v1", the v1 path with the model in the body
+// (https://learn.microsoft.com/azure/ai-foundry/openai/api-version-lifecycle).
+type azureOpenAI struct{}
+
+var _ Adapter = azureOpenAI{}
+
+func init() { register(config.APIAzureOpenAI, azureOpenAI{}) }
+
+// AzureV1 is the APIVersion value selecting Azure's v1 API path.
+const AzureV1 = "v1"
+
+func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
+	if !gjson.ValidBytes(req.Body) {
+		return nil, badRequest("", "request body is not valid JSON")
+	}
+	body := req.Body
+	var p Prepared
+	if ep.APIVersion == AzureV1 {
+		p.Path = ep.BasePath + "/v1/chat/completions"
+	} else {
+		v := ep.APIVersion
+		if v == "" {
+			v = "2024-10-21"
+		}
+		p.Path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/chat/completions?api-version=" + url.QueryEscape(v)
+	}
+	// The deployment path ignores the body's model; keep both paths' bodies
+	// naming the target model.
+	if gjson.GetBytes(body, "model").String() != req.Model {
+		b, err := sjson.SetBytes(body, "model", req.Model)
+		if err != nil {
+			return nil, badRequest("model", "request body: "+err.Error())
+		}
+		body = b
+	}
+	p.Body = body
+	if ep.AuthValue != "" {
+		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
+	}
+	return &p, nil
+}
+
+func (azureOpenAI) NewResponseTranslator(*Endpoint, Request, Env) ResponseTranslator { return identity{} }
+
+func (azureOpenAI) InspectStreamStart(buf []byte) StreamStart {
+	st := openAI{}.InspectStreamStart(buf)
+	if st.Failure != nil {
+		azureRefine(st.Failure, gjson.Result{})
+	}
+	return st
+}
+
+func (azureOpenAI) Classify(status int, h http.Header, body []byte, now time.Time) Classification {
+	c := classifyOpenAIStyle(status, h, body, now)
+	azureRefine(&c, gjson.GetBytes(body, "error.innererror"))
+	return c
+}
+
+// azureRefine marks Azure's content filter answers (code content_filter,
+// innererror ResponsibleAIPolicyViolation) as content policy, whatever the status.
+func azureRefine(c *Classification, inner gjson.Result) {
+	if c.Code == "content_filter" || inner.Get("code").String() == "ResponsibleAIPolicyViolation" ||
+		strings.Contains(strings.ToLower(c.Message), "content management policy") {
+		c.Class = ClassContentPolicy
+	}
+}

@@ -1,0 +1,617 @@
+package provider
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/tidwall/gjson"
+)
+
+// gemini is the Gemini API generateContent wire format
+// (https://ai.google.dev/api/generate-content, function calling:
+// https://ai.google.dev/gemini-api/docs/function-calling, errors:
+// https://ai.google.dev/gemini-api/docs/troubleshooting).
+type gemini struct{}
+
+var _ Adapter = gemini{}
+
+func init() { register(config.APIGemini, gemini{}) }
+
+// geminiThoughtSignature is Gemini's documented placeholder signature for
+// function calls that did not come from Gemini itself (another provider
+// answered the earlier turn); Gemini 3 rejects function calls without one.
+const geminiThoughtSignature = "skip_thought_signature_validator"
+
+func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
+	c, err := parseChat(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkCommon(ep); err != nil {
+		return nil, err
+	}
+	var system []string
+	var turns []turn
+	names := map[string]string{} // tool call id -> function name
+	var perr error
+	i := -1
+	c.messages.ForEach(func(_, m gjson.Result) bool {
+		i++
+		content := m.Get("content")
+		switch role := m.Get("role").String(); role {
+		case "system", "developer":
+			if t := contentText(content); t != "" {
+				system = append(system, t)
+			}
+		case "user":
+			var blk []byte
+			blk, perr = geminiUserParts(ep, content, i)
+			turns = addTurn(turns, "user", blk)
+		case "assistant":
+			var blk []byte
+			if t := contentText(content); t != "" {
+				blk = append(blk, `{"text":`...)
+				blk = appendString(blk, t)
+				blk = append(blk, '}')
+			}
+			j := -1
+			m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+				j++
+				name := tc.Get("function.name").String()
+				names[tc.Get("id").String()] = name
+				var args string
+				args, perr = toolArguments(tc.Get("function.arguments").String(), i, j)
+				if perr != nil {
+					return false
+				}
+				if len(blk) > 0 {
+					blk = append(blk, ',')
+				}
+				blk = append(blk, `{"functionCall":{"name":`...)
+				blk = appendString(blk, name)
+				blk = append(blk, `,"args":`...)
+				blk = append(blk, args...)
+				blk = append(blk, `},"thoughtSignature":"`+geminiThoughtSignature+`"}`...)
+				return true
+			})
+			turns = addTurn(turns, "model", blk)
+		case "tool":
+			id := m.Get("tool_call_id").String()
+			name, ok := names[id]
+			if !ok {
+				perr = badRequest("messages["+itoa(i)+"].tool_call_id",
+					"no earlier assistant tool call has id "+quote(id)+" (Gemini needs the function name)")
+				return false
+			}
+			blk := append([]byte(nil), `{"functionResponse":{"name":`...)
+			blk = appendString(blk, name)
+			blk = append(blk, `,"response":`...)
+			t := contentText(content)
+			if r := gjson.Parse(t); gjson.Valid(t) && r.IsObject() {
+				blk = append(blk, t...)
+			} else {
+				blk = append(blk, `{"content":`...)
+				blk = appendString(blk, t)
+				blk = append(blk, '}')
+			}
+			blk = append(blk, `}}`...)
+			turns = addTurn(turns, "user", blk)
+		default:
+			perr = badRequest("messages", "unknown message role "+quote(role))
+		}
+		return perr == nil
+	})
+	if perr != nil {
+		return nil, perr
+	}
+
+	b := make([]byte, 0, len(req.Body)+256)
+	b = append(b, '{')
+	if len(system) > 0 {
+		b = append(b, `"systemInstruction":{"parts":[{"text":`...)
+		b = appendString(b, strings.Join(system, "\n\n"))
+		b = append(b, `}]},`...)
+	}
+	b = append(b, `"contents":[`...)
+	for i, t := range turns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"role":"`...)
+		b = append(b, t.role...)
+		b = append(b, `","parts":[`...)
+		b = append(b, t.blocks...)
+		b = append(b, `]}`...)
+	}
+	b = append(b, ']')
+
+	if tools := c.root.Get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
+		b = append(b, `,"tools":[{"functionDeclarations":[`...)
+		n := 0
+		tools.ForEach(func(_, t gjson.Result) bool {
+			f := t.Get("function")
+			if t.Get("type").String() != "function" || !f.IsObject() {
+				perr = unsupported(ep, "tools", "only function tools can be sent")
+				return false
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"name":`...)
+			b = appendRawString(b, f.Get("name"))
+			if d := f.Get("description"); d.Exists() {
+				b = append(b, `,"description":`...)
+				b = appendRawString(b, d)
+			}
+			if p := f.Get("parameters"); p.IsObject() {
+				b = append(b, `,"parametersJsonSchema":`...)
+				b = append(b, p.Raw...)
+			}
+			b = append(b, '}')
+			return true
+		})
+		if perr != nil {
+			return nil, perr
+		}
+		b = append(b, `]}]`...)
+		switch tc := c.toolChoice(); tc.mode {
+		case "", "auto":
+		case "none":
+			b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"NONE"}}`...)
+		case "required":
+			b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}`...)
+		case "function":
+			b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[`...)
+			b = appendString(b, tc.name)
+			b = append(b, `]}}`...)
+		default:
+			return nil, badRequest("tool_choice", "unknown tool_choice "+quote(tc.mode))
+		}
+	}
+
+	g := len(b)
+	b = append(b, `,"generationConfig":{`...)
+	open := len(b)
+	if mt, ok := c.maxTokens(); ok {
+		b = appendKey(b, "maxOutputTokens")
+		b = appendInt(b, mt)
+	}
+	if t := c.root.Get("temperature"); t.Type == gjson.Number {
+		b = appendKey(b, "temperature")
+		b = appendFloat(b, clamp(t.Float(), 0, 2))
+	}
+	if p := c.root.Get("top_p"); p.Type == gjson.Number {
+		b = appendKey(b, "topP")
+		b = appendFloat(b, clamp(p.Float(), 0, 1))
+	}
+	if stops := c.stops(); len(stops) > 0 {
+		b = appendKey(b, "stopSequences")
+		b = append(b, '[')
+		for i, s := range stops {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
+	}
+	for _, k := range [...][2]string{{"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}} {
+		if v := c.root.Get(k[0]); v.Type == gjson.Number {
+			b = appendKey(b, k[1])
+			b = appendFloat(b, v.Float())
+		}
+	}
+	if s := c.root.Get("seed"); s.Type == gjson.Number {
+		b = appendKey(b, "seed")
+		b = appendInt(b, s.Int())
+	}
+	switch rf := c.responseFormat(); rf.kind {
+	case "json_object":
+		b = appendKey(b, "responseMimeType")
+		b = append(b, `"application/json"`...)
+	case "json_schema":
+		b = appendKey(b, "responseMimeType")
+		b = append(b, `"application/json"`...)
+		if rf.schema.IsObject() {
+			b = appendKey(b, "responseJsonSchema")
+			b = append(b, rf.schema.Raw...)
+		}
+	}
+	if len(b) == open {
+		b = b[:g]
+	} else {
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+
+	model := strings.TrimPrefix(req.Model, "models/")
+	p := &Prepared{Path: ep.BasePath + "/models/" + url.PathEscape(model) + ":generateContent", Body: b}
+	if req.Stream {
+		p.Path = ep.BasePath + "/models/" + url.PathEscape(model) + ":streamGenerateContent?alt=sse"
+	}
+	if ep.AuthValue != "" {
+		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
+	}
+	return p, nil
+}
+
+// geminiUserParts writes a user content as Gemini parts.
+func geminiUserParts(ep *Endpoint, content gjson.Result, i int) ([]byte, error) {
+	var b []byte
+	sep := func() {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+	}
+	if content.Type == gjson.String {
+		if content.String() == "" {
+			return nil, nil
+		}
+		b = append(b, `{"text":`...)
+		b = appendRawString(b, content)
+		return append(b, '}'), nil
+	}
+	var err error
+	inline := func(mime, data string) {
+		sep()
+		b = append(b, `{"inlineData":{"mimeType":`...)
+		b = appendString(b, mime)
+		b = append(b, `,"data":`...)
+		b = appendString(b, data)
+		b = append(b, `}}`...)
+	}
+	content.ForEach(func(_, p gjson.Result) bool {
+		switch typ := p.Get("type").String(); typ {
+		case "text":
+			if t := p.Get("text"); t.String() != "" {
+				sep()
+				b = append(b, `{"text":`...)
+				b = appendRawString(b, t)
+				b = append(b, '}')
+			}
+		case "image_url":
+			u := p.Get("image_url.url").String()
+			if mime, data, ok := dataURL(u); ok {
+				inline(mime, data)
+			} else if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+				sep()
+				b = append(b, `{"fileData":{"mimeType":`...)
+				b = appendString(b, imageMIME(u))
+				b = append(b, `,"fileUri":`...)
+				b = appendString(b, u)
+				b = append(b, `}}`...)
+			} else {
+				err = badRequest("messages["+itoa(i)+"].content", "image_url.url must be a base64 data URL or an http(s) URL")
+			}
+		case "input_audio":
+			inline("audio/"+p.Get("input_audio.format").String(), p.Get("input_audio.data").String())
+		case "file":
+			mime, data, ok := dataURL(p.Get("file.file_data").String())
+			if !ok {
+				err = unsupported(ep, "messages["+itoa(i)+"].content", "file parts need file_data as a base64 data URL")
+				return false
+			}
+			inline(mime, data)
+		default:
+			err = unsupported(ep, "messages["+itoa(i)+"].content", "content part type "+quote(typ))
+		}
+		return err == nil
+	})
+	return b, err
+}
+
+// imageMIME guesses an image URL's type from its extension (Gemini's
+// fileData needs one); JPEG when unknown.
+func imageMIME(u string) string {
+	p := u
+	if pu, err := url.Parse(u); err == nil {
+		p = pu.Path
+	}
+	switch strings.ToLower(path.Ext(p)) {
+	case ".png":
+		return "image/png"
+	case ".gif":
+		return "image/gif"
+	case ".webp":
+		return "image/webp"
+	case ".heic":
+		return "image/heic"
+	case ".heif":
+		return "image/heif"
+	}
+	return "image/jpeg"
+}
+
+func (gemini) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
+	id, now := translatorID(env), translatorNow(env)
+	if req.Stream {
+		return &geminiStream{ep: ep, model: req.Model, base: id, created: now, includeUsage: req.IncludeUsage}
+	}
+	return &buffered{convert: func(body []byte) ([]byte, error) {
+		return geminiCompletion(ep, body, req.Model, id, now)
+	}}
+}
+
+// geminiFinish maps a finishReason to an OpenAI finish_reason.
+func geminiFinish(r string, tools bool) string {
+	switch r {
+	case "MAX_TOKENS":
+		return "length"
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+		"IMAGE_RECITATION":
+		return "content_filter"
+	}
+	if tools {
+		return "tool_calls"
+	}
+	return "stop" // STOP, MALFORMED_FUNCTION_CALL, OTHER, LANGUAGE, unknown
+}
+
+// geminiUsage reads usageMetadata.
+func geminiUsage(u gjson.Result, into *usage) {
+	if !u.IsObject() {
+		return
+	}
+	thoughts := u.Get("thoughtsTokenCount").Int()
+	*into = usage{
+		prompt:     u.Get("promptTokenCount").Int() + u.Get("toolUsePromptTokenCount").Int(),
+		completion: u.Get("candidatesTokenCount").Int() + thoughts,
+		total:      u.Get("totalTokenCount").Int(),
+		cached:     u.Get("cachedContentTokenCount").Int(),
+		reasoning:  thoughts,
+	}
+}
+
+// geminiToolID is a function call's id: Gemini's own when it sends one.
+func geminiToolID(fc gjson.Result, base string, n int) string {
+	if id := fc.Get("id").String(); id != "" {
+		return id
+	}
+	return "call_" + base + "_" + itoa(n)
+}
+
+// geminiCompletion translates a whole GenerateContentResponse.
+func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int64) ([]byte, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, errBadUpstream("gemini response is not valid JSON")
+	}
+	r := gjson.ParseBytes(body)
+	c := completion{id: r.Get("responseId").String(), model: r.Get("modelVersion").String(), created: created}
+	if c.id == "" {
+		c.id = "chatcmpl-" + base
+	}
+	if c.model == "" {
+		c.model = model
+	}
+	cand := r.Get("candidates.0")
+	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
+		switch {
+		case p.Get("thought").Bool():
+		case p.Get("functionCall").Exists():
+			fc := p.Get("functionCall")
+			args := fc.Get("args").Raw
+			if args == "" {
+				args = "{}"
+			}
+			c.toolCalls = append(c.toolCalls, toolCall{id: geminiToolID(fc, base, len(c.toolCalls)),
+				name: fc.Get("name").String(), args: args})
+		case p.Get("text").Exists():
+			c.content.WriteString(p.Get("text").String())
+			c.hasText = true
+		}
+		return true
+	})
+	switch {
+	case cand.Exists():
+		c.finish = geminiFinish(cand.Get("finishReason").String(), len(c.toolCalls) > 0)
+	case r.Get("promptFeedback.blockReason").Exists():
+		c.finish = "content_filter"
+	default:
+		c.finish = "stop"
+	}
+	geminiUsage(r.Get("usageMetadata"), &c.usage)
+	return c.appendJSON(make([]byte, 0, len(body)+256)), nil
+}
+
+// geminiStream translates streamGenerateContent?alt=sse events (each a
+// partial GenerateContentResponse) into chat.completion.chunk events.
+type geminiStream struct {
+	ep           *Endpoint
+	model        string
+	base         string
+	created      int64
+	includeUsage bool
+
+	r        SSEReader
+	w        chunkWriter
+	out      []byte
+	started  bool
+	finished bool
+	done     bool
+	tools    int
+	u        usage
+	feed     func(Event) error
+}
+
+func (s *geminiStream) ContentType() string { return "text/event-stream" }
+
+func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
+	if s.done {
+		return nil, nil
+	}
+	s.out = make([]byte, 0, len(chunk)+len(chunk)/2+64)
+	if s.feed == nil {
+		s.feed = s.event
+	}
+	_ = s.r.Feed(chunk, s.feed)
+	if eos && !s.done {
+		if s.finished {
+			if s.includeUsage {
+				s.out = s.w.usage(s.out, s.u)
+			}
+			s.out = append(s.out, doneEvent...)
+		} else {
+			s.out = appendErrorEvent(s.out, s.ep, "server_error", "stream_incomplete", "the stream ended before a finishReason")
+		}
+		s.done = true
+	}
+	return s.out, nil
+}
+
+func (s *geminiStream) event(ev Event) error {
+	if !gjson.ValidBytes(ev.Data) {
+		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not JSON")
+		s.done = true
+		return errStop{}
+	}
+	r := gjson.ParseBytes(ev.Data)
+	if e := r.Get("error"); e.Exists() {
+		status := e.Get("status").String()
+		if status == "" {
+			status = "UNKNOWN"
+		}
+		s.out = appendErrorEvent(s.out, s.ep, status, status, e.Get("message").String())
+		s.done = true
+		return errStop{}
+	}
+	if !s.started {
+		s.started = true
+		id, model := r.Get("responseId").String(), r.Get("modelVersion").String()
+		if id == "" {
+			id = "chatcmpl-" + s.base
+		}
+		if model == "" {
+			model = s.model
+		}
+		s.w.init(id, model, s.created)
+		s.out = s.w.role(s.out)
+	}
+	geminiUsage(r.Get("usageMetadata"), &s.u)
+	if s.finished {
+		return nil
+	}
+	cand := r.Get("candidates.0")
+	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
+		switch {
+		case p.Get("thought").Bool():
+		case p.Get("functionCall").Exists():
+			fc := p.Get("functionCall")
+			args := fc.Get("args").Raw
+			if args == "" {
+				args = "{}"
+			}
+			s.out = s.w.toolStart(s.out, s.tools, geminiToolID(fc, s.base, s.tools), fc.Get("name").String(),
+				string(appendString(nil, args)))
+			s.tools++
+		case p.Get("text").Exists():
+			if t := p.Get("text"); t.String() != "" {
+				s.out = s.w.content(s.out, rawString(t))
+			}
+		}
+		return true
+	})
+	switch {
+	case cand.Get("finishReason").Exists():
+		s.finished = true
+		s.out = s.w.finish(s.out, geminiFinish(cand.Get("finishReason").String(), s.tools > 0))
+	case !cand.Exists() && r.Get("promptFeedback.blockReason").Exists():
+		s.finished = true
+		s.out = s.w.finish(s.out, "content_filter")
+	}
+	return nil
+}
+
+func (gemini) InspectStreamStart(buf []byte) StreamStart {
+	return inspectFirstEvent(buf, func(ev Event) *Classification {
+		e := gjson.GetBytes(ev.Data, "error")
+		if !e.Exists() {
+			return nil
+		}
+		c := Classification{Class: ClassServerError, Status: 200}
+		geminiError(&c, e)
+		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
+			c.Class = ClassServerError
+		}
+		return &c
+	})
+}
+
+func (gemini) Classify(status int, h http.Header, body []byte, now time.Time) Classification {
+	c := Classification{Class: ClassifyStatus(status), Status: status, RetryAfter: RetryAfter(h, now)}
+	root := gjson.ParseBytes(body)
+	if root.IsArray() {
+		root = root.Get("0")
+	}
+	if e := root.Get("error"); e.IsObject() {
+		geminiError(&c, e)
+	}
+	return c
+}
+
+// geminiError classifies a google.rpc.Status error object
+// (https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes).
+func geminiError(c *Classification, e gjson.Result) {
+	c.Type = e.Get("status").String()
+	c.Code = c.Type
+	c.Message = e.Get("message").String()
+	lower := strings.ToLower(c.Message)
+	details := e.Get("details")
+	reason := func(want string) bool {
+		found := false
+		details.ForEach(func(_, d gjson.Result) bool {
+			found = d.Get("reason").String() == want
+			return !found
+		})
+		return found
+	}
+	switch c.Type {
+	case "RESOURCE_EXHAUSTED":
+		c.Class = ClassRateLimited
+		details.ForEach(func(_, d gjson.Result) bool {
+			d.Get("violations").ForEach(func(_, v gjson.Result) bool {
+				if strings.Contains(v.Get("quotaId").String(), "PerDay") {
+					c.Class = ClassQuotaExhausted
+				}
+				return true
+			})
+			if rd := d.Get("retryDelay").String(); rd != "" && c.RetryAfter == 0 {
+				if dur, err := time.ParseDuration(rd); err == nil && dur > 0 {
+					c.RetryAfter = dur
+				}
+			}
+			return true
+		})
+	case "UNAVAILABLE":
+		c.Class = ClassOverloaded
+	case "INTERNAL", "UNKNOWN":
+		c.Class = ClassServerError
+	case "DEADLINE_EXCEEDED":
+		c.Class = ClassTimeout
+	case "PERMISSION_DENIED", "UNAUTHENTICATED":
+		c.Class = ClassAuth
+	case "FAILED_PRECONDITION":
+		// free tier unavailable in the region, billing not enabled: this
+		// account cannot serve, another target may
+		c.Class = ClassAuth
+	case "NOT_FOUND":
+		c.Class = ClassInvalidRequest
+	case "INVALID_ARGUMENT":
+		switch {
+		case reason("API_KEY_INVALID") || strings.Contains(lower, "api key not valid") ||
+			strings.Contains(lower, "api key expired"):
+			c.Class = ClassAuth
+		case strings.Contains(lower, "token count") || strings.Contains(lower, "maximum number of tokens") ||
+			strings.Contains(lower, "too many tokens") || strings.Contains(lower, "context"):
+			c.Class = ClassContextLength
+		case strings.Contains(lower, "safety") || strings.Contains(lower, "prohibited"):
+			c.Class = ClassContentPolicy
+		default:
+			c.Class = ClassInvalidRequest
+		}
+	}
+}
