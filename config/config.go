@@ -546,8 +546,8 @@ func (c *Config) Validate() error {
 	}
 	durIn("breaker.auth_open_for", b.AuthOpenFor, time.Millisecond, 24*time.Hour)
 	durIn("breaker.quota_open_for", b.QuotaOpenFor, time.Millisecond, 7*24*time.Hour)
-	if *b.Jitter < 0 || *b.Jitter > 0.5 {
-		bad("breaker.jitter", "%g is outside 0..0.5", *b.Jitter)
+	if j := b.Jitter; j != nil && (*j < 0 || *j > 0.5) {
+		bad("breaker.jitter", "%g is outside 0..0.5", *j)
 	}
 	intIn("breaker.half_open_probes", b.HalfOpenProbes, 1, 100)
 	prev := 0.0
@@ -565,7 +565,9 @@ func (c *Config) Validate() error {
 	if c.Routing.AllOpen != AllOpenTrySoonest && c.Routing.AllOpen != AllOpenReject {
 		bad("routing.all_open", "%q is not try-soonest or reject", c.Routing.AllOpen)
 	}
-	intIn("routing.same_target_retries", *c.Routing.SameTargetRetries, 0, 5)
+	if r := c.Routing.SameTargetRetries; r != nil {
+		intIn("routing.same_target_retries", *r, 0, 5)
+	}
 	if m := c.Limits.MaxBodyBytes; m < 1<<10 || m > 256<<20 {
 		bad("limits.max_body_bytes", "%s is outside 1KiB..256MiB", m)
 	}
