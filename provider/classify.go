@@ -122,10 +122,15 @@ func refine(c *Classification) {
 	}
 }
 
-// RetryAfter reads a provider's rate-limit hint from response headers: the
-// largest of Retry-After (seconds or HTTP date), retry-after-ms,
-// x-ratelimit-reset-requests / -tokens (OpenAI durations like "6m0s", "1.5s",
-// "20ms") and anthropic-ratelimit-*-reset (RFC 3339). Zero when none parse.
+// RetryAfter reads a provider's rate-limit hint from response headers.
+// Retry-After (seconds or HTTP date) and retry-after-ms say when to retry and
+// win when present (the larger of the two). Without them the hint is the
+// largest of x-ratelimit-reset-requests / -tokens / x-ratelimit-reset
+// (OpenAI durations like "6m0s", "1.5s", "20ms", seconds, Unix epoch seconds
+// or milliseconds, RFC 3339) and anthropic-ratelimit-*-reset (RFC 3339):
+// those are sent on every response and say when a whole bucket refills,
+// which overstates the wait when a retry hint exists. Zero when none parse;
+// hints of a week or more are ignored.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	var best time.Duration
 	take := func(d time.Duration) {
@@ -136,7 +141,7 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := h.Get("Retry-After"); v != "" {
 		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n >= 0 {
 			take(time.Duration(n * float64(time.Second)))
-		} else if t, err := http.ParseTime(v); err == nil {
+		} else if t, err := http.ParseTime(strings.TrimSpace(v)); err == nil {
 			take(t.Sub(now))
 		}
 	}
@@ -144,6 +149,9 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n >= 0 {
 			take(time.Duration(n * float64(time.Millisecond)))
 		}
+	}
+	if best > 0 {
+		return best
 	}
 	for _, k := range []string{"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens", "X-Ratelimit-Reset"} {
 		if v := h.Get(k); v != "" {
@@ -153,7 +161,7 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	for _, k := range []string{"Anthropic-Ratelimit-Requests-Reset", "Anthropic-Ratelimit-Tokens-Reset",
 		"Anthropic-Ratelimit-Input-Tokens-Reset", "Anthropic-Ratelimit-Output-Tokens-Reset"} {
 		if v := h.Get(k); v != "" {
-			if t, err := time.Parse(time.RFC3339, v); err == nil {
+			if t, err := time.Parse(time.RFC3339, strings.TrimSpace(v)); err == nil {
 				take(t.Sub(now))
 			}
 		}
@@ -168,6 +176,12 @@ func parseResetDuration(v string, now time.Time) time.Duration {
 		return d
 	}
 	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+		switch {
+		case n >= 1e12: // Unix epoch milliseconds
+			return time.UnixMilli(int64(n)).Sub(now)
+		case n >= 1e9: // Unix epoch seconds
+			return time.Unix(int64(n), 0).Sub(now)
+		}
 		return time.Duration(n * float64(time.Second))
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {

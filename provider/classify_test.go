@@ -1,0 +1,190 @@
+package provider
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/tidwall/gjson"
+)
+
+var classifyNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestRetryAfter verifies every header form and that an explicit retry
+// hint wins over bucket-reset headers.
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		h    map[string]string
+		want time.Duration
+	}{
+		{"none", nil, 0},
+		{"seconds", map[string]string{"Retry-After": "7"}, 7 * time.Second},
+		{"fractional seconds", map[string]string{"Retry-After": " 1.5 "}, 1500 * time.Millisecond},
+		{"http date", map[string]string{"Retry-After": "Thu, 01 Jan 2026 00:00:30 GMT"}, 30 * time.Second},
+		{"http date in the past", map[string]string{"Retry-After": "Wed, 31 Dec 2025 23:00:00 GMT"}, 0},
+		{"garbage", map[string]string{"Retry-After": "soon"}, 0},
+		{"ms", map[string]string{"Retry-After-Ms": "250"}, 250 * time.Millisecond},
+		{"larger of the two hints", map[string]string{"Retry-After": "1", "Retry-After-Ms": "2500"}, 2500 * time.Millisecond},
+		{"hint wins over resets", map[string]string{"Retry-After": "2", "X-Ratelimit-Reset-Tokens": "6m0s",
+			"Anthropic-Ratelimit-Tokens-Reset": "2026-01-01T00:01:00Z"}, 2 * time.Second},
+		{"openai durations", map[string]string{"X-Ratelimit-Reset-Requests": "20ms", "X-Ratelimit-Reset-Tokens": "1m30s"}, 90 * time.Second},
+		{"reset seconds", map[string]string{"X-Ratelimit-Reset": "12"}, 12 * time.Second},
+		{"reset epoch seconds", map[string]string{"X-Ratelimit-Reset": "1767225620"}, 20 * time.Second},
+		{"reset epoch ms", map[string]string{"X-Ratelimit-Reset": "1767225605000"}, 5 * time.Second},
+		{"anthropic reset", map[string]string{"Anthropic-Ratelimit-Requests-Reset": "2026-01-01T00:00:42Z"}, 42 * time.Second},
+		{"week or more ignored", map[string]string{"Retry-After": "700000"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.h {
+				h.Set(k, v)
+			}
+			if got := RetryAfter(h, classifyNow); got != tt.want {
+				t.Errorf("RetryAfter(%v): got %v, want %v", tt.h, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestClassify verifies each adapter's error classification on the
+// providers' documented error bodies.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		api    config.API
+		status int
+		body   string
+		h      map[string]string
+		want   Class
+		retry  time.Duration
+	}{
+		// OpenAI
+		{config.APIOpenAI, 429, `{"error":{"message":"Rate limit reached for gpt-4o on tokens per min (TPM)","type":"tokens","code":"rate_limit_exceeded"}}`, map[string]string{"Retry-After": "3"}, ClassRateLimited, 3 * time.Second},
+		{config.APIOpenAI, 429, `{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}`, nil, ClassQuotaExhausted, 0},
+		{config.APIOpenAI, 400, `{"error":{"message":"This model's maximum context length is 128000 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}`, nil, ClassContextLength, 0},
+		{config.APIOpenAI, 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, nil, ClassAuth, 0},
+		{config.APIOpenAI, 500, `not json`, nil, ClassServerError, 0},
+		{config.APIOpenAI, 503, ``, nil, ClassOverloaded, 0},
+		{config.APIOpenAI, 504, ``, nil, ClassTimeout, 0},
+		{config.APIOpenAI, 404, `{"error":{"message":"The model does not exist","type":"invalid_request_error","code":"model_not_found"}}`, nil, ClassInvalidRequest, 0},
+		{config.APIOpenAI, 409, ``, nil, ClassClientError, 0},
+		// Anthropic (https://docs.anthropic.com/en/api/errors)
+		{config.APIAnthropic, 529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, nil, ClassOverloaded, 0},
+		{config.APIAnthropic, 500, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, nil, ClassOverloaded, 0},
+		{config.APIAnthropic, 529, ``, nil, ClassOverloaded, 0},
+		{config.APIAnthropic, 429, `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`, map[string]string{"retry-after": "11"}, ClassRateLimited, 11 * time.Second},
+		{config.APIAnthropic, 401, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, nil, ClassAuth, 0},
+		{config.APIAnthropic, 403, `{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission"}}`, nil, ClassAuth, 0},
+		{config.APIAnthropic, 402, `{"type":"error","error":{"type":"billing_error","message":"There was an issue with your billing"}}`, nil, ClassQuotaExhausted, 0},
+		{config.APIAnthropic, 400, `{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 215000 tokens > 200000 maximum"}}`, nil, ClassContextLength, 0},
+		{config.APIAnthropic, 400, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`, nil, ClassQuotaExhausted, 0},
+		{config.APIAnthropic, 400, `{"type":"error","error":{"type":"invalid_request_error","message":"messages: roles must alternate"}}`, nil, ClassInvalidRequest, 0},
+		{config.APIAnthropic, 404, `{"type":"error","error":{"type":"not_found_error","message":"model: claude-x"}}`, nil, ClassInvalidRequest, 0},
+		{config.APIAnthropic, 413, `{"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}}`, nil, ClassInvalidRequest, 0},
+		{config.APIAnthropic, 500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`, nil, ClassServerError, 0},
+		// Gemini (https://ai.google.dev/gemini-api/docs/troubleshooting)
+		{config.APIGemini, 429, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`, nil, ClassRateLimited, 0},
+		{config.APIGemini, 429, `{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}]}}`, nil, ClassRateLimited, 37 * time.Second},
+		{config.APIGemini, 429, `{"error":{"code":429,"message":"You exceeded your current quota.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}`, nil, ClassQuotaExhausted, 0},
+		{config.APIGemini, 503, `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`, nil, ClassOverloaded, 0},
+		{config.APIGemini, 500, `{"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}`, nil, ClassServerError, 0},
+		{config.APIGemini, 504, `{"error":{"code":504,"message":"Deadline exceeded","status":"DEADLINE_EXCEEDED"}}`, nil, ClassTimeout, 0},
+		{config.APIGemini, 403, `{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}`, nil, ClassAuth, 0},
+		{config.APIGemini, 400, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`, nil, ClassAuth, 0},
+		{config.APIGemini, 400, `{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}`, nil, ClassContextLength, 0},
+		{config.APIGemini, 400, `{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}`, nil, ClassInvalidRequest, 0},
+		{config.APIGemini, 400, `{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}`, nil, ClassAuth, 0},
+		{config.APIGemini, 404, `[{"error":{"code":404,"message":"models/x is not found","status":"NOT_FOUND"}}]`, nil, ClassInvalidRequest, 0},
+		// Azure OpenAI
+		{config.APIAzureOpenAI, 400, `{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"}}}}}`, nil, ClassContentPolicy, 0},
+		{config.APIAzureOpenAI, 429, `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier."}}`, map[string]string{"retry-after": "6"}, ClassRateLimited, 6 * time.Second},
+		{config.APIAzureOpenAI, 401, `{"error":{"code":"401","message":"Access denied due to invalid subscription key."}}`, nil, ClassAuth, 0},
+	}
+	for _, tt := range tests {
+		name := string(tt.api) + "/" + itoa(tt.status) + "/" + gjson.Get(tt.body, "error.type|error.status|error.code|0.error.status").String()
+		t.Run(name, func(t *testing.T) {
+			a, err := For(tt.api)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			for k, v := range tt.h {
+				h.Set(k, v)
+			}
+			c := a.Classify(tt.status, h, []byte(tt.body), classifyNow)
+			if c.Class != tt.want || c.Status != tt.status || c.RetryAfter != tt.retry {
+				t.Errorf("Classify(%d, %s): got %v status %d retry %v, want %v status %d retry %v",
+					tt.status, tt.body, c.Class, c.Status, c.RetryAfter, tt.want, tt.status, tt.retry)
+			}
+		})
+	}
+}
+
+// TestInspectStreamStart verifies that a stream whose first event is an
+// error is a failure of the right class, and that ping, message_start and
+// ordinary chunks are not.
+func TestInspectStreamStart(t *testing.T) {
+	tests := []struct {
+		api      config.API
+		in       string
+		complete bool
+		fail     bool
+		class    Class
+	}{
+		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", true, true, ClassOverloaded},
+		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n", true, true, ClassRateLimited},
+		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"?\"}}\n\n", true, true, ClassServerError},
+		{config.APIAnthropic, "event: ping\ndata: {\"type\": \"ping\"}\n\n", true, false, 0},
+		{config.APIAnthropic, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: error\n", true, false, 0},
+		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\"", false, false, 0},
+		{config.APIGemini, "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n", true, true, ClassOverloaded},
+		{config.APIGemini, "data: {\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\"}}\r\n\r\n", true, true, ClassRateLimited},
+		{config.APIGemini, "data: {\"candidates\":[]}\n\n", true, false, 0},
+		{config.APIAzureOpenAI, "data: {\"error\":{\"message\":\"content management policy\",\"code\":\"content_filter\"}}\n\n", true, true, ClassContentPolicy},
+		{config.APIAzureOpenAI, "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n", true, false, 0},
+	}
+	for i, tt := range tests {
+		t.Run(string(tt.api)+"/"+itoa(i), func(t *testing.T) {
+			a, _ := For(tt.api)
+			st := a.InspectStreamStart([]byte(tt.in))
+			if st.Complete != tt.complete || (st.Failure != nil) != tt.fail {
+				t.Fatalf("got complete=%v failure=%+v, want complete=%v failure=%v", st.Complete, st.Failure, tt.complete, tt.fail)
+			}
+			if tt.fail && st.Failure.Class != tt.class {
+				t.Errorf("class: got %v, want %v", st.Failure.Class, tt.class)
+			}
+		})
+	}
+}
+
+// TestErrorBody verifies the client-facing error names the provider and
+// keeps the provider's type and code.
+func TestErrorBody(t *testing.T) {
+	ep := &Endpoint{Name: "claude", API: config.APIAnthropic}
+	a, _ := For(config.APIAnthropic)
+	c := a.Classify(529, nil, []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), classifyNow)
+	got := string(ErrorBody(ep, c))
+	want := `{"error":{"message":"claude (anthropic): Overloaded","type":"overloaded_error","param":null,"code":"overloaded_error"}}`
+	if got != want {
+		t.Errorf("ErrorBody: got %s, want %s", got, want)
+	}
+	got = string(ErrorBody(ep, Classification{Class: ClassServerError, Status: 502}))
+	if !strings.Contains(got, `"type":"server_error"`) || !strings.Contains(got, "502") {
+		t.Errorf("ErrorBody without a body: got %s", got)
+	}
+}
+
+// TestFor verifies every configured API has an adapter.
+func TestFor(t *testing.T) {
+	for _, api := range []config.API{config.APIOpenAI, config.APIOpenAICompatible, config.APIAnthropic, config.APIGemini, config.APIAzureOpenAI} {
+		if a, err := For(api); err != nil || a == nil {
+			t.Errorf("For(%q): got %v, %v; want an adapter", api, a, err)
+		}
+	}
+	if _, err := For("nope"); err == nil {
+		t.Errorf("For(nope): got nil error, want ErrUnsupportedAPI")
+	}
+}
