@@ -1,0 +1,302 @@
+package processor
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
+
+// TestAttempt_RewritesRequestForProvider verifies path, credentials (client
+// key and earlier attempts' headers removed), body model and content-length.
+func TestAttempt_RewritesRequestForProvider(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	tests := []struct {
+		attempt  int
+		provider string
+		path     string
+		auth     string
+		model    string
+	}{
+		{1, "openai", "/v1/chat/completions", "Bearer sk-openai-secret", "gpt-4o"},
+		{2, "groq", "/openai/v1/chat/completions", "Bearer gsk-groq-secret", "llama-3.3-70b-versatile"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.provider, func(t *testing.T) {
+			s := h.open(PhaseAttempt)
+			defer s.close()
+			s.send(h.attemptRequest(dm, tc.attempt, tc.provider, "req-1"))
+			s.recv()
+			s.send(reqBody(chatBody))
+			c := s.recv().GetRequestBody().GetResponse()
+			hs := setHeaders(c.GetHeaderMutation())
+			body := c.GetBodyMutation().GetBody()
+			if hs[":path"] != tc.path || hs["authorization"] != tc.auth {
+				t.Fatalf("headers: got path %q auth %q, want %q %q", hs[":path"], hs["authorization"], tc.path, tc.auth)
+			}
+			if hs["content-length"] != itoa(len(body)) {
+				t.Fatalf("content-length: got %q, want %d", hs["content-length"], len(body))
+			}
+			var got struct{ Model string }
+			if err := json.Unmarshal(body, &got); err != nil || got.Model != tc.model {
+				t.Fatalf("body model: got %q (%v), want %q", got.Model, err, tc.model)
+			}
+			removed := strings.Join(c.GetHeaderMutation().GetRemoveHeaders(), ",")
+			for _, k := range []string{"x-api-key", "api-key", "x-goog-api-key", "anthropic-version", HeaderChain} {
+				if !strings.Contains(removed, k) {
+					t.Fatalf("remove_headers: got %q, want %q removed", removed, k)
+				}
+			}
+			if strings.Contains(string(body), "client-key") {
+				t.Fatalf("body carries the client's key: %s", body)
+			}
+		})
+	}
+}
+
+// TestAttempt_SuccessTellsWhoAnswered verifies the response headers naming
+// provider, model, attempt and the whole trace.
+func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s1 := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
+	s1.send(respHeaders(false, ":status", "503", "content-type", "application/json"))
+	s1.send(respBody(`{"error":{"message":"down","type":"server_error"}}`, true))
+	r := s1.recv()
+	must(t, setHeaders(r.GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderRetry] == "1",
+		"attempt 1 503: got %v, want the retry marker", r)
+	s1.recv() // the held body chunk
+	s1.close()
+
+	h.clock.Advance(100 * time.Millisecond)
+	s2 := h.runAttempt(dm, 2, "groq", "req-1", chatBody)
+	defer s2.close()
+	h.clock.Advance(250 * time.Millisecond)
+	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[HeaderProvider] != "groq" || hs[HeaderModel] != "llama-3.3-70b-versatile" || hs[HeaderAttempt] != "2" {
+		t.Fatalf("who answered: got %v", hs)
+	}
+	want := "attempt=1;provider=openai;model=gpt-4o;outcome=overloaded;status=503;ms=0, " +
+		"attempt=2;provider=groq;model=llama-3.3-70b-versatile;outcome=success;status=200;ms=250"
+	if hs[HeaderTrace] != want {
+		t.Fatalf("trace:\n got %q\nwant %q", hs[HeaderTrace], want)
+	}
+	s2.send(respBody(`{"id":"x"}`, true))
+	if r := s2.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
+		t.Fatalf("OpenAI body: got %v, want it passed unchanged", r)
+	}
+}
+
+// TestAttempt_RateLimitOpensBreakerAtOnce verifies a 429 with Retry-After
+// opens the target for max(open_for, hint) and lets Envoy retry by status.
+func TestAttempt_RateLimitOpensBreakerAtOnce(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "429", "retry-after", "120", "content-type", "application/json"))
+	s.send(respBody(`{"error":{"message":"slow down","type":"rate_limit_error"}}`, true))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[HeaderRetry] != "1" {
+		t.Fatalf("marker: got %v, want %s: 1", hs, HeaderRetry)
+	}
+	if got := h.state("openai/gpt-4o"); got != "open" {
+		t.Fatalf("breaker after one 429: got %s, want open", got)
+	}
+	h.clock.Advance(60 * time.Second) // past open_for (30s), inside the hint (120s)
+	if got := h.state("openai/gpt-4o"); got != "open" {
+		t.Fatalf("breaker 60s later: got %s, want still open (Retry-After 120s)", got)
+	}
+	dm = h.planFor(chatBody)
+	groups := dm.GetFields()["llm_failover"].GetStructValue().GetFields()["priority_groups"].GetListValue().GetValues()
+	if len(groups) != 1 || !strings.Contains(protoString(groups[0]), "groq") {
+		t.Fatalf("plan while open: got %v, want only groq", groups)
+	}
+}
+
+func protoString(v *structpb.Value) string {
+	b, _ := json.Marshal(v.AsInterface())
+	return string(b)
+}
+
+// TestAttempt_FailuresMarkedForRetry verifies which failures carry the retry
+// marker (401/403/408 Envoy would not retry) and which pass to the client.
+func TestAttempt_FailuresMarkedForRetry(t *testing.T) {
+	tests := []struct {
+		name   string
+		status string
+		body   string
+		marked bool
+		state  string
+	}{
+		{"auth 401 fails over and trips", "401", `{"error":{"message":"bad key","type":"invalid_request_error","code":"invalid_api_key"}}`, true, "open"},
+		{"forbidden 403 fails over", "403", `{"error":{"message":"no","type":"permission_error"}}`, true, "open"},
+		{"timeout 408 fails over", "408", `{"error":{"message":"timeout"}}`, true, "closed"},
+		{"invalid request is returned", "400", `{"error":{"message":"bad messages","type":"invalid_request_error"}}`, false, "closed"},
+		{"context length without larger window is returned", "400", `{"error":{"message":"too long","code":"context_length_exceeded"}}`, false, "closed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(chatBody)
+			s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
+			defer s.close()
+			s.send(respHeaders(false, ":status", tc.status, "content-type", "application/json"))
+			s.send(respBody(tc.body, true))
+			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			if got := hs[HeaderRetry] == "1"; got != tc.marked {
+				t.Fatalf("marked: got %v, want %v (headers %v)", got, tc.marked, hs)
+			}
+			if !tc.marked && hs[HeaderProvider] != "openai" {
+				t.Fatalf("returned error: got headers %v, want the provider named", hs)
+			}
+			if got := h.state("openai/gpt-4o"); got != tc.state {
+				t.Fatalf("breaker: got %s, want %s", got, tc.state)
+			}
+		})
+	}
+}
+
+// TestAttempt_LastFailureListsEveryAttempt verifies the final answer when the
+// last target fails: one OpenAI-style error with both attempts, as a local
+// reply Envoy never retries.
+func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s1 := h.runAttempt(dm, 1, "openai", "req-9", chatBody)
+	s1.send(respHeaders(true, ":status", "502"))
+	s1.recv()
+	s1.close()
+	s2 := h.runAttempt(dm, 2, "groq", "req-9", chatBody)
+	defer s2.close()
+	s2.send(respHeaders(false, ":status", "429", "retry-after", "7"))
+	s2.send(respBody(`{"error":{"message":"rate limited","type":"rate_limit_error"}}`, true))
+	ir := s2.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 429 {
+		t.Fatalf("got %v, want an ImmediateResponse with the last status 429", ir)
+	}
+	var e struct {
+		Error struct {
+			Code     string
+			Attempts []struct {
+				Attempt  int
+				Provider string
+				Outcome  string
+				Status   int
+			}
+		}
+	}
+	if err := json.Unmarshal(ir.GetBody(), &e); err != nil {
+		t.Fatalf("body %s: %v", ir.GetBody(), err)
+	}
+	if e.Error.Code != "all_targets_failed" || len(e.Error.Attempts) != 2 ||
+		e.Error.Attempts[0].Provider != "openai" || e.Error.Attempts[0].Status != 502 ||
+		e.Error.Attempts[1].Provider != "groq" || e.Error.Attempts[1].Outcome != "rate_limited" {
+		t.Fatalf("error: got %s", ir.GetBody())
+	}
+	if setHeaders(ir.GetHeaders())["retry-after"] != "7" {
+		t.Fatalf("retry-after: got %v, want 7 passed on", setHeaders(ir.GetHeaders()))
+	}
+}
+
+// TestAttempt_StreamHeldUntilFirstEvent verifies the streaming hold: an error
+// as first event turns the 200 into a retried 503; a good first event
+// releases the headers, then every held chunk in order.
+func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
+	streamBody := `{"model":"premium","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	t.Run("error first event fails over", func(t *testing.T) {
+		h := newHarness(t, "")
+		dm := h.planFor(streamBody)
+		s := h.runAttempt(dm, 1, "openai", "req-s1", streamBody)
+		defer s.close()
+		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+		s.send(respBody(`data: {"error":{"message":"overloaded","type":"server_error"}}`, false))
+		s.send(respBody("\n\n", false))
+		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+		if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+			t.Fatalf("got %v, want :status 503 and the retry marker", hs)
+		}
+		for i := range 2 {
+			if r := s.recv(); r.GetResponseBody() == nil {
+				t.Fatalf("held chunk %d: got %v, want a body answer after the headers", i, r)
+			}
+		}
+	})
+	t.Run("good first event releases in order", func(t *testing.T) {
+		h := newHarness(t, "")
+		dm := h.planFor(streamBody)
+		s := h.runAttempt(dm, 1, "openai", "req-s2", streamBody)
+		defer s.close()
+		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+		s.send(respBody(`data: {"choices":[{"delta":{"role":"assistant"}}]}`, false))
+		s.send(respBody("\n\ndata: {}\n\n", false))
+		r := s.recv()
+		hs := setHeaders(r.GetResponseHeaders().GetResponse().GetHeaderMutation())
+		if hs[HeaderProvider] != "openai" || hs[":status"] != "" {
+			t.Fatalf("headers: got %v, want success headers", hs)
+		}
+		for i := range 2 {
+			if r := s.recv(); r.GetResponseBody() == nil {
+				t.Fatalf("chunk %d: got %v, want a body answer", i, r)
+			}
+		}
+		s.send(respBody("data: [DONE]\n\n", true))
+		if r := s.recv(); r.GetResponseBody() == nil {
+			t.Fatalf("later chunk: got %v, want a body answer", r)
+		}
+	})
+	t.Run("no first event within the budget fails over", func(t *testing.T) {
+		h := newHarness(t, "")
+		dm := h.planFor(streamBody)
+		s := h.runAttempt(dm, 1, "openai", "req-s3", streamBody)
+		defer s.close()
+		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+		start := time.Now()
+		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+		if hs[":status"] != "503" || time.Since(start) > 5*time.Second {
+			t.Fatalf("got %v after %v, want :status 503 after the 300ms budget", hs, time.Since(start))
+		}
+	})
+}
+
+// TestAttempt_NoResponseCountsAsFailure verifies three attempts that end
+// without response headers (resets, timeouts) open the breaker on the third.
+func TestAttempt_NoResponseCountsAsFailure(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	for i := 1; i <= 3; i++ {
+		s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+		s.close()
+		// the server notices the end asynchronously
+		deadline := time.Now().Add(testTimeout)
+		for h.srv.Streams() > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		want := "closed"
+		if i == 3 {
+			want = "open"
+		}
+		if got := h.state("openai/gpt-4o"); got != want {
+			t.Fatalf("after %d resets: got %s, want %s", i, got, want)
+		}
+	}
+}
+
+// TestAttempt_MissingPlanIsAClearError verifies a misconfigured Envoy (no
+// forwarded plan) gets a 500 naming the fix rather than a wrong provider call.
+func TestAttempt_MissingPlanIsAClearError(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions"))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 500 || !strings.Contains(string(ir.GetBody()), "forwarding_namespaces") {
+		t.Fatalf("got %v, want a 500 naming forwarding_namespaces", ir)
+	}
+}

@@ -1,0 +1,278 @@
+package processor
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/provider"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testTimeout bounds every wait on a stream.
+const testTimeout = 10 * time.Second
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+const testConfig = `
+providers:
+  - name: openai
+    api: openai
+    host: api.openai.com
+    auth: {key_env: TEST_OPENAI_KEY}
+  - name: groq
+    api: openai-compatible
+    host: api.groq.com
+    base_path: /openai/v1
+    auth: {key_env: TEST_GROQ_KEY}
+chains:
+  - name: premium
+    match: {models: [premium, gpt-4o]}
+    targets:
+      - {provider: openai, model: gpt-4o}
+      - {provider: groq, model: llama-3.3-70b-versatile}
+breaker:
+  consecutive_failures: 3
+  open_for: 30s
+  jitter: 0
+server:
+  stream_first_event_timeout: 300ms
+`
+
+// harness is a real gRPC server over bufconn with the processor registered.
+type harness struct {
+	t      testing.TB
+	srv    *Server
+	clock  *fakeClock
+	client extprocv3.ExternalProcessorClient
+}
+
+func newHarness(t testing.TB, extraYAML string) *harness {
+	t.Helper()
+	t.Setenv("TEST_OPENAI_KEY", "sk-openai-secret")
+	t.Setenv("TEST_GROQ_KEY", "gsk-groq-secret")
+	if !strings.Contains(extraYAML, "limits:") {
+		extraYAML += "limits: {max_body_bytes: 4KiB}\n"
+	}
+	cfg, err := config.Parse([]byte(testConfig + extraYAML))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	clock := newFakeClock()
+	srv, err := New(Options{Config: cfg, Clock: clock, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(gs, srv)
+	go func() { _ = gs.Serve(lis) }()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+	})
+	return &harness{t: t, srv: srv, clock: clock, client: extprocv3.NewExternalProcessorClient(conn)}
+}
+
+// stream is one ext_proc stream as Envoy would open it.
+type stream struct {
+	t      testing.TB
+	s      extprocv3.ExternalProcessor_ProcessClient
+	cancel context.CancelFunc
+}
+
+func (h *harness) open(phase string) *stream {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	ctx = metadata.AppendToOutgoingContext(ctx, PhaseHeader, phase)
+	s, err := h.client.Process(ctx)
+	if err != nil {
+		cancel()
+		h.t.Fatalf("Process: %v", err)
+	}
+	st := &stream{t: h.t, s: s, cancel: cancel}
+	h.t.Cleanup(cancel)
+	return st
+}
+
+func (s *stream) send(req *extprocv3.ProcessingRequest) {
+	s.t.Helper()
+	if err := s.s.Send(req); err != nil {
+		s.t.Fatalf("send: %v", err)
+	}
+}
+
+func (s *stream) recv() *extprocv3.ProcessingResponse {
+	s.t.Helper()
+	r, err := s.s.Recv()
+	if err != nil {
+		s.t.Fatalf("recv: %v", err)
+	}
+	return r
+}
+
+// close ends the stream from Envoy's side and waits for the server to finish.
+func (s *stream) close() {
+	_ = s.s.CloseSend()
+	_, _ = s.s.Recv()
+	s.cancel()
+}
+
+func hdrs(kv ...string) *corev3.HeaderMap {
+	m := &corev3.HeaderMap{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m.Headers = append(m.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+	}
+	return m
+}
+
+func reqHeaders(eos bool, kv ...string) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+		RequestHeaders: &extprocv3.HttpHeaders{Headers: hdrs(kv...), EndOfStream: eos}}}
+}
+
+func reqBody(b string) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{
+		RequestBody: &extprocv3.HttpBody{Body: []byte(b), EndOfStream: true}}}
+}
+
+func respHeaders(eos bool, kv ...string) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
+		ResponseHeaders: &extprocv3.HttpHeaders{Headers: hdrs(kv...), EndOfStream: eos}}}
+}
+
+func respBody(b string, eos bool) *extprocv3.ProcessingRequest {
+	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
+		ResponseBody: &extprocv3.HttpBody{Body: []byte(b), EndOfStream: eos}}}
+}
+
+// setHeaders returns the set headers of a mutation as a map.
+func setHeaders(m *extprocv3.HeaderMutation) map[string]string {
+	out := map[string]string{}
+	for _, h := range m.GetSetHeaders() {
+		out[h.GetHeader().GetKey()] = string(h.GetHeader().GetRawValue())
+	}
+	return out
+}
+
+// hostMetadataText is xds.upstream_host_metadata as Envoy prints it.
+func hostMetadataText(t testing.TB, providerName string) string {
+	t.Helper()
+	s, _ := structpb.NewStruct(map[string]any{"provider": providerName})
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{EndpointNamespace: s}}
+	b, err := prototext.MarshalOptions{}.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// planFor runs a route phase for body and returns the dynamic metadata it published.
+func (h *harness) planFor(body string, kv ...string) *structpb.Struct {
+	h.t.Helper()
+	s := h.open(PhaseRoute)
+	defer s.close()
+	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json",
+		"x-request-id", "req-1"}, kv...)
+	s.send(reqHeaders(false, args...))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		h.t.Fatalf("route headers: got %v, want a headers response", r)
+	}
+	s.send(reqBody(body))
+	r := s.recv()
+	if r.GetRequestBody() == nil {
+		h.t.Fatalf("route body: got %v, want a body response", r)
+	}
+	return r.GetDynamicMetadata()
+}
+
+// attemptRequest is the attempt phase's first message for attempt n on providerName.
+func (h *harness) attemptRequest(dm *structpb.Struct, attempt int, providerName, reqID string, kv ...string) *extprocv3.ProcessingRequest {
+	h.t.Helper()
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for ns, v := range dm.GetFields() {
+		md.FilterMetadata[ns] = v.GetStructValue()
+	}
+	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "x-request-id", reqID,
+		"authorization", "Bearer client-key", "x-api-key", "left-by-attempt-1"}, kv...)
+	r := reqHeaders(false, args...)
+	r.MetadataContext = md
+	r.Attributes = map[string]*structpb.Struct{attrNamespace: {Fields: map[string]*structpb.Value{
+		attrHostMetadata: structpb.NewStringValue(hostMetadataText(h.t, providerName)),
+		attrAttemptCount: structpb.NewNumberValue(float64(attempt)),
+	}}}
+	return r
+}
+
+// runAttempt drives an attempt through its request and returns the stream
+// waiting for response headers.
+func (h *harness) runAttempt(dm *structpb.Struct, attempt int, providerName, reqID, body string) *stream {
+	h.t.Helper()
+	s := h.open(PhaseAttempt)
+	s.send(h.attemptRequest(dm, attempt, providerName, reqID))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		h.t.Fatalf("attempt headers: got %v, want a headers response", r)
+	}
+	s.send(reqBody(body))
+	if r := s.recv(); r.GetRequestBody() == nil {
+		h.t.Fatalf("attempt body: got %v, want a body response", r)
+	}
+	return s
+}
+
+func (h *harness) state(target string) string {
+	b := h.srv.Registry().Lookup(target)
+	if b == nil {
+		return "missing"
+	}
+	return b.Snapshot(h.clock.Now()).State.String()
+}
+
+func must(t *testing.T, cond bool, format string, a ...any) {
+	t.Helper()
+	if !cond {
+		t.Fatalf(format, a...)
+	}
+}
+
+func classOf(status int) provider.Classification {
+	return provider.Classification{Class: provider.ClassifyStatus(status), Status: status}
+}

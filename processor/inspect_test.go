@@ -1,0 +1,69 @@
+package processor
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+// TestInspectBody verifies what the route phase reads from a body.
+func TestInspectBody(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want inspection
+		err  error
+	}{
+		{"plain", `{"model":"m","messages":[]}`, inspection{Model: "m"}, nil},
+		{"stream with usage", `{"stream":true,"model":"m","stream_options":{"include_usage":true}}`, inspection{Model: "m", Stream: true, IncludeUsage: true}, nil},
+		{"nested model keys do not count", `{"model":"m","metadata":{"model":"x"},"messages":[{"model":"y"}]}`, inspection{Model: "m"}, nil},
+		{"duplicate", `{"model":"a","model":"b"}`, inspection{}, errDuplicateModel},
+		{"escaped duplicate", `{"model":"a","\u006dodel":"b"}`, inspection{}, errDuplicateModel},
+		{"missing", `{"messages":[]}`, inspection{}, errMissingModel},
+		{"empty model", `{"model":""}`, inspection{}, errMissingModel},
+		{"array", `[1]`, inspection{}, errNotObject},
+		{"truncated", `{"model":"m"`, inspection{}, errMalformedJSON},
+		{"trailing garbage", `{"model":"m"} x`, inspection{}, errMalformedJSON},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := inspectBody([]byte(tc.body))
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("error: got %v, want %v", err, tc.err)
+			}
+			if err == nil && got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzInspectBody checks inspectBody never panics and that an accepted body
+// is valid JSON whose one top-level "model" is the value returned.
+func FuzzInspectBody(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"gpt-4o","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Hello!"}]}`,
+		`{"model":"claude-3-5-sonnet","stream":true,"stream_options":{"include_usage":true},"max_tokens":1024,"messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}`,
+		`{"model":"gpt-4o","tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"location":{"type":"string"}}}}}],"tool_choice":"auto","messages":[{"role":"user","content":"weather?"}]}`,
+		`{"model":"a","model":"b"}`, `{"mod\u0065l":"x"}`, `[]`, `{`, `{"model":null}`, "\xff\xfe",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := inspectBody(b)
+		if err != nil {
+			return
+		}
+		if !gjson.ValidBytes(b) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+		if got := gjson.GetBytes(b, "model"); got.Str != in.Model && got.Raw != "" {
+			// gjson's path lookup does not unescape keys; compare only when it found one.
+			t.Fatalf("model: got %q, want %q", in.Model, got.Str)
+		}
+		if in.Model == "" {
+			t.Fatalf("accepted a body without a model: %q", b)
+		}
+	})
+}

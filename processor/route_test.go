@@ -1,0 +1,195 @@
+package processor
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// TestRoute_PublishesPlanAsPriorityGroupOverride verifies the route phase's
+// answer: chain header + clear_route_cache, and the plan in both namespaces.
+func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "r1"))
+	r := s.recv()
+	must(t, r.GetRequestHeaders() != nil && r.GetRequestHeaders().GetResponse().GetHeaderMutation() == nil,
+		"headers answer: got %v, want a plain CONTINUE", r)
+	s.send(reqBody(`{"model":"premium","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`))
+	r = s.recv()
+	c := r.GetRequestBody().GetResponse()
+	must(t, c.GetClearRouteCache(), "clear_route_cache: got false, want true")
+	if got := setHeaders(c.GetHeaderMutation())[HeaderChain]; got != "premium" {
+		t.Fatalf("%s: got %q, want %q (clear_route_cache needs a header mutation)", HeaderChain, got, "premium")
+	}
+	got, _ := json.Marshal(r.GetDynamicMetadata().AsMap())
+	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
+		`"llm_failover.plan":{"chain":"premium","extra":0,"id":"r1","include_usage":true,"model":"premium","stream":true,"targets":[` +
+		`{"cluster":"openai","context_window":0,"model":"gpt-4o","provider":"openai"},{"cluster":"groq","context_window":0,"model":"llama-3.3-70b-versatile","provider":"groq"}],"v":1}}`
+	if string(got) != want {
+		t.Fatalf("dynamic metadata:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestRoute_RejectsBadInput verifies each documented rejection: status, code
+// and an OpenAI-style body, answered as an ImmediateResponse.
+func TestRoute_RejectsBadInput(t *testing.T) {
+	big := `{"model":"premium","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`
+	tests := []struct {
+		name      string
+		headers   []string
+		body      string // "" means the headers answer is the rejection
+		status    int
+		code      string
+		extraYAML string
+	}{
+		{"malformed JSON", nil, `{"model":"premium",`, 400, "invalid_request_body", ""},
+		{"not an object", nil, `["model"]`, 400, "invalid_request_body", ""},
+		{"two model keys", nil, `{"model":"premium","messages":[],"model":"gpt-4o"}`, 400, "invalid_request_body", ""},
+		{"escaped duplicate model key", nil, `{"model":"premium","mod\u0065l":"other"}`, 400, "invalid_request_body", ""},
+		{"model not a string", nil, `{"model":5}`, 400, "invalid_request_body", ""},
+		{"unknown model without default chain", nil, `{"model":"nope","messages":[]}`, 404, "model_not_found", ""},
+		{"body over the limit", nil, big, 413, "request_too_large", ""},
+		{"content-length over the limit", []string{"content-length", "999999"}, "", 413, "request_too_large", ""},
+		{"non-JSON content type", []string{"content-type", "text/plain"}, "", 415, "unsupported_media_type", ""},
+		{"unknown chain header", []string{HeaderChain, "nope"}, "", 400, "unknown_chain", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.extraYAML)
+			s := h.open(PhaseRoute)
+			defer s.close()
+			kv := []string{":path", "/v1/chat/completions", ":method", "POST", "x-request-id", "r"}
+			if !containsKey(tc.headers, "content-type") {
+				kv = append(kv, "content-type", "application/json")
+			}
+			s.send(reqHeaders(false, append(kv, tc.headers...)...))
+			r := s.recv()
+			if tc.body != "" {
+				must(t, r.GetRequestHeaders() != nil, "headers answer: got %v, want CONTINUE", r)
+				s.send(reqBody(tc.body))
+				r = s.recv()
+			}
+			ir := r.GetImmediateResponse()
+			if ir == nil {
+				t.Fatalf("got %v, want an ImmediateResponse", r)
+			}
+			if got := int(ir.GetStatus().GetCode()); got != tc.status {
+				t.Fatalf("status: got %d, want %d", got, tc.status)
+			}
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
+			if err := json.Unmarshal(ir.GetBody(), &e); err != nil || e.Error.Code != tc.code || e.Error.Message == "" {
+				t.Fatalf("body: got %s (err %v), want an OpenAI-style error with code %q", ir.GetBody(), err, tc.code)
+			}
+			if got := setHeaders(ir.GetHeaders())["content-type"]; got != "application/json" {
+				t.Fatalf("content-type: got %q, want application/json", got)
+			}
+		})
+	}
+}
+
+func containsKey(kv []string, k string) bool {
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == k {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRoute_DefaultChainServesUnknownModels verifies default_chain routing.
+func TestRoute_DefaultChainServesUnknownModels(t *testing.T) {
+	h := newHarness(t, "default_chain: premium\n")
+	dm := h.planFor(`{"model":"whatever","messages":[]}`)
+	if got := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["chain"].GetStringValue(); got != "premium" {
+		t.Fatalf("chain: got %q, want premium", got)
+	}
+}
+
+// TestRoute_AllOpenRejectAnswers503 verifies routing.all_open: reject.
+func TestRoute_AllOpenRejectAnswers503(t *testing.T) {
+	h := newHarness(t, "routing: {all_open: reject}\n")
+	h.planFor(`{"model":"premium"}`) // creates nothing new; breakers exist from New
+	for _, target := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
+		b := h.srv.Registry().Lookup(target)
+		for range 3 {
+			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+		}
+	}
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(`{"model":"premium"}`))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 503 || !strings.Contains(string(ir.GetBody()), "all_targets_open") {
+		t.Fatalf("got %v, want 503 all_targets_open", ir)
+	}
+}
+
+// TestRoute_UnroutedPathPassesThrough verifies that paths outside
+// envoy.routes are left to Envoy (its 404) untouched.
+func TestRoute_UnroutedPathPassesThrough(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(true, ":path", "/v1/models", ":method", "GET"))
+	r := s.recv()
+	must(t, r.GetRequestHeaders() != nil && r.GetRequestHeaders().GetResponse().GetHeaderMutation() == nil,
+		"got %v, want a plain CONTINUE", r)
+}
+
+// TestRoute_LocalReplyBecomesOpenAIError verifies that Envoy's own 503 (no
+// trace header) is rewritten, through a BUFFERED mode override, into an
+// OpenAI-style error with the attempts.
+func TestRoute_LocalReplyBecomesOpenAIError(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json", "x-request-id", "lr"))
+	s.recv()
+	s.send(reqBody(`{"model":"premium"}`))
+	s.recv()
+	s.send(respHeaders(false, ":status", "503", "content-type", "text/plain"))
+	r := s.recv()
+	if r.GetModeOverride().GetResponseBodyMode().String() != "BUFFERED" {
+		t.Fatalf("mode override: got %v, want response_body_mode BUFFERED", r.GetModeOverride())
+	}
+	s.send(respBody("upstream connect error or disconnect/reset before headers", true))
+	r = s.recv()
+	c := r.GetResponseBody().GetResponse()
+	body := c.GetBodyMutation().GetBody()
+	hs := setHeaders(c.GetHeaderMutation())
+	if hs["content-length"] != itoa(len(body)) || hs["content-type"] != "application/json" {
+		t.Fatalf("headers: got %v, want content-length %d and JSON content type", hs, len(body))
+	}
+	if !strings.Contains(string(body), `"code":"upstream_unavailable"`) {
+		t.Fatalf("body: got %s, want an upstream_unavailable error", body)
+	}
+}
+
+// TestProcess_ProtocolErrorsEndTheStream verifies out-of-order messages and an
+// unknown phase end the stream with a gRPC status, not a panic.
+func TestProcess_ProtocolErrorsEndTheStream(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	s.send(reqBody(`{}`))
+	_, err := s.s.Recv()
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("body first: got %v, want FailedPrecondition", err)
+	}
+	s.cancel()
+	s = h.open("sideways")
+	s.send(reqHeaders(true))
+	_, err = s.s.Recv()
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("unknown phase: got %v, want InvalidArgument", err)
+	}
+	s.cancel()
+}
