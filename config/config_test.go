@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -542,4 +543,40 @@ chains:
 			}
 		})
 	}
+}
+
+// TestDocs_ConfigurationReferenceIsComplete verifies docs/configuration.md
+// names every YAML field of config.Config and quotes examples/config.yaml
+// exactly.
+func TestDocs_ConfigurationReferenceIsComplete(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatalf("reading the reference: %v", err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "examples", "config.yaml"))
+	if err != nil {
+		t.Fatalf("reading the example: %v", err)
+	}
+	if !strings.Contains(string(doc), "```yaml\n"+string(example)+"```\n") {
+		t.Errorf("docs/configuration.md: got no exact copy of examples/config.yaml, want one")
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && !strings.Contains(string(doc), "`"+name+"`") && !strings.Contains(string(doc), "."+name+"`") {
+				t.Errorf("field %s.%s: got no `%s` in docs/configuration.md, want it documented", typ.Name(), f.Name, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[config.Config]())
 }
