@@ -1,0 +1,40 @@
+// Package envoymodel is a behavioural model of the parts of Envoy 1.40 that
+// llm-failover relies on (DESIGN.md section 2), for tests where no Envoy binary
+// can run. It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
+// serves the first HTTP connection manager listener on a loopback address, and
+// talks real gRPC to the configured ext_proc server and real HTTP to the
+// clusters' endpoints.
+//
+// It is a test instrument, not a proxy: every modelled rule names the Envoy
+// source file or proto field it follows, and says "guess" where it guesses.
+// What it models:
+//
+//   - HCM: x-request-id generation, virtual host and route matching,
+//     direct_response, http_filters (envoy.filters.http.ext_proc, then
+//     envoy.filters.http.router; other filters are ignored with a warning),
+//     the request body buffer limit (413).
+//   - ext_proc (both phases): gRPC initial metadata, message order, processing
+//     modes (SEND/SKIP, NONE/BUFFERED/STREAMED), mode_override,
+//     send_body_without_waiting_for_header_response, header mutation rules,
+//     raw_value, the content-length check on body replacement,
+//     clear_route_cache / route_cache_action, receiving and forwarding
+//     metadata namespaces, request_attributes, message_timeout,
+//     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages.
+//   - Router: cluster, weighted_clusters and the priority_group cluster
+//     specifier plugin with its metadata override; retry_policy (retry_on 5xx,
+//     gateway-error, reset, connect-failure, retriable-status-codes,
+//     retriable-headers; num_retries; jittered backoff; per_try_timeout;
+//     refresh_cluster_on_retry); route timeout; auto_host_rewrite;
+//     include_request_attempt_count; upstream HTTP filters per attempt sharing
+//     one request header map.
+//   - Upstreams: HTTP/1.1 or h2c (explicit http2_protocol_options). TLS
+//     transport sockets are NOT modelled: the model always speaks plain HTTP to
+//     the endpoint, so tests point TLS clusters at plain loopback servers.
+//
+// What it does not model: listeners other than the first HCM, TLS, HTTP/3,
+// load-balancing policies beyond round robin over priority 0, health checks,
+// outlier detection, Envoy circuit breakers, per_try_idle_timeout, hedging,
+// rate_limited_retry_back_off, retry host predicates and priorities, trailers,
+// per-route filter config, FULL_DUPLEX_STREAMED (treated as STREAMED), access
+// logs, the admin interface.
+package envoymodel

@@ -1,0 +1,619 @@
+package envoymodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// extProcConfig is one compiled envoy.filters.http.ext_proc filter.
+type extProcConfig struct {
+	m        *Model
+	name     string
+	pb       *extprocv3.ExternalProcessor
+	cluster  string
+	md       metadata.MD
+	timeout  time.Duration
+	mode     procMode
+	recvNS   map[string]bool
+	fwdNS    []string
+	rules    *mutationrulesv3.HeaderMutationRules
+	onError  int
+	upstream bool
+}
+
+// procMode is the effective ProcessingMode of one filter instance.
+type procMode struct {
+	reqHeader, respHeader   extprocv3.ProcessingMode_HeaderSendMode
+	reqBody, respBody       extprocv3.ProcessingMode_BodySendMode
+	reqTrailer, respTrailer extprocv3.ProcessingMode_HeaderSendMode
+}
+
+func modeFrom(pm *extprocv3.ProcessingMode) procMode {
+	// processing_mode.proto: header modes DEFAULT mean SEND for headers and
+	// SKIP for trailers; body modes default to NONE.
+	md := procMode{
+		reqHeader:   pm.GetRequestHeaderMode(),
+		respHeader:  pm.GetResponseHeaderMode(),
+		reqBody:     pm.GetRequestBodyMode(),
+		respBody:    pm.GetResponseBodyMode(),
+		reqTrailer:  pm.GetRequestTrailerMode(),
+		respTrailer: pm.GetResponseTrailerMode(),
+	}
+	if md.reqHeader == extprocv3.ProcessingMode_DEFAULT {
+		md.reqHeader = extprocv3.ProcessingMode_SEND
+	}
+	if md.respHeader == extprocv3.ProcessingMode_DEFAULT {
+		md.respHeader = extprocv3.ProcessingMode_SEND
+	}
+	return md
+}
+
+func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*extProcConfig, error) {
+	ec := &extProcConfig{
+		m:       m,
+		name:    name,
+		pb:      pb,
+		timeout: 200 * time.Millisecond, // ext_proc.proto message_timeout default 200ms
+		mode:    modeFrom(pb.GetProcessingMode()),
+		recvNS:  map[string]bool{},
+		rules:   pb.GetMutationRules(),
+		onError: 500, // ext_proc.proto status_on_error default 500
+		md:      metadata.MD{},
+	}
+	if d := pb.GetMessageTimeout(); d != nil {
+		ec.timeout = d.AsDuration()
+	}
+	if s := pb.GetStatusOnError(); s != nil && s.GetCode() != 0 {
+		ec.onError = int(s.GetCode())
+	}
+	// metadata_options: receiving_namespaces unset means none accepted,
+	// forwarding_namespaces unset means none sent (ext_proc.proto MetadataOptions).
+	for _, ns := range pb.GetMetadataOptions().GetReceivingNamespaces().GetUntyped() {
+		ec.recvNS[ns] = true
+	}
+	ec.fwdNS = pb.GetMetadataOptions().GetForwardingNamespaces().GetUntyped()
+	if pb.GetHttpService() != nil {
+		return nil, fmt.Errorf("ext_proc %q: http_service is not modelled", name)
+	}
+	gs := pb.GetGrpcService()
+	var addr string
+	switch {
+	case gs.GetEnvoyGrpc() != nil:
+		ec.cluster = gs.GetEnvoyGrpc().GetClusterName()
+		cl := m.clusters[ec.cluster]
+		if cl == nil || len(cl.endpoints) == 0 {
+			return nil, fmt.Errorf("ext_proc %q: unknown or empty gRPC cluster %q", name, ec.cluster)
+		}
+		addr = cl.endpoints[0].addr
+	case gs.GetGoogleGrpc() != nil:
+		addr = gs.GetGoogleGrpc().GetTargetUri()
+		ec.cluster = "google_grpc:" + addr
+	default:
+		return nil, fmt.Errorf("ext_proc %q: no grpc_service", name)
+	}
+	// grpc_service.initial_metadata is sent as gRPC request metadata on
+	// every stream (source/common/grpc/async_client_impl.cc).
+	for _, hv := range gs.GetInitialMetadata() {
+		v := hv.GetValue()
+		if len(hv.GetRawValue()) > 0 {
+			v = string(hv.GetRawValue())
+		}
+		ec.md.Append(hv.GetKey(), v)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.conns[ec.cluster]; !ok {
+		// Envoy reconnects to the gRPC cluster on demand; the short backoff
+		// models that (guess: Envoy's connection pool has no gRPC-style
+		// exponential reconnect backoff).
+		cc, err := grpc.NewClient("passthrough:///"+addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
+				MinConnectTimeout: time.Second,
+			}))
+		if err != nil {
+			return nil, fmt.Errorf("ext_proc %q: %w", name, err)
+		}
+		m.conns[ec.cluster] = cc
+	}
+	return ec, nil
+}
+
+// attemptInfo is what an upstream (attempt phase) filter knows about its attempt.
+type attemptInfo struct {
+	n       int
+	cluster *cluster
+	host    *endpoint
+}
+
+// extProc is one ext_proc filter instance: one gRPC stream per HTTP stream
+// (or per attempt for an upstream filter), opened on the first message
+// (source/extensions/filters/http/ext_proc/ext_proc.cc openStream).
+type extProc struct {
+	cfg     *extProcConfig
+	rs      *stream
+	attempt *attemptInfo
+	mode    procMode
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	client extprocsvc.ExternalProcessor_ProcessClient
+	msgs   chan recvMsg
+
+	// complete is ext_proc.cc processing_complete_: the server is ignored
+	// for the rest of the stream.
+	complete      bool
+	sentReqAttrs  bool
+	sentRespAttrs bool
+	// clearRoute is set when a decode response cleared the route cache.
+	clearRoute bool
+
+	lastSend atomic.Int64
+	sendMu   sync.Mutex
+	pumpDone chan struct{}
+}
+
+type recvMsg struct {
+	resp *extprocsvc.ProcessingResponse
+	err  error
+}
+
+func newExtProc(cfg *extProcConfig, rs *stream, at *attemptInfo) *extProc {
+	return &extProc{cfg: cfg, rs: rs, attempt: at, mode: cfg.mode}
+}
+
+func (p *extProc) open() error {
+	if p.client != nil {
+		return nil
+	}
+	p.cfg.m.mu.Lock()
+	cc := p.cfg.m.conns[p.cfg.cluster]
+	p.cfg.m.mu.Unlock()
+	if cc == nil {
+		return status.Error(codes.Unavailable, "model closed")
+	}
+	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(context.WithoutCancel(p.rs.ctx), p.cfg.md))
+	p.ctx, p.cancel = ctx, cancel
+	stop := context.AfterFunc(p.rs.ctx, cancel)
+	cl, err := extprocsvc.NewExternalProcessorClient(cc).Process(ctx)
+	if err != nil {
+		stop()
+		cancel()
+		return err
+	}
+	p.client = cl
+	p.msgs = make(chan recvMsg, 64)
+	go func() {
+		defer stop()
+		for {
+			r, err := cl.Recv()
+			select {
+			case p.msgs <- recvMsg{r, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// close ends the gRPC stream (ext_proc.cc closeStream / onDestroy).
+func (p *extProc) close() {
+	if p.client != nil {
+		p.sendMu.Lock()
+		_ = p.client.CloseSend()
+		p.sendMu.Unlock()
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+}
+
+// wait waits for the held-body pump, if any; call after the upstream body
+// was closed.
+func (p *extProc) wait() {
+	if p.pumpDone != nil {
+		<-p.pumpDone
+	}
+}
+
+// send sends one message with the forwarding namespaces as metadata_context
+// (ext_proc.cc addDynamicMetadata) and restarts the message timer.
+func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
+	if err := p.open(); err != nil {
+		return err
+	}
+	if len(p.cfg.fwdNS) > 0 {
+		mc := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+		for _, ns := range p.cfg.fwdNS {
+			if s := p.rs.getMD(ns); s != nil {
+				mc.FilterMetadata[ns] = s
+			}
+		}
+		req.MetadataContext = mc
+	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	// message_timeout: the timer is (re)started for every message sent
+	// (processor_state.cc onStartProcessorCall); DESIGN.md section 2.
+	p.lastSend.Store(time.Now().UnixNano())
+	if err := p.client.Send(req); err != nil {
+		if errors.Is(err, io.EOF) {
+			// grpc-go reports the real status on Recv.
+			return errSendEOF
+		}
+		return err
+	}
+	return nil
+}
+
+var errSendEOF = errors.New("send on closed stream")
+
+type wantKind int
+
+const (
+	wantRequestHeaders wantKind = iota + 1
+	wantRequestBody
+	wantResponseHeaders
+	wantResponseBody
+)
+
+func (w wantKind) String() string {
+	switch w {
+	case wantRequestHeaders:
+		return "request_headers"
+	case wantRequestBody:
+		return "request_body"
+	case wantResponseHeaders:
+		return "response_headers"
+	case wantResponseBody:
+		return "response_body"
+	}
+	return fmt.Sprintf("want(%d)", int(w))
+}
+
+// exchange sends req and waits for the answer of kind want. It returns the
+// response, or a local reply, or neither when the filter stopped processing
+// (failure_mode_allow, or the server closed the stream).
+func (p *extProc) exchange(req *extprocsvc.ProcessingRequest, want wantKind) (*extprocsvc.ProcessingResponse, *response) {
+	if p.complete {
+		return nil, nil
+	}
+	if err := p.send(req); err != nil {
+		if errors.Is(err, errSendEOF) {
+			// The real error arrives on the receive side.
+			return p.await(want)
+		}
+		return p.grpcError(err)
+	}
+	return p.await(want)
+}
+
+// await waits for the next message and checks that it is the one expected.
+func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *response) {
+	if p.complete {
+		return nil, nil
+	}
+	for {
+		deadline := time.Unix(0, p.lastSend.Load()).Add(p.cfg.timeout)
+		d := time.Until(deadline)
+		if d <= 0 {
+			return p.messageTimeout()
+		}
+		t := time.NewTimer(d)
+		select {
+		case msg := <-p.msgs:
+			t.Stop()
+			return p.handle(msg, want)
+		case <-t.C:
+			continue // re-check: a later send may have restarted the timer
+		case <-p.rs.ctx.Done():
+			t.Stop()
+			p.complete = true
+			p.close()
+			return nil, localReply(499, "downstream_remote_disconnect", "")
+		}
+	}
+}
+
+func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResponse, *response) {
+	if msg.err != nil {
+		if errors.Is(msg.err, io.EOF) {
+			// ext_proc.cc onGrpcClose: a clean close by the server means
+			// "ignore the stream for the rest of the request".
+			p.complete = true
+			p.close()
+			return nil, nil
+		}
+		return p.grpcError(msg.err)
+	}
+	r := msg.resp
+	// ext_proc.cc onReceiveMessage: dynamic_metadata is applied first, only
+	// for namespaces in metadata_options.receiving_namespaces.
+	p.applyDynamicMetadata(r.GetDynamicMetadata())
+	// ext_proc.cc onReceiveMessage: mode_override is honoured only with
+	// allow_mode_override, without send_body_without_waiting_for_header_response,
+	// and only while a headers response is awaited.
+	if mo := r.GetModeOverride(); mo != nil && p.cfg.pb.GetAllowModeOverride() &&
+		!p.cfg.pb.GetSendBodyWithoutWaitingForHeaderResponse() &&
+		(want == wantRequestHeaders || want == wantResponseHeaders) {
+		p.applyModeOverride(mo)
+	}
+	if ir := r.GetImmediateResponse(); ir != nil && !p.cfg.pb.GetDisableImmediateResponse() {
+		// ext_proc.cc: ImmediateResponse ends processing and sends a local reply.
+		p.complete = true
+		p.close()
+		return nil, p.immediate(ir)
+	}
+	ok := false
+	switch want {
+	case wantRequestHeaders:
+		ok = r.GetRequestHeaders() != nil
+	case wantRequestBody:
+		ok = r.GetRequestBody() != nil
+	case wantResponseHeaders:
+		ok = r.GetResponseHeaders() != nil
+	case wantResponseBody:
+		ok = r.GetResponseBody() != nil
+	}
+	if !ok {
+		// ext_proc.cc onReceiveMessage: an out-of-order (spurious) message
+		// fails closed with status_on_error unless failure_mode_allow
+		// (envoy.reloadable_features.ext_proc_fail_close_spurious_resp, default true).
+		p.rs.log.Debug("ext_proc spurious message", "filter", p.cfg.name, "want", want.String())
+		if p.cfg.pb.GetFailureModeAllow() {
+			p.complete = true
+			p.close()
+			return nil, nil
+		}
+		p.complete = true
+		p.close()
+		return nil, localReply(p.cfg.onError, "ext_proc_error_spurious_message", "")
+	}
+	return r, nil
+}
+
+// grpcError is ext_proc.cc onGrpcError: fail open with failure_mode_allow,
+// otherwise a local reply with status_on_error (default 500).
+func (p *extProc) grpcError(err error) (*extprocsvc.ProcessingResponse, *response) {
+	p.complete = true
+	p.close()
+	if p.cfg.pb.GetFailureModeAllow() {
+		return nil, nil
+	}
+	st, _ := status.FromError(err)
+	return nil, localReply(p.cfg.onError, fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message()), "")
+}
+
+// messageTimeout is ext_proc.cc onMessageTimeout: 504 when failing closed.
+func (p *extProc) messageTimeout() (*extprocsvc.ProcessingResponse, *response) {
+	p.complete = true
+	p.close()
+	if p.cfg.pb.GetFailureModeAllow() {
+		return nil, nil
+	}
+	return nil, localReply(504, "ext_proc_error_gRPC_error_4{per-message_timeout_exceeded}", "")
+}
+
+func (p *extProc) applyModeOverride(mo *extprocv3.ProcessingMode) {
+	// ext_proc.proto allowed_override_modes: when set, the override must
+	// equal one of them, request_header_mode excluded from the comparison.
+	if allowed := p.cfg.pb.GetAllowedOverrideModes(); len(allowed) > 0 {
+		found := false
+		for _, a := range allowed {
+			if a.GetResponseHeaderMode() == mo.GetResponseHeaderMode() &&
+				a.GetRequestBodyMode() == mo.GetRequestBodyMode() &&
+				a.GetResponseBodyMode() == mo.GetResponseBodyMode() &&
+				a.GetRequestTrailerMode() == mo.GetRequestTrailerMode() &&
+				a.GetResponseTrailerMode() == mo.GetResponseTrailerMode() {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return
+		}
+	}
+	// Since 1.34 a DEFAULT header or trailer mode in the override leaves the
+	// configured mode unchanged; body modes are always taken.
+	if mo.GetResponseHeaderMode() != extprocv3.ProcessingMode_DEFAULT {
+		p.mode.respHeader = mo.GetResponseHeaderMode()
+	}
+	if mo.GetRequestTrailerMode() != extprocv3.ProcessingMode_DEFAULT {
+		p.mode.reqTrailer = mo.GetRequestTrailerMode()
+	}
+	if mo.GetResponseTrailerMode() != extprocv3.ProcessingMode_DEFAULT {
+		p.mode.respTrailer = mo.GetResponseTrailerMode()
+	}
+	p.mode.reqBody = mo.GetRequestBodyMode()
+	p.mode.respBody = mo.GetResponseBodyMode()
+}
+
+func (p *extProc) applyDynamicMetadata(s *structpb.Struct) {
+	for ns, v := range s.GetFields() {
+		sv := v.GetStructValue()
+		if sv == nil {
+			continue
+		}
+		if !p.cfg.recvNS[ns] {
+			p.rs.log.Debug("ext_proc dynamic metadata namespace not in receiving_namespaces, dropped", "filter", p.cfg.name, "namespace", ns)
+			continue
+		}
+		p.rs.mergeMD(ns, sv)
+	}
+}
+
+// immediate turns an ImmediateResponse into a local reply
+// (ext_proc.cc sendImmediateResponse): status (default 200), header
+// mutation under the mutation rules, body.
+func (p *extProc) immediate(ir *extprocsvc.ImmediateResponse) *response {
+	code := int(ir.GetStatus().GetCode())
+	if code < 200 {
+		code = 200
+	}
+	resp := localReply(code, "ext_proc_immediate_response "+ir.GetDetails(), "")
+	resp.headers.del("content-type")
+	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, false); err != nil {
+		return localReply(p.cfg.onError, "ext_proc_error_immediate_response_mutation", "")
+	}
+	resp.headers.set(":status", itoa(int64(code)))
+	resp.body = &bytesBody{b: ir.GetBody()}
+	resp.headers.set("content-length", itoa(int64(len(ir.GetBody()))))
+	resp.fromExtProc = p
+	return resp
+}
+
+// applyCommon applies a CommonResponse. headers is nil when the headers
+// already went on (ext_proc processor_state.cc: "Response had header
+// mutations but headers aren't available"). body is the buffered body to
+// mutate, or nil.
+func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap, body *[]byte, decoding bool) *response {
+	if cr == nil {
+		return nil
+	}
+	if cr.GetHeaderMutation() != nil && headers != nil {
+		if err := p.cfg.applyHeaderMutation(cr.GetHeaderMutation(), headers, cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE); err != nil {
+			// ext_proc.cc: a rejected mutation is an immediate response with
+			// status_on_error (mutation_utils.cc returns InvalidArgument).
+			p.complete = true
+			p.close()
+			return localReply(p.cfg.onError, "ext_proc_error_"+err.Error(), "")
+		}
+	}
+	if bm := cr.GetBodyMutation(); bm != nil && body != nil {
+		if _, ok := bm.GetMutation().(*extprocsvc.BodyMutation_Body); ok && headers != nil {
+			// processor_state.cc validateContentLength: with the headers still
+			// held, a content-length that does not match the new body is an
+			// error -> local reply. Removing content-length is also fine.
+			if cl, has := headers.get("content-length"); has {
+				if n, err := parseUint(cl); err == nil && n != uint64(len(bm.GetBody())) {
+					p.complete = true
+					p.close()
+					return localReply(p.cfg.onError, "ext_proc_error_mismatch_between_content_length_and_the_length_of_the_mutated_body", "")
+				}
+			}
+		}
+		// mutation_utils.cc applyBodyMutations.
+		switch mm := bm.GetMutation().(type) {
+		case *extprocsvc.BodyMutation_Body:
+			*body = append([]byte(nil), mm.Body...)
+		case *extprocsvc.BodyMutation_ClearBody:
+			if mm.ClearBody {
+				*body = nil
+			}
+		}
+	}
+	if decoding && cr.GetClearRouteCache() {
+		// processor_state.cc DecodingProcessorState::clearRouteCache with
+		// route_cache_action DEFAULT: only cleared when the response carries a
+		// header mutation; CLEAR always; RETAIN never; disable_clear_route_cache never.
+		// Upstream filters have no route cache to clear.
+		switch {
+		case p.cfg.upstream, p.cfg.pb.GetDisableClearRouteCache():
+		case p.cfg.pb.GetRouteCacheAction() == extprocv3.ExternalProcessor_CLEAR:
+			p.clearRoute = true
+		case p.cfg.pb.GetRouteCacheAction() == extprocv3.ExternalProcessor_RETAIN:
+		case cr.GetHeaderMutation() != nil:
+			p.clearRoute = true
+		default:
+			p.rs.log.Debug("ext_proc clear_route_cache ignored: no header mutation", "filter", p.cfg.name)
+		}
+	}
+	return nil
+}
+
+func parseUint(s string) (uint64, error) {
+	var n uint64
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, errors.New("not a number")
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, nil
+}
+
+func isBuffered(m extprocv3.ProcessingMode_BodySendMode) bool {
+	return m == extprocv3.ProcessingMode_BUFFERED || m == extprocv3.ProcessingMode_BUFFERED_PARTIAL
+}
+
+// decode runs the request path of the filter: headers, then the whole body.
+// overLimit says the body exceeded the buffer limit. It returns a local reply
+// or nil to continue.
+func (p *extProc) decode(h *headerMap, body *[]byte, overLimit bool) *response {
+	endStream := len(*body) == 0 && !overLimit
+	if p.mode.reqHeader == extprocv3.ProcessingMode_SEND {
+		req := &extprocsvc.ProcessingRequest{
+			Request: &extprocsvc.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvc.HttpHeaders{Headers: h.proto(), EndOfStream: endStream}},
+		}
+		p.addRequestAttributes(req, h)
+		r, lr := p.exchange(req, wantRequestHeaders)
+		if lr != nil {
+			return lr
+		}
+		if r != nil {
+			cr := r.GetRequestHeaders().GetResponse()
+			if lr := p.applyCommon(cr, h, body, true); lr != nil {
+				return lr
+			}
+			if cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE {
+				// processor_state.cc: CONTINUE_AND_REPLACE replaces the body
+				// and skips the body phase.
+				if cr.GetBodyMutation() != nil {
+					h.set("content-length", itoa(int64(len(*body))))
+				}
+				return nil
+			}
+		}
+	}
+	if endStream || p.complete || p.mode.reqBody == extprocv3.ProcessingMode_NONE {
+		return nil
+	}
+	if overLimit && isBuffered(p.mode.reqBody) {
+		// filter_manager.cc: a decoder filter buffering past the buffer limit
+		// gets a 413 local reply.
+		return localReply(413, "request_payload_too_large", "Payload Too Large")
+	}
+	// STREAMED and FULL_DUPLEX_STREAMED request bodies are modelled as one
+	// chunk with end_of_stream (guess: the model has the whole body already).
+	req := &extprocsvc.ProcessingRequest{
+		Request: &extprocsvc.ProcessingRequest_RequestBody{RequestBody: &extprocsvc.HttpBody{Body: *body, EndOfStream: true}},
+	}
+	p.addRequestAttributes(req, h)
+	r, lr := p.exchange(req, wantRequestBody)
+	if lr != nil {
+		return lr
+	}
+	if r == nil {
+		return nil
+	}
+	held := h
+	if !isBuffered(p.mode.reqBody) {
+		held = nil // headers already continued in streamed modes
+	}
+	return p.applyCommon(r.GetRequestBody().GetResponse(), held, body, true)
+}

@@ -1,0 +1,250 @@
+package envoymodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/grpc"
+)
+
+// Options configures a Model. The zero value works.
+type Options struct {
+	// Listen is the address the listener binds; default "127.0.0.1:0". The
+	// listener's own socket_address in the bootstrap is ignored.
+	Listen string
+	// Logger receives the model's debug log; nil discards.
+	Logger *slog.Logger
+	// Rand returns random values for the cluster specifier and the retry
+	// backoff jitter; nil uses math/rand/v2.
+	Rand func() uint64
+}
+
+// Model is a running model of one Envoy listener.
+type Model struct {
+	log      *slog.Logger
+	rand     func() uint64
+	hcm      *hcmv3.HttpConnectionManager
+	routes   *routev3.RouteConfiguration
+	filters  []*extProcConfig // HCM ext_proc filters, in decode order
+	clusters map[string]*cluster
+	// bufferLimit is the listener's per_connection_buffer_limit_bytes
+	// (listener.proto; default 1 MiB).
+	bufferLimit uint64
+	// Warnings lists the configuration the model does not model.
+	Warnings []string
+
+	ln  net.Listener
+	srv *http.Server
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// New builds a model from an envoy.yaml and starts serving.
+func New(envoyYAML []byte, opts Options) (*Model, error) {
+	boot, err := ParseBootstrap(envoyYAML)
+	if err != nil {
+		return nil, err
+	}
+	return NewFromBootstrap(boot, opts)
+}
+
+// NewFromBootstrap builds a model from a decoded bootstrap and starts serving.
+func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error) {
+	m := &Model{
+		log:         opts.Logger,
+		rand:        opts.Rand,
+		clusters:    map[string]*cluster{},
+		bufferLimit: 1 << 20,
+		conns:       map[string]*grpc.ClientConn{},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.rand == nil {
+		m.rand = rand.Uint64
+	}
+	if err := m.compile(boot); err != nil {
+		m.closeConns()
+		return nil, err
+	}
+	addr := opts.Listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		m.closeConns()
+		return nil, fmt.Errorf("envoymodel: listen: %w", err)
+	}
+	m.ln = ln
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	m.srv = &http.Server{Handler: m, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.srv.Serve(ln) }()
+	return m, nil
+}
+
+// Addr is the listener's address (host:port).
+func (m *Model) Addr() string { return m.ln.Addr().String() }
+
+// URL is the listener's base URL.
+func (m *Model) URL() string { return "http://" + m.Addr() }
+
+// Close stops the listener, aborts the requests in flight and closes the
+// gRPC connections.
+func (m *Model) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := m.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = m.srv.Close()
+	}
+	m.closeConns()
+	for _, c := range m.clusters {
+		c.close()
+	}
+	return err
+}
+
+func (m *Model) closeConns() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range m.conns {
+		_ = c.Close()
+		delete(m.conns, k)
+	}
+}
+
+func (m *Model) warn(format string, args ...any) {
+	m.Warnings = append(m.Warnings, fmt.Sprintf(format, args...))
+}
+
+func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
+	sr := boot.GetStaticResources()
+	for _, c := range sr.GetClusters() {
+		cl, err := m.compileCluster(c)
+		if err != nil {
+			return err
+		}
+		m.clusters[cl.name] = cl
+	}
+	if err := m.compileUpstreamFilters(); err != nil {
+		return err
+	}
+	// The first listener whose filter chain holds an HCM is modelled.
+	for _, l := range sr.GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				if f.GetTypedConfig() == nil {
+					continue
+				}
+				hcm := &hcmv3.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(hcm) != nil {
+					continue
+				}
+				m.hcm = hcm
+				// listener.proto per_connection_buffer_limit_bytes, default 1 MiB.
+				if v := l.GetPerConnectionBufferLimitBytes(); v != nil {
+					m.bufferLimit = uint64(v.GetValue())
+				}
+				break
+			}
+			if m.hcm != nil {
+				break
+			}
+		}
+		if m.hcm != nil {
+			break
+		}
+	}
+	if m.hcm == nil {
+		return errors.New("envoymodel: no listener with an http_connection_manager")
+	}
+	m.routes = m.hcm.GetRouteConfig()
+	if m.routes == nil {
+		return errors.New("envoymodel: only an inline route_config is modelled (no RDS)")
+	}
+	sawRouter := false
+	for _, f := range m.hcm.GetHttpFilters() {
+		if f.GetDisabled() {
+			continue
+		}
+		tc := f.GetTypedConfig()
+		switch {
+		case tc == nil:
+			m.warn("http filter %q without typed_config ignored", f.GetName())
+		case tc.MessageIs(&extprocv3.ExternalProcessor{}):
+			if sawRouter {
+				return fmt.Errorf("envoymodel: http filter %q after the router", f.GetName())
+			}
+			pb := &extprocv3.ExternalProcessor{}
+			if err := tc.UnmarshalTo(pb); err != nil {
+				return err
+			}
+			ec, err := m.compileExtProc(f.GetName(), pb)
+			if err != nil {
+				return err
+			}
+			m.filters = append(m.filters, ec)
+		case tc.MessageIs(&routerv3.Router{}):
+			sawRouter = true
+		default:
+			m.warn("http filter %q (%s) is not modelled and is skipped", f.GetName(), tc.GetTypeUrl())
+		}
+	}
+	if !sawRouter {
+		return errors.New("envoymodel: no envoy.filters.http.router in http_filters")
+	}
+	return nil
+}
+
+// ServeHTTP handles one downstream request: the HCM with its filter chain.
+func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rs := &stream{
+		m:      m,
+		ctx:    r.Context(),
+		start:  time.Now(),
+		dynMD:  map[string]*structValue{},
+		random: m.rand(),
+		log:    m.log,
+	}
+	h := fromRequest(r)
+	// HCM generate_request_id (default true) adds x-request-id when absent
+	// (source/common/http/conn_manager_utility.cc mutateRequestHeaders).
+	if !h.has("x-request-id") && (m.hcm.GetGenerateRequestId() == nil || m.hcm.GetGenerateRequestId().GetValue()) {
+		h.set("x-request-id", newUUID(m.rand))
+	}
+	// conn_manager_utility.cc: x-forwarded-proto is set from the downstream
+	// connection when absent.
+	if !h.has("x-forwarded-proto") {
+		h.set("x-forwarded-proto", "http")
+	}
+	rs.reqHeaders = h
+	resp := rs.run(r)
+	rs.write(w, resp)
+}
+
+// newUUID makes a random version 4 UUID.
+func newUUID(rnd func() uint64) string {
+	a, b := rnd(), rnd()
+	a = (a &^ (0xf << 12)) | (4 << 12)
+	b = (b &^ (0x3 << 62)) | (0x2 << 62)
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", a>>32, (a>>16)&0xffff, a&0xffff, b>>48, b&0xffffffffffff)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

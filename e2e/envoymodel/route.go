@@ -1,0 +1,245 @@
+package envoymodel
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+var (
+	regexMu    sync.Mutex
+	regexCache = map[string]*regexp.Regexp{}
+)
+
+// matchRegex matches a whole string like RE2 FullMatch (safe_regex semantics).
+func matchRegex(expr, s string) bool {
+	regexMu.Lock()
+	re, ok := regexCache[expr]
+	if !ok {
+		re, _ = regexp.Compile("^(?:" + expr + ")$")
+		regexCache[expr] = re
+	}
+	regexMu.Unlock()
+	return re != nil && re.MatchString(s)
+}
+
+// selectVirtualHost follows source/common/router/config_impl.cc
+// findVirtualHost: exact domain, then suffix wildcards ("*.x"), then prefix
+// wildcards ("x*"), then "*"; the port is stripped when nothing matches with it.
+func (m *Model) selectVirtualHost(authority string) *routev3.VirtualHost {
+	try := func(host string) *routev3.VirtualHost {
+		host = strings.ToLower(host)
+		var suffix, prefix, star *routev3.VirtualHost
+		suffixLen, prefixLen := 0, 0
+		for _, vh := range m.routes.GetVirtualHosts() {
+			for _, d := range vh.GetDomains() {
+				d = strings.ToLower(d)
+				switch {
+				case d == "*":
+					if star == nil {
+						star = vh
+					}
+				case d == host:
+					return vh
+				case strings.HasPrefix(d, "*") && strings.HasSuffix(host, d[1:]) && len(d) > suffixLen:
+					suffix, suffixLen = vh, len(d)
+				case strings.HasSuffix(d, "*") && strings.HasPrefix(host, d[:len(d)-1]) && len(d) > prefixLen:
+					prefix, prefixLen = vh, len(d)
+				}
+			}
+		}
+		if suffix != nil {
+			return suffix
+		}
+		if prefix != nil {
+			return prefix
+		}
+		return star
+	}
+	if vh := try(authority); vh != nil {
+		return vh
+	}
+	if i := strings.LastIndexByte(authority, ':'); i > 0 && !strings.HasSuffix(authority, "]") {
+		return try(authority[:i])
+	}
+	return nil
+}
+
+// matchRoute returns the first route of vh matching h
+// (config_impl.cc RouteEntryImplBase::matchRoute: path specifier, then headers).
+func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
+	path := h.value(":path")
+	pathOnly := path
+	if i := strings.IndexAny(pathOnly, "?#"); i >= 0 {
+		pathOnly = pathOnly[:i]
+	}
+	for _, r := range vh.GetRoutes() {
+		mt := r.GetMatch()
+		cs := mt.GetCaseSensitive() == nil || mt.GetCaseSensitive().GetValue()
+		eq := func(a, b string) bool {
+			if cs {
+				return a == b
+			}
+			return strings.EqualFold(a, b)
+		}
+		ok := false
+		switch ps := mt.GetPathSpecifier().(type) {
+		case *routev3.RouteMatch_Prefix:
+			ok = len(pathOnly) >= len(ps.Prefix) && eq(pathOnly[:len(ps.Prefix)], ps.Prefix)
+		case *routev3.RouteMatch_Path:
+			ok = eq(pathOnly, ps.Path)
+		case *routev3.RouteMatch_SafeRegex:
+			ok = matchRegex(ps.SafeRegex.GetRegex(), pathOnly)
+		case *routev3.RouteMatch_PathSeparatedPrefix:
+			p := ps.PathSeparatedPrefix
+			ok = eq(pathOnly, p) || (len(pathOnly) > len(p) && eq(pathOnly[:len(p)], p) && pathOnly[len(p)] == '/')
+		}
+		if !ok {
+			continue
+		}
+		for _, hm := range mt.GetHeaders() {
+			if !matchHeader(hm, h) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return r
+		}
+	}
+	return nil
+}
+
+// matchHeader is a subset of HeaderMatcher (present_match, string_match,
+// exact_match, prefix_match, invert_match).
+func matchHeader(hm *routev3.HeaderMatcher, h *headerMap) bool {
+	v, has := h.get(strings.ToLower(hm.GetName()))
+	var ok bool
+	switch s := hm.GetHeaderMatchSpecifier().(type) {
+	case *routev3.HeaderMatcher_PresentMatch:
+		ok = has == s.PresentMatch
+		if hm.GetInvertMatch() {
+			ok = !ok
+		}
+		return ok
+	case *routev3.HeaderMatcher_StringMatch:
+		ok = has && stringMatch(s.StringMatch, v)
+	case *routev3.HeaderMatcher_ExactMatch:
+		ok = has && v == s.ExactMatch
+	case *routev3.HeaderMatcher_PrefixMatch:
+		ok = has && strings.HasPrefix(v, s.PrefixMatch)
+	case nil:
+		ok = has
+	}
+	if hm.GetInvertMatch() {
+		ok = !ok
+	}
+	return ok
+}
+
+func stringMatch(sm *matcherv3.StringMatcher, v string) bool {
+	a, b := v, ""
+	fold := func(x string) string {
+		if sm.GetIgnoreCase() {
+			return strings.ToLower(x)
+		}
+		return x
+	}
+	switch p := sm.GetMatchPattern().(type) {
+	case *matcherv3.StringMatcher_Exact:
+		b = p.Exact
+		return fold(a) == fold(b)
+	case *matcherv3.StringMatcher_Prefix:
+		return strings.HasPrefix(fold(a), fold(p.Prefix))
+	case *matcherv3.StringMatcher_Suffix:
+		return strings.HasSuffix(fold(a), fold(p.Suffix))
+	case *matcherv3.StringMatcher_Contains:
+		return strings.Contains(fold(a), fold(p.Contains))
+	case *matcherv3.StringMatcher_SafeRegex:
+		return matchRegex(p.SafeRegex.GetRegex(), a)
+	}
+	return false
+}
+
+// priorityGroupSpec is a parsed PriorityGroupClusterSpecifier.
+type priorityGroupSpec struct {
+	pb *pgv3.PriorityGroupClusterSpecifier
+}
+
+// selectCluster follows the PriorityGroupClusterSpecifier proto of
+// go-control-plane envoy v1.40.0: attempt 1 uses group 1, the first retry
+// group 2, and past the end the last group repeats; override_metadata_namespace
+// names a dynamic metadata namespace holding a PriorityGroupsOverride
+// (untyped struct). If the namespace is missing, cannot be parsed as a
+// PriorityGroupsOverride, holds no group, or the attempt's group is not a
+// valid override, the configured groups are used. An override group without
+// clusters reuses the configured group of the same name. The random value
+// is computed once per request and reused for every attempt.
+func (p *priorityGroupSpec) selectCluster(attempt int, md func(ns string) *structValue, random uint64) string {
+	idx := func(n int) int {
+		if attempt-1 >= n {
+			return n - 1
+		}
+		return attempt - 1
+	}
+	configured := func(name string) *pgv3.PriorityGroup {
+		for _, g := range p.pb.GetPriorityGroups() {
+			if g.GetName() == name {
+				return g
+			}
+		}
+		return nil
+	}
+	if ns := p.pb.GetOverrideMetadataNamespace(); ns != "" {
+		if s := md(ns); s != nil {
+			ov := &pgv3.PriorityGroupsOverride{}
+			j, err := protojson.Marshal(s)
+			if err == nil && protojson.Unmarshal(j, ov) == nil && len(ov.GetPriorityGroups()) > 0 {
+				g := ov.GetPriorityGroups()[idx(len(ov.GetPriorityGroups()))]
+				if len(g.GetClusters()) > 0 {
+					if c := pickWeighted(g, random); c != "" {
+						return c
+					}
+				} else if cg := configured(g.GetName()); cg != nil {
+					return pickWeighted(cg, random)
+				}
+			}
+		}
+	}
+	gs := p.pb.GetPriorityGroups()
+	if len(gs) == 0 {
+		return ""
+	}
+	return pickWeighted(gs[idx(len(gs))], random)
+}
+
+// pickWeighted is PriorityGroupEntry::selectCluster: random % total weight
+// into the cumulative weights. An override cluster without a name or with a
+// weight below 1 invalidates the group ("").
+func pickWeighted(g *pgv3.PriorityGroup, random uint64) string {
+	var total uint64
+	for _, c := range g.GetClusters() {
+		if c.GetClusterName() == "" || c.GetWeight().GetValue() < 1 {
+			return ""
+		}
+		total += uint64(c.GetWeight().GetValue())
+	}
+	if total == 0 {
+		return ""
+	}
+	v := random % total
+	var begin uint64
+	for _, c := range g.GetClusters() {
+		end := begin + uint64(c.GetWeight().GetValue())
+		if v >= begin && v < end {
+			return c.GetClusterName()
+		}
+		begin = end
+	}
+	return ""
+}

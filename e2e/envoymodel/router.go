@@ -1,0 +1,438 @@
+package envoymodel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// retryPolicy is the compiled route (or virtual host) retry_policy.
+type retryPolicy struct {
+	on          map[string]bool
+	numRetries  int
+	statusCodes map[int]bool
+	headers     []*routev3.HeaderMatcher
+	perTry      time.Duration
+	base, max   time.Duration
+	refresh     bool
+}
+
+// compileRetry follows route_components.proto RetryPolicy and
+// source/common/router/retry_policy_impl.cc: num_retries defaults to 1,
+// retry_back_off base_interval to 25ms and max_interval to 10x base.
+func compileRetry(rp *routev3.RetryPolicy) *retryPolicy {
+	p := &retryPolicy{on: map[string]bool{}, statusCodes: map[int]bool{}, base: 25 * time.Millisecond}
+	if rp == nil {
+		return p
+	}
+	for _, s := range strings.Split(rp.GetRetryOn(), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			p.on[s] = true
+		}
+	}
+	p.numRetries = 1
+	if v := rp.GetNumRetries(); v != nil {
+		p.numRetries = int(v.GetValue())
+	}
+	for _, c := range rp.GetRetriableStatusCodes() {
+		p.statusCodes[int(c)] = true
+	}
+	p.headers = rp.GetRetriableHeaders()
+	if d := rp.GetPerTryTimeout(); d != nil {
+		p.perTry = d.AsDuration()
+	}
+	if b := rp.GetRetryBackOff(); b != nil {
+		if d := b.GetBaseInterval(); d != nil {
+			p.base = d.AsDuration()
+		}
+		if d := b.GetMaxInterval(); d != nil {
+			p.max = d.AsDuration()
+		}
+	}
+	if p.max == 0 {
+		p.max = 10 * p.base
+	}
+	p.refresh = rp.GetRefreshClusterOnRetry()
+	return p
+}
+
+// retryOnHeaders is retry_state_impl.cc wouldRetryFromHeaders.
+func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
+	// retry_state_impl.cc: a response with x-envoy-overloaded is never retried.
+	if h.has("x-envoy-overloaded") {
+		return false
+	}
+	code, _ := strconv.Atoi(h.value(":status"))
+	if p.on["5xx"] && code >= 500 && code < 600 {
+		return true
+	}
+	if p.on["gateway-error"] && (code == 502 || code == 503 || code == 504) {
+		return true
+	}
+	if p.on["retriable-4xx"] && code == 409 {
+		return true
+	}
+	if p.on["retriable-status-codes"] && p.statusCodes[code] {
+		return true
+	}
+	if p.on["retriable-headers"] {
+		for _, hm := range p.headers {
+			if matchHeader(hm, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type failKind int
+
+const (
+	failReset failKind = iota + 1
+	failConnect
+	failPerTryTimeout
+	failGlobalTimeout
+)
+
+// retryOnReset is retry_state_impl.cc wouldRetryFromReset: 5xx and
+// gateway-error retry any reset before headers (timeouts included), reset
+// retries resets and per-try timeouts (guess for the timeout case),
+// connect-failure retries connection failures.
+func (p *retryPolicy) retryOnReset(k failKind) bool {
+	switch k {
+	case failGlobalTimeout:
+		return false // router.cc onResponseTimeout: never retried
+	case failConnect:
+		return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"] || p.on["connect-failure"]
+	case failPerTryTimeout:
+		return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
+	}
+	return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
+}
+
+// backoff is JitteredExponentialBackOffStrategy (source/common/common/backoff_strategy.cc):
+// random in [0, min(base * (2^n - 1), max)) for the n-th retry, n from 1.
+func (p *retryPolicy) backoff(n int, rnd func() uint64) time.Duration {
+	mult := uint64(1)<<uint(min(n, 30)) - 1
+	ceil := time.Duration(mult) * p.base
+	if ceil > p.max || ceil <= 0 {
+		ceil = p.max
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(rnd() % uint64(ceil))
+}
+
+type attemptResult struct {
+	resp *response
+	// fail is set when no response headers came (reset, timeout).
+	fail   failKind
+	reason string
+	// fromFilter marks a local reply from an upstream filter.
+	fromFilter bool
+}
+
+// retryLoop is the router filter (source/common/router/router.cc) with
+// retry_state_impl.cc deciding retries.
+func (rs *stream) retryLoop(body []byte) *response {
+	ra := rs.route.GetRoute()
+	rpb := ra.GetRetryPolicy()
+	if rpb == nil {
+		rpb = rs.vhost.GetRetryPolicy()
+	}
+	pol := compileRetry(rpb)
+	// route timeout: default 15s, 0 disables (route_components.proto
+	// RouteAction.timeout). The model applies it up to the response headers
+	// (guess: Envoy applies it to the whole response; llm-failover sets 0s).
+	global := 15 * time.Second
+	if d := ra.GetTimeout(); d != nil {
+		global = d.AsDuration()
+	}
+	var deadline time.Time
+	if global > 0 {
+		deadline = time.Now().Add(global)
+	}
+	retriesLeft := pol.numRetries
+	for attempt := 1; ; attempt++ {
+		rs.attempt = attempt
+		// refresh_cluster_on_retry re-runs the cluster specifier on every
+		// retry (router.cc doRetry -> route_entry_->refreshRouteCluster);
+		// without it a retry reuses the first cluster.
+		if attempt > 1 && pol.refresh {
+			rs.clusterName = rs.clusterFor(attempt)
+		}
+		cl := rs.m.clusters[rs.clusterName]
+		if cl == nil {
+			// router.cc: cluster not found -> cluster_not_found_response_code
+			// (default 503), never retried.
+			code := 503
+			if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_NOT_FOUND {
+				code = 404
+			} else if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
+				code = 500
+			}
+			return localReply(code, "cluster_not_found", "")
+		}
+		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
+		switch {
+		case res.fromFilter:
+			// DESIGN.md section 2: a local reply from an upstream filter goes
+			// straight to the client and is never retried.
+			return res.resp
+		case res.resp != nil:
+			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
+				res.resp.body.close()
+				retriesLeft--
+				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
+					return localReply(504, "upstream_response_timeout", "upstream request timeout")
+				}
+				continue
+			}
+			return res.resp
+		default:
+			if res.fail != failGlobalTimeout && retriesLeft > 0 && pol.retryOnReset(res.fail) {
+				retriesLeft--
+				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
+					return localReply(504, "upstream_response_timeout", "upstream request timeout")
+				}
+				continue
+			}
+			switch res.fail {
+			case failPerTryTimeout, failGlobalTimeout:
+				// router.cc onUpstreamTimeoutAbort: 504 "upstream request timeout".
+				return localReply(504, "upstream_response_timeout", "upstream request timeout")
+			case failConnect:
+				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
+					"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+res.reason)
+			}
+			return localReply(503, "upstream_reset_before_response_started{remote_reset}",
+				"upstream connect error or disconnect/reset before headers. reset reason: remote reset")
+		}
+	}
+}
+
+// sleep waits d; false if the route deadline or the downstream ends first.
+func (rs *stream) sleep(d time.Duration, deadline time.Time) bool {
+	if !deadline.IsZero() && time.Now().Add(d).After(deadline) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-rs.ctx.Done():
+		return false
+	}
+}
+
+const (
+	stateRunning int32 = iota
+	stateHeaders
+	statePerTry
+	stateGlobal
+)
+
+// doAttempt runs one attempt: router header mutations, the upstream
+// filters over the shared request header map with a fresh body copy, the
+// upstream HTTP exchange, and the upstream filters on the response headers.
+func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.Duration, deadline time.Time) attemptResult {
+	h := rs.reqHeaders // upstream filters mutate the router's map in place (DESIGN.md section 2)
+	ep, err := cl.pick()
+	if err != nil {
+		// router.cc: no host -> 503 "no healthy upstream" (UH), retried as a reset (guess).
+		return attemptResult{fail: failConnect, reason: "no healthy upstream"}
+	}
+	actx, cancel := context.WithCancel(rs.ctx)
+	var state atomic.Int32
+	timerFor := func(d time.Duration, s int32) *time.Timer {
+		return time.AfterFunc(d, func() {
+			if state.CompareAndSwap(stateRunning, s) {
+				cancel()
+			}
+		})
+	}
+	var timers []*time.Timer
+	// per_try_timeout runs from the start of the attempt to the response
+	// headers reaching the router, upstream filters included (DESIGN.md
+	// section 2: it keeps running while the attempt phase holds the headers).
+	if perTry > 0 {
+		timers = append(timers, timerFor(perTry, statePerTry))
+	}
+	if !deadline.IsZero() {
+		timers = append(timers, timerFor(time.Until(deadline), stateGlobal))
+	}
+	var filters []*extProc
+	cleanup := func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+		cancel()
+		for _, p := range filters {
+			p.close()
+		}
+		for _, p := range filters {
+			p.wait()
+		}
+	}
+	timedOut := func() failKind {
+		switch state.Load() {
+		case statePerTry:
+			return failPerTryTimeout
+		case stateGlobal:
+			return failGlobalTimeout
+		}
+		return 0
+	}
+	// router.cc: x-envoy-attempt-count with include_request_attempt_count
+	// (virtual host, or route).
+	if rs.vhost.GetIncludeRequestAttemptCount() {
+		h.set("x-envoy-attempt-count", itoa(int64(attempt)))
+	}
+	// route auto_host_rewrite: :authority becomes the endpoint's hostname
+	// (router.cc, upstream host's hostname(); unchanged when empty).
+	if rs.route.GetRoute().GetAutoHostRewrite().GetValue() && ep.hostname != "" {
+		h.set(":authority", ep.hostname)
+	}
+	b := append([]byte(nil), body...) // a fresh copy of the buffered body per attempt
+	at := &attemptInfo{n: attempt, cluster: cl, host: ep}
+	for _, f := range cl.filters {
+		p := newExtProc(f, rs, at)
+		filters = append(filters, p)
+		if lr := p.decode(h, &b, false); lr != nil {
+			if k := timedOut(); k != 0 {
+				cleanup()
+				return attemptResult{fail: k}
+			}
+			lr.fromExtProc = p
+			return attemptResult{resp: rs.finishLocal(lr, filters, cleanup), fromFilter: true}
+		}
+	}
+	if k := timedOut(); k != 0 {
+		cleanup()
+		return attemptResult{fail: k}
+	}
+	req, err := http.NewRequestWithContext(actx, h.value(":method"), "http://"+ep.addr+h.value(":path"), bytes.NewReader(b))
+	if err != nil {
+		cleanup()
+		return attemptResult{fail: failReset, reason: err.Error()}
+	}
+	req.Host = h.value(":authority")
+	for _, e := range h.kv {
+		if strings.HasPrefix(e.k, ":") || e.k == "content-length" || e.k == "host" || hopByHop[e.k] {
+			continue
+		}
+		req.Header.Add(e.k, e.v)
+	}
+	req.ContentLength = int64(len(b))
+	sent := time.Now()
+	up, err := cl.transport.RoundTrip(req)
+	if err != nil {
+		k := timedOut()
+		cleanup()
+		if k != 0 {
+			return attemptResult{fail: k}
+		}
+		var ce *connectError
+		if errors.As(err, &ce) {
+			return attemptResult{fail: failConnect, reason: ce.err.Error()}
+		}
+		return attemptResult{fail: failReset, reason: err.Error()}
+	}
+	rh := fromResponse(up.StatusCode, up.Header)
+	// router.cc: x-envoy-upstream-service-time on upstream responses.
+	rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
+	var src bodySource = &httpBody{r: up.Body}
+	for i := len(filters) - 1; i >= 0; i-- {
+		var lr *response
+		rh, src, lr = filters[i].encode(rh, src, false)
+		if lr != nil {
+			if k := timedOut(); k != 0 {
+				cleanup()
+				return attemptResult{fail: k}
+			}
+			lr.fromExtProc = filters[i]
+			return attemptResult{resp: rs.finishLocal(lr, filters[:i], cleanup), fromFilter: true}
+		}
+	}
+	if !state.CompareAndSwap(stateRunning, stateHeaders) {
+		src.close()
+		k := timedOut()
+		cleanup()
+		return attemptResult{fail: k}
+	}
+	for _, t := range timers {
+		t.Stop()
+	}
+	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
+}
+
+// finishLocal encodes a local reply of an upstream filter through the
+// upstream filters before it (guess), and ties the attempt cleanup to it.
+func (rs *stream) finishLocal(lr *response, before []*extProc, cleanup func()) *response {
+	h, src := lr.headers, lr.body
+	for i := len(before) - 1; i >= 0; i-- {
+		if before[i] == lr.fromExtProc {
+			continue
+		}
+		var l2 *response
+		h, src, l2 = before[i].encode(h, src, false)
+		if l2 != nil {
+			h, src = l2.headers, l2.body
+		}
+	}
+	// The attempt is over; the reply body is in memory.
+	b, _, _ := readAll(src, 1<<30)
+	src.close()
+	cleanup()
+	return &response{headers: h, body: &bytesBody{b: b}, local: true, details: lr.details}
+}
+
+// httpBody reads an upstream body chunk by chunk.
+type httpBody struct {
+	r   io.ReadCloser
+	buf []byte
+}
+
+func (b *httpBody) next() ([]byte, bool, error) {
+	if b.buf == nil {
+		b.buf = make([]byte, 32<<10)
+	}
+	n, err := b.r.Read(b.buf)
+	c := append([]byte(nil), b.buf[:n]...)
+	if errors.Is(err, io.EOF) {
+		return c, true, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	return c, false, nil
+}
+
+func (b *httpBody) close() { _ = b.r.Close() }
+
+type cleanupBody struct {
+	src     bodySource
+	cleanup func()
+	done    bool
+}
+
+func (c *cleanupBody) next() ([]byte, bool, error) { return c.src.next() }
+
+func (c *cleanupBody) close() {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.src.close()
+	c.cleanup()
+}

@@ -1,0 +1,281 @@
+package envoymodel
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+type structValue = structpb.Struct
+
+// stream is one downstream HTTP request going through the model.
+type stream struct {
+	m      *Model
+	ctx    context.Context
+	start  time.Time
+	log    *slog.Logger
+	random uint64
+
+	reqHeaders *headerMap
+	vhost      *routev3.VirtualHost
+	route      *routev3.Route
+	pg         *priorityGroupSpec
+	// clusterName is the route's cluster for the current attempt.
+	clusterName string
+	attempt     int
+
+	// dynMD is the stream's dynamic metadata (StreamInfo::dynamicMetadata),
+	// shared by the HCM filters and the upstream filters (guess: DESIGN.md
+	// relies on forwarding_namespaces reaching the attempt phase).
+	dynMD map[string]*structValue
+}
+
+// response is a response on its way to the client.
+type response struct {
+	headers *headerMap
+	body    bodySource
+	// local marks a local reply; details is its response code details.
+	local   bool
+	details string
+	// fromExtProc is the filter that sent it (it does not encode its own reply).
+	fromExtProc *extProc
+}
+
+// localReply builds an Envoy local reply (source/common/http/utility.cc
+// sendLocalReply): :status, and a text/plain body when there is one.
+func localReply(code int, details, body string) *response {
+	h := &headerMap{}
+	h.add(":status", itoa(int64(code)))
+	if body != "" {
+		h.set("content-type", "text/plain")
+	}
+	h.set("content-length", itoa(int64(len(body))))
+	return &response{headers: h, body: &bytesBody{b: []byte(body)}, local: true, details: details}
+}
+
+func (rs *stream) getMD(ns string) *structValue { return rs.dynMD[ns] }
+
+// mergeMD is StreamInfo::setDynamicMetadata: MergeFrom into the namespace
+// (top-level fields replaced).
+func (rs *stream) mergeMD(ns string, s *structValue) {
+	cur := rs.dynMD[ns]
+	if cur == nil {
+		rs.dynMD[ns] = proto.Clone(s).(*structValue)
+		return
+	}
+	if cur.Fields == nil {
+		cur.Fields = map[string]*structpb.Value{}
+	}
+	for k, v := range s.GetFields() {
+		cur.Fields[k] = proto.Clone(v).(*structpb.Value)
+	}
+}
+
+func (rs *stream) routeName() string { return rs.route.GetName() }
+
+// selectRoute (re)runs route matching and the cluster specifier
+// (source/common/router/config_impl.cc; clear_route_cache re-runs it).
+func (rs *stream) selectRoute() {
+	rs.vhost = rs.m.selectVirtualHost(rs.reqHeaders.value(":authority"))
+	rs.route, rs.pg, rs.clusterName = nil, nil, ""
+	if rs.vhost == nil {
+		return
+	}
+	rs.route = matchRoute(rs.vhost, rs.reqHeaders)
+	ra := rs.route.GetRoute()
+	if ra == nil {
+		return
+	}
+	rs.clusterName = rs.clusterFor(max(rs.attempt, 1))
+}
+
+// clusterFor evaluates the route's cluster specifier for an attempt.
+func (rs *stream) clusterFor(attempt int) string {
+	ra := rs.route.GetRoute()
+	switch cs := ra.GetClusterSpecifier().(type) {
+	case *routev3.RouteAction_Cluster:
+		return cs.Cluster
+	case *routev3.RouteAction_ClusterHeader:
+		return rs.reqHeaders.value(cs.ClusterHeader)
+	case *routev3.RouteAction_WeightedClusters:
+		var total uint64
+		for _, c := range cs.WeightedClusters.GetClusters() {
+			total += uint64(c.GetWeight().GetValue())
+		}
+		if total == 0 {
+			return ""
+		}
+		v := rs.random % total
+		var begin uint64
+		for _, c := range cs.WeightedClusters.GetClusters() {
+			begin += uint64(c.GetWeight().GetValue())
+			if v < begin {
+				return c.GetName()
+			}
+		}
+	case *routev3.RouteAction_InlineClusterSpecifierPlugin:
+		if rs.pg == nil {
+			pb := &pgv3.PriorityGroupClusterSpecifier{}
+			if err := cs.InlineClusterSpecifierPlugin.GetExtension().GetTypedConfig().UnmarshalTo(pb); err != nil {
+				rs.log.Debug("cluster specifier plugin not modelled", "err", err)
+				return ""
+			}
+			rs.pg = &priorityGroupSpec{pb: pb}
+		}
+		return rs.pg.selectCluster(attempt, rs.getMD, rs.random)
+	}
+	return ""
+}
+
+// bufferLimit is the request body buffer limit: route
+// request_body_buffer_limit, then per_request_buffer_limit_bytes, else the
+// listener's per_connection_buffer_limit_bytes (route_components.proto).
+func (rs *stream) bufferLimit() uint64 {
+	if v := rs.route.GetRequestBodyBufferLimit(); v != nil {
+		return v.GetValue()
+	}
+	if v := rs.route.GetPerRequestBufferLimitBytes(); v != nil {
+		return uint64(v.GetValue())
+	}
+	if v := rs.vhost.GetRequestBodyBufferLimit(); v != nil {
+		return v.GetValue()
+	}
+	if v := rs.vhost.GetPerRequestBufferLimitBytes(); v != nil {
+		return uint64(v.GetValue())
+	}
+	return rs.m.bufferLimit
+}
+
+// run takes the request through the HCM filter chain and the router, and
+// the response back through the filters in reverse order.
+func (rs *stream) run(r *http.Request) *response {
+	rs.selectRoute()
+	limit := rs.bufferLimit()
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		return localReply(400, "downstream_body_read_error", "")
+	}
+	overLimit := uint64(len(body)) > limit
+	var active []*extProc
+	defer func() {
+		for _, p := range active {
+			p.close()
+		}
+	}()
+	encodeFrom := func(resp *response, upTo int) *response {
+		h, src := resp.headers, resp.body
+		for i := upTo - 1; i >= 0; i-- {
+			p := active[i]
+			if p == resp.fromExtProc {
+				continue
+			}
+			var lr *response
+			h, src, lr = p.encode(h, src, false)
+			if lr != nil {
+				// A local reply while encoding replaces the response; the
+				// filters before this one still encode it.
+				h, src = lr.headers, lr.body
+				resp.local = true
+			}
+		}
+		resp.headers, resp.body = h, src
+		return resp
+	}
+	for _, f := range rs.m.filters {
+		p := newExtProc(f, rs, nil)
+		active = append(active, p)
+		if lr := p.decode(rs.reqHeaders, &body, overLimit); lr != nil {
+			if lr.fromExtProc == nil {
+				lr.fromExtProc = p
+			}
+			return encodeFrom(lr, len(active))
+		}
+		if p.clearRoute {
+			p.clearRoute = false
+			rs.selectRoute()
+		}
+	}
+	if overLimit {
+		// The router buffers the body for retries; over the limit and with
+		// no buffering filter Envoy still answers 413 (guess: the model
+		// needs the whole body).
+		return encodeFrom(localReply(413, "request_payload_too_large", "Payload Too Large"), len(active))
+	}
+	resp := rs.router(body)
+	return encodeFrom(resp, len(active))
+}
+
+// router is the router filter: direct_response, or the retry loop.
+func (rs *stream) router(body []byte) *response {
+	if rs.route == nil {
+		// router.cc: no route -> 404 (NR).
+		return localReply(404, "route_not_found", "")
+	}
+	if dr := rs.route.GetDirectResponse(); dr != nil {
+		// router.cc: direct_response is a local reply with the configured body.
+		b := dr.GetBody().GetInlineString()
+		if b == "" {
+			b = string(dr.GetBody().GetInlineBytes())
+		}
+		lr := localReply(int(dr.GetStatus()), "direct_response", b)
+		for _, hv := range rs.route.GetResponseHeadersToAdd() {
+			lr.headers.set(hv.GetHeader().GetKey(), hv.GetHeader().GetValue())
+		}
+		return lr
+	}
+	if rs.route.GetRoute() == nil {
+		return localReply(404, "route_not_found", "")
+	}
+	return rs.retryLoop(body)
+}
+
+// write sends the response to the client, flushing every chunk so SSE
+// streams through.
+func (rs *stream) write(w http.ResponseWriter, resp *response) {
+	defer resp.body.close()
+	code, _ := strconv.Atoi(resp.headers.value(":status"))
+	if code < 100 {
+		code = 502
+	}
+	wh := w.Header()
+	for _, e := range resp.headers.kv {
+		if len(e.k) > 0 && e.k[0] == ':' {
+			continue
+		}
+		wh.Add(e.k, e.v)
+	}
+	// HCM server_header_transformation OVERWRITE (default): server: envoy.
+	wh.Set("server", "envoy")
+	w.WriteHeader(code)
+	fl, _ := w.(http.Flusher)
+	for {
+		c, eos, err := resp.body.next()
+		if err != nil {
+			rs.log.Debug("response body aborted", "err", err)
+			// Envoy resets the downstream stream.
+			panic(http.ErrAbortHandler)
+		}
+		if len(c) > 0 {
+			if _, err := w.Write(c); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if eos {
+			return
+		}
+	}
+}
+
+var errNoCluster = errors.New("cluster not found")
