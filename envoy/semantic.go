@@ -59,9 +59,10 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 		probs = append(probs, indexListener(ix, l, fmt.Sprintf("static_resources.listeners[%d]", i))...)
 	}
 
-	// Every referenced cluster exists.
+	// Every referenced cluster exists, unless clusters also come from CDS.
+	cds := b.GetDynamicResources().GetCdsConfig() != nil || b.GetDynamicResources().GetCdsResourcesLocator() != ""
 	exists := func(path, name, what string) {
-		if _, ok := ix.clusters[name]; !ok && name != "" {
+		if _, ok := ix.clusters[name]; !ok && name != "" && !cds {
 			bad(path, "%s names cluster %q, which static_resources.clusters does not define", what, name)
 		}
 	}
