@@ -112,7 +112,8 @@ func (t *Table) BreakerFor(provider, model string) *breaker.Breaker {
 
 // Plan orders ch's targets from their breakers at now: targets that admit
 // the request (closed, half-open probes, recovering targets admitted by their
-// stage share) in chain order; then recovering targets not admitted this time,
+// stage share) in chain order, where a half-open target is probed only when
+// no target precedes it in the plan; then recovering targets not admitted this time,
 // as a last resort; open targets are left out. When nothing is left, the
 // target whose cooldown ends first is tried (routing.all_open: try-soonest),
 // or ErrAllOpen is returned (reject).
@@ -123,6 +124,11 @@ func (t *Table) Plan(ch *config.Chain, now time.Time) (Plan, error) {
 	for i, tg := range ch.Targets {
 		b := t.breakers[ch][i]
 		step := t.step(tg)
+		if len(p.Steps) > 0 && b.Snapshot(now).State == breaker.HalfOpen {
+			// A probe behind a healthy target would rarely be sent but would
+			// hold the probe slot until it times out: probe it when it leads.
+			continue
+		}
 		switch b.Allow(now, t.rand()) {
 		case breaker.Allow:
 			step.Reason = "closed"

@@ -402,3 +402,24 @@ func BenchmarkPlan(b *testing.B) {
 		}
 	}
 }
+
+// TestTable_PlanSkipsProbeBehindHealthyTarget verifies a half-open target
+// behind a closed one is left out without taking its probe slot, and is
+// probed once it leads the plan.
+func TestTable_PlanSkipsProbeBehindHealthyTarget(t *testing.T) {
+	tbl, ch := newTable(t, "", 0)
+	open(tbl.Breaker(ch, 1), t0)
+	now := t0.Add(openFor)
+	p, err := tbl.Plan(ch, now)
+	if got, want := steps(p), []step{openaiClosed, claudeClosed}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Plan steps: got %+v (%v), want %+v", got, err, want)
+	}
+	if got := tbl.Breaker(ch, 1).Snapshot(now).ProbesInFlight; got != 0 {
+		t.Fatalf("probes in flight: got %d, want 0 (no slot taken)", got)
+	}
+	open(tbl.Breaker(ch, 0), now)
+	p, _ = tbl.Plan(ch, now)
+	if got, want := steps(p), []step{{"groq", "llama-3.3-70b-versatile", "probe", true}, claudeClosed}; !slices.Equal(got, want) {
+		t.Fatalf("Plan steps with the primary open: got %+v, want %+v", got, want)
+	}
+}
