@@ -1,0 +1,10 @@
+// Package processor is the Envoy ext_proc service of llm-failover
+// (envoy.service.ext_proc.v3.ExternalProcessor). One Server serves both
+// phases, told apart by the gRPC initial metadata x-llm-failover-phase: the
+// route phase (HTTP connection manager filter) validates the request and
+// publishes the plan as dynamic metadata; the attempt phase (upstream filter
+// on each provider cluster) rewrites each attempt for its provider, judges the
+// response, feeds the breakers and tells Envoy whether to retry. Each stream is
+// one state machine owned by one goroutine; the contract with Envoy is
+// docs/envoy-contract.md.
+package processor
