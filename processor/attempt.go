@@ -71,7 +71,6 @@ type planTarget struct {
 type attemptStream struct {
 	s    *Server
 	st   *state
-	log  *slog.Logger
 	step attemptStep
 
 	reqID   string
@@ -96,7 +95,13 @@ type attemptStream struct {
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
-	return &attemptStream{s: s, st: st, log: s.log.With("phase", PhaseAttempt)}
+	return &attemptStream{s: s, st: st}
+}
+
+// logger is the stream's logger, built only when something is logged.
+func (a *attemptStream) logger() *slog.Logger {
+	return a.s.log.With("phase", PhaseAttempt, "request_id", a.reqID, "attempt", a.attempt,
+		"provider", a.target.Provider, "model", a.target.Model)
 }
 
 func (a *attemptStream) deadline() <-chan time.Time {
@@ -181,7 +186,7 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
 	a.decided = true
-	a.log.Error("attempt cannot proceed", "code", code, "reason", msg)
+	a.logger().Error("attempt cannot proceed", "code", code, "reason", msg)
 	return one(immediate(500, errorBody(apiError{Message: msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
@@ -201,8 +206,7 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	if a.reqID == "" {
 		a.reqID = plan.ID
 	}
-	a.log = a.log.With("request_id", a.reqID, "attempt", a.attempt)
-	hostProvider := hostProvider(attrs)
+	hostProvider := a.s.hostProvider(attrs)
 	a.index = min(a.attempt-1, len(plan.Targets)-1)
 	if hostProvider != "" && plan.Targets[a.index].Provider != hostProvider {
 		// Envoy chose another cluster than the plan says for this attempt (for
@@ -218,14 +222,13 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 		if !found {
 			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q", a.attempt, hostProvider, plan.Chain)), nil
 		}
-		a.log.Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
+		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
 	}
 	a.target = plan.Targets[a.index]
 	a.ep = a.st.endpoints[a.target.Provider]
 	if a.ep == nil {
 		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica", a.target.Provider)), nil
 	}
-	a.log = a.log.With("provider", a.target.Provider, "model", a.target.Model)
 	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
 	if h.GetEndOfStream() {
 		return a.fatal("missing_body", "the attempt has no request body"), nil
@@ -337,7 +340,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
 				Message: "the event stream ended before its first event"}), nil
 		case over:
-			a.log.Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			a.logger().Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
 			return a.succeed(provider.ClassSuccess), nil
 		}
 		return nil, nil
@@ -358,7 +361,7 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 	if err != nil {
 		// The translator reports a broken provider body; the client gets what
 		// was translated and an error in the stream, never a silent cut.
-		a.log.Warn("response translation failed", "error", err.Error())
+		a.logger().Warn("response translation failed", "error", err.Error())
 	}
 	return replaceBody(out, nil)
 }
@@ -443,7 +446,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 		if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
 			m.setHeader("retry-after", ra)
 		}
-		a.log.Warn("all attempts failed", "chain", a.plan.Chain, "status", status, "attempts", len(recs))
+		a.logger().Warn("all attempts failed", "chain", a.plan.Chain, "status", status, "attempts", len(recs))
 		return one(immediate(status, body, "llm_failover_all_targets_failed", m))
 	}
 	m := &mutation{}
@@ -518,12 +521,13 @@ func (a *attemptStream) record(cls provider.Classification) {
 	}
 	a.addTrace(cls)
 	if cls.Class != provider.ClassSuccess {
-		a.log.Info("attempt failed", "status", cls.Status, "outcome", cls.Class.String(), "latency_ms", a.latency.Milliseconds(),
+		a.logger().Info("attempt failed", "status", cls.Status, "outcome", cls.Class.String(), "latency_ms", a.latency.Milliseconds(),
 			"retry_after", cls.RetryAfter.String(), "error_type", cls.Type, "error_code", cls.Code)
 	}
 }
 
 func (a *attemptStream) addTrace(cls provider.Classification) {
+	counter(&a.s.metrics.attempts, a.target.Provider+"\x00"+a.target.Model+"\x00"+cls.Class.String()).Add(1)
 	a.s.traces.add(a.reqID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
 		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
 }
@@ -575,11 +579,29 @@ func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
 // hostProvider reads the provider name from xds.upstream_host_metadata: the
 // text format of the endpoint's core.v3.Metadata (Envoy prints message-typed
 // CEL values with ShortDebugString), or a Struct of the same shape.
-func hostProvider(attrs *structpb.Struct) string {
+func (s *Server) hostProvider(attrs *structpb.Struct) string {
 	v := attrs.GetFields()[attrHostMetadata]
 	if v == nil {
 		return ""
 	}
+	if text, ok := v.Kind.(*structpb.Value_StringValue); ok {
+		// One string per endpoint: parse each once.
+		if p, ok := s.hosts.Load(text.StringValue); ok {
+			return p.(string)
+		}
+		p := parseHostProvider(v)
+		if s.hostsLen.Add(1) <= maxHostCache {
+			s.hosts.Store(text.StringValue, p)
+		}
+		return p
+	}
+	return parseHostProvider(v)
+}
+
+// maxHostCache bounds the parsed host metadata cache.
+const maxHostCache = 4096
+
+func parseHostProvider(v *structpb.Value) string {
 	var fm map[string]*structpb.Struct
 	switch k := v.Kind.(type) {
 	case *structpb.Value_StringValue:

@@ -300,3 +300,26 @@ func TestAttempt_MissingPlanIsAClearError(t *testing.T) {
 		t.Fatalf("got %v, want a 500 naming forwarding_namespaces", ir)
 	}
 }
+
+// TestMetrics_CountAttemptsAndBreakerState verifies /metrics content after a
+// failed and a successful attempt.
+func TestMetrics_CountAttemptsAndBreakerState(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.runAttempt(dm, 1, "openai", "m1", chatBody)
+	s.send(respHeaders(true, ":status", "401"))
+	s.recv()
+	s.close()
+	var b strings.Builder
+	h.srv.WriteMetrics(&b, h.clock.Now())
+	for _, want := range []string{
+		`llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="auth"} 1`,
+		`llm_failover_requests_planned_total{chain="premium"} 1`,
+		`llm_failover_breaker_state{provider="openai",model="gpt-4o"} 1`,
+		`llm_failover_breaker_state{provider="groq",model="llama-3.3-70b-versatile"} 0`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, b.String())
+		}
+	}
+}

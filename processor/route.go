@@ -32,7 +32,6 @@ const (
 type routeStream struct {
 	s     *Server
 	st    *state
-	log   *slog.Logger
 	step  routeStep
 	start time.Time
 
@@ -44,7 +43,12 @@ type routeStream struct {
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
-	return &routeStream{s: s, st: st, log: s.log.With("phase", PhaseRoute), start: s.clock.Now()}
+	return &routeStream{s: s, st: st, start: s.clock.Now()}
+}
+
+// logger is the stream's logger, built only when something is logged.
+func (r *routeStream) logger() *slog.Logger {
+	return r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
 }
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
@@ -53,7 +57,7 @@ func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return
 
 func (r *routeStream) end(err error) {
 	if err != nil && r.step != routeDone && r.step != routeWantResponse {
-		r.log.Warn("route stream ended early", "request_id", r.reqID, "error", err.Error())
+		r.logger().Warn("route stream ended early", "request_id", r.reqID, "error", err.Error())
 	}
 }
 
@@ -96,14 +100,14 @@ func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
 // reject ends the route phase with an OpenAI-style error.
 func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
-	r.log.Info("request rejected", "request_id", r.reqID, "status", status, "code", code, "reason", msg)
+	counter(&r.s.metrics.rejected, code).Add(1)
+	r.logger().Info("request rejected", "request_id", r.reqID, "status", status, "code", code, "reason", msg)
 	return one(immediate(status, errorBody(apiError{Message: msg, Type: typ, Code: code}), "llm_failover_"+code, nil))
 }
 
 func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
 	r.reqID = hs["x-request-id"]
-	r.log = r.log.With("request_id", r.reqID)
 	r.chainHeader = hs[HeaderChain]
 	cfg := r.st.cfg
 	path := hs[":path"]
@@ -183,11 +187,12 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	r.plan = plan
 	r.step = routeWantResponse
+	counter(&r.s.metrics.planned, ch.Name).Add(1)
 	m := &mutation{}
 	m.setHeader(HeaderChain, ch.Name)
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.reqID, in, plan)
-	r.log.Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
 }
 
@@ -267,7 +272,7 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	m := &mutation{}
 	m.setHeader("content-type", "application/json")
 	m.setHeader("content-length", strconv.Itoa(len(body)))
-	r.log.Warn("request failed without a provider answer", "chain", r.plan.Chain, "status", r.respStatus, "attempts", len(recs))
+	r.logger().Warn("request failed without a provider answer", "chain", r.plan.Chain, "status", r.respStatus, "attempts", len(recs))
 	return one(replaceBody(body, m)), nil
 }
 

@@ -56,6 +56,10 @@ type Server struct {
 	log      *slog.Logger
 	rand     func() float64
 
+	metrics  metrics
+	hosts    sync.Map // xds.upstream_host_metadata text -> provider name
+	hostsLen atomic.Int64
+
 	mu       sync.Mutex
 	draining bool
 	inflight sync.WaitGroup

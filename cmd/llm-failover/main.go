@@ -227,6 +227,10 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		}
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain; version=0.0.4")
+		srv.WriteMetrics(w, time.Now())
+	})
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	errc := make(chan error, 2)

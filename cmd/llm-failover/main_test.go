@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/processor"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestCheckConfig verifies check-config prints the effective config for a
+// valid file and lists every problem with its path for a broken one.
+func TestCheckConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"check-config", "../../examples/config.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("valid config: exit %d, stderr %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "grpc_address: :50051") {
+		t.Fatalf("effective config lacks the defaults:\n%s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("providers: [{name: a, api: nope, host: h}]\nchains: [{name: c, targets: [{provider: b, model: m}]}]\n"), 0o600)
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"check-config", bad}, &out, &errb); code != 1 {
+		t.Fatalf("broken config: exit %d, want 1", code)
+	}
+	for _, want := range []string{"providers[0].api", "chains[0].targets[0].provider"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Fatalf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+// TestEnvoyConfig verifies envoy-config generates a file that --check accepts.
+func TestEnvoyConfig(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "envoy.yaml")
+	var o, e bytes.Buffer
+	if code := run([]string{"envoy-config", "--config", "../../examples/config.yaml", "--out", out}, &o, &e); code != 0 {
+		t.Fatalf("generate: exit %d: %s", code, e.String())
+	}
+	if code := run([]string{"envoy-config", "--check", out}, &o, &e); code != 0 {
+		t.Fatalf("check: exit %d: %s", code, e.String())
+	}
+}
+
+// TestServe_HealthReadyMetricsAndDrain verifies the admin endpoints and that
+// cancelling the context drains and returns.
+func TestServe_HealthReadyMetricsAndDrain(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s}
+providers: [{name: p, api: openai, host: localhost, tls: false}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := processor.New(processor.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bound := make(chan listeners, 1)
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), bound) }()
+	l := <-bound
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`} {
+		resp, err := http.Get("http://" + l.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: got %d %q, want 200 containing %q", path, resp.StatusCode, b, want)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runServer: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runServer did not return after cancel")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
