@@ -417,7 +417,7 @@ func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 	if s.done {
 		return nil, nil
 	}
-	s.out = make([]byte, 0, len(chunk)+len(chunk)/2+64)
+	s.out = make([]byte, 0, 2*len(chunk)+256)
 	if s.feed == nil {
 		s.feed = s.event
 	}
@@ -446,7 +446,8 @@ func (s *anthropicStream) start(id, model string) {
 
 // event handles one Messages event; errStop ends the stream.
 func (s *anthropicStream) event(ev Event) error {
-	if len(ev.Data) == 0 || !gjson.ValidBytes(ev.Data) {
+	data := str(ev.Data)
+	if len(data) == 0 || !gjson.Valid(data) {
 		if ev.Name == "ping" {
 			return nil
 		}
@@ -454,20 +455,36 @@ func (s *anthropicStream) event(ev Event) error {
 		s.done = true
 		return errStop{}
 	}
-	typ := gjson.GetBytes(ev.Data, "type")
+	typ := gjson.Get(data, "type")
 	name := ev.Name
 	if typ.Type == gjson.String {
-		name = typ.String()
+		name = typ.Str
 	}
 	switch name {
+	case "content_block_delta": // first: nearly every event is one
+		s.start("", "")
+		d := gjson.Get(data, "delta")
+		switch d.Get("type").Str {
+		case "text_delta":
+			if t := d.Get("text"); t.Str != "" {
+				s.out = s.w.content(s.out, rawString(t))
+			}
+		case "input_json_delta":
+			idx := int(gjson.Get(data, "index").Int())
+			if pj := d.Get("partial_json"); idx >= 0 && idx < len(s.blocks) && s.blocks[idx] >= 0 && pj.Str != "" {
+				t := s.blocks[idx]
+				s.toolArgs[t] = true
+				s.out = s.w.toolArgs(s.out, t, rawString(pj))
+			}
+		}
 	case "message_start":
-		m := gjson.GetBytes(ev.Data, "message")
+		m := gjson.Get(data, "message")
 		s.start(m.Get("id").String(), m.Get("model").String())
 		anthropicUsage(m.Get("usage"), &s.u)
 	case "content_block_start":
 		s.start("", "")
-		idx := int(gjson.GetBytes(ev.Data, "index").Int())
-		blk := gjson.GetBytes(ev.Data, "content_block")
+		idx := int(gjson.Get(data, "index").Int())
+		blk := gjson.Get(data, "content_block")
 		for idx >= 0 && idx < 1<<16 && len(s.blocks) <= idx {
 			s.blocks = append(s.blocks, -1)
 		}
@@ -484,24 +501,8 @@ func (s *anthropicStream) event(ev Event) error {
 				s.out = s.w.content(s.out, rawString(t))
 			}
 		}
-	case "content_block_delta":
-		s.start("", "")
-		d := gjson.GetBytes(ev.Data, "delta")
-		switch d.Get("type").String() {
-		case "text_delta":
-			if t := d.Get("text"); t.String() != "" {
-				s.out = s.w.content(s.out, rawString(t))
-			}
-		case "input_json_delta":
-			idx := int(gjson.GetBytes(ev.Data, "index").Int())
-			if pj := d.Get("partial_json"); idx >= 0 && idx < len(s.blocks) && s.blocks[idx] >= 0 && pj.String() != "" {
-				t := s.blocks[idx]
-				s.toolArgs[t] = true
-				s.out = s.w.toolArgs(s.out, t, rawString(pj))
-			}
-		}
 	case "content_block_stop":
-		idx := int(gjson.GetBytes(ev.Data, "index").Int())
+		idx := int(gjson.Get(data, "index").Int())
 		if idx >= 0 && idx < len(s.blocks) && s.blocks[idx] >= 0 && !s.toolArgs[s.blocks[idx]] {
 			t := s.blocks[idx]
 			s.toolArgs[t] = true
@@ -509,10 +510,10 @@ func (s *anthropicStream) event(ev Event) error {
 		}
 	case "message_delta":
 		s.start("", "")
-		anthropicUsage(gjson.GetBytes(ev.Data, "usage"), &s.u)
+		anthropicUsage(gjson.Get(data, "usage"), &s.u)
 		if !s.finished {
 			s.finished = true
-			s.out = s.w.finish(s.out, anthropicFinish(gjson.GetBytes(ev.Data, "delta.stop_reason").String()))
+			s.out = s.w.finish(s.out, anthropicFinish(gjson.Get(data, "delta.stop_reason").String()))
 		}
 	case "message_stop":
 		s.start("", "")
@@ -527,7 +528,7 @@ func (s *anthropicStream) event(ev Event) error {
 		s.done = true
 		return errStop{}
 	case "error":
-		e := gjson.GetBytes(ev.Data, "error")
+		e := gjson.Get(data, "error")
 		typ := e.Get("type").String()
 		if typ == "" {
 			typ = "api_error"

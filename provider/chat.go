@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
@@ -432,6 +433,10 @@ func (t *buffered) ContentType() string { return "application/json" }
 func errBadUpstream(msg string) *Error {
 	return &Error{Status: 502, Type: "server_error", Code: "bad_upstream_response", Message: msg}
 }
+
+// str views b as a string without copying; for gjson lookups whose results
+// are used before b changes.
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func quote(s string) string { return strconv.Quote(s) }
 func itoa(i int) string     { return strconv.Itoa(i) }

@@ -357,14 +357,25 @@ func geminiUsage(u gjson.Result, into *usage) {
 	if !u.IsObject() {
 		return
 	}
-	thoughts := u.Get("thoughtsTokenCount").Int()
-	*into = usage{
-		prompt:     u.Get("promptTokenCount").Int() + u.Get("toolUsePromptTokenCount").Int(),
-		completion: u.Get("candidatesTokenCount").Int() + thoughts,
-		total:      u.Get("totalTokenCount").Int(),
-		cached:     u.Get("cachedContentTokenCount").Int(),
-		reasoning:  thoughts,
-	}
+	var n usage
+	var candidates int64
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "promptTokenCount", "toolUsePromptTokenCount":
+			n.prompt += v.Int()
+		case "candidatesTokenCount":
+			candidates = v.Int()
+		case "totalTokenCount":
+			n.total = v.Int()
+		case "cachedContentTokenCount":
+			n.cached = v.Int()
+		case "thoughtsTokenCount":
+			n.reasoning = v.Int()
+		}
+		return true
+	})
+	n.completion = candidates + n.reasoning
+	*into = n
 }
 
 // geminiToolID is a function call's id: Gemini's own when it sends one.
@@ -388,28 +399,24 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 	if c.model == "" {
 		c.model = model
 	}
-	cand := r.Get("candidates.0")
-	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
-		switch {
-		case p.Get("thought").Bool():
-		case p.Get("functionCall").Exists():
-			fc := p.Get("functionCall")
+	v := viewGemini(r)
+	v.parts(func(text, fc gjson.Result) {
+		if fc.Exists() {
 			args := fc.Get("args").Raw
 			if args == "" {
 				args = "{}"
 			}
 			c.toolCalls = append(c.toolCalls, toolCall{id: geminiToolID(fc, base, len(c.toolCalls)),
 				name: fc.Get("name").String(), args: args})
-		case p.Get("text").Exists():
-			c.content.WriteString(p.Get("text").String())
-			c.hasText = true
+			return
 		}
-		return true
+		c.content.WriteString(text.String())
+		c.hasText = true
 	})
 	switch {
-	case cand.Exists():
-		c.finish = geminiFinish(cand.Get("finishReason").String(), len(c.toolCalls) > 0)
-	case r.Get("promptFeedback.blockReason").Exists():
+	case v.cand.Exists():
+		c.finish = geminiFinish(v.finish.String(), len(c.toolCalls) > 0)
+	case v.feedback.Get("blockReason").Exists():
 		c.finish = "content_filter"
 	default:
 		c.finish = "stop"
@@ -444,7 +451,7 @@ func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 	if s.done {
 		return nil, nil
 	}
-	s.out = make([]byte, 0, len(chunk)+len(chunk)/2+64)
+	s.out = make([]byte, 0, 2*len(chunk)+256)
 	if s.feed == nil {
 		s.feed = s.event
 	}
@@ -464,24 +471,25 @@ func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 }
 
 func (s *geminiStream) event(ev Event) error {
-	if !gjson.ValidBytes(ev.Data) {
+	data := str(ev.Data)
+	if !gjson.Valid(data) {
 		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not JSON")
 		s.done = true
 		return errStop{}
 	}
-	r := gjson.ParseBytes(ev.Data)
-	if e := r.Get("error"); e.Exists() {
-		status := e.Get("status").String()
+	v := viewGemini(gjson.Parse(data))
+	if v.err.Exists() {
+		status := v.err.Get("status").String()
 		if status == "" {
 			status = "UNKNOWN"
 		}
-		s.out = appendErrorEvent(s.out, s.ep, status, status, e.Get("message").String())
+		s.out = appendErrorEvent(s.out, s.ep, status, status, v.err.Get("message").String())
 		s.done = true
 		return errStop{}
 	}
 	if !s.started {
 		s.started = true
-		id, model := r.Get("responseId").String(), r.Get("modelVersion").String()
+		id, model := v.id, v.model
 		if id == "" {
 			id = "chatcmpl-" + s.base
 		}
@@ -491,16 +499,12 @@ func (s *geminiStream) event(ev Event) error {
 		s.w.init(id, model, s.created)
 		s.out = s.w.role(s.out)
 	}
-	geminiUsage(r.Get("usageMetadata"), &s.u)
+	geminiUsage(v.usage, &s.u)
 	if s.finished {
 		return nil
 	}
-	cand := r.Get("candidates.0")
-	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
-		switch {
-		case p.Get("thought").Bool():
-		case p.Get("functionCall").Exists():
-			fc := p.Get("functionCall")
+	v.parts(func(text, fc gjson.Result) {
+		if fc.Exists() {
 			args := fc.Get("args").Raw
 			if args == "" {
 				args = "{}"
@@ -508,22 +512,85 @@ func (s *geminiStream) event(ev Event) error {
 			s.out = s.w.toolStart(s.out, s.tools, geminiToolID(fc, s.base, s.tools), fc.Get("name").String(),
 				string(appendString(nil, args)))
 			s.tools++
-		case p.Get("text").Exists():
-			if t := p.Get("text"); t.String() != "" {
-				s.out = s.w.content(s.out, rawString(t))
-			}
+		} else if text.Str != "" || text.Raw != `""` {
+			s.out = s.w.content(s.out, rawString(text))
 		}
-		return true
 	})
 	switch {
-	case cand.Get("finishReason").Exists():
+	case v.finish.Exists():
 		s.finished = true
-		s.out = s.w.finish(s.out, geminiFinish(cand.Get("finishReason").String(), s.tools > 0))
-	case !cand.Exists() && r.Get("promptFeedback.blockReason").Exists():
+		s.out = s.w.finish(s.out, geminiFinish(v.finish.String(), s.tools > 0))
+	case !v.cand.Exists() && v.feedback.Get("blockReason").Exists():
 		s.finished = true
 		s.out = s.w.finish(s.out, "content_filter")
 	}
 	return nil
+}
+
+// geminiView is a GenerateContentResponse read in one pass over its keys.
+type geminiView struct {
+	err, usage, feedback gjson.Result
+	cand, content        gjson.Result // candidates[0] and its content
+	finish               gjson.Result
+	id, model            string
+}
+
+func viewGemini(r gjson.Result) geminiView {
+	var v geminiView
+	r.ForEach(func(k, val gjson.Result) bool {
+		switch k.Str {
+		case "candidates":
+			val.ForEach(func(_, c gjson.Result) bool {
+				v.cand = c
+				return false
+			})
+		case "usageMetadata":
+			v.usage = val
+		case "error":
+			v.err = val
+		case "promptFeedback":
+			v.feedback = val
+		case "responseId":
+			v.id = val.String()
+		case "modelVersion":
+			v.model = val.String()
+		}
+		return true
+	})
+	v.cand.ForEach(func(k, val gjson.Result) bool {
+		switch k.Str {
+		case "content":
+			v.content = val
+		case "finishReason":
+			v.finish = val
+		}
+		return true
+	})
+	return v
+}
+
+// parts calls fn for each answer part of the first candidate: text (with
+// fc absent) or a function call. Thought summaries are skipped.
+func (v *geminiView) parts(fn func(text, fc gjson.Result)) {
+	v.content.Get("parts").ForEach(func(_, p gjson.Result) bool {
+		var text, fc gjson.Result
+		thought := false
+		p.ForEach(func(k, val gjson.Result) bool {
+			switch k.Str {
+			case "text":
+				text = val
+			case "functionCall":
+				fc = val
+			case "thought":
+				thought = val.Bool()
+			}
+			return true
+		})
+		if !thought && (fc.Exists() || text.Exists()) {
+			fn(text, fc)
+		}
+		return true
+	})
 }
 
 func (gemini) InspectStreamStart(buf []byte) StreamStart {

@@ -78,7 +78,7 @@ func eventEnd(b []byte, from int) (int, int) {
 		c := b[i]
 		if c != '\n' && c != '\r' {
 			// skip to the next line end quickly
-			k := bytes.IndexAny(b[i:], "\r\n")
+			k := lineEnd(b[i:])
 			if k < 0 {
 				return -1, -1
 			}
@@ -119,7 +119,7 @@ func (r *SSEReader) parseEvent(b []byte) (Event, bool) {
 	for len(b) > 0 {
 		line := b
 		b = nil
-		if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
+		if i := lineEnd(line); i >= 0 {
 			rest := line[i+1:]
 			if line[i] == '\r' && len(rest) > 0 && rest[0] == '\n' {
 				rest = rest[1:]
@@ -183,4 +183,18 @@ func eventName(v []byte) string {
 		return "message"
 	}
 	return string(v)
+}
+
+// lineEnd is the index of the first "\r" or "\n" in b, or -1. Two
+// IndexByte scans beat IndexAny, which builds a set on every call.
+func lineEnd(b []byte) int {
+	n := bytes.IndexByte(b, '\n')
+	head := b
+	if n >= 0 {
+		head = b[:n]
+	}
+	if r := bytes.IndexByte(head, '\r'); r >= 0 {
+		return r
+	}
+	return n
 }

@@ -1,0 +1,123 @@
+package provider
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// chatBody builds an OpenAI request of about size bytes: a system prompt,
+// a tool, and alternating user/assistant turns with tool calls.
+func chatBody(size int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."}`)
+	line := `The quick brown fox jumps over the lazy dog, \"quoted\" and été. `
+	for i := 0; b.Len() < size-400; i++ {
+		fmt.Fprintf(&b, `,{"role":"user","content":"%s"}`, strings.Repeat(line, 4))
+		if i%4 == 3 {
+			fmt.Fprintf(&b, `,{"role":"assistant","content":null,"tool_calls":[{"id":"call_%d","type":"function","function":{"name":"lookup","arguments":"{\"q\":\"fox %d\"}"}}]}`, i, i)
+			fmt.Fprintf(&b, `,{"role":"tool","tool_call_id":"call_%d","content":"result %d"}`, i, i)
+		} else {
+			fmt.Fprintf(&b, `,{"role":"assistant","content":"%s"}`, strings.Repeat(line, 2))
+		}
+	}
+	b.WriteString(`,{"role":"user","content":"Summarize."}],"temperature":0.3,"max_tokens":512,"stream":true,` +
+		`"tools":[{"type":"function","function":{"name":"lookup","description":"Look something up","parameters":{"type":"object","properties":{"q":{"type":"string"}},"required":["q"]}}}]}`)
+	return []byte(b.String())
+}
+
+// BenchmarkPrepare measures request translation per target API for 2 KB and 100 KB bodies.
+func BenchmarkPrepare(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10} {
+		body := chatBody(size)
+		for _, tg := range goldenTargets[:3] {
+			b.Run(fmt.Sprintf("%s/%dKB", tg.ep.API, size>>10), func(b *testing.B) {
+				a, _ := For(tg.ep.API)
+				ep := tg.ep
+				req := Request{Body: body, Model: tg.model, Stream: true}
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := a.Prepare(&ep, req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// anthropicBenchStream is a long Messages stream of short text deltas, the
+// shape of a real answer.
+func anthropicBenchStream(deltas int) []byte {
+	var b strings.Builder
+	b.WriteString("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n")
+	b.WriteString("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n")
+	for i := 0; i < deltas; i++ {
+		fmt.Fprintf(&b, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" token%d and\"}}\n\n", i)
+	}
+	b.WriteString("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")
+	b.WriteString("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1500}}\n\n")
+	b.WriteString("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+	return []byte(b.String())
+}
+
+// geminiBenchStream is a long Gemini SSE stream of short text parts.
+func geminiBenchStream(events int) []byte {
+	var b strings.Builder
+	for i := 0; i < events; i++ {
+		fmt.Fprintf(&b, "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" token%d and some\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": %d,\"totalTokenCount\": %d},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"bench\"}\r\n\r\n", i, i, i+8)
+	}
+	b.WriteString("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \".\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": 9,\"totalTokenCount\": 17},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"bench\"}\r\n\r\n")
+	return []byte(b.String())
+}
+
+// BenchmarkStreamTranslate measures stream translation throughput (input
+// bytes per second) fed in 16 KiB body chunks, as Envoy delivers them.
+func BenchmarkStreamTranslate(b *testing.B) {
+	streams := []struct {
+		api  config.API
+		body []byte
+	}{
+		{config.APIAnthropic, anthropicBenchStream(2000)},
+		{config.APIGemini, geminiBenchStream(1000)},
+	}
+	for _, s := range streams {
+		b.Run(string(s.api), func(b *testing.B) {
+			tg := targetFor(s.api)
+			a, _ := For(s.api)
+			ep := tg.ep
+			req := Request{Model: tg.model, Stream: true, IncludeUsage: true}
+			b.SetBytes(int64(len(s.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				tr := a.NewResponseTranslator(&ep, req, testEnv())
+				for rest := s.body; len(rest) > 0; {
+					n := min(16<<10, len(rest))
+					if _, err := tr.Translate(rest[:n], n == len(rest)); err != nil {
+						b.Fatal(err)
+					}
+					rest = rest[n:]
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSSEReader measures the framer alone.
+func BenchmarkSSEReader(b *testing.B) {
+	body := anthropicBenchStream(2000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	fn := func(Event) error { return nil }
+	for b.Loop() {
+		var r SSEReader
+		for rest := body; len(rest) > 0; {
+			n := min(16<<10, len(rest))
+			_ = r.Feed(rest[:n], fn)
+			rest = rest[n:]
+		}
+	}
+}
