@@ -38,6 +38,7 @@ type httpFilterSpec struct {
 // endpoint is one lb_endpoint: its address, hostname and metadata.
 type endpoint struct {
 	addr     string
+	network  string // "unix" for a pipe address, else "tcp"
 	hostname string
 	md       *corev3.Metadata
 }
@@ -75,7 +76,7 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 			sa := ep.GetAddress().GetSocketAddress()
 			if sa == nil {
 				if p := ep.GetAddress().GetPipe(); p != nil {
-					m.warn("cluster %q: pipe address %q not modelled", cl.name, p.GetPath())
+					cl.endpoints = append(cl.endpoints, &endpoint{addr: p.GetPath(), network: "unix", hostname: ep.GetHostname(), md: lb.GetMetadata()})
 				}
 				continue
 			}

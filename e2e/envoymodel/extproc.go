@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,9 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 			return nil, fmt.Errorf("ext_proc %q: unknown or empty gRPC cluster %q", name, ec.cluster)
 		}
 		addr = cl.endpoints[0].addr
+		if cl.endpoints[0].network == "unix" {
+			addr = "unix:" + addr
+		}
 	case gs.GetGoogleGrpc() != nil:
 		addr = gs.GetGoogleGrpc().GetTargetUri()
 		ec.cluster = "google_grpc:" + addr
@@ -123,7 +127,11 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		// Envoy reconnects to the gRPC cluster on demand; the short backoff
 		// models that (guess: Envoy's connection pool has no gRPC-style
 		// exponential reconnect backoff).
-		cc, err := grpc.NewClient("passthrough:///"+addr,
+		target := "passthrough:///" + addr
+		if strings.HasPrefix(addr, "unix:") {
+			target = addr
+		}
+		cc, err := grpc.NewClient(target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},

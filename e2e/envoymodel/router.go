@@ -252,6 +252,10 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		// router.cc: no host -> 503 "no healthy upstream" (UH), retried as a reset (guess).
 		return attemptResult{fail: failConnect, reason: "no healthy upstream"}
 	}
+	if ep.network == "unix" {
+		// Pipe endpoints are modelled for the gRPC cluster only.
+		return attemptResult{fail: failConnect, reason: "pipe endpoints of HTTP clusters are not modelled"}
+	}
 	actx, cancel := context.WithCancel(rs.ctx)
 	var state atomic.Int32
 	timerFor := func(d time.Duration, s int32) *time.Timer {
@@ -321,7 +325,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		cleanup()
 		return attemptResult{fail: k}
 	}
-	req, err := http.NewRequestWithContext(actx, h.value(":method"), "http://"+ep.addr+h.value(":path"), bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(actx, h.value(":method"), "http://"+ep.dialAddr()+h.value(":path"), bytes.NewReader(b))
 	if err != nil {
 		cleanup()
 		return attemptResult{fail: failReset, reason: err.Error()}
@@ -436,3 +440,6 @@ func (c *cleanupBody) close() {
 	c.src.close()
 	c.cleanup()
 }
+
+// dialAddr is the URL host of the endpoint.
+func (e *endpoint) dialAddr() string { return e.addr }
