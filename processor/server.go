@@ -261,6 +261,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			}
 			resps, err := h.handle(m.req)
 			if err != nil {
+				s.log.Error("ext_proc stream ended on a protocol error", "phase", phase, "error", err.Error())
 				h.end(err)
 				return err
 			}

@@ -180,11 +180,37 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	go reloadOnHangup(ctx, *path, srv, log)
 	if err := runServer(ctx, cfg, srv, log, nil); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup reloads the configuration on SIGHUP. A bad file is logged
+// and the running configuration kept; streams in flight finish on the
+// snapshot they started with, and breakers keep their state.
+func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = srv.Reload(cfg)
+		}
+		if err != nil {
+			log.Error("reload failed; keeping the running configuration", "file", path, "error", err.Error())
+			continue
+		}
+		log.Info("configuration reloaded", "file", path, "providers", len(cfg.Providers), "chains", len(cfg.Chains))
+	}
 }
 
 // listeners are the addresses runServer actually bound (for tests).
