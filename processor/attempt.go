@@ -74,6 +74,7 @@ type attemptStream struct {
 	step attemptStep
 
 	reqID   string
+	traceID string // the plan id: the trace key
 	attempt int
 	plan    planInfo
 	index   int // index of the target in plan.Targets
@@ -203,8 +204,9 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	}
 	a.plan = plan
 	a.reqID = hs["x-request-id"]
-	if a.reqID == "" {
-		a.reqID = plan.ID
+	a.traceID = plan.ID
+	if a.traceID == "" {
+		a.traceID = a.reqID
 	}
 	hostProvider := a.s.hostProvider(attrs)
 	a.index = min(a.attempt-1, len(plan.Targets)-1)
@@ -435,7 +437,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 		if status < 400 {
 			status = 503
 		}
-		recs := a.s.traces.get(a.reqID, a.s.clock.Now())
+		recs := a.s.traces.get(a.traceID, a.s.clock.Now())
 		msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
 			a.target.Provider, a.target.Model, cls.Status, cls.Class)
 		if cls.Message != "" {
@@ -509,7 +511,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 	m.setHeader(HeaderModel, a.target.Model)
 	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
 	m.setHeader(HeaderChain, a.plan.Chain)
-	m.setHeader(HeaderTrace, formatTrace(a.s.traces.get(a.reqID, a.s.clock.Now())))
+	m.setHeader(HeaderTrace, formatTrace(a.s.traces.get(a.traceID, a.s.clock.Now())))
 	return m
 }
 
@@ -528,7 +530,7 @@ func (a *attemptStream) record(cls provider.Classification) {
 
 func (a *attemptStream) addTrace(cls provider.Classification) {
 	counter(&a.s.metrics.attempts, a.target.Provider+"\x00"+a.target.Model+"\x00"+cls.Class.String()).Add(1)
-	a.s.traces.add(a.reqID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
+	a.s.traces.add(a.traceID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
 		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
 }
 

@@ -323,3 +323,22 @@ func TestMetrics_CountAttemptsAndBreakerState(t *testing.T) {
 		}
 	}
 }
+
+// TestTrace_ReusedRequestIDKeepsTracesApart verifies two requests with the
+// same x-request-id never show each other's attempts.
+func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
+	h := newHarness(t, "")
+	dm1 := h.planFor(chatBody)
+	s := h.runAttempt(dm1, 1, "openai", "same", chatBody)
+	s.send(respHeaders(true, ":status", "503"))
+	s.recv()
+	s.close()
+	dm2 := h.planFor(chatBody)
+	s = h.runAttempt(dm2, 1, "openai", "same", chatBody)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
+	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
+		t.Fatalf("trace: got %q, want %q", got, want)
+	}
+}

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"mime"
 	"strconv"
 	"strings"
 	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	filterextprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/routing"
@@ -36,6 +37,7 @@ type routeStream struct {
 	start time.Time
 
 	reqID       string
+	planID      string // keys the trace: unique per request even when clients reuse x-request-id
 	chainHeader string
 	plan        routing.Plan
 	model       string
@@ -57,7 +59,7 @@ func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return
 
 func (r *routeStream) end(err error) {
 	if err != nil && r.step != routeDone && r.step != routeWantResponse {
-		r.logger().Warn("route stream ended early", "request_id", r.reqID, "error", err.Error())
+		r.logger().Warn("route stream ended early", "error", err.Error())
 	}
 }
 
@@ -101,7 +103,7 @@ func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
 func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, code).Add(1)
-	r.logger().Info("request rejected", "request_id", r.reqID, "status", status, "code", code, "reason", msg)
+	r.logger().Info("request rejected", "status", status, "code", code, "reason", msg)
 	return one(immediate(status, errorBody(apiError{Message: msg, Type: typ, Code: code}), "llm_failover_"+code, nil))
 }
 
@@ -191,14 +193,15 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	m := &mutation{}
 	m.setHeader(HeaderChain, ch.Name)
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
-	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.reqID, in, plan)
+	r.planID = newPlanID(r.reqID)
+	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.planID, in, plan)
 	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
 }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override in ns and the plan details in planNS (docs/envoy-contract.md).
-func planMetadata(ns, planNS, reqID string, in inspection, p routing.Plan) *structpb.Struct {
+func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *structpb.Struct {
 	groups := make([]*structpb.Value, len(p.Steps))
 	targets := make([]*structpb.Value, len(p.Steps))
 	for i, s := range p.Steps {
@@ -224,7 +227,7 @@ func planMetadata(ns, planNS, reqID string, in inspection, p routing.Plan) *stru
 		}}),
 		planNS: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			"v":             structpb.NewNumberValue(1),
-			"id":            structpb.NewStringValue(reqID),
+			"id":            structpb.NewStringValue(planID),
 			"chain":         structpb.NewStringValue(p.Chain),
 			"model":         structpb.NewStringValue(in.Model),
 			"stream":        structpb.NewBoolValue(in.Stream),
@@ -245,7 +248,7 @@ func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pr
 		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
 	}
 	now := r.s.clock.Now()
-	recs := r.s.traces.get(r.reqID, now)
+	recs := r.s.traces.get(r.planID, now)
 	m := &mutation{}
 	m.setHeader(HeaderTrace, formatTrace(recs))
 	m.setHeader(HeaderChain, r.plan.Chain)
@@ -264,7 +267,7 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 		return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
 	}
 	r.step = routeDone
-	recs := r.s.traces.get(r.reqID, r.s.clock.Now())
+	recs := r.s.traces.get(r.planID, r.s.clock.Now())
 	msg := fmt.Sprintf("no provider of chain %q answered: Envoy replied %d (%s)", r.plan.Chain, r.respStatus,
 		strings.TrimSpace(truncate(string(b.GetBody()), 200)))
 	body := errorBody(apiError{Message: msg, Type: errorTypeFor(r.respStatus), Code: "upstream_unavailable",
@@ -274,6 +277,12 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	m.setHeader("content-length", strconv.Itoa(len(body)))
 	r.logger().Warn("request failed without a provider answer", "chain", r.plan.Chain, "status", r.respStatus, "attempts", len(recs))
 	return one(replaceBody(body, m)), nil
+}
+
+// newPlanID is the request id with a random suffix: the trace key. Clients
+// may reuse x-request-id; the trace of one request must never show another's.
+func newPlanID(reqID string) string {
+	return reqID + "~" + strconv.FormatUint(rand.Uint64(), 36)
 }
 
 func truncate(s string, n int) string {

@@ -26,7 +26,13 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 	if got := setHeaders(c.GetHeaderMutation())[HeaderChain]; got != "premium" {
 		t.Fatalf("%s: got %q, want %q (clear_route_cache needs a header mutation)", HeaderChain, got, "premium")
 	}
-	got, _ := json.Marshal(r.GetDynamicMetadata().AsMap())
+	dm := r.GetDynamicMetadata().AsMap()
+	plan := dm["llm_failover.plan"].(map[string]any)
+	if id, _ := plan["id"].(string); !strings.HasPrefix(id, "r1~") || len(id) < 5 {
+		t.Fatalf("plan id: got %q, want the request id with a random suffix", id)
+	}
+	plan["id"] = "r1"
+	got, _ := json.Marshal(dm)
 	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
 		`"llm_failover.plan":{"chain":"premium","extra":0,"id":"r1","include_usage":true,"model":"premium","stream":true,"targets":[` +
 		`{"cluster":"openai","context_window":0,"model":"gpt-4o","provider":"openai"},{"cluster":"groq","context_window":0,"model":"llama-3.3-70b-versatile","provider":"groq"}],"v":1}}`
