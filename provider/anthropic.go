@@ -447,11 +447,19 @@ func (s *anthropicStream) start(id, model string) {
 // event handles one Messages event; errStop ends the stream.
 func (s *anthropicStream) event(ev Event) error {
 	data := str(ev.Data)
-	if len(data) == 0 || !gjson.Valid(data) {
+	if s.started {
+		if raw, ok := anthropicTextDelta(data); ok {
+			if len(raw) > 2 {
+				s.out = s.w.content(s.out, raw)
+			}
+			return nil
+		}
+	}
+	if !isObject(data) {
 		if ev.Name == "ping" {
 			return nil
 		}
-		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not JSON")
+		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not a JSON object")
 		s.done = true
 		return errStop{}
 	}
@@ -540,12 +548,31 @@ func (s *anthropicStream) event(ev Event) error {
 	return nil
 }
 
-// rawString is r as a JSON string literal.
-func rawString(r gjson.Result) string {
-	if r.Type == gjson.String && len(r.Raw) >= 2 && r.Raw[0] == '"' {
-		return r.Raw
+// The compact text delta Anthropic sends for nearly every event; matched
+// without a JSON parser.
+const (
+	textDeltaPrefix = `{"type":"content_block_delta","index":`
+	textDeltaMid    = `,"delta":{"type":"text_delta","text":`
+)
+
+// anthropicTextDelta returns the text literal of a compact text_delta event.
+func anthropicTextDelta(d string) (string, bool) {
+	if !strings.HasPrefix(d, textDeltaPrefix) {
+		return "", false
 	}
-	return string(appendString(nil, r.String()))
+	i := len(textDeltaPrefix)
+	j := i
+	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
+		j++
+	}
+	if j == i || !strings.HasPrefix(d[j:], textDeltaMid) {
+		return "", false
+	}
+	raw, ok := strings.CutSuffix(d[j+len(textDeltaMid):], "}}")
+	if !ok || !jsonStringOK(raw) {
+		return "", false
+	}
+	return raw, true
 }
 
 func (anthropic) InspectStreamStart(buf []byte) StreamStart {

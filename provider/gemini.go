@@ -441,7 +441,7 @@ type geminiStream struct {
 	finished bool
 	done     bool
 	tools    int
-	u        usage
+	usageRaw []byte // the latest usageMetadata
 	feed     func(Event) error
 }
 
@@ -459,7 +459,9 @@ func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 	if eos && !s.done {
 		if s.finished {
 			if s.includeUsage {
-				s.out = s.w.usage(s.out, s.u)
+				var u usage
+				geminiUsage(gjson.Parse(string(s.usageRaw)), &u)
+				s.out = s.w.usage(s.out, u)
 			}
 			s.out = append(s.out, doneEvent...)
 		} else {
@@ -472,8 +474,8 @@ func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 
 func (s *geminiStream) event(ev Event) error {
 	data := str(ev.Data)
-	if !gjson.Valid(data) {
-		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not JSON")
+	if !isObject(data) {
+		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not a JSON object")
 		s.done = true
 		return errStop{}
 	}
@@ -499,7 +501,10 @@ func (s *geminiStream) event(ev Event) error {
 		s.w.init(id, model, s.created)
 		s.out = s.w.role(s.out)
 	}
-	geminiUsage(v.usage, &s.u)
+	if v.usage.Exists() {
+		// cumulative: keep the latest, read it once at the end
+		s.usageRaw = append(s.usageRaw[:0], v.usage.Raw...)
+	}
 	if s.finished {
 		return nil
 	}

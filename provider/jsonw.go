@@ -59,10 +59,70 @@ func appendString(b []byte, s string) []byte {
 // when it is a string (already escaped, so copied as is), else its text as a
 // new JSON string.
 func appendRawString(b []byte, r gjson.Result) []byte {
-	if r.Type == gjson.String && len(r.Raw) >= 2 && r.Raw[0] == '"' && r.Raw[len(r.Raw)-1] == '"' {
+	if r.Type == gjson.String && jsonStringOK(r.Raw) {
 		return append(b, r.Raw...)
 	}
 	return appendString(b, r.String())
+}
+
+// rawString is r as a JSON string literal: its source when that is one.
+func rawString(r gjson.Result) string {
+	if r.Type == gjson.String && jsonStringOK(r.Raw) {
+		return r.Raw
+	}
+	return string(appendString(nil, r.String()))
+}
+
+// jsonStringOK reports whether raw is exactly one valid JSON string literal
+// of valid UTF-8, safe to copy into output as is. gjson tolerates broken
+// input, so its Raw text is checked before it is copied.
+func jsonStringOK(raw string) bool {
+	n := len(raw)
+	if n < 2 || raw[0] != '"' || raw[n-1] != '"' {
+		return false
+	}
+	ascii := true
+	for i := 1; i < n-1; i++ {
+		c := raw[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			ascii = false
+		case c < 0x20 || c == '"':
+			return false
+		case c == '\\':
+			i++
+			if i >= n-1 {
+				return false
+			}
+			switch raw[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= n-1 || !isHex(raw[i+1]) || !isHex(raw[i+2]) || !isHex(raw[i+3]) || !isHex(raw[i+4]) {
+					return false
+				}
+				i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return ascii || utf8.ValidString(raw)
+}
+
+func isHex(c byte) bool { return c-'0' < 10 || (c|0x20)-'a' < 6 }
+
+// isObject reports whether s starts like a JSON object.
+func isObject(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 // appendRawJSON appends r's source text when r is a JSON value, else def.
