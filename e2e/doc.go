@@ -1,0 +1,37 @@
+// Package e2e holds the end-to-end failover scenarios (issue 4): every
+// scenario goes through the HTTP front door with the official OpenAI Go SDK
+// (github.com/openai/openai-go) as the client, while fake providers
+// (package fakellm) record what reached them.
+//
+// By default each test builds its own stack on 127.0.0.1: three fake
+// OpenAI-style providers (primary, secondary, tertiary, tls: false), an
+// llm-failover config for them, the envoy.yaml that envoy.Generate makes from
+// it, the real ext_proc server (processor.New) on a gRPC server, and the Envoy
+// 1.40 behavioural model (package e2e/envoymodel) serving that envoy.yaml.
+// The model is a test instrument; its package documentation lists what it
+// models and what it does not.
+//
+// # Against a real Envoy
+//
+// With E2E_ENVOY_URL set (the Envoy listener, e.g. http://127.0.0.1:10000)
+// the scenarios use that front door instead, and E2E_FAKE_ADMIN_URLS names
+// the fake providers' base URLs, whose /_fake/ admin API sets faults and
+// reads records:
+//
+//	E2E_ENVOY_URL=http://127.0.0.1:10000 \
+//	E2E_FAKE_ADMIN_URLS=primary=http://127.0.0.1:8081,secondary=http://127.0.0.1:8082,tertiary=http://127.0.0.1:8083 \
+//	go test ./e2e/...
+//
+// The stack behind that URL must run the configuration that
+// TestPrintExternalConfig prints (go test ./e2e -run TestPrintExternalConfig -v):
+// the same providers, chain and limits, with the provider keys
+// sk-primary-e2e, sk-secondary-e2e and sk-tertiary-e2e, generated into
+// envoy.yaml with `llm-failover envoy-config`; docker compose (the repository's
+// docker-compose.yml with that config mounted) is the usual way. Scenarios
+// that need an injected clock (breaker cooldown and recovery) or control of
+// the ext_proc server (stop and restart) are skipped in that mode with a
+// message saying so.
+//
+// The whole suite runs in a few seconds; it must stay well under 5 minutes
+// with -race on 2 cores.
+package e2e

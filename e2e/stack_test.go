@@ -1,0 +1,395 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+	"google.golang.org/grpc"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/e2e/envoymodel"
+	"github.com/llm-failover/llm-failover/envoy"
+	"github.com/llm-failover/llm-failover/fakellm"
+	"github.com/llm-failover/llm-failover/processor"
+)
+
+// Named timeouts of the suite.
+const (
+	// requestTimeout bounds one client request.
+	requestTimeout = 10 * time.Second
+	// promptly is how soon a failure must be answered (no hang).
+	promptly = 3 * time.Second
+)
+
+// clientKey is the client's API key; it must never reach a provider.
+const clientKey = "sk-client-must-not-leak"
+
+// The chain's client model and the providers in chain order.
+const chainModel = "gpt-e2e"
+
+var providerNames = []string{"primary", "secondary", "tertiary"}
+
+func providerKey(name string) string { return "sk-" + name + "-e2e" }
+
+func targetModel(name string) string { return name + "-model" }
+
+// fake is a fake provider, in process or behind its admin API.
+type fake interface {
+	SetFaults(fakellm.Schedule) error
+	ClearFaults()
+	Count() int
+	Requests() []fakellm.Recorded
+	Reset()
+}
+
+// fakeClock is the injected breaker clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// stackOpts tune a local stack.
+type stackOpts struct {
+	// deadPrimary points the primary at a closed port (connect failure).
+	deadPrimary bool
+	// breaker overrides the breaker YAML (flow style).
+	breaker string
+	// perTry is envoy.per_try_timeout.
+	perTry string
+}
+
+// stack is one front door with its fakes.
+type stack struct {
+	t      *testing.T
+	url    string
+	fakes  map[string]fake
+	client openai.Client
+
+	// Local stacks only.
+	local    bool
+	clock    *fakeClock
+	proc     *processor.Server
+	grpcAddr string
+	mu       sync.Mutex
+	grpcSrv  *grpc.Server
+}
+
+func externalURL() string { return os.Getenv("E2E_ENVOY_URL") }
+
+// configYAML is the llm-failover config of the suite.
+func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) string {
+	var b strings.Builder
+	b.WriteString("server: {stream_first_event_timeout: 1s}\nproviders:\n")
+	for _, n := range providerNames {
+		host, port, _ := net.SplitHostPort(ports[n])
+		fmt.Fprintf(&b, "  - {name: %s, api: openai, host: %s, port: %s, tls: false, base_path: /v1, auth: {header: authorization, scheme: Bearer, key_file: %s}}\n",
+			n, host, port, filepath.Join(keyDir, n+".key"))
+	}
+	b.WriteString("chains:\n  - name: main\n    match: {models: [" + chainModel + "]}\n    targets:\n")
+	for _, n := range providerNames {
+		fmt.Fprintf(&b, "      - {provider: %s, model: %s}\n", n, targetModel(n))
+	}
+	br := o.breaker
+	if br == "" {
+		br = "{consecutive_failures: 3, open_for: 30s, max_open_for: 5m, jitter: 0, half_open_probes: 1, recovery_stages: [0.5, 1.0], recovery_stage_duration: 10s}"
+	}
+	perTry := o.perTry
+	if perTry == "" {
+		perTry = "2s"
+	}
+	fmt.Fprintf(&b, "breaker: %s\nlimits: {max_body_bytes: 64KiB}\nenvoy: {ext_proc_address: %q, per_try_timeout: %s, retry_base_interval: 1ms}\n", br, extProc, perTry)
+	return b.String()
+}
+
+// TestPrintExternalConfig prints the config a real-Envoy stack must run
+// (placeholders for addresses and key files).
+func TestPrintExternalConfig(t *testing.T) {
+	ports := map[string]string{"primary": "primary:8080", "secondary": "secondary:8080", "tertiary": "tertiary:8080"}
+	t.Log("\n" + configYAML(ports, "/run/keys", "llm-failover:50051", stackOpts{}))
+}
+
+// newStack starts a stack, or attaches to E2E_ENVOY_URL.
+func newStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	if u := externalURL(); u != "" {
+		return externalStack(t, u)
+	}
+	s := &stack{t: t, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	ports := map[string]string{}
+	for _, n := range providerNames {
+		f := fakellm.StartTB(t, fakellm.Options{Name: n})
+		s.fakes[n] = f
+		ports[n] = f.Addr
+	}
+	if o.deadPrimary {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports["primary"] = ln.Addr().String()
+		ln.Close()
+	}
+	keyDir := t.TempDir()
+	for _, n := range providerNames {
+		if err := os.WriteFile(filepath.Join(keyDir, n+".key"), []byte(providerKey(n)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.grpcAddr = ln.Addr().String()
+	cfg, err := config.Parse([]byte(configYAML(ports, keyDir, s.grpcAddr, o)))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
+	if err != nil {
+		t.Fatalf("envoy.Generate: %v", err)
+	}
+	if err := envoy.Check(yml); err != nil {
+		t.Fatalf("envoy.Check: %v", err)
+	}
+	// A fixed seed keeps recovery-share draws reproducible.
+	var rmu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	s.proc, err = processor.New(processor.Options{Config: cfg, Clock: s.clock, Rand: func() float64 {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return rng.Float64()
+	}})
+	if err != nil {
+		t.Fatalf("processor.New: %v", err)
+	}
+	s.serveGRPC(ln)
+	t.Cleanup(s.stopExtProc)
+	m, err := envoymodel.New(yml, envoymodel.Options{})
+	if err != nil {
+		t.Fatalf("envoymodel.New: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	s.url = m.URL()
+	s.client = newClient(s.url)
+	return s
+}
+
+func (s *stack) serveGRPC(ln net.Listener) {
+	gs := grpc.NewServer()
+	extprocsvc.RegisterExternalProcessorServer(gs, s.proc)
+	s.mu.Lock()
+	s.grpcSrv = gs
+	s.mu.Unlock()
+	go func() { _ = gs.Serve(ln) }()
+}
+
+// stopExtProc stops the ext_proc gRPC server, cutting its streams.
+func (s *stack) stopExtProc() {
+	s.mu.Lock()
+	gs := s.grpcSrv
+	s.grpcSrv = nil
+	s.mu.Unlock()
+	if gs != nil {
+		gs.Stop()
+	}
+}
+
+// startExtProc serves the same processor again on the same address.
+func (s *stack) startExtProc() {
+	s.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", s.grpcAddr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("relisten %s: %v", s.grpcAddr, err)
+	}
+	s.serveGRPC(ln)
+}
+
+func newClient(base string) openai.Client {
+	return openai.NewClient(
+		option.WithBaseURL(strings.TrimSuffix(base, "/")+"/v1/"),
+		option.WithAPIKey(clientKey),
+		option.WithMaxRetries(0),
+		option.WithRequestTimeout(requestTimeout),
+	)
+}
+
+// skipExternal skips a scenario that needs the local stack.
+func (s *stack) needLocal(why string) {
+	s.t.Helper()
+	if !s.local {
+		s.t.Skipf("skipped against E2E_ENVOY_URL: needs %s", why)
+	}
+}
+
+func (s *stack) resetFakes() {
+	for _, f := range s.fakes {
+		f.ClearFaults()
+		f.Reset()
+	}
+}
+
+// chat sends one chat completion through the front door.
+type chatResult struct {
+	completion *openai.ChatCompletion
+	resp       *http.Response
+	err        error
+	apiErr     *openai.Error
+	errBody    string
+	took       time.Duration
+}
+
+func (s *stack) chat(opts ...option.RequestOption) chatResult {
+	return s.chatModel(chainModel, opts...)
+}
+
+func (s *stack) chatModel(model string, opts ...option.RequestOption) chatResult {
+	var r chatResult
+	opts = append(opts, option.WithResponseInto(&r.resp))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	r.completion, r.err = s.client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+	}, opts...)
+	r.took = time.Since(start)
+	if r.err != nil {
+		if ae, ok := r.err.(*openai.Error); ok {
+			r.apiErr = ae
+			if ae.Response != nil {
+				r.errBody = string(ae.DumpResponse(true))
+			}
+		}
+	}
+	return r
+}
+
+func (r chatResult) status() int {
+	if r.apiErr != nil {
+		return r.apiErr.StatusCode
+	}
+	if r.resp != nil {
+		return r.resp.StatusCode
+	}
+	return 0
+}
+
+func (r chatResult) header(k string) string {
+	if r.resp != nil {
+		return r.resp.Header.Get(k)
+	}
+	if r.apiErr != nil && r.apiErr.Response != nil {
+		return r.apiErr.Response.Header.Get(k)
+	}
+	return ""
+}
+
+// mustOK fails unless the request succeeded through provider want.
+func (s *stack) mustOK(r chatResult, want string) {
+	s.t.Helper()
+	if r.err != nil {
+		s.t.Fatalf("request failed: %v\n%s", r.err, r.errBody)
+	}
+	if got := r.header("x-llm-failover-provider"); got != want {
+		s.t.Fatalf("answered by %q, want %q (trace %q)", got, want, r.header("x-llm-failover-trace"))
+	}
+	if r.completion == nil || len(r.completion.Choices) == 0 || !strings.Contains(r.completion.Choices[0].Message.Content, want) {
+		s.t.Fatalf("completion %+v does not come from %s", r.completion, want)
+	}
+}
+
+// externalStack attaches to a real Envoy front door.
+func externalStack(t *testing.T, u string) *stack {
+	s := &stack{t: t, url: u, fakes: map[string]fake{}, client: newClient(u)}
+	for _, kv := range strings.Split(os.Getenv("E2E_FAKE_ADMIN_URLS"), ",") {
+		name, url, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if ok {
+			s.fakes[name] = &adminFake{t: t, url: strings.TrimSuffix(url, "/")}
+		}
+	}
+	for _, n := range providerNames {
+		if s.fakes[n] == nil {
+			t.Fatalf("E2E_FAKE_ADMIN_URLS has no %s=URL entry", n)
+		}
+	}
+	s.resetFakes()
+	return s
+}
+
+// adminFake drives a fake provider through its /_fake/ admin API.
+type adminFake struct {
+	t   *testing.T
+	url string
+}
+
+func (a *adminFake) do(method, path string, body []byte) []byte {
+	a.t.Helper()
+	req, _ := http.NewRequest(method, a.url+fakellm.AdminPrefix+path, bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("fake admin %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		a.t.Fatalf("fake admin %s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b
+}
+
+func (a *adminFake) SetFaults(s fakellm.Schedule) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	a.do(http.MethodPost, "faults", b)
+	return nil
+}
+
+func (a *adminFake) ClearFaults() { a.do(http.MethodDelete, "faults", nil) }
+
+func (a *adminFake) Requests() []fakellm.Recorded {
+	var out []fakellm.Recorded
+	if err := json.Unmarshal(a.do(http.MethodGet, "requests", nil), &out); err != nil {
+		a.t.Fatalf("fake admin requests: %v", err)
+	}
+	return out
+}
+
+func (a *adminFake) Count() int { return len(a.Requests()) }
+
+func (a *adminFake) Reset() { a.do(http.MethodDelete, "requests", nil) }
