@@ -56,3 +56,37 @@ func mustHandle(b *testing.B, h handler, req *extprocv3.ProcessingRequest) {
 		b.Fatalf("unexpected immediate response: %s", out[0].GetImmediateResponse().GetBody())
 	}
 }
+
+// BenchmarkPhasesGRPC runs the same request through real gRPC streams over
+// bufconn: both phases, six messages. The figure includes the test client's
+// own gRPC work on the same two cores, so it bounds the server's cost from above.
+func BenchmarkPhasesGRPC(b *testing.B) {
+	h := newHarness(b, "limits: {max_body_bytes: 1MiB}\n")
+	body := benchBody(2 << 10)
+	rh := reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "bench")
+	rb := reqBody(body)
+	dm := h.planFor(body)
+	ah := h.attemptRequest(dm, 1, "openai", "bench")
+	resp := respHeaders(false, ":status", "200", "content-type", "application/json")
+	chunk := respBody(`{"id":"chatcmpl-1"}`, true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := h.open(PhaseRoute)
+		r.send(rh)
+		r.recv()
+		r.send(rb)
+		r.recv()
+		r.close()
+		a := h.open(PhaseAttempt)
+		a.send(ah)
+		a.recv()
+		a.send(rb)
+		a.recv()
+		a.send(resp)
+		a.recv()
+		a.send(chunk)
+		a.recv()
+		a.close()
+	}
+}
