@@ -90,6 +90,14 @@ func (c chatRequest) checkCommon(ep *Endpoint) error {
 	if tl := c.root.Get("top_logprobs"); tl.Exists() && tl.Type != gjson.Null {
 		return unsupported(ep, "top_logprobs", "the target returns no log probabilities")
 	}
+	if a := c.root.Get("audio"); a.Exists() && a.Type != gjson.Null {
+		return unsupported(ep, "audio", "the target answers with text only")
+	}
+	for _, m := range c.root.Get("modalities").Array() {
+		if m.String() != "text" {
+			return unsupported(ep, "modalities", "the target answers with text only")
+		}
+	}
 	return nil
 }
 

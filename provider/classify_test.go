@@ -188,3 +188,30 @@ func TestFor(t *testing.T) {
 		t.Errorf("For(nope): got nil error, want ErrUnsupportedAPI")
 	}
 }
+
+// TestPrepare_DefaultMaxTokens verifies Anthropic gets Endpoint.DefaultMaxTokens,
+// else DefaultMaxTokens, when the client sets no limit, and the client's own
+// limit otherwise.
+func TestPrepare_DefaultMaxTokens(t *testing.T) {
+	a, _ := For(config.APIAnthropic)
+	tests := []struct {
+		body string
+		def  int
+		want int64
+	}{
+		{`{"messages":[{"role":"user","content":"hi"}]}`, 0, DefaultMaxTokens},
+		{`{"messages":[{"role":"user","content":"hi"}]}`, 1000, 1000},
+		{`{"messages":[{"role":"user","content":"hi"}],"max_tokens":7}`, 1000, 7},
+		{`{"messages":[{"role":"user","content":"hi"}],"max_tokens":7,"max_completion_tokens":9}`, 0, 9},
+	}
+	for _, tt := range tests {
+		ep := Endpoint{Name: "c", API: config.APIAnthropic, BasePath: "/v1", DefaultMaxTokens: tt.def}
+		p, err := a.Prepare(&ep, Request{Body: []byte(tt.body), Model: "claude"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gjson.GetBytes(p.Body, "max_tokens").Int(); got != tt.want {
+			t.Errorf("%s with default %d: max_tokens got %d, want %d", tt.body, tt.def, got, tt.want)
+		}
+	}
+}

@@ -6,5 +6,105 @@
 // attempt and take an injected clock and id source (Env).
 //
 // Specs: OpenAI https://platform.openai.com/docs/api-reference/chat,
+// Anthropic Messages https://docs.anthropic.com/en/api/messages (streaming:
+// https://docs.anthropic.com/en/docs/build-with-claude/streaming), Gemini
+// https://ai.google.dev/api/generate-content, Azure OpenAI
+// https://learn.microsoft.com/azure/ai-services/openai/reference,
 // server-sent events https://html.spec.whatwg.org/multipage/server-sent-events.html.
+//
+// # Files
+//
+// provider.go holds the API the processor uses; classify.go the outcome
+// classes and RetryAfter; sse.go the one SSE framer every stream translator
+// shares; chat.go reading OpenAI requests and writing OpenAI responses,
+// chunks and errors; jsonw.go the append-style JSON writer; one file per
+// wire format: openai.go, anthropic.go, gemini.go, azure.go.
+//
+// # Requests
+//
+// The client's body is OpenAI Chat Completions JSON. For Anthropic and
+// Gemini a new body is written (fixed key order, so golden files compare
+// byte for byte); for OpenAI and Azure only "model" is set.
+//
+//   - system and developer messages, wherever they stand, are joined with a
+//     blank line into Anthropic's "system" / Gemini's "systemInstruction".
+//   - Consecutive turns of the same role are merged (Anthropic and Gemini
+//     want alternating roles); tool results become user turns
+//     (tool_result blocks / functionResponse parts) and merge likewise.
+//   - Gemini's functionResponse needs the function name: it is recovered
+//     from the earlier assistant tool call with the same id; a tool message
+//     whose id no earlier call has is a 400. Assistant function calls sent to
+//     Gemini carry Gemini's documented placeholder thoughtSignature, since
+//     another provider may have produced them.
+//   - Images: base64 data URLs become Anthropic base64 sources / Gemini
+//     inlineData; http(s) URLs become Anthropic url sources / Gemini fileData
+//     (MIME type guessed from the extension, JPEG when unknown). Files with
+//     base64 file_data become Anthropic documents / Gemini inlineData; audio
+//     goes to Gemini as inlineData.
+//   - Anthropic requires max_tokens: max_completion_tokens, else max_tokens,
+//     else Endpoint.DefaultMaxTokens, else DefaultMaxTokens (4096).
+//   - temperature is clamped to the target's range: [0,1] Anthropic, [0,2]
+//     Gemini. Newer Claude models reject temperature and top_p together, so
+//     Anthropic gets temperature when both are set, top_p only without it.
+//   - stop becomes stop_sequences / stopSequences.
+//   - tool_choice: auto, none, required (Anthropic "any", Gemini "ANY"),
+//     named function (Anthropic "tool", Gemini ANY with allowedFunctionNames);
+//     parallel_tool_calls false becomes Anthropic disable_parallel_tool_use.
+//     Tool parameters are sent as JSON Schema (Anthropic input_schema, Gemini
+//     parametersJsonSchema), unchanged.
+//   - response_format: Gemini gets responseMimeType application/json and,
+//     for json_schema, responseJsonSchema (full JSON Schema, unlike the
+//     OpenAPI-subset responseSchema). Messages has no JSON mode: Anthropic
+//     gets an instruction appended to the system prompt (with the schema for
+//     json_schema); the answer is not validated.
+//   - user becomes Anthropic metadata.user_id; Gemini has no equivalent.
+//   - Azure: the deployment path with ?api-version, or with APIVersion "v1"
+//     (AzureV1) the v1 path; the api-key header.
+//
+// # Fields a target cannot express
+//
+// A field that changes the shape of the answer the client expects is
+// refused with a 400 *Error (type invalid_request_error, code
+// unsupported_parameter, param the field) naming the provider and its API,
+// so the client learns why: n > 1, logprobs / top_logprobs, and audio output
+// (audio, modalities other than text) for Anthropic and Gemini; tools other
+// than functions; content parts the target cannot take.
+// Sampling hints without an equivalent are dropped: presence_penalty,
+// frequency_penalty, seed and logit_bias for Anthropic (Gemini takes the
+// first three), and service_tier, store, metadata, prediction,
+// reasoning_effort for both. Every refusal is a 400 from Prepare; the
+// processor decides whether another target is tried.
+//
+// # Responses
+//
+// Whole answers are translated at the end of the body; streams event by
+// event through SSEReader, so an event split over any number of body chunks,
+// or many events in one chunk, give the same output. id is the provider's
+// (Anthropic msg_..., Gemini responseId), else "chatcmpl-"+Env.ID();
+// created is Env.Now; model is the model that answered. Function calls
+// without a provider id get "call_<Env.ID()>_<n>". finish_reason: Anthropic
+// end_turn / stop_sequence / pause_turn -> stop, max_tokens -> length,
+// tool_use -> tool_calls, refusal -> content_filter; Gemini STOP -> stop (or
+// tool_calls when it called functions), MAX_TOKENS -> length, SAFETY,
+// RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> content_filter, and a
+// prompt blocked with promptFeedback.blockReason (a 200 without candidates)
+// -> an empty answer with content_filter. Usage: prompt_tokens includes
+// cached and cache-write tokens, cached_tokens is Anthropic
+// cache_read_input_tokens / Gemini cachedContentTokenCount, reasoning_tokens
+// is Gemini thoughtsTokenCount (counted in completion_tokens too). Thinking
+// blocks and thought summaries are not passed on.
+//
+// Streams end with "data: [DONE]". The usage chunk (choices: []) comes before
+// it when Request.IncludeUsage is set. A provider error inside the stream
+// (Anthropic event: error, a Gemini event with "error"), an event that is
+// not JSON, or a body that ends before the provider's end (message_stop /
+// finishReason) becomes an OpenAI-style error event naming the provider,
+// then "data: [DONE]": the client sees an error, never a silent cut.
+//
+// # Errors
+//
+// Classify reads each provider's error body (OpenAI/Azure {"error":{...}},
+// Anthropic {"type":"error","error":{"type","message"}}, Gemini
+// {"error":{"code","message","status","details"}}) into a Class; ErrorBody
+// renders one for the client with the provider named.
 package provider
