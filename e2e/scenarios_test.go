@@ -1,10 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
 
 	"github.com/llm-failover/llm-failover/fakellm"
 )
@@ -261,4 +269,208 @@ func errorJSON(t *testing.T, r chatResult) map[string]any {
 		t.Fatalf("error body is not an OpenAI-style error: %v\n%s", err, r.errBody)
 	}
 	return env.Error
+}
+
+// TestScenario6_FailureKinds verifies that a 5xx, a connection reset, a
+// connect failure and a per-try timeout on the primary each fail over to
+// the secondary within the same request.
+func TestScenario6_FailureKinds(t *testing.T) {
+	cases := []struct {
+		name  string
+		opts  stackOpts
+		fault *fakellm.Fault
+	}{
+		{name: "500", fault: &fakellm.Fault{Status: 500}},
+		{name: "502", fault: &fakellm.Fault{Status: 502}},
+		{name: "connection reset", fault: &fakellm.Fault{Kind: fakellm.KindReset}},
+		{name: "connect failure", opts: stackOpts{deadPrimary: true}},
+		{name: "per-try timeout", opts: stackOpts{perTry: "300ms"}, fault: &fakellm.Fault{Kind: fakellm.KindStall, Delay: fakellm.Duration(5 * time.Second)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t, tc.opts)
+			if tc.opts.deadPrimary || tc.opts.perTry != "" {
+				s.needLocal("a stack built for this failure")
+			}
+			if tc.fault != nil {
+				if err := s.fakes["primary"].SetFaults(sched(*tc.fault)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := s.chat()
+			s.mustOK(r, "secondary")
+			if r.took > promptly {
+				t.Errorf("took %v, want under %v", r.took, promptly)
+			}
+			if got := r.header("x-llm-failover-attempt"); got != "2" {
+				t.Errorf("x-llm-failover-attempt = %q, want 2 (trace %q)", got, r.header("x-llm-failover-trace"))
+			}
+		})
+	}
+}
+
+// TestScenario6_StreamFirstEventError verifies that a 200 stream whose first
+// event is an error fails over to the secondary's stream, and the SDK sees
+// an ordinary stream.
+func TestScenario6_StreamFirstEventError(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	if err := s.fakes["primary"].SetFaults(sched(fakellm.Fault{Kind: fakellm.KindStreamError})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	var resp *http.Response
+	st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model:    chainModel,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+	}, option.WithResponseInto(&resp))
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if resp == nil || resp.Header.Get("x-llm-failover-provider") != "secondary" {
+		t.Fatalf("stream not answered by the secondary: %v", resp)
+	}
+	if len(acc.Choices) == 0 || !strings.Contains(acc.Choices[0].Message.Content, "secondary") {
+		t.Errorf("accumulated %+v, want the secondary's answer", acc.Choices)
+	}
+}
+
+// TestScenario7_BadInput verifies the documented status and an OpenAI-style
+// error body for bad requests, with nothing reaching any provider.
+func TestScenario7_BadInput(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	big := strings.Repeat("x", 70<<10)
+	cases := []struct {
+		name   string
+		model  string
+		opts   []option.RequestOption
+		status int
+	}{
+		{name: "malformed JSON", opts: []option.RequestOption{option.WithRequestBody("application/json", []byte(`{"model": "gpt-e2e", "messages": [`))}, status: 400},
+		{name: "two model keys", opts: []option.RequestOption{option.WithRequestBody("application/json", []byte(`{"model":"gpt-e2e","model":"other","messages":[{"role":"user","content":"hi"}]}`))}, status: 400},
+		{name: "oversized body", opts: []option.RequestOption{option.WithJSONSet("messages", []map[string]string{{"role": "user", "content": big}})}, status: 413},
+		{name: "unknown model", model: "no-such-model", status: 404},
+		{name: "wrong content type", opts: []option.RequestOption{option.WithRequestBody("text/plain", []byte(`{"model":"gpt-e2e","messages":[{"role":"user","content":"hi"}]}`))}, status: 415},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			model := tc.model
+			if model == "" {
+				model = chainModel
+			}
+			r := s.chatModel(model, tc.opts...)
+			if r.status() != tc.status {
+				t.Fatalf("status %d, want %d: %v\n%s", r.status(), tc.status, r.err, r.errBody)
+			}
+			e := errorJSON(t, r)
+			if e["message"] == nil || e["type"] == nil {
+				t.Errorf("error %v lacks message or type", e)
+			}
+		})
+	}
+	for _, n := range providerNames {
+		if c := s.fakes[n].Count(); c != 0 {
+			t.Errorf("%s received %d requests, want 0", n, c)
+		}
+	}
+}
+
+// TestScenario8_LoadWithFaults verifies that 500 requests at concurrency 50
+// all succeed while the primary fails 30% at random, and that the server's
+// goroutines and streams come back to their baseline.
+func TestScenario8_LoadWithFaults(t *testing.T) {
+	const total, concurrency = 500, 50
+	s := newStack(t, stackOpts{})
+	if err := s.fakes["primary"].SetFaults(fakellm.Schedule{Probability: 0.3, Seed: 42, Fault: &fakellm.Fault{Status: 503}}); err != nil {
+		t.Fatal(err)
+	}
+	s.mustOK(s.chat(), "primary") // warm up before the baseline (seed 42 spares the first request)
+	s.closeIdle()
+	time.Sleep(100 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := map[string]int{}
+	jobs := make(chan int)
+	for w := 0; w < concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				r := s.chat()
+				if r.err != nil || r.status() != 200 {
+					mu.Lock()
+					failures[fmt.Sprintf("%d %v", r.status(), r.err)]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("%d requests in %v; primary got %d, secondary %d", total, time.Since(start), s.fakes["primary"].Count(), s.fakes["secondary"].Count())
+	if len(failures) > 0 {
+		t.Fatalf("failed requests: %v", failures)
+	}
+	if !s.local {
+		return
+	}
+	// Idle keep-alive connections are not a leak: close them, then the
+	// count must come back to the baseline and the server hold no stream.
+	s.closeIdle()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= baseline+5 && s.proc.Streams() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d (baseline %d), server streams %d: leak", n, baseline, s.proc.Streams())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestScenario9_ExtProcDown verifies Envoy's failure_mode_allow false
+// behaviour with the ext_proc server stopped (a quick 500 or 504, no hang)
+// and that traffic flows again once it is back.
+func TestScenario9_ExtProcDown(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	s.needLocal("control of the ext_proc server")
+	s.mustOK(s.chat(), "primary")
+	s.stopExtProc()
+	for i := 0; i < 3; i++ {
+		r := s.chat()
+		if st := r.status(); st != 500 && st != 504 {
+			t.Fatalf("with ext_proc down: status %d (%v), want 500 or 504", st, r.err)
+		}
+		if r.took > promptly {
+			t.Fatalf("with ext_proc down: took %v, want under %v", r.took, promptly)
+		}
+	}
+	before := s.fakes["primary"].Count()
+	if before != 1 {
+		t.Errorf("primary got %d requests while ext_proc was down, want none new", before-1)
+	}
+	s.startExtProc()
+	deadline := time.Now().Add(promptly)
+	for {
+		r := s.chat()
+		if r.err == nil {
+			s.mustOK(r, "primary")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ext_proc back, but requests still fail: %v", r.err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

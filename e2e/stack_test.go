@@ -91,6 +91,8 @@ type stack struct {
 	url    string
 	fakes  map[string]fake
 	client openai.Client
+	http   *http.Client
+	model  *envoymodel.Model
 
 	// Local stacks only.
 	local    bool
@@ -197,7 +199,9 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	s.url = m.URL()
-	s.client = newClient(s.url)
+	s.model = m
+	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	s.client = newClient(s.url, s.http)
 	return s
 }
 
@@ -238,8 +242,9 @@ func (s *stack) startExtProc() {
 	s.serveGRPC(ln)
 }
 
-func newClient(base string) openai.Client {
+func newClient(base string, hc *http.Client) openai.Client {
 	return openai.NewClient(
+		option.WithHTTPClient(hc),
 		option.WithBaseURL(strings.TrimSuffix(base, "/")+"/v1/"),
 		option.WithAPIKey(clientKey),
 		option.WithMaxRetries(0),
@@ -252,6 +257,14 @@ func (s *stack) needLocal(why string) {
 	s.t.Helper()
 	if !s.local {
 		s.t.Skipf("skipped against E2E_ENVOY_URL: needs %s", why)
+	}
+}
+
+// closeIdle closes the idle keep-alive connections of the client and the model.
+func (s *stack) closeIdle() {
+	s.http.CloseIdleConnections()
+	if s.model != nil {
+		s.model.CloseIdleConnections()
 	}
 }
 
@@ -334,7 +347,8 @@ func (s *stack) mustOK(r chatResult, want string) {
 
 // externalStack attaches to a real Envoy front door.
 func externalStack(t *testing.T, u string) *stack {
-	s := &stack{t: t, url: u, fakes: map[string]fake{}, client: newClient(u)}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	s := &stack{t: t, url: u, fakes: map[string]fake{}, http: hc, client: newClient(u, hc)}
 	for _, kv := range strings.Split(os.Getenv("E2E_FAKE_ADMIN_URLS"), ",") {
 		name, url, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if ok {

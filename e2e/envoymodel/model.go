@@ -248,3 +248,11 @@ func newUUID(rnd func() uint64) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// CloseIdleConnections closes the idle upstream connections of every
+// cluster (tests use it before counting goroutines).
+func (m *Model) CloseIdleConnections() {
+	for _, c := range m.clusters {
+		c.close()
+	}
+}
