@@ -347,16 +347,30 @@ func anthropicFinish(r string) string {
 	return "stop" // end_turn, stop_sequence, pause_turn, unknown
 }
 
-// anthropicUsage reads a Messages usage object.
-func anthropicUsage(u gjson.Result, into *usage) {
-	in, cw, cr := u.Get("input_tokens"), u.Get("cache_creation_input_tokens"), u.Get("cache_read_input_tokens")
-	if in.Exists() || cw.Exists() || cr.Exists() {
-		into.prompt = in.Int() + cw.Int() + cr.Int()
-		into.cached = cr.Int()
-	}
-	if out := u.Get("output_tokens"); out.Exists() {
-		into.completion = out.Int()
-	}
+// anthropicTokens are a Messages usage object's counts. Streams send them in
+// message_start and, cumulative, in message_delta; a field absent from a
+// later object keeps its earlier value.
+type anthropicTokens struct{ in, cacheWrite, cacheRead, out int64 }
+
+func (t *anthropicTokens) read(u gjson.Result) {
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "input_tokens":
+			t.in = v.Int()
+		case "cache_creation_input_tokens":
+			t.cacheWrite = v.Int()
+		case "cache_read_input_tokens":
+			t.cacheRead = v.Int()
+		case "output_tokens":
+			t.out = v.Int()
+		}
+		return true
+	})
+}
+
+// usage is t in OpenAI's terms: prompt_tokens counts cache reads and writes.
+func (t anthropicTokens) usage() usage {
+	return usage{prompt: t.in + t.cacheWrite + t.cacheRead, completion: t.out, cached: t.cacheRead}
 }
 
 // anthropicCompletion translates a whole Messages response.
@@ -387,7 +401,9 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 		return true
 	})
 	c.finish = anthropicFinish(r.Get("stop_reason").String())
-	anthropicUsage(r.Get("usage"), &c.usage)
+	var tok anthropicTokens
+	tok.read(r.Get("usage"))
+	c.usage = tok.usage()
 	return c.appendJSON(make([]byte, 0, len(body)+256)), nil
 }
 
@@ -407,7 +423,7 @@ type anthropicStream struct {
 	done     bool // [DONE] written
 	blocks   []int  // content block index -> tool call index, -1 for others
 	toolArgs []bool // tool call index -> some arguments were written
-	u        usage
+	tokens   anthropicTokens
 	feed     func(Event) error
 }
 
@@ -488,7 +504,7 @@ func (s *anthropicStream) event(ev Event) error {
 	case "message_start":
 		m := gjson.Get(data, "message")
 		s.start(m.Get("id").String(), m.Get("model").String())
-		anthropicUsage(m.Get("usage"), &s.u)
+		s.tokens.read(m.Get("usage"))
 	case "content_block_start":
 		s.start("", "")
 		idx := int(gjson.Get(data, "index").Int())
@@ -518,7 +534,7 @@ func (s *anthropicStream) event(ev Event) error {
 		}
 	case "message_delta":
 		s.start("", "")
-		anthropicUsage(gjson.Get(data, "usage"), &s.u)
+		s.tokens.read(gjson.Get(data, "usage"))
 		if !s.finished {
 			s.finished = true
 			s.out = s.w.finish(s.out, anthropicFinish(gjson.Get(data, "delta.stop_reason").String()))
@@ -530,7 +546,7 @@ func (s *anthropicStream) event(ev Event) error {
 			s.out = s.w.finish(s.out, "stop")
 		}
 		if s.includeUsage {
-			s.out = s.w.usage(s.out, s.u)
+			s.out = s.w.usage(s.out, s.tokens.usage())
 		}
 		s.out = append(s.out, doneEvent...)
 		s.done = true

@@ -417,8 +417,8 @@ func translatorNow(env Env) int64 {
 	return wallNow().Unix()
 }
 
-// registered adds adapters from init (package-level map written once before
-// main runs, never after).
+// register adds an adapter to For from an init function (the map is written
+// only before main runs).
 func register(api config.API, a Adapter) { extra[api] = a }
 
 // buffered translates a whole (non-streamed) response body at its end.
