@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -472,5 +472,66 @@ func TestScenario9_ExtProcDown(t *testing.T) {
 			t.Fatalf("ext_proc back, but requests still fail: %v", r.err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestScenario5_AllReset verifies that when every attempt ends in a reset
+// (Envoy's own local reply, no provider response) the client still gets one
+// OpenAI-style error listing the attempts: the route phase replaces the
+// local reply's body (contract, route phase 3).
+func TestScenario5_AllReset(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	for _, n := range providerNames {
+		if err := s.fakes[n].SetFaults(sched(fakellm.Fault{Kind: fakellm.KindReset, Times: -1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := s.chat()
+	if r.apiErr == nil {
+		t.Fatalf("got %v, want an API error", r.err)
+	}
+	if st := r.status(); st != 503 {
+		t.Errorf("status %d, want 503", st)
+	}
+	if r.took > promptly {
+		t.Errorf("took %v, want under %v", r.took, promptly)
+	}
+	body := errorJSON(t, r)
+	if atts, _ := body["attempts"].([]any); len(atts) != 3 {
+		t.Errorf("error lists %d attempts, want 3: %v", len(atts), body)
+	}
+}
+
+// TestScenario6_StreamStall verifies that a 200 stream stalling before its
+// first event fails over (the attempt phase holds the headers until
+// stream_first_event_timeout, 1s here) and the client gets the secondary's stream.
+func TestScenario6_StreamStall(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	if err := s.fakes["primary"].SetFaults(sched(fakellm.Fault{Kind: fakellm.KindStall, Delay: fakellm.Duration(5 * time.Second)})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	var resp *http.Response
+	start := time.Now()
+	st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model:    chainModel,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+	}, option.WithResponseInto(&resp))
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if resp == nil || resp.Header.Get("x-llm-failover-provider") != "secondary" {
+		t.Fatalf("stream not answered by the secondary: %v", resp)
+	}
+	if took := time.Since(start); took > promptly {
+		t.Errorf("took %v, want under %v", took, promptly)
+	}
+	if len(acc.Choices) == 0 || !strings.Contains(acc.Choices[0].Message.Content, "secondary") {
+		t.Errorf("accumulated %+v, want the secondary's answer", acc.Choices)
 	}
 }

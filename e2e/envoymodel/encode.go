@@ -17,8 +17,8 @@ type bodySource interface {
 
 // bytesBody is a body held in memory, yielded as one chunk.
 type bytesBody struct {
-	b    []byte
-	done bool
+	b       []byte
+	done    bool
 	onClose func()
 }
 

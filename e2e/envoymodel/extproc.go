@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
@@ -173,6 +173,10 @@ type extProc struct {
 	sentRespAttrs bool
 	// clearRoute is set when a decode response cleared the route cache.
 	clearRoute bool
+
+	// abort ends waits early: the attempt was reset (per-try timeout)
+	// and its upstream filter chain destroyed. Nil for HCM filters.
+	abort <-chan struct{}
 
 	lastSend atomic.Int64
 	sendMu   sync.Mutex
@@ -341,6 +345,11 @@ func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *respons
 			p.complete = true
 			p.close()
 			return nil, localReply(499, "downstream_remote_disconnect", "")
+		case <-p.abort:
+			t.Stop()
+			p.complete = true
+			p.close()
+			return nil, localReply(504, "upstream_per_try_timeout", "")
 		}
 	}
 }

@@ -311,6 +311,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	at := &attemptInfo{n: attempt, cluster: cl, host: ep}
 	for _, f := range cl.filters {
 		p := newExtProc(f, rs, at)
+		p.abort = actx.Done()
 		filters = append(filters, p)
 		if lr := p.decode(h, &b, false); lr != nil {
 			if k := timedOut(); k != 0 {

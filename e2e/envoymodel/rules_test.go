@@ -1,0 +1,123 @@
+package envoymodel
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// TestPriorityGroup_SelectCluster verifies the v1.40.0 proto semantics:
+// group per attempt, last group repeating, overrides, invalid overrides
+// falling back to the configured groups, name-only overrides.
+func TestPriorityGroup_SelectCluster(t *testing.T) {
+	spec := &priorityGroupSpec{pb: &pgv3.PriorityGroupClusterSpecifier{
+		OverrideMetadataNamespace: "ns",
+		PriorityGroups: []*pgv3.PriorityGroup{
+			{Name: "one", Clusters: []*pgv3.ClusterWeight{{ClusterName: "c1", Weight: wrapperspb.UInt32(1)}}},
+			{Name: "two", Clusters: []*pgv3.ClusterWeight{{ClusterName: "c2", Weight: wrapperspb.UInt32(1)}}},
+		},
+	}}
+	mk := func(v map[string]any) func(string) *structValue {
+		s, err := structpb.NewStruct(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func(ns string) *structValue {
+			if ns == "ns" {
+				return s
+			}
+			return nil
+		}
+	}
+	none := func(string) *structValue { return nil }
+	ov := mk(overrideMD("ns", "o1", "o2").GetFields()["ns"].GetStructValue().AsMap())
+	cases := []struct {
+		name    string
+		md      func(string) *structValue
+		attempt int
+		want    string
+	}{
+		{"configured attempt 1", none, 1, "c1"},
+		{"configured attempt 2", none, 2, "c2"},
+		{"configured past the end repeats the last", none, 5, "c2"},
+		{"override attempt 1", ov, 1, "o1"},
+		{"override past the end repeats the last", ov, 4, "o2"},
+		{"unknown field: not a PriorityGroupsOverride", mk(map[string]any{"priority_groups": []any{map[string]any{"name": "x", "clusters": []any{map[string]any{"cluster_name": "o1", "weight": 1}}}}, "extra": 1}), 1, "c1"},
+		{"empty override list", mk(map[string]any{"priority_groups": []any{}}), 2, "c2"},
+		{"zero weight invalidates the group", mk(map[string]any{"priority_groups": []any{map[string]any{"name": "x", "clusters": []any{map[string]any{"cluster_name": "o1", "weight": 0}}}}}), 1, "c1"},
+		{"name-only override reuses the configured group", mk(map[string]any{"priority_groups": []any{map[string]any{"name": "two"}}}), 1, "c2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := spec.selectCluster(tc.attempt, tc.md, 7); got != tc.want {
+				t.Errorf("attempt %d: got %q, want %q", tc.attempt, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShortDebugString verifies the one-line text format of endpoint metadata.
+func TestShortDebugString(t *testing.T) {
+	s, _ := structpb.NewStruct(map[string]any{"provider": "openai", "w": 1.5, "ok": true, "l": []any{"a", 2}, "q": `a"b`})
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"z": {}, "llm_failover": s}}
+	got := shortDebugString(md)
+	want := `filter_metadata { key: "llm_failover" value { fields { key: "l" value { list_value { values { string_value: "a" } values { number_value: 2 } } } } fields { key: "ok" value { bool_value: true } } fields { key: "provider" value { string_value: "openai" } } fields { key: "q" value { string_value: "a\"b" } } fields { key: "w" value { number_value: 1.5 } } } } filter_metadata { key: "z" value { } }`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := shortDebugString(nil); got != "" {
+		t.Errorf("nil metadata: got %q, want empty", got)
+	}
+}
+
+// TestBackoff verifies the fully jittered exponential backoff bounds.
+func TestBackoff(t *testing.T) {
+	p := &retryPolicy{base: 10 * time.Millisecond, max: 100 * time.Millisecond}
+	for n, ceil := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 30 * time.Millisecond, 3: 70 * time.Millisecond, 4: 100 * time.Millisecond, 10: 100 * time.Millisecond} {
+		// The largest draw below the ceiling, and the ceiling itself (wraps to 0).
+		if got := p.backoff(n, func() uint64 { return uint64(ceil - 1) }); got != ceil-1 {
+			t.Errorf("retry %d: backoff %v, want %v", n, got, ceil-1)
+		}
+		if got := p.backoff(n, func() uint64 { return uint64(ceil) }); got != 0 {
+			t.Errorf("retry %d: backoff %v for a draw of the ceiling %v, want 0", n, got, ceil)
+		}
+	}
+}
+
+// TestModel_PerTryTimeoutDuringHold verifies that per_try_timeout keeps
+// running while the attempt phase holds the response headers, and that
+// its expiry is retried on the next cluster.
+func TestModel_PerTryTimeoutDuringHold(t *testing.T) {
+	a := startUpstream(t, okJSON(`"a"`))
+	b := startUpstream(t, okJSON(`"b"`))
+	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "route" {
+			return routeOverride("a", "b")(phase, req)
+		}
+		if req.GetResponseHeaders() != nil || req.GetResponseBody() != nil {
+			for _, h := range req.GetResponseHeaders().GetHeaders().GetHeaders() {
+				if h.GetKey() == "x-never" {
+					return nil
+				}
+			}
+		}
+		return continueAll(phase, req)
+	})
+	// Upstream a marks its response so the attempt phase never answers it.
+	a.fn = func(w http.ResponseWriter, r *http.Request) { w.Header().Set("x-never", "1"); okJSON(`"a"`)(w, r) }
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 1, PerTry: "0.2s", MessageTimeout: "5s"})
+	got := post(t, m, "/v1/x", `{}`)
+	if got.status != 200 || got.body != `"b"` || got.took > 2*time.Second {
+		t.Fatalf("got %d %q after %v, want b within the per-try timeout", got.status, got.body, got.took)
+	}
+	if !strings.Contains(got.header.Get("server"), "envoy") {
+		t.Errorf("server header %q, want envoy", got.header.Get("server"))
+	}
+}
