@@ -165,3 +165,55 @@ func TestStream_ErrorsReachTheSDK(t *testing.T) {
 		})
 	}
 }
+
+// compactData rewrites every data line of an SSE stream with json.Compact,
+// leaving strings untouched.
+func compactData(t testing.TB, sse []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(sse), "\n") {
+		body, ok := strings.CutPrefix(line, "data: ")
+		if !ok || !json.Valid([]byte(strings.TrimSpace(body))) {
+			out.WriteString(line)
+			continue
+		}
+		out.WriteString("data: ")
+		if err := json.Compact(&out, []byte(strings.TrimSpace(body))); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString(line[len(strings.TrimRight(line, "\r\n")):])
+	}
+	return out.Bytes()
+}
+
+// TestStream_FastPathsMatchParser verifies that the parser-free fast paths
+// (Anthropic's compact text deltas, Gemini's spaced text events) give
+// exactly the output of the general JSON path, which the same events in the
+// other formatting take.
+func TestStream_FastPathsMatchParser(t *testing.T) {
+	for _, api := range []config.API{config.APIAnthropic, config.APIGemini} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "responses", string(api), "*.sse"))
+		for _, f := range files {
+			t.Run(strings.TrimPrefix(f, "testdata/responses/"), func(t *testing.T) {
+				sse, _ := os.ReadFile(f)
+				compact := compactData(t, sse)
+				a, err := translateAll(t, api, sse, true, true, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := translateAll(t, api, compact, true, true, randomSizes(5, 40))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Errorf("formatting changed the output\nas written:\n%s\ncompacted:\n%s", a, b)
+				}
+			})
+		}
+	}
+	if _, ok := anthropicTextDelta(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\"b"}}`); !ok {
+		t.Errorf("anthropicTextDelta: compact text delta not matched")
+	}
+	if _, ok := geminiTextChunk(`{"candidates": [{"content": {"parts": [{"text": "a\"b"}],"role": "model"},"index": 0}]}`); !ok {
+		t.Errorf("geminiTextChunk: spaced text event not matched")
+	}
+}

@@ -45,10 +45,11 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	var turns []turn
 	var perr error
 	i := -1
-	c.messages.ForEach(func(_, m gjson.Result) bool {
+	c.messages.ForEach(func(_, raw gjson.Result) bool {
 		i++
-		content := m.Get("content")
-		switch role := m.Get("role").String(); role {
+		m := readMessage(raw)
+		content := m.content
+		switch role := m.role; role {
 		case "system", "developer":
 			if t := contentText(content); t != "" {
 				system = append(system, t)
@@ -63,7 +64,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 			turns = addTurn(turns, "assistant", blk)
 		case "tool":
 			blk := append([]byte(nil), `{"type":"tool_result","tool_use_id":`...)
-			blk = appendString(blk, m.Get("tool_call_id").String())
+			blk = appendString(blk, m.toolCall.String())
 			if t := contentText(content); t != "" {
 				blk = append(blk, `,"content":`...)
 				blk = appendString(blk, t)
@@ -102,10 +103,10 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	b = append(b, ']')
 	// Newer Claude models reject temperature and top_p together: temperature wins.
-	if t := c.root.Get("temperature"); t.Type == gjson.Number {
+	if t := c.get("temperature"); t.Type == gjson.Number {
 		b = append(b, `,"temperature":`...)
 		b = appendFloat(b, clamp(t.Float(), 0, 1))
-	} else if p := c.root.Get("top_p"); p.Type == gjson.Number {
+	} else if p := c.get("top_p"); p.Type == gjson.Number {
 		b = append(b, `,"top_p":`...)
 		b = appendFloat(b, clamp(p.Float(), 0, 1))
 	}
@@ -122,12 +123,12 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	if req.Stream {
 		b = append(b, `,"stream":true`...)
 	}
-	if u := c.root.Get("user"); u.Type == gjson.String && u.String() != "" {
+	if u := c.get("user"); u.Type == gjson.String && u.String() != "" {
 		b = append(b, `,"metadata":{"user_id":`...)
 		b = appendRawString(b, u)
 		b = append(b, '}')
 	}
-	if tools := c.root.Get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
+	if tools := c.get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
 		b = append(b, `,"tools":[`...)
 		n := 0
 		tools.ForEach(func(_, t gjson.Result) bool {
@@ -160,7 +161,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		}
 		b = append(b, ']')
 		tc := c.toolChoice()
-		noParallel := c.root.Get("parallel_tool_calls").Type == gjson.False
+		noParallel := c.get("parallel_tool_calls").Type == gjson.False
 		var kind string
 		switch tc.mode {
 		case "", "auto":
@@ -284,15 +285,21 @@ func anthropicUserBlocks(ep *Endpoint, b []byte, content gjson.Result, i int) ([
 }
 
 // anthropicAssistantBlocks writes an assistant message: text, then tool_use.
-func anthropicAssistantBlocks(b []byte, m gjson.Result, i int) ([]byte, error) {
-	if t := contentText(m.Get("content")); t != "" {
+func anthropicAssistantBlocks(b []byte, m chatMessage, i int) ([]byte, error) {
+	if m.content.Type == gjson.String {
+		if m.content.Raw != `""` {
+			b = append(b, `{"type":"text","text":`...)
+			b = appendRawString(b, m.content)
+			b = append(b, '}')
+		}
+	} else if t := contentText(m.content); t != "" {
 		b = append(b, `{"type":"text","text":`...)
 		b = appendString(b, t)
 		b = append(b, '}')
 	}
 	var err error
 	j := -1
-	m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+	m.toolCalls.ForEach(func(_, tc gjson.Result) bool {
 		j++
 		if len(b) > 0 {
 			b = append(b, ',')

@@ -77,15 +77,20 @@ func geminiBenchStream(events int) []byte {
 // BenchmarkStreamTranslate measures stream translation throughput (input
 // bytes per second) fed in 16 KiB body chunks, as Envoy delivers them.
 func BenchmarkStreamTranslate(b *testing.B) {
+	// Each stream also runs reformatted so that it misses the parser-free
+	// fast path: compacted for Gemini, spaced for Anthropic.
 	streams := []struct {
+		name string
 		api  config.API
 		body []byte
 	}{
-		{config.APIAnthropic, anthropicBenchStream(2000)},
-		{config.APIGemini, geminiBenchStream(1000)},
+		{"anthropic", config.APIAnthropic, anthropicBenchStream(2000)},
+		{"anthropic-spaced", config.APIAnthropic, []byte(strings.ReplaceAll(string(anthropicBenchStream(2000)), `,"`, `, "`))},
+		{"gemini", config.APIGemini, geminiBenchStream(1000)},
+		{"gemini-compact", config.APIGemini, compactData(b, geminiBenchStream(1000))},
 	}
 	for _, s := range streams {
-		b.Run(string(s.api), func(b *testing.B) {
+		b.Run(s.name, func(b *testing.B) {
 			tg := targetFor(s.api)
 			a, _ := For(s.api)
 			ep := tg.ep

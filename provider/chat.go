@@ -30,9 +30,10 @@ func badRequest(param, msg string) *Error {
 	return &Error{Status: 400, Type: "invalid_request_error", Param: param, Message: msg}
 }
 
-// chatRequest is the parsed client request.
+// chatRequest is the parsed client request. Its results point into the
+// body: use them only while the body is unchanged.
 type chatRequest struct {
-	root     gjson.Result
+	fields   map[string]gjson.Result // top-level members, the first of duplicates
 	messages gjson.Result
 }
 
@@ -40,21 +41,57 @@ func parseChat(body []byte) (chatRequest, error) {
 	if !gjson.ValidBytes(body) {
 		return chatRequest{}, badRequest("", "request body is not valid JSON")
 	}
-	root := gjson.ParseBytes(body)
+	root := gjson.Parse(str(body))
 	if !root.IsObject() {
 		return chatRequest{}, badRequest("", "request body is not a JSON object")
 	}
-	msgs := root.Get("messages")
-	if !msgs.IsArray() {
+	// one pass over the top level: the messages array is skipped once, not
+	// once per field looked up
+	c := chatRequest{fields: make(map[string]gjson.Result, 16)}
+	root.ForEach(func(k, v gjson.Result) bool {
+		if _, dup := c.fields[k.Str]; !dup {
+			c.fields[k.Str] = v
+		}
+		return true
+	})
+	c.messages = c.get("messages")
+	if !c.messages.IsArray() {
 		return chatRequest{}, badRequest("messages", "messages must be an array")
 	}
-	return chatRequest{root: root, messages: msgs}, nil
+	return c, nil
+}
+
+// get is the top-level member k.
+func (c chatRequest) get(k string) gjson.Result { return c.fields[k] }
+
+// chatMessage is one message's members, read in one pass.
+type chatMessage struct {
+	role                         string
+	content, toolCalls, toolCall gjson.Result // toolCall: tool_call_id
+}
+
+func readMessage(m gjson.Result) chatMessage {
+	var cm chatMessage
+	m.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "role":
+			cm.role = v.String()
+		case "content":
+			cm.content = v
+		case "tool_calls":
+			cm.toolCalls = v
+		case "tool_call_id":
+			cm.toolCall = v
+		}
+		return true
+	})
+	return cm
 }
 
 // maxTokens is max_completion_tokens, else max_tokens.
 func (c chatRequest) maxTokens() (int64, bool) {
 	for _, k := range [...]string{"max_completion_tokens", "max_tokens"} {
-		if v := c.root.Get(k); v.Type == gjson.Number {
+		if v := c.get(k); v.Type == gjson.Number {
 			return v.Int(), true
 		}
 	}
@@ -63,7 +100,7 @@ func (c chatRequest) maxTokens() (int64, bool) {
 
 // stops is "stop" as a list.
 func (c chatRequest) stops() []string {
-	s := c.root.Get("stop")
+	s := c.get("stop")
 	switch {
 	case s.Type == gjson.String:
 		return []string{s.String()}
@@ -81,19 +118,19 @@ func (c chatRequest) stops() []string {
 
 // checkCommon rejects what neither Anthropic nor Gemini can express here.
 func (c chatRequest) checkCommon(ep *Endpoint) error {
-	if n := c.root.Get("n"); n.Exists() && n.Type != gjson.Null && n.Int() != 1 {
+	if n := c.get("n"); n.Exists() && n.Type != gjson.Null && n.Int() != 1 {
 		return unsupported(ep, "n", "only one choice (n=1) can be produced")
 	}
-	if lp := c.root.Get("logprobs"); lp.Type == gjson.True {
+	if lp := c.get("logprobs"); lp.Type == gjson.True {
 		return unsupported(ep, "logprobs", "the target returns no log probabilities")
 	}
-	if tl := c.root.Get("top_logprobs"); tl.Exists() && tl.Type != gjson.Null {
+	if tl := c.get("top_logprobs"); tl.Exists() && tl.Type != gjson.Null {
 		return unsupported(ep, "top_logprobs", "the target returns no log probabilities")
 	}
-	if a := c.root.Get("audio"); a.Exists() && a.Type != gjson.Null {
+	if a := c.get("audio"); a.Exists() && a.Type != gjson.Null {
 		return unsupported(ep, "audio", "the target answers with text only")
 	}
-	for _, m := range c.root.Get("modalities").Array() {
+	for _, m := range c.get("modalities").Array() {
 		if m.String() != "text" {
 			return unsupported(ep, "modalities", "the target answers with text only")
 		}
@@ -150,7 +187,7 @@ type toolChoice struct {
 }
 
 func (c chatRequest) toolChoice() toolChoice {
-	tc := c.root.Get("tool_choice")
+	tc := c.get("tool_choice")
 	switch {
 	case tc.Type == gjson.String:
 		return toolChoice{mode: tc.String()}
@@ -170,7 +207,7 @@ type responseFormat struct {
 }
 
 func (c chatRequest) responseFormat() responseFormat {
-	rf := c.root.Get("response_format")
+	rf := c.get("response_format")
 	return responseFormat{kind: rf.Get("type").String(), schema: rf.Get("json_schema.schema"),
 		name: rf.Get("json_schema.name").String()}
 }

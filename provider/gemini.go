@@ -39,10 +39,11 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	names := map[string]string{} // tool call id -> function name
 	var perr error
 	i := -1
-	c.messages.ForEach(func(_, m gjson.Result) bool {
+	c.messages.ForEach(func(_, raw gjson.Result) bool {
 		i++
-		content := m.Get("content")
-		switch role := m.Get("role").String(); role {
+		m := readMessage(raw)
+		content := m.content
+		switch role := m.role; role {
 		case "system", "developer":
 			if t := contentText(content); t != "" {
 				system = append(system, t)
@@ -59,7 +60,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 				blk = append(blk, '}')
 			}
 			j := -1
-			m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			m.toolCalls.ForEach(func(_, tc gjson.Result) bool {
 				j++
 				name := tc.Get("function.name").String()
 				names[tc.Get("id").String()] = name
@@ -80,7 +81,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 			})
 			turns = addTurn(turns, "model", blk)
 		case "tool":
-			id := m.Get("tool_call_id").String()
+			id := m.toolCall.String()
 			name, ok := names[id]
 			if !ok {
 				perr = badRequest("messages["+itoa(i)+"].tool_call_id",
@@ -129,7 +130,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	b = append(b, ']')
 
-	if tools := c.root.Get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
+	if tools := c.get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
 		b = append(b, `,"tools":[{"functionDeclarations":[`...)
 		n := 0
 		tools.ForEach(func(_, t gjson.Result) bool {
@@ -181,11 +182,11 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		b = appendKey(b, "maxOutputTokens")
 		b = appendInt(b, mt)
 	}
-	if t := c.root.Get("temperature"); t.Type == gjson.Number {
+	if t := c.get("temperature"); t.Type == gjson.Number {
 		b = appendKey(b, "temperature")
 		b = appendFloat(b, clamp(t.Float(), 0, 2))
 	}
-	if p := c.root.Get("top_p"); p.Type == gjson.Number {
+	if p := c.get("top_p"); p.Type == gjson.Number {
 		b = appendKey(b, "topP")
 		b = appendFloat(b, clamp(p.Float(), 0, 1))
 	}
@@ -201,12 +202,12 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		b = append(b, ']')
 	}
 	for _, k := range [...][2]string{{"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}} {
-		if v := c.root.Get(k[0]); v.Type == gjson.Number {
+		if v := c.get(k[0]); v.Type == gjson.Number {
 			b = appendKey(b, k[1])
 			b = appendFloat(b, v.Float())
 		}
 	}
-	if s := c.root.Get("seed"); s.Type == gjson.Number {
+	if s := c.get("seed"); s.Type == gjson.Number {
 		b = appendKey(b, "seed")
 		b = appendInt(b, s.Int())
 	}
@@ -474,6 +475,17 @@ func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
 
 func (s *geminiStream) event(ev Event) error {
 	data := str(ev.Data)
+	if s.started && !s.finished {
+		if lit, ok := geminiTextChunk(data); ok {
+			if u := gjson.Get(data, "usageMetadata"); u.Exists() {
+				s.usageRaw = append(s.usageRaw[:0], u.Raw...)
+			}
+			if lit != `""` {
+				s.out = s.w.content(s.out, lit)
+			}
+			return nil
+		}
+	}
 	if !isObject(data) {
 		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not a JSON object")
 		s.done = true
@@ -530,6 +542,37 @@ func (s *geminiStream) event(ev Event) error {
 		s.out = s.w.finish(s.out, "content_filter")
 	}
 	return nil
+}
+
+// The start of the event Gemini sends for nearly every piece of a streamed
+// text answer, as its JSON printer writes it; matched without a parser.
+const (
+	geminiTextPrefix = `{"candidates": [{"content": {"parts": [{"text": `
+	geminiTextMid    = `}],"role": "model"},"index": 0}]`
+)
+
+// geminiTextChunk returns the text literal of a one-part text event that
+// has no finishReason.
+func geminiTextChunk(d string) (string, bool) {
+	rest, ok := strings.CutPrefix(d, geminiTextPrefix)
+	if !ok || len(rest) == 0 || rest[0] != '"' {
+		return "", false
+	}
+	end := -1
+	for i := 1; i < len(rest); i++ {
+		if rest[i] == '\\' {
+			i++
+			continue
+		}
+		if rest[i] == '"' {
+			end = i + 1
+			break
+		}
+	}
+	if end < 0 || !strings.HasPrefix(rest[end:], geminiTextMid) || !jsonStringOK(rest[:end]) {
+		return "", false
+	}
+	return rest[:end], true
 }
 
 // geminiView is a GenerateContentResponse read in one pass over its keys.
