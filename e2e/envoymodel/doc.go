@@ -31,10 +31,18 @@
 //     transport sockets are NOT modelled: the model always speaks plain HTTP to
 //     the endpoint, so tests point TLS clusters at plain loopback servers.
 //
+// Approximations: per_try_timeout runs from the start of the attempt
+// (Envoy starts it once the request is complete and a connection is
+// obtained) to the response headers reaching the router; the route timeout
+// covers the time to response headers only; a request body over the limit
+// is answered 413 even when no filter buffers it.
+//
 // What it does not model: listeners other than the first HCM, TLS, HTTP/3,
 // load-balancing policies beyond round robin over priority 0, health checks,
 // outlier detection, Envoy circuit breakers, per_try_idle_timeout, hedging,
 // rate_limited_retry_back_off, retry host predicates and priorities, trailers,
 // per-route filter config, FULL_DUPLEX_STREAMED (treated as STREAMED), access
-// logs, the admin interface.
+// logs, the admin interface, x-envoy-* request headers sent by clients
+// (neither stripped nor honoured), typed dynamic metadata, HTTP services for
+// ext_proc, response trailers.
 package envoymodel

@@ -541,20 +541,23 @@ func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap,
 			}
 		}
 	}
-	if decoding && cr.GetClearRouteCache() {
-		// processor_state.cc DecodingProcessorState::clearRouteCache with
-		// route_cache_action DEFAULT: only cleared when the response carries a
-		// header mutation; CLEAR always; RETAIN never; disable_clear_route_cache never.
-		// Upstream filters have no route cache to clear.
+	if decoding {
+		// processor_state.cc DecodingProcessorState::clearRouteCache: an
+		// upstream filter never clears (clear_route_cache_upstream_ignored);
+		// without a header mutation in the same response nothing is cleared,
+		// whatever route_cache_action says; then DEFAULT clears when
+		// clear_route_cache is set, CLEAR always, RETAIN never.
 		switch {
-		case p.cfg.upstream, p.cfg.pb.GetDisableClearRouteCache():
+		case p.cfg.upstream:
+		case cr.GetHeaderMutation() == nil:
+			if cr.GetClearRouteCache() {
+				p.rs.log.Debug("ext_proc clear_route_cache ignored: no header mutation", "filter", p.cfg.name)
+			}
 		case p.cfg.pb.GetRouteCacheAction() == extprocv3.ExternalProcessor_CLEAR:
 			p.clearRoute = true
-		case p.cfg.pb.GetRouteCacheAction() == extprocv3.ExternalProcessor_RETAIN:
-		case cr.GetHeaderMutation() != nil:
+		case p.cfg.pb.GetRouteCacheAction() == extprocv3.ExternalProcessor_RETAIN, p.cfg.pb.GetDisableClearRouteCache():
+		case cr.GetClearRouteCache():
 			p.clearRoute = true
-		default:
-			p.rs.log.Debug("ext_proc clear_route_cache ignored: no header mutation", "filter", p.cfg.name)
 		}
 	}
 	return nil
