@@ -1,6 +1,7 @@
 package envoymodel
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -119,5 +120,24 @@ func TestModel_PerTryTimeoutDuringHold(t *testing.T) {
 	}
 	if !strings.Contains(got.header.Get("server"), "envoy") {
 		t.Errorf("server header %q, want envoy", got.header.Get("server"))
+	}
+}
+
+// TestModel_FailureModeAllow verifies that with failure_mode_allow an
+// unreachable ext_proc server is skipped (ext_proc.cc onGrpcError) and the
+// request reaches the configured cluster unchanged.
+func TestModel_FailureModeAllow(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	a := startUpstream(t, okJSON(`"a"`))
+	m := startModel(t, params{ExtProc: dead, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
+		RouteExtra:   "\n              failure_mode_allow: true",
+		AttemptExtra: "\n            failure_mode_allow: true"})
+	if got := post(t, m, "/v1/x", `{"k":1}`); got.status != 200 || got.body != `"a"` {
+		t.Fatalf("got %d %q, want 200 from a", got.status, got.body)
+	}
+	if b := a.requests()[0].body; b != `{"k":1}` {
+		t.Errorf("upstream body %q, want the original", b)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -37,6 +38,9 @@ type stream struct {
 	// shared by the HCM filters and the upstream filters (guess: DESIGN.md
 	// relies on forwarding_namespaces reaching the attempt phase).
 	dynMD map[string]*structValue
+	// mdMu guards dynMD: a held-body pump reads it while the stream's
+	// goroutine applies a response.
+	mdMu sync.Mutex
 }
 
 // response is a response on its way to the client.
@@ -62,11 +66,21 @@ func localReply(code int, details, body string) *response {
 	return &response{headers: h, body: &bytesBody{b: []byte(body)}, local: true, details: details}
 }
 
-func (rs *stream) getMD(ns string) *structValue { return rs.dynMD[ns] }
+// getMD returns a copy of a namespace's dynamic metadata, or nil.
+func (rs *stream) getMD(ns string) *structValue {
+	rs.mdMu.Lock()
+	defer rs.mdMu.Unlock()
+	if s := rs.dynMD[ns]; s != nil {
+		return proto.Clone(s).(*structValue)
+	}
+	return nil
+}
 
 // mergeMD is StreamInfo::setDynamicMetadata: MergeFrom into the namespace
 // (top-level fields replaced).
 func (rs *stream) mergeMD(ns string, s *structValue) {
+	rs.mdMu.Lock()
+	defer rs.mdMu.Unlock()
 	cur := rs.dynMD[ns]
 	if cur == nil {
 		rs.dynMD[ns] = proto.Clone(s).(*structValue)
