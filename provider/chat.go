@@ -395,11 +395,14 @@ func providerMessage(ep *Endpoint, msg string) string {
 
 // ErrorBody renders a provider's classified error as the client-facing
 // OpenAI error JSON: {"error":{"message","type","param","code"}}. The message
-// names the provider; type is the provider's error type (or one derived from
-// the class), code the provider's code (or its type).
+// names the provider; type is the provider's error type when it is
+// snake_case like OpenAI's (Anthropic's are), else one derived from the
+// class (rate_limit_error, authentication_error, invalid_request_error,
+// server_error); code is the provider's code, else its type (Gemini's
+// status, e.g. RESOURCE_EXHAUSTED).
 func ErrorBody(ep *Endpoint, c Classification) []byte {
 	typ := c.Type
-	if typ == "" {
+	if typ == "" || strings.ToLower(typ) != typ { // Gemini's RESOURCE_EXHAUSTED and the like
 		typ = openAIType(c.Class)
 	}
 	code := c.Code

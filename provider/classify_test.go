@@ -215,3 +215,16 @@ func TestPrepare_DefaultMaxTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorBody_GeminiStatusIsCode verifies Gemini's upper-case status goes
+// to code and the type is derived from the class.
+func TestErrorBody_GeminiStatusIsCode(t *testing.T) {
+	ep := &Endpoint{Name: "g", API: config.APIGemini}
+	a, _ := For(config.APIGemini)
+	c := a.Classify(429, nil, []byte(`{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`), classifyNow)
+	got := string(ErrorBody(ep, c))
+	want := `{"error":{"message":"g (gemini): Resource has been exhausted","type":"rate_limit_error","param":null,"code":"RESOURCE_EXHAUSTED"}}`
+	if got != want {
+		t.Errorf("ErrorBody: got %s, want %s", got, want)
+	}
+}

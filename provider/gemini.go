@@ -493,11 +493,12 @@ func (s *geminiStream) event(ev Event) error {
 	}
 	v := viewGemini(gjson.Parse(data))
 	if v.err.Exists() {
-		status := v.err.Get("status").String()
-		if status == "" {
-			status = "UNKNOWN"
+		c := Classification{Class: ClassServerError}
+		geminiError(&c, v.err)
+		if c.Code == "" {
+			c.Code = "UNKNOWN"
 		}
-		s.out = appendErrorEvent(s.out, s.ep, status, status, v.err.Get("message").String())
+		s.out = appendErrorEvent(s.out, s.ep, openAIType(c.Class), c.Code, c.Message)
 		s.done = true
 		return errStop{}
 	}
