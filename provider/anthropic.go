@@ -426,8 +426,8 @@ type anthropicStream struct {
 	w        chunkWriter
 	out      []byte
 	started  bool
-	finished bool // finish chunk written
-	done     bool // [DONE] written
+	finished bool   // finish chunk written
+	done     bool   // [DONE] written
 	blocks   []int  // content block index -> tool call index, -1 for others
 	toolArgs []bool // tool call index -> some arguments were written
 	tokens   anthropicTokens

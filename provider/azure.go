@@ -56,7 +56,9 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return &p, nil
 }
 
-func (azureOpenAI) NewResponseTranslator(*Endpoint, Request, Env) ResponseTranslator { return identity{} }
+func (azureOpenAI) NewResponseTranslator(*Endpoint, Request, Env) ResponseTranslator {
+	return identity{}
+}
 
 func (azureOpenAI) InspectStreamStart(buf []byte) StreamStart {
 	st := openAI{}.InspectStreamStart(buf)

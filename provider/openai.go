@@ -60,7 +60,7 @@ func (openAI) Classify(status int, h http.Header, body []byte, now time.Time) Cl
 type identity struct{}
 
 func (identity) Translate(chunk []byte, _ bool) ([]byte, error) { return chunk, nil }
-func (identity) ContentType() string                           { return "" }
+func (identity) ContentType() string                            { return "" }
 
 // inspectFirstEvent frames buf and judges its first event with judge.
 func inspectFirstEvent(buf []byte, judge func(Event) *Classification) StreamStart {
