@@ -179,7 +179,11 @@ type priorityGroupSpec struct {
 // PriorityGroupsOverride, holds no group, or the attempt's group is not a
 // valid override, the configured groups are used. An override group without
 // clusters reuses the configured group of the same name. The random value
-// is computed once per request and reused for every attempt.
+// is computed once per request and reused for every attempt. The namespace
+// is parsed strictly with protojson (guess: Envoy's
+// priority_group_cluster_specifier.h parseFromStruct reads each group "with
+// the same shape as a PriorityGroup message" and may tolerate extra fields;
+// the contract allows none).
 func (p *priorityGroupSpec) selectCluster(attempt int, md func(ns string) *structValue, random uint64) string {
 	idx := func(n int) int {
 		if attempt-1 >= n {

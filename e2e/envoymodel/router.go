@@ -185,8 +185,9 @@ func (rs *stream) retryLoop(body []byte) *response {
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
 		switch {
 		case res.fromFilter:
-			// DESIGN.md section 2: a local reply from an upstream filter goes
-			// straight to the client and is never retried.
+			// A local reply from an upstream filter goes to the downstream
+			// filter manager and is never retried (upstream_request.cc
+			// sendLocalReply; DESIGN.md section 2).
 			return res.resp
 		case res.resp != nil:
 			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
@@ -381,25 +382,16 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
 }
 
-// finishLocal encodes a local reply of an upstream filter through the
-// upstream filters before it (guess), and ties the attempt cleanup to it.
-func (rs *stream) finishLocal(lr *response, before []*extProc, cleanup func()) *response {
-	h, src := lr.headers, lr.body
-	for i := len(before) - 1; i >= 0; i-- {
-		if before[i] == lr.fromExtProc {
-			continue
-		}
-		var l2 *response
-		h, src, l2 = before[i].encode(h, src, false)
-		if l2 != nil {
-			h, src = l2.headers, l2.body
-		}
-	}
-	// The attempt is over; the reply body is in memory.
-	b, _, _ := readAll(src, 1<<30)
-	src.close()
+// finishLocal ends the attempt with a local reply of one of its upstream
+// filters. source/common/router/upstream_request.cc
+// UpstreamRequestFilterManagerCallbacks::sendLocalReply hands it to the
+// downstream filter manager: "Local replies will not be seen by upstream
+// filters", and the router never retries it.
+func (rs *stream) finishLocal(lr *response, _ []*extProc, cleanup func()) *response {
+	b, _, _ := readAll(lr.body, 1<<30)
+	lr.body.close()
 	cleanup()
-	return &response{headers: h, body: &bytesBody{b: b}, local: true, details: lr.details}
+	return &response{headers: lr.headers, body: &bytesBody{b: b}, local: true, details: lr.details}
 }
 
 // httpBody reads an upstream body chunk by chunk.
