@@ -28,6 +28,8 @@ type target struct {
 }
 
 var goldenTargets = []target{
+	{Endpoint{Name: "openai", API: config.APIOpenAI, BasePath: "/v1",
+		AuthHeader: "authorization", AuthValue: "Bearer test-key"}, "gpt-4o-mini"},
 	{Endpoint{Name: "claude", API: config.APIAnthropic, BasePath: "/v1", APIVersion: "2023-06-01",
 		AuthHeader: "x-api-key", AuthValue: "test-key"}, "claude-sonnet-4-5"},
 	{Endpoint{Name: "gemini", API: config.APIGemini, BasePath: "/v1beta",

@@ -125,13 +125,6 @@ func isObject(s string) bool {
 	return false
 }
 
-// appendRawJSON appends r's source text when r is a JSON value, else def.
-func appendRawJSON(b []byte, r gjson.Result, def string) []byte {
-	if !r.Exists() || r.Raw == "" {
-		return append(b, def...)
-	}
-	return append(b, r.Raw...)
-}
 
 // appendFloat appends f as a JSON number.
 func appendFloat(b []byte, f float64) []byte {
