@@ -26,8 +26,8 @@ func init() { register(config.APIAzureOpenAI, azureOpenAI{}) }
 const AzureV1 = "v1"
 
 func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	if !gjson.ValidBytes(req.Body) {
-		return nil, badRequest("", "request body is not valid JSON")
+	if !gjson.ValidBytes(req.Body) || !gjson.Parse(str(req.Body)).IsObject() {
+		return nil, badRequest("", "request body is not a JSON object")
 	}
 	body := req.Body
 	var p Prepared

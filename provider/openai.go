@@ -17,6 +17,9 @@ var _ Adapter = openAI{}
 
 func (openAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	body := req.Body
+	if !gjson.ValidBytes(body) || !gjson.Parse(str(body)).IsObject() {
+		return nil, &Error{Status: 400, Type: "invalid_request_error", Message: "request body is not a JSON object"}
+	}
 	if gjson.GetBytes(body, "model").String() != req.Model {
 		b, err := sjson.SetBytes(body, "model", req.Model)
 		if err != nil {
