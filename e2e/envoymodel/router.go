@@ -320,7 +320,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 				return attemptResult{fail: k}
 			}
 			lr.fromExtProc = p
-			return attemptResult{resp: rs.finishLocal(lr, filters, cleanup), fromFilter: true}
+			return attemptResult{resp: rs.finishLocal(lr, cleanup), fromFilter: true}
 		}
 	}
 	if k := timedOut(); k != 0 {
@@ -367,7 +367,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 				return attemptResult{fail: k}
 			}
 			lr.fromExtProc = filters[i]
-			return attemptResult{resp: rs.finishLocal(lr, filters[:i], cleanup), fromFilter: true}
+			return attemptResult{resp: rs.finishLocal(lr, cleanup), fromFilter: true}
 		}
 	}
 	if !state.CompareAndSwap(stateRunning, stateHeaders) {
@@ -387,7 +387,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 // UpstreamRequestFilterManagerCallbacks::sendLocalReply hands it to the
 // downstream filter manager: "Local replies will not be seen by upstream
 // filters", and the router never retries it.
-func (rs *stream) finishLocal(lr *response, _ []*extProc, cleanup func()) *response {
+func (rs *stream) finishLocal(lr *response, cleanup func()) *response {
 	b, _, _ := readAll(lr.body, 1<<30)
 	lr.body.close()
 	cleanup()
