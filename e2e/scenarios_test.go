@@ -372,6 +372,21 @@ func TestScenario7_BadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("unrouted path", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		_, err := s.client.Embeddings.New(ctx, openai.EmbeddingNewParams{
+			Model: chainModel,
+			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hi")},
+		})
+		ae, ok := err.(*openai.Error)
+		if !ok || ae.StatusCode != 404 {
+			t.Fatalf("got %v, want a 404 API error", err)
+		}
+		if ae.Type == "" || ae.Message == "" {
+			t.Errorf("404 error %q lacks message or type", ae.RawJSON())
+		}
+	})
 	for _, n := range providerNames {
 		if c := s.fakes[n].Count(); c != 0 {
 			t.Errorf("%s received %d requests, want 0", n, c)

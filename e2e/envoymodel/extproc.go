@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // extProcConfig is one compiled envoy.filters.http.ext_proc filter.
@@ -173,6 +174,9 @@ type extProc struct {
 	sentRespAttrs bool
 	// clearRoute is set when a decode response cleared the route cache.
 	clearRoute bool
+
+	// failOpen is a per-route failure_mode_allow override.
+	failOpen *wrapperspb.BoolValue
 
 	// abort ends waits early: the attempt was reset (per-try timeout)
 	// and its upstream filter chain destroyed. Nil for HCM filters.
@@ -399,7 +403,7 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 		// fails closed with status_on_error unless failure_mode_allow
 		// (envoy.reloadable_features.ext_proc_fail_close_spurious_resp, default true).
 		p.rs.log.Debug("ext_proc spurious message", "filter", p.cfg.name, "want", want.String())
-		if p.cfg.pb.GetFailureModeAllow() {
+		if p.failureModeAllow() {
 			p.complete = true
 			p.close()
 			return nil, nil
@@ -416,7 +420,7 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 func (p *extProc) grpcError(err error) (*extprocsvc.ProcessingResponse, *response) {
 	p.complete = true
 	p.close()
-	if p.cfg.pb.GetFailureModeAllow() {
+	if p.failureModeAllow() {
 		return nil, nil
 	}
 	st, _ := status.FromError(err)
@@ -427,7 +431,7 @@ func (p *extProc) grpcError(err error) (*extprocsvc.ProcessingResponse, *respons
 func (p *extProc) messageTimeout() (*extprocsvc.ProcessingResponse, *response) {
 	p.complete = true
 	p.close()
-	if p.cfg.pb.GetFailureModeAllow() {
+	if p.failureModeAllow() {
 		return nil, nil
 	}
 	return nil, localReply(504, "ext_proc_error_gRPC_error_4{per-message_timeout_exceeded}", "")

@@ -210,6 +210,10 @@ static_resources:
               routes:
               - match: {prefix: /direct}
                 direct_response: {status: 418, body: {inline_string: teapot}}
+                typed_per_filter_config:
+                  envoy.filters.http.ext_proc:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
+                    disabled: true
               - match: {prefix: /v1/}
 {{- if .BodyLimit}}
                 request_body_buffer_limit: {{.BodyLimit}}

@@ -465,14 +465,17 @@ func TestModel_ModeOverrideBuffersResponse(t *testing.T) {
 	}
 }
 
-// TestModel_DirectResponseAndNoRoute verifies direct_response and the 404
-// for an unmatched path.
+// TestModel_DirectResponseAndNoRoute verifies direct_response, the per-route
+// ExtProcPerRoute disabled, and the 404 for an unmatched path.
 func TestModel_DirectResponseAndNoRoute(t *testing.T) {
-	_, ep, _ := startExtProc(t, continueAll)
+	srv, ep, _ := startExtProc(t, continueAll)
 	a := startUpstream(t, okJSON(`"a"`))
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}})
 	if got := post(t, m, "/direct", `{}`); got.status != 418 || got.body != "teapot" {
 		t.Errorf("direct: got %d %q", got.status, got.body)
+	}
+	if n := len(srv.requests("route")); n != 0 {
+		t.Errorf("ext_proc saw %d messages on a route where ExtProcPerRoute disables it, want 0", n)
 	}
 	if got := post(t, m, "/nope", `{}`); got.status != 404 {
 		t.Errorf("no route: got %d, want 404", got.status)

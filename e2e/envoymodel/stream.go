@@ -206,6 +206,9 @@ func (rs *stream) run(r *http.Request) *response {
 	}
 	for _, f := range rs.m.filters {
 		p := newExtProc(f, rs, nil)
+		if !p.applyPerRoute(rs.perRoute(f.name)) {
+			continue
+		}
 		active = append(active, p)
 		if lr := p.decode(rs.reqHeaders, &body, overLimit); lr != nil {
 			if lr.fromExtProc == nil {
