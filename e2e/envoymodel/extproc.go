@@ -499,6 +499,10 @@ func (p *extProc) immediate(ir *extprocsvc.ImmediateResponse) *response {
 		return localReply(p.cfg.onError, "ext_proc_error_immediate_response_mutation", "")
 	}
 	resp.headers.set(":status", itoa(int64(code)))
+	// sendLocalReply adds content-type text/plain to a body when none was set.
+	if len(ir.GetBody()) > 0 && !resp.headers.has("content-type") {
+		resp.headers.set("content-type", "text/plain")
+	}
 	resp.body = &bytesBody{b: ir.GetBody()}
 	resp.headers.set("content-length", itoa(int64(len(ir.GetBody()))))
 	resp.fromExtProc = p

@@ -180,11 +180,14 @@ func (rs *stream) run(r *http.Request) *response {
 	}
 	overLimit := uint64(len(body)) > limit
 	var active []*extProc
-	defer func() {
+	closeAll := func() {
 		for _, p := range active {
 			p.close()
 		}
-	}()
+		for _, p := range active {
+			p.wait()
+		}
+	}
 	encodeFrom := func(resp *response, upTo int) *response {
 		h, src := resp.headers, resp.body
 		for i := upTo - 1; i >= 0; i-- {
@@ -201,7 +204,9 @@ func (rs *stream) run(r *http.Request) *response {
 				resp.local = true
 			}
 		}
-		resp.headers, resp.body = h, src
+		// The HCM filters' streams live until the response body is done
+		// (a STREAMED response body still talks to them).
+		resp.headers, resp.body = h, &cleanupBody{src: src, cleanup: closeAll}
 		return resp
 	}
 	for _, f := range rs.m.filters {
