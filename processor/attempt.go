@@ -45,6 +45,7 @@ type holdKind uint8
 const (
 	holdStream holdKind = iota // a 200 event stream: wait for its first event
 	holdError                  // an error status: wait for its body to classify it
+	holdBody                   // a JSON answer to translate: wait for all of it
 )
 
 // planInfo is the plan as it arrives in the forwarded dynamic metadata.
@@ -122,8 +123,12 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 	if a.step != attHolding {
 		return nil, nil
 	}
-	if a.hold == holdError {
+	switch a.hold {
+	case holdError:
 		return a.decideError(), nil
+	case holdBody:
+		return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
+			Message: fmt.Sprintf("the answer's body did not complete within %s of its headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 	}
 	return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 		Message: fmt.Sprintf("no event within %s of the response headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
@@ -299,6 +304,16 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdStream)
 			return nil, nil
 		}
+		if !passthrough(a.ep.cfg.API) && a.status == 200 {
+			// Translate the whole answer before the client sees a status: a
+			// body the translator rejects then fails over instead of reaching
+			// the client as a broken 200.
+			if h.GetEndOfStream() {
+				return a.finishBody(), nil
+			}
+			a.startHold(holdBody)
+			return nil, nil
+		}
 		return a.succeed(provider.ClassSuccess), nil
 	}
 	if h.GetEndOfStream() {
@@ -322,6 +337,16 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 		if a.hold == holdError {
 			if b.GetEndOfStream() || over {
 				return a.decideError(), nil
+			}
+			return nil, nil
+		}
+		if a.hold == holdBody {
+			if b.GetEndOfStream() {
+				return a.finishBody(), nil
+			}
+			if int64(len(a.buf)) > int64(a.st.cfg.Limits.MaxBodyBytes) {
+				// Too large to hold: translate as it flows.
+				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
 		}
@@ -395,6 +420,39 @@ func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingRespo
 	}
 	a.held, a.buf = nil, nil
 	return out
+}
+
+// finishBody translates a whole held JSON answer: the client gets it with a
+// matching status, or, when the provider's body cannot be translated, the
+// attempt fails over like a server error.
+func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
+	tr := a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	out, err := tr.Translate(a.buf, true)
+	if err != nil {
+		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
+			Message: "the provider's answer could not be translated: " + err.Error()})
+	}
+	a.stopTimer()
+	a.decided = true
+	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	m := a.traceHeaders()
+	m.setHeader("content-type", "application/json")
+	m.removeHeader("content-length")
+	resps := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	a.step = attReplacing
+	for i := range a.held {
+		if i == 0 {
+			resps = append(resps, replaceBody(out, nil))
+		} else {
+			resps = append(resps, replaceBody(nil, nil))
+		}
+	}
+	if len(a.held) == 0 && len(out) > 0 {
+		// Headers with end_of_stream: no body message will come to carry out.
+		a.logger().Warn("translated answer has no body message to carry it", "bytes", len(out))
+	}
+	a.held, a.buf = nil, nil
+	return resps
 }
 
 // decideError classifies a held error response with its body and answers it.
@@ -484,11 +542,7 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 		a.held, a.buf = nil, nil
 		return out
 	}
-	typ := cls.Type
-	if typ == "" {
-		typ = errorTypeFor(cls.Status)
-	}
-	body := errorBody(apiError{Message: cls.Message, Type: typ, Code: cls.Code, Provider: a.target.Provider})
+	body := provider.ErrorBody(&a.ep.ep, cls)
 	m.removeHeader("content-length")
 	m.setHeader("content-type", "application/json")
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}

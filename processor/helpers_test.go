@@ -86,7 +86,16 @@ func newHarness(t testing.TB, extraYAML string) *harness {
 	if !strings.Contains(extraYAML, "limits:") {
 		extraYAML += "limits: {max_body_bytes: 4KiB}\n"
 	}
-	cfg, err := config.Parse([]byte(testConfig + extraYAML))
+	return newHarnessYAML(t, testConfig+extraYAML)
+}
+
+// newHarnessYAML is newHarness with a whole configuration.
+func newHarnessYAML(t testing.TB, yamlText string) *harness {
+	t.Helper()
+	t.Setenv("TEST_OPENAI_KEY", "sk-openai-secret")
+	t.Setenv("TEST_GROQ_KEY", "gsk-groq-secret")
+	t.Setenv("TEST_ANTHROPIC_KEY", "sk-ant-secret")
+	cfg, err := config.Parse([]byte(yamlText))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -1,0 +1,109 @@
+package processor
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const anthropicConfig = `
+providers:
+  - {name: claude, api: anthropic, host: api.anthropic.com, auth: {key_env: TEST_ANTHROPIC_KEY}}
+  - {name: openai, api: openai, host: api.openai.com, auth: {key_env: TEST_OPENAI_KEY}}
+chains:
+  - name: mixed
+    match: {models: [mixed]}
+    targets:
+      - {provider: claude, model: claude-sonnet-4-5}
+      - {provider: openai, model: gpt-4o}
+breaker: {jitter: 0}
+server: {stream_first_event_timeout: 300ms}
+`
+
+// TestAttempt_AnthropicTargetSpeaksMessagesAPI verifies the rewrite for an
+// Anthropic target: path, x-api-key, anthropic-version, no client
+// Authorization, and a Messages body; then its JSON answer comes back to the
+// client as an OpenAI chat completion.
+func TestAttempt_AnthropicTargetSpeaksMessagesAPI(t *testing.T) {
+	h := newHarnessYAML(t, anthropicConfig)
+	body := `{"model":"mixed","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}`
+	dm := h.planFor(body)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "claude", "a1"))
+	s.recv()
+	s.send(reqBody(body))
+	c := s.recv().GetRequestBody().GetResponse()
+	hs := setHeaders(c.GetHeaderMutation())
+	if hs[":path"] != "/v1/messages" || hs["x-api-key"] != "sk-ant-secret" || hs["anthropic-version"] == "" {
+		t.Fatalf("headers: got %v, want the Messages path, x-api-key and anthropic-version", hs)
+	}
+	if !strings.Contains(strings.Join(c.GetHeaderMutation().GetRemoveHeaders(), ","), "authorization") {
+		t.Fatalf("remove_headers: got %v, want authorization removed", c.GetHeaderMutation().GetRemoveHeaders())
+	}
+	var req struct {
+		Model     string
+		System    any
+		MaxTokens int `json:"max_tokens"`
+	}
+	if err := json.Unmarshal(c.GetBodyMutation().GetBody(), &req); err != nil || req.Model != "claude-sonnet-4-5" || req.System == nil || req.MaxTokens == 0 {
+		t.Fatalf("body: got %s (%v), want a Messages request with system and max_tokens", c.GetBodyMutation().GetBody(), err)
+	}
+
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json", "content-length", "300"))
+	s.send(respBody(`{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5",`, false))
+	s.send(respBody(`"content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":3}}`, true))
+	r := s.recv()
+	m := r.GetResponseHeaders().GetResponse().GetHeaderMutation()
+	if !strings.Contains(strings.Join(m.GetRemoveHeaders(), ","), "content-length") || setHeaders(m)[HeaderProvider] != "claude" {
+		t.Fatalf("response headers: got %v, want content-length removed and the provider named", m)
+	}
+	first := s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody()
+	second := s.recv().GetResponseBody().GetResponse().GetBodyMutation()
+	var out struct {
+		Object  string
+		Choices []struct {
+			Message      struct{ Content string }
+			FinishReason string `json:"finish_reason"`
+		}
+	}
+	if err := json.Unmarshal(first, &out); err != nil || out.Object != "chat.completion" || len(out.Choices) != 1 ||
+		out.Choices[0].Message.Content != "Hello!" || out.Choices[0].FinishReason != "stop" {
+		t.Fatalf("translated body: got %s (%v)", first, err)
+	}
+	if len(second.GetBody()) != 0 {
+		t.Fatalf("second chunk: got %q, want it emptied", second.GetBody())
+	}
+}
+
+// TestAttempt_AnthropicOverloadInStreamFailsOver verifies Anthropic's 200
+// stream whose first event is overloaded_error becomes a retried 503.
+func TestAttempt_AnthropicOverloadInStreamFailsOver(t *testing.T) {
+	h := newHarnessYAML(t, anthropicConfig)
+	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	dm := h.planFor(body)
+	s := h.runAttempt(dm, 1, "claude", "a2", body)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+		t.Fatalf("got %v, want :status 503 and the retry marker", hs)
+	}
+}
+
+// TestAttempt_UntranslatableAnswerFailsOver verifies a 200 whose body the
+// translator rejects fails over instead of reaching the client as a broken 200.
+func TestAttempt_UntranslatableAnswerFailsOver(t *testing.T) {
+	h := newHarnessYAML(t, anthropicConfig)
+	body := `{"model":"mixed","messages":[{"role":"user","content":"hi"}]}`
+	dm := h.planFor(body)
+	s := h.runAttempt(dm, 1, "claude", "a3", body)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s.send(respBody(`<html>gateway</html>`, true))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
+		t.Fatalf("got %v, want the attempt failed over", hs)
+	}
+}
