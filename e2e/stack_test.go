@@ -20,6 +20,8 @@ import (
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/e2e/envoymodel"
@@ -98,6 +100,7 @@ type stack struct {
 	local    bool
 	clock    *fakeClock
 	proc     *processor.Server
+	rec      recorder
 	grpcAddr string
 	mu       sync.Mutex
 	grpcSrv  *grpc.Server
@@ -206,7 +209,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 }
 
 func (s *stack) serveGRPC(ln net.Listener) {
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.StreamInterceptor(s.rec.interceptor))
 	extprocsvc.RegisterExternalProcessorServer(gs, s.proc)
 	s.mu.Lock()
 	s.grpcSrv = gs
@@ -407,3 +410,57 @@ func (a *adminFake) Requests() []fakellm.Recorded {
 func (a *adminFake) Count() int { return len(a.Requests()) }
 
 func (a *adminFake) Reset() { a.do(http.MethodDelete, "requests", nil) }
+
+// exchange is one ext_proc message or answer seen by the server.
+type exchange struct {
+	phase string
+	req   *extprocsvc.ProcessingRequest
+	resp  *extprocsvc.ProcessingResponse
+}
+
+// recorder keeps every ext_proc message of a local stack, for contract checks.
+type recorder struct {
+	mu  sync.Mutex
+	log []exchange
+}
+
+func (r *recorder) all() []exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]exchange(nil), r.log...)
+}
+
+func (r *recorder) interceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	phase := ""
+	if md, ok := metadata.FromIncomingContext(ss.Context()); ok {
+		if v := md.Get(processor.PhaseHeader); len(v) > 0 {
+			phase = v[0]
+		}
+	}
+	return h(srv, &recordingStream{ServerStream: ss, r: r, phase: phase})
+}
+
+type recordingStream struct {
+	grpc.ServerStream
+	r     *recorder
+	phase string
+}
+
+func (s *recordingStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if req, ok := m.(*extprocsvc.ProcessingRequest); ok && err == nil {
+		s.r.mu.Lock()
+		s.r.log = append(s.r.log, exchange{phase: s.phase, req: proto.Clone(req).(*extprocsvc.ProcessingRequest)})
+		s.r.mu.Unlock()
+	}
+	return err
+}
+
+func (s *recordingStream) SendMsg(m any) error {
+	if resp, ok := m.(*extprocsvc.ProcessingResponse); ok {
+		s.r.mu.Lock()
+		s.r.log = append(s.r.log, exchange{phase: s.phase, resp: proto.Clone(resp).(*extprocsvc.ProcessingResponse)})
+		s.r.mu.Unlock()
+	}
+	return s.ServerStream.SendMsg(m)
+}
