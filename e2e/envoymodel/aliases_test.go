@@ -5,3 +5,5 @@ import extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filter
 type extprocv3ProcessingMode = extprocv3.ProcessingMode
 
 const bufferedMode = extprocv3.ProcessingMode_BUFFERED
+
+const noneMode = extprocv3.ProcessingMode_NONE

@@ -141,3 +141,57 @@ func TestModel_FailureModeAllow(t *testing.T) {
 		t.Errorf("upstream body %q, want the original", b)
 	}
 }
+
+// TestModel_ModeOverrideIgnoredWithoutWaiting verifies that mode_override
+// is honoured with allow_mode_override, and ignored when
+// send_body_without_waiting_for_header_response is set (ext_proc.proto).
+func TestModel_ModeOverrideIgnoredWithoutWaiting(t *testing.T) {
+	const streamed = "{request_header_mode: SEND, request_body_mode: BUFFERED, response_header_mode: SEND, response_body_mode: STREAMED, request_trailer_mode: SKIP, response_trailer_mode: SKIP}"
+	for _, tc := range []struct {
+		name        string
+		extra       string
+		wantBodies  bool
+		holdHeaders bool
+	}{
+		{name: "honoured", extra: "\n            allow_mode_override: true", wantBodies: false},
+		{name: "ignored without waiting", extra: "\n            allow_mode_override: true\n            send_body_without_waiting_for_header_response: true", wantBodies: true, holdHeaders: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startUpstream(t, okJSON(`"a"`))
+			var held *extprocsvc.ProcessingRequest
+			srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+				answer := func(hr *extprocsvc.ProcessingRequest) *extprocsvc.ProcessingResponse {
+					r := continueFor(hr, nil)
+					r.ModeOverride = &extprocv3ProcessingMode{ResponseBodyMode: noneMode}
+					return r
+				}
+				if phase == "attempt" && req.GetResponseHeaders() != nil {
+					if tc.holdHeaders {
+						held = req
+						return nil
+					}
+					return []*extprocsvc.ProcessingResponse{answer(req)}
+				}
+				if phase == "attempt" && req.GetResponseBody() != nil && held != nil {
+					h := held
+					held = nil
+					return []*extprocsvc.ProcessingResponse{answer(h), continueFor(req, nil)}
+				}
+				return continueAll(phase, req)
+			})
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, AttemptMode: streamed, AttemptExtra: tc.extra})
+			if got := post(t, m, "/v1/x", `{}`); got.status != 200 || got.body != `"a"` {
+				t.Fatalf("got %d %q", got.status, got.body)
+			}
+			bodies := 0
+			for _, r := range srv.requests("attempt") {
+				if r.GetResponseBody() != nil {
+					bodies++
+				}
+			}
+			if (bodies > 0) != tc.wantBodies {
+				t.Errorf("server got %d response body messages, want some: %v", bodies, tc.wantBodies)
+			}
+		})
+	}
+}
