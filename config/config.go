@@ -141,6 +141,33 @@ type Target struct {
 	// ContextWindow is the model's context window in tokens; 0 means unknown.
 	// Used to fail over a context-length error only to a larger window.
 	ContextWindow int `json:"context_window,omitempty"`
+	// Supports lists the request features the model handles: tools, json
+	// (response_format json_object/json_schema), vision (image parts). Empty
+	// means all of them. A request needing a feature skips targets without it.
+	Supports []Capability `json:"supports,omitempty"`
+}
+
+// Capability is a request feature a target may lack.
+type Capability string
+
+// The capabilities.
+const (
+	CapTools  Capability = "tools"
+	CapJSON   Capability = "json"
+	CapVision Capability = "vision"
+)
+
+// Has reports whether t handles c (an empty Supports handles everything).
+func (t Target) Has(c Capability) bool {
+	if len(t.Supports) == 0 {
+		return true
+	}
+	for _, s := range t.Supports {
+		if s == c {
+			return true
+		}
+	}
+	return false
 }
 
 // Key is the breaker key of the target: "provider/model".
@@ -529,6 +556,11 @@ func (c *Config) Validate() error {
 			}
 			if t.ContextWindow < 0 {
 				bad(tp+".context_window", "must not be negative")
+			}
+			for k, c := range t.Supports {
+				if c != CapTools && c != CapJSON && c != CapVision {
+					bad(fmt.Sprintf("%s.supports[%d]", tp, k), "%q is not one of tools, json, vision", c)
+				}
 			}
 		}
 		if ch.Triggers != nil {

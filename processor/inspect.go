@@ -19,6 +19,8 @@ type inspection struct {
 	Model        string
 	Stream       bool
 	IncludeUsage bool
+	// Needs of targets: tools, JSON output, image input.
+	Tools, JSON, Vision bool
 }
 
 // inspectBody reads the model and stream flags with one pass over the
@@ -54,6 +56,13 @@ func inspectBody(b []byte) (inspection, error) {
 			in.Stream = value.Type == gjson.True
 		case "stream_options":
 			in.IncludeUsage = value.Get("include_usage").Type == gjson.True
+		case "tools", "functions":
+			in.Tools = in.Tools || value.IsArray() && len(value.Array()) > 0
+		case "response_format":
+			t := value.Get("type").Str
+			in.JSON = t == "json_object" || t == "json_schema"
+		case "messages":
+			in.Vision = hasImage(value)
 		}
 		return true
 	})
@@ -64,4 +73,22 @@ func inspectBody(b []byte) (inspection, error) {
 		return in, errMissingModel
 	}
 	return in, nil
+}
+
+// hasImage reports whether any message has an image part.
+func hasImage(messages gjson.Result) bool {
+	found := false
+	messages.ForEach(func(_, m gjson.Result) bool {
+		c := m.Get("content")
+		if !c.IsArray() {
+			return true
+		}
+		c.ForEach(func(_, part gjson.Result) bool {
+			t := part.Get("type").Str
+			found = t == "image_url" || t == "input_image"
+			return !found
+		})
+		return !found
+	})
+	return found
 }

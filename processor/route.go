@@ -182,7 +182,12 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
-	plan, err := r.st.table.Plan(ch, r.s.clock.Now())
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4}
+	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
+	if errors.Is(err, routing.ErrNoCapableTarget) {
+		return r.reject(400, "invalid_request_error", "unsupported_capability",
+			strings.TrimPrefix(err.Error(), "routing: ")), nil
+	}
 	if err != nil {
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil

@@ -199,3 +199,22 @@ func TestProcess_ProtocolErrorsEndTheStream(t *testing.T) {
 	}
 	s.cancel()
 }
+
+// TestRoute_NoCapableTargetIs400 verifies a request needing a capability no
+// target of its chain has is refused with a clear error.
+func TestRoute_NoCapableTargetIs400(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers: [{name: p, api: openai, host: p.example}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, supports: [tools]}]}]
+`)
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]}`))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "unsupported_capability") ||
+		!strings.Contains(string(ir.GetBody()), "vision") {
+		t.Fatalf("got %v, want 400 unsupported_capability naming vision", ir)
+	}
+}

@@ -19,7 +19,36 @@ var (
 	ErrUnknownChain = errors.New("unknown chain")
 	// ErrAllOpen: every target's breaker is open and routing.all_open is reject (503).
 	ErrAllOpen = errors.New("all targets open")
+	// ErrNoCapableTarget: no target of the chain supports a feature the request needs (400).
+	ErrNoCapableTarget = errors.New("no target supports the request")
 )
+
+// Needs are what a request requires of a target.
+type Needs struct {
+	Tools  bool // the request has tools
+	JSON   bool // response_format json_object or json_schema
+	Vision bool // image parts
+	// PromptTokens is an estimate of the prompt's size; 0 means unknown.
+	PromptTokens int
+}
+
+// missing names the first capability tg lacks for n, or "".
+func (n Needs) missing(tg config.Target) config.Capability {
+	switch {
+	case n.Tools && !tg.Has(config.CapTools):
+		return config.CapTools
+	case n.JSON && !tg.Has(config.CapJSON):
+		return config.CapJSON
+	case n.Vision && !tg.Has(config.CapVision):
+		return config.CapVision
+	}
+	return ""
+}
+
+// tooLong reports whether the prompt estimate exceeds tg's known window.
+func (n Needs) tooLong(tg config.Target) bool {
+	return tg.ContextWindow > 0 && n.PromptTokens > tg.ContextWindow
+}
 
 // Step is one planned attempt.
 type Step struct {
@@ -118,10 +147,42 @@ func (t *Table) BreakerFor(provider, model string) *breaker.Breaker {
 // target whose cooldown ends first is tried (routing.all_open: try-soonest),
 // or ErrAllOpen is returned (reject).
 func (t *Table) Plan(ch *config.Chain, now time.Time) (Plan, error) {
+	return t.PlanFor(ch, now, Needs{})
+}
+
+// PlanFor is Plan for a request with needs: targets lacking a capability the
+// request needs are left out (ErrNoCapableTarget when none is left), and so
+// are targets whose known context window is below the prompt estimate, unless
+// that would leave none: then the largest window is kept and the provider
+// judges.
+func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, error) {
 	p := Plan{Chain: ch.Name, Steps: make([]Step, 0, len(ch.Targets)), SameTargetRetries: *t.cfg.Routing.SameTargetRetries}
+	candidates := make([]int, 0, len(ch.Targets))
+	var lacking config.Capability
+	largest := -1
+	for i, tg := range ch.Targets {
+		if c := needs.missing(tg); c != "" {
+			lacking = c
+			continue
+		}
+		if largest < 0 || tg.ContextWindow == 0 || ch.Targets[largest].ContextWindow != 0 && tg.ContextWindow > ch.Targets[largest].ContextWindow {
+			largest = i
+		}
+		if needs.tooLong(tg) {
+			continue
+		}
+		candidates = append(candidates, i)
+	}
+	if largest < 0 {
+		return p, fmt.Errorf("routing: chain %q: the request needs %s: %w", ch.Name, lacking, ErrNoCapableTarget)
+	}
+	if len(candidates) == 0 {
+		candidates = append(candidates, largest)
+	}
 	var deferred []Step
 	soonest, soonestAt := -1, time.Time{}
-	for i, tg := range ch.Targets {
+	for _, i := range candidates {
+		tg := ch.Targets[i]
 		b := t.breakers[ch][i]
 		step := t.step(tg)
 		if len(p.Steps) > 0 && b.Snapshot(now).State == breaker.HalfOpen {

@@ -3,6 +3,7 @@ package routing_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -421,5 +422,60 @@ func TestTable_PlanSkipsProbeBehindHealthyTarget(t *testing.T) {
 	p, _ = tbl.Plan(ch, now)
 	if got, want := steps(p), []step{{"groq", "llama-3.3-70b-versatile", "probe", true}, claudeClosed}; !slices.Equal(got, want) {
 		t.Fatalf("Plan steps with the primary open: got %+v, want %+v", got, want)
+	}
+}
+
+// TestTable_PlanForHonoursCapabilities verifies targets lacking a needed
+// capability are skipped, none left is ErrNoCapableTarget, and the context
+// window estimate skips small windows unless nothing would be left.
+func TestTable_PlanForHonoursCapabilities(t *testing.T) {
+	const caps = `
+providers:
+  - {name: a, api: openai, host: a.example}
+  - {name: b, api: openai, host: b.example}
+  - {name: c, api: openai, host: c.example}
+chains:
+  - name: x
+    match: {models: [x]}
+    targets:
+      - {provider: a, model: small, context_window: 8000, supports: [json]}
+      - {provider: b, model: mid, context_window: 32000, supports: [tools, json]}
+      - {provider: c, model: big, context_window: 128000, supports: [tools, json, vision]}
+breaker: {jitter: 0}
+`
+	cfg, err := config.Parse([]byte(caps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := routing.NewTable(cfg, routing.NewRegistry(&fakeClock{t: t0}, nil), fixedRand(0))
+	ch := cfg.Chain("x")
+	tests := []struct {
+		name  string
+		needs routing.Needs
+		want  []string
+		err   error
+	}{
+		{"nothing needed", routing.Needs{}, []string{"small", "mid", "big"}, nil},
+		{"tools", routing.Needs{Tools: true}, []string{"mid", "big"}, nil},
+		{"vision", routing.Needs{Vision: true}, []string{"big"}, nil},
+		{"long prompt", routing.Needs{PromptTokens: 20000}, []string{"mid", "big"}, nil},
+		{"too long for all keeps the largest", routing.Needs{PromptTokens: 500000}, []string{"big"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := tbl.PlanFor(ch, t0, tc.needs)
+			var got []string
+			for _, s := range p.Steps {
+				got = append(got, s.Model)
+			}
+			if !errors.Is(err, tc.err) || !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v (%v), want %v (%v)", got, err, tc.want, tc.err)
+			}
+		})
+	}
+	cfg2, _ := config.Parse([]byte(strings.Replace(caps, "supports: [tools, json, vision]", "supports: [tools]", 1)))
+	tbl2 := routing.NewTable(cfg2, routing.NewRegistry(&fakeClock{t: t0}, nil), fixedRand(0))
+	if _, err := tbl2.PlanFor(cfg2.Chain("x"), t0, routing.Needs{Vision: true}); !errors.Is(err, routing.ErrNoCapableTarget) {
+		t.Fatalf("vision with no vision target: got %v, want ErrNoCapableTarget", err)
 	}
 }
