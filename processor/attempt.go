@@ -177,12 +177,8 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 		return a.responseHeaders(m.ResponseHeaders)
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return a.responseBody(m.ResponseBody)
-	case *extprocv3.ProcessingRequest_RequestTrailers:
-		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
-			RequestTrailers: &extprocv3.TrailersResponse{}}}), nil
-	case *extprocv3.ProcessingRequest_ResponseTrailers:
-		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
-			ResponseTrailers: &extprocv3.TrailersResponse{}}}), nil
+	case *extprocv3.ProcessingRequest_RequestTrailers, *extprocv3.ProcessingRequest_ResponseTrailers:
+		return one(trailersResponse(req)), nil
 	}
 	return nil, protocolError("attempt phase: unexpected message %T", req.Request)
 }
@@ -436,23 +432,40 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	a.decided = true
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	m := a.traceHeaders()
+	return a.answerWithBody(m, out)
+}
+
+// answerWithBody answers the held headers with m and makes body the whole
+// response body: the first held chunk carries it, later chunks are emptied.
+func (a *attemptStream) answerWithBody(m *mutation, body []byte) []*extprocv3.ProcessingResponse {
 	m.setHeader("content-type", "application/json")
 	m.removeHeader("content-length")
-	resps := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
 	a.step = attReplacing
 	for i := range a.held {
 		if i == 0 {
-			resps = append(resps, replaceBody(out, nil))
+			out = append(out, replaceBody(body, nil))
 		} else {
-			resps = append(resps, replaceBody(nil, nil))
+			out = append(out, replaceBody(nil, nil))
 		}
 	}
-	if len(a.held) == 0 && len(out) > 0 {
-		// Headers with end_of_stream: no body message will come to carry out.
-		a.logger().Warn("translated answer has no body message to carry it", "bytes", len(out))
+	if len(a.held) == 0 && len(body) > 0 {
+		// Headers with end_of_stream: no body message will come to carry it.
+		a.logger().Warn("answer body has no body message to carry it", "bytes", len(body))
 	}
 	a.held, a.buf = nil, nil
-	return resps
+	return out
+}
+
+// answerUnchanged answers the held headers with m and every held chunk unchanged.
+func (a *attemptStream) answerUnchanged(m *mutation) []*extprocv3.ProcessingResponse {
+	a.step = attPassing
+	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
+	for range a.held {
+		out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
+	}
+	a.held, a.buf = nil, nil
+	return out
 }
 
 // decideError classifies a held error response with its body and answers it.
@@ -516,13 +529,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 		// router tears the attempt down and retries (DESIGN.md, streaming).
 		m.setHeader(":status", "503")
 	}
-	a.step = attPassing
-	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
-	for range a.held {
-		out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
-	}
-	a.held, a.buf = nil, nil
-	return out
+	return a.answerUnchanged(m)
 }
 
 // returnError gives the client an error no other target would avoid
@@ -534,28 +541,9 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	a.record(cls)
 	m := a.traceHeaders()
 	if passthrough(a.ep.cfg.API) {
-		a.step = attPassing
-		out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
-		for range a.held {
-			out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
-		}
-		a.held, a.buf = nil, nil
-		return out
+		return a.answerUnchanged(m)
 	}
-	body := provider.ErrorBody(&a.ep.ep, cls)
-	m.removeHeader("content-length")
-	m.setHeader("content-type", "application/json")
-	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
-	a.step = attReplacing
-	for i := range a.held {
-		if i == 0 {
-			out = append(out, replaceBody(body, nil))
-		} else {
-			out = append(out, replaceBody(nil, nil))
-		}
-	}
-	a.held, a.buf = nil, nil
-	return out
+	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
 // traceHeaders are the response headers telling who answered and how.

@@ -112,3 +112,14 @@ func statusOf(h map[string]string) int {
 	}
 	return n
 }
+
+// trailersResponse answers a trailers message unchanged (our filters skip
+// trailers; a message arriving anyway is answered, not an error).
+func trailersResponse(req *extprocv3.ProcessingRequest) *extprocv3.ProcessingResponse {
+	if _, ok := req.Request.(*extprocv3.ProcessingRequest_RequestTrailers); ok {
+		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
+			RequestTrailers: &extprocv3.TrailersResponse{}}}
+	}
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
+		ResponseTrailers: &extprocv3.TrailersResponse{}}}
+}

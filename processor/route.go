@@ -85,12 +85,8 @@ func (r *routeStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.Pro
 		return r.responseHeaders(m.ResponseHeaders)
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return r.responseBody(m.ResponseBody)
-	case *extprocv3.ProcessingRequest_RequestTrailers:
-		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{
-			RequestTrailers: &extprocv3.TrailersResponse{}}}), nil
-	case *extprocv3.ProcessingRequest_ResponseTrailers:
-		return one(&extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
-			ResponseTrailers: &extprocv3.TrailersResponse{}}}), nil
+	case *extprocv3.ProcessingRequest_RequestTrailers, *extprocv3.ProcessingRequest_ResponseTrailers:
+		return one(trailersResponse(req)), nil
 	}
 	return nil, protocolError("route phase: unexpected message %T", req.Request)
 }
