@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -30,7 +29,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/processor"
@@ -253,6 +251,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		}
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain; version=0.0.4")
 		srv.WriteMetrics(w, time.Now())
@@ -297,30 +296,4 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// writeStatus serves the breakers' state as JSON.
-func writeStatus(w http.ResponseWriter, srv *processor.Server) {
-	type target struct {
-		Target              string    `json:"target"`
-		State               string    `json:"state"`
-		OpenUntil           time.Time `json:"open_until,omitzero"`
-		Stage               int       `json:"stage"`
-		Share               float64   `json:"share"`
-		ConsecutiveFailures int       `json:"consecutive_failures"`
-		WindowRequests      int       `json:"window_requests"`
-		WindowFailures      int       `json:"window_failures"`
-		LatencyEWMAms       int64     `json:"latency_ewma_ms"`
-	}
-	var out []target
-	now := time.Now()
-	srv.Registry().Each(func(b *breaker.Breaker) {
-		s := b.Snapshot(now)
-		out = append(out, target{Target: b.Name(), State: s.State.String(), OpenUntil: s.OpenUntil, Stage: s.Stage,
-			Share: s.Share, ConsecutiveFailures: s.ConsecutiveFailures, WindowRequests: s.Requests,
-			WindowFailures: s.Failures, LatencyEWMAms: s.LatencyEWMA.Milliseconds()})
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
-	w.Header().Set("content-type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"streams": srv.Streams(), "targets": out})
 }

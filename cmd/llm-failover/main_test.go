@@ -76,7 +76,7 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
 	done := make(chan error, 1)
 	go func() { done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), bound) }()
 	l := <-bound
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`, "/": "<td>p/m</td><td class=\"closed\">closed</td><td>100%</td>"} {
 		resp, err := http.Get("http://" + l.admin + path)
 		if err != nil {
 			t.Fatal(err)
