@@ -21,6 +21,8 @@ type inspection struct {
 	IncludeUsage bool
 	// Needs of targets: tools, JSON output, image input.
 	Tools, JSON, Vision bool
+	// OpenAIOnly names a field only OpenAI-format targets serve ("" if none).
+	OpenAIOnly string
 }
 
 // inspectBody reads the model and stream flags with one pass over the
@@ -63,6 +65,25 @@ func inspectBody(b []byte) (inspection, error) {
 			in.JSON = t == "json_object" || t == "json_schema"
 		case "messages":
 			in.Vision = hasImage(value)
+		case "n":
+			if value.Type == gjson.Number && value.Num != 1 {
+				in.OpenAIOnly = "n"
+			}
+		case "logprobs":
+			if value.Type == gjson.True {
+				in.OpenAIOnly = "logprobs"
+			}
+		case "top_logprobs", "audio":
+			if value.Type != gjson.Null {
+				in.OpenAIOnly = key.Str
+			}
+		case "modalities":
+			value.ForEach(func(_, m gjson.Result) bool {
+				if m.Str != "text" {
+					in.OpenAIOnly = "modalities"
+				}
+				return in.OpenAIOnly == ""
+			})
 		}
 		return true
 	})

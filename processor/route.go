@@ -178,7 +178,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
-	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4}
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, OpenAIOnly: in.OpenAIOnly}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.reject(400, "invalid_request_error", "unsupported_capability",

@@ -7,6 +7,8 @@ import (
 )
 
 const anthropicConfig = `
+breaker: {jitter: 0}
+server: {stream_first_event_timeout: 300ms}
 providers:
   - {name: claude, api: anthropic, host: api.anthropic.com, auth: {key_env: TEST_ANTHROPIC_KEY}}
   - {name: openai, api: openai, host: api.openai.com, auth: {key_env: TEST_OPENAI_KEY}}
@@ -16,8 +18,6 @@ chains:
     targets:
       - {provider: claude, model: claude-sonnet-4-5}
       - {provider: openai, model: gpt-4o}
-breaker: {jitter: 0}
-server: {stream_first_event_timeout: 300ms}
 `
 
 // TestAttempt_AnthropicTargetSpeaksMessagesAPI verifies the rewrite for an
@@ -105,5 +105,29 @@ func TestAttempt_UntranslatableAnswerFailsOver(t *testing.T) {
 	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
 	if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
 		t.Fatalf("got %v, want the attempt failed over", hs)
+	}
+}
+
+// TestRoute_OpenAIOnlyFieldSkipsOtherFormats verifies a request with n > 1
+// is planned only on OpenAI-format targets, and refused with a 400 naming the
+// field when its chain has none.
+func TestRoute_OpenAIOnlyFieldSkipsOtherFormats(t *testing.T) {
+	h := newHarnessYAML(t, anthropicConfig+`  - name: claude-only
+    match: {models: [claude-only]}
+    targets: [{provider: claude, model: claude-sonnet-4-5}]
+`)
+	dm := h.planFor(`{"model":"mixed","n":2,"messages":[{"role":"user","content":"hi"}]}`)
+	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
+		t.Fatalf("plan targets: got %v, want only openai", targets)
+	}
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(`{"model":"claude-only","n":2,"messages":[]}`))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "the n field") {
+		t.Fatalf("got %v, want a 400 naming the n field", ir)
 	}
 }

@@ -30,6 +30,15 @@ type Needs struct {
 	Vision bool // image parts
 	// PromptTokens is an estimate of the prompt's size; 0 means unknown.
 	PromptTokens int
+	// OpenAIOnly names a request field only OpenAI-format targets (openai,
+	// openai-compatible, azure-openai) can serve, e.g. "n" > 1 or "logprobs";
+	// "" when none.
+	OpenAIOnly string
+}
+
+// openAIShaped reports whether api speaks the client's format natively.
+func openAIShaped(api config.API) bool {
+	return api == config.APIOpenAI || api == config.APIOpenAICompatible || api == config.APIAzureOpenAI
 }
 
 // missing names the first capability tg lacks for n, or "".
@@ -164,6 +173,12 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		if c := needs.missing(tg); c != "" {
 			lacking = c
 			continue
+		}
+		if needs.OpenAIOnly != "" {
+			if p := t.cfg.Provider(tg.Provider); p != nil && !openAIShaped(p.API) {
+				lacking = config.Capability("the " + needs.OpenAIOnly + " field, which only OpenAI-format targets serve")
+				continue
+			}
 		}
 		if largest < 0 || tg.ContextWindow == 0 || ch.Targets[largest].ContextWindow != 0 && tg.ContextWindow > ch.Targets[largest].ContextWindow {
 			largest = i
