@@ -60,7 +60,7 @@ table{border-collapse:collapse}td,th{padding:.35em .8em;border-bottom:1px solid 
 </style></head><body>
 <h1>llm-failover</h1>
 <p>{{.Streams}} ext_proc streams in flight · refreshed every 5 s · <a href="/status">JSON</a> · <a href="/metrics">metrics</a></p>
-<table><thead><tr><th>target</th><th>state</th><th>traffic share</th><th>opens again in</th><th>consecutive failures</th><th>window failures / requests</th><th>latency EWMA</th></tr></thead><tbody>
+<table><thead><tr><th>target</th><th>state</th><th>traffic share</th><th>cooldown left</th><th>consecutive failures</th><th>window failures / requests</th><th>latency EWMA</th></tr></thead><tbody>
 {{range .Targets}}<tr><td>{{.Target}}</td><td class="{{.State}}">{{.State}}</td><td>{{pct .Share}}%</td><td>{{until .OpenUntil $.Now}}</td><td>{{.ConsecutiveFailures}}</td><td>{{.WindowFailures}} / {{.WindowRequests}}</td><td>{{.LatencyEWMAms}} ms</td></tr>
 {{else}}<tr><td colspan="7">no targets</td></tr>{{end}}
 </tbody></table></body></html>
