@@ -17,7 +17,6 @@ import (
 
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
-	"github.com/openai/openai-go/packages/ssestream"
 	"github.com/tidwall/gjson"
 
 	"github.com/llm-failover/llm-failover/config"
@@ -135,8 +134,8 @@ func failFirst(t *testing.T, s *stack, status int, names ...string) {
 	}
 }
 
-// only returns the single request fake name received.
-func only(t *testing.T, s *stack, name string) fakellm.Recorded {
+// onlyRequest returns the single request fake name received.
+func onlyRequest(t *testing.T, s *stack, name string) fakellm.Recorded {
 	t.Helper()
 	reqs := s.fakes[name].Requests()
 	if len(reqs) != 1 {
@@ -158,6 +157,13 @@ func checkNoClientKey(t *testing.T, name string, rec fakellm.Recorded) {
 	}
 	if strings.Contains(rec.Body, clientKey) || strings.Contains(rec.Path, clientKey) {
 		t.Errorf("%s: the client's key is in the path or body", name)
+	}
+	for h, vs := range rec.Header {
+		for _, v := range vs {
+			if strings.Contains(v, clientKey) {
+				t.Errorf("%s: the client's key is in header %s", name, h)
+			}
+		}
 	}
 }
 
@@ -308,12 +314,16 @@ func TestCrossProvider_PlainFailover(t *testing.T) {
 			if u.PromptTokens < 1 || u.CompletionTokens != 4 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
 				t.Errorf("usage %+v: want prompt >= 1, completion 4 (the fake's words), total their sum", u)
 			}
+			trace := r.header("x-llm-failover-trace")
 			for _, n := range tc.failing {
 				if c := s.fakes[n].Count(); c != 1 {
 					t.Errorf("failing %s received %d requests, want 1", n, c)
 				}
+				if !strings.Contains(trace, "provider="+n+";") || strings.Count(trace, "status=503") != len(tc.failing) {
+					t.Errorf("trace %q does not list the 503 of %s", trace, n)
+				}
 			}
-			tc.check(t, only(t, s, tc.name), false)
+			tc.check(t, onlyRequest(t, s, tc.name), false)
 		})
 	}
 }
@@ -365,7 +375,7 @@ func (s *stack) chatStream() streamResult {
 	tap := &rawTap{}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
-	var st *ssestream.Stream[openai.ChatCompletionChunk] = s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+	st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
 		Model:         chainModel,
 		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
@@ -439,7 +449,7 @@ func TestCrossProvider_StreamFailover(t *testing.T) {
 			s := newCrossStack(t)
 			failFirst(t, s, 503, tc.failing...)
 			checkStream(t, s.chatStream(), tc.name, tc.attempt)
-			rec := only(t, s, tc.name)
+			rec := onlyRequest(t, s, tc.name)
 			tc.check(t, rec, true)
 			if !rec.Stream {
 				t.Errorf("%s recorded a non-stream request", tc.name)
@@ -463,13 +473,13 @@ func TestCrossProvider_AnthropicStreamFirstEventError(t *testing.T) {
 	if strings.Contains(r.raw, xAnthropic) || strings.Contains(r.raw, "Overloaded") {
 		t.Errorf("the client's stream shows Anthropic's:\n%s", r.raw)
 	}
-	if a := only(t, s, xAnthropic); a.Fault == nil || a.Fault.Kind != fakellm.KindStreamError {
+	if a := onlyRequest(t, s, xAnthropic); a.Fault == nil || a.Fault.Kind != fakellm.KindStreamError {
 		t.Errorf("anthropic request fault = %+v, want stream_error", a.Fault)
 	}
-	if tr := r.resp.Header.Get("x-llm-failover-trace"); !strings.Contains(tr, "provider=anthropic") {
-		t.Errorf("trace %q does not list the Anthropic attempt", tr)
+	if tr := r.resp.Header.Get("x-llm-failover-trace"); !strings.Contains(tr, "attempt=2;provider=anthropic;model="+xModel(xAnthropic)+";outcome=overloaded;status=200") {
+		t.Errorf("trace %q does not list the Anthropic attempt as overloaded with status 200", tr)
 	}
-	checkGeminiRequest(t, only(t, s, xGemini), true)
+	checkGeminiRequest(t, onlyRequest(t, s, xGemini), true)
 }
 
 // weatherTool is the tool of the pass-through scenario.
@@ -515,7 +525,7 @@ func TestCrossProvider_SystemAndToolsPassThrough(t *testing.T) {
 			if got := c.Choices[0].Message.Content; got != xAnswer(tc.name) {
 				t.Errorf("content = %q, want %q", got, xAnswer(tc.name))
 			}
-			rec := only(t, s, tc.name)
+			rec := onlyRequest(t, s, tc.name)
 			tc.check(t, rec, false)
 			b := gjson.Parse(rec.Body)
 			var gotSystem, toolName string

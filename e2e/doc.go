@@ -11,6 +11,11 @@
 // The model is a test instrument; its package documentation lists what it
 // models and what it does not.
 //
+// The cross-provider scenarios (issue 5, crossprovider_test.go) build another
+// stack the same way: an OpenAI primary, an Anthropic secondary and a Gemini
+// tertiary, each fake answering in its own format, with the provider keys in
+// environment variables; the client still speaks only OpenAI.
+//
 // # Against a real Envoy
 //
 // With E2E_ENVOY_URL set (the Envoy listener, e.g. http://127.0.0.1:10000)
@@ -29,8 +34,8 @@
 // envoy.yaml with `llm-failover envoy-config`; docker compose (the repository's
 // docker-compose.yml with that config mounted) is the usual way. Scenarios
 // that need an injected clock (breaker cooldown and recovery) or control of
-// the ext_proc server (stop and restart) are skipped in that mode with a
-// message saying so.
+// the ext_proc server (stop and restart), and the cross-provider scenarios,
+// whose config differs, are skipped in that mode with a message saying so.
 //
 // The whole suite runs in a few seconds; it must stay well under 5 minutes
 // with -race on 2 cores.
