@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"github.com/llm-failover/llm-failover/config"
 	"log/slog"
 	"math/rand/v2"
 	"mime"
@@ -181,8 +182,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, OpenAIOnly: in.OpenAIOnly}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
 	if errors.Is(err, routing.ErrNoCapableTarget) {
-		return r.reject(400, "invalid_request_error", "unsupported_capability",
-			strings.TrimPrefix(err.Error(), "routing: ")), nil
+		return r.rejectIncapable(ch, in, err), nil
 	}
 	if err != nil {
 		return r.reject(503, "server_error", "all_targets_open",
@@ -198,6 +198,35 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.planID, in, plan)
 	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
+}
+
+// rejectIncapable answers 400 when no target of ch can serve the request,
+// naming the targets and what they lack (and the field as param).
+func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error) []*extprocv3.ProcessingResponse {
+	var targets []string
+	for _, t := range ch.Targets {
+		api := ""
+		if p := r.st.cfg.Provider(t.Provider); p != nil {
+			api = string(p.API)
+		}
+		targets = append(targets, fmt.Sprintf("%s/%s (%s)", t.Provider, t.Model, api))
+	}
+	need := "a feature"
+	var ie *routing.IncapableError
+	if errors.As(err, &ie) {
+		need = ie.Need
+	}
+	msg := fmt.Sprintf("no target of chain %q can serve this request: it needs %s; targets: %s",
+		ch.Name, need, strings.Join(targets, ", "))
+	var param *string
+	if in.OpenAIOnly != "" {
+		param = &in.OpenAIOnly
+	}
+	r.step = routeDone
+	counter(&r.s.metrics.rejected, "unsupported_capability").Add(1)
+	r.logger().Info("request rejected", "status", 400, "code", "unsupported_capability", "reason", msg)
+	return one(immediate(400, errorBody(apiError{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability", Param: param}),
+		"llm_failover_unsupported_capability", nil))
 }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group

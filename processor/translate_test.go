@@ -127,7 +127,8 @@ func TestRoute_OpenAIOnlyFieldSkipsOtherFormats(t *testing.T) {
 	s.recv()
 	s.send(reqBody(`{"model":"claude-only","n":2,"messages":[]}`))
 	ir := s.recv().GetImmediateResponse()
-	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "the n field") {
-		t.Fatalf("got %v, want a 400 naming the n field", ir)
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "the n field") ||
+		!strings.Contains(string(ir.GetBody()), `"param":"n"`) || !strings.Contains(string(ir.GetBody()), "claude/claude-sonnet-4-5 (anthropic)") {
+		t.Fatalf("got %s, want a 400 naming the n field as param and the target", ir.GetBody())
 	}
 }

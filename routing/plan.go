@@ -23,6 +23,19 @@ var (
 	ErrNoCapableTarget = errors.New("no target supports the request")
 )
 
+// IncapableError says what no target of a chain supports; it wraps ErrNoCapableTarget.
+type IncapableError struct {
+	Chain string
+	Need  string // e.g. "vision", or "the n field, which only OpenAI-format targets serve"
+}
+
+func (e *IncapableError) Error() string {
+	return fmt.Sprintf("routing: chain %q: the request needs %s: %v", e.Chain, e.Need, ErrNoCapableTarget)
+}
+
+// Unwrap lets errors.Is(err, ErrNoCapableTarget) match.
+func (e *IncapableError) Unwrap() error { return ErrNoCapableTarget }
+
 // Needs are what a request requires of a target.
 type Needs struct {
 	Tools  bool // the request has tools
@@ -189,7 +202,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		candidates = append(candidates, i)
 	}
 	if largest < 0 {
-		return p, fmt.Errorf("routing: chain %q: the request needs %s: %w", ch.Name, lacking, ErrNoCapableTarget)
+		return p, &IncapableError{Chain: ch.Name, Need: string(lacking)}
 	}
 	if len(candidates) == 0 {
 		candidates = append(candidates, largest)
