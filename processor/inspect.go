@@ -2,6 +2,7 @@ package processor
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -64,7 +65,11 @@ func inspectBody(b []byte) (inspection, error) {
 			t := value.Get("type").Str
 			in.JSON = t == "json_object" || t == "json_schema"
 		case "messages":
-			in.Vision = hasImage(value)
+			// A plain substring scan first: most requests have no image part,
+			// and walking every message is the slow path.
+			if strings.Contains(value.Raw, "image") {
+				in.Vision = hasImage(value)
+			}
 		case "n":
 			if value.Type == gjson.Number && value.Num != 1 {
 				in.OpenAIOnly = "n"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,8 +185,16 @@ type handler interface {
 	end(err error)
 }
 
-// Process serves one ext_proc stream.
-func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+// Process serves one ext_proc stream. A panic in a stream's state machine
+// (a bug) ends that stream with codes.Internal and a log line; the server and
+// its other streams go on.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("ext_proc stream panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "llm-failover: internal error")
+		}
+	}()
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
