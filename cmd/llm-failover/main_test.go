@@ -44,15 +44,27 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-// TestEnvoyConfig verifies envoy-config generates a file that --check accepts.
-func TestEnvoyConfig(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "envoy.yaml")
-	var o, e bytes.Buffer
-	if code := run([]string{"envoy-config", "--config", "../../examples/config.yaml", "--out", out}, &o, &e); code != 0 {
-		t.Fatalf("generate: exit %d: %s", code, e.String())
+// TestExamples verifies every example config is valid and yields an
+// envoy.yaml that --check accepts, so the README's commands keep working.
+func TestExamples(t *testing.T) {
+	examples, _ := filepath.Glob("../../examples/*.yaml")
+	if len(examples) < 3 {
+		t.Fatalf("examples: got %v, want config.yaml, local.yaml and compose-config.yaml", examples)
 	}
-	if code := run([]string{"envoy-config", "--check", out}, &o, &e); code != 0 {
-		t.Fatalf("check: exit %d: %s", code, e.String())
+	for _, ex := range examples {
+		t.Run(filepath.Base(ex), func(t *testing.T) {
+			var o, e bytes.Buffer
+			if code := run([]string{"check-config", ex}, &o, &e); code != 0 {
+				t.Fatalf("check-config: exit %d: %s", code, e.String())
+			}
+			out := filepath.Join(t.TempDir(), "envoy.yaml")
+			if code := run([]string{"envoy-config", "--config", ex, "--out", out}, &o, &e); code != 0 {
+				t.Fatalf("generate: exit %d: %s", code, e.String())
+			}
+			if code := run([]string{"envoy-config", "--check", out}, &o, &e); code != 0 {
+				t.Fatalf("check: exit %d: %s", code, e.String())
+			}
+		})
 	}
 }
 
