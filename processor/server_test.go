@@ -1,0 +1,214 @@
+package processor
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// TestServer_DrainWaitsForStreamsAndRefusesNew verifies SIGTERM's drain: new
+// streams get Unavailable, Drain returns once the running stream ends.
+func TestServer_DrainWaitsForStreamsAndRefusesNew(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv() // the stream is running
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		drained <- h.srv.Drain(ctx)
+	}()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		n := h.open(PhaseRoute)
+		n.send(reqHeaders(true))
+		_, err := n.s.Recv()
+		n.cancel()
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new stream while draining: got %v, want Unavailable", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v while a stream was still running", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.close()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Drain did not return after the last stream ended")
+	}
+}
+
+// TestServer_DrainTimesOut verifies Drain gives up at its deadline, naming
+// the streams still running.
+func TestServer_DrainTimesOut(t *testing.T) {
+	h := newHarness(t, "")
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.srv.Drain(ctx); err == nil || !strings.Contains(err.Error(), "1 streams still running") {
+		t.Fatalf("Drain: got %v, want a timeout naming 1 running stream", err)
+	}
+}
+
+// TestServer_ReloadKeepsBreakersAndAppliesToNewStreams verifies a reload:
+// an open breaker stays open, and the new chain serves new requests.
+func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
+	h := newHarness(t, "")
+	b := h.srv.Registry().Lookup("openai/gpt-4o")
+	for range 3 {
+		b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+	}
+	cfg, err := config.Parse([]byte(strings.Replace(testConfig, "match: {models: [premium, gpt-4o]}", "match: {models: [premium, gpt-4o, renamed]}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := h.state("openai/gpt-4o"); got != "open" {
+		t.Fatalf("breaker after reload: got %s, want open", got)
+	}
+	dm := h.planFor(`{"model":"renamed"}`)
+	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "groq" {
+		t.Fatalf("plan after reload: got %v, want only groq (openai still open)", targets)
+	}
+	t.Setenv("TEST_GROQ_KEY", "")
+	bad, _ := config.Parse([]byte(strings.Replace(testConfig, "TEST_GROQ_KEY", "TEST_UNSET_KEY_VAR", 1)))
+	if err := h.srv.Reload(bad); err == nil || !strings.Contains(err.Error(), "TEST_UNSET_KEY_VAR") {
+		t.Fatalf("Reload with a missing key: got %v, want an error naming the variable", err)
+	}
+}
+
+// TestAttempt_ServesTheProviderEnvoyChose verifies that when Envoy sends an
+// attempt to another planned provider than the plan's slot (configured
+// groups used), the attempt is rewritten for the provider Envoy chose.
+func TestAttempt_ServesTheProviderEnvoyChose(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "groq", "x1"))
+	s.recv()
+	s.send(reqBody(chatBody))
+	hs := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())
+	if hs[":path"] != "/openai/v1/chat/completions" || hs["authorization"] != "Bearer gsk-groq-secret" {
+		t.Fatalf("got %v, want groq's path and key", hs)
+	}
+}
+
+// TestAttempt_ProviderOutsideThePlanIsRefused verifies an attempt sent to a
+// provider the plan does not list gets a 500 naming it, not a guess.
+func TestAttempt_ProviderOutsideThePlanIsRefused(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "stranger", "x2"))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 500 || !strings.Contains(string(ir.GetBody()), "stranger") {
+		t.Fatalf("got %v, want a 500 naming the provider", ir)
+	}
+}
+
+// TestAttemptCount_ReadsEveryEncoding verifies the attempt number from a
+// number attribute, a string attribute, x-envoy-attempt-count, or 1.
+func TestAttemptCount_ReadsEveryEncoding(t *testing.T) {
+	tests := []struct {
+		name  string
+		attrs *structpb.Struct
+		hs    map[string]string
+		want  int
+	}{
+		{"number", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewNumberValue(3)}}, nil, 3},
+		{"string", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewStringValue("2")}}, nil, 2},
+		{"header", nil, map[string]string{"x-envoy-attempt-count": "4"}, 4},
+		{"nothing", nil, nil, 1},
+		{"garbage", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewStringValue("x")}}, nil, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := attemptCount(tc.attrs, tc.hs); got != tc.want {
+				t.Fatalf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHostProvider_ReadsTextAndStruct verifies the provider from
+// xds.upstream_host_metadata as Envoy's text format and as a Struct.
+func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
+	s := &Server{}
+	text := &structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue(
+		`filter_metadata { key: "llm_failover" value { fields { key: "provider" value { string_value: "openai" } } } }`)}}
+	st, _ := structpb.NewStruct(map[string]any{"filter_metadata": map[string]any{"llm_failover": map[string]any{"provider": "groq"}}})
+	for name, tc := range map[string]struct {
+		attrs *structpb.Struct
+		want  string
+	}{
+		"text":       {text, "openai"},
+		"text again": {text, "openai"}, // from the cache
+		"struct":     {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStructValue(st)}}, "groq"},
+		"garbage":    {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue("{{{")}}, ""},
+		"missing":    {nil, ""},
+	} {
+		if got := s.hostProvider(tc.attrs); got != tc.want {
+			t.Fatalf("%s: got %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+// TestAttempt_AnthropicStreamTranslated verifies a good Anthropic stream is
+// released after its first event and translated chunk by chunk.
+func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
+	h := newHarnessYAML(t, anthropicConfig)
+	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	dm := h.planFor(body)
+	s := h.runAttempt(dm, 1, "claude", "st", body)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n", false))
+	m := s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation()
+	if setHeaders(m)["content-type"] != "text/event-stream" || setHeaders(m)[HeaderProvider] != "claude" {
+		t.Fatalf("headers: got %v", m)
+	}
+	var out strings.Builder
+	out.Write(s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody())
+	for _, ev := range []string{
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n",
+		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
+		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+	} {
+		s.send(respBody(ev, strings.Contains(ev, "message_stop")))
+		out.Write(s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody())
+	}
+	got := out.String()
+	for _, want := range []string{`"object":"chat.completion.chunk"`, `"content":"Hi there"`, `"finish_reason":"stop"`, "data: [DONE]"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("translated stream lacks %s:\n%s", want, got)
+		}
+	}
+}
+
