@@ -170,6 +170,7 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 			{Name: filterExtProc, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(routePhaseExtProc(c))}},
 			{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
+		LocalReplyConfig: localReplyConfig(),
 		AccessLog: []*accesslogv3.AccessLog{{
 			Name: accessLogStdout,
 			ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: mustAny(&streamv3.StdoutAccessLog{
