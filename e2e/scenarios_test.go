@@ -386,6 +386,10 @@ func TestScenario7_BadInput(t *testing.T) {
 		if ae.Type == "" || ae.Message == "" {
 			t.Errorf("404 error %q lacks message or type", ae.RawJSON())
 		}
+		// The direct_response body passes local_reply_config unchanged.
+		if ae.Code != "not_found" {
+			t.Errorf("404 error code %q, want the route's own %q: %s", ae.Code, "not_found", ae.RawJSON())
+		}
 	})
 	for _, n := range providerNames {
 		if c := s.fakes[n].Count(); c != 0 {
@@ -470,6 +474,9 @@ func TestScenario9_ExtProcDown(t *testing.T) {
 		if r.took > promptly {
 			t.Fatalf("with ext_proc down: took %v, want under %v", r.took, promptly)
 		}
+		// Envoy's own reply (ext_proc gRPC error or message timeout), made
+		// OpenAI-style by local_reply_config.
+		envoyJSONError(t, r.header("content-type"), rawBody(r), "server_error", "ext_proc_error")
 	}
 	before := s.fakes["primary"].Count()
 	if before != 1 {
@@ -510,6 +517,9 @@ func TestScenario5_AllReset(t *testing.T) {
 	}
 	if r.took > promptly {
 		t.Errorf("took %v, want under %v", r.took, promptly)
+	}
+	if ct := r.header("content-type"); ct != "application/json" {
+		t.Errorf("content-type %q, want application/json", ct)
 	}
 	body := errorJSON(t, r)
 	if atts, _ := body["attempts"].([]any); len(atts) != 3 {

@@ -12,7 +12,9 @@
 //   - HCM: x-request-id generation, virtual host and route matching,
 //     direct_response, http_filters (envoy.filters.http.ext_proc, then
 //     envoy.filters.http.router; other filters are ignored with a warning),
-//     the request body buffer limit (413).
+//     the request body buffer limit (413), local_reply_config (mappers with
+//     and/or, status_code and CEL response.code_details filters, inline body,
+//     json_format body_format_override; local replies only, see localreply.go).
 //   - ext_proc (both phases): gRPC initial metadata, message order, processing
 //     modes (SEND/SKIP, NONE/BUFFERED/STREAMED), mode_override,
 //     send_body_without_waiting_for_header_response, header mutation rules,

@@ -493,7 +493,15 @@ func (p *extProc) immediate(ir *extprocsvc.ImmediateResponse) *response {
 	if code < 200 {
 		code = 200
 	}
-	resp := localReply(code, "ext_proc_immediate_response "+ir.GetDetails(), "")
+	// Response code details: the ImmediateResponse's details with white
+	// space replaced (ext_proc.cc sendImmediateResponse,
+	// StringUtil::replaceAllEmptySpace).
+	resp := localReply(code, strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" \t\f\v\n\r", r) {
+			return '_'
+		}
+		return r
+	}, ir.GetDetails()), "")
 	resp.headers.del("content-type")
 	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, false); err != nil {
 		return localReply(p.cfg.onError, "ext_proc_error_immediate_response_mutation", "")

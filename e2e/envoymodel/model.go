@@ -34,12 +34,14 @@ type Options struct {
 
 // Model is a running model of one Envoy listener.
 type Model struct {
-	log      *slog.Logger
-	rand     func() uint64
-	hcm      *hcmv3.HttpConnectionManager
-	routes   *routev3.RouteConfiguration
-	filters  []*extProcConfig // HCM ext_proc filters, in decode order
-	clusters map[string]*cluster
+	log     *slog.Logger
+	rand    func() uint64
+	hcm     *hcmv3.HttpConnectionManager
+	routes  *routev3.RouteConfiguration
+	filters []*extProcConfig // HCM ext_proc filters, in decode order
+	// localReply is the HCM local_reply_config, nil when unset.
+	localReply *localReplyConfig
+	clusters   map[string]*cluster
 	// bufferLimit is the listener's per_connection_buffer_limit_bytes
 	// (listener.proto; default 1 MiB).
 	bufferLimit uint64
@@ -179,6 +181,11 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	if m.routes == nil {
 		return errors.New("envoymodel: only an inline route_config is modelled (no RDS)")
 	}
+	lrc, err := compileLocalReply(m.hcm.GetLocalReplyConfig())
+	if err != nil {
+		return err
+	}
+	m.localReply = lrc
 	sawRouter := false
 	for _, f := range m.hcm.GetHttpFilters() {
 		if f.GetDisabled() {

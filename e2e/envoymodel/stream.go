@@ -176,7 +176,9 @@ func (rs *stream) run(r *http.Request) *response {
 	limit := rs.bufferLimit()
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
-		return localReply(400, "downstream_body_read_error", "")
+		lr := localReply(400, "downstream_body_read_error", "")
+		rs.m.localReply.rewrite(lr)
+		return lr
 	}
 	overLimit := uint64(len(body)) > limit
 	var active []*extProc
@@ -189,6 +191,10 @@ func (rs *stream) run(r *http.Request) *response {
 		}
 	}
 	encodeFrom := func(resp *response, upTo int) *response {
+		// A local reply is rewritten by local_reply_config before any
+		// encoder filter sees it (utility.cc prepareLocalReply runs rewrite
+		// before encode_headers); an upstream response never is.
+		rs.m.localReply.rewrite(resp)
 		h, src := resp.headers, resp.body
 		for i := upTo - 1; i >= 0; i-- {
 			p := active[i]
@@ -199,7 +205,9 @@ func (rs *stream) run(r *http.Request) *response {
 			h, src, lr = p.encode(h, src, false)
 			if lr != nil {
 				// A local reply while encoding replaces the response; the
-				// filters before this one still encode it.
+				// filters before this one still encode it
+				// (filter_manager.cc sendLocalReply; rewritten either way).
+				rs.m.localReply.rewrite(lr)
 				h, src = lr.headers, lr.body
 				resp.local = true
 			}
