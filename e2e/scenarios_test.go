@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httputil"
 	"runtime"
 	"strings"
 	"sync"
@@ -261,6 +263,12 @@ func errorJSON(t *testing.T, r chatResult) map[string]any {
 	raw := r.errBody
 	if i := strings.Index(raw, "\r\n\r\n"); i >= 0 {
 		raw = raw[i+4:]
+	}
+	if strings.Contains(strings.ToLower(r.errBody), "transfer-encoding: chunked") {
+		// The dump keeps the chunked framing: read the body through it.
+		if b, err := io.ReadAll(httputil.NewChunkedReader(strings.NewReader(raw))); err == nil {
+			raw = string(b)
+		}
 	}
 	var env struct {
 		Error map[string]any `json:"error"`

@@ -38,11 +38,15 @@ const (
 	routerType             = "envoy.extensions.filters.http.router.v3.Router"
 )
 
-// retryOn is the route retry_policy.retry_on of the contract.
-const retryOn = "5xx,reset,connect-failure,retriable-status-codes,retriable-headers"
-
-// retriableStatusCodes are retried by Envoy itself: rate limits and Anthropic's overload.
-var retriableStatusCodes = []uint32{429, 529}
+// retryOn is the route retry_policy.retry_on of the contract. Responses are
+// retried only when the attempt phase marks them (retriable-headers), never by
+// status: on the last planned attempt the server answers a 5xx or 429 in-band
+// with its own error body, which Envoy must not retry on the repeated last
+// group. (It cannot use an ImmediateResponse there: Envoy ignores those from
+// upstream ext_proc filters, ext_proc.cc sendImmediateResponse.) Resets,
+// connect failures and per-try timeouts never reach the server, so Envoy
+// retries them itself.
+const retryOn = "reset,connect-failure,retriable-headers"
 
 // Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
 // overflow (503 UO, never retried) does not pre-empt failover.

@@ -71,10 +71,9 @@ func numRetries(c *config.Config) uint32 {
 
 func retryPolicy(c *config.Config) *routev3.RetryPolicy {
 	rp := &routev3.RetryPolicy{
-		RetryOn:              retryOn,
-		NumRetries:           u32(numRetries(c)),
-		PerTryTimeout:        durationpb.New(c.Envoy.PerTryTimeout.D()),
-		RetriableStatusCodes: append([]uint32(nil), retriableStatusCodes...),
+		RetryOn:       retryOn,
+		NumRetries:    u32(numRetries(c)),
+		PerTryTimeout: durationpb.New(c.Envoy.PerTryTimeout.D()),
 		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
 			BaseInterval: durationpb.New(c.Envoy.RetryBaseInterval.D()),
 		},

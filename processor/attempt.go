@@ -401,6 +401,12 @@ func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingRespo
 	a.stopTimer()
 	a.decided = true
 	a.record(provider.Classification{Class: cls, Status: a.status})
+	return a.release()
+}
+
+// release answers the held headers and chunks with this provider's answer,
+// translated for the client when its API is not OpenAI's.
+func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
 	if !passthrough(a.ep.cfg.API) {
 		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
@@ -495,41 +501,51 @@ func (a *attemptStream) last() bool {
 	return a.attempt >= len(a.plan.Targets)+a.plan.Extra
 }
 
-// fail records a failure another target can serve, then either lets Envoy
-// retry (marking the response when Envoy would not retry it by itself) or,
-// on the last planned attempt, answers the client with every attempt listed.
+// fail records a failure another target can serve, then either marks the
+// response for Envoy to retry on the next planned target (the route retries
+// only what carries the marker), or, on the last planned attempt, answers the
+// client in-band: an error status with one OpenAI-style error listing every
+// attempt. Not an ImmediateResponse: Envoy ignores those from an upstream
+// ext_proc filter (ext_proc.cc sendImmediateResponse,
+// send_immediate_resp_upstream_ignored) and the attempt would stall.
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.decided = true
 	a.record(cls)
-	if a.last() {
-		a.step = attPassing
-		status := cls.Status
-		if status < 400 {
-			status = 503
+	if !a.last() {
+		m := &mutation{}
+		m.setHeader(HeaderRetry, "1")
+		if a.status < 400 {
+			// A 200 that failed (stream error event or stall, untranslatable
+			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
+			m.setHeader(":status", "503")
 		}
-		recs := a.s.traces.get(a.traceID, a.s.clock.Now())
-		msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
-			a.target.Provider, a.target.Model, cls.Status, cls.Class)
-		if cls.Message != "" {
-			msg += ": " + truncate(cls.Message, 300)
-		}
-		body := errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)})
-		m := a.traceHeaders()
-		if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
-			m.setHeader("retry-after", ra)
-		}
-		a.logger().Warn("all attempts failed", "chain", a.plan.Chain, "status", status, "attempts", len(recs))
-		return one(immediate(status, body, "llm_failover_all_targets_failed", m))
+		return a.answerUnchanged(m)
 	}
-	m := &mutation{}
-	m.setHeader(HeaderRetry, "1")
-	if a.status < 400 {
-		// A 200 stream that failed in its first event: make it a 5xx so the
-		// router tears the attempt down and retries (DESIGN.md, streaming).
-		m.setHeader(":status", "503")
+	recs := a.s.traces.get(a.traceID, a.s.clock.Now())
+	a.logger().Warn("all attempts failed", "chain", a.plan.Chain, "status", cls.Status, "outcome", cls.Class.String(), "attempts", len(recs))
+	if a.hold == holdStream && a.status < 400 {
+		// A stream that failed in its first event or stalled, with nothing
+		// left to fail over to: the client gets the provider's stream as it
+		// is (translated; Anthropic's error event becomes an OpenAI error
+		// event), and the headers carry the trace.
+		return a.release()
 	}
-	return a.answerUnchanged(m)
+	status := cls.Status
+	if status < 400 {
+		status = 502
+	}
+	msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
+		a.target.Provider, a.target.Model, cls.Status, cls.Class)
+	if cls.Message != "" {
+		msg += ": " + truncate(cls.Message, 300)
+	}
+	m := a.traceHeaders()
+	m.setHeader(":status", strconv.Itoa(status))
+	if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
+		m.setHeader("retry-after", ra)
+	}
+	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
 // returnError gives the client an error no other target would avoid

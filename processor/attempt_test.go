@@ -164,8 +164,9 @@ func TestAttempt_FailuresMarkedForRetry(t *testing.T) {
 }
 
 // TestAttempt_LastFailureListsEveryAttempt verifies the final answer when the
-// last target fails: one OpenAI-style error with both attempts, as a local
-// reply Envoy never retries.
+// last target fails: in-band (Envoy ignores ImmediateResponses from upstream
+// filters), the last status, no retry marker, and one OpenAI-style error with
+// both attempts in place of the provider's body.
 func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
@@ -175,11 +176,22 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 	s1.close()
 	s2 := h.runAttempt(dm, 2, "groq", "req-9", chatBody)
 	defer s2.close()
-	s2.send(respHeaders(false, ":status", "429", "retry-after", "7"))
-	s2.send(respBody(`{"error":{"message":"rate limited","type":"rate_limit_error"}}`, true))
-	ir := s2.recv().GetImmediateResponse()
-	if ir == nil || ir.GetStatus().GetCode() != 429 {
-		t.Fatalf("got %v, want an ImmediateResponse with the last status 429", ir)
+	s2.send(respHeaders(false, ":status", "429", "retry-after", "7", "content-length", "62"))
+	s2.send(respBody(`{"error":{"message":"rate limited",`, false))
+	s2.send(respBody(`"type":"rate_limit_error"}}`, true))
+	r := s2.recv()
+	if r.GetImmediateResponse() != nil {
+		t.Fatalf("got an ImmediateResponse, which Envoy ignores in upstream filters")
+	}
+	m := r.GetResponseHeaders().GetResponse().GetHeaderMutation()
+	hs := setHeaders(m)
+	if hs[":status"] != "429" || hs[HeaderRetry] != "" || hs["retry-after"] != "7" || hs["content-type"] != "application/json" ||
+		!strings.Contains(strings.Join(m.GetRemoveHeaders(), ","), "content-length") {
+		t.Fatalf("headers: got %v (removed %v), want 429, retry-after 7, JSON, no marker, content-length removed", hs, m.GetRemoveHeaders())
+	}
+	body := s2.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody()
+	if rest := s2.recv().GetResponseBody().GetResponse().GetBodyMutation(); len(rest.GetBody()) != 0 {
+		t.Fatalf("second chunk: got %q, want it emptied", rest.GetBody())
 	}
 	var e struct {
 		Error struct {
@@ -192,16 +204,33 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal(ir.GetBody(), &e); err != nil {
-		t.Fatalf("body %s: %v", ir.GetBody(), err)
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("body %s: %v", body, err)
 	}
 	if e.Error.Code != "all_targets_failed" || len(e.Error.Attempts) != 2 ||
 		e.Error.Attempts[0].Provider != "openai" || e.Error.Attempts[0].Status != 502 ||
 		e.Error.Attempts[1].Provider != "groq" || e.Error.Attempts[1].Outcome != "rate_limited" {
-		t.Fatalf("error: got %s", ir.GetBody())
+		t.Fatalf("error: got %s", body)
 	}
-	if setHeaders(ir.GetHeaders())["retry-after"] != "7" {
-		t.Fatalf("retry-after: got %v, want 7 passed on", setHeaders(ir.GetHeaders()))
+}
+
+// TestAttempt_LastStreamFailurePassesTheStream verifies that when the last
+// planned attempt's stream fails in its first event, the client gets that
+// stream (no marker, no retry) with the trace in its headers.
+func TestAttempt_LastStreamFailurePassesTheStream(t *testing.T) {
+	h := newHarness(t, "")
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	dm := h.planFor(streamBody)
+	s := h.runAttempt(dm, 2, "groq", "req-ls", streamBody)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[HeaderRetry] != "" || hs[":status"] != "" || !strings.Contains(hs[HeaderTrace], "outcome=server_error") {
+		t.Fatalf("headers: got %v, want the stream passed with its trace and no marker", hs)
+	}
+	if r := s.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
+		t.Fatalf("held chunk: got %v, want it passed unchanged", r)
 	}
 }
 

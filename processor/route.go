@@ -15,6 +15,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
 
@@ -188,6 +189,19 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
 	}
+	plan, perr, who := r.dropUntranslatable(plan, body, in)
+	if len(plan.Steps) == 0 {
+		r.step = routeDone
+		counter(&r.s.metrics.rejected, "untranslatable").Add(1)
+		var param *string
+		if perr.Param != "" {
+			param = &perr.Param
+		}
+		msg := fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
+		r.logger().Info("request rejected", "status", perr.Status, "code", perr.Code, "reason", msg)
+		return one(immediate(perr.Status, errorBody(apiError{Message: msg, Type: perr.Type, Code: perr.Code, Param: param}),
+			"llm_failover_untranslatable", nil)), nil
+	}
 	r.plan = plan
 	r.step = routeWantResponse
 	counter(&r.s.metrics.planned, ch.Name).Add(1)
@@ -198,6 +212,37 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.planID, in, plan)
 	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
+}
+
+// dropUntranslatable leaves out the steps whose provider cannot express the
+// request (its adapter's Prepare refuses it, e.g. a tool result Gemini cannot
+// name): the attempt phase could only refuse it there, and Envoy ignores
+// ImmediateResponses from upstream filters. It returns the first refusal and
+// the target it came from, for the 4xx when no step is left.
+func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection) (routing.Plan, *provider.Error, string) {
+	var first *provider.Error
+	who := ""
+	kept := p.Steps[:0]
+	for _, s := range p.Steps {
+		ep := r.st.endpoints[s.Provider]
+		if ep == nil || passthrough(ep.cfg.API) {
+			kept = append(kept, s)
+			continue
+		}
+		_, err := ep.adapter.Prepare(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
+		if err == nil {
+			kept = append(kept, s)
+			continue
+		}
+		if first == nil {
+			if !errors.As(err, &first) {
+				first = &provider.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request", Message: err.Error()}
+			}
+			who = s.Provider + "/" + s.Model + " (" + string(ep.cfg.API) + ")"
+		}
+	}
+	p.Steps = kept
+	return p, first, who
 }
 
 // rejectIncapable answers 400 when no target of ch can serve the request,

@@ -132,3 +132,32 @@ func TestRoute_OpenAIOnlyFieldSkipsOtherFormats(t *testing.T) {
 		t.Fatalf("got %s, want a 400 naming the n field as param and the target", ir.GetBody())
 	}
 }
+
+// TestRoute_UntranslatableTargetsLeftOut verifies a request a target's
+// adapter refuses (a Gemini tool result naming no earlier call) is planned on
+// the other targets only, and refused with the adapter's 4xx when none is left.
+func TestRoute_UntranslatableTargetsLeftOut(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers:
+  - {name: gem, api: gemini, host: g.example}
+  - {name: openai, api: openai, host: o.example}
+chains:
+  - {name: both, match: {models: [both]}, targets: [{provider: gem, model: gemini-2.5-pro}, {provider: openai, model: gpt-4o}]}
+  - {name: gem-only, match: {models: [gem-only]}, targets: [{provider: gem, model: gemini-2.5-pro}]}
+`)
+	msgs := `"messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]`
+	dm := h.planFor(`{"model":"both",` + msgs + `}`)
+	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
+		t.Fatalf("plan targets: got %v, want only openai", targets)
+	}
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(`{"model":"gem-only",` + msgs + `}`))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "gem/gemini-2.5-pro (gemini)") {
+		t.Fatalf("got %v, want a 400 naming the gemini target", ir)
+	}
+}

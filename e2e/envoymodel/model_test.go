@@ -195,16 +195,43 @@ var seenMark bool
 // TestModel_ContentLengthMismatchIs500 verifies processor_state.cc
 // validateContentLength: a replaced body with a stale content-length fails.
 func TestModel_ContentLengthMismatchIs500(t *testing.T) {
+	// In the route phase (an HCM filter) the mismatch is a 500 local reply.
 	a := startUpstream(t, okJSON(`"a"`))
 	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
-		if phase == "attempt" && req.GetRequestBody() != nil {
-			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{BodyMutation: &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: []byte("longer body")}}})}
+		if phase == "route" && req.GetRequestBody() != nil {
+			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{
+				HeaderMutation: setHeaders("content-length", "2"),
+				BodyMutation:   &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: []byte("longer body")}}})}
 		}
 		return continueAll(phase, req)
 	})
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, NumRetries: 1})
 	if got := post(t, m, "/v1/x", `{}`); got.status != 500 {
 		t.Fatalf("status %d, want 500", got.status)
+	}
+	if n := len(a.requests()); n != 0 {
+		t.Errorf("upstream got %d requests, want 0", n)
+	}
+}
+
+// TestModel_AttemptPhaseLocalReplyStalls verifies that a local reply of an
+// upstream ext_proc filter (here a content-length mismatch) is ignored, as
+// ext_proc.cc sendImmediateResponse does for upstream filters: the attempt
+// hangs until per_try_timeout, which is retried.
+func TestModel_AttemptPhaseLocalReplyStalls(t *testing.T) {
+	a := startUpstream(t, okJSON(`"a"`))
+	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "attempt" && req.GetRequestBody() != nil {
+			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{
+				HeaderMutation: setHeaders("content-length", "2"),
+				BodyMutation:   &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: []byte("longer body")}}})}
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, NumRetries: 0, PerTry: "0.3s"})
+	got := post(t, m, "/v1/x", `{}`)
+	if got.status != 504 || got.took < 300*time.Millisecond {
+		t.Fatalf("got %d after %v, want 504 after the 0.3s per-try timeout", got.status, got.took)
 	}
 	if n := len(a.requests()); n != 0 {
 		t.Errorf("upstream got %d requests, want 0", n)
@@ -256,26 +283,25 @@ func TestModel_FailClosed(t *testing.T) {
 			t.Fatalf("got %d, want 500", got.status)
 		}
 	})
-	t.Run("immediate response in attempt phase is not retried", func(t *testing.T) {
+	t.Run("immediate response in attempt phase is ignored", func(t *testing.T) {
+		// ext_proc.cc sendImmediateResponse ignores it in an upstream filter:
+		// the attempt stalls until per_try_timeout, which is retried.
 		a := startUpstream(t, respondStatus(503))
 		b := startUpstream(t, okJSON(`"b"`))
 		_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
 			if phase == "route" {
 				return routeOverride("a", "b")(phase, req)
 			}
-			if req.GetResponseHeaders() != nil {
+			if req.GetResponseHeaders() != nil && strings.Contains(req.GetResponseHeaders().String(), "503") {
 				return []*extprocsvc.ProcessingResponse{{Response: &extprocsvc.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvc.ImmediateResponse{
 					Status: &typev3.HttpStatus{Code: typev3.StatusCode_TooManyRequests}, Body: []byte(`{"error":{}}`), Headers: setHeaders("x-final", "1")}}}}
 			}
 			return continueAll(phase, req)
 		})
-		m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 3})
+		m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 3, PerTry: "0.3s"})
 		got := post(t, m, "/v1/x", `{}`)
-		if got.status != 429 || got.body != `{"error":{}}` || got.header.Get("x-final") != "1" {
-			t.Fatalf("got %d %q %v, want the immediate response", got.status, got.body, got.header)
-		}
-		if n := len(b.requests()); n != 0 {
-			t.Errorf("b got %d requests, want 0 (never retried)", n)
+		if got.status != 200 || got.header.Get("x-final") != "" || got.took < 300*time.Millisecond {
+			t.Fatalf("got %d %q %v after %v, want b's answer after the per-try timeout", got.status, got.body, got.header, got.took)
 		}
 	})
 }

@@ -315,12 +315,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		p.abort = actx.Done()
 		filters = append(filters, p)
 		if lr := p.decode(h, &b, false); lr != nil {
-			if k := timedOut(); k != 0 {
-				cleanup()
-				return attemptResult{fail: k}
-			}
-			lr.fromExtProc = p
-			return attemptResult{resp: rs.finishLocal(lr, cleanup), fromFilter: true}
+			return rs.stallIgnoredLocalReply(p, lr, actx, timedOut, cleanup)
 		}
 	}
 	if k := timedOut(); k != 0 {
@@ -362,12 +357,8 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		var lr *response
 		rh, src, lr = filters[i].encode(rh, src, false)
 		if lr != nil {
-			if k := timedOut(); k != 0 {
-				cleanup()
-				return attemptResult{fail: k}
-			}
-			lr.fromExtProc = filters[i]
-			return attemptResult{resp: rs.finishLocal(lr, cleanup), fromFilter: true}
+			_ = up.Body.Close()
+			return rs.stallIgnoredLocalReply(filters[i], lr, actx, timedOut, cleanup)
 		}
 	}
 	if !state.CompareAndSwap(stateRunning, stateHeaders) {
@@ -380,6 +371,29 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		t.Stop()
 	}
 	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
+}
+
+// stallIgnoredLocalReply models what Envoy does with a local reply of an
+// upstream ext_proc filter (an ImmediateResponse, or status_on_error after a
+// gRPC error, message timeout or rejected mutation): all of them go through
+// ext_proc.cc Filter::sendImmediateResponse, which returns at once when the
+// filter is an upstream filter ("Ignoring send immediate response when
+// ext_proc filter is in upstream", stat send_immediate_resp_upstream_ignored).
+// Processing is marked complete but the paused filter chain is never resumed,
+// so the attempt hangs until per_try_timeout, the route timeout or the client
+// ends it; a per-try timeout is then retried like any other.
+func (rs *stream) stallIgnoredLocalReply(p *extProc, lr *response, actx context.Context, timedOut func() failKind, cleanup func()) attemptResult {
+	rs.log.Debug("upstream ext_proc local reply ignored; the attempt stalls", "filter", p.cfg.name, "details", lr.details)
+	if lr.body != nil {
+		lr.body.close()
+	}
+	<-actx.Done()
+	k := timedOut()
+	cleanup()
+	if k == 0 {
+		k = failReset // the downstream went away
+	}
+	return attemptResult{fail: k}
 }
 
 // finishLocal ends the attempt with a local reply of one of its upstream
