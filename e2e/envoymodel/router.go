@@ -137,8 +137,6 @@ type attemptResult struct {
 	// fail is set when no response headers came (reset, timeout).
 	fail   failKind
 	reason string
-	// fromFilter marks a local reply from an upstream filter.
-	fromFilter bool
 }
 
 // retryLoop is the router filter (source/common/router/router.cc) with
@@ -184,11 +182,6 @@ func (rs *stream) retryLoop(body []byte) *response {
 		}
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
 		switch {
-		case res.fromFilter:
-			// A local reply from an upstream filter goes to the downstream
-			// filter manager and is never retried (upstream_request.cc
-			// sendLocalReply; DESIGN.md section 2).
-			return res.resp
 		case res.resp != nil:
 			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
 				res.resp.body.close()
@@ -394,18 +387,6 @@ func (rs *stream) stallIgnoredLocalReply(p *extProc, lr *response, actx context.
 		k = failReset // the downstream went away
 	}
 	return attemptResult{fail: k}
-}
-
-// finishLocal ends the attempt with a local reply of one of its upstream
-// filters. source/common/router/upstream_request.cc
-// UpstreamRequestFilterManagerCallbacks::sendLocalReply hands it to the
-// downstream filter manager: "Local replies will not be seen by upstream
-// filters", and the router never retries it.
-func (rs *stream) finishLocal(lr *response, cleanup func()) *response {
-	b, _, _ := readAll(lr.body, 1<<30)
-	lr.body.close()
-	cleanup()
-	return &response{headers: lr.headers, body: &bytesBody{b: b}, local: true, details: lr.details}
 }
 
 // httpBody reads an upstream body chunk by chunk.
