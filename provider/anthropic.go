@@ -24,11 +24,13 @@ func init() { register(config.APIAnthropic, anthropic{}) }
 const anthropicJSONInstruction = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
 
 func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	c, err := parseChat(req.Body)
+	c, err := parseChat(ep, req.Body)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkCommon(ep); err != nil {
+	w := anthropicTurns{ep}
+	d, err := c.dialogue(turnWriter{user: w.user, assistant: w.assistant, tool: w.tool})
+	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, len(req.Body)+256)
@@ -41,67 +43,19 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	b = append(b, `,"max_tokens":`...)
 	b = appendInt(b, mt)
 
-	var system []string
-	var turns []turn
-	var perr error
-	i := -1
-	c.messages.ForEach(func(_, raw gjson.Result) bool {
-		i++
-		m := readMessage(raw)
-		content := m.content
-		switch role := m.role; role {
-		case "system", "developer":
-			if t := contentText(content); t != "" {
-				system = append(system, t)
-			}
-		case "user":
-			var blk []byte
-			blk, perr = anthropicUserBlocks(ep, nil, content, i)
-			turns = addTurn(turns, "user", blk)
-		case "assistant":
-			var blk []byte
-			blk, perr = anthropicAssistantBlocks(nil, m, i)
-			turns = addTurn(turns, "assistant", blk)
-		case "tool":
-			blk := append([]byte(nil), `{"type":"tool_result","tool_use_id":`...)
-			blk = appendString(blk, m.toolCall.String())
-			if t := contentText(content); t != "" {
-				blk = append(blk, `,"content":`...)
-				blk = appendString(blk, t)
-			}
-			blk = append(blk, '}')
-			turns = addTurn(turns, "user", blk)
-		default:
-			perr = badRequest("messages", "unknown message role "+quote(role))
-		}
-		return perr == nil
-	})
-	if perr != nil {
-		return nil, perr
-	}
 	rf := c.responseFormat()
 	switch rf.kind {
 	case "json_object":
-		system = append(system, anthropicJSONInstruction)
+		d.system = append(d.system, anthropicJSONInstruction)
 	case "json_schema":
-		system = append(system, anthropicJSONInstruction+" The object must conform to this JSON Schema:\n"+rf.schema.Raw)
+		d.system = append(d.system, anthropicJSONInstruction+" The object must conform to this JSON Schema:\n"+rf.schema.Raw)
 	}
-	if len(system) > 0 {
+	if len(d.system) > 0 {
 		b = append(b, `,"system":`...)
-		b = appendString(b, strings.Join(system, "\n\n"))
+		b = appendString(b, d.systemText())
 	}
-	b = append(b, `,"messages":[`...)
-	for i, t := range turns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"role":"`...)
-		b = append(b, t.role...)
-		b = append(b, `","content":[`...)
-		b = append(b, t.blocks...)
-		b = append(b, `]}`...)
-	}
-	b = append(b, ']')
+	b = append(b, `,"messages":`...)
+	b = appendTurns(b, d.turns, "assistant", "content")
 	// Newer Claude models reject temperature and top_p together: temperature wins.
 	if t := c.get("temperature"); t.Type == gjson.Number {
 		b = append(b, `,"temperature":`...)
@@ -111,14 +65,8 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		b = appendFloat(b, clamp(p.Float(), 0, 1))
 	}
 	if stops := c.stops(); len(stops) > 0 {
-		b = append(b, `,"stop_sequences":[`...)
-		for i, s := range stops {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		b = append(b, ']')
+		b = append(b, `,"stop_sequences":`...)
+		b = appendStrings(b, stops)
 	}
 	if req.Stream {
 		b = append(b, `,"stream":true`...)
@@ -130,34 +78,8 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	if tools := c.get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
 		b = append(b, `,"tools":[`...)
-		n := 0
-		tools.ForEach(func(_, t gjson.Result) bool {
-			f := t.Get("function")
-			if t.Get("type").String() != "function" || !f.IsObject() {
-				perr = unsupported(ep, "tools", "only function tools can be sent")
-				return false
-			}
-			if n > 0 {
-				b = append(b, ',')
-			}
-			n++
-			b = append(b, `{"name":`...)
-			b = appendRawString(b, f.Get("name"))
-			if d := f.Get("description"); d.Exists() {
-				b = append(b, `,"description":`...)
-				b = appendRawString(b, d)
-			}
-			b = append(b, `,"input_schema":`...)
-			if p := f.Get("parameters"); p.IsObject() {
-				b = append(b, p.Raw...)
-			} else {
-				b = append(b, `{"type":"object","properties":{}}`...)
-			}
-			b = append(b, '}')
-			return true
-		})
-		if perr != nil {
-			return nil, perr
+		if b, err = appendFunctionTools(b, ep, tools, anthropicInputSchema); err != nil {
+			return nil, err
 		}
 		b = append(b, ']')
 		tc := c.toolChoice()
@@ -201,106 +123,41 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return p, nil
 }
 
-// turn is one message of a target that wants alternating roles; blocks are
-// comma-separated JSON objects.
-type turn struct {
-	role   string
-	blocks []byte
+// anthropicInputSchema writes a tool's parameters as its input_schema,
+// which Messages requires.
+func anthropicInputSchema(b []byte, params gjson.Result) []byte {
+	b = append(b, `,"input_schema":`...)
+	if params.IsObject() {
+		return append(b, params.Raw...)
+	}
+	return append(b, `{"type":"object","properties":{}}`...)
 }
 
-// addTurn appends blocks to the last turn when it has the same role.
-func addTurn(turns []turn, role string, blocks []byte) []turn {
-	if len(blocks) == 0 {
-		return turns
+// anthropicTurns writes chat messages as Messages content blocks.
+type anthropicTurns struct{ ep *Endpoint }
+
+// user writes a user content as text, image and document blocks; a
+// content that is neither a string nor an array has none.
+func (w anthropicTurns) user(m chatMessage, i int) ([]byte, error) {
+	if m.content.Type != gjson.String && !m.content.IsArray() {
+		return nil, nil
 	}
-	if n := len(turns); n > 0 && turns[n-1].role == role {
-		turns[n-1].blocks = append(append(turns[n-1].blocks, ','), blocks...)
-		return turns
-	}
-	return append(turns, turn{role: role, blocks: blocks})
+	return userParts(w.ep, m.content, i, anthropicParts{})
 }
 
-// anthropicUserBlocks writes a user content as Messages content blocks.
-func anthropicUserBlocks(ep *Endpoint, b []byte, content gjson.Result, i int) ([]byte, error) {
-	sep := func() {
-		if len(b) > 0 {
-			b = append(b, ',')
-		}
-	}
-	if content.Type == gjson.String {
-		if content.String() == "" {
-			return b, nil
-		}
-		b = append(b, `{"type":"text","text":`...)
-		b = appendRawString(b, content)
-		return append(b, '}'), nil
-	}
-	if !content.IsArray() {
-		return b, nil
-	}
-	var err error
-	content.ForEach(func(_, p gjson.Result) bool {
-		switch typ := p.Get("type").String(); typ {
-		case "text":
-			if t := p.Get("text"); t.String() != "" {
-				sep()
-				b = append(b, `{"type":"text","text":`...)
-				b = appendRawString(b, t)
-				b = append(b, '}')
-			}
-		case "image_url":
-			u := p.Get("image_url.url").String()
-			sep()
-			if mime, data, ok := dataURL(u); ok {
-				b = append(b, `{"type":"image","source":{"type":"base64","media_type":`...)
-				b = appendString(b, mime)
-				b = append(b, `,"data":`...)
-				b = appendString(b, data)
-				b = append(b, `}}`...)
-			} else if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-				b = append(b, `{"type":"image","source":{"type":"url","url":`...)
-				b = appendString(b, u)
-				b = append(b, `}}`...)
-			} else {
-				err = badRequest("messages["+itoa(i)+"].content", "image_url.url must be a base64 data URL or an http(s) URL")
-			}
-		case "file":
-			mime, data, ok := dataURL(p.Get("file.file_data").String())
-			if !ok {
-				err = unsupported(ep, "messages["+itoa(i)+"].content", "file parts need file_data as a base64 data URL")
-				return false
-			}
-			sep()
-			b = append(b, `{"type":"document","source":{"type":"base64","media_type":`...)
-			b = appendString(b, mime)
-			b = append(b, `,"data":`...)
-			b = appendString(b, data)
-			b = append(b, `}}`...)
-		default:
-			err = unsupported(ep, "messages["+itoa(i)+"].content", "content part type "+quote(typ))
-		}
-		return err == nil
-	})
-	return b, err
-}
-
-// anthropicAssistantBlocks writes an assistant message: text, then tool_use.
-func anthropicAssistantBlocks(b []byte, m chatMessage, i int) ([]byte, error) {
+// assistant writes an assistant message: text, then tool_use blocks.
+func (anthropicTurns) assistant(m chatMessage, i int) ([]byte, error) {
+	var b []byte
 	if m.content.Type == gjson.String {
 		if m.content.Raw != `""` {
-			b = append(b, `{"type":"text","text":`...)
-			b = appendRawString(b, m.content)
-			b = append(b, '}')
+			b = anthropicParts{}.text(b, m.content)
 		}
 	} else if t := contentText(m.content); t != "" {
 		b = append(b, `{"type":"text","text":`...)
 		b = appendString(b, t)
 		b = append(b, '}')
 	}
-	var err error
-	j := -1
-	m.toolCalls.ForEach(func(_, tc gjson.Result) bool {
-		j++
+	err := m.eachToolCall(i, func(tc gjson.Result, args string) {
 		if len(b) > 0 {
 			b = append(b, ',')
 		}
@@ -309,25 +166,57 @@ func anthropicAssistantBlocks(b []byte, m chatMessage, i int) ([]byte, error) {
 		b = append(b, `,"name":`...)
 		b = appendRawString(b, tc.Get("function.name"))
 		b = append(b, `,"input":`...)
-		var in string
-		in, err = toolArguments(tc.Get("function.arguments").String(), i, j)
-		b = append(b, in...)
+		b = append(b, args...)
 		b = append(b, '}')
-		return err == nil
 	})
 	return b, err
 }
 
-// toolArguments is an assistant tool call's arguments as a JSON object.
-func toolArguments(args string, i, j int) (string, error) {
-	if strings.TrimSpace(args) == "" {
-		return "{}", nil
+// tool writes a tool message as a tool_result block.
+func (anthropicTurns) tool(m chatMessage, _ int) ([]byte, error) {
+	b := append([]byte(nil), `{"type":"tool_result","tool_use_id":`...)
+	b = appendString(b, m.toolCall.String())
+	if t := contentText(m.content); t != "" {
+		b = append(b, `,"content":`...)
+		b = appendString(b, t)
 	}
-	if r := gjson.Parse(args); gjson.Valid(args) && r.IsObject() {
-		return args, nil
-	}
-	return "", badRequest("messages["+itoa(i)+"].tool_calls["+itoa(j)+"].function.arguments",
-		"tool call arguments must be a JSON object")
+	return append(b, '}'), nil
+}
+
+// anthropicParts writes user content parts as Messages content blocks.
+type anthropicParts struct{}
+
+var _ partWriter = anthropicParts{}
+
+func (anthropicParts) text(b []byte, t gjson.Result) []byte {
+	b = append(b, `{"type":"text","text":`...)
+	b = appendRawString(b, t)
+	return append(b, '}')
+}
+
+func (anthropicParts) image(b []byte, mime, data string) []byte {
+	return anthropicBase64(b, "image", mime, data)
+}
+
+func (anthropicParts) imageURL(b []byte, u string) []byte {
+	b = append(b, `{"type":"image","source":{"type":"url","url":`...)
+	b = appendString(b, u)
+	return append(b, `}}`...)
+}
+
+func (anthropicParts) file(b []byte, mime, data string) []byte {
+	return anthropicBase64(b, "document", mime, data)
+}
+
+// anthropicBase64 writes a block of type typ with a base64 source.
+func anthropicBase64(b []byte, typ, mime, data string) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","source":{"type":"base64","media_type":`...)
+	b = appendString(b, mime)
+	b = append(b, `,"data":`...)
+	b = appendString(b, data)
+	return append(b, `}}`...)
 }
 
 func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {

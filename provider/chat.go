@@ -37,7 +37,9 @@ type chatRequest struct {
 	messages gjson.Result
 }
 
-func parseChat(body []byte) (chatRequest, error) {
+// parseChat reads the client's body for ep, a target of another wire
+// format, and rejects what it cannot express (checkCommon).
+func parseChat(ep *Endpoint, body []byte) (chatRequest, error) {
 	if !gjson.ValidBytes(body) {
 		return chatRequest{}, badRequest("", "request body is not valid JSON")
 	}
@@ -57,6 +59,9 @@ func parseChat(body []byte) (chatRequest, error) {
 	c.messages = c.get("messages")
 	if !c.messages.IsArray() {
 		return chatRequest{}, badRequest("messages", "messages must be an array")
+	}
+	if err := c.checkCommon(ep); err != nil {
+		return chatRequest{}, err
 	}
 	return c, nil
 }
@@ -86,6 +91,241 @@ func readMessage(m gjson.Result) chatMessage {
 		return true
 	})
 	return cm
+}
+
+// turnWriter writes chat messages in a target's content format, one
+// function per role. Each returns the message's blocks (comma-separated
+// JSON objects; none drops the message) or the error that rejects the
+// request; i is the message's index, for error paths. The walk
+// (chatRequest.dialogue) calls them in message order. Functions rather
+// than an interface: a writer's state (Gemini's call names) then stays on
+// the caller's stack instead of escaping to the heap on every request.
+type turnWriter struct {
+	user, assistant, tool func(m chatMessage, i int) ([]byte, error)
+}
+
+// dialogue is the client's messages as Anthropic and Gemini take them: the
+// system and developer text apart, the rest as turns of role "user" or
+// "assistant", consecutive turns of one role merged and tool results sent
+// as user turns.
+type dialogue struct {
+	system []string
+	turns  []turn
+}
+
+// dialogue reads the messages in one pass, writing each with w.
+func (c chatRequest) dialogue(w turnWriter) (dialogue, error) {
+	var d dialogue
+	var err error
+	i := -1
+	c.messages.ForEach(func(_, raw gjson.Result) bool {
+		i++
+		m := readMessage(raw)
+		var blk []byte
+		switch m.role {
+		case "system", "developer":
+			if t := contentText(m.content); t != "" {
+				d.system = append(d.system, t)
+			}
+		case "user":
+			blk, err = w.user(m, i)
+			d.turns = addTurn(d.turns, "user", blk)
+		case "assistant":
+			blk, err = w.assistant(m, i)
+			d.turns = addTurn(d.turns, "assistant", blk)
+		case "tool":
+			blk, err = w.tool(m, i)
+			d.turns = addTurn(d.turns, "user", blk)
+		default:
+			err = badRequest("messages", "unknown message role "+quote(m.role))
+		}
+		return err == nil
+	})
+	if err != nil {
+		return dialogue{}, err
+	}
+	return d, nil
+}
+
+// systemText is the system and developer text, one message a paragraph.
+func (d dialogue) systemText() string { return strings.Join(d.system, "\n\n") }
+
+// turn is one message of a target that wants alternating roles; blocks are
+// comma-separated JSON objects.
+type turn struct {
+	role   string // "user" or "assistant"
+	blocks []byte
+}
+
+// addTurn appends blocks to the last turn when it has the same role.
+func addTurn(turns []turn, role string, blocks []byte) []turn {
+	if len(blocks) == 0 {
+		return turns
+	}
+	if n := len(turns); n > 0 && turns[n-1].role == role {
+		turns[n-1].blocks = append(append(turns[n-1].blocks, ','), blocks...)
+		return turns
+	}
+	return append(turns, turn{role: role, blocks: blocks})
+}
+
+// appendTurns writes turns as a JSON array of {"role":..., key:[blocks]},
+// with assistant as the target's name for the assistant role.
+func appendTurns(b []byte, turns []turn, assistant, key string) []byte {
+	b = append(b, '[')
+	for i, t := range turns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		role := t.role
+		if role == "assistant" {
+			role = assistant
+		}
+		b = append(b, `{"role":"`...)
+		b = append(b, role...)
+		b = append(b, `","`...)
+		b = append(b, key...)
+		b = append(b, `":[`...)
+		b = append(b, t.blocks...)
+		b = append(b, `]}`...)
+	}
+	return append(b, ']')
+}
+
+// appendFunctionTools writes the client's tools as comma-separated
+// {"name","description",...} objects; schema writes the rest of each (the
+// parameters, in the target's terms). Only function tools can be sent.
+func appendFunctionTools(b []byte, ep *Endpoint, tools gjson.Result,
+	schema func(b []byte, params gjson.Result) []byte) ([]byte, error) {
+	var err error
+	n := 0
+	tools.ForEach(func(_, t gjson.Result) bool {
+		f := t.Get("function")
+		if t.Get("type").String() != "function" || !f.IsObject() {
+			err = unsupported(ep, "tools", "only function tools can be sent")
+			return false
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, `{"name":`...)
+		b = appendRawString(b, f.Get("name"))
+		if d := f.Get("description"); d.Exists() {
+			b = append(b, `,"description":`...)
+			b = appendRawString(b, d)
+		}
+		b = schema(b, f.Get("parameters"))
+		b = append(b, '}')
+		return true
+	})
+	return b, err
+}
+
+// partWriter writes the parts of a user content in a target's format: each
+// method appends one part, a JSON object, to b. A target that takes audio
+// implements audioWriter too.
+type partWriter interface {
+	text(b []byte, t gjson.Result) []byte     // t: a non-empty text
+	image(b []byte, mime, data string) []byte // data: base64
+	imageURL(b []byte, u string) []byte       // u: an http(s) URL
+	file(b []byte, mime, data string) []byte  // data: base64
+}
+
+// audioWriter writes an input_audio part (data: base64).
+type audioWriter interface {
+	audio(b []byte, format, data string) []byte
+}
+
+// userParts writes user content i with w: a string as one text part, else
+// each part of it (as gjson's ForEach yields them); empty texts are dropped.
+func userParts(ep *Endpoint, content gjson.Result, i int, w partWriter) ([]byte, error) {
+	if content.Type == gjson.String {
+		if content.String() == "" {
+			return nil, nil
+		}
+		return w.text(nil, content), nil
+	}
+	var b []byte
+	sep := func() {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+	}
+	var err error
+	content.ForEach(func(_, p gjson.Result) bool {
+		switch typ := p.Get("type").String(); typ {
+		case "text":
+			if t := p.Get("text"); t.String() != "" {
+				sep()
+				b = w.text(b, t)
+			}
+		case "image_url":
+			u := p.Get("image_url.url").String()
+			if mime, data, ok := dataURL(u); ok {
+				sep()
+				b = w.image(b, mime, data)
+			} else if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+				sep()
+				b = w.imageURL(b, u)
+			} else {
+				err = badRequest(contentPath(i), "image_url.url must be a base64 data URL or an http(s) URL")
+			}
+		case "input_audio":
+			a, ok := w.(audioWriter)
+			if !ok {
+				err = unsupported(ep, contentPath(i), "content part type "+quote(typ))
+				break
+			}
+			sep()
+			b = a.audio(b, p.Get("input_audio.format").String(), p.Get("input_audio.data").String())
+		case "file":
+			mime, data, ok := dataURL(p.Get("file.file_data").String())
+			if !ok {
+				err = unsupported(ep, contentPath(i), "file parts need file_data as a base64 data URL")
+				break
+			}
+			sep()
+			b = w.file(b, mime, data)
+		default:
+			err = unsupported(ep, contentPath(i), "content part type "+quote(typ))
+		}
+		return err == nil
+	})
+	return b, err
+}
+
+// contentPath is the error path of message i's content.
+func contentPath(i int) string { return "messages[" + itoa(i) + "].content" }
+
+// eachToolCall calls fn for each tool call of m, message i, with its
+// arguments as a JSON object; it stops at the first call whose arguments
+// are not one.
+func (m chatMessage) eachToolCall(i int, fn func(tc gjson.Result, args string)) error {
+	var err error
+	j := -1
+	m.toolCalls.ForEach(func(_, tc gjson.Result) bool {
+		j++
+		var args string
+		if args, err = toolArguments(tc.Get("function.arguments").String(), i, j); err != nil {
+			return false
+		}
+		fn(tc, args)
+		return true
+	})
+	return err
+}
+
+// toolArguments is an assistant tool call's arguments as a JSON object.
+func toolArguments(args string, i, j int) (string, error) {
+	if strings.TrimSpace(args) == "" {
+		return "{}", nil
+	}
+	if r := gjson.Parse(args); gjson.Valid(args) && r.IsObject() {
+		return args, nil
+	}
+	return "", badRequest("messages["+itoa(i)+"].tool_calls["+itoa(j)+"].function.arguments",
+		"tool call arguments must be a JSON object")
 }
 
 // maxTokens is max_completion_tokens, else max_tokens.
@@ -371,7 +611,17 @@ const doneEvent = "data: [DONE]\n\n"
 // appendErrorEvent writes an OpenAI-style in-stream error event naming the
 // provider, then the stream's end.
 func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
-	b = append(b, `data: {"error":{"message":`...)
+	b = append(b, "data: "...)
+	b = appendError(b, ep, typ, code, msg)
+	b = append(b, "\n\n"...)
+	return append(b, doneEvent...)
+}
+
+// appendError writes the OpenAI error object
+// {"error":{"message","type","param":null,"code"}}, the message naming the
+// provider; code "" is null.
+func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
+	b = append(b, `{"error":{"message":`...)
 	b = appendString(b, providerMessage(ep, msg))
 	b = append(b, `,"type":`...)
 	b = appendString(b, typ)
@@ -381,8 +631,7 @@ func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
 	} else {
 		b = appendString(b, code)
 	}
-	b = append(b, "}}\n\n"...)
-	return append(b, doneEvent...)
+	return append(b, "}}"...)
 }
 
 // providerMessage prefixes msg with the provider's name and API.
@@ -413,17 +662,7 @@ func ErrorBody(ep *Endpoint, c Classification) []byte {
 	if msg == "" {
 		msg = fmt.Sprintf("upstream returned status %d (%s)", c.Status, c.Class)
 	}
-	b := append([]byte(nil), `{"error":{"message":`...)
-	b = appendString(b, providerMessage(ep, msg))
-	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
-	b = append(b, `,"param":null,"code":`...)
-	if code == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, code)
-	}
-	return append(b, "}}"...)
+	return appendError(nil, ep, typ, code, msg)
 }
 
 // openAIType is the OpenAI error type that best names a class.

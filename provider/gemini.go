@@ -27,137 +27,29 @@ func init() { register(config.APIGemini, gemini{}) }
 const geminiThoughtSignature = "skip_thought_signature_validator"
 
 func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	c, err := parseChat(req.Body)
+	c, err := parseChat(ep, req.Body)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkCommon(ep); err != nil {
+	w := geminiTurns{ep: ep, names: map[string]string{}}
+	d, err := c.dialogue(turnWriter{user: w.user, assistant: w.assistant, tool: w.tool})
+	if err != nil {
 		return nil, err
 	}
-	var system []string
-	var turns []turn
-	names := map[string]string{} // tool call id -> function name
-	var perr error
-	i := -1
-	c.messages.ForEach(func(_, raw gjson.Result) bool {
-		i++
-		m := readMessage(raw)
-		content := m.content
-		switch role := m.role; role {
-		case "system", "developer":
-			if t := contentText(content); t != "" {
-				system = append(system, t)
-			}
-		case "user":
-			var blk []byte
-			blk, perr = geminiUserParts(ep, content, i)
-			turns = addTurn(turns, "user", blk)
-		case "assistant":
-			var blk []byte
-			if t := contentText(content); t != "" {
-				blk = append(blk, `{"text":`...)
-				blk = appendString(blk, t)
-				blk = append(blk, '}')
-			}
-			j := -1
-			m.toolCalls.ForEach(func(_, tc gjson.Result) bool {
-				j++
-				name := tc.Get("function.name").String()
-				names[tc.Get("id").String()] = name
-				var args string
-				args, perr = toolArguments(tc.Get("function.arguments").String(), i, j)
-				if perr != nil {
-					return false
-				}
-				if len(blk) > 0 {
-					blk = append(blk, ',')
-				}
-				blk = append(blk, `{"functionCall":{"name":`...)
-				blk = appendString(blk, name)
-				blk = append(blk, `,"args":`...)
-				blk = append(blk, args...)
-				blk = append(blk, `},"thoughtSignature":"`+geminiThoughtSignature+`"}`...)
-				return true
-			})
-			turns = addTurn(turns, "model", blk)
-		case "tool":
-			id := m.toolCall.String()
-			name, ok := names[id]
-			if !ok {
-				perr = badRequest("messages["+itoa(i)+"].tool_call_id",
-					"no earlier assistant tool call has id "+quote(id)+" (Gemini needs the function name)")
-				return false
-			}
-			blk := append([]byte(nil), `{"functionResponse":{"name":`...)
-			blk = appendString(blk, name)
-			blk = append(blk, `,"response":`...)
-			t := contentText(content)
-			if r := gjson.Parse(t); gjson.Valid(t) && r.IsObject() {
-				blk = append(blk, t...)
-			} else {
-				blk = append(blk, `{"content":`...)
-				blk = appendString(blk, t)
-				blk = append(blk, '}')
-			}
-			blk = append(blk, `}}`...)
-			turns = addTurn(turns, "user", blk)
-		default:
-			perr = badRequest("messages", "unknown message role "+quote(role))
-		}
-		return perr == nil
-	})
-	if perr != nil {
-		return nil, perr
-	}
-
 	b := make([]byte, 0, len(req.Body)+256)
 	b = append(b, '{')
-	if len(system) > 0 {
+	if len(d.system) > 0 {
 		b = append(b, `"systemInstruction":{"parts":[{"text":`...)
-		b = appendString(b, strings.Join(system, "\n\n"))
+		b = appendString(b, d.systemText())
 		b = append(b, `}]},`...)
 	}
-	b = append(b, `"contents":[`...)
-	for i, t := range turns {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"role":"`...)
-		b = append(b, t.role...)
-		b = append(b, `","parts":[`...)
-		b = append(b, t.blocks...)
-		b = append(b, `]}`...)
-	}
-	b = append(b, ']')
+	b = append(b, `"contents":`...)
+	b = appendTurns(b, d.turns, "model", "parts")
 
 	if tools := c.get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
 		b = append(b, `,"tools":[{"functionDeclarations":[`...)
-		n := 0
-		tools.ForEach(func(_, t gjson.Result) bool {
-			f := t.Get("function")
-			if t.Get("type").String() != "function" || !f.IsObject() {
-				perr = unsupported(ep, "tools", "only function tools can be sent")
-				return false
-			}
-			if n > 0 {
-				b = append(b, ',')
-			}
-			n++
-			b = append(b, `{"name":`...)
-			b = appendRawString(b, f.Get("name"))
-			if d := f.Get("description"); d.Exists() {
-				b = append(b, `,"description":`...)
-				b = appendRawString(b, d)
-			}
-			if p := f.Get("parameters"); p.IsObject() {
-				b = append(b, `,"parametersJsonSchema":`...)
-				b = append(b, p.Raw...)
-			}
-			b = append(b, '}')
-			return true
-		})
-		if perr != nil {
-			return nil, perr
+		if b, err = appendFunctionTools(b, ep, tools, geminiParameters); err != nil {
+			return nil, err
 		}
 		b = append(b, `]}]`...)
 		switch tc := c.toolChoice(); tc.mode {
@@ -192,14 +84,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	if stops := c.stops(); len(stops) > 0 {
 		b = appendKey(b, "stopSequences")
-		b = append(b, '[')
-		for i, s := range stops {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		b = append(b, ']')
+		b = appendStrings(b, stops)
 	}
 	for _, k := range [...][2]string{{"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}} {
 		if v := c.get(k[0]); v.Type == gjson.Number {
@@ -241,69 +126,111 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return p, nil
 }
 
-// geminiUserParts writes a user content as Gemini parts.
-func geminiUserParts(ep *Endpoint, content gjson.Result, i int) ([]byte, error) {
+// geminiParameters writes a tool's parameters, when it has them.
+func geminiParameters(b []byte, params gjson.Result) []byte {
+	if !params.IsObject() {
+		return b
+	}
+	b = append(b, `,"parametersJsonSchema":`...)
+	return append(b, params.Raw...)
+}
+
+// geminiTurns writes chat messages as Gemini parts. names is each earlier
+// assistant tool call's function name by call id: a functionResponse must
+// repeat the name, and tool messages give only the id.
+type geminiTurns struct {
+	ep    *Endpoint
+	names map[string]string
+}
+
+// assistant writes an assistant message: text, then functionCall parts.
+func (w geminiTurns) assistant(m chatMessage, i int) ([]byte, error) {
 	var b []byte
-	sep := func() {
+	if t := contentText(m.content); t != "" {
+		b = append(b, `{"text":`...)
+		b = appendString(b, t)
+		b = append(b, '}')
+	}
+	err := m.eachToolCall(i, func(tc gjson.Result, args string) {
+		name := tc.Get("function.name").String()
+		w.names[tc.Get("id").String()] = name
 		if len(b) > 0 {
 			b = append(b, ',')
 		}
-	}
-	if content.Type == gjson.String {
-		if content.String() == "" {
-			return nil, nil
-		}
-		b = append(b, `{"text":`...)
-		b = appendRawString(b, content)
-		return append(b, '}'), nil
-	}
-	var err error
-	inline := func(mime, data string) {
-		sep()
-		b = append(b, `{"inlineData":{"mimeType":`...)
-		b = appendString(b, mime)
-		b = append(b, `,"data":`...)
-		b = appendString(b, data)
-		b = append(b, `}}`...)
-	}
-	content.ForEach(func(_, p gjson.Result) bool {
-		switch typ := p.Get("type").String(); typ {
-		case "text":
-			if t := p.Get("text"); t.String() != "" {
-				sep()
-				b = append(b, `{"text":`...)
-				b = appendRawString(b, t)
-				b = append(b, '}')
-			}
-		case "image_url":
-			u := p.Get("image_url.url").String()
-			if mime, data, ok := dataURL(u); ok {
-				inline(mime, data)
-			} else if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-				sep()
-				b = append(b, `{"fileData":{"mimeType":`...)
-				b = appendString(b, imageMIME(u))
-				b = append(b, `,"fileUri":`...)
-				b = appendString(b, u)
-				b = append(b, `}}`...)
-			} else {
-				err = badRequest("messages["+itoa(i)+"].content", "image_url.url must be a base64 data URL or an http(s) URL")
-			}
-		case "input_audio":
-			inline("audio/"+p.Get("input_audio.format").String(), p.Get("input_audio.data").String())
-		case "file":
-			mime, data, ok := dataURL(p.Get("file.file_data").String())
-			if !ok {
-				err = unsupported(ep, "messages["+itoa(i)+"].content", "file parts need file_data as a base64 data URL")
-				return false
-			}
-			inline(mime, data)
-		default:
-			err = unsupported(ep, "messages["+itoa(i)+"].content", "content part type "+quote(typ))
-		}
-		return err == nil
+		b = append(b, `{"functionCall":{"name":`...)
+		b = appendString(b, name)
+		b = append(b, `,"args":`...)
+		b = append(b, args...)
+		b = append(b, `},"thoughtSignature":"`+geminiThoughtSignature+`"}`...)
 	})
 	return b, err
+}
+
+// tool writes a tool message as a functionResponse part: its content when
+// that is a JSON object, else {"content": text}.
+func (w geminiTurns) tool(m chatMessage, i int) ([]byte, error) {
+	id := m.toolCall.String()
+	name, ok := w.names[id]
+	if !ok {
+		return nil, badRequest("messages["+itoa(i)+"].tool_call_id",
+			"no earlier assistant tool call has id "+quote(id)+" (Gemini needs the function name)")
+	}
+	b := append([]byte(nil), `{"functionResponse":{"name":`...)
+	b = appendString(b, name)
+	b = append(b, `,"response":`...)
+	t := contentText(m.content)
+	if r := gjson.Parse(t); gjson.Valid(t) && r.IsObject() {
+		b = append(b, t...)
+	} else {
+		b = append(b, `{"content":`...)
+		b = appendString(b, t)
+		b = append(b, '}')
+	}
+	return append(b, `}}`...), nil
+}
+
+// user writes a user content as text, inlineData and fileData parts.
+func (w geminiTurns) user(m chatMessage, i int) ([]byte, error) {
+	return userParts(w.ep, m.content, i, geminiParts{})
+}
+
+// geminiParts writes user content parts as Gemini parts.
+type geminiParts struct{}
+
+var (
+	_ partWriter  = geminiParts{}
+	_ audioWriter = geminiParts{}
+)
+
+func (geminiParts) text(b []byte, t gjson.Result) []byte {
+	b = append(b, `{"text":`...)
+	b = appendRawString(b, t)
+	return append(b, '}')
+}
+
+func (geminiParts) image(b []byte, mime, data string) []byte { return geminiInline(b, mime, data) }
+
+func (geminiParts) imageURL(b []byte, u string) []byte {
+	b = append(b, `{"fileData":{"mimeType":`...)
+	b = appendString(b, imageMIME(u))
+	b = append(b, `,"fileUri":`...)
+	b = appendString(b, u)
+	return append(b, `}}`...)
+}
+
+func (geminiParts) file(b []byte, mime, data string) []byte { return geminiInline(b, mime, data) }
+
+func (geminiParts) audio(b []byte, format, data string) []byte {
+	return geminiInline(b, "audio/"+format, data)
+}
+
+// geminiInline writes an inlineData part.
+func geminiInline(b []byte, mime, data string) []byte {
+	b = append(b, `{"inlineData":{"mimeType":`...)
+	b = appendString(b, mime)
+	b = append(b, `,"data":`...)
+	b = appendString(b, data)
+	return append(b, `}}`...)
 }
 
 // imageMIME guesses an image URL's type from its extension (Gemini's
