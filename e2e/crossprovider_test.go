@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"reflect"
@@ -19,11 +18,7 @@ import (
 	"github.com/openai/openai-go/option"
 	"github.com/tidwall/gjson"
 
-	"github.com/llm-failover/llm-failover/config"
-	"github.com/llm-failover/llm-failover/e2e/envoymodel"
-	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/fakellm"
-	"github.com/llm-failover/llm-failover/processor"
 )
 
 // The cross-provider stack (issue 5): an OpenAI primary, an Anthropic
@@ -92,35 +87,7 @@ func newCrossStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	cfg, err := config.Parse([]byte(xConfigYAML(addrs, s.grpcAddr)))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
-	if err != nil {
-		t.Fatalf("envoy.Generate: %v", err)
-	}
-	var rmu sync.Mutex
-	rng := rand.New(rand.NewPCG(1, 2))
-	s.proc, err = processor.New(processor.Options{Config: cfg, Clock: s.clock, Rand: func() float64 {
-		rmu.Lock()
-		defer rmu.Unlock()
-		return rng.Float64()
-	}})
-	if err != nil {
-		t.Fatalf("processor.New: %v", err)
-	}
-	s.serveGRPC(ln)
-	t.Cleanup(s.stopExtProc)
-	m, err := envoymodel.New(yml, envoymodel.Options{})
-	if err != nil {
-		t.Fatalf("envoymodel.New: %v", err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	s.url, s.model = m.URL(), m
-	s.http = &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(s.http.CloseIdleConnections)
-	s.client = newClient(s.url, s.http)
+	s.startFront(ln, xConfigYAML(addrs, s.grpcAddr))
 	return s
 }
 

@@ -172,7 +172,16 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	cfg, err := config.Parse([]byte(configYAML(ports, keyDir, s.grpcAddr, o)))
+	s.startFront(ln, configYAML(ports, keyDir, s.grpcAddr, o))
+	return s
+}
+
+// startFront parses cfgYAML, starts the real processor on ln and the Envoy
+// model in front of it with the envoy.yaml generated from that config.
+func (s *stack) startFront(ln net.Listener, cfgYAML string) {
+	t := s.t
+	t.Helper()
+	cfg, err := config.Parse([]byte(cfgYAML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -204,8 +213,8 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	s.url = m.URL()
 	s.model = m
 	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	t.Cleanup(s.http.CloseIdleConnections)
 	s.client = newClient(s.url, s.http)
-	return s
 }
 
 func (s *stack) serveGRPC(ln net.Listener) {

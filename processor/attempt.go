@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,7 +53,6 @@ const (
 type planInfo struct {
 	ID           string
 	Chain        string
-	Model        string
 	Stream       bool
 	IncludeUsage bool
 	Extra        int
@@ -61,10 +61,12 @@ type planInfo struct {
 
 type planTarget struct {
 	Provider      string
-	Cluster       string
 	Model         string
 	ContextWindow int
 }
+
+// key is the target's breaker key.
+func (t planTarget) key() string { return config.Target{Provider: t.Provider, Model: t.Model}.Key() }
 
 // attemptStream is one attempt on one provider: it rewrites the request for
 // the provider, judges the response, records the outcome and tells Envoy
@@ -88,12 +90,11 @@ type attemptStream struct {
 	headers http.Header
 	latency time.Duration
 
-	hold    holdKind
-	held    []*extprocv3.HttpBody
-	buf     []byte
-	timer   *time.Timer
-	tr      provider.ResponseTranslator
-	decided bool
+	hold  holdKind
+	held  []*extprocv3.HttpBody
+	buf   []byte
+	timer *time.Timer
+	tr    provider.ResponseTranslator
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -136,9 +137,8 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 
 func (a *attemptStream) end(err error) {
 	a.stopTimer()
-	if a.decided {
-		return
-	}
+	// Only these steps have an outcome still to record: every answer moves
+	// the stream past them.
 	switch a.step {
 	case attWantResponse, attHolding:
 		msg := "the attempt ended without response headers (reset or timeout)"
@@ -187,7 +187,6 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 // 500 naming the problem; it is logged once here.
 func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
-	a.decided = true
 	a.logger().Error("attempt cannot proceed", "code", code, "reason", msg)
 	return one(immediate(500, errorBody(apiError{Message: msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
@@ -248,24 +247,19 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		if !errors.As(err, &pe) {
 			pe = &provider.Error{Status: 400, Type: "invalid_request_error", Message: err.Error()}
 		}
-		a.step, a.decided = attPassing, true
+		// A backstop only: the route phase already left out targets whose
+		// Prepare refuses the request, and Envoy ignores this ImmediateResponse
+		// in an upstream filter (the attempt then ends at per_try_timeout).
+		a.step = attPassing
 		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: pe.Status, Message: pe.Message})
-		var param *string
-		if pe.Param != "" {
-			param = &pe.Param
-		}
-		m := a.traceHeaders()
-		return one(immediate(pe.Status, errorBody(apiError{Message: pe.Message, Type: pe.Type, Code: pe.Code, Param: param,
-			Provider: a.target.Provider}), "llm_failover_untranslatable", m)), nil
+		e := apiErrorOf(pe)
+		e.Provider = a.target.Provider
+		return one(immediate(pe.Status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
-	setting := map[string]bool{}
-	for _, h := range p.Headers {
-		setting[h.Key] = true
-	}
 	for _, k := range provider.CredentialHeaders {
-		if !setting[k] {
-			m.removeHeader(k)
+		if !slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k }) {
+			m.removeHeader(k) // removed unless this provider sets it below
 		}
 	}
 	m.removeHeader(HeaderChain)
@@ -300,7 +294,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdStream)
 			return nil, nil
 		}
-		if !passthrough(a.ep.cfg.API) && a.status == 200 {
+		if !a.ep.cfg.API.OpenAIShaped() && a.status == 200 {
 			// Translate the whole answer before the client sees a status: a
 			// body the translator rejects then fails over instead of reaching
 			// the client as a broken 200.
@@ -389,17 +383,11 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 	return replaceBody(out, nil)
 }
 
-// passthrough reports whether the provider speaks the client's format.
-func passthrough(api config.API) bool {
-	return api == config.APIOpenAI || api == config.APIOpenAICompatible || api == config.APIAzureOpenAI
-}
-
 // succeed answers the held response headers and chunks: the client gets this
 // provider's answer. cls is ClassSuccess, or a non-failover class seen in a
 // 200 stream (recorded as neutral).
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.decided = true
 	a.record(provider.Classification{Class: cls, Status: a.status})
 	return a.release()
 }
@@ -408,7 +396,7 @@ func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingRespo
 // translated for the client when its API is not OpenAI's.
 func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
-	if !passthrough(a.ep.cfg.API) {
+	if !a.ep.cfg.API.OpenAIShaped() {
 		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
 		m.removeHeader("content-length")
 		if ct := a.tr.ContentType(); ct != "" {
@@ -435,7 +423,6 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 			Message: "the provider's answer could not be translated: " + err.Error()})
 	}
 	a.stopTimer()
-	a.decided = true
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	m := a.traceHeaders()
 	return a.answerWithBody(m, out)
@@ -510,7 +497,6 @@ func (a *attemptStream) last() bool {
 // send_immediate_resp_upstream_ignored) and the attempt would stall.
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.decided = true
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
@@ -553,10 +539,9 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 // rendered in OpenAI's shape for the others.
 func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.decided = true
 	a.record(cls)
 	m := a.traceHeaders()
-	if passthrough(a.ep.cfg.API) {
+	if a.ep.cfg.API.OpenAIShaped() {
 		return a.answerUnchanged(m)
 	}
 	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
@@ -576,7 +561,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 // record feeds the outcome to the target's breaker and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
-	if b := a.s.registry.Lookup(a.target.Provider + "/" + a.target.Model); b != nil {
+	if b := a.s.registry.Lookup(a.target.key()); b != nil {
 		b.Record(now, outcomeOf(cls, a.latency))
 	}
 	a.addTrace(cls)
@@ -695,7 +680,6 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 	p := planInfo{
 		ID:           f["id"].GetStringValue(),
 		Chain:        f["chain"].GetStringValue(),
-		Model:        f["model"].GetStringValue(),
 		Stream:       f["stream"].GetBoolValue(),
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
@@ -704,7 +688,6 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		t := v.GetStructValue().GetFields()
 		p.Targets = append(p.Targets, planTarget{
 			Provider:      t["provider"].GetStringValue(),
-			Cluster:       t["cluster"].GetStringValue(),
 			Model:         t["model"].GetStringValue(),
 			ContextWindow: int(t["context_window"].GetNumberValue()),
 		})

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestAttempt_RewritesRequestForProvider(t *testing.T) {
 			if hs[":path"] != tc.path || hs["authorization"] != tc.auth {
 				t.Fatalf("headers: got path %q auth %q, want %q %q", hs[":path"], hs["authorization"], tc.path, tc.auth)
 			}
-			if hs["content-length"] != itoa(len(body)) {
+			if hs["content-length"] != strconv.Itoa(len(body)) {
 				t.Fatalf("content-length: got %q, want %d", hs["content-length"], len(body))
 			}
 			var got struct{ Model string }

@@ -2,7 +2,8 @@ package processor
 
 import (
 	"encoding/json"
-	"strconv"
+
+	"github.com/llm-failover/llm-failover/provider"
 )
 
 // apiError is an OpenAI-style error body:
@@ -38,6 +39,15 @@ func errorBody(e apiError) []byte {
 	return b
 }
 
+// apiErrorOf is the client-facing form of an adapter's refusal.
+func apiErrorOf(pe *provider.Error) apiError {
+	e := apiError{Message: pe.Message, Type: pe.Type, Code: pe.Code}
+	if pe.Param != "" {
+		e.Param = ptr(pe.Param)
+	}
+	return e
+}
+
 // errorTypeFor gives the OpenAI error type of a status.
 func errorTypeFor(status int) string {
 	switch {
@@ -54,5 +64,3 @@ func errorTypeFor(status int) string {
 	}
 	return "invalid_request_error"
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -33,21 +33,19 @@ const (
 // routeStream is the route phase of one request: it plans the attempts and
 // publishes the plan as dynamic metadata.
 type routeStream struct {
-	s     *Server
-	st    *state
-	step  routeStep
-	start time.Time
+	s    *Server
+	st   *state
+	step routeStep
 
 	reqID       string
 	planID      string // keys the trace: unique per request even when clients reuse x-request-id
 	chainHeader string
 	plan        routing.Plan
-	model       string
 	respStatus  int
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
-	return &routeStream{s: s, st: st, start: s.clock.Now()}
+	return &routeStream{s: s, st: st}
 }
 
 // logger is the stream's logger, built only when something is logged.
@@ -97,12 +95,24 @@ func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
 	return []*extprocv3.ProcessingResponse{r}
 }
 
-// reject ends the route phase with an OpenAI-style error.
+// reject ends the route phase with an OpenAI-style error whose code also
+// names the metric and the response code details.
 func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
+	return r.rejectWith(status, code, apiError{Message: msg, Type: typ, Code: code})
+}
+
+// rejectWith ends the route phase with e; reason names the metric and the
+// response code details (llm_failover_<reason>).
+func (r *routeStream) rejectWith(status int, reason string, e apiError) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
-	counter(&r.s.metrics.rejected, code).Add(1)
-	r.logger().Info("request rejected", "status", status, "code", code, "reason", msg)
-	return one(immediate(status, errorBody(apiError{Message: msg, Type: typ, Code: code}), "llm_failover_"+code, nil))
+	counter(&r.s.metrics.rejected, reason).Add(1)
+	r.logger().Info("request rejected", "status", status, "code", e.Code, "reason", e.Message)
+	return one(immediate(status, errorBody(e), "llm_failover_"+reason, nil))
+}
+
+// targetLabel names a target for error messages: "provider/model (api)".
+func targetLabel(providerName, model string, api config.API) string {
+	return providerName + "/" + model + " (" + string(api) + ")"
 }
 
 func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
@@ -163,18 +173,12 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	in, err := inspectBody(body)
 	if err != nil {
-		param := ""
+		e := apiError{Message: err.Error(), Type: "invalid_request_error", Code: "invalid_request_body"}
 		if !errors.Is(err, errMalformedJSON) && !errors.Is(err, errNotObject) {
-			param = "model"
+			e.Param = ptr("model")
 		}
-		out := r.reject(400, "invalid_request_error", "invalid_request_body", err.Error())
-		if param != "" {
-			out[0] = immediate(400, errorBody(apiError{Message: err.Error(), Type: "invalid_request_error",
-				Code: "invalid_request_body", Param: &param}), "llm_failover_invalid_request_body", nil)
-		}
-		return out, nil
+		return r.rejectWith(400, e.Code, e), nil
 	}
-	r.model = in.Model
 	ch, err := r.st.table.Resolve(in.Model, r.chainHeader)
 	if err != nil {
 		return r.reject(404, "invalid_request_error", "model_not_found",
@@ -191,16 +195,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	plan, perr, who := r.dropUntranslatable(plan, body, in)
 	if len(plan.Steps) == 0 {
-		r.step = routeDone
-		counter(&r.s.metrics.rejected, "untranslatable").Add(1)
-		var param *string
-		if perr.Param != "" {
-			param = &perr.Param
-		}
-		msg := fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
-		r.logger().Info("request rejected", "status", perr.Status, "code", perr.Code, "reason", msg)
-		return one(immediate(perr.Status, errorBody(apiError{Message: msg, Type: perr.Type, Code: perr.Code, Param: param}),
-			"llm_failover_untranslatable", nil)), nil
+		e := apiErrorOf(perr)
+		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
+		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
 	r.plan = plan
 	r.step = routeWantResponse
@@ -225,7 +222,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 	kept := p.Steps[:0]
 	for _, s := range p.Steps {
 		ep := r.st.endpoints[s.Provider]
-		if ep == nil || passthrough(ep.cfg.API) {
+		if ep == nil || ep.cfg.API.OpenAIShaped() {
 			kept = append(kept, s)
 			continue
 		}
@@ -238,7 +235,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 			if !errors.As(err, &first) {
 				first = &provider.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request", Message: err.Error()}
 			}
-			who = s.Provider + "/" + s.Model + " (" + string(ep.cfg.API) + ")"
+			who = targetLabel(s.Provider, s.Model, ep.cfg.API)
 		}
 	}
 	p.Steps = kept
@@ -250,11 +247,11 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error) []*extprocv3.ProcessingResponse {
 	var targets []string
 	for _, t := range ch.Targets {
-		api := ""
+		var api config.API
 		if p := r.st.cfg.Provider(t.Provider); p != nil {
-			api = string(p.API)
+			api = p.API
 		}
-		targets = append(targets, fmt.Sprintf("%s/%s (%s)", t.Provider, t.Model, api))
+		targets = append(targets, targetLabel(t.Provider, t.Model, api))
 	}
 	need := "a feature"
 	var ie *routing.IncapableError
@@ -263,16 +260,14 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 	}
 	msg := fmt.Sprintf("no target of chain %q can serve this request: it needs %s; targets: %s",
 		ch.Name, need, strings.Join(targets, ", "))
-	var param *string
+	e := apiError{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
 	if in.OpenAIOnly != "" {
-		param = &in.OpenAIOnly
+		e.Param = ptr(in.OpenAIOnly)
 	}
-	r.step = routeDone
-	counter(&r.s.metrics.rejected, "unsupported_capability").Add(1)
-	r.logger().Info("request rejected", "status", 400, "code", "unsupported_capability", "reason", msg)
-	return one(immediate(400, errorBody(apiError{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability", Param: param}),
-		"llm_failover_unsupported_capability", nil))
+	return r.rejectWith(400, e.Code, e)
 }
+
+func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override in ns and the plan details in planNS (docs/envoy-contract.md).

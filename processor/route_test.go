@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,7 +173,7 @@ func TestRoute_LocalReplyBecomesOpenAIError(t *testing.T) {
 	c := r.GetResponseBody().GetResponse()
 	body := c.GetBodyMutation().GetBody()
 	hs := setHeaders(c.GetHeaderMutation())
-	if hs["content-length"] != itoa(len(body)) || hs["content-type"] != "application/json" {
+	if hs["content-length"] != strconv.Itoa(len(body)) || hs["content-type"] != "application/json" {
 		t.Fatalf("headers: got %v, want content-length %d and JSON content type", hs, len(body))
 	}
 	if !strings.Contains(string(body), `"code":"upstream_unavailable"`) {

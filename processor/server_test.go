@@ -211,4 +211,3 @@ func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 		}
 	}
 }
-

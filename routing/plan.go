@@ -49,11 +49,6 @@ type Needs struct {
 	OpenAIOnly string
 }
 
-// openAIShaped reports whether api speaks the client's format natively.
-func openAIShaped(api config.API) bool {
-	return api == config.APIOpenAI || api == config.APIOpenAICompatible || api == config.APIAzureOpenAI
-}
-
 // missing names the first capability tg lacks for n, or "".
 func (n Needs) missing(tg config.Target) config.Capability {
 	switch {
@@ -188,7 +183,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			continue
 		}
 		if needs.OpenAIOnly != "" {
-			if p := t.cfg.Provider(tg.Provider); p != nil && !openAIShaped(p.API) {
+			if p := t.cfg.Provider(tg.Provider); p != nil && !p.API.OpenAIShaped() {
 				lacking = config.Capability("the " + needs.OpenAIOnly + " field, which only OpenAI-format targets serve")
 				continue
 			}
