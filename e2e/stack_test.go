@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/e2e/envoymodel"
 	"github.com/llm-failover/llm-failover/envoy"
@@ -85,6 +86,12 @@ type stackOpts struct {
 	breaker string
 	// perTry is envoy.per_try_timeout.
 	perTry string
+	// edit, when set, rewrites the config YAML of the whole stack.
+	edit func(cfg string) string
+	// serverEdit, when set, rewrites the config the ext_proc server runs
+	// after envoy.yaml was generated from the unedited one: an Envoy and a
+	// server whose configs disagree.
+	serverEdit func(cfg string) string
 }
 
 // stack is one front door with its fakes.
@@ -99,6 +106,7 @@ type stack struct {
 	// Local stacks only.
 	local    bool
 	clock    *fakeClock
+	cfgYAML  string // the config the server runs
 	proc     *processor.Server
 	rec      recorder
 	grpcAddr string
@@ -172,19 +180,39 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	s.startFront(ln, configYAML(ports, keyDir, s.grpcAddr, o))
+	cfg := configYAML(ports, keyDir, s.grpcAddr, o)
+	if o.edit != nil {
+		cfg = o.edit(cfg)
+	}
+	serverCfg := cfg
+	if o.serverEdit != nil {
+		serverCfg = o.serverEdit(cfg)
+	}
+	s.startFrontWith(ln, cfg, serverCfg)
 	return s
 }
 
 // startFront parses cfgYAML, starts the real processor on ln and the Envoy
 // model in front of it with the envoy.yaml generated from that config.
 func (s *stack) startFront(ln net.Listener, cfgYAML string) {
+	s.t.Helper()
+	s.startFrontWith(ln, cfgYAML, cfgYAML)
+}
+
+// startFrontWith is startFront with envoy.yaml generated from envoyYAML
+// and the server running serverYAML.
+func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	t := s.t
 	t.Helper()
-	cfg, err := config.Parse([]byte(cfgYAML))
+	cfg, err := config.Parse([]byte(envoyYAML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	serverCfg, err := config.Parse([]byte(serverYAML))
+	if err != nil {
+		t.Fatalf("server config: %v", err)
+	}
+	s.cfgYAML = serverYAML
 	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
@@ -195,7 +223,7 @@ func (s *stack) startFront(ln net.Listener, cfgYAML string) {
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	s.proc, err = processor.New(processor.Options{Config: cfg, Clock: s.clock, Rand: func() float64 {
+	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Rand: func() float64 {
 		rmu.Lock()
 		defer rmu.Unlock()
 		return rng.Float64()
@@ -472,4 +500,76 @@ func (s *recordingStream) SendMsg(m any) error {
 		s.r.mu.Unlock()
 	}
 	return s.ServerStream.SendMsg(m)
+}
+
+// settle is how long a local stack may take to end every ext_proc stream
+// after the client has its answer (outcomes are recorded by then).
+const settle = 5 * time.Second
+
+// reload makes the server run cfgYAML (Envoy keeps its envoy.yaml).
+func (s *stack) reload(cfgYAML string) {
+	s.t.Helper()
+	cfg, err := config.Parse([]byte(cfgYAML))
+	if err != nil {
+		s.t.Fatalf("reload config: %v", err)
+	}
+	if err := s.proc.Reload(cfg); err != nil {
+		s.t.Fatalf("reload: %v", err)
+	}
+	s.cfgYAML = cfgYAML
+}
+
+// withoutProvider is cfgYAML with provider name and its chain targets removed.
+func withoutProvider(cfgYAML, name string) string {
+	var keep []string
+	for _, l := range strings.Split(cfgYAML, "\n") {
+		if strings.Contains(l, "{name: "+name+",") || strings.Contains(l, "{provider: "+name+",") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// setFaults installs a fault schedule on fake name.
+func (s *stack) setFaults(name string, faults ...fakellm.Fault) {
+	s.t.Helper()
+	if err := s.fakes[name].SetFaults(fakellm.Schedule{Faults: faults}); err != nil {
+		s.t.Fatalf("%s: set faults: %v", name, err)
+	}
+}
+
+// waitSettled waits until the server holds no ext_proc stream, so every
+// attempt's outcome has been recorded.
+func (s *stack) waitSettled() {
+	s.t.Helper()
+	deadline := time.Now().Add(settle)
+	for s.proc.Streams() != 0 {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server still holds %d ext_proc streams after %v", s.proc.Streams(), settle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCount waits until fake name has received at least n requests.
+func (s *stack) waitCount(name string, n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(requestTimeout)
+	for s.fakes[name].Count() < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s received %d requests, want %d within %v", name, s.fakes[name].Count(), n, requestTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// breakerOf is the breaker state of provider name's main-chain target.
+func (s *stack) breakerOf(name string) breaker.Snapshot {
+	s.t.Helper()
+	b := s.proc.Registry().Lookup(name + "/" + targetModel(name))
+	if b == nil {
+		s.t.Fatalf("no breaker for %s/%s", name, targetModel(name))
+	}
+	return b.Snapshot(s.clock.Now())
 }
