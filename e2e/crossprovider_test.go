@@ -336,8 +336,9 @@ type streamResult struct {
 }
 
 // chatStream streams one chat completion with include_usage through the
-// front door and accumulates it with the SDK's accumulator.
-func (s *stack) chatStream() streamResult {
+// front door and accumulates it with the SDK's accumulator; opts are added
+// to the request's.
+func (s *stack) chatStream(opts ...option.RequestOption) streamResult {
 	var r streamResult
 	tap := &rawTap{}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
@@ -346,7 +347,7 @@ func (s *stack) chatStream() streamResult {
 		Model:         chainModel,
 		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
-	}, option.WithResponseInto(&r.resp), option.WithMiddleware(tap.middleware))
+	}, append(opts, option.WithResponseInto(&r.resp), option.WithMiddleware(tap.middleware))...)
 	for st.Next() {
 		c := st.Current()
 		r.chunks++
