@@ -38,8 +38,16 @@ var xProviders = []struct{ name, api, keyEnv string }{
 	{xGemini, "gemini", "E2E_X_GEMINI_KEY"},
 }
 
-// xModel is the model the chain asks provider name for.
-func xModel(name string) string { return name + "-e2e-model" }
+// xModel is the model the chain asks provider name for, on the
+// cross-provider stack or (for primary, secondary, tertiary) the suite's.
+func xModel(name string) string {
+	for _, n := range providerNames {
+		if n == name {
+			return targetModel(name)
+		}
+	}
+	return name + "-e2e-model"
+}
 
 // xAnswer is the text the fake provider name gives for its chain model.
 func xAnswer(name string) string { return fmt.Sprintf("Hello from %s (%s).", name, xModel(name)) }
