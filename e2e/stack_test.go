@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,9 @@ const (
 	requestTimeout = 10 * time.Second
 	// promptly is how soon a failure must be answered (no hang).
 	promptly = 3 * time.Second
+	// loadTimeout is every timeout of a slowMachine stack: per-try,
+	// ext_proc message timeouts, and the client's request (twice it).
+	loadTimeout = 30 * time.Second
 )
 
 // clientKey is the client's API key; it must never reach a provider.
@@ -88,6 +92,11 @@ type stackOpts struct {
 	perTry string
 	// edit, when set, rewrites the config YAML of the whole stack.
 	edit func(cfg string) string
+	// slowMachine gives every timeout room for a loaded machine: the
+	// per-try timeout, the ext_proc message timeouts in envoy.yaml and the
+	// client's request timeout (see loadTimeout). For scenarios that assert
+	// what is answered, not how fast.
+	slowMachine bool
 	// serverEdit, when set, rewrites the config the ext_proc server runs
 	// after envoy.yaml was generated from the unedited one: an Envoy and a
 	// server whose configs disagree.
@@ -102,6 +111,10 @@ type stack struct {
 	client openai.Client
 	http   *http.Client
 	model  *envoymodel.Model
+	// reqTimeout bounds one client request; zero means requestTimeout.
+	reqTimeout time.Duration
+	// envoyEdit, when set, rewrites the generated envoy.yaml.
+	envoyEdit func(yml string) string
 
 	// Local stacks only.
 	local    bool
@@ -134,6 +147,9 @@ func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) st
 		br = "{consecutive_failures: 3, open_for: 30s, max_open_for: 5m, jitter: 0, half_open_probes: 1, recovery_stages: [0.5, 1.0], recovery_stage_duration: 10s}"
 	}
 	perTry := o.perTry
+	if o.slowMachine {
+		perTry = loadTimeout.String()
+	}
 	if perTry == "" {
 		perTry = "2s"
 	}
@@ -180,6 +196,12 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
+	if o.slowMachine {
+		s.reqTimeout = 2 * loadTimeout
+		s.envoyEdit = func(yml string) string {
+			return messageTimeoutRE.ReplaceAllString(yml, "${1}"+loadTimeout.String())
+		}
+	}
 	cfg := configYAML(ports, keyDir, s.grpcAddr, o)
 	if o.edit != nil {
 		cfg = o.edit(cfg)
@@ -216,6 +238,9 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
+	}
+	if s.envoyEdit != nil {
+		yml = []byte(s.envoyEdit(string(yml)))
 	}
 	if err := envoy.Check(yml); err != nil {
 		t.Fatalf("envoy.Check: %v", err)
@@ -331,9 +356,14 @@ func (s *stack) chat(opts ...option.RequestOption) chatResult {
 
 func (s *stack) chatModel(model string, opts ...option.RequestOption) chatResult {
 	var r chatResult
+	timeout := requestTimeout
+	if s.reqTimeout > 0 {
+		timeout = s.reqTimeout
+		opts = append(opts, option.WithRequestTimeout(timeout))
+	}
 	opts = append(opts, option.WithResponseInto(&r.resp))
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	r.completion, r.err = s.client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 		Model:    model,
@@ -501,6 +531,9 @@ func (s *recordingStream) SendMsg(m any) error {
 	}
 	return s.ServerStream.SendMsg(m)
 }
+
+// messageTimeoutRE matches the ext_proc message_timeout lines of envoy.yaml.
+var messageTimeoutRE = regexp.MustCompile(`(?m)^(\s*message_timeout:\s*)\S+$`)
 
 // settle is how long a local stack may take to end every ext_proc stream
 // after the client has its answer (outcomes are recorded by then).
