@@ -95,6 +95,9 @@ type attemptStream struct {
 	buf   []byte
 	timer *time.Timer
 	tr    provider.ResponseTranslator
+	// closing is set by a decision that must end the ext_proc stream: a
+	// failover answered with no held body chunk (see done).
+	closing bool
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -113,6 +116,15 @@ func (a *attemptStream) deadline() <-chan time.Time {
 	}
 	return a.timer.C
 }
+
+// done reports that the stream should close now. A failover decision taken
+// with no held body chunk (a 200 event stream that stays silent, an error
+// whose body never came) answers only the response headers; in STREAMED mode
+// Envoy keeps those until the next body chunk (processor_state.cc
+// ProcessorState::handleHeaderContinue, Envoy #45355) or until the gRPC
+// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus clears the
+// pending callbacks). Closing releases them at once, so Envoy retries now.
+func (a *attemptStream) done() bool { return a.closing }
 
 func (a *attemptStream) stopTimer() {
 	if a.timer != nil {
@@ -506,6 +518,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
 			m.setHeader(":status", "503")
 		}
+		a.closing = len(a.held) == 0
 		return a.answerUnchanged(m)
 	}
 	recs := a.s.traces.get(a.traceID, a.s.clock.Now())

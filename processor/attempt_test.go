@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -370,5 +371,30 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
+	}
+}
+
+// TestAttempt_SilentStreamClosesAfterFailover verifies that a 200 event
+// stream that stays silent fails over at stream_first_event_timeout and that
+// the attempt's gRPC stream then ends OK, so Envoy releases the held headers
+// without waiting for a body chunk (Envoy #45355).
+func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
+	h := newHarness(t, "")
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	dm := h.planFor(streamBody)
+	s := h.runAttempt(dm, 1, "openai", "req-silent", streamBody)
+	defer s.close()
+	start := time.Now()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+		t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
+	}
+	r, err := s.s.Recv()
+	if err != io.EOF {
+		t.Fatalf("after the headers answer: got %v, %v; want the stream closed with OK (io.EOF)", r, err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 300ms stream_first_event_timeout", el)
 	}
 }

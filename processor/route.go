@@ -55,6 +55,8 @@ func (r *routeStream) logger() *slog.Logger {
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
 
+func (r *routeStream) done() bool { return false }
+
 func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return nil, nil }
 
 func (r *routeStream) end(err error) {
