@@ -56,7 +56,10 @@ type planInfo struct {
 	Stream       bool
 	IncludeUsage bool
 	Extra        int
-	Targets      []planTarget
+	// PerTry is the request's per-try timeout ("per_try_ms"); 0 when the
+	// plan does not say (envoy.per_try_timeout applies).
+	PerTry  time.Duration
+	Targets []planTarget
 }
 
 type planTarget struct {
@@ -153,12 +156,26 @@ func (a *attemptStream) end(err error) {
 	// the stream past them.
 	switch a.step {
 	case attWantResponse, attHolding:
-		msg := "the attempt ended without response headers (reset or timeout)"
-		if a.step == attHolding {
-			msg = "the attempt ended while its response was held (reset or timeout)"
+		now := a.s.clock.Now()
+		if per := a.perTry(); now.Sub(a.sent) >= per-per/50 {
+			// Ended at the per-try timeout: Envoy's timer, not the client.
+			a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0,
+				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)})
+			return
 		}
-		a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0, Message: msg})
+		// A reset, a per-try timeout we cannot see, or the client leaving:
+		// Envoy tears the stream down alike for all three. The trace store
+		// waits for evidence (docs/envoy-contract.md, attempt phase).
+		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
 	}
+}
+
+// perTry is the request's per-try timeout: the plan's, else envoy.per_try_timeout.
+func (a *attemptStream) perTry() time.Duration {
+	if a.plan.PerTry > 0 {
+		return a.plan.PerTry
+	}
+	return a.st.cfg.Envoy.PerTryTimeout.D()
 }
 
 func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
@@ -285,6 +302,9 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse
 	a.sent = a.s.clock.Now()
+	// In the trace from now on, so a trace read at any time lists every
+	// attempt sent; a later attempt is evidence about earlier ones.
+	a.s.settle(a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{})))
 	return one(requestBodyResponse(c)), nil
 }
 
@@ -571,7 +591,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 	return m
 }
 
-// record feeds the outcome to the target's breaker and the trace.
+// record feeds the outcome to the target's breaker, the metrics and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(a.target.key()); b != nil {
@@ -584,10 +604,38 @@ func (a *attemptStream) record(cls provider.Classification) {
 	}
 }
 
+// addTrace counts the outcome and writes it to the trace.
 func (a *attemptStream) addTrace(cls provider.Classification) {
-	counter(&a.s.metrics.attempts, a.target.Provider+"\x00"+a.target.Model+"\x00"+cls.Class.String()).Add(1)
-	a.s.traces.add(a.traceID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
-		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
+	a.s.count(a.target.Provider, a.target.Model, cls.Class)
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+}
+
+// traceRecord is this attempt's trace record with outcome cls.
+func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
+	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
+		Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300), Target: a.target.key()}
+}
+
+// count adds one attempt outcome to the metrics.
+func (s *Server) count(providerName, model string, c provider.Class) {
+	counter(&s.metrics.attempts, providerName+"\x00"+model+"\x00"+c.String()).Add(1)
+}
+
+// settle feeds outcomes the trace store decided (attempts that ended without
+// an answer, once the evidence said who ended them) to the breakers and metrics.
+func (s *Server) settle(recs []attemptRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	now := s.clock.Now()
+	for _, r := range recs {
+		s.count(r.Provider, r.Model, r.Class)
+		if b := s.registry.Lookup(r.Target); b != nil {
+			b.Record(now, outcomeOf(provider.Classification{Class: r.Class}, 0))
+		}
+		s.log.Info("attempt ended without an answer", "phase", PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
+			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)
+	}
 }
 
 // outcomeOf maps a classification to a breaker outcome.
@@ -696,6 +744,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		Stream:       f["stream"].GetBoolValue(),
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
+	}
+	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
+		p.PerTry = time.Duration(ms) * time.Millisecond
 	}
 	for _, v := range f["targets"].GetListValue().GetValues() {
 		t := v.GetStructValue().GetFields()

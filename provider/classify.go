@@ -25,10 +25,11 @@ const (
 	ClassContentPolicy        // content filtered: return it, do not fail over
 	ClassInvalidRequest       // 400/404/413/422: return it
 	ClassClientError          // any other 4xx: return it
+	ClassCancelled            // the client left before an answer: nobody's failure (neutral)
 )
 
 var classNames = [...]string{"success", "rate_limited", "quota_exhausted", "overloaded", "server_error",
-	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error"}
+	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
