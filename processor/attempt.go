@@ -98,6 +98,13 @@ type attemptStream struct {
 	buf   []byte
 	timer *time.Timer
 	tr    provider.ResponseTranslator
+	// mon follows a 200 event stream from its first chunk to its end: the
+	// hold waits for content, the end is judged by the terminal event. nil
+	// for other answers and once the stream outgrew what it may buffer.
+	mon *provider.StreamMonitor
+	// uncounted is set while an answer that reached the client waits for
+	// its body's end to be counted in the metrics (it may still fail there).
+	uncounted bool
 	// closing is set by a decision that must end the ext_proc stream: a
 	// failover answered with no held body chunk (see done).
 	closing bool
@@ -146,6 +153,13 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 		return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 			Message: fmt.Sprintf("the answer's body did not complete within %s of its headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 	}
+	if a.mon.Events() > 0 {
+		// Alive but no content yet (a model thinking, pings): the provider
+		// answers, only slowly; pass the stream on unjudged.
+		a.logger().Info("no content within server.stream_first_event_timeout after the first event; passing the stream on unjudged",
+			"events", a.mon.Events())
+		return a.succeed(provider.ClassSuccess), nil
+	}
 	return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 		Message: fmt.Sprintf("no event within %s of the response headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 }
@@ -167,6 +181,18 @@ func (a *attemptStream) end(err error) {
 		// Envoy tears the stream down alike for all three. The trace store
 		// waits for evidence (docs/envoy-contract.md, attempt phase).
 		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
+	case attStreaming, attReplacing, attPassing:
+		if a.uncounted {
+			// The answer reached the client and its stream was torn down
+			// before its end: a provider reset or the client leaving, which
+			// the attempt phase cannot tell apart (Envoy resets the client's
+			// stream either way). Counted as its own outcome, neutral.
+			a.uncounted = false
+			a.s.count(a.target.Provider, a.target.Model, provider.ClassCut)
+			a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(provider.Classification{Class: provider.ClassCut,
+				Status: a.status, Message: "the answer was cut after it reached the client (provider reset or client gone)"}))
+			a.logger().Warn("answer cut after it reached the client", "status", a.status)
+		}
 	}
 }
 
@@ -319,6 +345,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	if a.status >= 200 && a.status < 400 {
 		mt, _, _ := mime.ParseMediaType(hs["content-type"])
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
+			a.mon = provider.NewStreamMonitor(a.ep.adapter)
 			if h.GetEndOfStream() {
 				return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
 					Message: "the event stream was empty"}), nil
@@ -326,10 +353,10 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdStream)
 			return nil, nil
 		}
-		if !a.ep.cfg.API.OpenAIShaped() && a.status == 200 {
-			// Translate the whole answer before the client sees a status: a
-			// body the translator rejects then fails over instead of reaching
-			// the client as a broken 200.
+		if a.status == 200 {
+			// Judge the whole answer before the client sees a status: a body
+			// that is not an answer (HTML, invalid JSON, empty, untranslatable)
+			// then fails over instead of reaching the client as a broken 200.
 			if h.GetEndOfStream() {
 				return a.finishBody(), nil
 			}
@@ -367,38 +394,88 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 				return a.finishBody(), nil
 			}
 			if int64(len(a.buf)) > int64(a.st.cfg.Limits.MaxBodyBytes) {
-				// Too large to hold: translate as it flows.
+				// Too large to hold (limits.max_body_bytes): passed on unjudged.
+				a.logger().Warn("answer larger than limits.max_body_bytes; passing it on unjudged", "held_bytes", len(a.buf))
 				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
 		}
-		ss := a.ep.adapter.InspectStreamStart(a.buf)
-		switch {
-		case ss.Complete && ss.Failure == nil:
+		a.mon.Feed(b.GetBody())
+		switch f := a.mon.Failure(); {
+		case f != nil && !f.Class.FailsOver():
+			// An error the next provider would give too (content policy,
+			// invalid request): the client gets it in the stream.
+			return a.succeed(f.Class), nil
+		case f != nil:
+			cls := *f
+			cls.Status = a.status
+			return a.fail(cls), nil
+		case a.mon.Content():
 			return a.succeed(provider.ClassSuccess), nil
-		case ss.Complete:
-			if !ss.Failure.Class.FailsOver() {
-				// An error the next provider would give too (content policy,
-				// invalid request): the client gets it in the stream.
-				return a.succeed(ss.Failure.Class), nil
-			}
-			f := *ss.Failure
-			f.Status = a.status
-			return a.fail(f), nil
 		case b.GetEndOfStream():
-			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
-				Message: "the event stream ended before its first event"}), nil
+			msg := "the event stream ended before its first event"
+			if a.mon.Events() > 0 {
+				msg = "the event stream ended before any content"
+			}
+			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status, Message: msg}), nil
 		case over:
-			a.logger().Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			a.logger().Warn("no content within server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
 			return a.succeed(provider.ClassSuccess), nil
 		}
 		return nil, nil
 	case attStreaming:
-		return one(a.translate(b)), nil
+		return one(a.stream(b)), nil
 	case attReplacing:
 		return one(replaceBody(nil, nil)), nil
 	}
 	return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// stream answers one body chunk of an answer that reached the client and,
+// at its end, records how the answer ended.
+func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	if a.mon != nil {
+		a.mon.Feed(b.GetBody())
+		if a.mon.Pending() > int(a.st.cfg.Limits.MaxBodyBytes) {
+			a.logger().Warn("stream event larger than limits.max_body_bytes; its end is not judged")
+			a.mon = nil
+		}
+	}
+	resp := a.translate(b)
+	if !b.GetEndOfStream() {
+		return resp
+	}
+	if a.mon == nil || a.mon.Ended() && a.mon.Failure() == nil {
+		a.countAnswer(provider.ClassSuccess)
+		return resp
+	}
+	// The stream ended without its terminal event, or after an error event:
+	// a failure, whatever the client already got.
+	cls := provider.Classification{Class: provider.ClassServerError, Status: a.status,
+		Message: "the event stream ended without its terminal event"}
+	if f := a.mon.Failure(); f != nil {
+		cls = *f
+		cls.Status = a.status
+	}
+	a.uncounted = false
+	a.record(cls)
+	if a.tr == nil && a.mon.Failure() == nil {
+		// Passed through unchanged: end it with an OpenAI-style error event
+		// so SDKs raise instead of returning a silently truncated answer.
+		// (Translated streams get theirs from the translator.)
+		body := append(append([]byte(nil), b.GetBody()...), provider.StreamErrorEvent(&a.ep.ep, cls)...)
+		return replaceBody(body, nil)
+	}
+	return resp
+}
+
+// countAnswer counts the outcome of an answer that reached the client once
+// its body ended.
+func (a *attemptStream) countAnswer(c provider.Class) {
+	if a.uncounted {
+		a.uncounted = false
+		a.s.count(a.target.Provider, a.target.Model, c)
+	}
 }
 
 // translate answers one body chunk of a successful response.
@@ -420,25 +497,40 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 // 200 stream (recorded as neutral).
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.record(provider.Classification{Class: cls, Status: a.status})
+	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
 	return a.release()
+}
+
+// recordAnswer records an answer that goes to the client as it flows: the
+// breaker and the trace now, the metrics when its body ends (a stream can
+// still fail there: then it is recorded again, as that failure).
+func (a *attemptStream) recordAnswer(cls provider.Classification) {
+	if b := a.s.registry.Lookup(a.target.key()); b != nil {
+		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
+	}
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+	a.uncounted = true
+	if cls.Class != provider.ClassSuccess {
+		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
+			"error_type", cls.Type, "error_code", cls.Code)
+	}
 }
 
 // release answers the held headers and chunks with this provider's answer,
 // translated for the client when its API is not OpenAI's.
 func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
-	if !a.ep.cfg.API.OpenAIShaped() {
-		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	if ct := a.tr.ContentType(); ct != "" {
 		m.removeHeader("content-length")
-		if ct := a.tr.ContentType(); ct != "" {
-			m.setHeader("content-type", ct)
-		}
+		m.setHeader("content-type", ct)
+	} else {
+		a.tr = nil // passes through unchanged
 	}
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
 	a.step = attStreaming
 	for _, b := range a.held {
-		out = append(out, a.translate(b))
+		out = append(out, a.stream(b))
 	}
 	a.held, a.buf = nil, nil
 	return out
@@ -452,11 +544,14 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	out, err := tr.Translate(a.buf, true)
 	if err != nil {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
-			Message: "the provider's answer could not be translated: " + err.Error()})
+			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	m := a.traceHeaders()
+	if tr.ContentType() == "" {
+		return a.answerUnchanged(m)
+	}
 	return a.answerWithBody(m, out)
 }
 

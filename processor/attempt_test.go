@@ -80,6 +80,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	defer s2.close()
 	h.clock.Advance(250 * time.Millisecond)
 	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s2.send(respBody(`{"id":"x","choices":[]}`, true))
 	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
 	if hs[HeaderProvider] != "groq" || hs[HeaderModel] != "llama-3.3-70b-versatile" || hs[HeaderAttempt] != "2" {
 		t.Fatalf("who answered: got %v", hs)
@@ -89,7 +90,6 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	if hs[HeaderTrace] != want {
 		t.Fatalf("trace:\n got %q\nwant %q", hs[HeaderTrace], want)
 	}
-	s2.send(respBody(`{"id":"x"}`, true))
 	if r := s2.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
 		t.Fatalf("OpenAI body: got %v, want it passed unchanged", r)
 	}
@@ -317,6 +317,12 @@ func TestAttempt_NoAnswerBlamedOnlyOnEvidence(t *testing.T) {
 			h.endAttempt(s)
 			s2.close()
 		}, "timeout", "open"},
+		{"answer body cut mid-way, then Envoy retries: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+			s.send(respBody(`{"id":"c","choices":[{"index":0,`, false))
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}, "timeout", "open"},
 		{"route phase gets Envoy's reply: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
 			h.endAttempt(s)
 			route.send(respHeaders(true, ":status", "503"))
@@ -436,6 +442,7 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	s = h.runAttempt(dm2, 1, "openai", "same", chatBody)
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s.send(respBody(`{"choices":[]}`, true))
 	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)

@@ -26,10 +26,11 @@ const (
 	ClassInvalidRequest       // 400/404/413/422: return it
 	ClassClientError          // any other 4xx: return it
 	ClassCancelled            // the client left before an answer: nobody's failure (neutral)
+	ClassCut                  // an answer torn down after it reached the client: provider or client, unknown (neutral)
 )
 
 var classNames = [...]string{"success", "rate_limited", "quota_exhausted", "overloaded", "server_error",
-	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled"}
+	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled", "cut"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
