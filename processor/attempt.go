@@ -102,6 +102,8 @@ type attemptStream struct {
 	// hold waits for content, the end is judged by the terminal event. nil
 	// for other answers and once the stream outgrew what it may buffer.
 	mon *provider.StreamMonitor
+	// bodyDone is set once the held response body is whole (end_of_stream seen).
+	bodyDone bool
 	// uncounted is set while an answer that reached the client waits for
 	// its body's end to be counted in the metrics (it may still fail there).
 	uncounted bool
@@ -338,6 +340,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	hs := headerMap(h.GetHeaders())
 	a.status = statusOf(hs)
 	a.latency = a.s.clock.Now().Sub(a.sent)
+	a.bodyDone = h.GetEndOfStream()
 	a.headers = make(http.Header, len(hs))
 	for k, v := range hs {
 		a.headers.Set(k, v)
@@ -381,6 +384,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 	switch a.step {
 	case attHolding:
 		a.held = append(a.held, b)
+		a.bodyDone = b.GetEndOfStream()
 		a.buf = append(a.buf, b.GetBody()...)
 		over := int64(len(a.buf)) > int64(a.st.cfg.Server.MaxStreamHoldBytes)
 		if a.hold == holdError {
@@ -628,6 +632,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	if !a.last() {
 		m := &mutation{}
 		m.setHeader(HeaderRetry, "1")
+		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
 			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
@@ -652,13 +657,10 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
 		a.target.Provider, a.target.Model, cls.Status, cls.Class)
 	if cls.Message != "" {
-		msg += ": " + truncate(cls.Message, 300)
+		msg += ": " + truncate(a.ep.ep.Redact(cls.Message), 300)
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
-		m.setHeader("retry-after", ra)
-	}
 	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
@@ -670,14 +672,25 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	a.record(cls)
 	m := a.traceHeaders()
 	if a.ep.cfg.API.OpenAIShaped() {
+		// Passed on as the provider wrote it, unless it echoes a key.
+		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
+			return a.answerWithBody(m, body)
+		}
 		return a.answerUnchanged(m)
 	}
 	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
-// traceHeaders are the response headers telling who answered and how.
+// traceHeaders are the response headers of every answer that is not a
+// failover: who answered and how. They also remove the retry marker a
+// provider may send itself (Envoy would discard the answer and retry), and
+// pass a provider's Retry-After on only as a wait the breaker would take
+// (normalized to delay-seconds; negative, unparseable or absurd values are
+// dropped).
 func (a *attemptStream) traceHeaders() *mutation {
 	m := &mutation{}
+	m.removeHeader(HeaderRetry)
+	a.retryAfter(m)
 	m.setHeader(HeaderProvider, a.target.Provider)
 	m.setHeader(HeaderModel, a.target.Model)
 	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
@@ -708,7 +721,22 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 // traceRecord is this attempt's trace record with outcome cls.
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
-		Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300), Target: a.target.key()}
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: a.target.key()}
+}
+
+// retryAfter normalizes the provider's Retry-After on an answer: kept, as
+// delay-seconds rounded up, when the breaker would take it; removed otherwise.
+func (a *attemptStream) retryAfter(m *mutation) {
+	v := a.headers.Get("retry-after")
+	if v == "" {
+		return
+	}
+	d, ok := provider.ParseRetryAfter(v, a.s.clock.Now())
+	if !ok {
+		m.removeHeader("retry-after")
+		return
+	}
+	m.setHeader("retry-after", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 }
 
 // count adds one attempt outcome to the metrics.

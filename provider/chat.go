@@ -645,11 +645,12 @@ func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
 }
 
 // providerMessage prefixes msg with the provider's name and API.
+// The message is redacted (Endpoint.Redact): providers echo keys in errors.
 func providerMessage(ep *Endpoint, msg string) string {
 	if ep == nil {
 		return msg
 	}
-	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, msg)
+	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, ep.Redact(msg))
 }
 
 // ErrorBody renders a provider's classified error as the client-facing
