@@ -623,9 +623,11 @@ func (a *attemptStream) last() bool {
 // response for Envoy to retry on the next planned target (the route retries
 // only what carries the marker), or, on the last planned attempt, answers the
 // client in-band: an error status with one OpenAI-style error listing every
-// attempt. Not an ImmediateResponse: Envoy ignores those from an upstream
-// ext_proc filter (ext_proc.cc sendImmediateResponse,
-// send_immediate_resp_upstream_ignored) and the attempt would stall.
+// attempt. In-band rather than an ImmediateResponse (which, from an upstream
+// ext_proc filter, reaches the client at once as a local reply: ext_proc.cc
+// Filter::sendImmediateResponse): the answer keeps the response path, its
+// headers and the route phase's view of it. A failover answered with no held
+// body chunk also closes the stream (see done).
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.record(cls)
