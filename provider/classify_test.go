@@ -273,3 +273,21 @@ func TestErrorBody_GeminiStatusIsCode(t *testing.T) {
 		t.Errorf("ErrorBody: got %s, want %s", got, want)
 	}
 }
+
+// TestStreamMonitor_FailureOutlivesTheChunk verifies the failure's texts are
+// the monitor's own: the caller may reuse the chunk it fed.
+func TestStreamMonitor_FailureOutlivesTheChunk(t *testing.T) {
+	for _, api := range []config.API{config.APIOpenAI, config.APIAnthropic, config.APIGemini} {
+		a, _ := For(api)
+		m := NewStreamMonitor(a)
+		m.Feed([]byte(": keep-alive\n\n")) // later whole events are framed in place
+		chunk := []byte("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"status\":\"UNAVAILABLE\",\"message\":\"Overloaded now\"}}\n\n")
+		m.Feed(chunk)
+		for i := range chunk {
+			chunk[i] = 'x'
+		}
+		if f := m.Failure(); f == nil || f.Message != "Overloaded now" {
+			t.Errorf("%s: failure after the chunk was reused: got %+v, want message %q", api, f, "Overloaded now")
+		}
+	}
+}

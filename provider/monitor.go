@@ -1,6 +1,9 @@
 package provider
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // EventKind is what one stream event means for failover and for the end of
 // the stream. Each wire format judges its own events (Adapter.JudgeEvent);
@@ -68,6 +71,9 @@ func (m *StreamMonitor) event(ev Event) error {
 			if v.Failure != nil {
 				f = *v.Failure
 			}
+			// Judges may view the event's bytes, which the framer reuses:
+			// keep copies.
+			f.Type, f.Code, f.Message = strings.Clone(f.Type), strings.Clone(f.Code), strings.Clone(f.Message)
 			m.failure = &f
 		}
 	}

@@ -88,7 +88,7 @@ func judgeOpenAIEvent(ev Event) Verdict {
 		return Verdict{Kind: EventEnd}
 	}
 	if bytes.Contains(d, []byte(`"error"`)) {
-		if e := gjson.GetBytes(d, "error"); e.Exists() {
+		if e := gjson.Get(str(d), "error"); e.Exists() {
 			c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
 				Code: e.Get("code").String(), Message: e.Get("message").String()}
 			if e.Type == gjson.String {
@@ -102,7 +102,7 @@ func judgeOpenAIEvent(ev Event) Verdict {
 		}
 	}
 	content := false
-	gjson.GetBytes(d, "choices").ForEach(func(_, ch gjson.Result) bool {
+	gjson.Get(str(d), "choices").ForEach(func(_, ch gjson.Result) bool {
 		if f := ch.Get("finish_reason"); f.Exists() && f.Type != gjson.Null {
 			content = true
 			return false
