@@ -179,3 +179,27 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 		})
 	}
 }
+
+// TestAttempt_LastFailedStreamRecordedOnce verifies a last attempt whose
+// stream failed in its first event, passed to the client as it is, is
+// counted once when that stream ends, not again as a truncated stream.
+func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
+	h := newHarness(t, "")
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	dm := h.planFor(streamBody)
+	s := h.runAttempt(dm, 2, "groq", "req-l1", streamBody)
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
+	s.recv()
+	s.recv()
+	s.send(respBody("", true))
+	if r := s.recv(); r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
+		t.Fatalf("last chunk: got %v, want it unchanged (the client has the provider's error event)", r)
+	}
+	s.close()
+	h.waitStreams()
+	m := h.metricsText()
+	if !strings.Contains(m, `provider="groq",model="llama-3.3-70b-versatile",outcome="server_error"} 1`) {
+		t.Fatalf("metrics: got\n%s\nwant exactly one server_error for groq", m)
+	}
+}

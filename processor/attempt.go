@@ -107,6 +107,7 @@ type attemptStream struct {
 	// uncounted is set while an answer that reached the client waits for
 	// its body's end to be counted in the metrics (it may still fail there).
 	uncounted bool
+	answered  provider.Class // the class an uncounted answer was recorded with
 	// closing is set by a decision that must end the ext_proc stream: a
 	// failover answered with no held body chunk (see done).
 	closing bool
@@ -404,7 +405,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			}
 			return nil, nil
 		}
-		a.mon.Feed(b.GetBody())
+		a.observe(b)
 		switch f := a.mon.Failure(); {
 		case f != nil && !f.Class.FailsOver():
 			// An error the next provider would give too (content policy,
@@ -428,6 +429,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 		}
 		return nil, nil
 	case attStreaming:
+		a.observe(b)
 		return one(a.stream(b)), nil
 	case attReplacing:
 		return one(replaceBody(nil, nil)), nil
@@ -437,16 +439,15 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 
 // stream answers one body chunk of an answer that reached the client and,
 // at its end, records how the answer ended.
+// The monitor has seen b already (observe).
 func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
-	if a.mon != nil {
-		a.mon.Feed(b.GetBody())
-		if a.mon.Pending() > int(a.st.cfg.Limits.MaxBodyBytes) {
-			a.logger().Warn("stream event larger than limits.max_body_bytes; its end is not judged")
-			a.mon = nil
-		}
-	}
 	resp := a.translate(b)
-	if !b.GetEndOfStream() {
+	if !b.GetEndOfStream() || !a.uncounted {
+		return resp // not the end, or an answer recorded as it was decided
+	}
+	if a.answered != provider.ClassSuccess {
+		// Released with an error in its stream (content policy): recorded then.
+		a.countAnswer(a.answered)
 		return resp
 	}
 	if a.mon == nil || a.mon.Ended() && a.mon.Failure() == nil {
@@ -471,6 +472,19 @@ func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 		return replaceBody(body, nil)
 	}
 	return resp
+}
+
+// observe feeds a body chunk of an event stream to its monitor, which gives
+// up (the end is then not judged) past limits.max_body_bytes of one event.
+func (a *attemptStream) observe(b *extprocv3.HttpBody) {
+	if a.mon == nil {
+		return
+	}
+	a.mon.Feed(b.GetBody())
+	if a.step == attStreaming && a.mon.Pending() > int(a.st.cfg.Limits.MaxBodyBytes) {
+		a.logger().Warn("stream event larger than limits.max_body_bytes; the stream's end is not judged")
+		a.mon = nil
+	}
 }
 
 // countAnswer counts the outcome of an answer that reached the client once
@@ -513,7 +527,7 @@ func (a *attemptStream) recordAnswer(cls provider.Classification) {
 		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
 	}
 	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
-	a.uncounted = true
+	a.uncounted, a.answered = true, cls.Class
 	if cls.Class != provider.ClassSuccess {
 		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
 			"error_type", cls.Type, "error_code", cls.Code)
