@@ -203,3 +203,18 @@ func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
 		t.Fatalf("metrics: got\n%s\nwant exactly one server_error for groq", m)
 	}
 }
+
+// TestAttempt_BodilessAnswerCountedAtOnce verifies an answer without a body
+// (headers with end_of_stream, e.g. a 204) is counted a success, not a cut.
+func TestAttempt_BodilessAnswerCountedAtOnce(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.runAttempt(dm, 1, "openai", "req-204", chatBody)
+	s.send(respHeaders(true, ":status", "204"))
+	s.recv()
+	s.close()
+	h.waitStreams()
+	if m := h.metricsText(); !strings.Contains(m, `model="gpt-4o",outcome="success"} 1`) || strings.Contains(m, `outcome="cut"`) {
+		t.Fatalf("metrics: got\n%s\nwant one success and no cut", m)
+	}
+}

@@ -550,6 +550,9 @@ func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	for _, b := range a.held {
 		out = append(out, a.stream(b))
 	}
+	if a.bodyDone && len(a.held) == 0 {
+		a.countAnswer(a.answered) // headers with end_of_stream: no body to wait for
+	}
 	a.held, a.buf = nil, nil
 	return out
 }
