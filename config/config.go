@@ -677,8 +677,11 @@ func (c *Config) Chain(name string) *Chain {
 // PlanNamespace is the metadata namespace of the plan details.
 func (c *Config) PlanNamespace() string { return c.MetadataNamespace + ".plan" }
 
-// ReadKey returns the provider's key from its environment variable or file.
-// An unset source returns "", nil. The key is never part of an error.
+// ReadKey returns the provider's key from its environment variable or file,
+// with surrounding white space trimmed. No source returns "", nil. A source
+// that is unset, unreadable, empty or only white space is an error naming the
+// variable or file: a provider configured with a key must never be called
+// without one. The key is never part of an error.
 func (a Auth) ReadKey() (string, error) {
 	switch {
 	case a.KeyEnv != "":
@@ -686,13 +689,20 @@ func (a Auth) ReadKey() (string, error) {
 		if !ok {
 			return "", fmt.Errorf("environment variable %s is not set", a.KeyEnv)
 		}
-		return strings.TrimSpace(v), nil
+		if v = strings.TrimSpace(v); v == "" {
+			return "", fmt.Errorf("environment variable %s is empty (or only white space)", a.KeyEnv)
+		}
+		return v, nil
 	case a.KeyFile != "":
 		b, err := os.ReadFile(a.KeyFile)
 		if err != nil {
 			return "", fmt.Errorf("key file: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("key file %s is empty (or only white space)", a.KeyFile)
+		}
+		return v, nil
 	}
 	return "", nil
 }

@@ -485,9 +485,21 @@ func TestAuth_ReadKey(t *testing.T) {
 
 // TestAuth_ReadKeyErrorsHoldNoSecret verifies a missing env var or key file is
 // an error naming the source but never containing a key.
+// An empty or white-space-only source is refused too: requests would go out
+// with no credential.
 func TestAuth_ReadKeyErrorsHoldNoSecret(t *testing.T) {
 	const secret = "sk-very-secret-value"
 	t.Setenv("LLMF_TEST_OTHER_KEY", secret)
+	t.Setenv("LLMF_TEST_EMPTY_KEY", "")
+	t.Setenv("LLMF_TEST_BLANK_KEY", " \t\n")
+	dir := t.TempDir()
+	emptyFile, blankFile := filepath.Join(dir, "empty.key"), filepath.Join(dir, "blank.key")
+	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blankFile, []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		auth     config.Auth
@@ -495,6 +507,10 @@ func TestAuth_ReadKeyErrorsHoldNoSecret(t *testing.T) {
 	}{
 		{"missing env var", config.Auth{KeyEnv: "LLMF_TEST_MISSING_KEY"}, "LLMF_TEST_MISSING_KEY"},
 		{"missing key file", config.Auth{KeyFile: filepath.Join(t.TempDir(), "absent")}, "absent"},
+		{"empty env var", config.Auth{KeyEnv: "LLMF_TEST_EMPTY_KEY"}, "LLMF_TEST_EMPTY_KEY"},
+		{"white-space env var", config.Auth{KeyEnv: "LLMF_TEST_BLANK_KEY"}, "LLMF_TEST_BLANK_KEY"},
+		{"empty key file", config.Auth{KeyFile: emptyFile}, "empty.key"},
+		{"white-space key file", config.Auth{KeyFile: blankFile}, "blank.key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

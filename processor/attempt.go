@@ -203,7 +203,7 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 		return a.fatal("plan_missing", fmt.Sprintf("llm-failover attempt phase: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces)", err, a.st.cfg.PlanNamespace())), nil
 	}
 	a.plan = plan
-	a.reqID = hs["x-request-id"]
+	a.reqID = cleanRequestID(hs["x-request-id"])
 	a.traceID = plan.ID
 	if a.traceID == "" {
 		a.traceID = a.reqID

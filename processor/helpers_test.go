@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -105,12 +106,13 @@ func newHarnessYAML(t testing.TB, yamlText string) *harness {
 		t.Fatalf("New: %v", err)
 	}
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(srv.GRPCServerOptions()...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	go func() { _ = gs.Serve(lis) }()
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32))) // Envoy's gRPC client has no receive limit
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

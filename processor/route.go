@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	filterextprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -117,7 +118,7 @@ func targetLabel(providerName, model string, api config.API) string {
 
 func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
-	r.reqID = hs["x-request-id"]
+	r.reqID = cleanRequestID(hs["x-request-id"])
 	r.chainHeader = hs[HeaderChain]
 	cfg := r.st.cfg
 	path := hs[":path"]
@@ -353,6 +354,35 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 // may reuse x-request-id; the trace of one request must never show another's.
 func newPlanID(reqID string) string {
 	return reqID + "~" + strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// maxRequestIDBytes bounds the request id kept for logs and plan ids.
+const maxRequestIDBytes = 200
+
+// cleanRequestID makes a client's x-request-id safe to log and to carry in
+// the plan (a protobuf string must be UTF-8): bytes that are not valid UTF-8
+// and control characters become %XX escapes, and the result is cut at
+// maxRequestIDBytes. A valid id is returned unchanged.
+func cleanRequestID(id string) string {
+	clean := len(id) <= maxRequestIDBytes && utf8.ValidString(id)
+	for i := 0; clean && i < len(id); i++ {
+		clean = id[i] >= 0x20 && id[i] != 0x7f
+	}
+	if clean {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id) && b.Len() < maxRequestIDBytes; {
+		r, n := utf8.DecodeRuneInString(id[i:])
+		if r == utf8.RuneError && n <= 1 || r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, "%%%02X", id[i])
+			i++
+			continue
+		}
+		b.WriteString(id[i : i+n])
+		i += n
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

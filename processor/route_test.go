@@ -64,6 +64,9 @@ func TestRoute_RejectsBadInput(t *testing.T) {
 		{"content-length over the limit", []string{"content-length", "999999"}, "", 413, "request_too_large", ""},
 		{"non-JSON content type", []string{"content-type", "text/plain"}, "", 415, "unsupported_media_type", ""},
 		{"unknown chain header", []string{HeaderChain, "nope"}, "", 400, "unknown_chain", ""},
+		// A model that is not UTF-8 cannot travel in the plan (a protobuf
+		// string): a 400 naming the field, not a stream error Envoy turns into a 500.
+		{"model not UTF-8", nil, "{\"model\":\"premium\xff\",\"messages\":[]}", 400, "invalid_request_body", "default_chain: premium\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,5 +222,33 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, suppo
 	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "unsupported_capability") ||
 		!strings.Contains(string(ir.GetBody()), "vision") {
 		t.Fatalf("got %v, want 400 unsupported_capability naming vision", ir)
+	}
+}
+
+// TestRoute_RequestIDNotUTF8IsEscaped verifies an x-request-id with bytes
+// that are not UTF-8 (or control characters) still gets a plan, its id
+// carrying the bytes as %XX escapes, instead of a stream error.
+func TestRoute_RequestIDNotUTF8IsEscaped(t *testing.T) {
+	tests := []struct{ name, id, wantPrefix string }{
+		{"invalid byte", "req-\xff-1", "req-%FF-1~"},
+		{"control character", "req\n1", "req%0A1~"},
+		{"plain", "req-ok", "req-ok~"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(chatBody, "x-request-id", tc.id)
+			id := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["id"].GetStringValue()
+			if !strings.HasPrefix(id, tc.wantPrefix) {
+				t.Fatalf("plan id: got %q, want prefix %q", id, tc.wantPrefix)
+			}
+		})
+	}
+}
+
+// TestCleanRequestID_BoundsLength verifies a long id is cut to maxRequestIDBytes.
+func TestCleanRequestID_BoundsLength(t *testing.T) {
+	if got := cleanRequestID(strings.Repeat("\xff", 1000)); len(got) > maxRequestIDBytes+2 || !strings.HasPrefix(got, "%FF%FF") {
+		t.Fatalf("got %d bytes %q..., want at most about %d escaped bytes", len(got), got[:min(len(got), 12)], maxRequestIDBytes)
 	}
 }

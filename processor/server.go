@@ -12,6 +12,7 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -65,6 +66,10 @@ type Server struct {
 	draining bool
 	inflight sync.WaitGroup
 	streams  atomic.Int64
+
+	// msgLimits are the gRPC message limits fixed at New (grpc.NewServer
+	// takes them once): a reload may not need larger ones.
+	msgLimits MessageLimits
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -108,6 +113,7 @@ func New(opts Options) (*Server, error) {
 		}
 	})
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
+	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {
 		return nil, err
 	}
@@ -120,6 +126,10 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Reload(cfg *config.Config) error {
 	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}}
 	var errs []error
+	if need := MessageLimitsFor(cfg); need.Recv > s.msgLimits.Recv || need.Send > s.msgLimits.Send {
+		errs = append(errs, fmt.Errorf("processor: limits.max_body_bytes %s needs gRPC messages of up to %d bytes, above the %d fixed at start: restart llm-failover to raise it",
+			cfg.Limits.MaxBodyBytes, need.Recv, s.msgLimits.Recv))
+	}
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		a, err := provider.For(p.API)
@@ -147,6 +157,33 @@ func (s *Server) Reload(cfg *config.Config) error {
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	s.state.Store(st)
 	return nil
+}
+
+// grpcHeadroom is the room a gRPC message needs beyond a body: the request
+// headers (Envoy's limit is 60 KiB by default), attributes, the forwarded
+// plan metadata and the protobuf framing.
+const grpcHeadroom = 1 << 20
+
+// MessageLimits are the largest gRPC messages the server receives and sends.
+type MessageLimits struct{ Recv, Send int }
+
+// MessageLimitsFor sizes the gRPC message limits from c: a message carries at
+// most one request body (limits.max_body_bytes; Envoy answers 413 above it)
+// plus headers and metadata. A sent body may be a translation, which can be
+// larger than what came in: the send limit is twice the body limit plus the
+// headroom. grpc-go's defaults (4 MiB received) would refuse a body at or
+// near a limit above about 4 MiB, and Envoy's gRPC client has no limit.
+// Smaller body limits still get the limits of the default
+// (config.DefaultMaxBodyBytes), so a reload back to it needs no restart.
+func MessageLimitsFor(c *config.Config) MessageLimits {
+	body := max(int(c.Limits.MaxBodyBytes), config.DefaultMaxBodyBytes)
+	return MessageLimits{Recv: body + grpcHeadroom, Send: 2*body + grpcHeadroom}
+}
+
+// GRPCServerOptions are the grpc.NewServer options the server needs: its
+// message limits.
+func (s *Server) GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send)}
 }
 
 // Registry exposes the breakers (for the status page and metrics).

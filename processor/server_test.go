@@ -211,3 +211,60 @@ func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 		}
 	}
 }
+
+// bodyOfSize is a chat request body of exactly n bytes.
+func bodyOfSize(t *testing.T, n int) string {
+	t.Helper()
+	const head, tail = `{"model":"premium","messages":[{"role":"user","content":"`, `"}]}`
+	if n < len(head)+len(tail) {
+		t.Fatalf("bodyOfSize(%d): too small", n)
+	}
+	return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+}
+
+// TestServer_BodyAtTheLimitCrossesRealGRPC verifies that a body of exactly
+// limits.max_body_bytes, above grpc-go's 4 MiB default, is planned by the
+// route phase and rewritten by the attempt phase over a real gRPC stream.
+func TestServer_BodyAtTheLimitCrossesRealGRPC(t *testing.T) {
+	for _, limit := range []int{4 << 20, 8 << 20} {
+		t.Run(config.ByteSize(limit).String(), func(t *testing.T) {
+			h := newHarness(t, "limits: {max_body_bytes: "+config.ByteSize(limit).String()+"}\n")
+			body := bodyOfSize(t, limit)
+			dm := h.planFor(body)
+			s := h.runAttempt(dm, 1, "openai", "big", body)
+			s.close()
+		})
+	}
+}
+
+// TestServer_ReloadRefusesLargerMessageLimits verifies a reload whose
+// max_body_bytes needs larger gRPC messages than those fixed at start is
+// refused with a message saying to restart.
+func TestServer_ReloadRefusesLargerMessageLimits(t *testing.T) {
+	h := newHarness(t, "")
+	cfg, err := config.Parse([]byte(testConfig + "limits: {max_body_bytes: 64MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Reload: got %v, want an error saying to restart", err)
+	}
+}
+
+// TestServer_EmptyKeyIsRefusedNamingTheVariable verifies a provider key that
+// is set but empty or white space fails New and Reload with an error naming
+// the variable, never sending requests without a credential.
+func TestServer_EmptyKeyIsRefusedNamingTheVariable(t *testing.T) {
+	h := newHarness(t, "")
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_GROQ_KEY", "  \n")
+	if err := h.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "TEST_GROQ_KEY") {
+		t.Fatalf("Reload: got %v, want an error naming TEST_GROQ_KEY", err)
+	}
+	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "TEST_GROQ_KEY") {
+		t.Fatalf("New: got %v, want an error naming TEST_GROQ_KEY", err)
+	}
+}

@@ -232,7 +232,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		gl.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Server.AdminAddress, err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(srv.GRPCServerOptions()...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
