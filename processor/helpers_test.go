@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"math"
 	"net"
 	"strings"
@@ -78,6 +80,25 @@ type harness struct {
 	srv    *Server
 	clock  *fakeClock
 	client extprocv3.ExternalProcessorClient
+	logs   *syncBuffer // the server's JSON log lines
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func newHarness(t testing.TB, extraYAML string) *harness {
@@ -101,7 +122,9 @@ func newHarnessYAML(t testing.TB, yamlText string) *harness {
 		t.Fatalf("config: %v", err)
 	}
 	clock := newFakeClock()
-	srv, err := New(Options{Config: cfg, Clock: clock, Rand: func() float64 { return 0.5 }})
+	logs := &syncBuffer{}
+	srv, err := New(Options{Config: cfg, Clock: clock, Rand: func() float64 { return 0.5 },
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -120,7 +143,7 @@ func newHarnessYAML(t testing.TB, yamlText string) *harness {
 		conn.Close()
 		gs.Stop()
 	})
-	return &harness{t: t, srv: srv, clock: clock, client: extprocv3.NewExternalProcessorClient(conn)}
+	return &harness{t: t, srv: srv, clock: clock, client: extprocv3.NewExternalProcessorClient(conn), logs: logs}
 }
 
 // stream is one ext_proc stream as Envoy would open it.

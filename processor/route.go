@@ -207,7 +207,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	m.setHeader(HeaderChain, ch.Name)
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
-	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.planID, in, plan)
+	resp.DynamicMetadata = r.planMetadata(in, plan)
 	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
 }
@@ -271,8 +271,10 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
-// override in ns and the plan details in planNS (docs/envoy-contract.md).
-func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *structpb.Struct {
+// override in the metadata namespace and the plan details in the plan
+// namespace (docs/envoy-contract.md).
+func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
+	ns, planNS := r.st.cfg.MetadataNamespace, r.st.cfg.PlanNamespace()
 	groups := make([]*structpb.Value, len(p.Steps))
 	targets := make([]*structpb.Value, len(p.Steps))
 	for i, s := range p.Steps {
@@ -298,7 +300,8 @@ func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *str
 		}}),
 		planNS: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			"v":             structpb.NewNumberValue(1),
-			"id":            structpb.NewStringValue(planID),
+			"id":            structpb.NewStringValue(r.planID),
+			"gen":           structpb.NewNumberValue(float64(r.st.gen)),
 			"chain":         structpb.NewStringValue(p.Chain),
 			"model":         structpb.NewStringValue(in.Model),
 			"stream":        structpb.NewBoolValue(in.Stream),

@@ -33,9 +33,13 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 		t.Fatalf("plan id: got %q, want the request id with a random suffix", id)
 	}
 	plan["id"] = "r1"
+	if g, _ := plan["gen"].(float64); uint64(g) != h.srv.state.Load().gen || g == 0 {
+		t.Fatalf("plan gen: got %v, want the configuration's generation %d", plan["gen"], h.srv.state.Load().gen)
+	}
+	plan["gen"] = 7
 	got, _ := json.Marshal(dm)
 	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
-		`"llm_failover.plan":{"chain":"premium","extra":0,"id":"r1","include_usage":true,"model":"premium","stream":true,"targets":[` +
+		`"llm_failover.plan":{"chain":"premium","extra":0,"gen":7,"id":"r1","include_usage":true,"model":"premium","stream":true,"targets":[` +
 		`{"cluster":"openai","context_window":0,"model":"gpt-4o","provider":"openai"},{"cluster":"groq","context_window":0,"model":"llama-3.3-70b-versatile","provider":"groq"}],"v":1}}`
 	if string(got) != want {
 		t.Fatalf("dynamic metadata:\n got %s\nwant %s", got, want)

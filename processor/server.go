@@ -62,10 +62,14 @@ type Server struct {
 	hosts    sync.Map // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
-	mu       sync.Mutex
-	draining bool
-	inflight sync.WaitGroup
-	streams  atomic.Int64
+	snaps snapshots // the current configuration and those plans in flight were made with
+
+	mu         sync.Mutex
+	draining   bool
+	active     int           // streams admitted and not yet ended
+	idle       chan struct{} // closed once draining with no active stream
+	idleClosed bool
+	streams    atomic.Int64
 
 	// msgLimits are the gRPC message limits fixed at New (grpc.NewServer
 	// takes them once): a reload may not need larger ones.
@@ -74,11 +78,14 @@ type Server struct {
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
 
-// state is one immutable configuration snapshot: a stream keeps the one it started with.
+// state is one immutable configuration snapshot: a stream keeps the one it
+// started with, and an attempt stream the one its plan was made with.
 type state struct {
 	cfg       *config.Config
 	table     *routing.Table
 	endpoints map[string]*endpoint // by provider name
+	gen       uint64               // generationOf(cfg): the plan's "gen"
+	retired   time.Time            // when a reload replaced it; zero while current
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -98,7 +105,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("processor: Options.Config is required")
 	}
-	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = wallClock{}
 	}
@@ -121,8 +128,9 @@ func New(opts Options) (*Server, error) {
 }
 
 // Reload swaps in a new configuration. Streams already running keep the
-// snapshot they started with; breakers of targets that still exist keep
-// their state.
+// snapshot they started with, attempts of plans made before the reload run
+// on the snapshot their plan was made with (see snapshots), and breakers of
+// targets that still exist keep their state.
 func (s *Server) Reload(cfg *config.Config) error {
 	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}}
 	var errs []error
@@ -155,6 +163,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
+	st.gen = generationOf(cfg)
+	s.snaps.add(st, s.clock.Now())
 	s.state.Store(st)
 	return nil
 }
@@ -192,19 +202,49 @@ func (s *Server) Registry() *routing.Registry { return s.registry }
 // Streams returns the number of ext_proc streams in flight.
 func (s *Server) Streams() int64 { return s.streams.Load() }
 
-// Drain stops accepting new streams and waits until the running ones end or
-// ctx is done.
+// Drain stops accepting new requests and waits until the running streams
+// end or ctx is done. Only route-phase streams (new requests) are refused:
+// attempt streams keep being served, during and after Drain, so that a
+// request planned before the drain still reaches its next target when it
+// fails over (an attempt-phase error would reach the client at once, see
+// docs/envoy-contract.md). The gRPC server's own stop ends them.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
+	s.closeIdleLocked()
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.idle:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("processor: drain: %d streams still running: %w", s.streams.Load(), ctx.Err())
+	}
+}
+
+// admit counts a new stream of phase in, or refuses it while draining
+// (route phase only).
+func (s *Server) admit(phase string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining && phase != PhaseAttempt {
+		return false
+	}
+	s.active++
+	return true
+}
+
+// done counts an admitted stream out.
+func (s *Server) done() {
+	s.mu.Lock()
+	s.active--
+	s.closeIdleLocked()
+	s.mu.Unlock()
+}
+
+func (s *Server) closeIdleLocked() {
+	if s.draining && s.active == 0 && !s.idleClosed {
+		s.idleClosed = true
+		close(s.idle)
 	}
 }
 
@@ -232,17 +272,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			err = status.Error(codes.Internal, "llm-failover: internal error")
 		}
 	}()
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
-		return status.Error(codes.Unavailable, "llm-failover is draining")
-	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
-
 	ctx := stream.Context()
 	phase := PhaseRoute
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -250,6 +279,13 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			phase = v[0]
 		}
 	}
+	if !s.admit(phase) {
+		return status.Error(codes.Unavailable, "llm-failover is draining")
+	}
+	defer s.done()
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
 	st := s.state.Load()
 	var h handler
 	switch phase {

@@ -1,0 +1,92 @@
+package processor
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// maxSnapshots bounds how many configuration snapshots are kept for plans in
+// flight, however often the configuration is reloaded.
+const maxSnapshots = 16
+
+// snapshots keeps the configuration snapshots that plans in flight were made
+// with, so that every attempt of a plan runs on the snapshot it was planned
+// on (docs/envoy-contract.md, "gen"): a reload that removes a provider does
+// not strand a request mid-failover. A replaced snapshot is kept while an
+// attempt of one of its plans may still start (planLifetime), and at most
+// maxSnapshots are kept.
+type snapshots struct {
+	mu   sync.Mutex
+	list []*state // oldest first; the last is the current one
+}
+
+// add makes st the current snapshot at now and forgets the snapshots no plan
+// in flight can need any more. A snapshot of the same generation (the same
+// configuration, re-read) is replaced.
+func (ss *snapshots) add(st *state, now time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if n := len(ss.list); n > 0 {
+		ss.list[n-1].retired = now
+	}
+	kept := ss.list[:0]
+	for _, old := range ss.list {
+		if old.gen != st.gen && now.Sub(old.retired) <= planLifetime(old.cfg) {
+			kept = append(kept, old)
+		}
+	}
+	for i := len(kept); i < len(ss.list); i++ {
+		ss.list[i] = nil
+	}
+	kept = append(kept, st)
+	if over := len(kept) - maxSnapshots; over > 0 {
+		kept = append(kept[:0], kept[over:]...)
+	}
+	ss.list = kept
+}
+
+// get returns the snapshot of generation gen, or nil when it is not kept
+// (never loaded here, or forgotten).
+func (ss *snapshots) get(gen uint64) *state {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for i := len(ss.list) - 1; i >= 0; i-- {
+		if ss.list[i].gen == gen {
+			return ss.list[i]
+		}
+	}
+	return nil
+}
+
+// planLifetime bounds how long after planning an attempt of a plan made on c
+// may start: every planned attempt but the last may run its whole attempt
+// timeout first, plus a minute of slack for backoff and scheduling.
+func planLifetime(c *config.Config) time.Duration {
+	attempts := c.Limits.MaxTargets
+	if c.Routing.SameTargetRetries != nil {
+		attempts += *c.Routing.SameTargetRetries
+	}
+	return time.Duration(attempts)*longestAttemptTimeout(c) + time.Minute
+}
+
+// longestAttemptTimeout is the longest per-try timeout any request of c gets.
+func longestAttemptTimeout(c *config.Config) time.Duration {
+	return c.Envoy.PerTryTimeout.D()
+}
+
+// generationOf identifies a configuration by its content: the first 53 bits
+// of the SHA-256 of its JSON form (exact in the plan's JSON number), so that
+// replicas running the same configuration agree on it.
+func generationOf(c *config.Config) uint64 {
+	b, err := json.Marshal(c)
+	if err != nil { // cannot happen: every field marshals
+		return 0
+	}
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8]) >> 11
+}
