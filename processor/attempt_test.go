@@ -411,7 +411,9 @@ func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
 			defer s.close()
 			s.send(tc.req(h))
 			ir := s.recv().GetImmediateResponse()
-			var e struct{ Error struct{ Message, Type, Code string } }
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
 			if ir == nil || json.Unmarshal(ir.GetBody(), &e) != nil {
 				t.Fatalf("got %v, want an ImmediateResponse with a JSON body", ir)
 			}
