@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -54,7 +55,10 @@ type planInfo struct {
 	ID string
 	// Gen is the generation of the configuration the plan was made with
 	// (0 when the plan does not say).
-	Gen          uint64
+	Gen uint64
+	// PerTry is the request's attempt timeout (Envoy's per-try timeout, set
+	// by the route phase); 0 when the plan does not say.
+	PerTry       time.Duration
 	Chain        string
 	Stream       bool
 	IncludeUsage bool
@@ -87,6 +91,9 @@ type attemptStream struct {
 	target  planTarget
 	ep      *endpoint
 	preq    provider.Request
+	// headerNames are the request header names this attempt arrived with:
+	// requestBody removes those not on the forwarding allowlist.
+	headerNames []string
 
 	sent    time.Time
 	status  int
@@ -252,8 +259,31 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	if h.GetEndOfStream() {
 		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
 	}
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		a.headerNames = append(a.headerNames, hv.GetKey())
+	}
 	a.step = attWantBody
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// forwardedHeaders are the client request headers an attempt passes on to a
+// provider (docs/envoy-contract.md, "What reaches a provider"): every other
+// client header is removed, so a client's cookies, proxy credentials, own
+// API keys, tracing and forwarding headers never reach a provider. Pseudo
+// headers (":path" is rewritten; Envoy sets ":authority" per attempt) and
+// Envoy's own x-envoy-* headers (its mutation rules refuse changes) are left
+// alone; content-type, content-length and the provider's credential and
+// version headers are set by the attempt; x-request-id stays because later
+// attempts read it from the same header map.
+var forwardedHeaders = map[string]bool{
+	"accept":       true,
+	"user-agent":   true,
+	"x-request-id": true,
+}
+
+// forwarded reports whether the attempt leaves client header name in place.
+func forwarded(name string) bool {
+	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host"
 }
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
@@ -282,18 +312,30 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		return one(immediate(status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
-	for _, k := range provider.CredentialHeaders {
-		if !slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k }) {
-			m.removeHeader(k) // removed unless this provider sets it below
+	set := func(k string) bool {
+		return k == "content-type" || k == "content-length" || k == "accept-encoding" ||
+			slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k })
+	}
+	// Remove every client header a provider does not need, and every
+	// credential header (upstream filters share one header map across
+	// attempts: an earlier attempt's key must not reach this provider). A
+	// header set below is never also removed.
+	removed := map[string]bool{}
+	for _, k := range append(slices.Clone(provider.CredentialHeaders), append([]string{HeaderChain}, a.headerNames...)...) {
+		if !removed[k] && !set(k) && !forwarded(k) {
+			removed[k] = true
+			m.removeHeader(k)
 		}
 	}
-	m.removeHeader(HeaderChain)
 	m.setHeader(":path", p.Path)
 	for _, h := range p.Headers {
 		m.setHeader(h.Key, h.Value)
 	}
 	m.setHeader("content-type", "application/json")
 	m.setHeader("content-length", strconv.Itoa(len(p.Body)))
+	// Answers must come uncompressed: the attempt phase classifies them,
+	// inspects a stream's first event and translates bodies.
+	m.setHeader("accept-encoding", "identity")
 	c := common(m)
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse
@@ -711,6 +753,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 	}
 	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
 		p.Gen = uint64(g)
+	}
+	if ms := f["per_try_ms"].GetNumberValue(); ms > 0 && ms < float64(24*time.Hour/time.Millisecond) {
+		p.PerTry = time.Duration(ms) * time.Millisecond
 	}
 	for _, v := range f["targets"].GetListValue().GetValues() {
 		t := v.GetStructValue().GetFields()

@@ -455,3 +455,44 @@ chains:
 		t.Fatalf("logs: got %s, want a line saying the adapter refused the request", logs)
 	}
 }
+
+// TestAttempt_ForwardsOnlyAllowlistedHeaders verifies what reaches a
+// provider: client headers outside the allowlist (cookie,
+// proxy-authorization, accept-encoding, the client's own keys, forwarding
+// and tracing headers) are removed, allowlisted ones and Envoy's are left,
+// and every attempt asks for identity encoding.
+func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "openai", "req-1",
+		"cookie", "session=secret", "proxy-authorization", "Basic c2VjcmV0", "accept-encoding", "gzip, br",
+		"x-forwarded-for", "10.0.0.1", "traceparent", "00-abc-def-01", "openai-organization", "org-client",
+		"x-custom", "1", "accept", "text/event-stream", "user-agent", "sdk/1", "x-envoy-attempt-count", "1",
+		"content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(chatBody))
+	m := s.recv().GetRequestBody().GetResponse().GetHeaderMutation()
+	removed := map[string]bool{}
+	for _, k := range m.GetRemoveHeaders() {
+		removed[k] = true
+	}
+	set := setHeaders(m)
+	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", HeaderChain} {
+		if !removed[k] {
+			t.Errorf("remove_headers %v: got %q kept, want it removed", m.GetRemoveHeaders(), k)
+		}
+	}
+	for _, k := range []string{"accept", "user-agent", "x-request-id", "x-envoy-attempt-count", ":path", ":method", "authorization", "content-type", "accept-encoding"} {
+		if removed[k] {
+			t.Errorf("remove_headers %v: got %q removed, want it kept or set", m.GetRemoveHeaders(), k)
+		}
+	}
+	if got := set["accept-encoding"]; got != "identity" {
+		t.Errorf("accept-encoding: got %q, want identity", got)
+	}
+	if got := set["authorization"]; got != "Bearer sk-openai-secret" {
+		t.Errorf("authorization: got %q, want the provider's key", got)
+	}
+}
