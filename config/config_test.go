@@ -154,8 +154,11 @@ chains:
 		{"envoy.listen_port", c.Envoy.ListenPort, 10000},
 		{"envoy.admin_port", c.Envoy.AdminPort, 9901},
 		{"envoy.ext_proc_address", c.Envoy.ExtProcAddress, "127.0.0.1:50051"},
-		{"envoy.per_try_timeout", c.Envoy.PerTryTimeout.D(), 30 * time.Second},
-		{"envoy.per_try_idle_timeout", c.Envoy.PerTryIdleTimeout.D(), 60 * time.Second},
+		{"envoy.per_try_timeout", c.Envoy.PerTryTimeout.D(), 10 * time.Minute},
+		{"envoy.per_try_idle_timeout", c.Envoy.PerTryIdleTimeout.D(), time.Duration(0)},
+		{"routing.attempt_timeout.streamed", c.Routing.AttemptTimeout.Streamed.D(), 60 * time.Second},
+		{"routing.attempt_timeout.non_streamed", c.Routing.AttemptTimeout.NonStreamed.D(), 10 * time.Minute},
+		{"chain attempt_timeout unset", ch.AttemptTimeout == nil, true},
 		{"envoy.retry_base_interval", c.Envoy.RetryBaseInterval.D(), 10 * time.Millisecond},
 		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions"},
 	}
@@ -595,4 +598,63 @@ func TestDocs_ConfigurationReferenceIsComplete(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[config.Config]())
+}
+
+// TestParse_AttemptTimeoutsPerChainAndKind verifies attempt timeouts: a
+// chain's own values, routing's for the fields it leaves unset and for
+// chains without any, separately for streamed and non-streamed requests,
+// and the bounds derived from them.
+func TestParse_AttemptTimeoutsPerChainAndKind(t *testing.T) {
+	c, err := config.Parse([]byte(`
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+routing:
+  attempt_timeout: {streamed: 20s, non_streamed: 5m}
+  same_target_retries: 1
+chains:
+  - name: slow
+    match: {models: [o3]}
+    attempt_timeout: {non_streamed: 30m}
+    targets: [{provider: openai, model: o3}, {provider: openai, model: o4-mini}]
+  - name: fast
+    match: {models: [mini]}
+    targets: [{provider: openai, model: gpt-4o-mini}]
+`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	slow, fast := c.Chain("slow"), c.Chain("fast")
+	tests := []struct {
+		name string
+		got  time.Duration
+		want time.Duration
+	}{
+		{"chain's own non-streamed", c.AttemptTimeoutFor(slow, false), 30 * time.Minute},
+		{"chain's unset streamed takes routing's", c.AttemptTimeoutFor(slow, true), 20 * time.Second},
+		{"chain without any: non-streamed", c.AttemptTimeoutFor(fast, false), 5 * time.Minute},
+		{"chain without any: streamed", c.AttemptTimeoutFor(fast, true), 20 * time.Second},
+		{"longest non-streamed", c.LongestAttemptTimeout(false), 30 * time.Minute},
+		{"request lifetime: (2 targets + 1 retry) x 30m + 1m", c.RequestLifetime(), 91 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidate_PerTryIdleTimeoutMustNotCutNonStreamedAnswers verifies that
+// an envoy.per_try_idle_timeout below the longest non-streamed attempt
+// timeout is refused: Envoy starts it with the attempt, so it would cut a
+// non-streamed answer still being generated.
+func TestValidate_PerTryIdleTimeoutMustNotCutNonStreamedAnswers(t *testing.T) {
+	_, err := config.Parse([]byte(minimal + "envoy: {per_try_idle_timeout: 60s}\n"))
+	if paths := fieldPaths(t, err); len(paths) != 1 || paths[0] != "envoy.per_try_idle_timeout" {
+		t.Fatalf("got %v, want one problem at envoy.per_try_idle_timeout", err)
+	}
+	if _, err := config.Parse([]byte(minimal + "envoy: {per_try_idle_timeout: 10m}\n")); err != nil {
+		t.Fatalf("a value equal to the attempt timeout: got %v, want it accepted", err)
+	}
 }

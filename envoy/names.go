@@ -48,6 +48,14 @@ const (
 // retries them itself.
 const retryOn = "reset,connect-failure,retriable-headers"
 
+// PerRequestBoundsHeaders is the route-phase ext_proc filter's
+// mutation_rules.allow_expression: exactly the two x-envoy-* request headers
+// the route phase sets to bound a request's attempts by its plan
+// (x-envoy-max-retries, read by retry_state_impl.cc; and
+// x-envoy-upstream-rq-per-try-timeout-ms, read by router.cc
+// FilterUtility::finalTimeout). Any other x-envoy-* mutation stays refused.
+const PerRequestBoundsHeaders = "^x-envoy-(max-retries|upstream-rq-per-try-timeout-ms)$"
+
 // Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
 // overflow (503 UO, never retried) does not pre-empt failover.
 const breakerLimit = 100000

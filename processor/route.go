@@ -42,8 +42,23 @@ type routeStream struct {
 	planID      string // keys the trace: unique per request even when clients reuse x-request-id
 	chainHeader string
 	plan        routing.Plan
+	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
 }
+
+// Request headers the route phase sets for Envoy's router, which reads and
+// removes them (docs/envoy-contract.md, "Route phase"): every request's
+// attempts are bounded by its own plan. The route-phase filter's
+// mutation_rules.allow_expression must allow exactly these two x-envoy-*
+// names (the default rules refuse x-envoy-* mutations).
+const (
+	// HeaderMaxRetries is read by retry_state_impl.cc RetryStateImpl (when
+	// the route's retry_on is set) and replaces num_retries.
+	HeaderMaxRetries = "x-envoy-max-retries"
+	// HeaderPerTryTimeout is read by router.cc FilterUtility::finalTimeout
+	// and replaces the route's per_try_timeout.
+	HeaderPerTryTimeout = "x-envoy-upstream-rq-per-try-timeout-ms"
+)
 
 func newRouteStream(s *Server, st *state) *routeStream {
 	return &routeStream{s: s, st: st}
@@ -201,10 +216,16 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
 	r.plan = plan
+	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
 	r.step = routeWantResponse
 	counter(&r.s.metrics.planned, ch.Name).Add(1)
 	m := &mutation{}
 	m.setHeader(HeaderChain, ch.Name)
+	// Bound the attempts by this plan (a single-target or all-open plan is
+	// attempted once, plus same-target retries) and by the chain's attempt
+	// timeout for this kind of request.
+	m.setHeader(HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
+	m.setHeader(HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
@@ -302,6 +323,7 @@ func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Stru
 			"v":             structpb.NewNumberValue(1),
 			"id":            structpb.NewStringValue(r.planID),
 			"gen":           structpb.NewNumberValue(float64(r.st.gen)),
+			"per_try_ms":    structpb.NewNumberValue(float64(r.perTry.Milliseconds())),
 			"chain":         structpb.NewStringValue(p.Chain),
 			"model":         structpb.NewStringValue(in.Model),
 			"stream":        structpb.NewBoolValue(in.Stream),

@@ -64,20 +64,8 @@ func (ss *snapshots) get(gen uint64) *state {
 }
 
 // planLifetime bounds how long after planning an attempt of a plan made on c
-// may start: every planned attempt but the last may run its whole attempt
-// timeout first, plus a minute of slack for backoff and scheduling.
-func planLifetime(c *config.Config) time.Duration {
-	attempts := c.Limits.MaxTargets
-	if c.Routing.SameTargetRetries != nil {
-		attempts += *c.Routing.SameTargetRetries
-	}
-	return time.Duration(attempts)*longestAttemptTimeout(c) + time.Minute
-}
-
-// longestAttemptTimeout is the longest per-try timeout any request of c gets.
-func longestAttemptTimeout(c *config.Config) time.Duration {
-	return c.Envoy.PerTryTimeout.D()
-}
+// may start (config.RequestLifetime).
+func planLifetime(c *config.Config) time.Duration { return c.RequestLifetime() }
 
 // generationOf identifies a configuration by its content: the first 53 bits
 // of the SHA-256 of its JSON form (exact in the plan's JSON number), so that

@@ -1,0 +1,93 @@
+package envoy
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// generatedHCM returns the HTTP connection manager Bootstrap builds for c.
+func generatedHCM(t *testing.T, c *config.Config) *hcmv3.HttpConnectionManager {
+	t.Helper()
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hcm hcmv3.HttpConnectionManager
+	if !unpack(b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig(), &hcm) {
+		t.Fatal("no HTTP connection manager in the first listener")
+	}
+	return &hcm
+}
+
+// failoverRouteOf returns the first failover route of hcm.
+func failoverRouteOf(hcm *hcmv3.HttpConnectionManager) *routev3.RouteAction {
+	return hcm.GetRouteConfig().GetVirtualHosts()[0].GetRoutes()[0].GetRoute()
+}
+
+// TestGenerate_RoutePhaseMayBoundAttemptsPerRequest verifies the route-phase
+// ext_proc filter's mutation_rules.allow_expression allows exactly the two
+// x-envoy-* headers the route phase sets (mutation_rules.cc
+// Checker::isAllowed checks it before allow_envoy), and no other x-envoy-*.
+func TestGenerate_RoutePhaseMayBoundAttemptsPerRequest(t *testing.T) {
+	hcm := generatedHCM(t, loadConfig(t, "../examples/config.yaml"))
+	var ep extprocv3.ExternalProcessor
+	if !unpack(hcm.GetHttpFilters()[0].GetTypedConfig(), &ep) {
+		t.Fatal("the first HTTP filter is not ext_proc")
+	}
+	expr := ep.GetMutationRules().GetAllowExpression().GetRegex()
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		t.Fatalf("allow_expression %q: %v", expr, err)
+	}
+	for name, want := range map[string]bool{
+		"x-envoy-max-retries":                    true,
+		"x-envoy-upstream-rq-per-try-timeout-ms": true,
+		"x-envoy-upstream-rq-timeout-ms":         false,
+		"x-envoy-retry-on":                       false,
+		"x-envoy-max-retries-x":                  false,
+		"a-x-envoy-max-retries":                  false,
+	} {
+		if got := re.MatchString(name); got != want {
+			t.Errorf("allow_expression %q on %q: got %v, want %v", expr, name, got, want)
+		}
+	}
+}
+
+// TestGenerate_TimeoutsDoNotCutNonStreamedAnswers verifies the route's
+// per_try_idle_timeout (started with the attempt, upstream_request.cc) is at
+// least the longest non-streamed attempt timeout, and its stream idle_timeout
+// at least the longest a request's attempts can take.
+func TestGenerate_TimeoutsDoNotCutNonStreamedAnswers(t *testing.T) {
+	c, err := config.Parse([]byte(`
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+chains:
+  - name: slow
+    match: {models: [o3]}
+    attempt_timeout: {non_streamed: 40m}
+    targets: [{provider: openai, model: o3}, {provider: openai, model: o4-mini}]
+  - name: fast
+    match: {models: [mini]}
+    targets: [{provider: openai, model: gpt-4o-mini}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := failoverRouteOf(generatedHCM(t, c))
+	if got := r.GetRetryPolicy().GetPerTryIdleTimeout().AsDuration(); got < 40*time.Minute {
+		t.Errorf("per_try_idle_timeout: got %v, want at least the 40m non-streamed attempt timeout", got)
+	}
+	if got := r.GetIdleTimeout().AsDuration(); got < 2*40*time.Minute {
+		t.Errorf("route idle_timeout: got %v, want at least two 40m attempts", got)
+	}
+	if got := r.GetRetryPolicy().GetNumRetries().GetValue(); got != 1 {
+		t.Errorf("static num_retries: got %d, want 1 (the longest chain's)", got)
+	}
+}
