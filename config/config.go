@@ -313,6 +313,14 @@ type Envoy struct {
 	RetryBaseInterval Duration `json:"retry_base_interval,omitempty"`
 	// Routes are the paths sent through failover. Default ["/v1/chat/completions"].
 	Routes []string `json:"routes,omitempty"`
+	// MaxActiveRequests is the most LLM requests Envoy carries through
+	// llm-failover at once. It sizes the llm_failover_ext_proc cluster's
+	// circuit breakers: every request holds a route-phase ext_proc stream for
+	// its whole duration and an attempt-phase stream while an attempt runs, so
+	// max_requests, max_pending_requests and max_connections are twice this.
+	// Above it Envoy answers new requests 500 at once (the route phase's
+	// stream overflows). Default 10000, 1..1000000.
+	MaxActiveRequests int `json:"max_active_requests,omitempty"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -466,6 +474,7 @@ func (c *Config) ApplyDefaults() {
 	if len(e.Routes) == 0 {
 		e.Routes = []string{"/v1/chat/completions"}
 	}
+	setInt(&e.MaxActiveRequests, 10000)
 }
 
 func defaultTriggers(t *Triggers) {
@@ -667,6 +676,7 @@ func (c *Config) Validate() error {
 		bad("envoy.per_try_idle_timeout", "%s would cut a non-streamed answer before its attempt timeout (%s): set 0 or at least that", e.PerTryIdleTimeout, longest)
 	}
 	durIn("envoy.retry_base_interval", e.RetryBaseInterval, time.Millisecond, time.Second)
+	intIn("envoy.max_active_requests", e.MaxActiveRequests, 1, 1_000_000)
 	for i, r := range e.Routes {
 		if !strings.HasPrefix(r, "/") {
 			bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)

@@ -91,3 +91,42 @@ chains:
 		t.Errorf("static num_retries: got %d, want 1 (the longest chain's)", got)
 	}
 }
+
+// TestGenerate_ExtProcClusterBreakersFitActiveRequests verifies the
+// llm_failover_ext_proc cluster's circuit breakers are sized from
+// envoy.max_active_requests, two streams per request, instead of Envoy's
+// defaults (1024), which would overflow into 500s at about 512 requests.
+func TestGenerate_ExtProcClusterBreakersFitActiveRequests(t *testing.T) {
+	c, err := config.Parse([]byte(`
+providers: [{name: openai, api: openai, host: api.openai.com}]
+chains: [{name: c, targets: [{provider: openai, model: m}]}]
+envoy: {max_active_requests: 3000}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range b.GetStaticResources().GetClusters() {
+		if cl.GetName() != ExtProcCluster {
+			continue
+		}
+		th := cl.GetCircuitBreakers().GetThresholds()
+		if len(th) != 1 {
+			t.Fatalf("thresholds: got %v, want one DEFAULT priority threshold", th)
+		}
+		for name, got := range map[string]uint32{
+			"max_requests":         th[0].GetMaxRequests().GetValue(),
+			"max_pending_requests": th[0].GetMaxPendingRequests().GetValue(),
+			"max_connections":      th[0].GetMaxConnections().GetValue(),
+		} {
+			if got != 6000 {
+				t.Errorf("%s: got %d, want 6000 (2 x 3000)", name, got)
+			}
+		}
+		return
+	}
+	t.Fatalf("no cluster %s", ExtProcCluster)
+}

@@ -59,3 +59,8 @@ const PerRequestBoundsHeaders = "^x-envoy-(max-retries|upstream-rq-per-try-timeo
 // Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
 // overflow (503 UO, never retried) does not pre-empt failover.
 const breakerLimit = 100000
+
+// streamsPerRequest is how many ext_proc streams one LLM request holds at
+// most at once: the route phase's, for the whole request, and the current
+// attempt's.
+const streamsPerRequest = 2
