@@ -321,6 +321,14 @@ type Envoy struct {
 	// Above it Envoy answers new requests 500 at once (the route phase's
 	// stream overflows). Default 10000, 1..1000000.
 	MaxActiveRequests int `json:"max_active_requests,omitempty"`
+	// UnavailablePort is the port of a loopback listener (127.0.0.1) in the
+	// generated envoy.yaml that answers every request 503. Each provider
+	// cluster has it as a priority-1 endpoint, which Envoy uses only when the
+	// provider's own endpoints (priority 0) have no healthy host, e.g. its
+	// DNS name does not resolve: the attempt then fails over like any 503
+	// instead of Envoy's "no healthy upstream", which is never retried.
+	// Default 9902, 1..65535, not listen_port or admin_port.
+	UnavailablePort int `json:"unavailable_port,omitempty"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -475,6 +483,7 @@ func (c *Config) ApplyDefaults() {
 		e.Routes = []string{"/v1/chat/completions"}
 	}
 	setInt(&e.MaxActiveRequests, 10000)
+	setInt(&e.UnavailablePort, 9902)
 }
 
 func defaultTriggers(t *Triggers) {
@@ -677,6 +686,10 @@ func (c *Config) Validate() error {
 	}
 	durIn("envoy.retry_base_interval", e.RetryBaseInterval, time.Millisecond, time.Second)
 	intIn("envoy.max_active_requests", e.MaxActiveRequests, 1, 1_000_000)
+	intIn("envoy.unavailable_port", e.UnavailablePort, 1, 65535)
+	if e.UnavailablePort == e.ListenPort || e.UnavailablePort == e.AdminPort {
+		bad("envoy.unavailable_port", "%d is already envoy.listen_port or envoy.admin_port", e.UnavailablePort)
+	}
 	for i, r := range e.Routes {
 		if !strings.HasPrefix(r, "/") {
 			bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)

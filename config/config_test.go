@@ -162,6 +162,7 @@ chains:
 		{"envoy.retry_base_interval", c.Envoy.RetryBaseInterval.D(), 10 * time.Millisecond},
 		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions"},
 		{"envoy.max_active_requests", c.Envoy.MaxActiveRequests, 10000},
+		{"envoy.unavailable_port", c.Envoy.UnavailablePort, 9902},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

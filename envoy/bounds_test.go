@@ -1,10 +1,13 @@
 package envoy
 
 import (
+	"encoding/json"
+	"reflect"
 	"regexp"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -129,4 +132,78 @@ envoy: {max_active_requests: 3000}
 		return
 	}
 	t.Fatalf("no cluster %s", ExtProcCluster)
+}
+
+// TestGenerate_NoHealthyHostFailsOver verifies the mechanism that makes a
+// provider without a healthy host (e.g. an unresolvable DNS name) fail over
+// instead of Envoy's never-retried "no healthy upstream": every provider
+// cluster is STRICT_DNS with a priority-1 endpoint at the loopback listener
+// (carrying the provider's metadata, in plain text for TLS clusters), and
+// that listener answers every request 503 with an OpenAI-style error.
+func TestGenerate_NoHealthyHostFailsOver(t *testing.T) {
+	c := loadConfig(t, "testdata/mixed.config.yaml")
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint32(c.Envoy.UnavailablePort)
+	for _, p := range c.Providers {
+		var cl *clusterv3.Cluster
+		for _, x := range b.GetStaticResources().GetClusters() {
+			if x.GetName() == p.Cluster {
+				cl = x
+			}
+		}
+		if cl == nil {
+			t.Fatalf("no cluster %q", p.Cluster)
+		}
+		if cl.GetType() != clusterv3.Cluster_STRICT_DNS {
+			t.Errorf("cluster %q type: got %v, want STRICT_DNS (LOGICAL_DNS keeps one endpoint at priority 0)", p.Cluster, cl.GetType())
+		}
+		eps := cl.GetLoadAssignment().GetEndpoints()
+		if len(eps) != 2 || eps[0].GetPriority() != 0 || eps[1].GetPriority() != 1 {
+			t.Fatalf("cluster %q localities: got %v, want the provider at priority 0 and the fallback at priority 1", p.Cluster, eps)
+		}
+		fb := eps[1].GetLbEndpoints()[0]
+		sa := fb.GetEndpoint().GetAddress().GetSocketAddress()
+		if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != port {
+			t.Errorf("cluster %q fallback: got %s:%d, want 127.0.0.1:%d", p.Cluster, sa.GetAddress(), sa.GetPortValue(), port)
+		}
+		if got := fb.GetMetadata().GetFilterMetadata()[EndpointMetadataNamespace].GetFields()["provider"].GetStringValue(); got != p.Name {
+			t.Errorf("cluster %q fallback provider metadata: got %q, want %q", p.Cluster, got, p.Name)
+		}
+		if *p.TLS {
+			m := cl.GetTransportSocketMatches()
+			match := fb.GetMetadata().GetFilterMetadata()[transportSocketMatchNamespace].AsMap()
+			if len(m) != 1 || m[0].GetTransportSocket().GetName() != transportSocketRaw || !reflect.DeepEqual(m[0].GetMatch().AsMap(), match) {
+				t.Errorf("cluster %q: got matches %v for fallback metadata %v, want plain text for the fallback", p.Cluster, m, match)
+			}
+		}
+	}
+	var found bool
+	for _, l := range b.GetStaticResources().GetListeners() {
+		if l.GetName() != UnavailableListener {
+			continue
+		}
+		found = true
+		sa := l.GetAddress().GetSocketAddress()
+		if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != port {
+			t.Errorf("listener address: got %s:%d, want 127.0.0.1:%d", sa.GetAddress(), sa.GetPortValue(), port)
+		}
+		var hcm hcmv3.HttpConnectionManager
+		if !unpack(l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig(), &hcm) {
+			t.Fatal("the fallback listener has no HTTP connection manager")
+		}
+		if len(hcm.GetHttpFilters()) != 1 {
+			t.Errorf("fallback listener filters: got %d, want the router only", len(hcm.GetHttpFilters()))
+		}
+		dr := hcm.GetRouteConfig().GetVirtualHosts()[0].GetRoutes()[0].GetDirectResponse()
+		var e struct{ Error struct{ Type, Code string } }
+		if dr.GetStatus() != 503 || json.Unmarshal([]byte(dr.GetBody().GetInlineString()), &e) != nil || e.Error.Code != "no_healthy_upstream" {
+			t.Errorf("fallback answer: got %d %q, want 503 with an OpenAI-style no_healthy_upstream error", dr.GetStatus(), dr.GetBody().GetInlineString())
+		}
+	}
+	if !found {
+		t.Fatalf("no listener %q", UnavailableListener)
+	}
 }

@@ -98,7 +98,7 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 						ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
 					}},
 				}},
-			}},
+			}, unavailableListener(c)},
 			Clusters: clusters,
 		},
 	}, nil

@@ -30,6 +30,17 @@ const (
 	priorityGroupPlugin = "envoy.router.cluster_specifier_plugin.priority_group"
 	accessLogStdout     = "envoy.access_loggers.stdout"
 	transportSocketTLS  = "envoy.transport_sockets.tls"
+	transportSocketRaw  = "envoy.transport_sockets.raw_buffer"
+
+	// UnavailableListener answers 503 on 127.0.0.1:envoy.unavailable_port,
+	// every provider cluster's priority-1 endpoint.
+	UnavailableListener = "llm_failover_unavailable"
+	// transportSocketMatchNamespace is the endpoint metadata namespace a
+	// cluster's transport_socket_matches read (upstream_impl.cc).
+	transportSocketMatchNamespace = "envoy.transport_socket_match"
+	// unavailableMatchKey marks the loopback endpoint in that namespace, and
+	// names its plain-text transport socket match.
+	unavailableMatchKey = "llm_failover_unavailable"
 
 	// httpProtocolOptionsKey is the typed_extension_protocol_options key (and
 	// type name) of envoy.extensions.upstreams.http.v3.HttpProtocolOptions.
