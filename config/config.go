@@ -241,6 +241,11 @@ type Breaker struct {
 	Jitter *float64 `json:"jitter,omitempty"`
 	// HalfOpenProbes is how many probe requests half-open admits at once. Default 1, 1..100.
 	HalfOpenProbes int `json:"half_open_probes,omitempty"`
+	// ProbeTimeout frees a half-open probe slot whose outcome was not
+	// recorded by then (the request was cancelled, or never reached the
+	// target), so the target is probed again. A slot the plan itself does
+	// not use is freed at once. Default 60s, 1s..1h.
+	ProbeTimeout Duration `json:"probe_timeout,omitempty"`
 	// RecoveryStages are traffic shares in (0,1], increasing, ending with 1.0.
 	// Default [0.1, 0.5, 1.0].
 	RecoveryStages []float64 `json:"recovery_stages,omitempty"`
@@ -441,6 +446,7 @@ func (c *Config) ApplyDefaults() {
 		b.Jitter = &j
 	}
 	setInt(&b.HalfOpenProbes, 1)
+	setDur(&b.ProbeTimeout, 60*time.Second)
 	if len(b.RecoveryStages) == 0 {
 		b.RecoveryStages = []float64{0.1, 0.5, 1.0}
 	}
@@ -647,6 +653,7 @@ func (c *Config) Validate() error {
 		bad("breaker.jitter", "%g is outside 0..0.5", *j)
 	}
 	intIn("breaker.half_open_probes", b.HalfOpenProbes, 1, 100)
+	durIn("breaker.probe_timeout", b.ProbeTimeout, time.Second, time.Hour)
 	prev := 0.0
 	for i, s := range b.RecoveryStages {
 		if s <= prev || s > 1 {

@@ -139,6 +139,7 @@ chains:
 		{"breaker.quota_open_for", c.Breaker.QuotaOpenFor.D(), time.Hour},
 		{"breaker.jitter", *c.Breaker.Jitter, 0.1},
 		{"breaker.half_open_probes", c.Breaker.HalfOpenProbes, 1},
+		{"breaker.probe_timeout", c.Breaker.ProbeTimeout.D(), 60 * time.Second},
 		{"breaker.recovery_stages", slices.Equal(c.Breaker.RecoveryStages, []float64{0.1, 0.5, 1.0}), true},
 		{"breaker.recovery_stage_duration", c.Breaker.RecoveryStageDuration.D(), 10 * time.Second},
 		{"breaker.triggers off", c.Breaker.Triggers.Latency == nil && c.Breaker.Triggers.ErrorRate == nil, true},

@@ -209,7 +209,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
 	}
-	plan, perr, who := r.dropUntranslatable(plan, body, in)
+	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
 		e := apiErrorOf(perr)
 		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
@@ -235,10 +235,11 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 
 // dropUntranslatable leaves out the steps whose provider cannot express the
 // request (its adapter's Prepare refuses it, e.g. a tool result Gemini cannot
-// name): the attempt phase could only refuse it there, and Envoy ignores
-// ImmediateResponses from upstream filters. It returns the first refusal and
-// the target it came from, for the 4xx when no step is left.
-func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection) (routing.Plan, *provider.Error, string) {
+// name): the attempt phase could only refuse it there, with a local reply
+// that reaches the client at once and is never retried on the next target.
+// A dropped step's half-open probe slot is given back. It returns the first
+// refusal and the target it came from, for the 4xx when no step is left.
+func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection, now time.Time) (routing.Plan, *provider.Error, string) {
 	var first *provider.Error
 	who := ""
 	kept := p.Steps[:0]
@@ -253,6 +254,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 			kept = append(kept, s)
 			continue
 		}
+		s.Release(now) // a half-open probe slot this request will not use
 		if first == nil {
 			if !errors.As(err, &first) {
 				first = &provider.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request", Message: err.Error()}
