@@ -169,7 +169,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// grpcHeadroom is the room a gRPC message needs beyond a body: the request
+// grpcHeadroom (1 MiB) is the room a gRPC message needs beyond a body: the request
 // headers (Envoy's limit is 60 KiB by default), attributes, the forwarded
 // plan metadata and the protobuf framing.
 const grpcHeadroom = 1 << 20
