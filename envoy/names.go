@@ -53,10 +53,13 @@ const (
 // retried only when the attempt phase marks them (retriable-headers), never by
 // status: on the last planned attempt the server answers a 5xx or 429 in-band
 // with its own error body, which Envoy must not retry on the repeated last
-// group. (It cannot use an ImmediateResponse there: Envoy ignores those from
-// upstream ext_proc filters, ext_proc.cc sendImmediateResponse.) Resets,
-// connect failures and per-try timeouts never reach the server, so Envoy
-// retries them itself.
+// group. (An ImmediateResponse from the attempt phase, an upstream ext_proc
+// filter, is a local reply that reaches the client at once and is never
+// retried: ext_proc.cc Filter::sendImmediateResponse, upstream_request.cc
+// UpstreamFilterManager::sendLocalReply; the server keeps those for
+// misconfiguration.) Resets, connect failures and per-try timeouts never
+// reach the server, so Envoy retries them itself, within the request's
+// x-envoy-max-retries.
 const retryOn = "reset,connect-failure,retriable-headers"
 
 // PerRequestBoundsHeaders is the route-phase ext_proc filter's
