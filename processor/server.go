@@ -85,7 +85,6 @@ type state struct {
 	table     *routing.Table
 	endpoints map[string]*endpoint // by provider name
 	gen       uint64               // generationOf(cfg): the plan's "gen"
-	retired   time.Time            // when a reload replaced it; zero while current
 }
 
 // endpoint is a provider with its adapter and credential.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,13 @@ const maxSnapshots = 16
 // maxSnapshots are kept.
 type snapshots struct {
 	mu   sync.Mutex
-	list []*state // oldest first; the last is the current one
+	list []kept // oldest first; the last is the current one
+}
+
+// kept is a snapshot and when a reload replaced it (zero while current).
+type kept struct {
+	st      *state
+	retired time.Time
 }
 
 // add makes st the current snapshot at now and forgets the snapshots no plan
@@ -34,20 +41,17 @@ func (ss *snapshots) add(st *state, now time.Time) {
 	if n := len(ss.list); n > 0 {
 		ss.list[n-1].retired = now
 	}
-	kept := ss.list[:0]
-	for _, old := range ss.list {
-		if old.gen != st.gen && now.Sub(old.retired) <= planLifetime(old.cfg) {
-			kept = append(kept, old)
+	list := make([]kept, 0, len(ss.list)+1)
+	for _, k := range ss.list {
+		if k.st.gen != st.gen && now.Sub(k.retired) <= planLifetime(k.st.cfg) {
+			list = append(list, k)
 		}
 	}
-	for i := len(kept); i < len(ss.list); i++ {
-		ss.list[i] = nil
+	list = append(list, kept{st: st})
+	if over := len(list) - maxSnapshots; over > 0 {
+		list = slices.Clone(list[over:]) // the oldest go, and nothing keeps them
 	}
-	kept = append(kept, st)
-	if over := len(kept) - maxSnapshots; over > 0 {
-		kept = append(kept[:0], kept[over:]...)
-	}
-	ss.list = kept
+	ss.list = list
 }
 
 // get returns the snapshot of generation gen, or nil when it is not kept
@@ -56,8 +60,8 @@ func (ss *snapshots) get(gen uint64) *state {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for i := len(ss.list) - 1; i >= 0; i-- {
-		if ss.list[i].gen == gen {
-			return ss.list[i]
+		if ss.list[i].st.gen == gen {
+			return ss.list[i].st
 		}
 	}
 	return nil
