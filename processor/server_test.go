@@ -171,7 +171,11 @@ func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 		"text again": {text, "openai"}, // from the cache
 		"struct":     {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStructValue(st)}}, "groq"},
 		"garbage":    {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue("{{{")}}, ""},
-		"missing":    {nil, ""},
+		// The priority-1 "unavailable" endpoint of a TLS provider cluster.
+		"fallback endpoint": {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue(
+			`filter_metadata { key: "envoy.transport_socket_match" value { fields { key: "llm_failover_unavailable" value { bool_value: true } } } } ` +
+				`filter_metadata { key: "llm_failover" value { fields { key: "provider" value { string_value: "anthropic" } } } }`)}}, "anthropic"},
+		"missing": {nil, ""},
 	} {
 		if got := s.hostProvider(tc.attrs); got != tc.want {
 			t.Fatalf("%s: got %q, want %q", name, got, tc.want)
