@@ -55,10 +55,7 @@ type planInfo struct {
 	ID string
 	// Gen is the generation of the configuration the plan was made with
 	// (0 when the plan does not say).
-	Gen uint64
-	// PerTry is the request's attempt timeout (Envoy's per-try timeout, set
-	// by the route phase); 0 when the plan does not say.
-	PerTry       time.Duration
+	Gen          uint64
 	Chain        string
 	Stream       bool
 	IncludeUsage bool
@@ -751,12 +748,6 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
 	}
-	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
-		p.Gen = uint64(g)
-	}
-	if ms := f["per_try_ms"].GetNumberValue(); ms > 0 && ms < float64(24*time.Hour/time.Millisecond) {
-		p.PerTry = time.Duration(ms) * time.Millisecond
-	}
 	for _, v := range f["targets"].GetListValue().GetValues() {
 		t := v.GetStructValue().GetFields()
 		p.Targets = append(p.Targets, planTarget{
@@ -764,6 +755,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 			Model:         t["model"].GetStringValue(),
 			ContextWindow: int(t["context_window"].GetNumberValue()),
 		})
+	}
+	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
+		p.Gen = uint64(g)
 	}
 	if len(p.Targets) == 0 {
 		return p, fmt.Errorf("%w: the plan has no targets", errNoPlan)
