@@ -60,7 +60,10 @@ type planInfo struct {
 	Stream       bool
 	IncludeUsage bool
 	Extra        int
-	Targets      []planTarget
+	// PerTry is the request's per-try timeout ("per_try_ms"); 0 when the
+	// plan does not say (envoy.per_try_timeout applies).
+	PerTry  time.Duration
+	Targets []planTarget
 }
 
 type planTarget struct {
@@ -102,6 +105,19 @@ type attemptStream struct {
 	buf   []byte
 	timer *time.Timer
 	tr    provider.ResponseTranslator
+	// mon follows a 200 event stream from its first chunk to its end: the
+	// hold waits for content, the end is judged by the terminal event. nil
+	// for other answers and once the stream outgrew what it may buffer.
+	mon *provider.StreamMonitor
+	// bodyDone is set once the held response body is whole (end_of_stream seen).
+	bodyDone bool
+	// uncounted is set while an answer that reached the client waits for
+	// its body's end to be counted in the metrics (it may still fail there).
+	uncounted bool
+	answered  provider.Class // the class an uncounted answer was recorded with
+	// closing is set by a decision that must end the ext_proc stream: a
+	// failover answered with no held body chunk (see done).
+	closing bool
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -121,6 +137,15 @@ func (a *attemptStream) deadline() <-chan time.Time {
 	return a.timer.C
 }
 
+// done reports that the stream should close now. A failover decision taken
+// with no held body chunk (a 200 event stream that stays silent, an error
+// whose body never came) answers only the response headers; in STREAMED mode
+// Envoy keeps those until the next body chunk (processor_state.cc
+// ProcessorState::handleHeaderContinue, Envoy #45355) or until the gRPC
+// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus clears the
+// pending callbacks). Closing releases them at once, so Envoy retries now.
+func (a *attemptStream) done() bool { return a.closing }
+
 func (a *attemptStream) stopTimer() {
 	if a.timer != nil {
 		a.timer.Stop()
@@ -138,6 +163,13 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 		return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 			Message: fmt.Sprintf("the answer's body did not complete within %s of its headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 	}
+	if a.mon.Events() > 0 {
+		// Alive but no content yet (a model thinking, pings): the provider
+		// answers, only slowly; pass the stream on unjudged.
+		a.logger().Info("no content within server.stream_first_event_timeout after the first event; passing the stream on unjudged",
+			"events", a.mon.Events())
+		return a.succeed(provider.ClassSuccess), nil
+	}
 	return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 		Message: fmt.Sprintf("no event within %s of the response headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 }
@@ -148,12 +180,38 @@ func (a *attemptStream) end(err error) {
 	// the stream past them.
 	switch a.step {
 	case attWantResponse, attHolding:
-		msg := "the attempt ended without response headers (reset or timeout)"
-		if a.step == attHolding {
-			msg = "the attempt ended while its response was held (reset or timeout)"
+		now := a.s.clock.Now()
+		if per := a.perTry(); now.Sub(a.sent) >= per-per/50 {
+			// Ended at the per-try timeout: Envoy's timer, not the client.
+			a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0,
+				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)})
+			return
 		}
-		a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0, Message: msg})
+		// A reset, a per-try timeout we cannot see, or the client leaving:
+		// Envoy tears the stream down alike for all three. The trace store
+		// waits for evidence (docs/envoy-contract.md, attempt phase).
+		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
+	case attStreaming, attReplacing, attPassing:
+		if a.uncounted {
+			// The answer reached the client and its stream was torn down
+			// before its end: a provider reset or the client leaving, which
+			// the attempt phase cannot tell apart (Envoy resets the client's
+			// stream either way). Counted as its own outcome, neutral.
+			a.uncounted = false
+			a.s.count(a.target.Provider, a.target.Model, provider.ClassCut)
+			a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(provider.Classification{Class: provider.ClassCut,
+				Status: a.status, Message: "the answer was cut after it reached the client (provider reset or client gone)"}))
+			a.logger().Warn("answer cut after it reached the client", "status", a.status)
+		}
 	}
+}
+
+// perTry is the request's per-try timeout: the plan's, else envoy.per_try_timeout.
+func (a *attemptStream) perTry() time.Duration {
+	if a.plan.PerTry > 0 {
+		return a.plan.PerTry
+	}
+	return a.st.cfg.Envoy.PerTryTimeout.D()
 }
 
 func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
@@ -337,6 +395,9 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse
 	a.sent = a.s.clock.Now()
+	// In the trace from now on, so a trace read at any time lists every
+	// attempt sent; a later attempt is evidence about earlier ones.
+	a.s.settle(a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{})))
 	return one(requestBodyResponse(c)), nil
 }
 
@@ -344,6 +405,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	hs := headerMap(h.GetHeaders())
 	a.status = statusOf(hs)
 	a.latency = a.s.clock.Now().Sub(a.sent)
+	a.bodyDone = h.GetEndOfStream()
 	a.headers = make(http.Header, len(hs))
 	for k, v := range hs {
 		a.headers.Set(k, v)
@@ -351,6 +413,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	if a.status >= 200 && a.status < 400 {
 		mt, _, _ := mime.ParseMediaType(hs["content-type"])
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
+			a.mon = provider.NewStreamMonitor(a.ep.adapter)
 			if h.GetEndOfStream() {
 				return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
 					Message: "the event stream was empty"}), nil
@@ -358,10 +421,10 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdStream)
 			return nil, nil
 		}
-		if !a.ep.cfg.API.OpenAIShaped() && a.status == 200 {
-			// Translate the whole answer before the client sees a status: a
-			// body the translator rejects then fails over instead of reaching
-			// the client as a broken 200.
+		if a.status == 200 {
+			// Judge the whole answer before the client sees a status: a body
+			// that is not an answer (HTML, invalid JSON, empty, untranslatable)
+			// then fails over instead of reaching the client as a broken 200.
 			if h.GetEndOfStream() {
 				return a.finishBody(), nil
 			}
@@ -386,6 +449,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 	switch a.step {
 	case attHolding:
 		a.held = append(a.held, b)
+		a.bodyDone = b.GetEndOfStream()
 		a.buf = append(a.buf, b.GetBody()...)
 		over := int64(len(a.buf)) > int64(a.st.cfg.Server.MaxStreamHoldBytes)
 		if a.hold == holdError {
@@ -399,38 +463,101 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 				return a.finishBody(), nil
 			}
 			if int64(len(a.buf)) > int64(a.st.cfg.Limits.MaxBodyBytes) {
-				// Too large to hold: translate as it flows.
+				// Too large to hold (limits.max_body_bytes): passed on unjudged.
+				a.logger().Warn("answer larger than limits.max_body_bytes; passing it on unjudged", "held_bytes", len(a.buf))
 				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
 		}
-		ss := a.ep.adapter.InspectStreamStart(a.buf)
-		switch {
-		case ss.Complete && ss.Failure == nil:
+		a.observe(b)
+		switch f := a.mon.Failure(); {
+		case f != nil && !f.Class.FailsOver():
+			// An error the next provider would give too (content policy,
+			// invalid request): the client gets it in the stream.
+			return a.succeed(f.Class), nil
+		case f != nil:
+			cls := *f
+			cls.Status = a.status
+			return a.fail(cls), nil
+		case a.mon.Content():
 			return a.succeed(provider.ClassSuccess), nil
-		case ss.Complete:
-			if !ss.Failure.Class.FailsOver() {
-				// An error the next provider would give too (content policy,
-				// invalid request): the client gets it in the stream.
-				return a.succeed(ss.Failure.Class), nil
-			}
-			f := *ss.Failure
-			f.Status = a.status
-			return a.fail(f), nil
 		case b.GetEndOfStream():
-			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
-				Message: "the event stream ended before its first event"}), nil
+			msg := "the event stream ended before its first event"
+			if a.mon.Events() > 0 {
+				msg = "the event stream ended before any content"
+			}
+			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status, Message: msg}), nil
 		case over:
-			a.logger().Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			a.logger().Warn("no content within server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
 			return a.succeed(provider.ClassSuccess), nil
 		}
 		return nil, nil
 	case attStreaming:
-		return one(a.translate(b)), nil
+		a.observe(b)
+		return one(a.stream(b)), nil
 	case attReplacing:
 		return one(replaceBody(nil, nil)), nil
 	}
 	return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// stream answers one body chunk of an answer that reached the client and,
+// at its end, records how the answer ended.
+// The monitor has seen b already (observe).
+func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	resp := a.translate(b)
+	if !b.GetEndOfStream() || !a.uncounted {
+		return resp // not the end, or an answer recorded as it was decided
+	}
+	if a.answered != provider.ClassSuccess {
+		// Released with an error in its stream (content policy): recorded then.
+		a.countAnswer(a.answered)
+		return resp
+	}
+	if a.mon == nil || a.mon.Ended() && a.mon.Failure() == nil {
+		a.countAnswer(provider.ClassSuccess)
+		return resp
+	}
+	// The stream ended without its terminal event, or after an error event:
+	// a failure, whatever the client already got.
+	cls := provider.Classification{Class: provider.ClassServerError, Status: a.status,
+		Message: "the event stream ended without its terminal event"}
+	if f := a.mon.Failure(); f != nil {
+		cls = *f
+		cls.Status = a.status
+	}
+	a.uncounted = false
+	a.record(cls)
+	if a.tr == nil && a.mon.Failure() == nil {
+		// Passed through unchanged: end it with an OpenAI-style error event
+		// so SDKs raise instead of returning a silently truncated answer.
+		// (Translated streams get theirs from the translator.)
+		body := append(append([]byte(nil), b.GetBody()...), provider.StreamErrorEvent(&a.ep.ep, cls)...)
+		return replaceBody(body, nil)
+	}
+	return resp
+}
+
+// observe feeds a body chunk of an event stream to its monitor, which gives
+// up (the end is then not judged) past limits.max_body_bytes of one event.
+func (a *attemptStream) observe(b *extprocv3.HttpBody) {
+	if a.mon == nil {
+		return
+	}
+	a.mon.Feed(b.GetBody())
+	if a.step == attStreaming && a.mon.Pending() > int(a.st.cfg.Limits.MaxBodyBytes) {
+		a.logger().Warn("stream event larger than limits.max_body_bytes; the stream's end is not judged")
+		a.mon = nil
+	}
+}
+
+// countAnswer counts the outcome of an answer that reached the client once
+// its body ended.
+func (a *attemptStream) countAnswer(c provider.Class) {
+	if a.uncounted {
+		a.uncounted = false
+		a.s.count(a.target.Provider, a.target.Model, c)
+	}
 }
 
 // translate answers one body chunk of a successful response.
@@ -452,25 +579,43 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 // 200 stream (recorded as neutral).
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.record(provider.Classification{Class: cls, Status: a.status})
+	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
 	return a.release()
+}
+
+// recordAnswer records an answer that goes to the client as it flows: the
+// breaker and the trace now, the metrics when its body ends (a stream can
+// still fail there: then it is recorded again, as that failure).
+func (a *attemptStream) recordAnswer(cls provider.Classification) {
+	if b := a.s.registry.Lookup(a.target.key()); b != nil {
+		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
+	}
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+	a.uncounted, a.answered = true, cls.Class
+	if cls.Class != provider.ClassSuccess {
+		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
+			"error_type", cls.Type, "error_code", cls.Code)
+	}
 }
 
 // release answers the held headers and chunks with this provider's answer,
 // translated for the client when its API is not OpenAI's.
 func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
-	if !a.ep.cfg.API.OpenAIShaped() {
-		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	if ct := a.tr.ContentType(); ct != "" {
 		m.removeHeader("content-length")
-		if ct := a.tr.ContentType(); ct != "" {
-			m.setHeader("content-type", ct)
-		}
+		m.setHeader("content-type", ct)
+	} else {
+		a.tr = nil // passes through unchanged
 	}
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
 	a.step = attStreaming
 	for _, b := range a.held {
-		out = append(out, a.translate(b))
+		out = append(out, a.stream(b))
+	}
+	if a.bodyDone && len(a.held) == 0 {
+		a.countAnswer(a.answered) // headers with end_of_stream: no body to wait for
 	}
 	a.held, a.buf = nil, nil
 	return out
@@ -484,11 +629,14 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	out, err := tr.Translate(a.buf, true)
 	if err != nil {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
-			Message: "the provider's answer could not be translated: " + err.Error()})
+			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	m := a.traceHeaders()
+	if tr.ContentType() == "" {
+		return a.answerUnchanged(m)
+	}
 	return a.answerWithBody(m, out)
 }
 
@@ -556,20 +704,24 @@ func (a *attemptStream) last() bool {
 // response for Envoy to retry on the next planned target (the route retries
 // only what carries the marker), or, on the last planned attempt, answers the
 // client in-band: an error status with one OpenAI-style error listing every
-// attempt. Not an ImmediateResponse: Envoy ignores those from an upstream
-// ext_proc filter (ext_proc.cc sendImmediateResponse,
-// send_immediate_resp_upstream_ignored) and the attempt would stall.
+// attempt. In-band rather than an ImmediateResponse (which, from an upstream
+// ext_proc filter, reaches the client at once as a local reply: ext_proc.cc
+// Filter::sendImmediateResponse): the answer keeps the response path, its
+// headers and the route phase's view of it. A failover answered with no held
+// body chunk also closes the stream (see done).
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
 		m.setHeader(HeaderRetry, "1")
+		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
 			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
 			m.setHeader(":status", "503")
 		}
+		a.closing = len(a.held) == 0
 		return a.answerUnchanged(m)
 	}
 	recs := a.s.traces.get(a.traceID, a.s.clock.Now())
@@ -588,13 +740,10 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
 		a.target.Provider, a.target.Model, cls.Status, cls.Class)
 	if cls.Message != "" {
-		msg += ": " + truncate(cls.Message, 300)
+		msg += ": " + truncate(a.ep.ep.Redact(cls.Message), 300)
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
-		m.setHeader("retry-after", ra)
-	}
 	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
@@ -606,14 +755,25 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	a.record(cls)
 	m := a.traceHeaders()
 	if a.ep.cfg.API.OpenAIShaped() {
+		// Passed on as the provider wrote it, unless it echoes a key.
+		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
+			return a.answerWithBody(m, body)
+		}
 		return a.answerUnchanged(m)
 	}
 	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
-// traceHeaders are the response headers telling who answered and how.
+// traceHeaders are the response headers of every answer that is not a
+// failover: who answered and how. They also remove the retry marker a
+// provider may send itself (Envoy would discard the answer and retry), and
+// pass a provider's Retry-After on only as a wait the breaker would take
+// (normalized to delay-seconds; negative, unparseable or absurd values are
+// dropped).
 func (a *attemptStream) traceHeaders() *mutation {
 	m := &mutation{}
+	m.removeHeader(HeaderRetry)
+	a.retryAfter(m)
 	m.setHeader(HeaderProvider, a.target.Provider)
 	m.setHeader(HeaderModel, a.target.Model)
 	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
@@ -622,7 +782,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 	return m
 }
 
-// record feeds the outcome to the target's breaker and the trace.
+// record feeds the outcome to the target's breaker, the metrics and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(a.target.key()); b != nil {
@@ -635,10 +795,53 @@ func (a *attemptStream) record(cls provider.Classification) {
 	}
 }
 
+// addTrace counts the outcome and writes it to the trace.
 func (a *attemptStream) addTrace(cls provider.Classification) {
-	counter(&a.s.metrics.attempts, a.target.Provider+"\x00"+a.target.Model+"\x00"+cls.Class.String()).Add(1)
-	a.s.traces.add(a.traceID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
-		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
+	a.s.count(a.target.Provider, a.target.Model, cls.Class)
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+}
+
+// traceRecord is this attempt's trace record with outcome cls.
+func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
+	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: a.target.key()}
+}
+
+// retryAfter normalizes the provider's Retry-After on an answer: kept, as
+// delay-seconds rounded up, when the breaker would take it; removed otherwise.
+func (a *attemptStream) retryAfter(m *mutation) {
+	v := a.headers.Get("retry-after")
+	if v == "" {
+		return
+	}
+	d, ok := provider.ParseRetryAfter(v, a.s.clock.Now())
+	if !ok {
+		m.removeHeader("retry-after")
+		return
+	}
+	m.setHeader("retry-after", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+}
+
+// count adds one attempt outcome to the metrics.
+func (s *Server) count(providerName, model string, c provider.Class) {
+	counter(&s.metrics.attempts, providerName+"\x00"+model+"\x00"+c.String()).Add(1)
+}
+
+// settle feeds outcomes the trace store decided (attempts that ended without
+// an answer, once the evidence said who ended them) to the breakers and metrics.
+func (s *Server) settle(recs []attemptRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	now := s.clock.Now()
+	for _, r := range recs {
+		s.count(r.Provider, r.Model, r.Class)
+		if b := s.registry.Lookup(r.Target); b != nil {
+			b.Record(now, outcomeOf(provider.Classification{Class: r.Class}, 0))
+		}
+		s.log.Info("attempt ended without an answer", "phase", PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
+			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)
+	}
 }
 
 // outcomeOf maps a classification to a breaker outcome.
@@ -747,6 +950,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		Stream:       f["stream"].GetBoolValue(),
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
+	}
+	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
+		p.PerTry = time.Duration(ms) * time.Millisecond
 	}
 	for _, v := range f["targets"].GetListValue().GetValues() {
 		t := v.GetStructValue().GetFields()

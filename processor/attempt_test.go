@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
@@ -80,6 +83,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	defer s2.close()
 	h.clock.Advance(250 * time.Millisecond)
 	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s2.send(respBody(`{"id":"x","choices":[]}`, true))
 	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
 	if hs[HeaderProvider] != "groq" || hs[HeaderModel] != "llama-3.3-70b-versatile" || hs[HeaderAttempt] != "2" {
 		t.Fatalf("who answered: got %v", hs)
@@ -89,7 +93,6 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	if hs[HeaderTrace] != want {
 		t.Fatalf("trace:\n got %q\nwant %q", hs[HeaderTrace], want)
 	}
-	s2.send(respBody(`{"id":"x"}`, true))
 	if r := s2.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
 		t.Fatalf("OpenAI body: got %v, want it passed unchanged", r)
 	}
@@ -296,26 +299,100 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 }
 
-// TestAttempt_NoResponseCountsAsFailure verifies three attempts that end
-// without response headers (resets, timeouts) open the breaker on the third.
-func TestAttempt_NoResponseCountsAsFailure(t *testing.T) {
+// TestAttempt_NoAnswerBlamedOnlyOnEvidence verifies who an attempt that ends
+// without response headers is blamed on: the provider when Envoy goes on with
+// the request (a next attempt, response headers in the route phase) or when it
+// ended at the per-try timeout; nobody when the client left or no evidence came.
+func TestAttempt_NoAnswerBlamedOnlyOnEvidence(t *testing.T) {
+	tests := []struct {
+		name string
+		// after ends attempt 1 and then gives (or withholds) the evidence.
+		after   func(h *harness, dm *structpb.Struct, route *stream, s *stream)
+		outcome string
+		state   string // after three such requests
+	}{
+		{"next attempt arrives: reset blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}, "timeout", "open"},
+		{"next attempt arrives before the end is seen: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			s2 := h.runAttempt(dm, 2, "groq", "req-r", chatBody)
+			h.endAttempt(s)
+			s2.close()
+		}, "timeout", "open"},
+		{"answer body cut mid-way, then Envoy retries: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+			s.send(respBody(`{"id":"c","choices":[{"index":0,`, false))
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}, "timeout", "open"},
+		{"route phase gets Envoy's reply: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			route.send(respHeaders(true, ":status", "503"))
+			route.recv()
+		}, "timeout", "open"},
+		{"ended at the per-try timeout: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.clock.Advance(config.DefaultNonStreamedTimeout) // the plan's per_try_ms: routing.attempt_timeout.non_streamed default
+			h.endAttempt(s)
+		}, "timeout", "open"},
+		{"client left: cancelled", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			route.close()
+			h.waitStreams()
+		}, "cancelled", "closed"},
+		{"client left before the attempt end is seen: cancelled", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			route.close()
+			h.waitStreams(1)
+			h.endAttempt(s)
+		}, "cancelled", "closed"},
+		{"no evidence within the window: not blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			h.clock.Advance(evidenceWindow)
+			// Envoy's reply after the window is no longer evidence.
+			route.send(respHeaders(true, ":status", "503"))
+			route.recv()
+		}, "cancelled", "closed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			for range 3 {
+				dm, route := h.planOpen(chatBody, "x-request-id", "req-r")
+				s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+				tc.after(h, dm, route, s)
+				route.close()
+				h.waitStreams()
+			}
+			var b strings.Builder
+			h.srv.WriteMetrics(&b, h.clock.Now())
+			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 3`
+			if !strings.Contains(b.String(), want) {
+				t.Fatalf("metrics lack %q:\n%s", want, b.String())
+			}
+			if got := h.state("openai/gpt-4o"); got != tc.state {
+				t.Fatalf("breaker after three: got %s, want %s", got, tc.state)
+			}
+		})
+	}
+}
+
+// TestAttempt_PlanPerTryTimeoutBlames verifies the plan's per_try_ms, not the
+// configured default, decides whether an attempt ended at its per-try timeout.
+func TestAttempt_PlanPerTryTimeoutBlames(t *testing.T) {
 	h := newHarness(t, "")
-	dm := h.planFor(chatBody)
-	for i := 1; i <= 3; i++ {
-		s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
-		s.close()
-		// the server notices the end asynchronously
-		deadline := time.Now().Add(testTimeout)
-		for h.srv.Streams() > 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		want := "closed"
-		if i == 3 {
-			want = "open"
-		}
-		if got := h.state("openai/gpt-4o"); got != want {
-			t.Fatalf("after %d resets: got %s, want %s", i, got, want)
-		}
+	dm, route := h.planOpen(chatBody)
+	defer route.close()
+	plan := dm.GetFields()["llm_failover.plan"].GetStructValue()
+	if plan == nil {
+		t.Fatalf("no plan namespace in %v", dm)
+	}
+	plan.Fields["per_try_ms"] = structpb.NewNumberValue(2000)
+	s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
+	h.clock.Advance(2 * time.Second)
+	h.endAttempt(s)
+	recs := h.srv.traces.get(plan.Fields["id"].GetStringValue(), h.clock.Now())
+	if len(recs) != 1 || recs[0].State != recDone || recs[0].Class.String() != "timeout" {
+		t.Fatalf("trace: got %+v, want attempt 1 settled as a timeout", recs)
 	}
 }
 
@@ -368,6 +445,7 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	s = h.runAttempt(dm2, 1, "openai", "same", chatBody)
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s.send(respBody(`{"choices":[]}`, true))
 	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
@@ -494,5 +572,30 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 	}
 	if got := set["authorization"]; got != "Bearer sk-openai-secret" {
 		t.Errorf("authorization: got %q, want the provider's key", got)
+	}
+}
+
+// TestAttempt_SilentStreamClosesAfterFailover verifies that a 200 event
+// stream that stays silent fails over at stream_first_event_timeout and that
+// the attempt's gRPC stream then ends OK, so Envoy releases the held headers
+// without waiting for a body chunk (Envoy #45355).
+func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
+	h := newHarness(t, "")
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	dm := h.planFor(streamBody)
+	s := h.runAttempt(dm, 1, "openai", "req-silent", streamBody)
+	defer s.close()
+	start := time.Now()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+		t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
+	}
+	r, err := s.s.Recv()
+	if err != io.EOF {
+		t.Fatalf("after the headers answer: got %v, %v; want the stream closed with OK (io.EOF)", r, err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 300ms stream_first_event_timeout", el)
 	}
 }

@@ -258,6 +258,57 @@ func (h *harness) planFor(body string, kv ...string) *structpb.Struct {
 	return r.GetDynamicMetadata()
 }
 
+// planOpen is planFor with the route stream left open, as Envoy keeps it
+// while the attempts run.
+func (h *harness) planOpen(body string, kv ...string) (*structpb.Struct, *stream) {
+	h.t.Helper()
+	s := h.open(PhaseRoute)
+	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json",
+		"x-request-id", "req-1"}, kv...)
+	s.send(reqHeaders(false, args...))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		h.t.Fatalf("route headers: got %v, want a headers response", r)
+	}
+	s.send(reqBody(body))
+	r := s.recv()
+	if r.GetRequestBody() == nil {
+		h.t.Fatalf("route body: got %v, want a body response", r)
+	}
+	return r.GetDynamicMetadata(), s
+}
+
+// waitStreams waits until at most n (default 0) ext_proc streams run: the
+// server sees a stream's end asynchronously.
+func (h *harness) waitStreams(n ...int) {
+	h.t.Helper()
+	want := int64(0)
+	if len(n) > 0 {
+		want = int64(n[0])
+	}
+	deadline := time.Now().Add(testTimeout)
+	for h.srv.Streams() > want {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("streams: %d still running, want at most %d", h.srv.Streams(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// endAttempt ends an attempt stream from Envoy's side (a reset or a torn
+// down attempt) and waits until the server has seen the end.
+func (h *harness) endAttempt(s *stream) {
+	h.t.Helper()
+	before := h.srv.Streams()
+	s.cancel()
+	deadline := time.Now().Add(testTimeout)
+	for h.srv.Streams() >= before {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the attempt stream did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // attemptRequest is the attempt phase's first message for attempt n on providerName.
 func (h *harness) attemptRequest(dm *structpb.Struct, attempt int, providerName, reqID string, kv ...string) *extprocv3.ProcessingRequest {
 	h.t.Helper()

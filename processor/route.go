@@ -71,10 +71,19 @@ func (r *routeStream) logger() *slog.Logger {
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
 
+func (r *routeStream) done() bool { return false }
+
 func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return nil, nil }
 
 func (r *routeStream) end(err error) {
-	if err != nil && r.step != routeDone && r.step != routeWantResponse {
+	if r.step == routeWantResponse {
+		// Planned, and no response headers came: the client left (or Envoy
+		// gave up on this stream). Attempts that ended without an answer
+		// are not the provider's failure.
+		r.s.settle(r.s.traces.left(r.planID, r.s.clock.Now()))
+		return
+	}
+	if err != nil && r.step != routeDone {
 		r.logger().Warn("route stream ended early", "error", err.Error())
 	}
 }
@@ -341,6 +350,11 @@ func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Stru
 func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
 	r.respStatus = statusOf(hs)
+	if r.step == routeWantResponse {
+		// Envoy answers the client: attempts that ended without an answer
+		// were ended by Envoy (reset, per-try timeout), not by the client.
+		r.s.settle(r.s.traces.responded(r.planID, r.s.clock.Now()))
+	}
 	if r.step != routeWantResponse || hs[HeaderTrace] != "" || r.respStatus < 400 {
 		r.step = routeDone
 		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil

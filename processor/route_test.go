@@ -349,3 +349,37 @@ func TestPlan_RoundTrips(t *testing.T) {
 		t.Fatalf("got %+v, want the published plan (gen %d)", p, h.srv.state.Load().gen)
 	}
 }
+
+// TestRoute_LocalReplyListsEveryAttempt verifies the trace is complete by
+// construction: Envoy's local reply after every attempt reset lists the last
+// attempt too, even when the server has not yet seen that attempt's stream end.
+func TestRoute_LocalReplyListsEveryAttempt(t *testing.T) {
+	h := newHarness(t, "")
+	dm, route := h.planOpen(chatBody, "x-request-id", "all-reset")
+	defer route.close()
+	s1 := h.runAttempt(dm, 1, "openai", "all-reset", chatBody)
+	h.endAttempt(s1) // attempt 1 reset
+	s2 := h.runAttempt(dm, 2, "groq", "all-reset", chatBody)
+	defer s2.close() // attempt 2 reset too, but its end reaches the server late
+	route.send(respHeaders(false, ":status", "503", "content-type", "text/plain"))
+	route.recv()
+	route.send(respBody("upstream connect error or disconnect/reset before headers", true))
+	body := route.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody()
+	var e struct {
+		Error struct {
+			Attempts []struct {
+				Attempt  int
+				Provider string
+				Outcome  string
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	got := e.Error.Attempts
+	if len(got) != 2 || got[0].Provider != "openai" || got[1].Provider != "groq" ||
+		got[0].Outcome != "no_response" || got[1].Outcome != "no_response" {
+		t.Fatalf("attempts: got %+v, want openai and groq, both no_response", got)
+	}
+}

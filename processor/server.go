@@ -259,6 +259,11 @@ type handler interface {
 	expire() ([]*extprocv3.ProcessingResponse, error)
 	// end is called once when the stream ends; err is nil on a clean end.
 	end(err error)
+	// done reports that the stream has nothing left to do: Process then
+	// closes it with OK after sending the answers it has. In STREAMED mode
+	// that releases response headers Envoy would otherwise hold until the
+	// next body chunk (docs/envoy-contract.md, attempt phase).
+	done() bool
 }
 
 // Process serves one ext_proc stream. A panic in a stream's state machine
@@ -350,6 +355,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 				h.end(err)
 				return err
 			}
+			if h.done() {
+				h.end(nil)
+				return nil
+			}
 		case <-h.deadline():
 			resps, err := h.expire()
 			if err != nil {
@@ -359,6 +368,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			if err := send(resps); err != nil {
 				h.end(err)
 				return err
+			}
+			if h.done() {
+				h.end(nil)
+				return nil
 			}
 		case <-ctx.Done():
 			h.end(ctx.Err())
