@@ -293,6 +293,17 @@ chains:
   - {name: main, targets: [{provider: openai, model: gpt-4o}, {provider: groq, model: llama}]}
 `, []string{"chains[0].targets[1].provider"}},
 		{"unknown default_chain", minimal + "default_chain: nope\n", []string{"default_chain"}},
+		{"attempt timeouts out of bounds", minimal + "routing: {attempt_timeout: {streamed: 50ms, non_streamed: 2h}}\n",
+			[]string{"routing.attempt_timeout.streamed", "routing.attempt_timeout.non_streamed"}},
+		{"a chain's attempt timeout out of bounds", `
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+chains:
+  - {name: main, attempt_timeout: {streamed: 0.01}, targets: [{provider: openai, model: gpt-4o}]}
+`, []string{"chains[0].attempt_timeout.streamed"}},
+		{"probe timeout out of bounds", minimal + "breaker: {probe_timeout: 500ms}\n", []string{"breaker.probe_timeout"}},
+		{"max active requests out of bounds", minimal + "envoy: {max_active_requests: 2000000}\n", []string{"envoy.max_active_requests"}},
+		{"unavailable port taken by the listener", minimal + "envoy: {listen_port: 9902}\n", []string{"envoy.unavailable_port"}},
 		{"more targets than limits.max_targets", `
 providers:
   - {name: openai, api: openai, host: api.openai.com}
