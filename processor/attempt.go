@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -51,7 +52,10 @@ const (
 
 // planInfo is the plan as it arrives in the forwarded dynamic metadata.
 type planInfo struct {
-	ID           string
+	ID string
+	// Gen is the generation of the configuration the plan was made with
+	// (0 when the plan does not say).
+	Gen          uint64
 	Chain        string
 	Stream       bool
 	IncludeUsage bool
@@ -87,6 +91,9 @@ type attemptStream struct {
 	target  planTarget
 	ep      *endpoint
 	preq    provider.Request
+	// headerNames are the request header names this attempt arrived with:
+	// requestBody removes those not on the forwarding allowlist.
+	headerNames []string
 
 	sent    time.Time
 	status  int
@@ -241,12 +248,21 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 	return nil, protocolError("attempt phase: unexpected message %T", req.Request)
 }
 
-// fatal answers a request that cannot be attempted (misconfiguration) with a
-// 500 naming the problem; it is logged once here.
+// fatal answers an attempt that cannot be made because Envoy and
+// llm-failover are misconfigured (no forwarded plan, a provider outside the
+// plan or not configured here, no request body) with a 500 ImmediateResponse
+// carrying an OpenAI-style error that names the problem and the fix. Since
+// Envoy #41231 an upstream ext_proc filter's local reply reaches the client
+// at once and is never retried (ext_proc.cc Filter::sendImmediateResponse,
+// router/upstream_request.cc UpstreamFilterManager::sendLocalReply), so the
+// client learns promptly; another target would fail the same way. Logged
+// once here, at error level, with the request and plan ids.
 func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
-	a.logger().Error("attempt cannot proceed", "code", code, "reason", msg)
-	return one(immediate(500, errorBody(apiError{Message: msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	counter(&a.s.metrics.rejected, code).Add(1)
+	a.logger().Error("attempt cannot proceed: misconfiguration", "code", code, "reason", msg,
+		"plan_id", a.plan.ID, "chain", a.plan.Chain)
+	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
@@ -256,12 +272,17 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 		attrs = h.GetAttributes()[attrNamespace]
 	}
 	a.attempt = attemptCount(attrs, hs)
+	a.reqID = cleanRequestID(hs["x-request-id"])
 	plan, err := parsePlan(req.GetMetadataContext(), a.st.cfg.PlanNamespace())
 	if err != nil {
-		return a.fatal("plan_missing", fmt.Sprintf("llm-failover attempt phase: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces)", err, a.st.cfg.PlanNamespace())), nil
+		return a.fatal("plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
 	}
 	a.plan = plan
-	a.reqID = hs["x-request-id"]
+	if st := a.s.snaps.get(plan.Gen); st != nil {
+		// Serve the attempt on the configuration the plan was made with: a
+		// reload since then may have removed or changed its providers.
+		a.st = st
+	}
 	a.traceID = plan.ID
 	if a.traceID == "" {
 		a.traceID = a.reqID
@@ -280,21 +301,44 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 			}
 		}
 		if !found {
-			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q", a.attempt, hostProvider, plan.Chain)), nil
+			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
 		}
 		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
 	}
 	a.target = plan.Targets[a.index]
 	a.ep = a.st.endpoints[a.target.Provider]
 	if a.ep == nil {
-		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica", a.target.Provider)), nil
+		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica, and the configuration the plan was made with is not kept here", a.target.Provider)), nil
 	}
 	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
 	if h.GetEndOfStream() {
-		return a.fatal("missing_body", "the attempt has no request body"), nil
+		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
+	}
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		a.headerNames = append(a.headerNames, hv.GetKey())
 	}
 	a.step = attWantBody
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// forwardedHeaders are the client request headers an attempt passes on to a
+// provider (docs/envoy-contract.md, "What reaches a provider"): every other
+// client header is removed, so a client's cookies, proxy credentials, own
+// API keys, tracing and forwarding headers never reach a provider. Pseudo
+// headers (":path" is rewritten; Envoy sets ":authority" per attempt) and
+// Envoy's own x-envoy-* headers (its mutation rules refuse changes) are left
+// alone; content-type, content-length and the provider's credential and
+// version headers are set by the attempt; x-request-id stays because later
+// attempts read it from the same header map.
+var forwardedHeaders = map[string]bool{
+	"accept":       true,
+	"user-agent":   true,
+	"x-request-id": true,
+}
+
+// forwarded reports whether the attempt leaves client header name in place.
+func forwarded(name string) bool {
+	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host"
 }
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
@@ -305,28 +349,48 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		if !errors.As(err, &pe) {
 			pe = &provider.Error{Status: 400, Type: "invalid_request_error", Message: err.Error()}
 		}
-		// A backstop only: the route phase already left out targets whose
-		// Prepare refuses the request, and Envoy ignores this ImmediateResponse
-		// in an upstream filter (the attempt then ends at per_try_timeout).
+		// A backstop: the route phase already left out targets whose Prepare
+		// refuses the request, so this happens only when Envoy sends the
+		// attempt to another target than planned. The ImmediateResponse
+		// reaches the client at once (an upstream local reply, see fatal):
+		// the request itself is what the provider cannot take, so it is a
+		// 4xx naming the target, never retried.
+		status := pe.Status
+		if status < 400 || status > 499 {
+			status = 400
+		}
 		a.step = attPassing
-		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: pe.Status, Message: pe.Message})
+		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: status, Message: pe.Message})
+		a.logger().Warn("the target's adapter refused the request", "status", status, "reason", pe.Message)
 		e := apiErrorOf(pe)
 		e.Provider = a.target.Provider
-		return one(immediate(pe.Status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
+		return one(immediate(status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
-	for _, k := range provider.CredentialHeaders {
-		if !slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k }) {
-			m.removeHeader(k) // removed unless this provider sets it below
+	set := func(k string) bool {
+		return k == "content-type" || k == "content-length" || k == "accept-encoding" ||
+			slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k })
+	}
+	// Remove every client header a provider does not need, and every
+	// credential header (upstream filters share one header map across
+	// attempts: an earlier attempt's key must not reach this provider). A
+	// header set below is never also removed.
+	removed := map[string]bool{}
+	for _, k := range slices.Concat(provider.CredentialHeaders, []string{HeaderChain}, a.headerNames) {
+		if !removed[k] && !set(k) && !forwarded(k) {
+			removed[k] = true
+			m.removeHeader(k)
 		}
 	}
-	m.removeHeader(HeaderChain)
 	m.setHeader(":path", p.Path)
 	for _, h := range p.Headers {
 		m.setHeader(h.Key, h.Value)
 	}
 	m.setHeader("content-type", "application/json")
 	m.setHeader("content-length", strconv.Itoa(len(p.Body)))
+	// Answers must come uncompressed: the attempt phase classifies them,
+	// inspects a stream's first event and translates bodies.
+	m.setHeader("accept-encoding", "identity")
 	c := common(m)
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse
@@ -897,6 +961,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 			Model:         t["model"].GetStringValue(),
 			ContextWindow: int(t["context_window"].GetNumberValue()),
 		})
+	}
+	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
+		p.Gen = uint64(g)
 	}
 	if len(p.Targets) == 0 {
 		return p, fmt.Errorf("%w: the plan has no targets", errNoPlan)

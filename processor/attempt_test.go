@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
@@ -329,7 +332,7 @@ func TestAttempt_NoAnswerBlamedOnlyOnEvidence(t *testing.T) {
 			route.recv()
 		}, "timeout", "open"},
 		{"ended at the per-try timeout: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
-			h.clock.Advance(30 * time.Second) // envoy.per_try_timeout default
+			h.clock.Advance(config.DefaultNonStreamedTimeout) // the plan's per_try_ms: routing.attempt_timeout.non_streamed default
 			h.endAttempt(s)
 		}, "timeout", "open"},
 		{"client left: cancelled", func(h *harness, dm *structpb.Struct, route, s *stream) {
@@ -446,6 +449,129 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
+	}
+}
+
+// TestAttempt_MisconfigurationAnswersAndLogs verifies each misconfiguration
+// answer: a 500 ImmediateResponse (it reaches the client at once) with an
+// OpenAI-style error naming the problem, and an error log line carrying the
+// request id.
+func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
+	tests := []struct {
+		name string
+		code string
+		req  func(h *harness) *extprocv3.ProcessingRequest
+	}{
+		{"no forwarded plan", "plan_missing", func(h *harness) *extprocv3.ProcessingRequest {
+			return reqHeaders(false, ":path", "/v1/chat/completions", "x-request-id", "rq-9")
+		}},
+		{"provider outside the plan", "provider_not_in_plan", func(h *harness) *extprocv3.ProcessingRequest {
+			return h.attemptRequest(h.planFor(chatBody), 1, "stranger", "rq-9")
+		}},
+		{"provider not configured", "unknown_provider", func(h *harness) *extprocv3.ProcessingRequest {
+			dm := h.planFor(chatBody)
+			plan := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()
+			plan["gen"] = structpb.NewNumberValue(12345) // made elsewhere, with another configuration
+			t0 := plan["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
+			t0["provider"] = structpb.NewStringValue("elsewhere")
+			return h.attemptRequest(dm, 1, "", "rq-9")
+		}},
+		{"no body", "missing_body", func(h *harness) *extprocv3.ProcessingRequest {
+			r := h.attemptRequest(h.planFor(chatBody), 1, "openai", "rq-9")
+			r.GetRequestHeaders().EndOfStream = true
+			return r
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			s := h.open(PhaseAttempt)
+			defer s.close()
+			s.send(tc.req(h))
+			ir := s.recv().GetImmediateResponse()
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
+			if ir == nil || json.Unmarshal(ir.GetBody(), &e) != nil {
+				t.Fatalf("got %v, want an ImmediateResponse with a JSON body", ir)
+			}
+			if ir.GetStatus().GetCode() != 500 || e.Error.Code != tc.code || e.Error.Type != "server_error" || e.Error.Message == "" {
+				t.Fatalf("got %d %s, want 500 with an OpenAI-style error coded %s", ir.GetStatus().GetCode(), ir.GetBody(), tc.code)
+			}
+			logs := h.logs.String()
+			if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"code":"`+tc.code+`"`) || !strings.Contains(logs, `"request_id":"rq-9"`) {
+				t.Fatalf("logs: got %s, want an error line with code %s and request_id rq-9", logs, tc.code)
+			}
+		})
+	}
+}
+
+// TestAttempt_UntranslatableRequestIsA4xx verifies the backstop when Envoy
+// sends an attempt to a target whose adapter refuses the request (the route
+// phase planned around it): a 400 naming the target, reaching the client at
+// once, and a log line.
+func TestAttempt_UntranslatableRequestIsA4xx(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers:
+  - {name: gem, api: gemini, host: g.example}
+  - {name: openai, api: openai, host: o.example}
+chains:
+  - {name: both, match: {models: [both]}, targets: [{provider: gem, model: gemini-2.5-pro}, {provider: openai, model: gpt-4o}]}
+`)
+	body := `{"model":"both","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]}`
+	dm := h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "gem", "rq-7"))
+	s.recv()
+	s.send(reqBody(body))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), `"provider":"gem"`) {
+		t.Fatalf("got %v, want a 400 naming the gem target", ir)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "refused the request") || !strings.Contains(logs, `"request_id":"rq-7"`) {
+		t.Fatalf("logs: got %s, want a line saying the adapter refused the request", logs)
+	}
+}
+
+// TestAttempt_ForwardsOnlyAllowlistedHeaders verifies what reaches a
+// provider: client headers outside the allowlist (cookie,
+// proxy-authorization, accept-encoding, the client's own keys, forwarding
+// and tracing headers) are removed, allowlisted ones and Envoy's are left,
+// and every attempt asks for identity encoding.
+func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "openai", "req-1",
+		"cookie", "session=secret", "proxy-authorization", "Basic c2VjcmV0", "accept-encoding", "gzip, br",
+		"x-forwarded-for", "10.0.0.1", "traceparent", "00-abc-def-01", "openai-organization", "org-client",
+		"x-custom", "1", "accept", "text/event-stream", "user-agent", "sdk/1", "x-envoy-attempt-count", "1",
+		"content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(chatBody))
+	m := s.recv().GetRequestBody().GetResponse().GetHeaderMutation()
+	removed := map[string]bool{}
+	for _, k := range m.GetRemoveHeaders() {
+		removed[k] = true
+	}
+	set := setHeaders(m)
+	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", HeaderChain} {
+		if !removed[k] {
+			t.Errorf("remove_headers %v: got %q kept, want it removed", m.GetRemoveHeaders(), k)
+		}
+	}
+	for _, k := range []string{"accept", "user-agent", "x-request-id", "x-envoy-attempt-count", ":path", ":method", "authorization", "content-type", "accept-encoding"} {
+		if removed[k] {
+			t.Errorf("remove_headers %v: got %q removed, want it kept or set", m.GetRemoveHeaders(), k)
+		}
+	}
+	if got := set["accept-encoding"]; got != "identity" {
+		t.Errorf("accept-encoding: got %q, want identity", got)
+	}
+	if got := set["authorization"]; got != "Bearer sk-openai-secret" {
+		t.Errorf("authorization: got %q, want the provider's key", got)
 	}
 }
 
