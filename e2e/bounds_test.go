@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openai/openai-go"
 
 	"github.com/llm-failover/llm-failover/fakellm"
 )
@@ -12,9 +15,13 @@ import (
 const soloModel = "gpt-solo-e2e"
 
 // withSoloChain adds the chain soloModel -> primary to the suite's config.
-func withSoloChain(cfg string) string {
-	const solo = "  - name: solo\n    match: {models: [" + soloModel + "]}\n    targets:\n      - {provider: primary, model: primary-model}\n"
-	i := strings.Index(cfg, "breaker:")
+func withSoloChain(cfg string) string { return withChain(cfg, "") }
+
+// withChain adds the chain soloModel -> primary with the given extra chain
+// fields (YAML, indented for a chain) to the suite's config.
+func withChain(cfg, fields string) string {
+	solo := "  - name: solo\n    match: {models: [" + soloModel + "]}\n" + fields + "    targets:\n      - {provider: primary, model: primary-model}\n"
+	i := strings.Index(cfg, "routing:")
 	return cfg[:i] + solo + cfg[i:]
 }
 
@@ -96,4 +103,49 @@ func TestBounds_AllOpenPlanHitsTargetOnce(t *testing.T) {
 	if total != 1 {
 		t.Errorf("providers received %d requests with every breaker open, want 1 (status %d, trace %q)", total, r.status(), r.header("x-llm-failover-trace"))
 	}
+}
+
+// TestBounds_LongNonStreamedAnswerIsNotCut verifies (issue 8 point 6) that
+// a chain's own non-streamed attempt timeout lets a slow provider finish a
+// long non-streamed answer (generated before any header) that the
+// streamed timeout and the other chains' timeout (1s) would have cut: it is
+// answered by its first attempt and paid for once.
+func TestBounds_LongNonStreamedAnswerIsNotCut(t *testing.T) {
+	const generation = 2 * time.Second
+	s := newStack(t, stackOpts{perTry: "1s", edit: func(cfg string) string {
+		return withChain(cfg, "    attempt_timeout: {non_streamed: 30s}\n")
+	}})
+	s.needLocal("a stack with its own chain timeouts")
+	s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation)})
+	r := s.chatModel(soloModel)
+	if r.err != nil {
+		t.Fatalf("request failed: %v\n%s", r.err, r.errBody)
+	}
+	if got := r.header("x-llm-failover-attempt"); got != "1" {
+		t.Errorf("x-llm-failover-attempt = %q, want 1 (trace %q)", got, r.header("x-llm-failover-trace"))
+	}
+	s.waitSettled()
+	if c := s.fakes["primary"].Count(); c != 1 {
+		t.Errorf("primary received %d requests, want 1: the long answer was cut and asked again", c)
+	}
+
+	t.Run("streamed keeps the short timeout", func(t *testing.T) {
+		s.resetFakes()
+		s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation), Times: -1})
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:    soloModel,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+		})
+		for st.Next() {
+		}
+		if st.Err() == nil {
+			t.Errorf("stream answered after %v, want the 1s streamed attempt timeout to end it", time.Since(start))
+		}
+		if took := time.Since(start); took >= generation {
+			t.Errorf("stream failed after %v, want before the %v answer (streamed timeout 1s)", took, generation)
+		}
+	})
 }

@@ -88,7 +88,9 @@ type stackOpts struct {
 	deadPrimary bool
 	// breaker overrides the breaker YAML (flow style).
 	breaker string
-	// perTry is envoy.per_try_timeout.
+	// perTry bounds every attempt: routing.attempt_timeout (streamed and
+	// non-streamed) and envoy.per_try_timeout, the route's fallback.
+	// Default 2s.
 	perTry string
 	// edit, when set, rewrites the config YAML of the whole stack.
 	edit func(cfg string) string
@@ -153,6 +155,7 @@ func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) st
 	if perTry == "" {
 		perTry = "2s"
 	}
+	fmt.Fprintf(&b, "routing: {attempt_timeout: {streamed: %s, non_streamed: %s}}\n", perTry, perTry)
 	fmt.Fprintf(&b, "breaker: %s\nlimits: {max_body_bytes: 64KiB}\nenvoy: {ext_proc_address: %q, per_try_timeout: %s, retry_base_interval: 1ms}\n", br, extProc, perTry)
 	return b.String()
 }
