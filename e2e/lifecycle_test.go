@@ -18,8 +18,9 @@ var slowFailure = fakellm.Fault{Status: 503, Delay: fakellm.Duration(time.Second
 
 // TestLifecycle_DrainMidFailoverReachesSecondary verifies (issue 8 point 1)
 // that a drain (SIGTERM) starting while a request's first attempt is in
-// flight still serves the request's next attempt: the secondary answers, and
-// the drain ends once the request is done.
+// flight still serves the request's next attempt: the secondary answers, the
+// drain ends once the request is done, and a request arriving after it is
+// refused at once.
 func TestLifecycle_DrainMidFailoverReachesSecondary(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	s.needLocal("control of the ext_proc server")
@@ -44,7 +45,14 @@ func TestLifecycle_DrainMidFailoverReachesSecondary(t *testing.T) {
 			t.Errorf("drain: %v, want a clean end once the request is done", err)
 		}
 	case <-time.After(settle):
-		t.Errorf("drain still waiting %v after the request ended", settle)
+		t.Fatalf("drain still waiting %v after the request ended", settle)
+	}
+	late := s.chat()
+	if late.err == nil {
+		t.Errorf("a request after the drain was answered by %q, want a refusal", late.header("x-llm-failover-provider"))
+	}
+	if late.took > promptly {
+		t.Errorf("a request after the drain took %v, want a refusal under %v", late.took, promptly)
 	}
 }
 
