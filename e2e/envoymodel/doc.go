@@ -21,11 +21,14 @@
 //     raw_value, the content-length check on body replacement,
 //     clear_route_cache / route_cache_action, receiving and forwarding
 //     metadata namespaces, request_attributes, message_timeout,
-//     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages.
-//     A local reply of an upstream (attempt-phase) ext_proc filter, whether an
-//     ImmediateResponse or a status_on_error reply, is ignored as
-//     ext_proc.cc sendImmediateResponse does for upstream filters, and the
-//     attempt stalls until per_try_timeout.
+//     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages,
+//     with Envoy's response code details for each local reply.
+//     A local reply of an upstream (attempt-phase) ext_proc filter (an
+//     ImmediateResponse, or status_on_error after a gRPC error, message
+//     timeout, rejected mutation or content-length mismatch) goes to the
+//     client at once through the HCM encoder filters and is never retried
+//     (ext_proc.cc sendImmediateResponse, upstream_request.cc
+//     UpstreamFilterManager::sendLocalReply).
 //   - Router: cluster, weighted_clusters and the priority_group cluster
 //     specifier plugin with its metadata override; retry_policy (retry_on 5xx,
 //     gateway-error, reset, connect-failure, retriable-status-codes,

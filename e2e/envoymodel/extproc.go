@@ -410,9 +410,25 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 		}
 		p.complete = true
 		p.close()
-		return nil, localReply(p.cfg.onError, "ext_proc_error_spurious_message", "")
+		// ext_proc.cc handleErrorResponse: the details are the status
+		// message, "spurious message" (processor_state.cc handleHeadersResponse
+		// and handleBodyResponse), with white space replaced.
+		return nil, localReply(p.cfg.onError, replaceAllEmptySpace("spurious message"), "")
 	}
 	return r, nil
+}
+
+// replaceAllEmptySpace is StringUtil::replaceAllEmptySpace
+// (source/common/common/utility.cc): every white space character becomes
+// '_'. Envoy applies it to the details of every ext_proc local reply
+// (ext_proc.cc sendImmediateResponse).
+func replaceAllEmptySpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" \t\f\v\n\r", r) {
+			return '_'
+		}
+		return r
+	}, s)
 }
 
 // grpcError is ext_proc.cc onGrpcError: fail open with failure_mode_allow,
@@ -424,17 +440,21 @@ func (p *extProc) grpcError(err error) (*extprocsvc.ProcessingResponse, *respons
 		return nil, nil
 	}
 	st, _ := status.FromError(err)
-	return nil, localReply(p.cfg.onError, fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message()), "")
+	// ext_proc.cc onGrpcError: details "ext_proc_error_gRPC_error_<code>{<message>}",
+	// white space replaced by sendImmediateResponse.
+	return nil, localReply(p.cfg.onError, replaceAllEmptySpace(fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message())), "")
 }
 
-// messageTimeout is ext_proc.cc onMessageTimeout: 504 when failing closed.
+// messageTimeout is ext_proc.cc onMessageTimeout: a 504 local reply with
+// details "ext_proc_error_per-message_timeout_exceeded" when failing closed
+// (status_on_error does not apply).
 func (p *extProc) messageTimeout() (*extprocsvc.ProcessingResponse, *response) {
 	p.complete = true
 	p.close()
 	if p.failureModeAllow() {
 		return nil, nil
 	}
-	return nil, localReply(504, "ext_proc_error_gRPC_error_4{per-message_timeout_exceeded}", "")
+	return nil, localReply(504, "ext_proc_error_per-message_timeout_exceeded", "")
 }
 
 func (p *extProc) applyModeOverride(mo *extprocv3.ProcessingMode) {
@@ -486,25 +506,20 @@ func (p *extProc) applyDynamicMetadata(s *structpb.Struct) {
 }
 
 // immediate turns an ImmediateResponse into a local reply
-// (ext_proc.cc sendImmediateResponse): status (default 200), header
-// mutation under the mutation rules, body.
+// (ext_proc.cc Filter::sendImmediateResponse): the status when it is at
+// least 200 (MutationUtils::isValidHttpStatus), else 200; the header
+// mutation under the mutation rules, where a failed mutation is only
+// logged and the reply still goes out with the mutations applied before
+// the failure; the body; details with white space replaced.
 func (p *extProc) immediate(ir *extprocsvc.ImmediateResponse) *response {
-	code := int(ir.GetStatus().GetCode())
-	if code < 200 {
-		code = 200
+	code := 200
+	if ir.GetStatus() != nil && ir.GetStatus().GetCode() >= 200 {
+		code = int(ir.GetStatus().GetCode())
 	}
-	// Response code details: the ImmediateResponse's details with white
-	// space replaced (ext_proc.cc sendImmediateResponse,
-	// StringUtil::replaceAllEmptySpace).
-	resp := localReply(code, strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" \t\f\v\n\r", r) {
-			return '_'
-		}
-		return r
-	}, ir.GetDetails()), "")
+	resp := localReply(code, replaceAllEmptySpace(ir.GetDetails()), "")
 	resp.headers.del("content-type")
-	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, false); err != nil {
-		return localReply(p.cfg.onError, "ext_proc_error_immediate_response_mutation", "")
+	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, mutationOpts{}); err != nil {
+		p.rs.log.Debug("ext_proc immediate response mutations failed", "filter", p.cfg.name, "err", err)
 	}
 	resp.headers.set(":status", itoa(int64(code)))
 	// sendLocalReply adds content-type text/plain to a body when none was set.
@@ -526,24 +541,26 @@ func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap,
 		return nil
 	}
 	if cr.GetHeaderMutation() != nil && headers != nil {
-		if err := p.cfg.applyHeaderMutation(cr.GetHeaderMutation(), headers, cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE); err != nil {
-			// ext_proc.cc: a rejected mutation is an immediate response with
-			// status_on_error (mutation_utils.cc returns InvalidArgument).
+		opts := mutationOpts{replacing: cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE, removeContentLength: p.shouldRemoveContentLength(decoding)}
+		if err := p.cfg.applyHeaderMutation(cr.GetHeaderMutation(), headers, opts); err != nil {
+			// ext_proc.cc handleErrorResponse: a rejected mutation is a local
+			// reply with status_on_error, its details the error message.
 			p.complete = true
 			p.close()
-			return localReply(p.cfg.onError, "ext_proc_error_"+err.Error(), "")
+			return localReply(p.cfg.onError, replaceAllEmptySpace(err.Error()), "")
 		}
 	}
 	if bm := cr.GetBodyMutation(); bm != nil && body != nil {
-		if _, ok := bm.GetMutation().(*extprocsvc.BodyMutation_Body); ok && headers != nil {
-			// processor_state.cc validateContentLength: with the headers still
-			// held, a content-length that does not match the new body is an
-			// error -> local reply. Removing content-length is also fine.
+		if headers != nil {
+			// processor_state.cc validateContentLength (BUFFERED body
+			// callback): with the headers still held, a content-length that
+			// differs from the size of body_mutation.body (0 for clear_body)
+			// is an error -> local reply. Removing content-length is fine.
 			if cl, has := headers.get("content-length"); has {
 				if n, err := parseUint(cl); err == nil && n != uint64(len(bm.GetBody())) {
 					p.complete = true
 					p.close()
-					return localReply(p.cfg.onError, "ext_proc_error_mismatch_between_content_length_and_the_length_of_the_mutated_body", "")
+					return localReply(p.cfg.onError, replaceAllEmptySpace("mismatch between content length and the length of the mutated body"), "")
 				}
 			}
 		}
@@ -577,6 +594,27 @@ func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap,
 		}
 	}
 	return nil
+}
+
+// shouldRemoveContentLength is ProcessorState::shouldRemoveContentLength:
+// unless allow_content_length_header, content-length is removed (and a set
+// of it skipped) in STREAMED, BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, and
+// BUFFERED with the headers not sent.
+func (p *extProc) shouldRemoveContentLength(decoding bool) bool {
+	if p.cfg.pb.GetAllowContentLengthHeader() {
+		return false
+	}
+	bm, hm := p.mode.respBody, p.mode.respHeader
+	if decoding {
+		bm, hm = p.mode.reqBody, p.mode.reqHeader
+	}
+	switch bm {
+	case extprocv3.ProcessingMode_STREAMED, extprocv3.ProcessingMode_BUFFERED_PARTIAL, extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED:
+		return true
+	case extprocv3.ProcessingMode_BUFFERED:
+		return hm == extprocv3.ProcessingMode_SKIP
+	}
+	return false
 }
 
 func parseUint(s string) (uint64, error) {
@@ -613,14 +651,25 @@ func (p *extProc) decode(h *headerMap, body *[]byte, overLimit bool) *response {
 		}
 		if r != nil {
 			cr := r.GetRequestHeaders().GetResponse()
-			if lr := p.applyCommon(cr, h, body, true); lr != nil {
+			// A headers response's body_mutation is read only with
+			// CONTINUE_AND_REPLACE (processor_state.cc handleHeadersResponse).
+			if lr := p.applyCommon(cr, h, nil, true); lr != nil {
 				return lr
 			}
 			if cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE {
-				// processor_state.cc: CONTINUE_AND_REPLACE replaces the body
-				// and skips the body phase.
-				if cr.GetBodyMutation() != nil {
-					h.set("content-length", itoa(int64(len(*body))))
+				// processor_state.cc handleHeaderContinueAndReplace: a body
+				// mutation removes content-length and replaces the body; the
+				// body phase is skipped.
+				if bm := cr.GetBodyMutation(); bm != nil {
+					h.del("content-length")
+					switch mm := bm.GetMutation().(type) {
+					case *extprocsvc.BodyMutation_Body:
+						*body = append([]byte(nil), mm.Body...)
+					case *extprocsvc.BodyMutation_ClearBody:
+						if mm.ClearBody {
+							*body = nil
+						}
+					}
 				}
 				return nil
 			}

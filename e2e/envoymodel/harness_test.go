@@ -14,7 +14,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -52,11 +54,32 @@ func (s *scriptedServer) Process(st extprocsvc.ExternalProcessor_ProcessServer) 
 		fn := s.fn
 		s.mu.Unlock()
 		for _, r := range fn(phase, req) {
+			if end, ok := r.GetDynamicMetadata().GetFields()[endKey]; ok {
+				f := end.GetStructValue().GetFields()
+				if c := codes.Code(f["code"].GetNumberValue()); c != codes.OK {
+					return status.Error(c, f["message"].GetStringValue())
+				}
+				return nil
+			}
 			if err := st.Send(r); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// endKey marks the pseudo response made by endStream.
+const endKey = "__test_end_stream__"
+
+// endStream, returned by a script, ends the Process call (the gRPC stream)
+// with code and message instead of sending a message; codes.OK closes it
+// cleanly.
+func endStream(code codes.Code, message string) *extprocsvc.ProcessingResponse {
+	s, err := structpb.NewStruct(map[string]any{endKey: map[string]any{"code": float64(code), "message": message}})
+	if err != nil {
+		panic(err)
+	}
+	return &extprocsvc.ProcessingResponse{DynamicMetadata: s}
 }
 
 func (s *scriptedServer) requests(phase string) []*extprocsvc.ProcessingRequest {
@@ -189,6 +212,17 @@ type params struct {
 	BodyLimit        int
 	NoRefresh        bool
 	NoAttemptFilters bool
+	// LocalReplyJSON adds a local_reply_config that renders every local
+	// reply as {"code":..,"details":..,"body":..} so tests can read the
+	// response code details.
+	LocalReplyJSON bool
+}
+
+// localReplyJSON decodes a body rendered by the LocalReplyJSON mapper.
+type localReplyJSON struct {
+	Code    int    `json:"code"`
+	Details string `json:"details"`
+	Body    string `json:"body"`
 }
 
 const yamlTmpl = `
@@ -202,6 +236,12 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+{{- if .LocalReplyJSON}}
+          local_reply_config:
+            mappers:
+            - filter: {status_code_filter: {comparison: {op: GE, value: {default_value: 0, runtime_key: lr}}}}
+              body_format_override: {json_format: {code: "%RESPONSE_CODE%", details: "%RESPONSE_CODE_DETAILS%", body: "%LOCAL_REPLY_BODY%"}}
+{{- end}}
           route_config:
             virtual_hosts:
             - name: all

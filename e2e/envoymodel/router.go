@@ -134,6 +134,9 @@ func (p *retryPolicy) backoff(n int, rnd func() uint64) time.Duration {
 
 type attemptResult struct {
 	resp *response
+	// final marks a local reply of an upstream filter: sent to the client
+	// as it is, never retried.
+	final bool
 	// fail is set when no response headers came (reset, timeout).
 	fail   failKind
 	reason string
@@ -182,6 +185,8 @@ func (rs *stream) retryLoop(body []byte) *response {
 		}
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
 		switch {
+		case res.final:
+			return res.resp
 		case res.resp != nil:
 			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
 				res.resp.body.close()
@@ -308,7 +313,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		p.abort = actx.Done()
 		filters = append(filters, p)
 		if lr := p.decode(h, &b, false); lr != nil {
-			return rs.stallIgnoredLocalReply(p, lr, actx, timedOut, cleanup)
+			return rs.upstreamLocalReply(lr, timedOut, cleanup)
 		}
 	}
 	if k := timedOut(); k != 0 {
@@ -351,7 +356,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		rh, src, lr = filters[i].encode(rh, src, false)
 		if lr != nil {
 			_ = up.Body.Close()
-			return rs.stallIgnoredLocalReply(filters[i], lr, actx, timedOut, cleanup)
+			return rs.upstreamLocalReply(lr, timedOut, cleanup)
 		}
 	}
 	if !state.CompareAndSwap(stateRunning, stateHeaders) {
@@ -366,27 +371,34 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
 }
 
-// stallIgnoredLocalReply models what Envoy does with a local reply of an
-// upstream ext_proc filter (an ImmediateResponse, or status_on_error after a
-// gRPC error, message timeout or rejected mutation): all of them go through
-// ext_proc.cc Filter::sendImmediateResponse, which returns at once when the
-// filter is an upstream filter ("Ignoring send immediate response when
-// ext_proc filter is in upstream", stat send_immediate_resp_upstream_ignored).
-// Processing is marked complete but the paused filter chain is never resumed,
-// so the attempt hangs until per_try_timeout, the route timeout or the client
-// ends it; a per-try timeout is then retried like any other.
-func (rs *stream) stallIgnoredLocalReply(p *extProc, lr *response, actx context.Context, timedOut func() failKind, cleanup func()) attemptResult {
-	rs.log.Debug("upstream ext_proc local reply ignored; the attempt stalls", "filter", p.cfg.name, "details", lr.details)
-	if lr.body != nil {
-		lr.body.close()
-	}
-	<-actx.Done()
+// upstreamLocalReply models a local reply of an upstream (attempt-phase)
+// ext_proc filter: an ImmediateResponse, or status_on_error after a gRPC
+// error, stream reset, message timeout, rejected mutation or content-length
+// mismatch. All of them go through ext_proc.cc Filter::sendImmediateResponse,
+// which calls encoder_callbacks_->sendLocalReply for upstream filters too;
+// router/upstream_request.cc UpstreamFilterManager::sendLocalReply aborts the
+// upstream filter chains and forwards the reply to the downstream filter
+// manager (parent_.callbacks()->sendLocalReply). The client gets it at once
+// through the HCM encoder filters; it is never retried, and the router
+// resets the attempt's upstream request (its connection or response body
+// is dropped) when the downstream stream completes (router.cc onDestroy ->
+// resetAll). A reply that is only the model's own signal of a per-try or
+// route timeout (the attempt was torn down while a filter waited) is the
+// timeout, retried as one.
+func (rs *stream) upstreamLocalReply(lr *response, timedOut func() failKind, cleanup func()) attemptResult {
 	k := timedOut()
 	cleanup()
-	if k == 0 {
-		k = failReset // the downstream went away
+	if k != 0 {
+		if lr.body != nil {
+			lr.body.close()
+		}
+		return attemptResult{fail: k}
 	}
-	return attemptResult{fail: k}
+	if rs.ctx.Err() != nil {
+		return attemptResult{fail: failReset, reason: "downstream went away"}
+	}
+	rs.log.Debug("upstream ext_proc local reply goes to the client", "details", lr.details)
+	return attemptResult{resp: lr, final: true}
 }
 
 // httpBody reads an upstream body chunk by chunk.
