@@ -29,6 +29,12 @@
 //     client at once through the HCM encoder filters and is never retried
 //     (ext_proc.cc sendImmediateResponse, upstream_request.cc
 //     UpstreamFilterManager::sendLocalReply).
+//     STREAMED response bodies follow Envoy #45355 (processor_state.cc
+//     handleHeaderContinue): a headers answer does not release the held
+//     response headers; they go on with the first answered body chunk, or
+//     when the gRPC stream ends (onGrpcClose, failure_mode_allow), after
+//     which chunks pass unprocessed. Until then the router has not seen the
+//     headers: per_try_timeout runs and an upstream reset is retried.
 //   - Router: cluster, weighted_clusters and the priority_group cluster
 //     specifier plugin with its metadata override; retry_policy (retry_on 5xx,
 //     gateway-error, reset, connect-failure, retriable-status-codes,

@@ -182,6 +182,14 @@ type extProc struct {
 	// and its upstream filter chain destroyed. Nil for HCM filters.
 	abort <-chan struct{}
 
+	// upstreamErr, when set, is closed when the upstream response body
+	// fails; upstreamErrOf then returns the error.
+	upstreamErr   <-chan struct{}
+	upstreamErrOf func() error
+
+	// closed is set once the gRPC stream is closed; the pump reads it.
+	closed atomic.Bool
+
 	lastSend atomic.Int64
 	sendMu   sync.Mutex
 	pumpDone chan struct{}
@@ -236,6 +244,7 @@ func (p *extProc) open() error {
 
 // close ends the gRPC stream (ext_proc.cc closeStream / onDestroy).
 func (p *extProc) close() {
+	p.closed.Store(true)
 	if p.client != nil {
 		p.sendMu.Lock()
 		_ = p.client.CloseSend()
@@ -354,6 +363,11 @@ func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *respons
 			p.complete = true
 			p.close()
 			return nil, localReply(504, "upstream_per_try_timeout", "")
+		case <-p.upstreamErr:
+			t.Stop()
+			p.complete = true
+			p.close()
+			return nil, &response{resetBeforeHeaders: &upstreamResetBeforeHeaders{p.upstreamErrOf()}}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package envoymodel
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -362,7 +363,7 @@ func renderYAML(t *testing.T, p params) []byte {
 
 func startModel(t *testing.T, p params) *Model {
 	t.Helper()
-	m, err := New(renderYAML(t, p), Options{})
+	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v\n%s", err, renderYAML(t, p))
 	}
@@ -394,3 +395,15 @@ func post(t *testing.T, m *Model, path, body string, hdr ...string) result {
 	b, _ := io.ReadAll(resp.Body)
 	return result{resp.StatusCode, resp.Header, string(b), time.Since(start)}
 }
+
+// testLogger sends the model's debug log to the test log with -v.
+func testLogger(t *testing.T) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }

@@ -354,6 +354,17 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	for i := len(filters) - 1; i >= 0; i-- {
 		var lr *response
 		rh, src, lr = filters[i].encode(rh, src, false)
+		if lr != nil && lr.resetBeforeHeaders != nil {
+			// The headers never reached the router: an upstream reset,
+			// retried like any other (router.cc onUpstreamReset).
+			_ = up.Body.Close()
+			k := timedOut()
+			cleanup()
+			if k != 0 {
+				return attemptResult{fail: k}
+			}
+			return attemptResult{fail: failReset, reason: lr.resetBeforeHeaders.Error()}
+		}
 		if lr != nil {
 			_ = up.Body.Close()
 			return rs.upstreamLocalReply(lr, timedOut, cleanup)

@@ -52,7 +52,18 @@ type response struct {
 	details string
 	// fromExtProc is the filter that sent it (it does not encode its own reply).
 	fromExtProc *extProc
+	// resetBeforeHeaders, set instead of a reply by a filter's encode, says
+	// the upstream body failed while the filter held the response headers.
+	resetBeforeHeaders error
+	// abort resets the downstream stream before any response byte.
+	abort bool
 }
+
+// failingBody is a body whose first read fails.
+type failingBody struct{ err error }
+
+func (f *failingBody) next() ([]byte, bool, error) { return nil, false, f.err }
+func (f *failingBody) close()                      {}
 
 // localReply builds an Envoy local reply (source/common/http/utility.cc
 // sendLocalReply): :status, and a text/plain body when there is one.
@@ -203,6 +214,15 @@ func (rs *stream) run(r *http.Request) *response {
 			}
 			var lr *response
 			h, src, lr = p.encode(h, src, false)
+			if lr != nil && lr.resetBeforeHeaders != nil {
+				// The router already passed the headers on
+				// (downstream_response_started_): an upstream reset now resets
+				// the downstream stream (router.cc onUpstreamReset).
+				resp.headers, resp.body = localReply(502, "", "").headers, &failingBody{err: lr.resetBeforeHeaders}
+				resp.abort = true
+				resp.body = &cleanupBody{src: resp.body, cleanup: closeAll}
+				return resp
+			}
 			if lr != nil {
 				// A local reply while encoding replaces the response; the
 				// filters before this one still encode it
@@ -272,6 +292,10 @@ func (rs *stream) router(body []byte) *response {
 // streams through.
 func (rs *stream) write(w http.ResponseWriter, resp *response) {
 	defer resp.body.close()
+	if resp.abort {
+		rs.log.Debug("downstream stream reset before the response headers")
+		panic(http.ErrAbortHandler)
+	}
 	code, _ := strconv.Atoi(resp.headers.value(":status"))
 	if code < 100 {
 		code = 502
