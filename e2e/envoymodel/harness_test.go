@@ -406,4 +406,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type tlogWriter struct{ t *testing.T }
 
-func (w tlogWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w tlogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
