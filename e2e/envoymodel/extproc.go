@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,9 @@ type extProcConfig struct {
 	rules    *mutationrulesv3.HeaderMutationRules
 	onError  int
 	upstream bool
+	// grpcCluster is the envoy_grpc cluster (nil for google_grpc): its
+	// circuit breaker bounds the streams.
+	grpcCluster *cluster
 }
 
 // procMode is the effective ProcessingMode of one filter instance.
@@ -95,21 +100,48 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		return nil, fmt.Errorf("ext_proc %q: http_service is not modelled", name)
 	}
 	gs := pb.GetGrpcService()
-	var addr string
+	var target string
+	var dialOpts []grpc.DialOption
+	// The gRPC client has no receive limit unless
+	// envoy_grpc.max_receive_message_length is set (grpc_service.proto,
+	// default 0 = unlimited; source/common/grpc/async_client_impl.cc
+	// AsyncClientImpl, decoder_.setMaxFrameLength), and none on sending:
+	// grpc-go's own 4 MiB receive default must not apply.
+	maxRecv := math.MaxInt32
 	switch {
 	case gs.GetEnvoyGrpc() != nil:
 		ec.cluster = gs.GetEnvoyGrpc().GetClusterName()
 		cl := m.clusters[ec.cluster]
-		if cl == nil || len(cl.endpoints) == 0 {
+		if cl == nil || len(cl.levels) == 0 {
 			return nil, fmt.Errorf("ext_proc %q: unknown or empty gRPC cluster %q", name, ec.cluster)
 		}
-		addr = cl.endpoints[0].addr
-		if cl.endpoints[0].network == "unix" {
-			addr = "unix:" + addr
+		ec.grpcCluster = cl
+		if v := gs.GetEnvoyGrpc().GetMaxReceiveMessageLength(); v != nil && v.GetValue() > 0 && v.GetValue() < math.MaxInt32 {
+			maxRecv = int(v.GetValue())
 		}
+		// Connections go to a host the cluster picks (priorities, DNS
+		// names), never off the loopback network.
+		target = "passthrough:///" + ec.cluster
+		dialOpts = append(dialOpts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			ep, err := cl.pick(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ep.network == "unix" {
+				return (&net.Dialer{}).DialContext(ctx, "unix", ep.addr)
+			}
+			if err := loopbackOnly(ep.addr); err != nil {
+				return nil, err
+			}
+			return (&net.Dialer{Timeout: cl.connectTimeout}).DialContext(ctx, "tcp", ep.addr)
+		}))
 	case gs.GetGoogleGrpc() != nil:
-		addr = gs.GetGoogleGrpc().GetTargetUri()
+		addr := gs.GetGoogleGrpc().GetTargetUri()
 		ec.cluster = "google_grpc:" + addr
+		target = "passthrough:///" + addr
+		if strings.HasPrefix(addr, "unix:") {
+			target = addr
+		}
 	default:
 		return nil, fmt.Errorf("ext_proc %q: no grpc_service", name)
 	}
@@ -128,16 +160,14 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		// Envoy reconnects to the gRPC cluster on demand; the short backoff
 		// models that (guess: Envoy's connection pool has no gRPC-style
 		// exponential reconnect backoff).
-		target := "passthrough:///" + addr
-		if strings.HasPrefix(addr, "unix:") {
-			target = addr
-		}
-		cc, err := grpc.NewClient(target,
+		dialOpts = append(dialOpts,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv), grpc.MaxCallSendMsgSize(math.MaxInt32)),
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
 				MinConnectTimeout: time.Second,
 			}))
+		cc, err := grpc.NewClient(target, dialOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("ext_proc %q: %w", name, err)
 		}
@@ -187,6 +217,9 @@ type extProc struct {
 	upstreamErr   <-chan struct{}
 	upstreamErrOf func() error
 
+	// release gives the gRPC cluster's circuit breaker slot back.
+	release func()
+
 	// closed is set once the gRPC stream is closed; the pump reads it.
 	closed atomic.Bool
 
@@ -214,6 +247,22 @@ func (p *extProc) open() error {
 	if cc == nil {
 		return status.Error(codes.Unavailable, "model closed")
 	}
+	// The stream is a request on the gRPC cluster: past the cluster's
+	// circuit_breakers max_requests (default 1024) the connection pool
+	// refuses it (conn_pool_base.cc attachStreamToClient, "max streams
+	// overflow"), the async client's router answers a 503 local reply with
+	// details upstream_reset_before_response_started{overflow} (router.cc
+	// onUpstreamReset), which the gRPC async client turns into Unavailable
+	// with those details as the message (async_client_impl.cc onHeaders ->
+	// streamError, enhancedGrpcMessage), and ext_proc into onGrpcError.
+	if cl := p.cfg.grpcCluster; cl != nil {
+		if cl.active.Add(1) > cl.maxRequests {
+			cl.active.Add(-1)
+			return status.Error(codes.Unavailable, "upstream_reset_before_response_started{overflow}")
+		}
+		var once sync.Once
+		p.release = func() { once.Do(func() { cl.active.Add(-1) }) }
+	}
 	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(context.WithoutCancel(p.rs.ctx), p.cfg.md))
 	p.ctx, p.cancel = ctx, cancel
 	stop := context.AfterFunc(p.rs.ctx, cancel)
@@ -221,6 +270,7 @@ func (p *extProc) open() error {
 	if err != nil {
 		stop()
 		cancel()
+		p.releaseStream()
 		return err
 	}
 	p.client = cl
@@ -229,6 +279,11 @@ func (p *extProc) open() error {
 		defer stop()
 		for {
 			r, err := cl.Recv()
+			if err != nil {
+				// The server ended the stream: its HTTP/2 stream on the
+				// gRPC cluster is done.
+				p.releaseStream()
+			}
 			select {
 			case p.msgs <- recvMsg{r, err}:
 			case <-ctx.Done():
@@ -242,9 +297,17 @@ func (p *extProc) open() error {
 	return nil
 }
 
+// releaseStream gives the stream's circuit breaker slot back (once).
+func (p *extProc) releaseStream() {
+	if p.release != nil {
+		p.release()
+	}
+}
+
 // close ends the gRPC stream (ext_proc.cc closeStream / onDestroy).
 func (p *extProc) close() {
 	p.closed.Store(true)
+	defer p.releaseStream()
 	if p.client != nil {
 		p.sendMu.Lock()
 		_ = p.client.CloseSend()

@@ -199,18 +199,27 @@ func respondStatus(code int) http.HandlerFunc {
 
 // params shape the test envoy.yaml.
 type params struct {
-	ExtProc          string
-	Clusters         map[string]string // name -> addr
-	Groups           []string          // configured priority groups, one cluster each
-	RouteMode        string            // processing_mode YAML (flow style)
-	AttemptMode      string
-	RouteExtra       string // more ExternalProcessor fields (flow style, leading comma)
-	AttemptExtra     string
-	RetryOn          string
-	NumRetries       int
-	PerTry           string
-	MessageTimeout   string
-	BodyLimit        int
+	ExtProc        string
+	Clusters       map[string]string // name -> addr
+	Groups         []string          // configured priority groups, one cluster each
+	RouteMode      string            // processing_mode YAML (flow style)
+	AttemptMode    string
+	RouteExtra     string // more ExternalProcessor fields (flow style, leading comma)
+	AttemptExtra   string
+	RetryOn        string
+	NumRetries     int
+	PerTry         string
+	MessageTimeout string
+	BodyLimit      int
+	ConnLimit      int // listener per_connection_buffer_limit_bytes; 0 leaves the default
+	// ClusterType sets a provider cluster's type (default STATIC).
+	ClusterType map[string]string
+	// Endpoints replaces a provider cluster's load_assignment endpoints
+	// (YAML list items indented by six spaces).
+	Endpoints map[string]string
+	// MaxRequests sets circuit_breakers max_requests on a cluster
+	// (the provider clusters, or "extproc").
+	MaxRequests      map[string]int
 	NoRefresh        bool
 	NoAttemptFilters bool
 	// LocalReplyJSON adds a local_reply_config that renders every local
@@ -231,6 +240,9 @@ static_resources:
   listeners:
   - name: main
     address: {socket_address: {address: 127.0.0.1, port_value: 10000}}
+{{- if .ConnLimit}}
+    per_connection_buffer_limit_bytes: {{.ConnLimit}}
+{{- end}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
@@ -297,6 +309,9 @@ static_resources:
   clusters:
   - name: extproc
     type: STATIC
+{{- with index .MaxRequests "extproc"}}
+    circuit_breakers: {thresholds: [{max_requests: {{.}}}]}
+{{- end}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
@@ -306,7 +321,10 @@ static_resources:
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: {{host .ExtProc}}, port_value: {{port .ExtProc}}}}}}]}]
 {{- range $name, $addr := .Clusters}}
   - name: {{$name}}
-    type: STATIC
+    type: {{or (index $.ClusterType $name) "STATIC"}}
+{{- with index $.MaxRequests $name}}
+    circuit_breakers: {thresholds: [{max_requests: {{.}}}]}
+{{- end}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
@@ -328,11 +346,15 @@ static_resources:
     load_assignment:
       cluster_name: {{$name}}
       endpoints:
+{{- with index $.Endpoints $name}}
+{{.}}
+{{- else}}
       - lb_endpoints:
         - endpoint:
             hostname: {{$name}}.example.com
             address: {socket_address: {address: {{host $addr}}, port_value: {{port $addr}}}}
           metadata: {filter_metadata: {llm_failover: {provider: {{$name}}}}}
+{{- end}}
 {{- end}}
 `
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,6 +178,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	if m.hcm == nil {
 		return errors.New("envoymodel: no listener with an http_connection_manager")
 	}
+	if m.hcm.GetInternalAddressConfig() != nil {
+		m.warn("http_connection_manager internal_address_config is not modelled: every request is external (its x-envoy-* control headers are stripped)")
+	}
 	m.routes = m.hcm.GetRouteConfig()
 	if m.routes == nil {
 		return errors.New("envoymodel: only an inline route_config is modelled (no RDS)")
@@ -231,10 +235,21 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log:    m.log,
 	}
 	h := fromRequest(r)
-	// HCM generate_request_id (default true) adds x-request-id when absent
-	// (source/common/http/conn_manager_utility.cc mutateRequestHeaders).
-	if !h.has("x-request-id") && (m.hcm.GetGenerateRequestId() == nil || m.hcm.GetGenerateRequestId().GetValue()) {
-		h.set("x-request-id", newUUID(m.rand))
+	// conn_manager_utility.cc mutateRequestHeaders: without
+	// internal_address_config no address is internal
+	// (conn_manager_config.h DefaultInternalAddressConfig), so every
+	// request is external and cleanInternalHeaders strips the x-envoy
+	// headers a client could use to steer Envoy; with use_remote_address it
+	// is also an edge request.
+	edge := m.hcm.GetUseRemoteAddress().GetValue()
+	cleanInternalHeaders(h, edge, m.routes.GetInternalOnlyHeaders())
+	// HCM generate_request_id (default true) adds x-request-id when absent,
+	// and replaces a client's on an edge request unless
+	// preserve_external_request_id (UUIDRequestIDExtension::set).
+	if m.hcm.GetGenerateRequestId() == nil || m.hcm.GetGenerateRequestId().GetValue() {
+		if !h.has("x-request-id") || edge && !m.hcm.GetPreserveExternalRequestId() {
+			h.set("x-request-id", newUUID(m.rand))
+		}
 	}
 	// conn_manager_utility.cc: x-forwarded-proto is set from the downstream
 	// connection when absent.
@@ -244,6 +259,28 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rs.reqHeaders = h
 	resp := rs.run(r)
 	rs.write(w, resp)
+}
+
+// cleanInternalHeaders is conn_manager_utility.cc
+// ConnectionManagerUtility::cleanInternalHeaders (1.40.0-dev cb2a49b).
+func cleanInternalHeaders(h *headerMap, edge bool, internalOnly []string) {
+	if edge {
+		for _, k := range []string{"x-envoy-decorator-operation", "x-envoy-downstream-service-cluster",
+			"x-envoy-downstream-service-node", "x-envoy-original-path", "x-envoy-original-host"} {
+			h.del(k)
+		}
+	}
+	for _, k := range []string{"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+		"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+		"x-envoy-upstream-alt-stat-name", "x-envoy-upstream-rq-timeout-ms",
+		"x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response",
+		"x-envoy-expected-rq-timeout-ms", "x-envoy-force-trace", "x-envoy-ip-tags",
+		"x-envoy-original-url", "x-envoy-hedge-on-per-try-timeout"} {
+		h.del(k)
+	}
+	for _, k := range internalOnly {
+		h.del(strings.ToLower(k))
+	}
 }
 
 // newUUID makes a random version 4 UUID.

@@ -361,17 +361,38 @@ func TestModel_Attributes(t *testing.T) {
 	}
 }
 
-// TestModel_BodyLimit verifies the 413 local reply over the route's
-// request_body_buffer_limit with a BUFFERED filter; nothing goes upstream.
+// TestModel_BodyLimit verifies the request buffer limit of a BUFFERED
+// filter: the listener's per_connection_buffer_limit_bytes (default 1 MiB),
+// raised but never lowered by the route's request_body_buffer_limit
+// (conn_manager_impl.cc refreshBufferLimit); a body exactly at the limit
+// passes, one byte more is a 413 with nothing sent upstream.
 func TestModel_BodyLimit(t *testing.T) {
-	a := startUpstream(t, okJSON(`"a"`))
-	_, ep, _ := startExtProc(t, continueAll)
-	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, BodyLimit: 100})
-	if got := post(t, m, "/v1/x", strings.Repeat("x", 101)); got.status != 413 {
-		t.Fatalf("got %d, want 413", got.status)
+	cases := []struct {
+		name             string
+		route, conn      int
+		body, wantStatus int
+	}{
+		{"route limit below the default connection limit does not lower it", 100, 0, 101, 200},
+		{"over the default 1 MiB connection limit", 100, 0, 1<<20 + 1, 413},
+		{"at the connection limit", 100, 200, 200, 200},
+		{"over the connection limit", 100, 200, 201, 413},
+		{"route limit raises the connection limit", 300, 200, 300, 200},
+		{"over the raised limit", 300, 200, 301, 413},
+		{"no route limit", 0, 200, 201, 413},
 	}
-	if n := len(a.requests()); n != 0 {
-		t.Errorf("upstream got %d requests", n)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startUpstream(t, okJSON(`"a"`))
+			_, ep, _ := startExtProc(t, continueAll)
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, BodyLimit: tc.route, ConnLimit: tc.conn})
+			got := post(t, m, "/v1/x", strings.Repeat("x", tc.body))
+			if got.status != tc.wantStatus {
+				t.Fatalf("%d-byte body: got %d, want %d", tc.body, got.status, tc.wantStatus)
+			}
+			if n, want := len(a.requests()), map[bool]int{true: 1, false: 0}[tc.wantStatus == 200]; n != want {
+				t.Errorf("upstream got %d requests, want %d", n, want)
+			}
+		})
 	}
 }
 

@@ -64,11 +64,59 @@ func compileRetry(rp *routev3.RetryPolicy) *retryPolicy {
 	return p
 }
 
+// fromRequestHeaders is the RetryStateImpl constructor's reading of the
+// request headers (retry_state_impl.cc, 1.40.0-dev cb2a49b): x-envoy-retry-on
+// adds retry_on policies; x-envoy-max-retries replaces num_retries when
+// retry_on is not empty and the value is a number;
+// x-envoy-retriable-status-codes and x-envoy-retriable-header-names add
+// codes and name-only matchers. RetryStateImpl::create then removes every
+// retry header so none goes upstream (removeRetryHeaders). retry_on names
+// the model does not know are ignored, as parseRetryOn does.
+func (p *retryPolicy) fromRequestHeaders(h *headerMap) {
+	if v, ok := h.get("x-envoy-retry-on"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				p.on[s] = true
+			}
+		}
+	}
+	if v, ok := h.get("x-envoy-max-retries"); ok && len(p.on) > 0 {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			p.numRetries = int(n)
+		}
+	}
+	if v, ok := h.get("x-envoy-retriable-status-codes"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				p.statusCodes[n] = true
+			}
+		}
+	}
+	if v, ok := h.get("x-envoy-retriable-header-names"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				p.headers = append(p.headers, &routev3.HeaderMatcher{Name: s})
+			}
+		}
+	}
+	removeRetryHeaders(h)
+}
+
+// removeRetryHeaders is the end of retry_state_impl.cc RetryStateImpl::create.
+func removeRetryHeaders(h *headerMap) {
+	for _, k := range []string{"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+		"x-envoy-hedge-on-per-try-timeout", "x-envoy-retriable-header-names",
+		"x-envoy-retriable-status-codes", "x-envoy-upstream-rq-per-try-timeout-ms"} {
+		h.del(k)
+	}
+}
+
 // retryOnHeaders is retry_state_impl.cc wouldRetryFromHeaders.
 func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
-	// retry_state_impl.cc: a response with x-envoy-overloaded is never retried.
-	if h.has("x-envoy-overloaded") {
-		return false
+	// A response carrying x-envoy-ratelimited (from an upstream Envoy) is
+	// retried only with retry_on envoy-ratelimited.
+	if h.has("x-envoy-ratelimited") {
+		return p.on["envoy-ratelimited"]
 	}
 	code, _ := strconv.Atoi(h.value(":status"))
 	if p.on["5xx"] && code >= 500 && code < 600 {
@@ -150,13 +198,49 @@ func (rs *stream) retryLoop(body []byte) *response {
 	if rpb == nil {
 		rpb = rs.vhost.GetRetryPolicy()
 	}
-	pol := compileRetry(rpb)
 	// route timeout: default 15s, 0 disables (route_components.proto
 	// RouteAction.timeout). The model applies it up to the response headers
 	// (guess: Envoy applies it to the whole response; llm-failover sets 0s).
 	global := 15 * time.Second
 	if d := ra.GetTimeout(); d != nil {
 		global = d.AsDuration()
+	}
+	// router.cc FilterUtility::finalTimeout (before the retry state is made):
+	// x-envoy-upstream-rq-timeout-ms replaces the route timeout and is
+	// removed; x-envoy-upstream-rq-per-try-timeout-ms replaces
+	// per_try_timeout when it is a number and is removed either way; a
+	// per-try timeout at or above a non-zero global timeout is dropped. Then
+	// setTimeoutHeaders sets x-envoy-expected-rq-timeout-ms (the per-try
+	// timeout, else the global one) when non-zero.
+	h := rs.reqHeaders
+	if v, ok := h.get("x-envoy-upstream-rq-timeout-ms"); ok {
+		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
+			global = time.Duration(n) * time.Millisecond
+		}
+		h.del("x-envoy-upstream-rq-timeout-ms")
+	}
+	pol := compileRetry(rpb)
+	if v, ok := h.get("x-envoy-upstream-rq-per-try-timeout-ms"); ok {
+		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
+			pol.perTry = time.Duration(n) * time.Millisecond
+		}
+		h.del("x-envoy-upstream-rq-per-try-timeout-ms")
+	}
+	if global > 0 && pol.perTry >= global {
+		pol.perTry = 0
+	}
+	if exp := pol.perTry; exp > 0 || global > 0 {
+		if exp == 0 {
+			exp = global
+		}
+		h.set("x-envoy-expected-rq-timeout-ms", itoa(exp.Milliseconds()))
+	}
+	// retry_state_impl.cc: the retry state exists only when retry_on is set
+	// (route or x-envoy-retry-on); the retry headers are removed either way.
+	if len(pol.on) > 0 || h.has("x-envoy-retry-on") {
+		pol.fromRequestHeaders(h)
+	} else {
+		removeRetryHeaders(h)
 	}
 	var deadline time.Time
 	if global > 0 {
@@ -172,6 +256,11 @@ func (rs *stream) retryLoop(body []byte) *response {
 			rs.clusterName = rs.clusterFor(attempt)
 		}
 		cl := rs.m.clusters[rs.clusterName]
+		if cl == nil && attempt > 1 {
+			// router.cc doRetry: a cluster gone on a retry is answered with
+			// sendNoHealthyUpstreamResponse.
+			return noHealthyUpstream()
+		}
 		if cl == nil {
 			// router.cc: cluster not found -> cluster_not_found_response_code
 			// (default 503), never retried.
@@ -206,8 +295,12 @@ func (rs *stream) retryLoop(body []byte) *response {
 				continue
 			}
 			switch res.fail {
-			case failPerTryTimeout, failGlobalTimeout:
-				// router.cc onUpstreamTimeoutAbort: 504 "upstream request timeout".
+			case failPerTryTimeout:
+				// router.cc onPerTryTimeoutCommon -> onUpstreamTimeoutAbort:
+				// 504 "upstream request timeout", details upstream_per_try_timeout.
+				return localReply(504, "upstream_per_try_timeout", "upstream request timeout")
+			case failGlobalTimeout:
+				// router.cc onResponseTimeout: details upstream_response_timeout.
 				return localReply(504, "upstream_response_timeout", "upstream request timeout")
 			case failConnect:
 				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
@@ -217,6 +310,11 @@ func (rs *stream) retryLoop(body []byte) *response {
 				"upstream connect error or disconnect/reset before headers. reset reason: remote reset")
 		}
 	}
+}
+
+// noHealthyUpstream is router.cc Filter::sendNoHealthyUpstreamResponse.
+func noHealthyUpstream() *response {
+	return localReply(503, "no_healthy_upstream", "no healthy upstream")
 }
 
 // sleep waits d; false if the route deadline or the downstream ends first.
@@ -246,10 +344,13 @@ const (
 // upstream HTTP exchange, and the upstream filters on the response headers.
 func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.Duration, deadline time.Time) attemptResult {
 	h := rs.reqHeaders // upstream filters mutate the router's map in place (DESIGN.md section 2)
-	ep, err := cl.pick()
+	ep, err := cl.pick(rs.ctx)
 	if err != nil {
-		// router.cc: no host -> 503 "no healthy upstream" (UH), retried as a reset (guess).
-		return attemptResult{fail: failConnect, reason: "no healthy upstream"}
+		// router.cc createConnPoolOrHandleFailure -> sendNoHealthyUpstreamResponse:
+		// a 503 local reply "no healthy upstream", response flag UH, details
+		// no_healthy_upstream, on the first attempt and on a retry (doRetry);
+		// never retried.
+		return attemptResult{resp: noHealthyUpstream(), final: true}
 	}
 	if ep.network == "unix" {
 		// Pipe endpoints are modelled for the gRPC cluster only.

@@ -161,23 +161,36 @@ func (rs *stream) clusterFor(attempt int) string {
 	return ""
 }
 
-// bufferLimit is the request body buffer limit: route
-// request_body_buffer_limit, then per_request_buffer_limit_bytes, else the
-// listener's per_connection_buffer_limit_bytes (route_components.proto).
+// bufferLimit is the filter manager's buffer limit for the request body:
+// the listener's per_connection_buffer_limit_bytes (the codec stream's limit,
+// default 1 MiB), raised, never lowered, to the route's request body limit
+// (conn_manager_impl.cc ActiveStream::refreshBufferLimit, and router.cc
+// calculateEffectiveBufferLimit with the same rule). The route's limit is,
+// first found: route request_body_buffer_limit, virtual host
+// request_body_buffer_limit, route per_request_buffer_limit_bytes, virtual
+// host per_request_buffer_limit_bytes (config_impl.cc
+// getRequestBodyBufferLimit).
 func (rs *stream) bufferLimit() uint64 {
-	if v := rs.route.GetRequestBodyBufferLimit(); v != nil {
-		return v.GetValue()
+	limit := rs.m.bufferLimit
+	var route *uint64
+	switch {
+	case rs.route.GetRequestBodyBufferLimit() != nil:
+		v := rs.route.GetRequestBodyBufferLimit().GetValue()
+		route = &v
+	case rs.vhost.GetRequestBodyBufferLimit() != nil:
+		v := rs.vhost.GetRequestBodyBufferLimit().GetValue()
+		route = &v
+	case rs.route.GetPerRequestBufferLimitBytes() != nil:
+		v := uint64(rs.route.GetPerRequestBufferLimitBytes().GetValue())
+		route = &v
+	case rs.vhost.GetPerRequestBufferLimitBytes() != nil:
+		v := uint64(rs.vhost.GetPerRequestBufferLimitBytes().GetValue())
+		route = &v
 	}
-	if v := rs.route.GetPerRequestBufferLimitBytes(); v != nil {
-		return uint64(v.GetValue())
+	if route != nil && *route > limit {
+		limit = *route
 	}
-	if v := rs.vhost.GetRequestBodyBufferLimit(); v != nil {
-		return v.GetValue()
-	}
-	if v := rs.vhost.GetPerRequestBufferLimitBytes(); v != nil {
-		return uint64(v.GetValue())
-	}
-	return rs.m.bufferLimit
+	return limit
 }
 
 // run takes the request through the HCM filter chain and the router, and
