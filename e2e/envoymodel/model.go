@@ -46,6 +46,8 @@ type Model struct {
 	// bufferLimit is the listener's per_connection_buffer_limit_bytes
 	// (listener.proto; default 1 MiB).
 	bufferLimit uint64
+	// suppressEnvoyHeaders is the router's suppress_envoy_headers.
+	suppressEnvoyHeaders bool
 	// Warnings lists the configuration the model does not model.
 	Warnings []string
 
@@ -214,6 +216,13 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 			m.filters = append(m.filters, ec)
 		case tc.MessageIs(&routerv3.Router{}):
 			sawRouter = true
+			rc := &routerv3.Router{}
+			if err := tc.UnmarshalTo(rc); err != nil {
+				return err
+			}
+			// router.proto suppress_envoy_headers: no x-envoy-upstream-service-time
+			// and no x-envoy-expected-rq-timeout-ms.
+			m.suppressEnvoyHeaders = rc.GetSuppressEnvoyHeaders()
 		default:
 			m.warn("http filter %q (%s) is not modelled and is skipped", f.GetName(), tc.GetTypeUrl())
 		}

@@ -229,7 +229,7 @@ func (rs *stream) retryLoop(body []byte) *response {
 	if global > 0 && pol.perTry >= global {
 		pol.perTry = 0
 	}
-	if exp := pol.perTry; exp > 0 || global > 0 {
+	if exp := pol.perTry; (exp > 0 || global > 0) && !rs.m.suppressEnvoyHeaders {
 		if exp == 0 {
 			exp = global
 		}
@@ -450,7 +450,9 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	rh := fromResponse(up.StatusCode, up.Header)
 	// router.cc: x-envoy-upstream-service-time on upstream responses.
-	rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
+	if !rs.m.suppressEnvoyHeaders {
+		rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
+	}
 	var src bodySource = &httpBody{r: up.Body}
 	for i := len(filters) - 1; i >= 0; i-- {
 		var lr *response

@@ -210,3 +210,27 @@ func TestModel_LargeExtProcMessage(t *testing.T) {
 		t.Errorf("upstream body %d bytes, want %d", n, len(big))
 	}
 }
+
+// TestModel_PerTryTimeoutReply verifies router.cc: the upstream request
+// carries x-envoy-expected-rq-timeout-ms (FilterUtility::setTimeoutHeaders),
+// and the last per-try timeout is a 504 with details
+// upstream_per_try_timeout (onPerTryTimeout).
+func TestModel_PerTryTimeoutReply(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	_, ep, _ := startExtProc(t, continueAll)
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, NumRetries: 0, PerTry: "0.2s", LocalReplyJSON: true})
+	got := post(t, m, "/v1/x", `{}`)
+	var lr localReplyJSON
+	_ = json.Unmarshal([]byte(got.body), &lr)
+	if got.status != 504 || lr.Details != "upstream_per_try_timeout" || lr.Body != "upstream request timeout" {
+		t.Fatalf("got %d %q, want 504 upstream request timeout / upstream_per_try_timeout", got.status, got.body)
+	}
+	if v := a.requests()[0].header.Get("x-envoy-expected-rq-timeout-ms"); v != "200" {
+		t.Errorf("x-envoy-expected-rq-timeout-ms = %q, want 200", v)
+	}
+}
