@@ -162,3 +162,34 @@ func TestModel_StreamedUpstreamResetWhileHeld(t *testing.T) {
 		t.Fatalf("got %d %q, want b's answer after a's reset", got.status, got.body)
 	}
 }
+
+// TestModel_EmptyResponseIsNotHeld verifies that a response known to be
+// empty (content-length 0) reaches the filters as headers with end_stream:
+// no body message follows, so STREAMED mode has nothing to hold the
+// headers for (processor_state.cc handleHeaderContinue, no_body_).
+func TestModel_EmptyResponseIsNotHeld(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-length", "0")
+		w.WriteHeader(200)
+	})
+	srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if req.GetResponseBody() != nil {
+			return nil // never answered
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
+		PerTry: "5s", AttemptMode: streamedAttemptMode, AttemptExtra: "\n            send_body_without_waiting_for_header_response: true"})
+	got := post(t, m, "/v1/x", `{}`)
+	if got.status != 200 || got.took > 2*time.Second {
+		t.Fatalf("got %d after %v, want 200 at once", got.status, got.took)
+	}
+	for _, r := range srv.requests("attempt") {
+		if h := r.GetResponseHeaders(); h != nil && !h.GetEndOfStream() {
+			t.Errorf("response headers sent with end_of_stream false, want true")
+		}
+		if r.GetResponseBody() != nil {
+			t.Errorf("a body message was sent for an empty response")
+		}
+	}
+}

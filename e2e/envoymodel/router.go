@@ -454,9 +454,16 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
 	}
 	var src bodySource = &httpBody{r: up.Body}
+	// A response known to be empty (content-length 0, or an HTTP/2 HEADERS
+	// frame with END_STREAM) reaches the filters as headers with end_stream
+	// (the codec's decodeHeaders(end_stream)): no body message follows.
+	endStream := up.ContentLength == 0
+	if endStream {
+		src = &bytesBody{onClose: func() { _ = up.Body.Close() }}
+	}
 	for i := len(filters) - 1; i >= 0; i-- {
 		var lr *response
-		rh, src, lr = filters[i].encode(rh, src, false)
+		rh, src, lr = filters[i].encode(rh, src, endStream)
 		if lr != nil && lr.resetBeforeHeaders != nil {
 			// The headers never reached the router: an upstream reset,
 			// retried like any other (router.cc onUpstreamReset).
@@ -482,7 +489,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	for _, t := range timers {
 		t.Stop()
 	}
-	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
+	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}, endStream: endStream}}
 }
 
 // upstreamLocalReply models a local reply of an upstream (attempt-phase)

@@ -57,6 +57,8 @@ type response struct {
 	resetBeforeHeaders error
 	// abort resets the downstream stream before any response byte.
 	abort bool
+	// endStream: the response has no body (headers with end_stream).
+	endStream bool
 }
 
 // failingBody is a body whose first read fails.
@@ -220,13 +222,22 @@ func (rs *stream) run(r *http.Request) *response {
 		// before encode_headers); an upstream response never is.
 		rs.m.localReply.rewrite(resp)
 		h, src := resp.headers, resp.body
+		// A local reply without a body is encoded with end_stream on its
+		// headers (utility.cc sendLocalReply: encode_headers(...,
+		// body_text.empty())), like an empty upstream response: the
+		// filters get no body message (a BUFFERED mode_override has nothing
+		// to replace).
+		endStream := resp.endStream
+		if bb, ok := src.(*bytesBody); ok && resp.local && len(bb.b) == 0 {
+			endStream = true
+		}
 		for i := upTo - 1; i >= 0; i-- {
 			p := active[i]
 			if p == resp.fromExtProc {
 				continue
 			}
 			var lr *response
-			h, src, lr = p.encode(h, src, false)
+			h, src, lr = p.encode(h, src, endStream)
 			if lr != nil && lr.resetBeforeHeaders != nil {
 				// The router already passed the headers on
 				// (downstream_response_started_): an upstream reset now resets
@@ -330,6 +341,13 @@ func (rs *stream) write(w http.ResponseWriter, resp *response) {
 			rs.log.Debug("response body aborted", "err", err)
 			// Envoy resets the downstream stream.
 			panic(http.ErrAbortHandler)
+		}
+		if eos {
+			// Envoy destroys the stream's filters (closing their ext_proc
+			// streams) as it encodes the end of the response, before a
+			// client can see it and send another request; release them
+			// before the last bytes go out.
+			resp.body.close()
 		}
 		if len(c) > 0 {
 			if _, err := w.Write(c); err != nil {
