@@ -35,6 +35,11 @@ type cluster struct {
 	// requests (streams) open on the cluster.
 	maxRequests int64
 	active      atomic.Int64
+	// maxRetries is thresholds[DEFAULT].max_retries (default 3), the
+	// retries in progress whose first attempt went to this cluster;
+	// retries counts them.
+	maxRetries int64
+	retries    atomic.Int64
 }
 
 // priorityLevel is one priority of a load assignment: its lb_endpoints and
@@ -94,11 +99,32 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	if err := m.compileEndpoints(cl, c); err != nil {
 		return nil, err
 	}
-	cl.maxRequests = 1024
+	// upstream_impl.cc ClusterInfoImpl::ResourceManagers::load: defaults
+	// max_requests 1024, max_retries 3.
+	cl.maxRequests, cl.maxRetries = 1024, 3
 	for _, th := range c.GetCircuitBreakers().GetThresholds() {
-		if th.GetPriority() == corev3.RoutingPriority_DEFAULT && th.GetMaxRequests() != nil {
+		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
+			continue
+		}
+		if th.GetMaxRequests() != nil {
 			cl.maxRequests = int64(th.GetMaxRequests().GetValue())
 		}
+		if th.GetMaxRetries() != nil {
+			cl.maxRetries = int64(th.GetMaxRetries().GetValue())
+		}
+		if rb := th.GetRetryBudget(); rb != nil {
+			// resource_manager_impl.h RetryBudgetImpl: the limit is the larger
+			// of budget_percent of the active requests and
+			// min_retry_concurrency (default 3); the model keeps only the
+			// floor, the stricter side.
+			cl.maxRetries = 3
+			if v := rb.GetMinRetryConcurrency(); v != nil {
+				cl.maxRetries = int64(v.GetValue())
+			}
+			m.warn("cluster %q: retry_budget modelled as its min_retry_concurrency (%d) only", cl.name, cl.maxRetries)
+		}
+		// max_pending_requests and max_connections are not modelled: the
+		// model has no pending queue and no connection limit.
 	}
 	if c.GetTransportSocket() != nil {
 		m.warn("cluster %q: transport_socket %q not modelled; the model speaks plain HTTP to its endpoints", cl.name, c.GetTransportSocket().GetName())

@@ -69,9 +69,14 @@
 //     .invalid answered without a lookup; no DNS query is made; an
 //     unresolved name contributes no host); endpoint priorities: the lowest
 //     priority with a host takes all the load (exact while every host is
-//     healthy, as here); circuit_breakers max_requests on the ext_proc gRPC
-//     cluster. The model never connects outside the loopback network: a
-//     host elsewhere is a connection failure.
+//     healthy, as here); circuit_breakers (DEFAULT priority) max_requests
+//     on every cluster (an ext_proc stream or an attempt holds one; overflow
+//     is an Unavailable gRPC error for ext_proc, a 503 never retried for a
+//     provider) and max_retries (default 3: retries in progress whose first
+//     attempt went to the cluster; past it the response goes to the client
+//     unretried; retry_budget is modelled as its min_retry_concurrency only).
+//     The model never connects outside the loopback network: a host
+//     elsewhere is a connection failure.
 //   - Upstreams: HTTP/1.1 or h2c (explicit http2_protocol_options). TLS
 //     transport sockets are NOT modelled: the model always speaks plain HTTP to
 //     the endpoint, so tests point TLS clusters at plain loopback servers.
@@ -85,9 +90,12 @@
 // What it does not model: listeners other than the first HCM, TLS, HTTP/3,
 // load-balancing policies beyond round robin, partial priority load (health
 // checks, outlier detection, overprovisioning_factor below 100), DNS
-// refresh and TTLs, circuit breakers other than max_requests on the ext_proc
-// gRPC cluster (max_pending_requests, max_connections, max_retries, and any
-// breaker on the provider clusters), per_try_idle_timeout, hedging,
+// refresh and TTLs, the circuit breakers max_pending_requests and
+// max_connections, the budget part of retry_budget, per_try_idle_timeout,
+// hedging, override_message_timeout (a message carrying only it is treated
+// as spurious, stricter than Envoy, which ignores it without
+// max_message_timeout), Envoy's exact gRPC error messages (the model's come
+// from grpc-go, after the same ext_proc_error_gRPC_error_<code> prefix),
 // rate_limited_retry_back_off, retry host predicates and priorities,
 // x-envoy-retry-grpc-on, internal_address_config (every request is treated as
 // external), the ext_proc stream close optimization (a stream stays open

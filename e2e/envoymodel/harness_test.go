@@ -219,7 +219,9 @@ type params struct {
 	Endpoints map[string]string
 	// MaxRequests sets circuit_breakers max_requests on a cluster
 	// (the provider clusters, or "extproc").
-	MaxRequests      map[string]int
+	MaxRequests map[string]int
+	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
+	MaxRetries       map[string]int
 	NoRefresh        bool
 	NoAttemptFilters bool
 	// LocalReplyJSON adds a local_reply_config that renders every local
@@ -322,8 +324,8 @@ static_resources:
 {{- range $name, $addr := .Clusters}}
   - name: {{$name}}
     type: {{or (index $.ClusterType $name) "STATIC"}}
-{{- with index $.MaxRequests $name}}
-    circuit_breakers: {thresholds: [{max_requests: {{.}}}]}
+{{- if or (index $.MaxRequests $name) (index $.MaxRetries $name)}}
+    circuit_breakers: {thresholds: [{ {{- with index $.MaxRequests $name}}max_requests: {{.}}, {{end}}{{with index $.MaxRetries $name}}max_retries: {{.}}{{end -}} }]}
 {{- end}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,9 @@ const (
 	failConnect
 	failPerTryTimeout
 	failGlobalTimeout
+	// failOverflow: the cluster's max_requests circuit breaker refused the
+	// request (never retried: retry_state_impl.cc wouldRetryFromReset).
+	failOverflow
 )
 
 // retryOnReset is retry_state_impl.cc wouldRetryFromReset: 5xx and
@@ -156,8 +160,8 @@ const (
 // connect-failure retries connection failures.
 func (p *retryPolicy) retryOnReset(k failKind) bool {
 	switch k {
-	case failGlobalTimeout:
-		return false // router.cc onResponseTimeout: never retried
+	case failGlobalTimeout, failOverflow:
+		return false // router.cc onResponseTimeout; wouldRetryFromReset: overflow never
 	case failConnect:
 		return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"] || p.on["connect-failure"]
 	case failPerTryTimeout:
@@ -247,6 +251,40 @@ func (rs *stream) retryLoop(body []byte) *response {
 		deadline = time.Now().Add(global)
 	}
 	retriesLeft := pol.numRetries
+	// The retry state's circuit breaker is the first attempt's cluster's
+	// max_retries (router.cc doRetry: a cross-cluster retry keeps "the
+	// initial cluster's configuration like circuit breaking").
+	var breaker *cluster
+	holding := false
+	defer func() {
+		if holding {
+			breaker.retries.Add(-1)
+		}
+	}()
+	// mayRetry is retry_state_impl.cc RetryStateImpl::shouldRetry after a
+	// positive decision: the slot held since the previous retry is given
+	// back (resetRetry), the request's own retries are counted, then the
+	// cluster's max_retries (default 3) bounds the retries in progress
+	// (RetryStatus::NoOverflow: the response or reset goes to the client).
+	// A slot is held until the next decision or the final response headers
+	// (router.cc onUpstreamHeaders resets the retry state).
+	mayRetry := func() bool {
+		if holding {
+			breaker.retries.Add(-1)
+			holding = false
+		}
+		if retriesLeft == 0 {
+			return false
+		}
+		retriesLeft--
+		if breaker.retries.Add(1) > breaker.maxRetries {
+			breaker.retries.Add(-1)
+			rs.log.Debug("retry circuit breaker overflow (max_retries)", "cluster", breaker.name)
+			return false
+		}
+		holding = true
+		return true
+	}
 	for attempt := 1; ; attempt++ {
 		rs.attempt = attempt
 		// refresh_cluster_on_retry re-runs the cluster specifier on every
@@ -272,14 +310,16 @@ func (rs *stream) retryLoop(body []byte) *response {
 			}
 			return localReply(code, "cluster_not_found", "")
 		}
+		if breaker == nil {
+			breaker = cl
+		}
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
 		switch {
 		case res.final:
 			return res.resp
 		case res.resp != nil:
-			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
+			if pol.retryOnHeaders(res.resp.headers) && mayRetry() {
 				res.resp.body.close()
-				retriesLeft--
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
 				}
@@ -287,12 +327,19 @@ func (rs *stream) retryLoop(body []byte) *response {
 			}
 			return res.resp
 		default:
-			if res.fail != failGlobalTimeout && retriesLeft > 0 && pol.retryOnReset(res.fail) {
-				retriesLeft--
+			if res.fail != failGlobalTimeout && pol.retryOnReset(res.fail) && mayRetry() {
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
 				}
 				continue
+			}
+			// router.cc onUpstreamReset: the body names the reset reason,
+			// "retried and the latest" after a retry; the transport failure
+			// reason is left out of the body
+			// (hide_transport_failure_reason_in_response_body, default on).
+			retried := ""
+			if attempt > 1 {
+				retried = "retried and the latest "
 			}
 			switch res.fail {
 			case failPerTryTimeout:
@@ -304,10 +351,20 @@ func (rs *stream) retryLoop(body []byte) *response {
 				return localReply(504, "upstream_response_timeout", "upstream request timeout")
 			case failConnect:
 				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
-					"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+res.reason)
+					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: connection failure")
+			case failOverflow:
+				// The connection pool refused the request (max_requests):
+				// never retried; x-envoy-overloaded is added unless
+				// suppress_envoy_headers (router.cc onUpstreamAbort, dropped).
+				lr := localReply(503, "upstream_reset_before_response_started{overflow}",
+					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: overflow")
+				if !rs.m.suppressEnvoyHeaders {
+					lr.headers.set("x-envoy-overloaded", "true")
+				}
+				return lr
 			}
 			return localReply(503, "upstream_reset_before_response_started{remote_reset}",
-				"upstream connect error or disconnect/reset before headers. reset reason: remote reset")
+				"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: remote reset")
 		}
 	}
 }
@@ -356,6 +413,15 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		// Pipe endpoints are modelled for the gRPC cluster only.
 		return attemptResult{fail: failConnect, reason: "pipe endpoints of HTTP clusters are not modelled"}
 	}
+	// circuit_breakers max_requests: the request holds a slot while it is
+	// open (conn_pool_base.cc attachStreamToClient); past the limit the
+	// pool fails it with Overflow.
+	if cl.active.Add(1) > cl.maxRequests {
+		cl.active.Add(-1)
+		return attemptResult{fail: failOverflow}
+	}
+	var releaseOnce sync.Once
+	releaseSlot := func() { releaseOnce.Do(func() { cl.active.Add(-1) }) }
 	actx, cancel := context.WithCancel(rs.ctx)
 	var state atomic.Int32
 	timerFor := func(d time.Duration, s int32) *time.Timer {
@@ -381,6 +447,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 			t.Stop()
 		}
 		cancel()
+		releaseSlot()
 		for _, p := range filters {
 			p.close()
 		}
