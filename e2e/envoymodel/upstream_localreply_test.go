@@ -138,3 +138,25 @@ func TestModel_ImmediateResponseStatusAndFailedMutation(t *testing.T) {
 		t.Errorf("invalid header was applied: %q", got.header.Get("x-bad"))
 	}
 }
+
+// TestModel_AttemptStreamClosedEarlyForwardsRequestAsIs verifies
+// ext_proc.cc onGrpcCloseWithStatus: a server that ends the attempt
+// stream with OK before answering the request body ends processing, and the
+// request goes upstream unmodified, the client's own headers included.
+func TestModel_AttemptStreamClosedEarlyForwardsRequestAsIs(t *testing.T) {
+	a := startUpstream(t, okJSON(`"a"`))
+	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "attempt" && req.GetRequestHeaders() != nil {
+			return []*extprocsvc.ProcessingResponse{endStream(codes.OK, "")}
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}})
+	if got := post(t, m, "/v1/x", `{"k":1}`, "authorization", "Bearer client-key"); got.status != 200 {
+		t.Fatalf("got %d %q, want 200", got.status, got.body)
+	}
+	r := a.requests()[0]
+	if r.body != `{"k":1}` || r.header.Get("authorization") != "Bearer client-key" {
+		t.Errorf("upstream got %q with authorization %q, want the client's request unmodified", r.body, r.header.Get("authorization"))
+	}
+}
