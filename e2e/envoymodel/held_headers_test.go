@@ -193,3 +193,38 @@ func TestModel_EmptyResponseIsNotHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestModel_UpstreamResetWhileRoutePhaseBuffers verifies router.cc
+// onUpstreamReset after the router passed the headers on
+// (downstream_response_started_): an upstream body cut while the route
+// phase buffers the response (mode_override BUFFERED) resets the
+// downstream stream; the client gets no response, not a 503.
+func TestModel_UpstreamResetWhileRoutePhaseBuffers(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-length", "100")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				_ = c.Close()
+			}
+		}
+	})
+	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "route" && req.GetResponseHeaders() != nil {
+			r := continueFor(req, nil)
+			r.ModeOverride = &extprocv3ProcessingMode{ResponseBodyMode: bufferedMode}
+			return []*extprocsvc.ProcessingResponse{r}
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, NoAttemptFilters: true})
+	c := &http.Client{Timeout: testTimeout}
+	resp, err := c.Post(m.URL()+"/v1/x", "application/json", strings.NewReader(`{}`))
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		t.Fatalf("got %d %q, want the downstream stream reset", resp.StatusCode, b)
+	}
+}

@@ -61,11 +61,6 @@ type response struct {
 	endStream bool
 }
 
-// failingBody is a body whose first read fails.
-type failingBody struct{ err error }
-
-func (f *failingBody) next() ([]byte, bool, error) { return nil, false, f.err }
-func (f *failingBody) close()                      {}
 
 // localReply builds an Envoy local reply (source/common/http/utility.cc
 // sendLocalReply): :status, and a text/plain body when there is one.
@@ -242,9 +237,9 @@ func (rs *stream) run(r *http.Request) *response {
 				// The router already passed the headers on
 				// (downstream_response_started_): an upstream reset now resets
 				// the downstream stream (router.cc onUpstreamReset).
-				resp.headers, resp.body = localReply(502, "", "").headers, &failingBody{err: lr.resetBeforeHeaders}
+				rs.log.Debug("upstream reset while an HCM filter held the response headers", "err", lr.resetBeforeHeaders)
 				resp.abort = true
-				resp.body = &cleanupBody{src: resp.body, cleanup: closeAll}
+				resp.body = &cleanupBody{src: &bytesBody{}, cleanup: closeAll}
 				return resp
 			}
 			if lr != nil {
