@@ -61,7 +61,6 @@ type response struct {
 	endStream bool
 }
 
-
 // localReply builds an Envoy local reply (source/common/http/utility.cc
 // sendLocalReply): :status, and a text/plain body when there is one.
 func localReply(code int, details, body string) *response {
