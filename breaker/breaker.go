@@ -120,11 +120,41 @@ func (b *Breaker) now(t time.Time) time.Time {
 // free, else Reject. Recovering: Allow when u < the stage's share, else
 // Reject; u should be uniform in [0,1).
 func (b *Breaker) Allow(now time.Time, u float64) Decision {
+	return b.Admit(now, u).Decision
+}
+
+// Admission is an Allow decision together with what Release needs to give
+// a probe slot back.
+type Admission struct {
+	Decision Decision
+	gen      uint64    // the breaker's generation when admitted
+	at       time.Time // the probe slot's admission time
+}
+
+// Admit is Allow, returning the Admission that Release takes.
+func (b *Breaker) Admit(now time.Time, u float64) Admission {
 	now = b.now(now)
 	b.mu.Lock()
 	d := b.c.allow(now, u)
+	a := Admission{Decision: d, gen: b.c.gen, at: now}
 	b.unlockAndNotify()
-	return d
+	return a
+}
+
+// Release gives back the probe slot of an Admission that will not be used
+// (the request will never reach the target), so the next request can probe
+// at once instead of after ProbeTimeout. It does nothing unless a is a Probe
+// admitted in the breaker's current generation whose slot is still held: a
+// slot already freed by an outcome or ProbeTimeout, or one from an earlier
+// half-open phase, is left alone.
+func (b *Breaker) Release(now time.Time, a Admission) {
+	if a.Decision != Probe {
+		return
+	}
+	now = b.now(now)
+	b.mu.Lock()
+	b.c.release(now, a)
+	b.unlockAndNotify()
 }
 
 // Record records the outcome of an attempt on the target at now (a zero now
@@ -299,6 +329,26 @@ func (c *core) allow(now time.Time, u float64) Decision {
 		}
 	}
 	return Reject
+}
+
+// release frees the probe slot admitted at a.at, the newest such slot,
+// keeping the ring's order.
+func (c *core) release(now time.Time, a Admission) {
+	c.advance(now)
+	if c.state != HalfOpen || c.gen != a.gen {
+		return
+	}
+	n := len(c.probes)
+	for k := c.probeN - 1; k >= 0; k-- {
+		if !c.probes[(c.probeHead+k)%n].Equal(a.at) {
+			continue
+		}
+		for i := k; i < c.probeN-1; i++ {
+			c.probes[(c.probeHead+i)%n] = c.probes[(c.probeHead+i+1)%n]
+		}
+		c.probeN--
+		return
+	}
 }
 
 func (c *core) record(now time.Time, o Outcome) {

@@ -228,6 +228,45 @@ func TestBreaker_ProbeTimeoutFreesSlot(t *testing.T) {
 	}
 }
 
+// TestBreaker_ReleaseGivesBackAnUnusedProbeSlot verifies that a probe slot
+// released by the plan that took it (the request will never reach the
+// target) is free at once, that only that slot is freed, and that releasing
+// a non-probe, a slot already freed, or a slot of an earlier half-open phase
+// changes nothing.
+func TestBreaker_ReleaseGivesBackAnUnusedProbeSlot(t *testing.T) {
+	b := New("t", Settings{HalfOpenProbes: 2})
+	openAt(t, b, t0)
+	now := at(30 * time.Second)
+	first := b.Admit(now, 0)
+	second := b.Admit(now.Add(time.Millisecond), 0)
+	if first.Decision != Probe || second.Decision != Probe || b.Allow(now, 0) != Reject {
+		t.Fatalf("admissions: got %v, %v, want two probes then a reject", first.Decision, second.Decision)
+	}
+	b.Release(now, first)
+	if got := b.Snapshot(now).ProbesInFlight; got != 1 {
+		t.Fatalf("after releasing one: probes = %d, want 1", got)
+	}
+	b.Release(now, first) // already given back
+	if got := b.Snapshot(now).ProbesInFlight; got != 1 {
+		t.Fatalf("after releasing it twice: probes = %d, want 1", got)
+	}
+	if got := b.Allow(now, 0); got != Probe {
+		t.Fatalf("Allow after the release = %v, want probe", got)
+	}
+	// The second probe's outcome reopens; its generation's slots are gone.
+	b.Record(now, Outcome{Kind: Failure})
+	b.Release(now, second)
+	if got := b.Snapshot(now); got.State != Open || got.ProbesInFlight != 0 {
+		t.Fatalf("release after the breaker moved on: state, probes = %v, %d; want open, 0", got.State, got.ProbesInFlight)
+	}
+	closed := New("c", Settings{})
+	a := closed.Admit(t0, 0)
+	closed.Release(t0, a) // an Allow, not a probe
+	if got := closed.Snapshot(t0); got.State != Closed || got.Generation != 0 {
+		t.Fatalf("release of an Allow: got %v gen %d, want closed gen 0", got.State, got.Generation)
+	}
+}
+
 // TestBreaker_HalfOpenSuccessRecovers verifies a probe's success moves to Recovering stage 0.
 func TestBreaker_HalfOpenSuccessRecovers(t *testing.T) {
 	b := New("t", Settings{})

@@ -129,6 +129,25 @@ type Chain struct {
 	Targets []Target `json:"targets"`
 	// Triggers override the breaker's error-rate and latency triggers for this chain's targets.
 	Triggers *Triggers `json:"triggers,omitempty"`
+	// AttemptTimeout overrides routing.attempt_timeout for this chain's
+	// requests; a field left unset takes routing's value.
+	AttemptTimeout *AttemptTimeout `json:"attempt_timeout,omitempty"`
+}
+
+// AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,
+// which the route phase sets per request), separately for streamed and
+// non-streamed requests. An attempt that runs out is retried on the next
+// planned target.
+type AttemptTimeout struct {
+	// Streamed bounds an attempt of a streamed ("stream": true) request until
+	// its response headers leave for the client: the provider's headers and,
+	// since the attempt phase holds them, its first event. Default 60s, 100ms..1h.
+	Streamed Duration `json:"streamed,omitempty"`
+	// NonStreamed bounds an attempt of a non-streamed request until its
+	// response headers, which a provider sends only once the whole answer is
+	// generated: keep it above the longest answer a model may take. Default
+	// 10m, 100ms..1h.
+	NonStreamed Duration `json:"non_streamed,omitempty"`
 }
 
 // Match selects a chain.
@@ -222,6 +241,11 @@ type Breaker struct {
 	Jitter *float64 `json:"jitter,omitempty"`
 	// HalfOpenProbes is how many probe requests half-open admits at once. Default 1, 1..100.
 	HalfOpenProbes int `json:"half_open_probes,omitempty"`
+	// ProbeTimeout frees a half-open probe slot whose outcome was not
+	// recorded by then (the request was cancelled, or never reached the
+	// target), so the target is probed again. A slot the plan itself does
+	// not use is freed at once. Default 60s, 1s..1h.
+	ProbeTimeout Duration `json:"probe_timeout,omitempty"`
 	// RecoveryStages are traffic shares in (0,1], increasing, ending with 1.0.
 	// Default [0.1, 0.5, 1.0].
 	RecoveryStages []float64 `json:"recovery_stages,omitempty"`
@@ -250,6 +274,9 @@ type Routing struct {
 	// SameTargetRetries adds attempts on the last target (Envoy repeats the last
 	// priority group). Default 0, 0..5.
 	SameTargetRetries *int `json:"same_target_retries,omitempty"`
+	// AttemptTimeout bounds each attempt, for streamed and non-streamed
+	// requests; chains may override it.
+	AttemptTimeout AttemptTimeout `json:"attempt_timeout"`
 }
 
 // Limits bound what a request may be.
@@ -277,15 +304,36 @@ type Envoy struct {
 	// ExtProcAddress is how Envoy reaches llm-failover: "host:port" or
 	// "unix:/path". Default "127.0.0.1:50051".
 	ExtProcAddress string `json:"ext_proc_address,omitempty"`
-	// PerTryTimeout bounds each attempt's time to first response headers.
-	// Default 30s, 100ms..10m.
+	// PerTryTimeout is the route's static per-try timeout: the fallback for
+	// a request the route phase gave no attempt timeout (it sets one on every
+	// request it plans, from routing.attempt_timeout). Default 10m, 100ms..1h.
 	PerTryTimeout Duration `json:"per_try_timeout,omitempty"`
-	// PerTryIdleTimeout bounds silence inside an attempt's response. Default 60s.
+	// PerTryIdleTimeout bounds silence inside an attempt's response. Envoy
+	// starts it with the attempt, so it also bounds the wait for a
+	// non-streamed answer's headers: 0 (the default) means the longest
+	// non_streamed attempt timeout of the config, and a set value must be at
+	// least that. At most 1h.
 	PerTryIdleTimeout Duration `json:"per_try_idle_timeout,omitempty"`
 	// RetryBaseInterval is Envoy's retry backoff base. Default 10ms, 1ms..1s.
 	RetryBaseInterval Duration `json:"retry_base_interval,omitempty"`
 	// Routes are the paths sent through failover. Default ["/v1/chat/completions"].
 	Routes []string `json:"routes,omitempty"`
+	// MaxActiveRequests is the most LLM requests Envoy carries through
+	// llm-failover at once. It sizes the llm_failover_ext_proc cluster's
+	// circuit breakers: every request holds a route-phase ext_proc stream for
+	// its whole duration and an attempt-phase stream while an attempt runs, so
+	// max_requests, max_pending_requests and max_connections are twice this.
+	// Above it Envoy answers new requests 500 at once (the route phase's
+	// stream overflows). Default 10000, 1..1000000.
+	MaxActiveRequests int `json:"max_active_requests,omitempty"`
+	// UnavailablePort is the port of a loopback listener (127.0.0.1) in the
+	// generated envoy.yaml that answers every request 503. Each provider
+	// cluster has it as a priority-1 endpoint, which Envoy uses only when the
+	// provider's own endpoints (priority 0) have no healthy host, e.g. its
+	// DNS name does not resolve: the attempt then fails over like any 503
+	// instead of Envoy's "no healthy upstream", which is never retried.
+	// Default 9902, 1..65535, not listen_port or admin_port.
+	UnavailablePort int `json:"unavailable_port,omitempty"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -327,11 +375,13 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 
 // Defaults in one place.
 const (
-	DefaultGRPCAddress       = ":50051"
-	DefaultAdminAddress      = "127.0.0.1:9464"
-	DefaultMetadataNamespace = "llm_failover"
-	DefaultMaxBodyBytes      = 4 << 20
-	DefaultMaxTargets        = 8
+	DefaultGRPCAddress        = ":50051"
+	DefaultAdminAddress       = "127.0.0.1:9464"
+	DefaultMetadataNamespace  = "llm_failover"
+	DefaultMaxBodyBytes       = 4 << 20
+	DefaultMaxTargets         = 8
+	DefaultStreamedTimeout    = 60 * time.Second
+	DefaultNonStreamedTimeout = 10 * time.Minute
 )
 
 // ApplyDefaults fills every unset field with its documented default. It is
@@ -396,6 +446,7 @@ func (c *Config) ApplyDefaults() {
 		b.Jitter = &j
 	}
 	setInt(&b.HalfOpenProbes, 1)
+	setDur(&b.ProbeTimeout, 60*time.Second)
 	if len(b.RecoveryStages) == 0 {
 		b.RecoveryStages = []float64{0.1, 0.5, 1.0}
 	}
@@ -413,6 +464,15 @@ func (c *Config) ApplyDefaults() {
 		z := 0
 		c.Routing.SameTargetRetries = &z
 	}
+	at := &c.Routing.AttemptTimeout
+	setDur(&at.Streamed, DefaultStreamedTimeout)
+	setDur(&at.NonStreamed, DefaultNonStreamedTimeout)
+	for i := range c.Chains {
+		if t := c.Chains[i].AttemptTimeout; t != nil {
+			setDur(&t.Streamed, at.Streamed.D())
+			setDur(&t.NonStreamed, at.NonStreamed.D())
+		}
+	}
 	if c.Limits.MaxBodyBytes == 0 {
 		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -423,12 +483,13 @@ func (c *Config) ApplyDefaults() {
 	setInt(&e.ListenPort, 10000)
 	setInt(&e.AdminPort, 9901)
 	setStr(&e.ExtProcAddress, "127.0.0.1:50051")
-	setDur(&e.PerTryTimeout, 30*time.Second)
-	setDur(&e.PerTryIdleTimeout, 60*time.Second)
+	setDur(&e.PerTryTimeout, DefaultNonStreamedTimeout)
 	setDur(&e.RetryBaseInterval, 10*time.Millisecond)
 	if len(e.Routes) == 0 {
 		e.Routes = []string{"/v1/chat/completions"}
 	}
+	setInt(&e.MaxActiveRequests, 10000)
+	setInt(&e.UnavailablePort, 9902)
 }
 
 func defaultTriggers(t *Triggers) {
@@ -572,6 +633,10 @@ func (c *Config) Validate() error {
 		if ch.Triggers != nil {
 			validateTriggers(path+".triggers", ch.Triggers, bad, durIn, intIn)
 		}
+		if t := ch.AttemptTimeout; t != nil {
+			durIn(path+".attempt_timeout.streamed", t.Streamed, 100*time.Millisecond, time.Hour)
+			durIn(path+".attempt_timeout.non_streamed", t.NonStreamed, 100*time.Millisecond, time.Hour)
+		}
 	}
 	if c.DefaultChain != "" && !chains[c.DefaultChain] {
 		bad("default_chain", "%q is not a configured chain", c.DefaultChain)
@@ -588,6 +653,7 @@ func (c *Config) Validate() error {
 		bad("breaker.jitter", "%g is outside 0..0.5", *j)
 	}
 	intIn("breaker.half_open_probes", b.HalfOpenProbes, 1, 100)
+	durIn("breaker.probe_timeout", b.ProbeTimeout, time.Second, time.Hour)
 	prev := 0.0
 	for i, s := range b.RecoveryStages {
 		if s <= prev || s > 1 {
@@ -606,6 +672,8 @@ func (c *Config) Validate() error {
 	if r := c.Routing.SameTargetRetries; r != nil {
 		intIn("routing.same_target_retries", *r, 0, 5)
 	}
+	durIn("routing.attempt_timeout.streamed", c.Routing.AttemptTimeout.Streamed, 100*time.Millisecond, time.Hour)
+	durIn("routing.attempt_timeout.non_streamed", c.Routing.AttemptTimeout.NonStreamed, 100*time.Millisecond, time.Hour)
 	if m := c.Limits.MaxBodyBytes; m < 1<<10 || m > 256<<20 {
 		bad("limits.max_body_bytes", "%s is outside 1KiB..256MiB", m)
 	}
@@ -618,9 +686,17 @@ func (c *Config) Validate() error {
 	if e.ExtProcAddress == "" {
 		bad("envoy.ext_proc_address", "required")
 	}
-	durIn("envoy.per_try_timeout", e.PerTryTimeout, 100*time.Millisecond, 10*time.Minute)
+	durIn("envoy.per_try_timeout", e.PerTryTimeout, 100*time.Millisecond, time.Hour)
 	durIn("envoy.per_try_idle_timeout", e.PerTryIdleTimeout, 0, time.Hour)
+	if d, longest := e.PerTryIdleTimeout.D(), c.LongestAttemptTimeout(false); d != 0 && d < longest {
+		bad("envoy.per_try_idle_timeout", "%s would cut a non-streamed answer before its attempt timeout (%s): set 0 or at least that", e.PerTryIdleTimeout, longest)
+	}
 	durIn("envoy.retry_base_interval", e.RetryBaseInterval, time.Millisecond, time.Second)
+	intIn("envoy.max_active_requests", e.MaxActiveRequests, 1, 1_000_000)
+	intIn("envoy.unavailable_port", e.UnavailablePort, 1, 65535)
+	if e.UnavailablePort == e.ListenPort || e.UnavailablePort == e.AdminPort {
+		bad("envoy.unavailable_port", "%d is already envoy.listen_port or envoy.admin_port", e.UnavailablePort)
+	}
 	for i, r := range e.Routes {
 		if !strings.HasPrefix(r, "/") {
 			bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)
@@ -674,11 +750,59 @@ func (c *Config) Chain(name string) *Chain {
 	return nil
 }
 
+// AttemptTimeoutFor is the attempt timeout of a request on ch: the chain's
+// own (attempt_timeout) or routing.attempt_timeout, for a streamed request
+// or not. ch may be nil.
+func (c *Config) AttemptTimeoutFor(ch *Chain, streamed bool) time.Duration {
+	t := c.Routing.AttemptTimeout
+	if ch != nil && ch.AttemptTimeout != nil {
+		t = *ch.AttemptTimeout
+	}
+	if streamed {
+		return t.Streamed.D()
+	}
+	return t.NonStreamed.D()
+}
+
+// LongestAttemptTimeout is the longest attempt timeout any streamed (or
+// non-streamed) request of c gets.
+func (c *Config) LongestAttemptTimeout(streamed bool) time.Duration {
+	d := c.AttemptTimeoutFor(nil, streamed)
+	for i := range c.Chains {
+		d = max(d, c.AttemptTimeoutFor(&c.Chains[i], streamed))
+	}
+	return d
+}
+
+// MaxAttempts is the most attempts a request of c may make: the longest
+// chain plus routing.same_target_retries.
+func (c *Config) MaxAttempts() int {
+	n := 0
+	for _, ch := range c.Chains {
+		n = max(n, len(ch.Targets))
+	}
+	if c.Routing.SameTargetRetries != nil {
+		n += *c.Routing.SameTargetRetries
+	}
+	return max(n, 1)
+}
+
+// RequestLifetime bounds how long a request's attempts can go on after it
+// was planned: every attempt running out its attempt timeout, plus a minute
+// for backoff and scheduling.
+func (c *Config) RequestLifetime() time.Duration {
+	longest := max(c.LongestAttemptTimeout(true), c.LongestAttemptTimeout(false))
+	return time.Duration(c.MaxAttempts())*longest + time.Minute
+}
+
 // PlanNamespace is the metadata namespace of the plan details.
 func (c *Config) PlanNamespace() string { return c.MetadataNamespace + ".plan" }
 
-// ReadKey returns the provider's key from its environment variable or file.
-// An unset source returns "", nil. The key is never part of an error.
+// ReadKey returns the provider's key from its environment variable or file,
+// with surrounding white space trimmed. No source returns "", nil. A source
+// that is unset, unreadable, empty or only white space is an error naming the
+// variable or file: a provider configured with a key must never be called
+// without one. The key is never part of an error.
 func (a Auth) ReadKey() (string, error) {
 	switch {
 	case a.KeyEnv != "":
@@ -686,13 +810,20 @@ func (a Auth) ReadKey() (string, error) {
 		if !ok {
 			return "", fmt.Errorf("environment variable %s is not set", a.KeyEnv)
 		}
-		return strings.TrimSpace(v), nil
+		if v = strings.TrimSpace(v); v == "" {
+			return "", fmt.Errorf("environment variable %s is empty (or only white space)", a.KeyEnv)
+		}
+		return v, nil
 	case a.KeyFile != "":
 		b, err := os.ReadFile(a.KeyFile)
 		if err != nil {
 			return "", fmt.Errorf("key file: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("key file %s is empty (or only white space)", a.KeyFile)
+		}
+		return v, nil
 	}
 	return "", nil
 }

@@ -139,6 +139,7 @@ chains:
 		{"breaker.quota_open_for", c.Breaker.QuotaOpenFor.D(), time.Hour},
 		{"breaker.jitter", *c.Breaker.Jitter, 0.1},
 		{"breaker.half_open_probes", c.Breaker.HalfOpenProbes, 1},
+		{"breaker.probe_timeout", c.Breaker.ProbeTimeout.D(), 60 * time.Second},
 		{"breaker.recovery_stages", slices.Equal(c.Breaker.RecoveryStages, []float64{0.1, 0.5, 1.0}), true},
 		{"breaker.recovery_stage_duration", c.Breaker.RecoveryStageDuration.D(), 10 * time.Second},
 		{"breaker.triggers off", c.Breaker.Triggers.Latency == nil && c.Breaker.Triggers.ErrorRate == nil, true},
@@ -154,10 +155,15 @@ chains:
 		{"envoy.listen_port", c.Envoy.ListenPort, 10000},
 		{"envoy.admin_port", c.Envoy.AdminPort, 9901},
 		{"envoy.ext_proc_address", c.Envoy.ExtProcAddress, "127.0.0.1:50051"},
-		{"envoy.per_try_timeout", c.Envoy.PerTryTimeout.D(), 30 * time.Second},
-		{"envoy.per_try_idle_timeout", c.Envoy.PerTryIdleTimeout.D(), 60 * time.Second},
+		{"envoy.per_try_timeout", c.Envoy.PerTryTimeout.D(), 10 * time.Minute},
+		{"envoy.per_try_idle_timeout", c.Envoy.PerTryIdleTimeout.D(), time.Duration(0)},
+		{"routing.attempt_timeout.streamed", c.Routing.AttemptTimeout.Streamed.D(), 60 * time.Second},
+		{"routing.attempt_timeout.non_streamed", c.Routing.AttemptTimeout.NonStreamed.D(), 10 * time.Minute},
+		{"chain attempt_timeout unset", ch.AttemptTimeout == nil, true},
 		{"envoy.retry_base_interval", c.Envoy.RetryBaseInterval.D(), 10 * time.Millisecond},
 		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions"},
+		{"envoy.max_active_requests", c.Envoy.MaxActiveRequests, 10000},
+		{"envoy.unavailable_port", c.Envoy.UnavailablePort, 9902},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,6 +293,17 @@ chains:
   - {name: main, targets: [{provider: openai, model: gpt-4o}, {provider: groq, model: llama}]}
 `, []string{"chains[0].targets[1].provider"}},
 		{"unknown default_chain", minimal + "default_chain: nope\n", []string{"default_chain"}},
+		{"attempt timeouts out of bounds", minimal + "routing: {attempt_timeout: {streamed: 50ms, non_streamed: 2h}}\n",
+			[]string{"routing.attempt_timeout.streamed", "routing.attempt_timeout.non_streamed"}},
+		{"a chain's attempt timeout out of bounds", `
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+chains:
+  - {name: main, attempt_timeout: {streamed: 0.01}, targets: [{provider: openai, model: gpt-4o}]}
+`, []string{"chains[0].attempt_timeout.streamed"}},
+		{"probe timeout out of bounds", minimal + "breaker: {probe_timeout: 500ms}\n", []string{"breaker.probe_timeout"}},
+		{"max active requests out of bounds", minimal + "envoy: {max_active_requests: 2000000}\n", []string{"envoy.max_active_requests"}},
+		{"unavailable port taken by the listener", minimal + "envoy: {listen_port: 9902}\n", []string{"envoy.unavailable_port"}},
 		{"more targets than limits.max_targets", `
 providers:
   - {name: openai, api: openai, host: api.openai.com}
@@ -485,9 +502,21 @@ func TestAuth_ReadKey(t *testing.T) {
 
 // TestAuth_ReadKeyErrorsHoldNoSecret verifies a missing env var or key file is
 // an error naming the source but never containing a key.
+// An empty or white-space-only source is refused too: requests would go out
+// with no credential.
 func TestAuth_ReadKeyErrorsHoldNoSecret(t *testing.T) {
 	const secret = "sk-very-secret-value"
 	t.Setenv("LLMF_TEST_OTHER_KEY", secret)
+	t.Setenv("LLMF_TEST_EMPTY_KEY", "")
+	t.Setenv("LLMF_TEST_BLANK_KEY", " \t\n")
+	dir := t.TempDir()
+	emptyFile, blankFile := filepath.Join(dir, "empty.key"), filepath.Join(dir, "blank.key")
+	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blankFile, []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		auth     config.Auth
@@ -495,6 +524,10 @@ func TestAuth_ReadKeyErrorsHoldNoSecret(t *testing.T) {
 	}{
 		{"missing env var", config.Auth{KeyEnv: "LLMF_TEST_MISSING_KEY"}, "LLMF_TEST_MISSING_KEY"},
 		{"missing key file", config.Auth{KeyFile: filepath.Join(t.TempDir(), "absent")}, "absent"},
+		{"empty env var", config.Auth{KeyEnv: "LLMF_TEST_EMPTY_KEY"}, "LLMF_TEST_EMPTY_KEY"},
+		{"white-space env var", config.Auth{KeyEnv: "LLMF_TEST_BLANK_KEY"}, "LLMF_TEST_BLANK_KEY"},
+		{"empty key file", config.Auth{KeyFile: emptyFile}, "empty.key"},
+		{"white-space key file", config.Auth{KeyFile: blankFile}, "blank.key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -579,4 +612,63 @@ func TestDocs_ConfigurationReferenceIsComplete(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[config.Config]())
+}
+
+// TestParse_AttemptTimeoutsPerChainAndKind verifies attempt timeouts: a
+// chain's own values, routing's for the fields it leaves unset and for
+// chains without any, separately for streamed and non-streamed requests,
+// and the bounds derived from them.
+func TestParse_AttemptTimeoutsPerChainAndKind(t *testing.T) {
+	c, err := config.Parse([]byte(`
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+routing:
+  attempt_timeout: {streamed: 20s, non_streamed: 5m}
+  same_target_retries: 1
+chains:
+  - name: slow
+    match: {models: [o3]}
+    attempt_timeout: {non_streamed: 30m}
+    targets: [{provider: openai, model: o3}, {provider: openai, model: o4-mini}]
+  - name: fast
+    match: {models: [mini]}
+    targets: [{provider: openai, model: gpt-4o-mini}]
+`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	slow, fast := c.Chain("slow"), c.Chain("fast")
+	tests := []struct {
+		name string
+		got  time.Duration
+		want time.Duration
+	}{
+		{"chain's own non-streamed", c.AttemptTimeoutFor(slow, false), 30 * time.Minute},
+		{"chain's unset streamed takes routing's", c.AttemptTimeoutFor(slow, true), 20 * time.Second},
+		{"chain without any: non-streamed", c.AttemptTimeoutFor(fast, false), 5 * time.Minute},
+		{"chain without any: streamed", c.AttemptTimeoutFor(fast, true), 20 * time.Second},
+		{"longest non-streamed", c.LongestAttemptTimeout(false), 30 * time.Minute},
+		{"request lifetime: (2 targets + 1 retry) x 30m + 1m", c.RequestLifetime(), 91 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidate_PerTryIdleTimeoutMustNotCutNonStreamedAnswers verifies that
+// an envoy.per_try_idle_timeout below the longest non-streamed attempt
+// timeout is refused: Envoy starts it with the attempt, so it would cut a
+// non-streamed answer still being generated.
+func TestValidate_PerTryIdleTimeoutMustNotCutNonStreamedAnswers(t *testing.T) {
+	_, err := config.Parse([]byte(minimal + "envoy: {per_try_idle_timeout: 60s}\n"))
+	if paths := fieldPaths(t, err); len(paths) != 1 || paths[0] != "envoy.per_try_idle_timeout" {
+		t.Fatalf("got %v, want one problem at envoy.per_try_idle_timeout", err)
+	}
+	if _, err := config.Parse([]byte(minimal + "envoy: {per_try_idle_timeout: 10m}\n")); err != nil {
+		t.Fatalf("a value equal to the attempt timeout: got %v, want it accepted", err)
+	}
 }

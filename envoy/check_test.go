@@ -43,8 +43,8 @@ var brokenCases = []brokenCase{
 	},
 	{
 		name: "bad enum",
-		text: replace("type: LOGICAL_DNS", "type: LOGICAL_DNZ"),
-		want: []string{`static_resources.clusters[0].type: "LOGICAL_DNZ" is not a value of envoy.config.cluster.v3.Cluster.DiscoveryType`, "LOGICAL_DNS"},
+		text: replace("type: STRICT_DNS", "type: STRICT_DNZ"),
+		want: []string{`static_resources.clusters[0].type: "STRICT_DNZ" is not a value of envoy.config.cluster.v3.Cluster.DiscoveryType`, "STRICT_DNS"},
 	},
 	{
 		name: "bad enum inside an Any",
@@ -220,10 +220,10 @@ func TestCheck_ReportsEveryProblem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := strings.Replace(string(golden), "type: LOGICAL_DNS", "type: LOGICAL_DNZ", 1)
+	file := strings.Replace(string(golden), "type: STRICT_DNS", "type: STRICT_DNZ", 1)
 	file = strings.Replace(file, "stat_prefix: llm_failover", "stat_prefx: llm_failover", 1)
 	err = Check([]byte(file))
-	for _, w := range []string{`"LOGICAL_DNZ"`, `"stat_prefx"`} {
+	for _, w := range []string{`"STRICT_DNZ"`, `"stat_prefx"`} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Check() = %v, want it to mention %s", err, w)
 		}

@@ -10,6 +10,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -21,12 +22,20 @@ import (
 	"github.com/llm-failover/llm-failover/config"
 )
 
-// providerCluster is one provider's cluster: a single DNS-resolved endpoint
-// whose hostname drives auto_host_rewrite and whose metadata names the
-// provider for the attempt phase; TLS with SNI and certificate checks against
-// the system store unless tls: false; the attempt-phase ext_proc as an
-// upstream filter; breakers raised; no outlier detection (llm-failover's own
-// breakers decide).
+// providerCluster is one provider's cluster: a DNS-resolved endpoint
+// (priority 0) whose hostname drives auto_host_rewrite and whose metadata
+// names the provider for the attempt phase; the loopback "unavailable"
+// listener as a priority-1 endpoint, used only when priority 0 has no
+// healthy host (see unavailableEndpoints); TLS with SNI and certificate
+// checks against the system store unless tls: false; the attempt-phase
+// ext_proc as an upstream filter; breakers raised; no outlier detection
+// (llm-failover's own breakers decide).
+//
+// The cluster is STRICT_DNS: LOGICAL_DNS accepts exactly one endpoint and
+// rewrites every priority to 0 (clusters/dns/dns_cluster.cc DnsClusterImpl,
+// "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single
+// lb_endpoint"). STRICT_DNS keeps a host per resolved address, each with
+// its own connection pool.
 func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, error) {
 	if p.Cluster == "" || p.Host == "" || p.Port < 1 || p.Port > 65535 || p.TLS == nil {
 		return nil, fmt.Errorf("%w: provider %q: cluster, host, port and tls must be set (run config.ApplyDefaults first)", ErrGenerate, p.Name)
@@ -49,14 +58,16 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 			HttpFilters: withCodec(filters),
 		}
 	}
+	la := loadAssignment(p.Cluster, socketAddress(p.Host, p.Port), p.Host, &corev3.Metadata{
+		FilterMetadata: map[string]*structpb.Struct{EndpointMetadataNamespace: meta},
+	})
+	la.Endpoints = append(la.Endpoints, unavailableEndpoints(c, p, meta))
 	cl := &clusterv3.Cluster{
 		Name:                 p.Cluster,
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS},
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS},
 		DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
 		ConnectTimeout:       durationpb.New(5 * time.Second),
-		LoadAssignment: loadAssignment(p.Cluster, socketAddress(p.Host, p.Port), p.Host, &corev3.Metadata{
-			FilterMetadata: map[string]*structpb.Struct{EndpointMetadataNamespace: meta},
-		}),
+		LoadAssignment:       la,
 		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
 			Priority:           corev3.RoutingPriority_DEFAULT,
 			MaxConnections:     u32(breakerLimit),
@@ -71,8 +82,46 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 			Name:       transportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(upstreamTLS(p))},
 		}
+		// The loopback listener speaks plain HTTP: its endpoint's
+		// envoy.transport_socket_match metadata selects raw_buffer.
+		cl.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{{
+			Name:  unavailableMatchKey,
+			Match: &structpb.Struct{Fields: map[string]*structpb.Value{unavailableMatchKey: structpb.NewBoolValue(true)}},
+			TransportSocket: &corev3.TransportSocket{
+				Name:       transportSocketRaw,
+				ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&rawbufferv3.RawBuffer{})},
+			},
+		}}
 	}
 	return cl, nil
+}
+
+// unavailableEndpoints is a provider cluster's priority-1 locality: the
+// loopback listener that answers 503 (unavailableListener), with the
+// provider's endpoint metadata so the attempt phase knows whose attempt
+// failed. Envoy routes to priority 1 only when priority 0 has no healthy
+// host (load_balancer.cc priority load, overprovisioning factor 1.4), e.g.
+// when the provider's DNS name resolves to nothing; the router's own
+// "no healthy upstream" 503 (router.cc sendNoHealthyUpstreamResponse) is a
+// local reply that is never retried, while this 503 goes through the
+// attempt phase, counts against the provider's breaker and fails over.
+func unavailableEndpoints(c *config.Config, p *config.Provider, meta *structpb.Struct) *endpointv3.LocalityLbEndpoints {
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{EndpointMetadataNamespace: meta}}
+	if *p.TLS {
+		md.FilterMetadata[transportSocketMatchNamespace] = &structpb.Struct{Fields: map[string]*structpb.Value{
+			unavailableMatchKey: structpb.NewBoolValue(true),
+		}}
+	}
+	return &endpointv3.LocalityLbEndpoints{
+		Priority: 1,
+		LbEndpoints: []*endpointv3.LbEndpoint{{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address:  socketAddress("127.0.0.1", c.Envoy.UnavailablePort),
+				Hostname: p.Host,
+			}},
+			Metadata: md,
+		}},
+	}
 }
 
 // upstreamTLS verifies the provider's certificate against the system trust

@@ -78,7 +78,7 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 		}
 		clusters = append(clusters, cl)
 	}
-	ep, err := extProcCluster(c.Envoy.ExtProcAddress)
+	ep, err := extProcCluster(c.Envoy.ExtProcAddress, c.Envoy.MaxActiveRequests)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 						ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
 					}},
 				}},
-			}},
+			}, unavailableListener(c)},
 			Clusters: clusters,
 		},
 	}, nil
@@ -106,8 +106,11 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 
 // extProcCluster is the HTTP/2 gRPC cluster of the llm-failover server, at
 // "host:port" (STATIC for an IP, STRICT_DNS for a name, so every replica
-// behind the name is used) or "unix:/path", with a gRPC health check.
-func extProcCluster(addr string) (*clusterv3.Cluster, error) {
+// behind the name is used) or "unix:/path", with a gRPC health check. Its
+// circuit breakers fit maxActive LLM requests, each holding up to two
+// ext_proc streams (route and attempt phase) for its whole duration; Envoy's
+// defaults (1024 requests) would overflow into 500s at about 512.
+func extProcCluster(addr string, maxActive int) (*clusterv3.Cluster, error) {
 	var (
 		address *corev3.Address
 		typ     = clusterv3.Cluster_STATIC
@@ -149,6 +152,12 @@ func extProcCluster(addr string) (*clusterv3.Cluster, error) {
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			httpProtocolOptionsKey: mustAny(http2Options(nil)),
 		},
+		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+			Priority:           corev3.RoutingPriority_DEFAULT,
+			MaxConnections:     u32(uint32(streamsPerRequest * maxActive)),
+			MaxPendingRequests: u32(uint32(streamsPerRequest * maxActive)),
+			MaxRequests:        u32(uint32(streamsPerRequest * maxActive)),
+		}}},
 	}
 	if typ == clusterv3.Cluster_STRICT_DNS {
 		cl.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED

@@ -30,6 +30,17 @@ const (
 	priorityGroupPlugin = "envoy.router.cluster_specifier_plugin.priority_group"
 	accessLogStdout     = "envoy.access_loggers.stdout"
 	transportSocketTLS  = "envoy.transport_sockets.tls"
+	transportSocketRaw  = "envoy.transport_sockets.raw_buffer"
+
+	// UnavailableListener answers 503 on 127.0.0.1:envoy.unavailable_port,
+	// every provider cluster's priority-1 endpoint.
+	UnavailableListener = "llm_failover_unavailable"
+	// transportSocketMatchNamespace is the endpoint metadata namespace a
+	// cluster's transport_socket_matches read (upstream_impl.cc).
+	transportSocketMatchNamespace = "envoy.transport_socket_match"
+	// unavailableMatchKey marks the loopback endpoint in that namespace, and
+	// names its plain-text transport socket match.
+	unavailableMatchKey = "llm_failover_unavailable"
 
 	// httpProtocolOptionsKey is the typed_extension_protocol_options key (and
 	// type name) of envoy.extensions.upstreams.http.v3.HttpProtocolOptions.
@@ -42,12 +53,28 @@ const (
 // retried only when the attempt phase marks them (retriable-headers), never by
 // status: on the last planned attempt the server answers a 5xx or 429 in-band
 // with its own error body, which Envoy must not retry on the repeated last
-// group. (It cannot use an ImmediateResponse there: Envoy ignores those from
-// upstream ext_proc filters, ext_proc.cc sendImmediateResponse.) Resets,
-// connect failures and per-try timeouts never reach the server, so Envoy
-// retries them itself.
+// group. (An ImmediateResponse from the attempt phase, an upstream ext_proc
+// filter, is a local reply that reaches the client at once and is never
+// retried: ext_proc.cc Filter::sendImmediateResponse, upstream_request.cc
+// UpstreamFilterManager::sendLocalReply; the server keeps those for
+// misconfiguration.) Resets, connect failures and per-try timeouts never
+// reach the server, so Envoy retries them itself, within the request's
+// x-envoy-max-retries.
 const retryOn = "reset,connect-failure,retriable-headers"
+
+// PerRequestBoundsHeaders is the route-phase ext_proc filter's
+// mutation_rules.allow_expression: exactly the two x-envoy-* request headers
+// the route phase sets to bound a request's attempts by its plan
+// (x-envoy-max-retries, read by retry_state_impl.cc; and
+// x-envoy-upstream-rq-per-try-timeout-ms, read by router.cc
+// FilterUtility::finalTimeout). Any other x-envoy-* mutation stays refused.
+const PerRequestBoundsHeaders = "^x-envoy-(max-retries|upstream-rq-per-try-timeout-ms)$"
 
 // Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
 // overflow (503 UO, never retried) does not pre-empt failover.
 const breakerLimit = 100000
+
+// streamsPerRequest is how many ext_proc streams one LLM request holds at
+// most at once: the route phase's, for the whole request, and the current
+// attempt's.
+const streamsPerRequest = 2

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
@@ -56,17 +57,23 @@ func defaultGroups(c *config.Config) ([]*pgv3.PriorityGroup, error) {
 	return groups, nil
 }
 
-// numRetries is the longest chain minus one plus the same-target retries.
+// numRetries is the static fallback ceiling: the longest chain minus one
+// plus the same-target retries. The route phase replaces it per request
+// with x-envoy-max-retries from the request's own plan.
 func numRetries(c *config.Config) uint32 {
-	longest := 0
-	for _, ch := range c.Chains {
-		longest = max(longest, len(ch.Targets))
+	return uint32(c.MaxAttempts() - 1)
+}
+
+// perTryIdleTimeout is envoy.per_try_idle_timeout, or when unset the longest
+// non-streamed attempt timeout: Envoy starts the per-try idle timer with the
+// attempt and resets it only on response bytes
+// (router/upstream_request.cc setupPerTryTimeout, resetPerTryIdleTimer), so
+// a shorter value would cut a non-streamed answer still being generated.
+func perTryIdleTimeout(c *config.Config) time.Duration {
+	if d := c.Envoy.PerTryIdleTimeout.D(); d > 0 {
+		return d
 	}
-	n := max(longest-1, 0)
-	if c.Routing.SameTargetRetries != nil {
-		n += *c.Routing.SameTargetRetries
-	}
-	return uint32(n)
+	return c.LongestAttemptTimeout(false)
 }
 
 func retryPolicy(c *config.Config) *routev3.RetryPolicy {
@@ -85,9 +92,7 @@ func retryPolicy(c *config.Config) *routev3.RetryPolicy {
 		}},
 		RefreshClusterOnRetry: true,
 	}
-	if d := c.Envoy.PerTryIdleTimeout.D(); d > 0 {
-		rp.PerTryIdleTimeout = durationpb.New(d)
-	}
+	rp.PerTryIdleTimeout = durationpb.New(perTryIdleTimeout(c))
 	return rp
 }
 
@@ -113,7 +118,11 @@ func failoverRoute(c *config.Config, path string, groups []*pgv3.PriorityGroup) 
 			},
 			HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)},
 			Timeout:              durationpb.New(0),
-			RetryPolicy:          retryPolicy(c),
+			// The stream idle timeout (HCM default 5m) sees no activity while
+			// attempts wait for a non-streamed answer or fail over: bound it by
+			// the longest a request's attempts can take instead.
+			IdleTimeout: durationpb.New(c.RequestLifetime()),
+			RetryPolicy: retryPolicy(c),
 		}},
 		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(c.Limits.MaxBodyBytes)),
 	}
@@ -220,6 +229,13 @@ func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 		MessageTimeout:    durationpb.New(routePhaseMessageTimeout),
 		AllowModeOverride: true,
 		MetadataOptions:   &extprocv3.MetadataOptions{ReceivingNamespaces: namespaces(c)},
+		// The route phase bounds each request's retries and per-try timeout
+		// with two x-envoy-* headers, which the default rules refuse:
+		// allow_expression is checked before allow_envoy
+		// (mutation_rules.cc Checker::isAllowed).
+		MutationRules: &mutationrulesv3.HeaderMutationRules{
+			AllowExpression: &matcherv3.RegexMatcher{Regex: PerRequestBoundsHeaders},
+		},
 	}
 }
 

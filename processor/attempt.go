@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -51,12 +52,18 @@ const (
 
 // planInfo is the plan as it arrives in the forwarded dynamic metadata.
 type planInfo struct {
-	ID           string
+	ID string
+	// Gen is the generation of the configuration the plan was made with
+	// (0 when the plan does not say).
+	Gen          uint64
 	Chain        string
 	Stream       bool
 	IncludeUsage bool
 	Extra        int
-	Targets      []planTarget
+	// PerTry is the request's per-try timeout ("per_try_ms"); 0 when the
+	// plan does not say (envoy.per_try_timeout applies).
+	PerTry  time.Duration
+	Targets []planTarget
 }
 
 type planTarget struct {
@@ -84,6 +91,9 @@ type attemptStream struct {
 	target  planTarget
 	ep      *endpoint
 	preq    provider.Request
+	// headerNames are the request header names this attempt arrived with:
+	// requestBody removes those not on the forwarding allowlist.
+	headerNames []string
 
 	sent    time.Time
 	status  int
@@ -95,6 +105,19 @@ type attemptStream struct {
 	buf   []byte
 	timer *time.Timer
 	tr    provider.ResponseTranslator
+	// mon follows a 200 event stream from its first chunk to its end: the
+	// hold waits for content, the end is judged by the terminal event. nil
+	// for other answers and once the stream outgrew what it may buffer.
+	mon *provider.StreamMonitor
+	// bodyDone is set once the held response body is whole (end_of_stream seen).
+	bodyDone bool
+	// uncounted is set while an answer that reached the client waits for
+	// its body's end to be counted in the metrics (it may still fail there).
+	uncounted bool
+	answered  provider.Class // the class an uncounted answer was recorded with
+	// closing is set by a decision that must end the ext_proc stream: a
+	// failover answered with no held body chunk (see done).
+	closing bool
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -114,6 +137,15 @@ func (a *attemptStream) deadline() <-chan time.Time {
 	return a.timer.C
 }
 
+// done reports that the stream should close now. A failover decision taken
+// with no held body chunk (a 200 event stream that stays silent, an error
+// whose body never came) answers only the response headers; in STREAMED mode
+// Envoy keeps those until the next body chunk (processor_state.cc
+// ProcessorState::handleHeaderContinue, Envoy #45355) or until the gRPC
+// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus clears the
+// pending callbacks). Closing releases them at once, so Envoy retries now.
+func (a *attemptStream) done() bool { return a.closing }
+
 func (a *attemptStream) stopTimer() {
 	if a.timer != nil {
 		a.timer.Stop()
@@ -131,6 +163,13 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 		return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 			Message: fmt.Sprintf("the answer's body did not complete within %s of its headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 	}
+	if a.mon.Events() > 0 {
+		// Alive but no content yet (a model thinking, pings): the provider
+		// answers, only slowly; pass the stream on unjudged.
+		a.logger().Info("no content within server.stream_first_event_timeout after the first event; passing the stream on unjudged",
+			"events", a.mon.Events())
+		return a.succeed(provider.ClassSuccess), nil
+	}
 	return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 		Message: fmt.Sprintf("no event within %s of the response headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
 }
@@ -141,12 +180,38 @@ func (a *attemptStream) end(err error) {
 	// the stream past them.
 	switch a.step {
 	case attWantResponse, attHolding:
-		msg := "the attempt ended without response headers (reset or timeout)"
-		if a.step == attHolding {
-			msg = "the attempt ended while its response was held (reset or timeout)"
+		now := a.s.clock.Now()
+		if per := a.perTry(); now.Sub(a.sent) >= per-per/50 {
+			// Ended at the per-try timeout: Envoy's timer, not the client.
+			a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0,
+				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)})
+			return
 		}
-		a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0, Message: msg})
+		// A reset, a per-try timeout we cannot see, or the client leaving:
+		// Envoy tears the stream down alike for all three. The trace store
+		// waits for evidence (docs/envoy-contract.md, attempt phase).
+		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
+	case attStreaming, attReplacing, attPassing:
+		if a.uncounted {
+			// The answer reached the client and its stream was torn down
+			// before its end: a provider reset or the client leaving, which
+			// the attempt phase cannot tell apart (Envoy resets the client's
+			// stream either way). Counted as its own outcome, neutral.
+			a.uncounted = false
+			a.s.count(a.target.Provider, a.target.Model, provider.ClassCut)
+			a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(provider.Classification{Class: provider.ClassCut,
+				Status: a.status, Message: "the answer was cut after it reached the client (provider reset or client gone)"}))
+			a.logger().Warn("answer cut after it reached the client", "status", a.status)
+		}
 	}
+}
+
+// perTry is the request's per-try timeout: the plan's, else envoy.per_try_timeout.
+func (a *attemptStream) perTry() time.Duration {
+	if a.plan.PerTry > 0 {
+		return a.plan.PerTry
+	}
+	return a.st.cfg.Envoy.PerTryTimeout.D()
 }
 
 func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
@@ -183,12 +248,21 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 	return nil, protocolError("attempt phase: unexpected message %T", req.Request)
 }
 
-// fatal answers a request that cannot be attempted (misconfiguration) with a
-// 500 naming the problem; it is logged once here.
+// fatal answers an attempt that cannot be made because Envoy and
+// llm-failover are misconfigured (no forwarded plan, a provider outside the
+// plan or not configured here, no request body) with a 500 ImmediateResponse
+// carrying an OpenAI-style error that names the problem and the fix. Since
+// Envoy #41231 an upstream ext_proc filter's local reply reaches the client
+// at once and is never retried (ext_proc.cc Filter::sendImmediateResponse,
+// router/upstream_request.cc UpstreamFilterManager::sendLocalReply), so the
+// client learns promptly; another target would fail the same way. Logged
+// once here, at error level, with the request and plan ids.
 func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
-	a.logger().Error("attempt cannot proceed", "code", code, "reason", msg)
-	return one(immediate(500, errorBody(apiError{Message: msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	counter(&a.s.metrics.rejected, code).Add(1)
+	a.logger().Error("attempt cannot proceed: misconfiguration", "code", code, "reason", msg,
+		"plan_id", a.plan.ID, "chain", a.plan.Chain)
+	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
@@ -198,12 +272,17 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 		attrs = h.GetAttributes()[attrNamespace]
 	}
 	a.attempt = attemptCount(attrs, hs)
+	a.reqID = cleanRequestID(hs["x-request-id"])
 	plan, err := parsePlan(req.GetMetadataContext(), a.st.cfg.PlanNamespace())
 	if err != nil {
-		return a.fatal("plan_missing", fmt.Sprintf("llm-failover attempt phase: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces)", err, a.st.cfg.PlanNamespace())), nil
+		return a.fatal("plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
 	}
 	a.plan = plan
-	a.reqID = hs["x-request-id"]
+	if st := a.s.snaps.get(plan.Gen); st != nil {
+		// Serve the attempt on the configuration the plan was made with: a
+		// reload since then may have removed or changed its providers.
+		a.st = st
+	}
 	a.traceID = plan.ID
 	if a.traceID == "" {
 		a.traceID = a.reqID
@@ -222,21 +301,44 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 			}
 		}
 		if !found {
-			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q", a.attempt, hostProvider, plan.Chain)), nil
+			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
 		}
 		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
 	}
 	a.target = plan.Targets[a.index]
 	a.ep = a.st.endpoints[a.target.Provider]
 	if a.ep == nil {
-		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica", a.target.Provider)), nil
+		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica, and the configuration the plan was made with is not kept here", a.target.Provider)), nil
 	}
 	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
 	if h.GetEndOfStream() {
-		return a.fatal("missing_body", "the attempt has no request body"), nil
+		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
+	}
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		a.headerNames = append(a.headerNames, hv.GetKey())
 	}
 	a.step = attWantBody
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// forwardedHeaders are the client request headers an attempt passes on to a
+// provider (docs/envoy-contract.md, "What reaches a provider"): every other
+// client header is removed, so a client's cookies, proxy credentials, own
+// API keys, tracing and forwarding headers never reach a provider. Pseudo
+// headers (":path" is rewritten; Envoy sets ":authority" per attempt) and
+// Envoy's own x-envoy-* headers (its mutation rules refuse changes) are left
+// alone; content-type, content-length and the provider's credential and
+// version headers are set by the attempt; x-request-id stays because later
+// attempts read it from the same header map.
+var forwardedHeaders = map[string]bool{
+	"accept":       true,
+	"user-agent":   true,
+	"x-request-id": true,
+}
+
+// forwarded reports whether the attempt leaves client header name in place.
+func forwarded(name string) bool {
+	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host"
 }
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
@@ -247,32 +349,55 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		if !errors.As(err, &pe) {
 			pe = &provider.Error{Status: 400, Type: "invalid_request_error", Message: err.Error()}
 		}
-		// A backstop only: the route phase already left out targets whose
-		// Prepare refuses the request, and Envoy ignores this ImmediateResponse
-		// in an upstream filter (the attempt then ends at per_try_timeout).
+		// A backstop: the route phase already left out targets whose Prepare
+		// refuses the request, so this happens only when Envoy sends the
+		// attempt to another target than planned. The ImmediateResponse
+		// reaches the client at once (an upstream local reply, see fatal):
+		// the request itself is what the provider cannot take, so it is a
+		// 4xx naming the target, never retried.
+		status := pe.Status
+		if status < 400 || status > 499 {
+			status = 400
+		}
 		a.step = attPassing
-		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: pe.Status, Message: pe.Message})
+		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: status, Message: pe.Message})
+		a.logger().Warn("the target's adapter refused the request", "status", status, "reason", pe.Message)
 		e := apiErrorOf(pe)
 		e.Provider = a.target.Provider
-		return one(immediate(pe.Status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
+		return one(immediate(status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
-	for _, k := range provider.CredentialHeaders {
-		if !slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k }) {
-			m.removeHeader(k) // removed unless this provider sets it below
+	set := func(k string) bool {
+		return k == "content-type" || k == "content-length" || k == "accept-encoding" ||
+			slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k })
+	}
+	// Remove every client header a provider does not need, and every
+	// credential header (upstream filters share one header map across
+	// attempts: an earlier attempt's key must not reach this provider). A
+	// header set below is never also removed.
+	removed := map[string]bool{}
+	for _, k := range slices.Concat(provider.CredentialHeaders, []string{HeaderChain}, a.headerNames) {
+		if !removed[k] && !set(k) && !forwarded(k) {
+			removed[k] = true
+			m.removeHeader(k)
 		}
 	}
-	m.removeHeader(HeaderChain)
 	m.setHeader(":path", p.Path)
 	for _, h := range p.Headers {
 		m.setHeader(h.Key, h.Value)
 	}
 	m.setHeader("content-type", "application/json")
 	m.setHeader("content-length", strconv.Itoa(len(p.Body)))
+	// Answers must come uncompressed: the attempt phase classifies them,
+	// inspects a stream's first event and translates bodies.
+	m.setHeader("accept-encoding", "identity")
 	c := common(m)
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse
 	a.sent = a.s.clock.Now()
+	// In the trace from now on, so a trace read at any time lists every
+	// attempt sent; a later attempt is evidence about earlier ones.
+	a.s.settle(a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{})))
 	return one(requestBodyResponse(c)), nil
 }
 
@@ -280,6 +405,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	hs := headerMap(h.GetHeaders())
 	a.status = statusOf(hs)
 	a.latency = a.s.clock.Now().Sub(a.sent)
+	a.bodyDone = h.GetEndOfStream()
 	a.headers = make(http.Header, len(hs))
 	for k, v := range hs {
 		a.headers.Set(k, v)
@@ -287,6 +413,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	if a.status >= 200 && a.status < 400 {
 		mt, _, _ := mime.ParseMediaType(hs["content-type"])
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
+			a.mon = provider.NewStreamMonitor(a.ep.adapter)
 			if h.GetEndOfStream() {
 				return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
 					Message: "the event stream was empty"}), nil
@@ -294,10 +421,10 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdStream)
 			return nil, nil
 		}
-		if !a.ep.cfg.API.OpenAIShaped() && a.status == 200 {
-			// Translate the whole answer before the client sees a status: a
-			// body the translator rejects then fails over instead of reaching
-			// the client as a broken 200.
+		if a.status == 200 {
+			// Judge the whole answer before the client sees a status: a body
+			// that is not an answer (HTML, invalid JSON, empty, untranslatable)
+			// then fails over instead of reaching the client as a broken 200.
 			if h.GetEndOfStream() {
 				return a.finishBody(), nil
 			}
@@ -322,6 +449,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 	switch a.step {
 	case attHolding:
 		a.held = append(a.held, b)
+		a.bodyDone = b.GetEndOfStream()
 		a.buf = append(a.buf, b.GetBody()...)
 		over := int64(len(a.buf)) > int64(a.st.cfg.Server.MaxStreamHoldBytes)
 		if a.hold == holdError {
@@ -335,38 +463,101 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 				return a.finishBody(), nil
 			}
 			if int64(len(a.buf)) > int64(a.st.cfg.Limits.MaxBodyBytes) {
-				// Too large to hold: translate as it flows.
+				// Too large to hold (limits.max_body_bytes): passed on unjudged.
+				a.logger().Warn("answer larger than limits.max_body_bytes; passing it on unjudged", "held_bytes", len(a.buf))
 				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
 		}
-		ss := a.ep.adapter.InspectStreamStart(a.buf)
-		switch {
-		case ss.Complete && ss.Failure == nil:
+		a.observe(b)
+		switch f := a.mon.Failure(); {
+		case f != nil && !f.Class.FailsOver():
+			// An error the next provider would give too (content policy,
+			// invalid request): the client gets it in the stream.
+			return a.succeed(f.Class), nil
+		case f != nil:
+			cls := *f
+			cls.Status = a.status
+			return a.fail(cls), nil
+		case a.mon.Content():
 			return a.succeed(provider.ClassSuccess), nil
-		case ss.Complete:
-			if !ss.Failure.Class.FailsOver() {
-				// An error the next provider would give too (content policy,
-				// invalid request): the client gets it in the stream.
-				return a.succeed(ss.Failure.Class), nil
-			}
-			f := *ss.Failure
-			f.Status = a.status
-			return a.fail(f), nil
 		case b.GetEndOfStream():
-			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
-				Message: "the event stream ended before its first event"}), nil
+			msg := "the event stream ended before its first event"
+			if a.mon.Events() > 0 {
+				msg = "the event stream ended before any content"
+			}
+			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status, Message: msg}), nil
 		case over:
-			a.logger().Warn("first event larger than server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			a.logger().Warn("no content within server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
 			return a.succeed(provider.ClassSuccess), nil
 		}
 		return nil, nil
 	case attStreaming:
-		return one(a.translate(b)), nil
+		a.observe(b)
+		return one(a.stream(b)), nil
 	case attReplacing:
 		return one(replaceBody(nil, nil)), nil
 	}
 	return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+}
+
+// stream answers one body chunk of an answer that reached the client and,
+// at its end, records how the answer ended.
+// The monitor has seen b already (observe).
+func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	resp := a.translate(b)
+	if !b.GetEndOfStream() || !a.uncounted {
+		return resp // not the end, or an answer recorded as it was decided
+	}
+	if a.answered != provider.ClassSuccess {
+		// Released with an error in its stream (content policy): recorded then.
+		a.countAnswer(a.answered)
+		return resp
+	}
+	if a.mon == nil || a.mon.Ended() && a.mon.Failure() == nil {
+		a.countAnswer(provider.ClassSuccess)
+		return resp
+	}
+	// The stream ended without its terminal event, or after an error event:
+	// a failure, whatever the client already got.
+	cls := provider.Classification{Class: provider.ClassServerError, Status: a.status,
+		Message: "the event stream ended without its terminal event"}
+	if f := a.mon.Failure(); f != nil {
+		cls = *f
+		cls.Status = a.status
+	}
+	a.uncounted = false
+	a.record(cls)
+	if a.tr == nil && a.mon.Failure() == nil {
+		// Passed through unchanged: end it with an OpenAI-style error event
+		// so SDKs raise instead of returning a silently truncated answer.
+		// (Translated streams get theirs from the translator.)
+		body := append(append([]byte(nil), b.GetBody()...), provider.StreamErrorEvent(&a.ep.ep, cls)...)
+		return replaceBody(body, nil)
+	}
+	return resp
+}
+
+// observe feeds a body chunk of an event stream to its monitor, which gives
+// up (the end is then not judged) past limits.max_body_bytes of one event.
+func (a *attemptStream) observe(b *extprocv3.HttpBody) {
+	if a.mon == nil {
+		return
+	}
+	a.mon.Feed(b.GetBody())
+	if a.step == attStreaming && a.mon.Pending() > int(a.st.cfg.Limits.MaxBodyBytes) {
+		a.logger().Warn("stream event larger than limits.max_body_bytes; the stream's end is not judged")
+		a.mon = nil
+	}
+}
+
+// countAnswer counts the outcome of an answer that reached the client once
+// its body ended.
+func (a *attemptStream) countAnswer(c provider.Class) {
+	if a.uncounted {
+		a.uncounted = false
+		a.s.count(a.target.Provider, a.target.Model, c)
+	}
 }
 
 // translate answers one body chunk of a successful response.
@@ -388,25 +579,43 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 // 200 stream (recorded as neutral).
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
-	a.record(provider.Classification{Class: cls, Status: a.status})
+	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
 	return a.release()
+}
+
+// recordAnswer records an answer that goes to the client as it flows: the
+// breaker and the trace now, the metrics when its body ends (a stream can
+// still fail there: then it is recorded again, as that failure).
+func (a *attemptStream) recordAnswer(cls provider.Classification) {
+	if b := a.s.registry.Lookup(a.target.key()); b != nil {
+		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
+	}
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+	a.uncounted, a.answered = true, cls.Class
+	if cls.Class != provider.ClassSuccess {
+		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
+			"error_type", cls.Type, "error_code", cls.Code)
+	}
 }
 
 // release answers the held headers and chunks with this provider's answer,
 // translated for the client when its API is not OpenAI's.
 func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
-	if !a.ep.cfg.API.OpenAIShaped() {
-		a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	if ct := a.tr.ContentType(); ct != "" {
 		m.removeHeader("content-length")
-		if ct := a.tr.ContentType(); ct != "" {
-			m.setHeader("content-type", ct)
-		}
+		m.setHeader("content-type", ct)
+	} else {
+		a.tr = nil // passes through unchanged
 	}
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
 	a.step = attStreaming
 	for _, b := range a.held {
-		out = append(out, a.translate(b))
+		out = append(out, a.stream(b))
+	}
+	if a.bodyDone && len(a.held) == 0 {
+		a.countAnswer(a.answered) // headers with end_of_stream: no body to wait for
 	}
 	a.held, a.buf = nil, nil
 	return out
@@ -420,11 +629,14 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	out, err := tr.Translate(a.buf, true)
 	if err != nil {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
-			Message: "the provider's answer could not be translated: " + err.Error()})
+			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	m := a.traceHeaders()
+	if tr.ContentType() == "" {
+		return a.answerUnchanged(m)
+	}
 	return a.answerWithBody(m, out)
 }
 
@@ -492,20 +704,24 @@ func (a *attemptStream) last() bool {
 // response for Envoy to retry on the next planned target (the route retries
 // only what carries the marker), or, on the last planned attempt, answers the
 // client in-band: an error status with one OpenAI-style error listing every
-// attempt. Not an ImmediateResponse: Envoy ignores those from an upstream
-// ext_proc filter (ext_proc.cc sendImmediateResponse,
-// send_immediate_resp_upstream_ignored) and the attempt would stall.
+// attempt. In-band rather than an ImmediateResponse (which, from an upstream
+// ext_proc filter, reaches the client at once as a local reply: ext_proc.cc
+// Filter::sendImmediateResponse): the answer keeps the response path, its
+// headers and the route phase's view of it. A failover answered with no held
+// body chunk also closes the stream (see done).
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
 		m.setHeader(HeaderRetry, "1")
+		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
 			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
 			m.setHeader(":status", "503")
 		}
+		a.closing = len(a.held) == 0
 		return a.answerUnchanged(m)
 	}
 	recs := a.s.traces.get(a.traceID, a.s.clock.Now())
@@ -524,13 +740,10 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	msg := fmt.Sprintf("all %d attempts of chain %q failed; the last, %s/%s, answered %d %s", len(recs), a.plan.Chain,
 		a.target.Provider, a.target.Model, cls.Status, cls.Class)
 	if cls.Message != "" {
-		msg += ": " + truncate(cls.Message, 300)
+		msg += ": " + truncate(a.ep.ep.Redact(cls.Message), 300)
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	if ra := a.headers.Get("retry-after"); ra != "" && status == 429 {
-		m.setHeader("retry-after", ra)
-	}
 	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
@@ -542,14 +755,25 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	a.record(cls)
 	m := a.traceHeaders()
 	if a.ep.cfg.API.OpenAIShaped() {
+		// Passed on as the provider wrote it, unless it echoes a key.
+		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
+			return a.answerWithBody(m, body)
+		}
 		return a.answerUnchanged(m)
 	}
 	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
-// traceHeaders are the response headers telling who answered and how.
+// traceHeaders are the response headers of every answer that is not a
+// failover: who answered and how. They also remove the retry marker a
+// provider may send itself (Envoy would discard the answer and retry), and
+// pass a provider's Retry-After on only as a wait the breaker would take
+// (normalized to delay-seconds; negative, unparseable or absurd values are
+// dropped).
 func (a *attemptStream) traceHeaders() *mutation {
 	m := &mutation{}
+	m.removeHeader(HeaderRetry)
+	a.retryAfter(m)
 	m.setHeader(HeaderProvider, a.target.Provider)
 	m.setHeader(HeaderModel, a.target.Model)
 	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
@@ -558,7 +782,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 	return m
 }
 
-// record feeds the outcome to the target's breaker and the trace.
+// record feeds the outcome to the target's breaker, the metrics and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(a.target.key()); b != nil {
@@ -571,10 +795,53 @@ func (a *attemptStream) record(cls provider.Classification) {
 	}
 }
 
+// addTrace counts the outcome and writes it to the trace.
 func (a *attemptStream) addTrace(cls provider.Classification) {
-	counter(&a.s.metrics.attempts, a.target.Provider+"\x00"+a.target.Model+"\x00"+cls.Class.String()).Add(1)
-	a.s.traces.add(a.traceID, a.s.clock.Now(), attemptRecord{Attempt: a.attempt, Provider: a.target.Provider,
-		Model: a.target.Model, Class: cls.Class, Status: cls.Status, Latency: a.latency, Message: truncate(cls.Message, 300)})
+	a.s.count(a.target.Provider, a.target.Model, cls.Class)
+	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
+}
+
+// traceRecord is this attempt's trace record with outcome cls.
+func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
+	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: a.target.key()}
+}
+
+// retryAfter normalizes the provider's Retry-After on an answer: kept, as
+// delay-seconds rounded up, when the breaker would take it; removed otherwise.
+func (a *attemptStream) retryAfter(m *mutation) {
+	v := a.headers.Get("retry-after")
+	if v == "" {
+		return
+	}
+	d, ok := provider.ParseRetryAfter(v, a.s.clock.Now())
+	if !ok {
+		m.removeHeader("retry-after")
+		return
+	}
+	m.setHeader("retry-after", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+}
+
+// count adds one attempt outcome to the metrics.
+func (s *Server) count(providerName, model string, c provider.Class) {
+	counter(&s.metrics.attempts, providerName+"\x00"+model+"\x00"+c.String()).Add(1)
+}
+
+// settle feeds outcomes the trace store decided (attempts that ended without
+// an answer, once the evidence said who ended them) to the breakers and metrics.
+func (s *Server) settle(recs []attemptRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	now := s.clock.Now()
+	for _, r := range recs {
+		s.count(r.Provider, r.Model, r.Class)
+		if b := s.registry.Lookup(r.Target); b != nil {
+			b.Record(now, outcomeOf(provider.Classification{Class: r.Class}, 0))
+		}
+		s.log.Info("attempt ended without an answer", "phase", PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
+			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)
+	}
 }
 
 // outcomeOf maps a classification to a breaker outcome.
@@ -684,6 +951,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
 	}
+	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
+		p.PerTry = time.Duration(ms) * time.Millisecond
+	}
 	for _, v := range f["targets"].GetListValue().GetValues() {
 		t := v.GetStructValue().GetFields()
 		p.Targets = append(p.Targets, planTarget{
@@ -691,6 +961,9 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 			Model:         t["model"].GetStringValue(),
 			ContextWindow: int(t["context_window"].GetNumberValue()),
 		})
+	}
+	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
+		p.Gen = uint64(g)
 	}
 	if len(p.Targets) == 0 {
 		return p, fmt.Errorf("%w: the plan has no targets", errNoPlan)

@@ -2,12 +2,16 @@ package processor
 
 import (
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
@@ -79,6 +83,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	defer s2.close()
 	h.clock.Advance(250 * time.Millisecond)
 	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s2.send(respBody(`{"id":"x","choices":[]}`, true))
 	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
 	if hs[HeaderProvider] != "groq" || hs[HeaderModel] != "llama-3.3-70b-versatile" || hs[HeaderAttempt] != "2" {
 		t.Fatalf("who answered: got %v", hs)
@@ -88,7 +93,6 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	if hs[HeaderTrace] != want {
 		t.Fatalf("trace:\n got %q\nwant %q", hs[HeaderTrace], want)
 	}
-	s2.send(respBody(`{"id":"x"}`, true))
 	if r := s2.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
 		t.Fatalf("OpenAI body: got %v, want it passed unchanged", r)
 	}
@@ -295,26 +299,100 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 }
 
-// TestAttempt_NoResponseCountsAsFailure verifies three attempts that end
-// without response headers (resets, timeouts) open the breaker on the third.
-func TestAttempt_NoResponseCountsAsFailure(t *testing.T) {
+// TestAttempt_NoAnswerBlamedOnlyOnEvidence verifies who an attempt that ends
+// without response headers is blamed on: the provider when Envoy goes on with
+// the request (a next attempt, response headers in the route phase) or when it
+// ended at the per-try timeout; nobody when the client left or no evidence came.
+func TestAttempt_NoAnswerBlamedOnlyOnEvidence(t *testing.T) {
+	tests := []struct {
+		name string
+		// after ends attempt 1 and then gives (or withholds) the evidence.
+		after   func(h *harness, dm *structpb.Struct, route *stream, s *stream)
+		outcome string
+		state   string // after three such requests
+	}{
+		{"next attempt arrives: reset blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}, "timeout", "open"},
+		{"next attempt arrives before the end is seen: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			s2 := h.runAttempt(dm, 2, "groq", "req-r", chatBody)
+			h.endAttempt(s)
+			s2.close()
+		}, "timeout", "open"},
+		{"answer body cut mid-way, then Envoy retries: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+			s.send(respBody(`{"id":"c","choices":[{"index":0,`, false))
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}, "timeout", "open"},
+		{"route phase gets Envoy's reply: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			route.send(respHeaders(true, ":status", "503"))
+			route.recv()
+		}, "timeout", "open"},
+		{"ended at the per-try timeout: blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.clock.Advance(config.DefaultNonStreamedTimeout) // the plan's per_try_ms: routing.attempt_timeout.non_streamed default
+			h.endAttempt(s)
+		}, "timeout", "open"},
+		{"client left: cancelled", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			route.close()
+			h.waitStreams()
+		}, "cancelled", "closed"},
+		{"client left before the attempt end is seen: cancelled", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			route.close()
+			h.waitStreams(1)
+			h.endAttempt(s)
+		}, "cancelled", "closed"},
+		{"no evidence within the window: not blamed", func(h *harness, dm *structpb.Struct, route, s *stream) {
+			h.endAttempt(s)
+			h.clock.Advance(evidenceWindow)
+			// Envoy's reply after the window is no longer evidence.
+			route.send(respHeaders(true, ":status", "503"))
+			route.recv()
+		}, "cancelled", "closed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			for range 3 {
+				dm, route := h.planOpen(chatBody, "x-request-id", "req-r")
+				s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+				tc.after(h, dm, route, s)
+				route.close()
+				h.waitStreams()
+			}
+			var b strings.Builder
+			h.srv.WriteMetrics(&b, h.clock.Now())
+			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 3`
+			if !strings.Contains(b.String(), want) {
+				t.Fatalf("metrics lack %q:\n%s", want, b.String())
+			}
+			if got := h.state("openai/gpt-4o"); got != tc.state {
+				t.Fatalf("breaker after three: got %s, want %s", got, tc.state)
+			}
+		})
+	}
+}
+
+// TestAttempt_PlanPerTryTimeoutBlames verifies the plan's per_try_ms, not the
+// configured default, decides whether an attempt ended at its per-try timeout.
+func TestAttempt_PlanPerTryTimeoutBlames(t *testing.T) {
 	h := newHarness(t, "")
-	dm := h.planFor(chatBody)
-	for i := 1; i <= 3; i++ {
-		s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
-		s.close()
-		// the server notices the end asynchronously
-		deadline := time.Now().Add(testTimeout)
-		for h.srv.Streams() > 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		want := "closed"
-		if i == 3 {
-			want = "open"
-		}
-		if got := h.state("openai/gpt-4o"); got != want {
-			t.Fatalf("after %d resets: got %s, want %s", i, got, want)
-		}
+	dm, route := h.planOpen(chatBody)
+	defer route.close()
+	plan := dm.GetFields()["llm_failover.plan"].GetStructValue()
+	if plan == nil {
+		t.Fatalf("no plan namespace in %v", dm)
+	}
+	plan.Fields["per_try_ms"] = structpb.NewNumberValue(2000)
+	s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
+	h.clock.Advance(2 * time.Second)
+	h.endAttempt(s)
+	recs := h.srv.traces.get(plan.Fields["id"].GetStringValue(), h.clock.Now())
+	if len(recs) != 1 || recs[0].State != recDone || recs[0].Class.String() != "timeout" {
+		t.Fatalf("trace: got %+v, want attempt 1 settled as a timeout", recs)
 	}
 }
 
@@ -367,8 +445,157 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	s = h.runAttempt(dm2, 1, "openai", "same", chatBody)
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s.send(respBody(`{"choices":[]}`, true))
 	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
+	}
+}
+
+// TestAttempt_MisconfigurationAnswersAndLogs verifies each misconfiguration
+// answer: a 500 ImmediateResponse (it reaches the client at once) with an
+// OpenAI-style error naming the problem, and an error log line carrying the
+// request id.
+func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
+	tests := []struct {
+		name string
+		code string
+		req  func(h *harness) *extprocv3.ProcessingRequest
+	}{
+		{"no forwarded plan", "plan_missing", func(h *harness) *extprocv3.ProcessingRequest {
+			return reqHeaders(false, ":path", "/v1/chat/completions", "x-request-id", "rq-9")
+		}},
+		{"provider outside the plan", "provider_not_in_plan", func(h *harness) *extprocv3.ProcessingRequest {
+			return h.attemptRequest(h.planFor(chatBody), 1, "stranger", "rq-9")
+		}},
+		{"provider not configured", "unknown_provider", func(h *harness) *extprocv3.ProcessingRequest {
+			dm := h.planFor(chatBody)
+			plan := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()
+			plan["gen"] = structpb.NewNumberValue(12345) // made elsewhere, with another configuration
+			t0 := plan["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
+			t0["provider"] = structpb.NewStringValue("elsewhere")
+			return h.attemptRequest(dm, 1, "", "rq-9")
+		}},
+		{"no body", "missing_body", func(h *harness) *extprocv3.ProcessingRequest {
+			r := h.attemptRequest(h.planFor(chatBody), 1, "openai", "rq-9")
+			r.GetRequestHeaders().EndOfStream = true
+			return r
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			s := h.open(PhaseAttempt)
+			defer s.close()
+			s.send(tc.req(h))
+			ir := s.recv().GetImmediateResponse()
+			var e struct {
+				Error struct{ Message, Type, Code string }
+			}
+			if ir == nil || json.Unmarshal(ir.GetBody(), &e) != nil {
+				t.Fatalf("got %v, want an ImmediateResponse with a JSON body", ir)
+			}
+			if ir.GetStatus().GetCode() != 500 || e.Error.Code != tc.code || e.Error.Type != "server_error" || e.Error.Message == "" {
+				t.Fatalf("got %d %s, want 500 with an OpenAI-style error coded %s", ir.GetStatus().GetCode(), ir.GetBody(), tc.code)
+			}
+			logs := h.logs.String()
+			if !strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"code":"`+tc.code+`"`) || !strings.Contains(logs, `"request_id":"rq-9"`) {
+				t.Fatalf("logs: got %s, want an error line with code %s and request_id rq-9", logs, tc.code)
+			}
+		})
+	}
+}
+
+// TestAttempt_UntranslatableRequestIsA4xx verifies the backstop when Envoy
+// sends an attempt to a target whose adapter refuses the request (the route
+// phase planned around it): a 400 naming the target, reaching the client at
+// once, and a log line.
+func TestAttempt_UntranslatableRequestIsA4xx(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers:
+  - {name: gem, api: gemini, host: g.example}
+  - {name: openai, api: openai, host: o.example}
+chains:
+  - {name: both, match: {models: [both]}, targets: [{provider: gem, model: gemini-2.5-pro}, {provider: openai, model: gpt-4o}]}
+`)
+	body := `{"model":"both","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]}`
+	dm := h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "gem", "rq-7"))
+	s.recv()
+	s.send(reqBody(body))
+	ir := s.recv().GetImmediateResponse()
+	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), `"provider":"gem"`) {
+		t.Fatalf("got %v, want a 400 naming the gem target", ir)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "refused the request") || !strings.Contains(logs, `"request_id":"rq-7"`) {
+		t.Fatalf("logs: got %s, want a line saying the adapter refused the request", logs)
+	}
+}
+
+// TestAttempt_ForwardsOnlyAllowlistedHeaders verifies what reaches a
+// provider: client headers outside the allowlist (cookie,
+// proxy-authorization, accept-encoding, the client's own keys, forwarding
+// and tracing headers) are removed, allowlisted ones and Envoy's are left,
+// and every attempt asks for identity encoding.
+func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 1, "openai", "req-1",
+		"cookie", "session=secret", "proxy-authorization", "Basic c2VjcmV0", "accept-encoding", "gzip, br",
+		"x-forwarded-for", "10.0.0.1", "traceparent", "00-abc-def-01", "openai-organization", "org-client",
+		"x-custom", "1", "accept", "text/event-stream", "user-agent", "sdk/1", "x-envoy-attempt-count", "1",
+		"content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(chatBody))
+	m := s.recv().GetRequestBody().GetResponse().GetHeaderMutation()
+	removed := map[string]bool{}
+	for _, k := range m.GetRemoveHeaders() {
+		removed[k] = true
+	}
+	set := setHeaders(m)
+	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", HeaderChain} {
+		if !removed[k] {
+			t.Errorf("remove_headers %v: got %q kept, want it removed", m.GetRemoveHeaders(), k)
+		}
+	}
+	for _, k := range []string{"accept", "user-agent", "x-request-id", "x-envoy-attempt-count", ":path", ":method", "authorization", "content-type", "accept-encoding"} {
+		if removed[k] {
+			t.Errorf("remove_headers %v: got %q removed, want it kept or set", m.GetRemoveHeaders(), k)
+		}
+	}
+	if got := set["accept-encoding"]; got != "identity" {
+		t.Errorf("accept-encoding: got %q, want identity", got)
+	}
+	if got := set["authorization"]; got != "Bearer sk-openai-secret" {
+		t.Errorf("authorization: got %q, want the provider's key", got)
+	}
+}
+
+// TestAttempt_SilentStreamClosesAfterFailover verifies that a 200 event
+// stream that stays silent fails over at stream_first_event_timeout and that
+// the attempt's gRPC stream then ends OK, so Envoy releases the held headers
+// without waiting for a body chunk (Envoy #45355).
+func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
+	h := newHarness(t, "")
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	dm := h.planFor(streamBody)
+	s := h.runAttempt(dm, 1, "openai", "req-silent", streamBody)
+	defer s.close()
+	start := time.Now()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+		t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
+	}
+	r, err := s.s.Recv()
+	if err != io.EOF {
+		t.Fatalf("after the headers answer: got %v, %v; want the stream closed with OK (io.EOF)", r, err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond || el > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 300ms stream_first_event_timeout", el)
 	}
 }

@@ -1,7 +1,10 @@
 package processor
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -77,6 +80,25 @@ type harness struct {
 	srv    *Server
 	clock  *fakeClock
 	client extprocv3.ExternalProcessorClient
+	logs   *syncBuffer // the server's JSON log lines
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func newHarness(t testing.TB, extraYAML string) *harness {
@@ -100,17 +122,20 @@ func newHarnessYAML(t testing.TB, yamlText string) *harness {
 		t.Fatalf("config: %v", err)
 	}
 	clock := newFakeClock()
-	srv, err := New(Options{Config: cfg, Clock: clock, Rand: func() float64 { return 0.5 }})
+	logs := &syncBuffer{}
+	srv, err := New(Options{Config: cfg, Clock: clock, Rand: func() float64 { return 0.5 },
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(srv.GRPCServerOptions()...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	go func() { _ = gs.Serve(lis) }()
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32))) // Envoy's gRPC client has no receive limit
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -118,7 +143,7 @@ func newHarnessYAML(t testing.TB, yamlText string) *harness {
 		conn.Close()
 		gs.Stop()
 	})
-	return &harness{t: t, srv: srv, clock: clock, client: extprocv3.NewExternalProcessorClient(conn)}
+	return &harness{t: t, srv: srv, clock: clock, client: extprocv3.NewExternalProcessorClient(conn), logs: logs}
 }
 
 // stream is one ext_proc stream as Envoy would open it.
@@ -231,6 +256,57 @@ func (h *harness) planFor(body string, kv ...string) *structpb.Struct {
 		h.t.Fatalf("route body: got %v, want a body response", r)
 	}
 	return r.GetDynamicMetadata()
+}
+
+// planOpen is planFor with the route stream left open, as Envoy keeps it
+// while the attempts run.
+func (h *harness) planOpen(body string, kv ...string) (*structpb.Struct, *stream) {
+	h.t.Helper()
+	s := h.open(PhaseRoute)
+	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json",
+		"x-request-id", "req-1"}, kv...)
+	s.send(reqHeaders(false, args...))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		h.t.Fatalf("route headers: got %v, want a headers response", r)
+	}
+	s.send(reqBody(body))
+	r := s.recv()
+	if r.GetRequestBody() == nil {
+		h.t.Fatalf("route body: got %v, want a body response", r)
+	}
+	return r.GetDynamicMetadata(), s
+}
+
+// waitStreams waits until at most n (default 0) ext_proc streams run: the
+// server sees a stream's end asynchronously.
+func (h *harness) waitStreams(n ...int) {
+	h.t.Helper()
+	want := int64(0)
+	if len(n) > 0 {
+		want = int64(n[0])
+	}
+	deadline := time.Now().Add(testTimeout)
+	for h.srv.Streams() > want {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("streams: %d still running, want at most %d", h.srv.Streams(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// endAttempt ends an attempt stream from Envoy's side (a reset or a torn
+// down attempt) and waits until the server has seen the end.
+func (h *harness) endAttempt(s *stream) {
+	h.t.Helper()
+	before := h.srv.Streams()
+	s.cancel()
+	deadline := time.Now().Add(testTimeout)
+	for h.srv.Streams() >= before {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the attempt stream did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // attemptRequest is the attempt phase's first message for attempt n on providerName.

@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -13,6 +14,7 @@ var (
 	errNotObject      = errors.New("the request body must be a JSON object")
 	errDuplicateModel = errors.New(`the request body has more than one top-level "model" key`)
 	errMissingModel   = errors.New(`the request body needs a "model" string`)
+	errModelEncoding  = errors.New(`the request body's "model" is not valid UTF-8`)
 )
 
 // inspection is what the route phase needs from a request body.
@@ -52,6 +54,12 @@ func inspectBody(b []byte) (inspection, error) {
 			}
 			if value.Type != gjson.String || value.Str == "" {
 				err = errMissingModel
+				return false
+			}
+			if !utf8.ValidString(value.Str) {
+				// The model travels in the plan (a protobuf string must be
+				// UTF-8) and in error messages: refuse it here, with a 400.
+				err = errModelEncoding
 				return false
 			}
 			in.Model = value.Str

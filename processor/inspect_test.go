@@ -26,6 +26,7 @@ func TestInspectBody(t *testing.T) {
 		{"escaped duplicate", `{"model":"a","\u006dodel":"b"}`, inspection{}, errDuplicateModel},
 		{"missing", `{"messages":[]}`, inspection{}, errMissingModel},
 		{"empty model", `{"model":""}`, inspection{}, errMissingModel},
+		{"model not UTF-8", "{\"model\":\"gpt\xff\"}", inspection{}, errModelEncoding},
 		{"array", `[1]`, inspection{}, errNotObject},
 		{"truncated", `{"model":"m"`, inspection{}, errMalformedJSON},
 		{"trailing garbage", `{"model":"m"} x`, inspection{}, errMalformedJSON},

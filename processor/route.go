@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	filterextprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -41,8 +42,23 @@ type routeStream struct {
 	planID      string // keys the trace: unique per request even when clients reuse x-request-id
 	chainHeader string
 	plan        routing.Plan
+	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
 }
+
+// Request headers the route phase sets for Envoy's router, which reads and
+// removes them (docs/envoy-contract.md, "Route phase"): every request's
+// attempts are bounded by its own plan. The route-phase filter's
+// mutation_rules.allow_expression must allow exactly these two x-envoy-*
+// names (the default rules refuse x-envoy-* mutations).
+const (
+	// HeaderMaxRetries is read by retry_state_impl.cc RetryStateImpl (when
+	// the route's retry_on is set) and replaces num_retries.
+	HeaderMaxRetries = "x-envoy-max-retries"
+	// HeaderPerTryTimeout is read by router.cc FilterUtility::finalTimeout
+	// and replaces the route's per_try_timeout.
+	HeaderPerTryTimeout = "x-envoy-upstream-rq-per-try-timeout-ms"
+)
 
 func newRouteStream(s *Server, st *state) *routeStream {
 	return &routeStream{s: s, st: st}
@@ -55,10 +71,19 @@ func (r *routeStream) logger() *slog.Logger {
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
 
+func (r *routeStream) done() bool { return false }
+
 func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return nil, nil }
 
 func (r *routeStream) end(err error) {
-	if err != nil && r.step != routeDone && r.step != routeWantResponse {
+	if r.step == routeWantResponse {
+		// Planned, and no response headers came: the client left (or Envoy
+		// gave up on this stream). Attempts that ended without an answer
+		// are not the provider's failure.
+		r.s.settle(r.s.traces.left(r.planID, r.s.clock.Now()))
+		return
+	}
+	if err != nil && r.step != routeDone {
 		r.logger().Warn("route stream ended early", "error", err.Error())
 	}
 }
@@ -117,7 +142,7 @@ func targetLabel(providerName, model string, api config.API) string {
 
 func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
-	r.reqID = hs["x-request-id"]
+	r.reqID = cleanRequestID(hs["x-request-id"])
 	r.chainHeader = hs[HeaderChain]
 	cfg := r.st.cfg
 	path := hs[":path"]
@@ -193,30 +218,37 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
 	}
-	plan, perr, who := r.dropUntranslatable(plan, body, in)
+	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
 		e := apiErrorOf(perr)
 		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
 	r.plan = plan
+	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
 	r.step = routeWantResponse
 	counter(&r.s.metrics.planned, ch.Name).Add(1)
 	m := &mutation{}
 	m.setHeader(HeaderChain, ch.Name)
+	// Bound the attempts by this plan (a single-target or all-open plan is
+	// attempted once, plus same-target retries) and by the chain's attempt
+	// timeout for this kind of request.
+	m.setHeader(HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
+	m.setHeader(HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
-	resp.DynamicMetadata = planMetadata(cfg.MetadataNamespace, cfg.PlanNamespace(), r.planID, in, plan)
+	resp.DynamicMetadata = r.planMetadata(in, plan)
 	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	return one(resp), nil
 }
 
 // dropUntranslatable leaves out the steps whose provider cannot express the
 // request (its adapter's Prepare refuses it, e.g. a tool result Gemini cannot
-// name): the attempt phase could only refuse it there, and Envoy ignores
-// ImmediateResponses from upstream filters. It returns the first refusal and
-// the target it came from, for the 4xx when no step is left.
-func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection) (routing.Plan, *provider.Error, string) {
+// name): the attempt phase could only refuse it there, with a local reply
+// that reaches the client at once and is never retried on the next target.
+// A dropped step's half-open probe slot is given back. It returns the first
+// refusal and the target it came from, for the 4xx when no step is left.
+func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection, now time.Time) (routing.Plan, *provider.Error, string) {
 	var first *provider.Error
 	who := ""
 	kept := p.Steps[:0]
@@ -231,6 +263,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 			kept = append(kept, s)
 			continue
 		}
+		s.Release(now) // a half-open probe slot this request will not use
 		if first == nil {
 			if !errors.As(err, &first) {
 				first = &provider.Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request", Message: err.Error()}
@@ -270,8 +303,10 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
-// override in ns and the plan details in planNS (docs/envoy-contract.md).
-func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *structpb.Struct {
+// override in the metadata namespace and the plan details in the plan
+// namespace (docs/envoy-contract.md).
+func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
+	ns, planNS := r.st.cfg.MetadataNamespace, r.st.cfg.PlanNamespace()
 	groups := make([]*structpb.Value, len(p.Steps))
 	targets := make([]*structpb.Value, len(p.Steps))
 	for i, s := range p.Steps {
@@ -297,7 +332,9 @@ func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *str
 		}}),
 		planNS: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			"v":             structpb.NewNumberValue(1),
-			"id":            structpb.NewStringValue(planID),
+			"id":            structpb.NewStringValue(r.planID),
+			"gen":           structpb.NewNumberValue(float64(r.st.gen)),
+			"per_try_ms":    structpb.NewNumberValue(float64(r.perTry.Milliseconds())),
 			"chain":         structpb.NewStringValue(p.Chain),
 			"model":         structpb.NewStringValue(in.Model),
 			"stream":        structpb.NewBoolValue(in.Stream),
@@ -313,6 +350,11 @@ func planMetadata(ns, planNS, planID string, in inspection, p routing.Plan) *str
 func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
 	r.respStatus = statusOf(hs)
+	if r.step == routeWantResponse {
+		// Envoy answers the client: attempts that ended without an answer
+		// were ended by Envoy (reset, per-try timeout), not by the client.
+		r.s.settle(r.s.traces.responded(r.planID, r.s.clock.Now()))
+	}
 	if r.step != routeWantResponse || hs[HeaderTrace] != "" || r.respStatus < 400 {
 		r.step = routeDone
 		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
@@ -353,6 +395,35 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 // may reuse x-request-id; the trace of one request must never show another's.
 func newPlanID(reqID string) string {
 	return reqID + "~" + strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// maxRequestIDBytes bounds the request id kept for logs and plan ids.
+const maxRequestIDBytes = 200
+
+// cleanRequestID makes a client's x-request-id safe to log and to carry in
+// the plan (a protobuf string must be UTF-8): bytes that are not valid UTF-8
+// and control characters become %XX escapes, and the result is cut at
+// maxRequestIDBytes. A valid id is returned unchanged.
+func cleanRequestID(id string) string {
+	clean := len(id) <= maxRequestIDBytes && utf8.ValidString(id)
+	for i := 0; clean && i < len(id); i++ {
+		clean = id[i] >= 0x20 && id[i] != 0x7f
+	}
+	if clean {
+		return id
+	}
+	var b strings.Builder
+	for i := 0; i < len(id) && b.Len() < maxRequestIDBytes; {
+		r, n := utf8.DecodeRuneInString(id[i:])
+		if r == utf8.RuneError && n <= 1 || r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, "%%%02X", id[i])
+			i++
+			continue
+		}
+		b.WriteString(id[i : i+n])
+		i += n
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // TestRoute_PublishesPlanAsPriorityGroupOverride verifies the route phase's
@@ -33,9 +35,13 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 		t.Fatalf("plan id: got %q, want the request id with a random suffix", id)
 	}
 	plan["id"] = "r1"
+	if g, _ := plan["gen"].(float64); uint64(g) != h.srv.state.Load().gen || g == 0 {
+		t.Fatalf("plan gen: got %v, want the configuration's generation %d", plan["gen"], h.srv.state.Load().gen)
+	}
+	plan["gen"] = 7
 	got, _ := json.Marshal(dm)
 	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
-		`"llm_failover.plan":{"chain":"premium","extra":0,"id":"r1","include_usage":true,"model":"premium","stream":true,"targets":[` +
+		`"llm_failover.plan":{"chain":"premium","extra":0,"gen":7,"id":"r1","include_usage":true,"model":"premium","per_try_ms":60000,"stream":true,"targets":[` +
 		`{"cluster":"openai","context_window":0,"model":"gpt-4o","provider":"openai"},{"cluster":"groq","context_window":0,"model":"llama-3.3-70b-versatile","provider":"groq"}],"v":1}}`
 	if string(got) != want {
 		t.Fatalf("dynamic metadata:\n got %s\nwant %s", got, want)
@@ -64,6 +70,9 @@ func TestRoute_RejectsBadInput(t *testing.T) {
 		{"content-length over the limit", []string{"content-length", "999999"}, "", 413, "request_too_large", ""},
 		{"non-JSON content type", []string{"content-type", "text/plain"}, "", 415, "unsupported_media_type", ""},
 		{"unknown chain header", []string{HeaderChain, "nope"}, "", 400, "unknown_chain", ""},
+		// A model that is not UTF-8 cannot travel in the plan (a protobuf
+		// string): a 400 naming the field, not a stream error Envoy turns into a 500.
+		{"model not UTF-8", nil, "{\"model\":\"premium\xff\",\"messages\":[]}", 400, "invalid_request_body", "default_chain: premium\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,5 +228,158 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, suppo
 	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "unsupported_capability") ||
 		!strings.Contains(string(ir.GetBody()), "vision") {
 		t.Fatalf("got %v, want 400 unsupported_capability naming vision", ir)
+	}
+}
+
+// TestRoute_RequestIDNotUTF8IsEscaped verifies an x-request-id with bytes
+// that are not UTF-8 (or control characters) still gets a plan, its id
+// carrying the bytes as %XX escapes, instead of a stream error.
+func TestRoute_RequestIDNotUTF8IsEscaped(t *testing.T) {
+	tests := []struct{ name, id, wantPrefix string }{
+		{"invalid byte", "req-\xff-1", "req-%FF-1~"},
+		{"control character", "req\n1", "req%0A1~"},
+		{"plain", "req-ok", "req-ok~"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(chatBody, "x-request-id", tc.id)
+			id := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["id"].GetStringValue()
+			if !strings.HasPrefix(id, tc.wantPrefix) {
+				t.Fatalf("plan id: got %q, want prefix %q", id, tc.wantPrefix)
+			}
+		})
+	}
+}
+
+// TestCleanRequestID_BoundsLength verifies a long id is cut to maxRequestIDBytes.
+func TestCleanRequestID_BoundsLength(t *testing.T) {
+	if got := cleanRequestID(strings.Repeat("\xff", 1000)); len(got) > maxRequestIDBytes+2 || !strings.HasPrefix(got, "%FF%FF") {
+		t.Fatalf("got %d bytes %q..., want at most about %d escaped bytes", len(got), got[:min(len(got), 12)], maxRequestIDBytes)
+	}
+}
+
+// TestRoute_BoundsAttemptsByThePlan verifies the per-request bounds the
+// route phase sets for Envoy's router: x-envoy-max-retries from the plan's
+// own length and same-target retries (one target: no retry), and
+// x-envoy-upstream-rq-per-try-timeout-ms from the chain's attempt timeout
+// for streamed or non-streamed requests, also published as per_try_ms.
+func TestRoute_BoundsAttemptsByThePlan(t *testing.T) {
+	const chains = `
+routing: {attempt_timeout: {streamed: 20s, non_streamed: 5m}}
+providers:
+  - {name: openai, api: openai, host: api.openai.com, auth: {key_env: TEST_OPENAI_KEY}}
+  - {name: groq, api: openai-compatible, host: api.groq.com, auth: {key_env: TEST_GROQ_KEY}}
+chains:
+  - name: two
+    match: {models: [two]}
+    attempt_timeout: {non_streamed: 30m}
+    targets: [{provider: openai, model: gpt-4o}, {provider: groq, model: llama}]
+  - name: one
+    match: {models: [one]}
+    targets: [{provider: openai, model: gpt-4o-mini}]
+`
+	tests := []struct {
+		name, yaml, body string
+		retries, perTry  string
+	}{
+		{"two targets, non-streamed, chain's own timeout", chains, `{"model":"two"}`, "1", "1800000"},
+		{"two targets, streamed, routing's timeout", chains, `{"model":"two","stream":true}`, "1", "20000"},
+		{"one target: no retry", chains, `{"model":"one"}`, "0", "300000"},
+		{"one target plus same-target retries", strings.Replace(chains, "non_streamed: 5m}}", "non_streamed: 5m}, same_target_retries: 2}", 1), `{"model":"one"}`, "2", "300000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessYAML(t, tc.yaml)
+			s := h.open(PhaseRoute)
+			defer s.close()
+			s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json", "x-request-id", "b1"))
+			s.recv()
+			s.send(reqBody(tc.body))
+			r := s.recv()
+			hs := setHeaders(r.GetRequestBody().GetResponse().GetHeaderMutation())
+			if hs[HeaderMaxRetries] != tc.retries || hs[HeaderPerTryTimeout] != tc.perTry {
+				t.Fatalf("got %s=%q %s=%q, want %q and %q", HeaderMaxRetries, hs[HeaderMaxRetries], HeaderPerTryTimeout, hs[HeaderPerTryTimeout], tc.retries, tc.perTry)
+			}
+			plan := r.GetDynamicMetadata().GetFields()["llm_failover.plan"].GetStructValue().GetFields()
+			if got := strconv.FormatFloat(plan["per_try_ms"].GetNumberValue(), 'f', -1, 64); got != tc.perTry {
+				t.Fatalf("plan per_try_ms: got %s, want %s", got, tc.perTry)
+			}
+		})
+	}
+}
+
+// TestRoute_AllOpenPlanIsAttemptedOnce verifies that when every breaker of
+// a two-target chain is open (try-soonest), the one planned target gets no
+// retries: Envoy does not hit the open target again.
+func TestRoute_AllOpenPlanIsAttemptedOnce(t *testing.T) {
+	h := newHarness(t, "")
+	for _, k := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
+		b := h.srv.Registry().Lookup(k)
+		for range 3 {
+			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+		}
+	}
+	s := h.open(PhaseRoute)
+	defer s.close()
+	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
+	s.recv()
+	s.send(reqBody(chatBody))
+	if got := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())[HeaderMaxRetries]; got != "0" {
+		t.Fatalf("%s: got %q, want 0", HeaderMaxRetries, got)
+	}
+}
+
+// TestPlan_RoundTrips verifies the plan the route phase publishes reads back
+// in the attempt phase with the same values, the generation included
+// (per_try_ms is read by the attempt phase's response side).
+func TestPlan_RoundTrips(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(`{"model":"premium","stream":true,"stream_options":{"include_usage":true}}`, "x-request-id", "rt")
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for ns, v := range dm.GetFields() {
+		md.FilterMetadata[ns] = v.GetStructValue()
+	}
+	p, err := parsePlan(md, "llm_failover.plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gen != h.srv.state.Load().gen || p.Chain != "premium" || !p.Stream || !p.IncludeUsage ||
+		len(p.Targets) != 2 || p.Targets[1].Provider != "groq" || !strings.HasPrefix(p.ID, "rt~") {
+		t.Fatalf("got %+v, want the published plan (gen %d)", p, h.srv.state.Load().gen)
+	}
+}
+
+// TestRoute_LocalReplyListsEveryAttempt verifies the trace is complete by
+// construction: Envoy's local reply after every attempt reset lists the last
+// attempt too, even when the server has not yet seen that attempt's stream end.
+func TestRoute_LocalReplyListsEveryAttempt(t *testing.T) {
+	h := newHarness(t, "")
+	dm, route := h.planOpen(chatBody, "x-request-id", "all-reset")
+	defer route.close()
+	s1 := h.runAttempt(dm, 1, "openai", "all-reset", chatBody)
+	h.endAttempt(s1) // attempt 1 reset
+	s2 := h.runAttempt(dm, 2, "groq", "all-reset", chatBody)
+	defer s2.close() // attempt 2 reset too, but its end reaches the server late
+	route.send(respHeaders(false, ":status", "503", "content-type", "text/plain"))
+	route.recv()
+	route.send(respBody("upstream connect error or disconnect/reset before headers", true))
+	body := route.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody()
+	var e struct {
+		Error struct {
+			Attempts []struct {
+				Attempt  int
+				Provider string
+				Outcome  string
+			}
+		}
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	got := e.Error.Attempts
+	if len(got) != 2 || got[0].Provider != "openai" || got[1].Provider != "groq" ||
+		got[0].Outcome != "no_response" || got[1].Outcome != "no_response" {
+		t.Fatalf("attempts: got %+v, want openai and groq, both no_response", got)
 	}
 }

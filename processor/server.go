@@ -12,6 +12,7 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -61,19 +62,29 @@ type Server struct {
 	hosts    sync.Map // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
-	mu       sync.Mutex
-	draining bool
-	inflight sync.WaitGroup
-	streams  atomic.Int64
+	snaps snapshots // the current configuration and those plans in flight were made with
+
+	mu         sync.Mutex
+	draining   bool
+	active     int           // streams admitted and not yet ended
+	idle       chan struct{} // closed once draining with no active stream
+	idleClosed bool
+	streams    atomic.Int64
+
+	// msgLimits are the gRPC message limits fixed at New (grpc.NewServer
+	// takes them once): a reload may not need larger ones.
+	msgLimits MessageLimits
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
 
-// state is one immutable configuration snapshot: a stream keeps the one it started with.
+// state is one immutable configuration snapshot: a stream keeps the one it
+// started with, and an attempt stream the one its plan was made with.
 type state struct {
 	cfg       *config.Config
 	table     *routing.Table
 	endpoints map[string]*endpoint // by provider name
+	gen       uint64               // generationOf(cfg): the plan's "gen"
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -93,7 +104,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("processor: Options.Config is required")
 	}
-	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = wallClock{}
 	}
@@ -108,6 +119,7 @@ func New(opts Options) (*Server, error) {
 		}
 	})
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
+	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {
 		return nil, err
 	}
@@ -115,11 +127,16 @@ func New(opts Options) (*Server, error) {
 }
 
 // Reload swaps in a new configuration. Streams already running keep the
-// snapshot they started with; breakers of targets that still exist keep
-// their state.
+// snapshot they started with, attempts of plans made before the reload run
+// on the snapshot their plan was made with (see snapshots), and breakers of
+// targets that still exist keep their state.
 func (s *Server) Reload(cfg *config.Config) error {
 	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}}
 	var errs []error
+	if need := MessageLimitsFor(cfg); need.Recv > s.msgLimits.Recv || need.Send > s.msgLimits.Send {
+		errs = append(errs, fmt.Errorf("processor: limits.max_body_bytes %s needs gRPC messages of up to %d bytes, above the %d fixed at start: restart llm-failover to raise it",
+			cfg.Limits.MaxBodyBytes, need.Recv, s.msgLimits.Recv))
+	}
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
 		a, err := provider.For(p.API)
@@ -145,8 +162,37 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
+	st.gen = generationOf(cfg)
+	s.snaps.add(st, s.clock.Now())
 	s.state.Store(st)
 	return nil
+}
+
+// grpcHeadroom (1 MiB) is the room a gRPC message needs beyond a body: the request
+// headers (Envoy's limit is 60 KiB by default), attributes, the forwarded
+// plan metadata and the protobuf framing.
+const grpcHeadroom = 1 << 20
+
+// MessageLimits are the largest gRPC messages the server receives and sends.
+type MessageLimits struct{ Recv, Send int }
+
+// MessageLimitsFor sizes the gRPC message limits from c: a message carries at
+// most one request body (limits.max_body_bytes; Envoy answers 413 above it)
+// plus headers and metadata. A sent body may be a translation, which can be
+// larger than what came in: the send limit is twice the body limit plus the
+// headroom. grpc-go's defaults (4 MiB received) would refuse a body at or
+// near a limit above about 4 MiB, and Envoy's gRPC client has no limit.
+// Smaller body limits still get the limits of the default
+// (config.DefaultMaxBodyBytes), so a reload back to it needs no restart.
+func MessageLimitsFor(c *config.Config) MessageLimits {
+	body := max(int(c.Limits.MaxBodyBytes), config.DefaultMaxBodyBytes)
+	return MessageLimits{Recv: body + grpcHeadroom, Send: 2*body + grpcHeadroom}
+}
+
+// GRPCServerOptions are the grpc.NewServer options the server needs: its
+// message limits.
+func (s *Server) GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send)}
 }
 
 // Registry exposes the breakers (for the status page and metrics).
@@ -155,19 +201,49 @@ func (s *Server) Registry() *routing.Registry { return s.registry }
 // Streams returns the number of ext_proc streams in flight.
 func (s *Server) Streams() int64 { return s.streams.Load() }
 
-// Drain stops accepting new streams and waits until the running ones end or
-// ctx is done.
+// Drain stops accepting new requests and waits until the running streams
+// end or ctx is done. Only route-phase streams (new requests) are refused:
+// attempt streams keep being served, during and after Drain, so that a
+// request planned before the drain still reaches its next target when it
+// fails over (an attempt-phase error would reach the client at once, see
+// docs/envoy-contract.md). The gRPC server's own stop ends them.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
+	s.closeIdleLocked()
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.inflight.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.idle:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("processor: drain: %d streams still running: %w", s.streams.Load(), ctx.Err())
+	}
+}
+
+// admit counts a new stream of phase in, or refuses it while draining
+// (route phase only).
+func (s *Server) admit(phase string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining && phase != PhaseAttempt {
+		return false
+	}
+	s.active++
+	return true
+}
+
+// done counts an admitted stream out.
+func (s *Server) done() {
+	s.mu.Lock()
+	s.active--
+	s.closeIdleLocked()
+	s.mu.Unlock()
+}
+
+func (s *Server) closeIdleLocked() {
+	if s.draining && s.active == 0 && !s.idleClosed {
+		s.idleClosed = true
+		close(s.idle)
 	}
 }
 
@@ -183,6 +259,11 @@ type handler interface {
 	expire() ([]*extprocv3.ProcessingResponse, error)
 	// end is called once when the stream ends; err is nil on a clean end.
 	end(err error)
+	// done reports that the stream has nothing left to do: Process then
+	// closes it with OK after sending the answers it has. In STREAMED mode
+	// that releases response headers Envoy would otherwise hold until the
+	// next body chunk (docs/envoy-contract.md, attempt phase).
+	done() bool
 }
 
 // Process serves one ext_proc stream. A panic in a stream's state machine
@@ -195,17 +276,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			err = status.Error(codes.Internal, "llm-failover: internal error")
 		}
 	}()
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
-		return status.Error(codes.Unavailable, "llm-failover is draining")
-	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
-
 	ctx := stream.Context()
 	phase := PhaseRoute
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -213,6 +283,13 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			phase = v[0]
 		}
 	}
+	if !s.admit(phase) {
+		return status.Error(codes.Unavailable, "llm-failover is draining")
+	}
+	defer s.done()
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
 	st := s.state.Load()
 	var h handler
 	switch phase {
@@ -278,6 +355,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 				h.end(err)
 				return err
 			}
+			if h.done() {
+				h.end(nil)
+				return nil
+			}
 		case <-h.deadline():
 			resps, err := h.expire()
 			if err != nil {
@@ -287,6 +368,10 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			if err := send(resps); err != nil {
 				h.end(err)
 				return err
+			}
+			if h.done() {
+				h.end(nil)
+				return nil
 			}
 		case <-ctx.Done():
 			h.end(ctx.Err())

@@ -171,7 +171,11 @@ func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 		"text again": {text, "openai"}, // from the cache
 		"struct":     {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStructValue(st)}}, "groq"},
 		"garbage":    {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue("{{{")}}, ""},
-		"missing":    {nil, ""},
+		// The priority-1 "unavailable" endpoint of a TLS provider cluster.
+		"fallback endpoint": {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue(
+			`filter_metadata { key: "envoy.transport_socket_match" value { fields { key: "llm_failover_unavailable" value { bool_value: true } } } } ` +
+				`filter_metadata { key: "llm_failover" value { fields { key: "provider" value { string_value: "anthropic" } } } }`)}}, "anthropic"},
+		"missing": {nil, ""},
 	} {
 		if got := s.hostProvider(tc.attrs); got != tc.want {
 			t.Fatalf("%s: got %q, want %q", name, got, tc.want)
@@ -209,5 +213,203 @@ func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Fatalf("translated stream lacks %s:\n%s", want, got)
 		}
+	}
+}
+
+// bodyOfSize is a chat request body of exactly n bytes.
+func bodyOfSize(t *testing.T, n int) string {
+	t.Helper()
+	const head, tail = `{"model":"premium","messages":[{"role":"user","content":"`, `"}]}`
+	if n < len(head)+len(tail) {
+		t.Fatalf("bodyOfSize(%d): too small", n)
+	}
+	return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+}
+
+// TestServer_BodyAtTheLimitCrossesRealGRPC verifies that a body of exactly
+// limits.max_body_bytes, above grpc-go's 4 MiB default, is planned by the
+// route phase and rewritten by the attempt phase over a real gRPC stream.
+func TestServer_BodyAtTheLimitCrossesRealGRPC(t *testing.T) {
+	for _, limit := range []int{4 << 20, 8 << 20} {
+		t.Run(config.ByteSize(limit).String(), func(t *testing.T) {
+			h := newHarness(t, "limits: {max_body_bytes: "+config.ByteSize(limit).String()+"}\n")
+			body := bodyOfSize(t, limit)
+			dm := h.planFor(body)
+			s := h.runAttempt(dm, 1, "openai", "big", body)
+			s.close()
+		})
+	}
+}
+
+// TestServer_ReloadRefusesLargerMessageLimits verifies a reload whose
+// max_body_bytes needs larger gRPC messages than those fixed at start is
+// refused with a message saying to restart.
+func TestServer_ReloadRefusesLargerMessageLimits(t *testing.T) {
+	h := newHarness(t, "")
+	cfg, err := config.Parse([]byte(testConfig + "limits: {max_body_bytes: 64MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("Reload: got %v, want an error saying to restart", err)
+	}
+}
+
+// TestServer_EmptyKeyIsRefusedNamingTheVariable verifies a provider key that
+// is set but empty or white space fails New and Reload with an error naming
+// the variable, never sending requests without a credential.
+func TestServer_EmptyKeyIsRefusedNamingTheVariable(t *testing.T) {
+	h := newHarness(t, "")
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_GROQ_KEY", "  \n")
+	if err := h.srv.Reload(cfg); err == nil || !strings.Contains(err.Error(), "TEST_GROQ_KEY") {
+		t.Fatalf("Reload: got %v, want an error naming TEST_GROQ_KEY", err)
+	}
+	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "TEST_GROQ_KEY") {
+		t.Fatalf("New: got %v, want an error naming TEST_GROQ_KEY", err)
+	}
+}
+
+// TestServer_DrainServesAttemptsOfPlannedRequests verifies that while
+// draining, a new route-phase stream (a new request) is refused but an
+// attempt stream of a request planned before the drain is served, so a
+// request mid-failover still reaches its next target.
+func TestServer_DrainServesAttemptsOfPlannedRequests(t *testing.T) {
+	h := newHarness(t, "")
+	route := h.open(PhaseRoute)
+	route.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "d1"))
+	route.recv()
+	route.send(reqBody(chatBody))
+	dm := route.recv().GetDynamicMetadata() // planned; the route stream stays open for the response
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		drained <- h.srv.Drain(ctx)
+	}()
+	deadline := time.Now().Add(testTimeout)
+	for { // wait until the drain is on: a new request is refused
+		n := h.open(PhaseRoute)
+		_ = n.s.Send(reqHeaders(true))
+		_, err := n.s.Recv()
+		n.cancel()
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new route stream while draining: got %v, want Unavailable", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Attempt 1 failed; Envoy retries on groq during the drain.
+	s := h.open(PhaseAttempt)
+	s.send(h.attemptRequest(dm, 2, "groq", "d1"))
+	if r, err := s.s.Recv(); err != nil || r.GetRequestHeaders() == nil {
+		t.Fatalf("attempt while draining: got %v, %v; want a request headers answer", r, err)
+	}
+	s.send(reqBody(chatBody))
+	if hs := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation()); hs["authorization"] != "Bearer gsk-groq-secret" {
+		t.Fatalf("attempt while draining: got headers %v, want groq's rewrite", hs)
+	}
+	s.close()
+	route.close()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Drain did not return after the last stream ended")
+	}
+}
+
+// TestServer_AttemptsRunOnThePlansConfiguration verifies that a reload that
+// removes a provider does not strand a request planned before it: its next
+// attempt is served with the configuration its plan was made with, while
+// new requests get the new one.
+func TestServer_AttemptsRunOnThePlansConfiguration(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	onlyOpenAI := `
+providers:
+  - {name: openai, api: openai, host: api.openai.com, auth: {key_env: TEST_OPENAI_KEY}}
+chains:
+  - name: premium
+    match: {models: [premium, gpt-4o]}
+    targets: [{provider: openai, model: gpt-4o}]
+`
+	cfg, err := config.Parse([]byte(onlyOpenAI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	s := h.open(PhaseAttempt)
+	defer s.close()
+	s.send(h.attemptRequest(dm, 2, "groq", "r1"))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		t.Fatalf("attempt 2 after the reload: got %v, want it served", r)
+	}
+	s.send(reqBody(chatBody))
+	hs := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())
+	if hs[":path"] != "/openai/v1/chat/completions" || hs["authorization"] != "Bearer gsk-groq-secret" {
+		t.Fatalf("attempt 2 after the reload: got %v, want groq's path and key from the plan's configuration", hs)
+	}
+	targets := h.planFor(chatBody).GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	if len(targets) != 1 {
+		t.Fatalf("new plan after the reload: got %d targets, want 1 (groq removed)", len(targets))
+	}
+}
+
+// TestSnapshots_KeepOnlyWhatPlansInFlightNeed verifies the snapshot store:
+// a replaced configuration is found by its generation while its plans may
+// still be running, and forgotten after that or beyond maxSnapshots.
+func TestSnapshots_KeepOnlyWhatPlansInFlightNeed(t *testing.T) {
+	cfgA, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgB, err := config.Parse([]byte(strings.Replace(testConfig, "[premium, gpt-4o]", "[premium, gpt-4o, b]", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &state{cfg: cfgA, gen: generationOf(cfgA)}
+	b := &state{cfg: cfgB, gen: generationOf(cfgB)}
+	if a.gen == b.gen || a.gen == 0 || a.gen >= 1<<53 {
+		t.Fatalf("generations: got %d and %d, want distinct non-zero values below 2^53", a.gen, b.gen)
+	}
+	if again, _ := config.Parse([]byte(testConfig)); generationOf(again) != a.gen {
+		t.Fatalf("generation of the same configuration: got %d, want %d", generationOf(again), a.gen)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ss snapshots
+	ss.add(a, now)
+	ss.add(b, now.Add(time.Second))
+	if ss.get(a.gen) != a || ss.get(b.gen) != b {
+		t.Fatalf("right after a reload: got %p/%p, want both snapshots kept", ss.get(a.gen), ss.get(b.gen))
+	}
+	late := now.Add(time.Second + planLifetime(cfgA) + time.Second)
+	ss.add(&state{cfg: cfgA, gen: a.gen}, late) // a reload back to A's content replaces it
+	if ss.get(b.gen) == nil {
+		t.Fatal("B just retired: got it forgotten, want it kept")
+	}
+	cfgC := *cfgA
+	cfgC.DefaultChain = "premium"
+	ss.add(&state{cfg: &cfgC, gen: generationOf(&cfgC)}, late.Add(planLifetime(cfgB)+2*time.Minute))
+	if ss.get(b.gen) != nil || ss.get(a.gen) == nil {
+		t.Fatal("B retired long ago, A just now: got B kept or A forgotten, want B forgotten and A kept")
+	}
+	for i := range maxSnapshots + 5 {
+		c := *cfgA
+		c.DefaultChain = ""
+		c.MetadataNamespace = "ns" + strings.Repeat("x", i)
+		ss.add(&state{cfg: &c, gen: generationOf(&c)}, late)
+	}
+	if got := len(ss.list); got != maxSnapshots {
+		t.Fatalf("after many reloads: got %d snapshots, want %d", got, maxSnapshots)
 	}
 }

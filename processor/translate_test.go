@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 const anthropicConfig = `
@@ -159,5 +160,29 @@ chains:
 	ir := s.recv().GetImmediateResponse()
 	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "gem/gemini-2.5-pro (gemini)") {
 		t.Fatalf("got %v, want a 400 naming the gemini target", ir)
+	}
+}
+
+// TestRoute_DroppedProbeStepReleasesItsSlot verifies that when a half-open
+// target is left out of a plan because its adapter cannot express the
+// request, its probe slot is given back at once: the next request probes
+// the target instead of waiting for breaker.probe_timeout.
+func TestRoute_DroppedProbeStepReleasesItsSlot(t *testing.T) {
+	h := newHarnessYAML(t, `
+breaker: {consecutive_failures: 1, open_for: 10s, jitter: 0, probe_timeout: 5m}
+providers:
+  - {name: gem, api: gemini, host: g.example}
+  - {name: openai, api: openai, host: o.example}
+chains:
+  - {name: both, match: {models: [both]}, targets: [{provider: gem, model: gemini-2.5-pro}, {provider: openai, model: gpt-4o}]}
+`)
+	h.srv.Registry().Lookup("gem/gemini-2.5-pro").Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+	h.clock.Advance(11 * time.Second) // half-open: the next plan leading with gem probes it
+	untranslatable := `{"model":"both","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]}`
+	h.planFor(untranslatable) // gem's probe slot taken, then the step dropped
+	targets := h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`).
+		GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	if len(targets) != 2 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "gem" {
+		t.Fatalf("next plan: got %v, want gem probed first", targets)
 	}
 }

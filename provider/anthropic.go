@@ -275,6 +275,9 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 		return nil, errBadUpstream("anthropic response is not valid JSON")
 	}
 	r := gjson.ParseBytes(body)
+	if !r.IsObject() || !r.Get("content").IsArray() {
+		return nil, errBadUpstream("anthropic response is not a message (no content array)")
+	}
 	c := completion{id: r.Get("id").String(), model: r.Get("model").String(), created: created}
 	if c.id == "" {
 		c.id = fallbackID
@@ -487,21 +490,50 @@ func anthropicTextDelta(d string) (string, bool) {
 	return raw, true
 }
 
-func (anthropic) InspectStreamStart(buf []byte) StreamStart {
-	return inspectFirstEvent(buf, func(ev Event) *Classification {
-		typ := gjson.GetBytes(ev.Data, "type").String()
-		if ev.Name != "error" && typ != "error" {
-			return nil
-		}
-		e := gjson.GetBytes(ev.Data, "error")
+// JudgeEvent judges a Messages stream event: message_stop ends the stream;
+// an error event is an error; a non-empty text, tool input or thinking-free
+// delta, a tool_use block start or a message_delta (the stop reason) is
+// content; message_start, ping and empty blocks are not.
+func (anthropic) JudgeEvent(ev Event) Verdict {
+	data := str(ev.Data)
+	if _, ok := anthropicTextDelta(data); ok {
+		return Verdict{Kind: EventContent}
+	}
+	name := ev.Name
+	if t := gjson.Get(data, "type"); t.Type == gjson.String {
+		name = t.Str
+	}
+	switch name {
+	case "message_stop":
+		return Verdict{Kind: EventEnd}
+	case "error":
+		e := gjson.Get(data, "error")
 		c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
 			Message: e.Get("message").String()}
 		anthropicRefine(&c)
 		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
 			c.Class = ClassServerError
 		}
-		return &c
-	})
+		return Verdict{Kind: EventError, Failure: &c}
+	case "message_delta":
+		return Verdict{Kind: EventContent}
+	case "content_block_start":
+		blk := gjson.Get(data, "content_block")
+		if blk.Get("type").Str == "tool_use" || blk.Get("text").Str != "" {
+			return Verdict{Kind: EventContent}
+		}
+	case "content_block_delta":
+		d := gjson.Get(data, "delta")
+		switch d.Get("type").Str {
+		case "text_delta":
+			if d.Get("text").Str != "" {
+				return Verdict{Kind: EventContent}
+			}
+		case "input_json_delta":
+			return Verdict{Kind: EventContent}
+		}
+	}
+	return Verdict{}
 }
 
 func (anthropic) Classify(status int, h http.Header, body []byte, now time.Time) Classification {

@@ -56,16 +56,16 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return &p, nil
 }
 
-func (azureOpenAI) NewResponseTranslator(*Endpoint, Request, Env) ResponseTranslator {
-	return identity{}
+func (azureOpenAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
+	return openAIAnswer(req)
 }
 
-func (azureOpenAI) InspectStreamStart(buf []byte) StreamStart {
-	st := openAI{}.InspectStreamStart(buf)
-	if st.Failure != nil {
-		azureRefine(st.Failure, gjson.Result{})
+func (azureOpenAI) JudgeEvent(ev Event) Verdict {
+	v := judgeOpenAIEvent(ev)
+	if v.Failure != nil {
+		azureRefine(v.Failure, gjson.Result{})
 	}
-	return st
+	return v
 }
 
 func (azureOpenAI) Classify(status int, h http.Header, body []byte, now time.Time) Classification {

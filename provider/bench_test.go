@@ -126,3 +126,40 @@ func BenchmarkSSEReader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStreamMonitor measures judging every event of a stream (what the
+// attempt phase adds to each streamed answer) fed in 16 KiB chunks.
+func BenchmarkStreamMonitor(b *testing.B) {
+	var openai strings.Builder
+	for i := range 2000 {
+		openai.WriteString(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"tok` + itoa(i) + `"},"finish_reason":null}]}` + "\n\n")
+	}
+	openai.WriteString("data: [DONE]\n\n")
+	streams := []struct {
+		name string
+		api  config.API
+		body []byte
+	}{
+		{"openai", config.APIOpenAI, []byte(openai.String())},
+		{"anthropic", config.APIAnthropic, anthropicBenchStream(2000)},
+		{"gemini", config.APIGemini, geminiBenchStream(1000)},
+	}
+	for _, s := range streams {
+		b.Run(s.name, func(b *testing.B) {
+			a, _ := For(s.api)
+			b.SetBytes(int64(len(s.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				m := NewStreamMonitor(a)
+				for rest := s.body; len(rest) > 0; {
+					n := min(16<<10, len(rest))
+					m.Feed(rest[:n])
+					rest = rest[n:]
+				}
+				if !m.Ended() {
+					b.Fatal("stream not ended")
+				}
+			}
+		})
+	}
+}

@@ -608,6 +608,16 @@ func (w *chunkWriter) usage(b []byte, u usage) []byte {
 
 const doneEvent = "data: [DONE]\n\n"
 
+// StreamErrorEvent is the OpenAI-style error event (then [DONE]) that ends
+// a client's stream the provider ended badly: SDKs raise on it.
+func StreamErrorEvent(ep *Endpoint, c Classification) []byte {
+	msg := c.Message
+	if msg == "" {
+		msg = "the stream ended abnormally"
+	}
+	return appendErrorEvent(nil, ep, openAIType(c.Class), "stream_incomplete", msg)
+}
+
 // appendErrorEvent writes an OpenAI-style in-stream error event naming the
 // provider, then the stream's end.
 func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
@@ -635,11 +645,12 @@ func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
 }
 
 // providerMessage prefixes msg with the provider's name and API.
+// The message is redacted (Endpoint.Redact): providers echo keys in errors.
 func providerMessage(ep *Endpoint, msg string) string {
 	if ep == nil {
 		return msg
 	}
-	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, msg)
+	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, ep.Redact(msg))
 }
 
 // ErrorBody renders a provider's classified error as the client-facing

@@ -25,10 +25,12 @@ const (
 	ClassContentPolicy        // content filtered: return it, do not fail over
 	ClassInvalidRequest       // 400/404/413/422: return it
 	ClassClientError          // any other 4xx: return it
+	ClassCancelled            // the client left before an answer: nobody's failure (neutral)
+	ClassCut                  // an answer torn down after it reached the client: provider or client, unknown (neutral)
 )
 
 var classNames = [...]string{"success", "rate_limited", "quota_exhausted", "overloaded", "server_error",
-	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error"}
+	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled", "cut"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
@@ -134,15 +136,13 @@ func refine(c *Classification) {
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	var best time.Duration
 	take := func(d time.Duration) {
-		if d > best && d < 7*24*time.Hour {
+		if d > best && d < MaxRetryAfter {
 			best = d
 		}
 	}
 	if v := h.Get("Retry-After"); v != "" {
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n >= 0 {
-			take(time.Duration(n * float64(time.Second)))
-		} else if t, err := http.ParseTime(strings.TrimSpace(v)); err == nil {
-			take(t.Sub(now))
+		if d, ok := ParseRetryAfter(v, now); ok {
+			take(d)
 		}
 	}
 	if v := h.Get("Retry-After-Ms"); v != "" {
@@ -167,6 +167,32 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return best
+}
+
+// MaxRetryAfter is the longest rate-limit hint taken: longer ones are ignored.
+const MaxRetryAfter = 7 * 24 * time.Hour
+
+// ParseRetryAfter reads a Retry-After value (delay-seconds, fractions
+// accepted, or an HTTP date) as a wait from now. ok is false for what the
+// breaker ignores: unparseable, negative, a date in the past, or
+// MaxRetryAfter or more.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if !(n >= 0 && n < MaxRetryAfter.Seconds()) { // NaN and Inf too
+			return 0, false
+		}
+		d = time.Duration(n * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0, false
+	}
+	if d < 0 || d >= MaxRetryAfter {
+		return 0, false
+	}
+	return d, true
 }
 
 // parseResetDuration reads "6m0s", "1.5s", "20ms", a number of seconds, or RFC 3339.

@@ -123,40 +123,85 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestInspectStreamStart verifies that a stream whose first event is an
-// error is a failure of the right class, and that ping, message_start and
-// ordinary chunks are not.
-func TestInspectStreamStart(t *testing.T) {
+// TestStreamMonitor_JudgesEvents verifies, per wire format, which events
+// are content, the terminal event or an error (with its class): an error
+// after a role chunk, message_start or ping is still found before content.
+func TestStreamMonitor_JudgesEvents(t *testing.T) {
 	tests := []struct {
-		api      config.API
-		in       string
-		complete bool
-		fail     bool
-		class    Class
+		name    string
+		api     config.API
+		in      string
+		content bool
+		ended   bool
+		fail    bool
+		class   Class
 	}{
-		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", true, true, ClassOverloaded},
-		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n", true, true, ClassRateLimited},
-		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"?\"}}\n\n", true, true, ClassServerError},
-		{config.APIAnthropic, "event: ping\ndata: {\"type\": \"ping\"}\n\n", true, false, 0},
-		{config.APIAnthropic, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: error\n", true, false, 0},
-		{config.APIAnthropic, "event: error\ndata: {\"type\":\"error\"", false, false, 0},
-		{config.APIGemini, "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n", true, true, ClassOverloaded},
-		{config.APIGemini, "data: {\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\"}}\r\n\r\n", true, true, ClassRateLimited},
-		{config.APIGemini, "data: {\"candidates\":[]}\n\n", true, false, 0},
-		{config.APIAzureOpenAI, "data: {\"error\":{\"message\":\"content management policy\",\"code\":\"content_filter\"}}\n\n", true, true, ClassContentPolicy},
-		{config.APIAzureOpenAI, "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n", true, false, 0},
+		{"anthropic overloaded first", config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false, false, true, ClassOverloaded},
+		{"anthropic rate limit", config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n", false, false, true, ClassRateLimited},
+		{"anthropic invalid request in stream", config.APIAnthropic, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"?\"}}\n\n", false, false, true, ClassServerError},
+		{"anthropic ping", config.APIAnthropic, "event: ping\ndata: {\"type\": \"ping\"}\n\n", false, false, false, 0},
+		{"anthropic start, ping, then overloaded", config.APIAnthropic, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false, false, true, ClassOverloaded},
+		{"anthropic empty text block is not content", config.APIAnthropic, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n", false, false, false, 0},
+		{"anthropic text delta", config.APIAnthropic, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n", true, false, false, 0},
+		{"anthropic message_stop ends", config.APIAnthropic, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", true, true, false, 0},
+		{"anthropic incomplete event", config.APIAnthropic, "event: error\ndata: {\"type\":\"error\"", false, false, false, 0},
+		{"gemini unavailable", config.APIGemini, "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n", false, false, true, ClassOverloaded},
+		{"gemini exhausted", config.APIGemini, "data: {\"error\":{\"code\":429,\"status\":\"RESOURCE_EXHAUSTED\"}}\r\n\r\n", false, false, true, ClassRateLimited},
+		{"gemini no candidates", config.APIGemini, "data: {\"candidates\":[]}\n\n", false, false, false, 0},
+		{"gemini empty text then error", config.APIGemini, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"}}]}\n\ndata: {\"error\":{\"code\":503,\"status\":\"UNAVAILABLE\"}}\n\n", false, false, true, ClassOverloaded},
+		{"gemini text", config.APIGemini, "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}],\"role\": \"model\"},\"index\": 0}]}\n\n", true, false, false, 0},
+		{"gemini finishReason ends", config.APIGemini, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]},\"finishReason\":\"STOP\"}]}\n\n", true, true, false, 0},
+		{"openai role chunk then error", config.APIOpenAI, "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n", false, false, true, ClassServerError},
+		{"openai content", config.APIOpenAI, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", true, false, false, 0},
+		{"openai tool call", config.APIOpenAI, "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\n\n", true, false, false, 0},
+		{"openai DONE ends", config.APIOpenAI, "data: [DONE]\n\n", true, true, false, 0},
+		{"azure content filter", config.APIAzureOpenAI, "data: {\"error\":{\"message\":\"content management policy\",\"code\":\"content_filter\"}}\n\n", false, false, true, ClassContentPolicy},
+		{"azure prompt filter results", config.APIAzureOpenAI, "data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n", false, false, false, 0},
 	}
-	for i, tt := range tests {
-		t.Run(string(tt.api)+"/"+itoa(i), func(t *testing.T) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			a, _ := For(tt.api)
-			st := a.InspectStreamStart([]byte(tt.in))
-			if st.Complete != tt.complete || (st.Failure != nil) != tt.fail {
-				t.Fatalf("got complete=%v failure=%+v, want complete=%v failure=%v", st.Complete, st.Failure, tt.complete, tt.fail)
+			m := NewStreamMonitor(a)
+			for i := 0; i < len(tt.in); i += 7 { // in arbitrary chunks
+				m.Feed([]byte(tt.in[i:min(i+7, len(tt.in))]))
 			}
-			if tt.fail && st.Failure.Class != tt.class {
-				t.Errorf("class: got %v, want %v", st.Failure.Class, tt.class)
+			if m.Content() != tt.content || m.Ended() != tt.ended || (m.Failure() != nil) != tt.fail {
+				t.Fatalf("got content=%v ended=%v failure=%+v, want %v %v %v", m.Content(), m.Ended(), m.Failure(), tt.content, tt.ended, tt.fail)
+			}
+			if tt.fail && m.Failure().Class != tt.class {
+				t.Errorf("class: got %v, want %v", m.Failure().Class, tt.class)
 			}
 		})
+	}
+}
+
+// TestOpenAIAnswer_RejectsWhatIsNotACompletion verifies that a whole
+// OpenAI-format answer passes unchanged only when it is a chat completion.
+func TestOpenAIAnswer_RejectsWhatIsNotACompletion(t *testing.T) {
+	tests := []struct {
+		name, body string
+		ok         bool
+	}{
+		{"completion", `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}`, true},
+		{"html", `<html><body>502 Bad Gateway</body></html>`, false},
+		{"invalid json", `{"choices":[`, false},
+		{"empty", ``, false},
+		{"other object", `{"status":"ok"}`, false},
+	}
+	for _, api := range []config.API{config.APIOpenAI, config.APIAzureOpenAI} {
+		for _, tt := range tests {
+			t.Run(string(api)+"/"+tt.name, func(t *testing.T) {
+				a, _ := For(api)
+				tr := a.NewResponseTranslator(&Endpoint{}, Request{}, Env{})
+				out, err := tr.Translate([]byte(tt.body), true)
+				if (err == nil) != tt.ok {
+					t.Fatalf("err: got %v, want ok=%v", err, tt.ok)
+				}
+				if tt.ok && (string(out) != tt.body || tr.ContentType() != "") {
+					t.Fatalf("got %q (content type %q), want the body unchanged", out, tr.ContentType())
+				}
+			})
+		}
 	}
 }
 
@@ -226,5 +271,23 @@ func TestErrorBody_GeminiStatusIsCode(t *testing.T) {
 	want := `{"error":{"message":"g (gemini): Resource has been exhausted","type":"rate_limit_error","param":null,"code":"RESOURCE_EXHAUSTED"}}`
 	if got != want {
 		t.Errorf("ErrorBody: got %s, want %s", got, want)
+	}
+}
+
+// TestStreamMonitor_FailureOutlivesTheChunk verifies the failure's texts are
+// the monitor's own: the caller may reuse the chunk it fed.
+func TestStreamMonitor_FailureOutlivesTheChunk(t *testing.T) {
+	for _, api := range []config.API{config.APIOpenAI, config.APIAnthropic, config.APIGemini} {
+		a, _ := For(api)
+		m := NewStreamMonitor(a)
+		m.Feed([]byte(": keep-alive\n\n")) // later whole events are framed in place
+		chunk := []byte("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"status\":\"UNAVAILABLE\",\"message\":\"Overloaded now\"}}\n\n")
+		m.Feed(chunk)
+		for i := range chunk {
+			chunk[i] = 'x'
+		}
+		if f := m.Failure(); f == nil || f.Message != "Overloaded now" {
+			t.Errorf("%s: failure after the chunk was reused: got %+v, want message %q", api, f, "Overloaded now")
+		}
 	}
 }

@@ -118,3 +118,35 @@ func FuzzPrepare(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStreamMonitor verifies the monitor's verdicts (content, end, failure
+// class) do not depend on the chunking, for every wire format, and never panic.
+func FuzzStreamMonitor(f *testing.F) {
+	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: {\"error\":{\"message\":\"x\"}}\n\n"), []byte{3, 9})
+	f.Add([]byte("event: ping\ndata: {}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n"), []byte{0})
+	addStreamSeeds(f, config.APIAnthropic)
+	addStreamSeeds(f, config.APIGemini)
+	apis := []config.API{config.APIOpenAI, config.APIAzureOpenAI, config.APIAnthropic, config.APIGemini}
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		for _, api := range apis {
+			a, _ := For(api)
+			whole := NewStreamMonitor(a)
+			whole.Feed(data)
+			m := NewStreamMonitor(a)
+			at := 0
+			for _, s := range sizesFrom(cuts) {
+				if at+s >= len(data) {
+					break
+				}
+				m.Feed(data[at : at+s])
+				at += s
+			}
+			m.Feed(data[at:])
+			if m.Content() != whole.Content() || m.Ended() != whole.Ended() || (m.Failure() == nil) != (whole.Failure() == nil) ||
+				m.Failure() != nil && m.Failure().Class != whole.Failure().Class {
+				t.Errorf("%s: chunked verdicts differ: content %v/%v ended %v/%v failure %+v/%+v", api,
+					m.Content(), whole.Content(), m.Ended(), whole.Ended(), m.Failure(), whole.Failure())
+			}
+		}
+	})
+}

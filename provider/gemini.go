@@ -320,6 +320,9 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 		return nil, errBadUpstream("gemini response is not valid JSON")
 	}
 	r := gjson.ParseBytes(body)
+	if !r.IsObject() || !r.Get("candidates").IsArray() && !r.Get("promptFeedback").Exists() {
+		return nil, errBadUpstream("gemini response is not a GenerateContentResponse (no candidates)")
+	}
 	c := completion{id: r.Get("responseId").String(), model: r.Get("modelVersion").String(), created: created}
 	if c.id == "" {
 		c.id = "chatcmpl-" + base
@@ -569,19 +572,35 @@ func (v *geminiView) parts(fn func(text, fc gjson.Result)) {
 	})
 }
 
-func (gemini) InspectStreamStart(buf []byte) StreamStart {
-	return inspectFirstEvent(buf, func(ev Event) *Classification {
-		e := gjson.GetBytes(ev.Data, "error")
-		if !e.Exists() {
-			return nil
-		}
+// JudgeEvent judges a GenerateContentResponse event: an error object is an
+// error; a candidate's finishReason (or a prompt blocked without candidates)
+// ends the stream; a text or functionCall part (thoughts aside) is content.
+func (gemini) JudgeEvent(ev Event) Verdict {
+	data := str(ev.Data)
+	if _, ok := geminiTextChunk(data); ok {
+		return Verdict{Kind: EventContent}
+	}
+	if !isObject(data) {
+		return Verdict{}
+	}
+	v := viewGemini(gjson.Parse(data))
+	if v.err.Exists() {
 		c := Classification{Class: ClassServerError, Status: 200}
-		geminiError(&c, e)
+		geminiError(&c, v.err)
 		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
 			c.Class = ClassServerError
 		}
-		return &c
-	})
+		return Verdict{Kind: EventError, Failure: &c}
+	}
+	if v.finish.Exists() || !v.cand.Exists() && v.feedback.Get("blockReason").Exists() {
+		return Verdict{Kind: EventEnd}
+	}
+	content := false
+	v.parts(func(text, fc gjson.Result) { content = content || fc.Exists() || text.Str != "" })
+	if content {
+		return Verdict{Kind: EventContent}
+	}
+	return Verdict{}
 }
 
 func (gemini) Classify(status int, h http.Header, body []byte, now time.Time) Classification {

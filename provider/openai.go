@@ -34,25 +34,94 @@ func (openAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return p, nil
 }
 
-func (openAI) NewResponseTranslator(*Endpoint, Request, Env) ResponseTranslator { return identity{} }
+func (openAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
+	return openAIAnswer(req)
+}
 
-func (openAI) InspectStreamStart(buf []byte) StreamStart {
-	return inspectFirstEvent(buf, func(ev Event) *Classification {
-		if bytes.Equal(ev.Data, []byte("[DONE]")) {
-			return nil
+// openAIAnswer is the translator of an OpenAI-format answer: a stream passes
+// unchanged; a whole answer passes unchanged once checked to be a chat completion.
+func openAIAnswer(req Request) ResponseTranslator {
+	if req.Stream {
+		return identity{}
+	}
+	return &checkedCompletion{}
+}
+
+// checkedCompletion passes a whole chat completion through unchanged, and
+// rejects a body that is not one (HTML, invalid JSON, empty, another object).
+type checkedCompletion struct{ buf []byte }
+
+func (t *checkedCompletion) Translate(chunk []byte, eos bool) ([]byte, error) {
+	t.buf = append(t.buf, chunk...)
+	if !eos {
+		return nil, nil
+	}
+	return t.buf, checkChatCompletion(t.buf)
+}
+
+func (t *checkedCompletion) ContentType() string { return "" }
+
+// checkChatCompletion reports whether b is a chat completion: a JSON object
+// with a "choices" array.
+func checkChatCompletion(b []byte) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errBadUpstream("the answer's body is empty")
+	}
+	if !gjson.ValidBytes(b) {
+		return errBadUpstream("the answer is not valid JSON")
+	}
+	r := gjson.ParseBytes(b)
+	if !r.IsObject() || !r.Get("choices").IsArray() {
+		return errBadUpstream("the answer is not a chat completion (no choices array)")
+	}
+	return nil
+}
+
+func (openAI) JudgeEvent(ev Event) Verdict { return judgeOpenAIEvent(ev) }
+
+// judgeOpenAIEvent judges a chat.completion.chunk event: [DONE] ends the
+// stream; {"error":...} is an error; a delta with content, a refusal or tool
+// calls, or a finish_reason, is content; a role-only or usage chunk is not.
+func judgeOpenAIEvent(ev Event) Verdict {
+	d := ev.Data
+	if bytes.Equal(d, []byte("[DONE]")) {
+		return Verdict{Kind: EventEnd}
+	}
+	if bytes.Contains(d, []byte(`"error"`)) {
+		if e := gjson.Get(str(d), "error"); e.Exists() {
+			c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
+				Code: e.Get("code").String(), Message: e.Get("message").String()}
+			if e.Type == gjson.String {
+				c.Message = e.Str
+			}
+			refine(&c)
+			if c.Class == ClassServerError && (c.Type == "rate_limit_error" || c.Code == "rate_limit_exceeded") {
+				c.Class = ClassRateLimited
+			}
+			return Verdict{Kind: EventError, Failure: &c}
 		}
-		e := gjson.GetBytes(ev.Data, "error")
-		if !e.Exists() {
-			return nil
+	}
+	content := false
+	gjson.Get(str(d), "choices").ForEach(func(_, ch gjson.Result) bool {
+		if f := ch.Get("finish_reason"); f.Exists() && f.Type != gjson.Null {
+			content = true
+			return false
 		}
-		c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
-			Code: e.Get("code").String(), Message: e.Get("message").String()}
-		refine(&c)
-		if c.Class == ClassServerError && (c.Type == "rate_limit_error" || c.Code == "rate_limit_exceeded") {
-			c.Class = ClassRateLimited
-		}
-		return &c
+		ch.Get("delta").ForEach(func(k, v gjson.Result) bool {
+			switch k.Str {
+			case "content", "refusal", "reasoning_content", "reasoning":
+				content = v.Type == gjson.String && v.Str != ""
+			case "tool_calls", "function_call":
+				content = v.Type != gjson.Null
+			}
+			return !content
+		})
+		return !content
 	})
+	if content {
+		return Verdict{Kind: EventContent}
+	}
+	return Verdict{}
 }
 
 func (openAI) Classify(status int, h http.Header, body []byte, now time.Time) Classification {
@@ -64,19 +133,6 @@ type identity struct{}
 
 func (identity) Translate(chunk []byte, _ bool) ([]byte, error) { return chunk, nil }
 func (identity) ContentType() string                            { return "" }
-
-// inspectFirstEvent frames buf and judges its first event with judge.
-func inspectFirstEvent(buf []byte, judge func(Event) *Classification) StreamStart {
-	var r SSEReader
-	var out StreamStart
-	stop := errStop{}
-	_ = r.Feed(buf, func(ev Event) error {
-		out.Complete = true
-		out.Failure = judge(ev)
-		return stop
-	})
-	return out
-}
 
 type errStop struct{}
 

@@ -74,16 +74,10 @@ type ResponseTranslator interface {
 	// Translate consumes the next chunk and returns what the client gets now.
 	// eos marks the last chunk.
 	Translate(chunk []byte, eos bool) ([]byte, error)
-	// ContentType is the client-facing content type, "" to leave it.
+	// ContentType is the client-facing content type; "" when the translator
+	// passes the body through unchanged (it may still reject a body that is
+	// not an answer).
 	ContentType() string
-}
-
-// StreamStart is what the first bytes of a streamed response say.
-type StreamStart struct {
-	// Complete is true once the first event is whole (or the stream is not SSE).
-	Complete bool
-	// Failure is set when that first event is an error.
-	Failure *Classification
 }
 
 // Adapter is one wire format.
@@ -93,8 +87,9 @@ type Adapter interface {
 	Prepare(ep *Endpoint, req Request) (*Prepared, error)
 	// NewResponseTranslator translates a successful (2xx) response.
 	NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator
-	// InspectStreamStart looks at the buffered start of a 200 event stream.
-	InspectStreamStart(buf []byte) StreamStart
+	// JudgeEvent says what one event of a 200 event stream is: content,
+	// the stream's terminal event, an error (classified) or neither.
+	JudgeEvent(ev Event) Verdict
 	// Classify an error response (status >= 400) from this provider.
 	Classify(status int, h http.Header, body []byte, now time.Time) Classification
 }

@@ -75,6 +75,8 @@ type Step struct {
 	ContextWindow int
 	// Probe marks a half-open probe.
 	Probe bool
+	// probe is the breaker and admission of a probe step, for Release.
+	probe *probeSlot
 	// Reason says why the step is where it is: "closed", "probe", "recovering",
 	// "recovering-deferred", "soonest-open".
 	Reason string
@@ -213,7 +215,8 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			// hold the probe slot until it times out: probe it when it leads.
 			continue
 		}
-		switch b.Allow(now, t.rand()) {
+		adm := b.Admit(now, t.rand())
+		switch adm.Decision {
 		case breaker.Allow:
 			step.Reason = "closed"
 			if s := b.Snapshot(now); s.State == breaker.Recovering {
@@ -223,6 +226,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			continue
 		case breaker.Probe:
 			step.Probe, step.Reason = true, "probe"
+			step.probe = &probeSlot{b: b, adm: adm}
 			p.Steps = append(p.Steps, step)
 			continue
 		}
@@ -246,6 +250,23 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		p.Steps = append(p.Steps, step)
 	}
 	return p, nil
+}
+
+// probeSlot is the half-open probe slot a step took.
+type probeSlot struct {
+	b   *breaker.Breaker
+	adm breaker.Admission
+}
+
+// Release gives back the half-open probe slot of a step the request will
+// not attempt (dropped from the plan after planning, e.g. because the
+// target's adapter cannot express the request), so the target is probed by
+// the next request instead of after breaker.probe_timeout. It does nothing
+// for other steps.
+func (s Step) Release(now time.Time) {
+	if s.probe != nil {
+		s.probe.b.Release(now, s.probe.adm)
+	}
 }
 
 func (t *Table) step(tg config.Target) Step {

@@ -337,6 +337,27 @@ func TestTable_PlanHalfOpenProbesOnce(t *testing.T) {
 	}
 }
 
+// TestStep_ReleaseFreesTheProbeSlot verifies that a probe step released by
+// its request (dropped after planning) lets the next plan probe at once,
+// and that releasing a non-probe step does nothing.
+func TestStep_ReleaseFreesTheProbeSlot(t *testing.T) {
+	tbl, ch := newTable(t, "", 0)
+	open(tbl.Breaker(ch, 0), t0)
+	now := t0.Add(openFor)
+	first, err := tbl.Plan(ch, now)
+	if err != nil || !first.Steps[0].Probe {
+		t.Fatalf("first plan: got %+v, %v; want a probe first", steps(first), err)
+	}
+	first.Steps[1].Release(now) // a closed step: nothing to give back
+	if p, _ := tbl.Plan(ch, now); p.Steps[0].Probe {
+		t.Fatalf("second plan while the slot is held: got %+v, want no probe", steps(p))
+	}
+	first.Steps[0].Release(now)
+	if p, _ := tbl.Plan(ch, now); !p.Steps[0].Probe {
+		t.Fatalf("plan after the release: got %+v, want the primary probed", steps(p))
+	}
+}
+
 // TestTable_PlanAllOpen verifies the all-open policy: try-soonest plans the
 // target whose cooldown ends first, reject returns ErrAllOpen.
 func TestTable_PlanAllOpen(t *testing.T) {

@@ -62,6 +62,7 @@ func Settings(c *config.Config, ch *config.Chain) breaker.Settings {
 		AuthOpenFor:           b.AuthOpenFor.D(),
 		QuotaOpenFor:          b.QuotaOpenFor.D(),
 		HalfOpenProbes:        b.HalfOpenProbes,
+		ProbeTimeout:          b.ProbeTimeout.D(),
 		RecoveryStages:        append([]float64(nil), b.RecoveryStages...),
 		RecoveryStageDuration: b.RecoveryStageDuration.D(),
 	}

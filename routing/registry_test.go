@@ -156,6 +156,7 @@ breaker:
   quota_open_for: 2h
   jitter: 0.2
   half_open_probes: 2
+  probe_timeout: 90s
   recovery_stages: [0.25, 1.0]
   recovery_stage_duration: 5s
   triggers: {error_rate: {threshold: 0.5, window: 30s, min_requests: 10}}
@@ -177,6 +178,7 @@ breaker:
 		{"quota open for", a.QuotaOpenFor, 2 * time.Hour},
 		{"jitter", a.Jitter, 0.2},
 		{"half-open probes", a.HalfOpenProbes, 2},
+		{"probe timeout", a.ProbeTimeout, 90 * time.Second},
 		{"recovery stages", slices.Equal(a.RecoveryStages, []float64{0.25, 1.0}), true},
 		{"recovery stage duration", a.RecoveryStageDuration, 5 * time.Second},
 		{"chain latency override", a.Latency, breaker.Latency{Threshold: 5 * time.Second, MinRequests: 5}},

@@ -215,8 +215,11 @@ func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log
 type listeners struct{ grpc, admin string }
 
 // runServer serves ext_proc and the admin endpoints until ctx is done, then
-// drains: readiness turns false, new streams are refused, running streams get
-// server.drain_timeout to finish.
+// drains: readiness and the gRPC health turn false, new requests (route-phase
+// streams) are refused while attempts of requests already planned are still
+// served, and running streams get server.drain_timeout to finish. The gRPC
+// server's message limits come from limits.max_body_bytes
+// (processor.MessageLimitsFor).
 func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, log *slog.Logger, bound chan<- listeners) error {
 	network, addr := "tcp", cfg.Server.GRPCAddress
 	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -232,7 +235,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		gl.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Server.AdminAddress, err)
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(srv.GRPCServerOptions()...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

@@ -12,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/processor"
@@ -109,4 +114,70 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
 		t.Fatal("runServer did not return after cancel")
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestServe_BodyAtAnEightMiBLimitCrossesTheGRPCServer verifies the served
+// gRPC server takes its message limits from limits.max_body_bytes: a route
+// phase with a body of exactly 8 MiB, twice grpc-go's default receive
+// limit, is planned over a real TCP connection.
+func TestServe_BodyAtAnEightMiBLimitCrossesTheGRPCServer(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s}
+providers: [{name: p, api: openai, host: localhost, tls: false}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
+limits: {max_body_bytes: 8MiB}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := processor.New(processor.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bound := make(chan listeners, 1)
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), bound) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	l := <-bound
+	conn, err := grpc.NewClient(l.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sctx, scancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), processor.PhaseHeader, processor.PhaseRoute), 10*time.Second)
+	defer scancel()
+	st, err := extprocv3.NewExternalProcessorClient(conn).Process(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := func(kv ...string) *corev3.HeaderMap {
+		m := &corev3.HeaderMap{}
+		for i := 0; i < len(kv); i += 2 {
+			m.Headers = append(m.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+		}
+		return m
+	}
+	if err := st.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocv3.HttpHeaders{
+		Headers: hdr(":path", "/v1/chat/completions", "content-type", "application/json")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		t.Fatalf("headers answer: %v", err)
+	}
+	const head, tail = `{"model":"m","messages":[{"role":"user","content":"`, `"}]}`
+	body := head + strings.Repeat("x", 8<<20-len(head)-len(tail)) + tail
+	if err := st.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestBody{RequestBody: &extprocv3.HttpBody{
+		Body: []byte(body), EndOfStream: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.Recv()
+	if err != nil || r.GetRequestBody() == nil || r.GetDynamicMetadata() == nil {
+		t.Fatalf("body answer: got %v, %v; want the plan", r, err)
+	}
+	_ = st.CloseSend()
+	_, _ = st.Recv()
 }

@@ -1,0 +1,43 @@
+package processor
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/llm-failover/llm-failover/provider"
+)
+
+// TestTraceStore_PendingIsBounded verifies attempts waiting for evidence are
+// bounded (with the traces that hold them): past the bound none is blamed.
+func TestTraceStore_PendingIsBounded(t *testing.T) {
+	s := newTraceStore(16, time.Hour)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var settled []attemptRecord
+	for i := range 100 {
+		settled = append(settled, s.pend("plan-"+strconv.Itoa(i), now, attemptRecord{Attempt: 1, Provider: "p"})...)
+	}
+	if n := len(s.pending); n > s.maxPending() {
+		t.Fatalf("pending: got %d, want at most %d", n, s.maxPending())
+	}
+	for _, r := range settled {
+		if r.Class != provider.ClassCancelled {
+			t.Fatalf("settled past the bound: got %v, want cancelled (not blamed)", r.Class)
+		}
+	}
+}
+
+// TestTraceStore_InFlightShownAsNoResponse verifies an attempt is listed from
+// the moment it goes upstream, as no_response until it has an outcome.
+func TestTraceStore_InFlightShownAsNoResponse(t *testing.T) {
+	s := newTraceStore(16, time.Hour)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.begin("plan", now, attemptRecord{Attempt: 1, Provider: "a"})
+	if got := formatTrace(s.get("plan", now)); got != "attempt=1;provider=a;model=;outcome=no_response;status=0;ms=0" {
+		t.Fatalf("in flight: got %q", got)
+	}
+	s.finish("plan", now, attemptRecord{Attempt: 1, Provider: "a", Class: provider.ClassSuccess, Status: 200})
+	if got := formatTrace(s.get("plan", now)); got != "attempt=1;provider=a;model=;outcome=success;status=200;ms=0" {
+		t.Fatalf("finished: got %q", got)
+	}
+}
