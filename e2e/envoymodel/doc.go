@@ -87,7 +87,9 @@
 // covers the time to response headers only; a request body over the limit
 // is answered 413 even when no filter buffers it.
 //
-// What it does not model: listeners other than the first HCM, TLS, HTTP/3,
+// What it does not model: listeners without an HCM or off the loopback
+// network, TLS (transport_socket and transport_socket_matches: every
+// endpoint is reached in plain text), HTTP/3,
 // load-balancing policies beyond round robin, partial priority load (health
 // checks, outlier detection, overprovisioning_factor below 100), DNS
 // refresh and TTLs, the circuit breakers max_pending_requests and

@@ -220,6 +220,9 @@ type params struct {
 	// MaxRequests sets circuit_breakers max_requests on a cluster
 	// (the provider clusters, or "extproc").
 	MaxRequests map[string]int
+	// UnavailablePort adds a second listener on 127.0.0.1 answering every
+	// request with a direct_response 503.
+	UnavailablePort int
 	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
 	MaxRetries       map[string]int
 	NoRefresh        bool
@@ -308,6 +311,26 @@ static_resources:
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+{{- if .UnavailablePort}}
+  - name: unavailable
+    address: {socket_address: {address: 127.0.0.1, port_value: {{.UnavailablePort}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: unavailable
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: /}
+                direct_response: {status: 503, body: {inline_string: '{"error":"unavailable"}'}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{- end}}
   clusters:
   - name: extproc
     type: STATIC

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -31,6 +32,10 @@ type Options struct {
 	// Rand returns random values for the cluster specifier and the retry
 	// backoff jitter; nil uses math/rand/v2.
 	Rand func() uint64
+
+	// listener, when set, picks the listener to model by name (the other
+	// listeners' models are made this way).
+	listener string
 }
 
 // Model is a running model of one Envoy listener.
@@ -53,6 +58,10 @@ type Model struct {
 
 	ln  net.Listener
 	srv *http.Server
+	// listenerName is the modelled listener; others are the models of the
+	// bootstrap's other HCM listeners, each on its configured address.
+	listenerName string
+	others       []*Model
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -70,11 +79,12 @@ func New(envoyYAML []byte, opts Options) (*Model, error) {
 // NewFromBootstrap builds a model from a decoded bootstrap and starts serving.
 func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error) {
 	m := &Model{
-		log:         opts.Logger,
-		rand:        opts.Rand,
-		clusters:    map[string]*cluster{},
-		bufferLimit: 1 << 20,
-		conns:       map[string]*grpc.ClientConn{},
+		listenerName: opts.listener,
+		log:          opts.Logger,
+		rand:         opts.Rand,
+		clusters:     map[string]*cluster{},
+		bufferLimit:  1 << 20,
+		conns:        map[string]*grpc.ClientConn{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -101,7 +111,49 @@ func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error)
 	protos.SetUnencryptedHTTP2(true)
 	m.srv = &http.Server{Handler: m, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = m.srv.Serve(ln) }()
+	if opts.listener == "" {
+		m.serveOtherListeners(boot, opts)
+	}
 	return m, nil
+}
+
+// serveOtherListeners models every other listener holding an HCM (for
+// example llm-failover's "unavailable" listener, a direct_response 503 that
+// provider clusters reach through a priority-1 endpoint) on its configured
+// socket address, which must be a loopback address. One that cannot be
+// served is a warning: connections to it then fail.
+func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
+	for _, l := range boot.GetStaticResources().GetListeners() {
+		if l.GetName() == m.listenerName || !hasHCM(l) {
+			continue
+		}
+		sa := l.GetAddress().GetSocketAddress()
+		addr := net.JoinHostPort(sa.GetAddress(), itoa(int64(sa.GetPortValue())))
+		if err := loopbackOnly(addr); err != nil {
+			m.warn("listener %q: %v; not served", l.GetName(), err)
+			continue
+		}
+		o, err := NewFromBootstrap(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, listener: l.GetName()})
+		if err != nil {
+			m.warn("listener %q not served: %v", l.GetName(), err)
+			continue
+		}
+		for _, w := range o.Warnings {
+			m.warn("listener %q: %s", l.GetName(), w)
+		}
+		m.others = append(m.others, o)
+	}
+}
+
+func hasHCM(l *listenerv3.Listener) bool {
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if f.GetTypedConfig() != nil && f.GetTypedConfig().MessageIs(&hcmv3.HttpConnectionManager{}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Addr is the listener's address (host:port).
@@ -118,6 +170,9 @@ func (m *Model) Close() error {
 	err := m.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = m.srv.Close()
+	}
+	for _, o := range m.others {
+		_ = o.Close()
 	}
 	m.closeConns()
 	for _, c := range m.clusters {
@@ -151,8 +206,12 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	if err := m.compileUpstreamFilters(); err != nil {
 		return err
 	}
-	// The first listener whose filter chain holds an HCM is modelled.
+	// The first listener whose filter chain holds an HCM is modelled (or
+	// the one named by Options.listener).
 	for _, l := range sr.GetListeners() {
+		if m.listenerName != "" && l.GetName() != m.listenerName {
+			continue
+		}
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
 				if f.GetTypedConfig() == nil {
@@ -163,6 +222,7 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 					continue
 				}
 				m.hcm = hcm
+				m.listenerName = l.GetName()
 				// listener.proto per_connection_buffer_limit_bytes, default 1 MiB.
 				if v := l.GetPerConnectionBufferLimitBytes(); v != nil {
 					m.bufferLimit = uint64(v.GetValue())
@@ -307,5 +367,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func (m *Model) CloseIdleConnections() {
 	for _, c := range m.clusters {
 		c.close()
+	}
+	for _, o := range m.others {
+		o.CloseIdleConnections()
 	}
 }

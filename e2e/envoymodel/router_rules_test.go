@@ -234,3 +234,49 @@ func TestModel_PerTryTimeoutReply(t *testing.T) {
 		t.Errorf("x-envoy-expected-rq-timeout-ms = %q, want 200", v)
 	}
 }
+
+// TestModel_OtherListenerServesPriorityOneFallback verifies the fallback
+// llm-failover builds for a provider whose name does not resolve: priority 0
+// has no host, so priority 1, a second Envoy listener on loopback with a
+// direct_response 503, answers; the attempt phase sees that 503 and marks
+// it for a retry, which goes to the next target. The model serves every
+// HCM listener on its configured loopback address.
+func TestModel_OtherListenerServesPriorityOneFallback(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	b := startUpstream(t, okJSON(`"b"`))
+	srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "route" {
+			return routeOverride("a", "b")(phase, req)
+		}
+		for _, h := range req.GetResponseHeaders().GetHeaders().GetHeaders() {
+			if h.GetKey() == ":status" && string(h.GetRawValue()) == "503" {
+				return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-retry", "1")})}
+			}
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": "127.0.0.1:1", "b": b.addr}, Groups: []string{"a"}, NumRetries: 1,
+		RetryOn: "reset,connect-failure,retriable-headers", UnavailablePort: port,
+		ClusterType: map[string]string{"a": "STRICT_DNS"},
+		Endpoints:   map[string]string{"a": endpointsYAML("a", "0", "provider.invalid:443", "1", fmt.Sprintf("127.0.0.1:%d", port))}})
+	got := post(t, m, "/v1/x", `{}`)
+	if got.status != 200 || got.body != `"b"` {
+		t.Fatalf("got %d %q, want b's answer after a's fallback 503", got.status, got.body)
+	}
+	saw := false
+	for _, r := range srv.requests("attempt") {
+		for _, h := range r.GetResponseHeaders().GetHeaders().GetHeaders() {
+			if h.GetKey() == ":status" && string(h.GetRawValue()) == "503" {
+				saw = true
+			}
+		}
+	}
+	if !saw {
+		t.Errorf("the attempt phase never saw the fallback listener's 503")
+	}
+}
