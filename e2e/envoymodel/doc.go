@@ -1,9 +1,11 @@
 // Package envoymodel is a behavioural model of the parts of Envoy 1.40 that
 // llm-failover relies on (DESIGN.md section 2), for tests where no Envoy binary
 // can run. It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
-// serves the first HTTP connection manager listener on a loopback address, and
-// talks real gRPC to the configured ext_proc server and real HTTP to the
-// clusters' endpoints.
+// serves the first HTTP connection manager listener on a loopback address
+// (Options.Listen) and every other HCM listener on its configured loopback
+// address (such as the "unavailable" listener provider clusters reach
+// through a priority-1 endpoint), and talks real gRPC to the configured
+// ext_proc server and real HTTP to the clusters' endpoints.
 //
 // It is a test instrument, not a proxy: every modelled rule names the Envoy
 // source file or proto field it follows, and says "guess" where it guesses.
