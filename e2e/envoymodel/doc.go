@@ -33,7 +33,9 @@
 //     and size limits of a mutation, the content-length check on body
 //     replacement,
 //     clear_route_cache / route_cache_action, receiving and forwarding
-//     metadata namespaces, request_attributes, message_timeout, a gRPC
+//     metadata namespaces, request_attributes, message_timeout (started by
+//     every message sent, stopped by every answer processed, even while
+//     earlier chunks await theirs), a gRPC
 //     client without grpc-go's 4 MiB receive limit (envoy_grpc
 //     max_receive_message_length, default unlimited),
 //     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages,

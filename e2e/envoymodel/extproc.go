@@ -223,7 +223,12 @@ type extProc struct {
 	// closed is set once the gRPC stream is closed; the pump reads it.
 	closed atomic.Bool
 
+	// lastSend and armed are the message timer: every message sent
+	// (re)starts it (processor_state.cc onStartProcessorCall), every answer
+	// processed stops it (onFinishProcessorCall -> stopMessageTimer), even
+	// when chunks sent earlier still await their answers.
 	lastSend atomic.Int64
+	armed    atomic.Bool
 	sendMu   sync.Mutex
 	pumpDone chan struct{}
 }
@@ -346,6 +351,7 @@ func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
 	// message_timeout: the timer is (re)started for every message sent
 	// (processor_state.cc onStartProcessorCall); DESIGN.md section 2.
 	p.lastSend.Store(time.Now().UnixNano())
+	p.armed.Store(true)
 	if err := p.client.Send(req); err != nil {
 		if errors.Is(err, io.EOF) {
 			// grpc-go reports the real status on Recv.
@@ -404,10 +410,14 @@ func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *respons
 		return nil, nil
 	}
 	for {
-		deadline := time.Unix(0, p.lastSend.Load()).Add(p.cfg.timeout)
-		d := time.Until(deadline)
-		if d <= 0 {
-			return p.messageTimeout()
+		// Without a running timer, wake up after a message timeout's length
+		// to see whether a send has started one.
+		d := p.cfg.timeout
+		if p.armed.Load() {
+			d = time.Until(time.Unix(0, p.lastSend.Load()).Add(p.cfg.timeout))
+			if d <= 0 {
+				return p.messageTimeout()
+			}
 		}
 		t := time.NewTimer(d)
 		select {
@@ -474,6 +484,9 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 		ok = r.GetResponseHeaders() != nil
 	case wantResponseBody:
 		ok = r.GetResponseBody() != nil
+	}
+	if ok {
+		p.armed.Store(false)
 	}
 	if !ok {
 		// ext_proc.cc onReceiveMessage: an out-of-order (spurious) message

@@ -228,3 +228,45 @@ func TestModel_UpstreamResetWhileRoutePhaseBuffers(t *testing.T) {
 		t.Fatalf("got %d %q, want the downstream stream reset", resp.StatusCode, b)
 	}
 }
+
+// TestModel_MessageTimerStopsAtEveryAnswer verifies the message timer of
+// processor_state.cc: every message sent starts it and every answer
+// processed stops it (onFinishProcessorCall -> stopMessageTimer), even while
+// a chunk sent earlier still awaits its answer. Here chunk one is sent
+// before the headers answer, so after that answer no timer runs for it: the
+// server may answer it when chunk two comes, well past message_timeout.
+func TestModel_MessageTimerStopsAtEveryAnswer(t *testing.T) {
+	a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/event-stream")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "one ")
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(900 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "two")
+	})
+	var held, first *extprocsvc.ProcessingRequest
+	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		switch {
+		case phase != "attempt":
+		case req.GetResponseHeaders() != nil:
+			held = req
+			return nil
+		case req.GetResponseBody() != nil && first == nil:
+			first = req
+			return []*extprocsvc.ProcessingResponse{continueFor(held, nil)}
+		case req.GetResponseBody() != nil:
+			return []*extprocsvc.ProcessingResponse{continueFor(first, nil), continueFor(req, nil)}
+		}
+		return continueAll(phase, req)
+	})
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
+		PerTry: "5s", MessageTimeout: "0.3s", AttemptMode: streamedAttemptMode, AttemptExtra: "\n            send_body_without_waiting_for_header_response: true"})
+	got := post(t, m, "/v1/x", `{}`)
+	if got.status != 200 || got.body != "one two" {
+		t.Fatalf("got %d %q, want 200 \"one two\" (no message timeout)", got.status, got.body)
+	}
+}
