@@ -64,7 +64,10 @@
 //     (router.cc FilterUtility::finalTimeout), honoured and removed before
 //     the upstream request; x-envoy-expected-rq-timeout-ms; route timeout;
 //     auto_host_rewrite; include_request_attempt_count; upstream HTTP
-//     filters per attempt sharing one request header map; "no healthy
+//     filters per attempt sharing one request header map; the retry
+//     buffer limit (router.cc calculateEffectiveBufferLimit: the route's
+//     request body limit when set, even below the connection's; a larger
+//     body gets no retry); "no healthy
 //     upstream" (a 503 local reply, never retried) when no priority has a
 //     host.
 //   - Clusters: STATIC (IP or pipe endpoints), STRICT_DNS and LOGICAL_DNS

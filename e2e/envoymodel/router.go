@@ -251,6 +251,13 @@ func (rs *stream) retryLoop(body []byte) *response {
 		deadline = time.Now().Add(global)
 	}
 	retriesLeft := pol.numRetries
+	// router.cc decodeData: a request body over the retry buffer limit
+	// cannot be buffered for a retry: the retry state is dropped
+	// ("retry or redirect buffer overflow") and the request gets one attempt.
+	if limit := rs.retryBufferLimit(); uint64(len(body)) > limit && retriesLeft > 0 {
+		rs.log.Debug("request body over the retry buffer limit: no retries", "bytes", len(body), "limit", limit)
+		retriesLeft = 0
+	}
 	// The retry state's circuit breaker is the first attempt's cluster's
 	// max_retries (router.cc doRetry: a cross-cluster retry keeps "the
 	// initial cluster's configuration like circuit breaking").

@@ -280,3 +280,31 @@ func TestModel_OtherListenerServesPriorityOneFallback(t *testing.T) {
 		t.Errorf("the attempt phase never saw the fallback listener's 503")
 	}
 }
+
+// TestModel_RetryBufferLimit verifies router.cc decodeData and
+// calculateEffectiveBufferLimit: the router buffers the request body for
+// retries up to the route's request_body_buffer_limit (even below the
+// connection's limit, which lets the body in); a body over it gets one
+// attempt and no retry, a body at it is retried.
+func TestModel_RetryBufferLimit(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		want string
+	}{
+		{100, `"b"`},
+		{101, "a"},
+	} {
+		t.Run(fmt.Sprint(tc.size), func(t *testing.T) {
+			a := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(503)
+				_, _ = w.Write([]byte("a"))
+			})
+			b := startUpstream(t, okJSON(`"b"`))
+			_, ep, _ := startExtProc(t, routeOverride("a", "b"))
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 1, BodyLimit: 100})
+			if got := post(t, m, "/v1/x", strings.Repeat("x", tc.size)); got.body != tc.want {
+				t.Fatalf("%d-byte body: got %d %q, want %s", tc.size, got.status, got.body, tc.want)
+			}
+		})
+	}
+}

@@ -160,33 +160,43 @@ func (rs *stream) clusterFor(attempt int) string {
 // bufferLimit is the filter manager's buffer limit for the request body:
 // the listener's per_connection_buffer_limit_bytes (the codec stream's limit,
 // default 1 MiB), raised, never lowered, to the route's request body limit
-// (conn_manager_impl.cc ActiveStream::refreshBufferLimit, and router.cc
-// calculateEffectiveBufferLimit with the same rule). The route's limit is,
-// first found: route request_body_buffer_limit, virtual host
-// request_body_buffer_limit, route per_request_buffer_limit_bytes, virtual
-// host per_request_buffer_limit_bytes (config_impl.cc
-// getRequestBodyBufferLimit).
+// (conn_manager_impl.cc ActiveStream::refreshBufferLimit; router.cc
+// decodeHeaders raises it the same way).
 func (rs *stream) bufferLimit() uint64 {
 	limit := rs.m.bufferLimit
-	var route *uint64
-	switch {
-	case rs.route.GetRequestBodyBufferLimit() != nil:
-		v := rs.route.GetRequestBodyBufferLimit().GetValue()
-		route = &v
-	case rs.vhost.GetRequestBodyBufferLimit() != nil:
-		v := rs.vhost.GetRequestBodyBufferLimit().GetValue()
-		route = &v
-	case rs.route.GetPerRequestBufferLimitBytes() != nil:
-		v := uint64(rs.route.GetPerRequestBufferLimitBytes().GetValue())
-		route = &v
-	case rs.vhost.GetPerRequestBufferLimitBytes() != nil:
-		v := uint64(rs.vhost.GetPerRequestBufferLimitBytes().GetValue())
-		route = &v
-	}
-	if route != nil && *route > limit {
-		limit = *route
+	if v, ok := rs.routeBodyLimit(); ok && v > limit {
+		limit = v
 	}
 	return limit
+}
+
+// routeBodyLimit is the route's request body limit, first found: route
+// request_body_buffer_limit, virtual host request_body_buffer_limit, route
+// per_request_buffer_limit_bytes, virtual host per_request_buffer_limit_bytes
+// (config_impl.cc getRequestBodyBufferLimit).
+func (rs *stream) routeBodyLimit() (uint64, bool) {
+	switch {
+	case rs.route.GetRequestBodyBufferLimit() != nil:
+		return rs.route.GetRequestBodyBufferLimit().GetValue(), true
+	case rs.vhost.GetRequestBodyBufferLimit() != nil:
+		return rs.vhost.GetRequestBodyBufferLimit().GetValue(), true
+	case rs.route.GetPerRequestBufferLimitBytes() != nil:
+		return uint64(rs.route.GetPerRequestBufferLimitBytes().GetValue()), true
+	case rs.vhost.GetPerRequestBufferLimitBytes() != nil:
+		return uint64(rs.vhost.GetPerRequestBufferLimitBytes().GetValue()), true
+	}
+	return 0, false
+}
+
+// retryBufferLimit is router.cc Filter::calculateEffectiveBufferLimit: the
+// route's request body limit when set (even below the filter manager's),
+// else the filter manager's limit. The router buffers the request body for
+// retries up to it.
+func (rs *stream) retryBufferLimit() uint64 {
+	if v, ok := rs.routeBodyLimit(); ok {
+		return v
+	}
+	return rs.bufferLimit()
 }
 
 // run takes the request through the HCM filter chain and the router, and
