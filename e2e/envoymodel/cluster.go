@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,16 +20,48 @@ import (
 
 // cluster is a compiled static cluster.
 type cluster struct {
-	name      string
-	endpoints []*endpoint
-	rr        atomic.Uint64
-	h2        bool
+	name string
+	// levels are the load_assignment's priorities, lowest first.
+	levels []*priorityLevel
+	h2     bool
 	// filters are the upstream HTTP filters (HttpProtocolOptions.http_filters)
 	// before the upstream codec.
 	filters        []*extProcConfig
 	connectTimeout time.Duration
 	transport      *http.Transport
 	rawFilters     []*httpFilterSpec
+	// maxRequests is circuit_breakers.thresholds[DEFAULT].max_requests
+	// (cluster/v3/circuit_breaker.proto, default 1024); active counts the
+	// requests (streams) open on the cluster.
+	maxRequests int64
+	active      atomic.Int64
+	// maxRetries is thresholds[DEFAULT].max_retries (default 3), the
+	// retries in progress whose first attempt went to this cluster;
+	// retries counts them.
+	maxRetries int64
+	retries    atomic.Int64
+}
+
+// priorityLevel is one priority of a load assignment: its lb_endpoints and
+// the round robin position among the hosts they resolve to.
+type priorityLevel struct {
+	priority  uint32
+	endpoints []*lbEndpoint
+	rr        atomic.Uint64
+}
+
+// lbEndpoint is a configured lb_endpoint: a pipe, an IP (STATIC) or a DNS
+// name (STRICT_DNS, LOGICAL_DNS) resolved when a host is picked.
+type lbEndpoint struct {
+	network  string // "unix" for a pipe, else "tcp"
+	address  string // IP, DNS name or pipe path
+	port     string
+	hostname string // endpoint.hostname
+	md       *corev3.Metadata
+	// dns: the address is resolved (STRICT_DNS: every address is a host;
+	// LOGICAL_DNS: the first address is the one logical host).
+	dns     bool
+	logical bool
 }
 
 type httpFilterSpec struct {
@@ -35,7 +69,8 @@ type httpFilterSpec struct {
 	pb   *extprocv3.ExternalProcessor
 }
 
-// endpoint is one lb_endpoint: its address, hostname and metadata.
+// endpoint is one host picked for a request: its dial address, hostname and
+// metadata.
 type endpoint struct {
 	addr     string
 	network  string // "unix" for a pipe address, else "tcp"
@@ -50,6 +85,9 @@ type connectError struct{ err error }
 func (e *connectError) Error() string { return "connection failure: " + e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
+// errNoHealthyUpstream: no priority of the cluster has a host.
+var errNoHealthyUpstream = errors.New("no healthy upstream")
+
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
@@ -58,34 +96,35 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	if d := c.GetConnectTimeout(); d != nil {
 		cl.connectTimeout = d.AsDuration()
 	}
-	// Endpoints: the lowest priority level present is used, round robin
-	// (guess: the model has no health checking, so higher priorities never
-	// receive traffic).
-	best := uint32(1<<32 - 1)
-	for _, le := range c.GetLoadAssignment().GetEndpoints() {
-		if le.GetPriority() < best {
-			best = le.GetPriority()
-		}
+	if err := m.compileEndpoints(cl, c); err != nil {
+		return nil, err
 	}
-	for _, le := range c.GetLoadAssignment().GetEndpoints() {
-		if le.GetPriority() != best {
+	// upstream_impl.cc ClusterInfoImpl::ResourceManagers::load: defaults
+	// max_requests 1024, max_retries 3.
+	cl.maxRequests, cl.maxRetries = 1024, 3
+	for _, th := range c.GetCircuitBreakers().GetThresholds() {
+		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
 			continue
 		}
-		for _, lb := range le.GetLbEndpoints() {
-			ep := lb.GetEndpoint()
-			sa := ep.GetAddress().GetSocketAddress()
-			if sa == nil {
-				if p := ep.GetAddress().GetPipe(); p != nil {
-					cl.endpoints = append(cl.endpoints, &endpoint{addr: p.GetPath(), network: "unix", hostname: ep.GetHostname(), md: lb.GetMetadata()})
-				}
-				continue
-			}
-			cl.endpoints = append(cl.endpoints, &endpoint{
-				addr:     net.JoinHostPort(sa.GetAddress(), itoa(int64(sa.GetPortValue()))),
-				hostname: ep.GetHostname(),
-				md:       lb.GetMetadata(),
-			})
+		if th.GetMaxRequests() != nil {
+			cl.maxRequests = int64(th.GetMaxRequests().GetValue())
 		}
+		if th.GetMaxRetries() != nil {
+			cl.maxRetries = int64(th.GetMaxRetries().GetValue())
+		}
+		if rb := th.GetRetryBudget(); rb != nil {
+			// resource_manager_impl.h RetryBudgetImpl: the limit is the larger
+			// of budget_percent of the active requests and
+			// min_retry_concurrency (default 3); the model keeps only the
+			// floor, the stricter side.
+			cl.maxRetries = 3
+			if v := rb.GetMinRetryConcurrency(); v != nil {
+				cl.maxRetries = int64(v.GetValue())
+			}
+			m.warn("cluster %q: retry_budget modelled as its min_retry_concurrency (%d) only", cl.name, cl.maxRetries)
+		}
+		// max_pending_requests and max_connections are not modelled: the
+		// model has no pending queue and no connection limit.
 	}
 	if c.GetTransportSocket() != nil {
 		m.warn("cluster %q: transport_socket %q not modelled; the model speaks plain HTTP to its endpoints", cl.name, c.GetTransportSocket().GetName())
@@ -140,6 +179,9 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 	}
 	cl.transport = &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if err := loopbackOnly(addr); err != nil {
+				return nil, &connectError{err}
+			}
 			c, err := dialer.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, &connectError{err}
@@ -170,18 +212,175 @@ func (m *Model) compileUpstreamFilters() error {
 	return nil
 }
 
-// pick returns the next endpoint, round robin (the cluster's default
-// lb_policy ROUND_ROBIN).
-func (c *cluster) pick() (*endpoint, error) {
-	if len(c.endpoints) == 0 {
-		return nil, errors.New("no healthy upstream")
+// compileEndpoints reads the load assignment. STATIC endpoints must be IPs
+// or pipes; STRICT_DNS and LOGICAL_DNS names are resolved when a host is
+// picked. LOGICAL_DNS must have exactly one locality_lb_endpoints with one
+// lb_endpoint and its priority is rewritten to 0
+// (source/extensions/clusters/logical_dns/logical_dns_cluster.cc
+// LogicalDnsCluster::create and convertPriority; dns_cluster.cc has the same
+// check).
+func (m *Model) compileEndpoints(cl *cluster, c *clusterv3.Cluster) error {
+	typ := c.GetType()
+	las := c.GetLoadAssignment().GetEndpoints()
+	if typ == clusterv3.Cluster_LOGICAL_DNS && (len(las) != 1 || len(las[0].GetLbEndpoints()) != 1) {
+		return fmt.Errorf("envoymodel: cluster %q: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint", cl.name)
 	}
-	n := c.rr.Add(1) - 1
-	return c.endpoints[n%uint64(len(c.endpoints))], nil
+	switch typ {
+	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+	default:
+		m.warn("cluster %q: type %s modelled as STATIC", cl.name, typ)
+	}
+	byPriority := map[uint32]*priorityLevel{}
+	for _, la := range las {
+		prio := la.GetPriority()
+		if typ == clusterv3.Cluster_LOGICAL_DNS {
+			prio = 0
+		}
+		lvl := byPriority[prio]
+		if lvl == nil {
+			lvl = &priorityLevel{priority: prio}
+			byPriority[prio] = lvl
+			cl.levels = append(cl.levels, lvl)
+		}
+		for _, lb := range la.GetLbEndpoints() {
+			ep := lb.GetEndpoint()
+			e := &lbEndpoint{network: "tcp", hostname: ep.GetHostname(), md: lb.GetMetadata()}
+			if p := ep.GetAddress().GetPipe(); p != nil {
+				e.network, e.address = "unix", p.GetPath()
+				lvl.endpoints = append(lvl.endpoints, e)
+				continue
+			}
+			sa := ep.GetAddress().GetSocketAddress()
+			if sa == nil {
+				return fmt.Errorf("envoymodel: cluster %q: endpoint without a socket address or pipe", cl.name)
+			}
+			e.address, e.port = sa.GetAddress(), itoa(int64(sa.GetPortValue()))
+			switch typ {
+			case clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+				e.dns, e.logical = true, typ == clusterv3.Cluster_LOGICAL_DNS
+				if e.hostname == "" {
+					// dns_cluster.cc ResolveTarget: the host's hostname is the
+					// endpoint's hostname, else the DNS name.
+					e.hostname = e.address
+				}
+			default:
+				if net.ParseIP(e.address) == nil {
+					return fmt.Errorf("envoymodel: cluster %q: malformed IP address: %s (a STATIC cluster needs IPs)", cl.name, e.address)
+				}
+			}
+			lvl.endpoints = append(lvl.endpoints, e)
+		}
+	}
+	sort.Slice(cl.levels, func(i, j int) bool { return cl.levels[i].priority < cl.levels[j].priority })
+	if f := c.GetLoadAssignment().GetPolicy().GetOverprovisioningFactor(); f != nil && f.GetValue() < 100 {
+		m.warn("cluster %q: overprovisioning_factor below 100 is not modelled: the lowest priority with a host takes all the load", cl.name)
+	}
+	if len(c.GetHealthChecks()) > 0 || c.GetOutlierDetection() != nil {
+		m.warn("cluster %q: health checks and outlier detection are not modelled: every host is healthy", cl.name)
+	}
+	return nil
+}
+
+// resolver is the model's name resolution: RFC 6761 names (localhost,
+// *.localhost, *.invalid) are answered without a lookup, other names by the
+// Go resolver from the hosts file only (its DNS dial is refused), so the
+// model never queries a name server outside the machine.
+var resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.New("envoymodel: DNS queries are not made; only the hosts file is read")
+}}
+
+// resolve returns the addresses of a name, IPv4 first (dns_lookup_family
+// V4_PREFERRED and AUTO both give a usable family; the model takes v4
+// when there is one). An empty result is "no host".
+func resolve(ctx context.Context, name string) []string {
+	if ip := net.ParseIP(name); ip != nil {
+		return []string{name}
+	}
+	lname := strings.ToLower(strings.TrimSuffix(name, "."))
+	switch {
+	case lname == "localhost" || strings.HasSuffix(lname, ".localhost"):
+		return []string{"127.0.0.1"}
+	case lname == "invalid" || strings.HasSuffix(lname, ".invalid"):
+		return nil
+	}
+	addrs, err := resolver.LookupHost(ctx, name)
+	if err != nil {
+		return nil
+	}
+	var v4, v6 []string
+	for _, a := range addrs {
+		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	if len(v4) > 0 {
+		return v4
+	}
+	return v6
+}
+
+// hosts resolves a priority's endpoints into its hosts
+// (dns_cluster.cc: a name that does not resolve contributes no host).
+func (l *priorityLevel) hosts(ctx context.Context) []*endpoint {
+	var out []*endpoint
+	for _, e := range l.endpoints {
+		if !e.dns {
+			addr := e.address
+			if e.network == "tcp" {
+				addr = net.JoinHostPort(e.address, e.port)
+			}
+			out = append(out, &endpoint{addr: addr, network: e.network, hostname: e.hostname, md: e.md})
+			continue
+		}
+		addrs := resolve(ctx, e.address)
+		if e.logical && len(addrs) > 1 {
+			addrs = addrs[:1]
+		}
+		for _, a := range addrs {
+			out = append(out, &endpoint{addr: net.JoinHostPort(a, e.port), network: "tcp", hostname: e.hostname, md: e.md})
+		}
+	}
+	return out
+}
+
+// pick chooses a host: the lowest priority that has any host serves, round
+// robin among its hosts (the default lb_policy ROUND_ROBIN). Envoy spreads
+// load over priorities by their health times the overprovisioning factor
+// (1.4, source/common/upstream/load_balancer_context_base / priority
+// load computation in load_balancer_impl.cc); with no health checks every
+// host is healthy, so a priority with any host takes all the load and an
+// empty one none: the model's all-or-nothing choice is exact for that case.
+// No host at any priority is errNoHealthyUpstream.
+func (c *cluster) pick(ctx context.Context) (*endpoint, error) {
+	for _, l := range c.levels {
+		hs := l.hosts(ctx)
+		if len(hs) == 0 {
+			continue
+		}
+		n := l.rr.Add(1) - 1
+		return hs[n%uint64(len(hs))], nil
+	}
+	return nil, errNoHealthyUpstream
 }
 
 func (c *cluster) close() {
 	if c.transport != nil {
 		c.transport.CloseIdleConnections()
 	}
+}
+
+// loopbackOnly refuses to dial outside 127.0.0.0/8 and ::1: a name that
+// resolves elsewhere is a host the model will not reach (a connection
+// failure), never a real request off the machine.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("envoymodel: refusing to connect to %s outside the loopback network", addr)
+	}
+	return nil
 }

@@ -1,38 +1,89 @@
 // Package envoymodel is a behavioural model of the parts of Envoy 1.40 that
 // llm-failover relies on (DESIGN.md section 2), for tests where no Envoy binary
 // can run. It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
-// serves the first HTTP connection manager listener on a loopback address, and
-// talks real gRPC to the configured ext_proc server and real HTTP to the
-// clusters' endpoints.
+// serves the first HTTP connection manager listener on a loopback address
+// (Options.Listen) and every other HCM listener on its configured loopback
+// address (such as the "unavailable" listener provider clusters reach
+// through a priority-1 endpoint), and talks real gRPC to the configured
+// ext_proc server and real HTTP to the clusters' endpoints.
 //
 // It is a test instrument, not a proxy: every modelled rule names the Envoy
 // source file or proto field it follows, and says "guess" where it guesses.
 // What it models:
 //
-//   - HCM: x-request-id generation, virtual host and route matching,
-//     direct_response, http_filters (envoy.filters.http.ext_proc, then
-//     envoy.filters.http.router; other filters are ignored with a warning),
-//     the request body buffer limit (413), local_reply_config (mappers with
+//   - HCM: x-request-id generation (replaced on edge requests with
+//     use_remote_address unless preserve_external_request_id), the
+//     stripping of x-envoy-* control headers from external clients
+//     (conn_manager_utility.cc cleanInternalHeaders: without
+//     internal_address_config every request is external) and of the
+//     route configuration's internal_only_headers, virtual host and route
+//     matching, direct_response, http_filters (envoy.filters.http.ext_proc,
+//     then envoy.filters.http.router; other filters are ignored with a
+//     warning), the request body buffer limit (per_connection_buffer_limit_bytes,
+//     default 1 MiB, raised but never lowered by the route's
+//     request_body_buffer_limit; 413), local_reply_config (mappers with
 //     and/or, status_code and CEL response.code_details filters, inline body,
 //     json_format body_format_override; local replies only, see localreply.go).
 //   - ext_proc (both phases): gRPC initial metadata, message order, processing
 //     modes (SEND/SKIP, NONE/BUFFERED/STREAMED), mode_override,
-//     send_body_without_waiting_for_header_response, header mutation rules,
-//     raw_value, the content-length check on body replacement,
+//     send_body_without_waiting_for_header_response, header mutation rules
+//     (mutation_rules.cc Checker, allow_expression before allow_envoy;
+//     mutation_utils.cc applyHeaderMutations: only raw_value and the
+//     deprecated append are read, append_action is not), the header count
+//     and size limits of a mutation, the content-length check on body
+//     replacement,
 //     clear_route_cache / route_cache_action, receiving and forwarding
-//     metadata namespaces, request_attributes, message_timeout,
-//     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages.
-//     A local reply of an upstream (attempt-phase) ext_proc filter, whether an
-//     ImmediateResponse or a status_on_error reply, is ignored as
-//     ext_proc.cc sendImmediateResponse does for upstream filters, and the
-//     attempt stalls until per_try_timeout.
+//     metadata namespaces, request_attributes, message_timeout (started by
+//     every message sent, stopped by every answer processed, even while
+//     earlier chunks await theirs), a gRPC
+//     client without grpc-go's 4 MiB receive limit (envoy_grpc
+//     max_receive_message_length, default unlimited),
+//     failure_mode_allow, status_on_error, ImmediateResponse, spurious messages,
+//     with Envoy's response code details for each local reply.
+//     A local reply of an upstream (attempt-phase) ext_proc filter (an
+//     ImmediateResponse, or status_on_error after a gRPC error, message
+//     timeout, rejected mutation or content-length mismatch) goes to the
+//     client at once through the HCM encoder filters and is never retried
+//     (ext_proc.cc sendImmediateResponse, upstream_request.cc
+//     UpstreamFilterManager::sendLocalReply).
+//     STREAMED response bodies follow Envoy #45355 (processor_state.cc
+//     handleHeaderContinue): a headers answer does not release the held
+//     response headers; they go on with the first answered body chunk, or
+//     when the gRPC stream ends (onGrpcClose, failure_mode_allow), after
+//     which chunks pass unprocessed. Until then the router has not seen the
+//     headers: per_try_timeout runs and an upstream reset is retried.
 //   - Router: cluster, weighted_clusters and the priority_group cluster
 //     specifier plugin with its metadata override; retry_policy (retry_on 5xx,
 //     gateway-error, reset, connect-failure, retriable-status-codes,
-//     retriable-headers; num_retries; jittered backoff; per_try_timeout;
-//     refresh_cluster_on_retry); route timeout; auto_host_rewrite;
-//     include_request_attempt_count; upstream HTTP filters per attempt sharing
-//     one request header map.
+//     retriable-headers, envoy-ratelimited; num_retries; jittered backoff;
+//     per_try_timeout; refresh_cluster_on_retry); a response with
+//     x-envoy-ratelimited is not retried; the request headers
+//     x-envoy-retry-on, x-envoy-max-retries, x-envoy-retriable-status-codes,
+//     x-envoy-retriable-header-names (retry_state_impl.cc),
+//     x-envoy-upstream-rq-timeout-ms and x-envoy-upstream-rq-per-try-timeout-ms
+//     (router.cc FilterUtility::finalTimeout), honoured and removed before
+//     the upstream request; x-envoy-expected-rq-timeout-ms; route timeout;
+//     auto_host_rewrite; include_request_attempt_count; upstream HTTP
+//     filters per attempt sharing one request header map; the retry
+//     buffer limit (router.cc calculateEffectiveBufferLimit: the route's
+//     request body limit when set, even below the connection's; a larger
+//     body gets no retry); "no healthy
+//     upstream" (a 503 local reply, never retried) when no priority has a
+//     host.
+//   - Clusters: STATIC (IP or pipe endpoints), STRICT_DNS and LOGICAL_DNS
+//     (one lb_endpoint only, as Envoy requires) with names resolved when a
+//     host is picked, from the hosts file only (RFC 6761 localhost and
+//     .invalid answered without a lookup; no DNS query is made; an
+//     unresolved name contributes no host); endpoint priorities: the lowest
+//     priority with a host takes all the load (exact while every host is
+//     healthy, as here); circuit_breakers (DEFAULT priority) max_requests
+//     on every cluster (an ext_proc stream or an attempt holds one; overflow
+//     is an Unavailable gRPC error for ext_proc, a 503 never retried for a
+//     provider) and max_retries (default 3: retries in progress whose first
+//     attempt went to the cluster; past it the response goes to the client
+//     unretried; retry_budget is modelled as its min_retry_concurrency only).
+//     The model never connects outside the loopback network: a host
+//     elsewhere is a connection failure.
 //   - Upstreams: HTTP/1.1 or h2c (explicit http2_protocol_options). TLS
 //     transport sockets are NOT modelled: the model always speaks plain HTTP to
 //     the endpoint, so tests point TLS clusters at plain loopback servers.
@@ -43,12 +94,23 @@
 // covers the time to response headers only; a request body over the limit
 // is answered 413 even when no filter buffers it.
 //
-// What it does not model: listeners other than the first HCM, TLS, HTTP/3,
-// load-balancing policies beyond round robin over priority 0, health checks,
-// outlier detection, Envoy circuit breakers, per_try_idle_timeout, hedging,
-// rate_limited_retry_back_off, retry host predicates and priorities, trailers,
-// per-route filter config, FULL_DUPLEX_STREAMED (treated as STREAMED), access
-// logs, the admin interface, x-envoy-* request headers sent by clients
-// (neither stripped nor honoured), typed dynamic metadata, HTTP services for
-// ext_proc, response trailers.
+// What it does not model: listeners without an HCM or off the loopback
+// network, TLS (transport_socket and transport_socket_matches: every
+// endpoint is reached in plain text), HTTP/3,
+// load-balancing policies beyond round robin, partial priority load (health
+// checks, outlier detection, overprovisioning_factor below 100), DNS
+// refresh and TTLs, the circuit breakers max_pending_requests and
+// max_connections, the budget part of retry_budget, per_try_idle_timeout,
+// hedging, override_message_timeout (a message carrying only it is treated
+// as spurious, stricter than Envoy, which ignores it without
+// max_message_timeout), Envoy's exact gRPC error messages (the model's come
+// from grpc-go, after the same ext_proc_error_gRPC_error_<code> prefix),
+// rate_limited_retry_back_off, retry host predicates and priorities,
+// x-envoy-retry-grpc-on, internal_address_config (every request is treated as
+// external), the ext_proc stream close optimization (a stream stays open
+// until its HTTP stream ends, so the model counts streams at least as long
+// as Envoy), trailers, per-route filter config beyond disabled,
+// processing_mode and failure_mode_allow, FULL_DUPLEX_STREAMED (treated as
+// STREAMED), access logs, the admin interface, typed dynamic metadata, HTTP
+// services for ext_proc, response trailers.
 package envoymodel

@@ -3,6 +3,7 @@ package envoymodel
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -58,36 +59,93 @@ func readAll(src bodySource, limit uint64) (out []byte, over bool, err error) {
 // can only reset the stream then.
 var errDownstreamReset = errors.New("stream reset after response headers")
 
+// upstreamResetBeforeHeaders is returned by encode when the upstream body
+// failed while the response headers were still held in an upstream filter:
+// the router has not seen the headers, so it handles an upstream reset
+// (router.cc onUpstreamReset, retried with retry_on reset).
+type upstreamResetBeforeHeaders struct{ err error }
+
+func (e *upstreamResetBeforeHeaders) Error() string { return "upstream reset: " + e.err.Error() }
+
 // encode runs the response path of the filter. It returns the headers and
 // body to pass on, or a local reply (only possible before headers go on).
+// The local reply carries resetBeforeHeaders when the upstream failed while
+// the headers were held.
 func (p *extProc) encode(h *headerMap, src bodySource, endStream bool) (*headerMap, bodySource, *response) {
 	if p.complete {
 		return h, src, nil
 	}
-	streamed := p.mode.respBody == extprocv3.ProcessingMode_STREAMED || p.mode.respBody == extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED
 	if p.mode.respHeader == extprocv3.ProcessingMode_SEND {
 		req := &extprocsvc.ProcessingRequest{
 			Request: &extprocsvc.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocsvc.HttpHeaders{Headers: h.proto(), EndOfStream: endStream}},
 		}
 		p.addResponseAttributes(req, h)
-		if streamed && !endStream && p.cfg.pb.GetSendBodyWithoutWaitingForHeaderResponse() {
-			// ext_proc.proto send_body_without_waiting_for_header_response
-			// (STREAMED only): the headers stay paused while body chunks go to
-			// the server as they arrive; the answers come in order.
-			return p.encodeHeld(req, h, src)
-		}
-		r, lr := p.exchange(req, wantResponseHeaders)
-		if lr != nil {
-			return nil, nil, lr
-		}
-		if r != nil {
-			held := h
-			var none []byte
-			if lr := p.applyCommon(r.GetResponseHeaders().GetResponse(), held, &none, false); lr != nil {
+		// ext_proc.cc onData: with send_body_without_waiting_for_header_response
+		// in STREAMED mode (and in FULL_DUPLEX_STREAMED, modelled as
+		// STREAMED) body chunks go to the server while the headers answer is
+		// awaited; the answers come in order.
+		early := !endStream && (p.mode.respBody == extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED ||
+			p.mode.respBody == extprocv3.ProcessingMode_STREAMED && p.cfg.pb.GetSendBodyWithoutWaitingForHeaderResponse())
+		if err := p.send(req); err != nil && !errors.Is(err, errSendEOF) {
+			src.close()
+			if _, lr := p.grpcError(err); lr != nil {
 				return nil, nil, lr
 			}
+			return h, src, nil
 		}
-		streamed = p.mode.respBody == extprocv3.ProcessingMode_STREAMED || p.mode.respBody == extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED
+		// ext_proc.cc encodeHeaders removes content-length once the headers
+		// message is sent, when shouldRemoveContentLength.
+		if p.shouldRemoveContentLength(false) {
+			h.del("content-length")
+		}
+		var hb *heldBody
+		if early {
+			hb = p.startPump(src)
+		}
+		r, lr := p.await(wantResponseHeaders)
+		if lr != nil {
+			if hb != nil {
+				hb.close()
+			} else {
+				src.close()
+			}
+			return nil, nil, lr
+		}
+		if r == nil {
+			// The stream closed or failed open (ext_proc.cc
+			// onGrpcCloseWithStatus -> clearAsyncState): the headers go on,
+			// chunks already sent go on unprocessed, later ones are not sent.
+			if hb != nil {
+				return h, hb, nil
+			}
+			return h, src, nil
+		}
+		cr := r.GetResponseHeaders().GetResponse()
+		if lr := p.applyCommon(cr, h, nil, false); lr != nil {
+			if hb != nil {
+				hb.close()
+			} else {
+				src.close()
+			}
+			return nil, nil, lr
+		}
+		if cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE && hb == nil {
+			// processor_state.cc handleHeaderContinueAndReplace: a body
+			// mutation removes content-length and replaces the body; the
+			// body is no longer sent to the server.
+			if bm := cr.GetBodyMutation(); bm != nil {
+				h.del("content-length")
+				src.close()
+				return h, &bytesBody{b: bm.GetBody()}, nil
+			}
+			p.mode.respBody = extprocv3.ProcessingMode_NONE
+		}
+		if !endStream && isStreamed(p.mode.respBody) {
+			if hb == nil {
+				hb = p.startPump(src)
+			}
+			return p.holdUntilReleased(h, hb)
+		}
 	}
 	if endStream || p.complete {
 		return h, src, nil
@@ -97,9 +155,7 @@ func (p *extProc) encode(h *headerMap, src bodySource, endStream bool) (*headerM
 		body, over, err := readAll(src, p.rs.m.bufferLimit)
 		if err != nil {
 			src.close()
-			// An upstream reset while buffering: Envoy resets downstream
-			// (guess: no local reply modelled here).
-			return nil, nil, localReply(503, "upstream_reset_after_response_started", "")
+			return nil, nil, &response{resetBeforeHeaders: &upstreamResetBeforeHeaders{err}}
 		}
 		if over {
 			src.close()
@@ -122,154 +178,255 @@ func (p *extProc) encode(h *headerMap, src bodySource, endStream bool) (*headerM
 			}
 		}
 		return h, &bytesBody{b: body, onClose: src.close}, nil
-	case streamed:
-		// AllowContentLengthHeader (ext_proc.proto): unless set, the filter
-		// removes content-length when the body may change in streamed modes
-		// (guess at the exact condition).
-		if !p.cfg.pb.GetAllowContentLengthHeader() {
-			h.del("content-length")
-		}
-		return h, &streamedBody{p: p, src: src}, nil
+	case isStreamed(p.mode.respBody):
+		// Response headers not sent to the server (SKIP): the headers go on
+		// and the chunks are answered in order.
+		return h, p.startPump(src), nil
 	}
 	return h, src, nil
 }
 
-// streamedBody sends each chunk to the server and waits for its answer
-// (processor_state.cc StreamedBodyCallback).
-type streamedBody struct {
+func isStreamed(m extprocv3.ProcessingMode_BodySendMode) bool {
+	return m == extprocv3.ProcessingMode_STREAMED || m == extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED
+}
+
+// heldChunk is one upstream body chunk, sent to the server unless the
+// stream had already ended.
+type heldChunk struct {
+	b    []byte
+	eos  bool
+	err  error
+	sent bool
+}
+
+// heldBody is a STREAMED response body (processor_state.cc chunk queue): a
+// pump reads the upstream body and sends each chunk to the server as it
+// arrives (ext_proc.cc handleDataStreamedModeBase); the chunks wait in order
+// for their answers, and the answers are what goes on. Once the stream has
+// ended (processing_complete_), chunks pass unprocessed.
+type heldBody struct {
 	p   *extProc
 	src bodySource
-	end bool
+
+	mu    sync.Mutex
+	queue []heldChunk
+	// notify wakes the consumer when a chunk is queued.
+	notify chan struct{}
+	// slots bounds the queue (Envoy raises a watermark and stops reading
+	// the upstream when its chunk queue is over the buffer limit).
+	slots    chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	// upstreamErr is closed by the pump when the upstream body fails: the
+	// router resets the attempt at once, whatever the filter awaits.
+	upstreamErr chan struct{}
+	err         error
+
+	// first is the chunk answered while the headers were held; it goes on
+	// with them.
+	first *heldChunk
+	end   bool
 }
 
-func (s *streamedBody) next() ([]byte, bool, error) {
-	if s.end {
-		return nil, true, nil
-	}
-	c, eos, err := s.src.next()
-	if err != nil {
-		return nil, false, err
-	}
-	s.end = eos
-	if s.p.complete {
-		return c, eos, nil
-	}
-	req := &extprocsvc.ProcessingRequest{
-		Request: &extprocsvc.ProcessingRequest_ResponseBody{ResponseBody: &extprocsvc.HttpBody{Body: c, EndOfStream: eos}},
-	}
-	r, lr := s.p.exchange(req, wantResponseBody)
-	if lr != nil {
-		return nil, false, fmt.Errorf("%w: %s", errDownstreamReset, lr.details)
-	}
-	if r != nil {
-		if lr := s.p.applyCommon(r.GetResponseBody().GetResponse(), nil, &c, false); lr != nil {
-			return nil, false, fmt.Errorf("%w: %s", errDownstreamReset, lr.details)
-		}
-	}
-	return c, eos, nil
-}
+const heldQueueChunks = 64
 
-func (s *streamedBody) close() { s.src.close() }
-
-// heldChunk is one chunk sent while the headers were held.
-type heldChunk struct {
-	b   []byte
-	eos bool
-	err error
-}
-
-func (p *extProc) encodeHeld(req *extprocsvc.ProcessingRequest, h *headerMap, src bodySource) (*headerMap, bodySource, *response) {
-	if err := p.send(req); err != nil && !errors.Is(err, errSendEOF) {
-		src.close()
-		_, lr := p.grpcError(err)
-		if lr == nil {
-			return h, src, nil
-		}
-		return nil, nil, lr
-	}
-	pending := make(chan heldChunk, 4096)
+func (p *extProc) startPump(src bodySource) *heldBody {
+	b := &heldBody{p: p, src: src, notify: make(chan struct{}, 1), slots: make(chan struct{}, heldQueueChunks), stop: make(chan struct{}), upstreamErr: make(chan struct{})}
 	p.pumpDone = make(chan struct{})
-	go func() {
-		defer close(p.pumpDone)
-		defer close(pending)
-		for {
-			c, eos, err := src.next()
-			if err != nil {
-				pending <- heldChunk{err: err}
-				return
-			}
-			if p.ctx.Err() != nil {
-				return
-			}
+	p.upstreamErr = b.upstreamErr
+	p.upstreamErrOf = func() error { return b.err }
+	go b.pump()
+	return b
+}
+
+func (b *heldBody) pump() {
+	defer close(b.p.pumpDone)
+	for {
+		select {
+		case b.slots <- struct{}{}:
+		case <-b.stop:
+			return
+		}
+		c, eos, err := b.src.next()
+		hc := heldChunk{b: c, eos: eos, err: err}
+		// The send and the queueing are one step under mu, so an answer
+		// can never be read before its chunk is in the queue.
+		b.mu.Lock()
+		if err == nil && !b.p.closed.Load() {
 			msg := &extprocsvc.ProcessingRequest{
 				Request: &extprocsvc.ProcessingRequest_ResponseBody{ResponseBody: &extprocsvc.HttpBody{Body: c, EndOfStream: eos}},
 			}
-			if err := p.send(msg); err != nil {
-				pending <- heldChunk{err: err}
-				return
-			}
-			pending <- heldChunk{b: c, eos: eos}
-			if eos {
-				return
+			// A send on a stream the server ended fails with errSendEOF;
+			// the consumer reads the stream's end from the receive side.
+			if serr := b.p.send(msg); serr == nil || errors.Is(serr, errSendEOF) {
+				hc.sent = true
 			}
 		}
-	}()
-	r, lr := p.await(wantResponseHeaders)
-	if lr != nil {
-		src.close()
-		return nil, nil, lr
-	}
-	if r != nil {
-		var none []byte
-		if lr := p.applyCommon(r.GetResponseHeaders().GetResponse(), h, &none, false); lr != nil {
-			src.close()
-			return nil, nil, lr
+		b.queue = append(b.queue, hc)
+		b.mu.Unlock()
+		select {
+		case b.notify <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			b.err = err
+			close(b.upstreamErr)
+			return
+		}
+		if eos {
+			return
 		}
 	}
-	if !p.cfg.pb.GetAllowContentLengthHeader() {
-		h.del("content-length")
-	}
-	return h, &heldBody{p: p, pending: pending, src: src}, nil
 }
 
-// heldBody answers the chunks sent during the hold, in order, then goes on
-// as a streamed body.
-type heldBody struct {
-	p       *extProc
-	pending chan heldChunk
-	src     bodySource
-	end     bool
+// take returns the oldest queued chunk, if any.
+func (b *heldBody) take() (heldChunk, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		return heldChunk{}, false
+	}
+	hc := b.queue[0]
+	b.queue = b.queue[1:]
+	<-b.slots
+	return hc, true
+}
+
+// headSent reports whether the oldest queued chunk was sent to the server.
+func (b *heldBody) headSent() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) > 0 && b.queue[0].sent
+}
+
+// answer applies the server's answer (r, lr from await or handle) to a
+// sent chunk: processor_state.cc handleStreamedBodyResponse applies the body
+// mutation only (header mutations are not read in a streamed body callback).
+func (b *heldBody) answer(hc heldChunk, r *extprocsvc.ProcessingResponse, lr *response) ([]byte, *response) {
+	if lr != nil {
+		return nil, lr
+	}
+	c := hc.b
+	if r != nil {
+		if lr := b.p.applyCommon(r.GetResponseBody().GetResponse(), nil, &c, false); lr != nil {
+			return nil, lr
+		}
+	}
+	return c, nil
+}
+
+// holdUntilReleased models Envoy #45355 (processor_state.cc
+// handleHeaderContinue, 1.40.0-dev cb2a49b): in STREAMED mode the headers
+// answer does not continue the held response headers. They go on with the
+// first body chunk the filter injects after its answer
+// (handleStreamedBodyResponse -> injectDataToFilterChain, which continues the
+// headers first: filter_manager.cc injectEncodedDataToFilterChain), or when
+// the gRPC stream ends (onGrpcClose / failure_mode_allow ->
+// clearAsyncState: the queued chunks go on unprocessed, then
+// continueIfNecessary). Until then the router has not seen the headers: the
+// per-try timeout runs, and an upstream reset is an upstream reset. While no
+// chunk is outstanding no message is expected (the callback state is Idle,
+// no message timer runs): any message is spurious.
+func (p *extProc) holdUntilReleased(h *headerMap, b *heldBody) (*headerMap, bodySource, *response) {
+	fail := func(lr *response) (*headerMap, bodySource, *response) {
+		b.close()
+		return nil, nil, lr
+	}
+	for !p.complete {
+		if hc, ok := b.take(); ok {
+			if hc.err != nil {
+				return fail(&response{resetBeforeHeaders: &upstreamResetBeforeHeaders{hc.err}})
+			}
+			if !hc.sent || p.complete {
+				b.first = &hc
+				break
+			}
+			r, lr := p.await(wantResponseBody)
+			c, lr := b.answer(hc, r, lr)
+			if lr != nil {
+				return fail(lr)
+			}
+			b.first = &heldChunk{b: c, eos: hc.eos}
+			break
+		}
+		select {
+		case <-b.notify:
+		case msg := <-p.msgs:
+			// An answer read here belongs to the oldest queued chunk if the
+			// pump sent it (send and queueing are atomic under mu);
+			// otherwise nothing is outstanding and the message is spurious,
+			// an error, or the stream's end.
+			if b.headSent() {
+				hc, _ := b.take()
+				r, lr := p.handle(msg, wantResponseBody)
+				c, lr := b.answer(hc, r, lr)
+				if lr != nil {
+					return fail(lr)
+				}
+				b.first = &heldChunk{b: c, eos: hc.eos}
+				return h, b, nil
+			}
+			if _, lr := p.handle(msg, 0); lr != nil {
+				return fail(lr)
+			}
+		case <-p.rs.ctx.Done():
+			p.complete = true
+			p.close()
+			return fail(localReply(499, "downstream_remote_disconnect", ""))
+		case <-p.abort:
+			p.complete = true
+			p.close()
+			return fail(localReply(504, "upstream_per_try_timeout", ""))
+		}
+	}
+	return h, b, nil
 }
 
 func (b *heldBody) next() ([]byte, bool, error) {
+	if b.first != nil {
+		hc := b.first
+		b.first = nil
+		b.end = hc.eos
+		if hc.err != nil {
+			return nil, false, hc.err
+		}
+		return hc.b, hc.eos, nil
+	}
 	if b.end {
 		return nil, true, nil
 	}
-	hc, ok := <-b.pending
-	if !ok {
-		// The pump stopped (stream cancelled).
-		return nil, false, errDownstreamReset
+	var hc heldChunk
+	for {
+		var ok bool
+		if hc, ok = b.take(); ok {
+			break
+		}
+		select {
+		case <-b.notify:
+		case <-b.p.rs.ctx.Done():
+			return nil, false, errDownstreamReset
+		case <-b.p.abort:
+			return nil, false, errDownstreamReset
+		}
 	}
 	if hc.err != nil {
 		return nil, false, hc.err
 	}
 	b.end = hc.eos
-	c := hc.b
-	if b.p.complete {
-		return c, hc.eos, nil
+	if !hc.sent || b.p.complete {
+		return hc.b, hc.eos, nil
 	}
 	r, lr := b.p.await(wantResponseBody)
+	c, lr := b.answer(hc, r, lr)
 	if lr != nil {
+		// The headers already went on: Envoy can only reset the stream.
 		return nil, false, fmt.Errorf("%w: %s", errDownstreamReset, lr.details)
-	}
-	if r != nil {
-		if lr := b.p.applyCommon(r.GetResponseBody().GetResponse(), nil, &c, false); lr != nil {
-			return nil, false, fmt.Errorf("%w: %s", errDownstreamReset, lr.details)
-		}
 	}
 	return c, hc.eos, nil
 }
 
 func (b *heldBody) close() {
+	b.stopOnce.Do(func() { close(b.stop) })
 	b.src.close()
 }

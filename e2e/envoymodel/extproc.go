@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +40,9 @@ type extProcConfig struct {
 	rules    *mutationrulesv3.HeaderMutationRules
 	onError  int
 	upstream bool
+	// grpcCluster is the envoy_grpc cluster (nil for google_grpc): its
+	// circuit breaker bounds the streams.
+	grpcCluster *cluster
 }
 
 // procMode is the effective ProcessingMode of one filter instance.
@@ -95,21 +100,48 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		return nil, fmt.Errorf("ext_proc %q: http_service is not modelled", name)
 	}
 	gs := pb.GetGrpcService()
-	var addr string
+	var target string
+	var dialOpts []grpc.DialOption
+	// The gRPC client has no receive limit unless
+	// envoy_grpc.max_receive_message_length is set (grpc_service.proto,
+	// default 0 = unlimited; source/common/grpc/async_client_impl.cc
+	// AsyncClientImpl, decoder_.setMaxFrameLength), and none on sending:
+	// grpc-go's own 4 MiB receive default must not apply.
+	maxRecv := math.MaxInt32
 	switch {
 	case gs.GetEnvoyGrpc() != nil:
 		ec.cluster = gs.GetEnvoyGrpc().GetClusterName()
 		cl := m.clusters[ec.cluster]
-		if cl == nil || len(cl.endpoints) == 0 {
+		if cl == nil || len(cl.levels) == 0 {
 			return nil, fmt.Errorf("ext_proc %q: unknown or empty gRPC cluster %q", name, ec.cluster)
 		}
-		addr = cl.endpoints[0].addr
-		if cl.endpoints[0].network == "unix" {
-			addr = "unix:" + addr
+		ec.grpcCluster = cl
+		if v := gs.GetEnvoyGrpc().GetMaxReceiveMessageLength(); v != nil && v.GetValue() > 0 && v.GetValue() < math.MaxInt32 {
+			maxRecv = int(v.GetValue())
 		}
+		// Connections go to a host the cluster picks (priorities, DNS
+		// names), never off the loopback network.
+		target = "passthrough:///" + ec.cluster
+		dialOpts = append(dialOpts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			ep, err := cl.pick(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ep.network == "unix" {
+				return (&net.Dialer{}).DialContext(ctx, "unix", ep.addr)
+			}
+			if err := loopbackOnly(ep.addr); err != nil {
+				return nil, err
+			}
+			return (&net.Dialer{Timeout: cl.connectTimeout}).DialContext(ctx, "tcp", ep.addr)
+		}))
 	case gs.GetGoogleGrpc() != nil:
-		addr = gs.GetGoogleGrpc().GetTargetUri()
+		addr := gs.GetGoogleGrpc().GetTargetUri()
 		ec.cluster = "google_grpc:" + addr
+		target = "passthrough:///" + addr
+		if strings.HasPrefix(addr, "unix:") {
+			target = addr
+		}
 	default:
 		return nil, fmt.Errorf("ext_proc %q: no grpc_service", name)
 	}
@@ -128,16 +160,14 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		// Envoy reconnects to the gRPC cluster on demand; the short backoff
 		// models that (guess: Envoy's connection pool has no gRPC-style
 		// exponential reconnect backoff).
-		target := "passthrough:///" + addr
-		if strings.HasPrefix(addr, "unix:") {
-			target = addr
-		}
-		cc, err := grpc.NewClient(target,
+		dialOpts = append(dialOpts,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv), grpc.MaxCallSendMsgSize(math.MaxInt32)),
 			grpc.WithConnectParams(grpc.ConnectParams{
 				Backoff:           backoff.Config{BaseDelay: 20 * time.Millisecond, Multiplier: 1.6, MaxDelay: 200 * time.Millisecond},
 				MinConnectTimeout: time.Second,
 			}))
+		cc, err := grpc.NewClient(target, dialOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("ext_proc %q: %w", name, err)
 		}
@@ -182,7 +212,23 @@ type extProc struct {
 	// and its upstream filter chain destroyed. Nil for HCM filters.
 	abort <-chan struct{}
 
+	// upstreamErr, when set, is closed when the upstream response body
+	// fails; upstreamErrOf then returns the error.
+	upstreamErr   <-chan struct{}
+	upstreamErrOf func() error
+
+	// release gives the gRPC cluster's circuit breaker slot back.
+	release func()
+
+	// closed is set once the gRPC stream is closed; the pump reads it.
+	closed atomic.Bool
+
+	// lastSend and armed are the message timer: every message sent
+	// (re)starts it (processor_state.cc onStartProcessorCall), every answer
+	// processed stops it (onFinishProcessorCall -> stopMessageTimer), even
+	// when chunks sent earlier still await their answers.
 	lastSend atomic.Int64
+	armed    atomic.Bool
 	sendMu   sync.Mutex
 	pumpDone chan struct{}
 }
@@ -206,6 +252,22 @@ func (p *extProc) open() error {
 	if cc == nil {
 		return status.Error(codes.Unavailable, "model closed")
 	}
+	// The stream is a request on the gRPC cluster: past the cluster's
+	// circuit_breakers max_requests (default 1024) the connection pool
+	// refuses it (conn_pool_base.cc attachStreamToClient, "max streams
+	// overflow"), the async client's router answers a 503 local reply with
+	// details upstream_reset_before_response_started{overflow} (router.cc
+	// onUpstreamReset), which the gRPC async client turns into Unavailable
+	// with those details as the message (async_client_impl.cc onHeaders ->
+	// streamError, enhancedGrpcMessage), and ext_proc into onGrpcError.
+	if cl := p.cfg.grpcCluster; cl != nil {
+		if cl.active.Add(1) > cl.maxRequests {
+			cl.active.Add(-1)
+			return status.Error(codes.Unavailable, "upstream_reset_before_response_started{overflow}")
+		}
+		var once sync.Once
+		p.release = func() { once.Do(func() { cl.active.Add(-1) }) }
+	}
 	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(context.WithoutCancel(p.rs.ctx), p.cfg.md))
 	p.ctx, p.cancel = ctx, cancel
 	stop := context.AfterFunc(p.rs.ctx, cancel)
@@ -213,6 +275,7 @@ func (p *extProc) open() error {
 	if err != nil {
 		stop()
 		cancel()
+		p.releaseStream()
 		return err
 	}
 	p.client = cl
@@ -221,6 +284,11 @@ func (p *extProc) open() error {
 		defer stop()
 		for {
 			r, err := cl.Recv()
+			if err != nil {
+				// The server ended the stream: its HTTP/2 stream on the
+				// gRPC cluster is done.
+				p.releaseStream()
+			}
 			select {
 			case p.msgs <- recvMsg{r, err}:
 			case <-ctx.Done():
@@ -234,8 +302,17 @@ func (p *extProc) open() error {
 	return nil
 }
 
+// releaseStream gives the stream's circuit breaker slot back (once).
+func (p *extProc) releaseStream() {
+	if p.release != nil {
+		p.release()
+	}
+}
+
 // close ends the gRPC stream (ext_proc.cc closeStream / onDestroy).
 func (p *extProc) close() {
+	p.closed.Store(true)
+	defer p.releaseStream()
 	if p.client != nil {
 		p.sendMu.Lock()
 		_ = p.client.CloseSend()
@@ -274,6 +351,7 @@ func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
 	// message_timeout: the timer is (re)started for every message sent
 	// (processor_state.cc onStartProcessorCall); DESIGN.md section 2.
 	p.lastSend.Store(time.Now().UnixNano())
+	p.armed.Store(true)
 	if err := p.client.Send(req); err != nil {
 		if errors.Is(err, io.EOF) {
 			// grpc-go reports the real status on Recv.
@@ -332,10 +410,14 @@ func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *respons
 		return nil, nil
 	}
 	for {
-		deadline := time.Unix(0, p.lastSend.Load()).Add(p.cfg.timeout)
-		d := time.Until(deadline)
-		if d <= 0 {
-			return p.messageTimeout()
+		// Without a running timer, wake up after a message timeout's length
+		// to see whether a send has started one.
+		d := p.cfg.timeout
+		if p.armed.Load() {
+			d = time.Until(time.Unix(0, p.lastSend.Load()).Add(p.cfg.timeout))
+			if d <= 0 {
+				return p.messageTimeout()
+			}
 		}
 		t := time.NewTimer(d)
 		select {
@@ -354,6 +436,11 @@ func (p *extProc) await(want wantKind) (*extprocsvc.ProcessingResponse, *respons
 			p.complete = true
 			p.close()
 			return nil, localReply(504, "upstream_per_try_timeout", "")
+		case <-p.upstreamErr:
+			t.Stop()
+			p.complete = true
+			p.close()
+			return nil, &response{resetBeforeHeaders: &upstreamResetBeforeHeaders{p.upstreamErrOf()}}
 		}
 	}
 }
@@ -398,6 +485,9 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 	case wantResponseBody:
 		ok = r.GetResponseBody() != nil
 	}
+	if ok {
+		p.armed.Store(false)
+	}
 	if !ok {
 		// ext_proc.cc onReceiveMessage: an out-of-order (spurious) message
 		// fails closed with status_on_error unless failure_mode_allow
@@ -410,9 +500,25 @@ func (p *extProc) handle(msg recvMsg, want wantKind) (*extprocsvc.ProcessingResp
 		}
 		p.complete = true
 		p.close()
-		return nil, localReply(p.cfg.onError, "ext_proc_error_spurious_message", "")
+		// ext_proc.cc handleErrorResponse: the details are the status
+		// message, "spurious message" (processor_state.cc handleHeadersResponse
+		// and handleBodyResponse), with white space replaced.
+		return nil, localReply(p.cfg.onError, replaceAllEmptySpace("spurious message"), "")
 	}
 	return r, nil
+}
+
+// replaceAllEmptySpace is StringUtil::replaceAllEmptySpace
+// (source/common/common/utility.cc): every white space character becomes
+// '_'. Envoy applies it to the details of every ext_proc local reply
+// (ext_proc.cc sendImmediateResponse).
+func replaceAllEmptySpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" \t\f\v\n\r", r) {
+			return '_'
+		}
+		return r
+	}, s)
 }
 
 // grpcError is ext_proc.cc onGrpcError: fail open with failure_mode_allow,
@@ -424,17 +530,21 @@ func (p *extProc) grpcError(err error) (*extprocsvc.ProcessingResponse, *respons
 		return nil, nil
 	}
 	st, _ := status.FromError(err)
-	return nil, localReply(p.cfg.onError, fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message()), "")
+	// ext_proc.cc onGrpcError: details "ext_proc_error_gRPC_error_<code>{<message>}",
+	// white space replaced by sendImmediateResponse.
+	return nil, localReply(p.cfg.onError, replaceAllEmptySpace(fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message())), "")
 }
 
-// messageTimeout is ext_proc.cc onMessageTimeout: 504 when failing closed.
+// messageTimeout is ext_proc.cc onMessageTimeout: a 504 local reply with
+// details "ext_proc_error_per-message_timeout_exceeded" when failing closed
+// (status_on_error does not apply).
 func (p *extProc) messageTimeout() (*extprocsvc.ProcessingResponse, *response) {
 	p.complete = true
 	p.close()
 	if p.failureModeAllow() {
 		return nil, nil
 	}
-	return nil, localReply(504, "ext_proc_error_gRPC_error_4{per-message_timeout_exceeded}", "")
+	return nil, localReply(504, "ext_proc_error_per-message_timeout_exceeded", "")
 }
 
 func (p *extProc) applyModeOverride(mo *extprocv3.ProcessingMode) {
@@ -486,25 +596,20 @@ func (p *extProc) applyDynamicMetadata(s *structpb.Struct) {
 }
 
 // immediate turns an ImmediateResponse into a local reply
-// (ext_proc.cc sendImmediateResponse): status (default 200), header
-// mutation under the mutation rules, body.
+// (ext_proc.cc Filter::sendImmediateResponse): the status when it is at
+// least 200 (MutationUtils::isValidHttpStatus), else 200; the header
+// mutation under the mutation rules, where a failed mutation is only
+// logged and the reply still goes out with the mutations applied before
+// the failure; the body; details with white space replaced.
 func (p *extProc) immediate(ir *extprocsvc.ImmediateResponse) *response {
-	code := int(ir.GetStatus().GetCode())
-	if code < 200 {
-		code = 200
+	code := 200
+	if ir.GetStatus() != nil && ir.GetStatus().GetCode() >= 200 {
+		code = int(ir.GetStatus().GetCode())
 	}
-	// Response code details: the ImmediateResponse's details with white
-	// space replaced (ext_proc.cc sendImmediateResponse,
-	// StringUtil::replaceAllEmptySpace).
-	resp := localReply(code, strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" \t\f\v\n\r", r) {
-			return '_'
-		}
-		return r
-	}, ir.GetDetails()), "")
+	resp := localReply(code, replaceAllEmptySpace(ir.GetDetails()), "")
 	resp.headers.del("content-type")
-	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, false); err != nil {
-		return localReply(p.cfg.onError, "ext_proc_error_immediate_response_mutation", "")
+	if err := p.cfg.applyHeaderMutation(ir.GetHeaders(), resp.headers, mutationOpts{}); err != nil {
+		p.rs.log.Debug("ext_proc immediate response mutations failed", "filter", p.cfg.name, "err", err)
 	}
 	resp.headers.set(":status", itoa(int64(code)))
 	// sendLocalReply adds content-type text/plain to a body when none was set.
@@ -526,24 +631,26 @@ func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap,
 		return nil
 	}
 	if cr.GetHeaderMutation() != nil && headers != nil {
-		if err := p.cfg.applyHeaderMutation(cr.GetHeaderMutation(), headers, cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE); err != nil {
-			// ext_proc.cc: a rejected mutation is an immediate response with
-			// status_on_error (mutation_utils.cc returns InvalidArgument).
+		opts := mutationOpts{replacing: cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE, removeContentLength: p.shouldRemoveContentLength(decoding)}
+		if err := p.cfg.applyHeaderMutation(cr.GetHeaderMutation(), headers, opts); err != nil {
+			// ext_proc.cc handleErrorResponse: a rejected mutation is a local
+			// reply with status_on_error, its details the error message.
 			p.complete = true
 			p.close()
-			return localReply(p.cfg.onError, "ext_proc_error_"+err.Error(), "")
+			return localReply(p.cfg.onError, replaceAllEmptySpace(err.Error()), "")
 		}
 	}
 	if bm := cr.GetBodyMutation(); bm != nil && body != nil {
-		if _, ok := bm.GetMutation().(*extprocsvc.BodyMutation_Body); ok && headers != nil {
-			// processor_state.cc validateContentLength: with the headers still
-			// held, a content-length that does not match the new body is an
-			// error -> local reply. Removing content-length is also fine.
+		if headers != nil {
+			// processor_state.cc validateContentLength (BUFFERED body
+			// callback): with the headers still held, a content-length that
+			// differs from the size of body_mutation.body (0 for clear_body)
+			// is an error -> local reply. Removing content-length is fine.
 			if cl, has := headers.get("content-length"); has {
 				if n, err := parseUint(cl); err == nil && n != uint64(len(bm.GetBody())) {
 					p.complete = true
 					p.close()
-					return localReply(p.cfg.onError, "ext_proc_error_mismatch_between_content_length_and_the_length_of_the_mutated_body", "")
+					return localReply(p.cfg.onError, replaceAllEmptySpace("mismatch between content length and the length of the mutated body"), "")
 				}
 			}
 		}
@@ -577,6 +684,27 @@ func (p *extProc) applyCommon(cr *extprocsvc.CommonResponse, headers *headerMap,
 		}
 	}
 	return nil
+}
+
+// shouldRemoveContentLength is ProcessorState::shouldRemoveContentLength:
+// unless allow_content_length_header, content-length is removed (and a set
+// of it skipped) in STREAMED, BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, and
+// BUFFERED with the headers not sent.
+func (p *extProc) shouldRemoveContentLength(decoding bool) bool {
+	if p.cfg.pb.GetAllowContentLengthHeader() {
+		return false
+	}
+	bm, hm := p.mode.respBody, p.mode.respHeader
+	if decoding {
+		bm, hm = p.mode.reqBody, p.mode.reqHeader
+	}
+	switch bm {
+	case extprocv3.ProcessingMode_STREAMED, extprocv3.ProcessingMode_BUFFERED_PARTIAL, extprocv3.ProcessingMode_FULL_DUPLEX_STREAMED:
+		return true
+	case extprocv3.ProcessingMode_BUFFERED:
+		return hm == extprocv3.ProcessingMode_SKIP
+	}
+	return false
 }
 
 func parseUint(s string) (uint64, error) {
@@ -613,14 +741,25 @@ func (p *extProc) decode(h *headerMap, body *[]byte, overLimit bool) *response {
 		}
 		if r != nil {
 			cr := r.GetRequestHeaders().GetResponse()
-			if lr := p.applyCommon(cr, h, body, true); lr != nil {
+			// A headers response's body_mutation is read only with
+			// CONTINUE_AND_REPLACE (processor_state.cc handleHeadersResponse).
+			if lr := p.applyCommon(cr, h, nil, true); lr != nil {
 				return lr
 			}
 			if cr.GetStatus() == extprocsvc.CommonResponse_CONTINUE_AND_REPLACE {
-				// processor_state.cc: CONTINUE_AND_REPLACE replaces the body
-				// and skips the body phase.
-				if cr.GetBodyMutation() != nil {
-					h.set("content-length", itoa(int64(len(*body))))
+				// processor_state.cc handleHeaderContinueAndReplace: a body
+				// mutation removes content-length and replaces the body; the
+				// body phase is skipped.
+				if bm := cr.GetBodyMutation(); bm != nil {
+					h.del("content-length")
+					switch mm := bm.GetMutation().(type) {
+					case *extprocsvc.BodyMutation_Body:
+						*body = append([]byte(nil), mm.Body...)
+					case *extprocsvc.BodyMutation_ClearBody:
+						if mm.ClearBody {
+							*body = nil
+						}
+					}
 				}
 				return nil
 			}

@@ -3,6 +3,7 @@ package envoymodel
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -14,7 +15,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -52,11 +55,32 @@ func (s *scriptedServer) Process(st extprocsvc.ExternalProcessor_ProcessServer) 
 		fn := s.fn
 		s.mu.Unlock()
 		for _, r := range fn(phase, req) {
+			if end, ok := r.GetDynamicMetadata().GetFields()[endKey]; ok {
+				f := end.GetStructValue().GetFields()
+				if c := codes.Code(f["code"].GetNumberValue()); c != codes.OK {
+					return status.Error(c, f["message"].GetStringValue())
+				}
+				return nil
+			}
 			if err := st.Send(r); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// endKey marks the pseudo response made by endStream.
+const endKey = "__test_end_stream__"
+
+// endStream, returned by a script, ends the Process call (the gRPC stream)
+// with code and message instead of sending a message; codes.OK closes it
+// cleanly.
+func endStream(code codes.Code, message string) *extprocsvc.ProcessingResponse {
+	s, err := structpb.NewStruct(map[string]any{endKey: map[string]any{"code": float64(code), "message": message}})
+	if err != nil {
+		panic(err)
+	}
+	return &extprocsvc.ProcessingResponse{DynamicMetadata: s}
 }
 
 func (s *scriptedServer) requests(phase string) []*extprocsvc.ProcessingRequest {
@@ -175,20 +199,45 @@ func respondStatus(code int) http.HandlerFunc {
 
 // params shape the test envoy.yaml.
 type params struct {
-	ExtProc          string
-	Clusters         map[string]string // name -> addr
-	Groups           []string          // configured priority groups, one cluster each
-	RouteMode        string            // processing_mode YAML (flow style)
-	AttemptMode      string
-	RouteExtra       string // more ExternalProcessor fields (flow style, leading comma)
-	AttemptExtra     string
-	RetryOn          string
-	NumRetries       int
-	PerTry           string
-	MessageTimeout   string
-	BodyLimit        int
+	ExtProc        string
+	Clusters       map[string]string // name -> addr
+	Groups         []string          // configured priority groups, one cluster each
+	RouteMode      string            // processing_mode YAML (flow style)
+	AttemptMode    string
+	RouteExtra     string // more ExternalProcessor fields (flow style, leading comma)
+	AttemptExtra   string
+	RetryOn        string
+	NumRetries     int
+	PerTry         string
+	MessageTimeout string
+	BodyLimit      int
+	ConnLimit      int // listener per_connection_buffer_limit_bytes; 0 leaves the default
+	// ClusterType sets a provider cluster's type (default STATIC).
+	ClusterType map[string]string
+	// Endpoints replaces a provider cluster's load_assignment endpoints
+	// (YAML list items indented by six spaces).
+	Endpoints map[string]string
+	// MaxRequests sets circuit_breakers max_requests on a cluster
+	// (the provider clusters, or "extproc").
+	MaxRequests map[string]int
+	// UnavailablePort adds a second listener on 127.0.0.1 answering every
+	// request with a direct_response 503.
+	UnavailablePort int
+	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
+	MaxRetries       map[string]int
 	NoRefresh        bool
 	NoAttemptFilters bool
+	// LocalReplyJSON adds a local_reply_config that renders every local
+	// reply as {"code":..,"details":..,"body":..} so tests can read the
+	// response code details.
+	LocalReplyJSON bool
+}
+
+// localReplyJSON decodes a body rendered by the LocalReplyJSON mapper.
+type localReplyJSON struct {
+	Code    int    `json:"code"`
+	Details string `json:"details"`
+	Body    string `json:"body"`
 }
 
 const yamlTmpl = `
@@ -196,12 +245,21 @@ static_resources:
   listeners:
   - name: main
     address: {socket_address: {address: 127.0.0.1, port_value: 10000}}
+{{- if .ConnLimit}}
+    per_connection_buffer_limit_bytes: {{.ConnLimit}}
+{{- end}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+{{- if .LocalReplyJSON}}
+          local_reply_config:
+            mappers:
+            - filter: {status_code_filter: {comparison: {op: GE, value: {default_value: 0, runtime_key: lr}}}}
+              body_format_override: {json_format: {code: "%RESPONSE_CODE%", details: "%RESPONSE_CODE_DETAILS%", body: "%LOCAL_REPLY_BODY%"}}
+{{- end}}
           route_config:
             virtual_hosts:
             - name: all
@@ -253,9 +311,32 @@ static_resources:
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+{{- if .UnavailablePort}}
+  - name: unavailable
+    address: {socket_address: {address: 127.0.0.1, port_value: {{.UnavailablePort}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: unavailable
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: /}
+                direct_response: {status: 503, body: {inline_string: '{"error":"unavailable"}'}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+{{- end}}
   clusters:
   - name: extproc
     type: STATIC
+{{- with index .MaxRequests "extproc"}}
+    circuit_breakers: {thresholds: [{max_requests: {{.}}}]}
+{{- end}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
@@ -265,7 +346,10 @@ static_resources:
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: {{host .ExtProc}}, port_value: {{port .ExtProc}}}}}}]}]
 {{- range $name, $addr := .Clusters}}
   - name: {{$name}}
-    type: STATIC
+    type: {{or (index $.ClusterType $name) "STATIC"}}
+{{- if or (index $.MaxRequests $name) (index $.MaxRetries $name)}}
+    circuit_breakers: {thresholds: [{ {{- with index $.MaxRequests $name}}max_requests: {{.}}, {{end}}{{with index $.MaxRetries $name}}max_retries: {{.}}{{end -}} }]}
+{{- end}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
@@ -287,11 +371,15 @@ static_resources:
     load_assignment:
       cluster_name: {{$name}}
       endpoints:
+{{- with index $.Endpoints $name}}
+{{.}}
+{{- else}}
       - lb_endpoints:
         - endpoint:
             hostname: {{$name}}.example.com
             address: {socket_address: {address: {{host $addr}}, port_value: {{port $addr}}}}
           metadata: {filter_metadata: {llm_failover: {provider: {{$name}}}}}
+{{- end}}
 {{- end}}
 `
 
@@ -322,7 +410,7 @@ func renderYAML(t *testing.T, p params) []byte {
 
 func startModel(t *testing.T, p params) *Model {
 	t.Helper()
-	m, err := New(renderYAML(t, p), Options{})
+	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v\n%s", err, renderYAML(t, p))
 	}
@@ -353,4 +441,19 @@ func post(t *testing.T, m *Model, path, body string, hdr ...string) result {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return result{resp.StatusCode, resp.Header, string(b), time.Since(start)}
+}
+
+// testLogger sends the model's debug log to the test log with -v.
+func testLogger(t *testing.T) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

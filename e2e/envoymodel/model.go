@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -30,6 +32,10 @@ type Options struct {
 	// Rand returns random values for the cluster specifier and the retry
 	// backoff jitter; nil uses math/rand/v2.
 	Rand func() uint64
+
+	// listener, when set, picks the listener to model by name (the other
+	// listeners' models are made this way).
+	listener string
 }
 
 // Model is a running model of one Envoy listener.
@@ -45,11 +51,17 @@ type Model struct {
 	// bufferLimit is the listener's per_connection_buffer_limit_bytes
 	// (listener.proto; default 1 MiB).
 	bufferLimit uint64
+	// suppressEnvoyHeaders is the router's suppress_envoy_headers.
+	suppressEnvoyHeaders bool
 	// Warnings lists the configuration the model does not model.
 	Warnings []string
 
 	ln  net.Listener
 	srv *http.Server
+	// listenerName is the modelled listener; others are the models of the
+	// bootstrap's other HCM listeners, each on its configured address.
+	listenerName string
+	others       []*Model
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -67,11 +79,12 @@ func New(envoyYAML []byte, opts Options) (*Model, error) {
 // NewFromBootstrap builds a model from a decoded bootstrap and starts serving.
 func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error) {
 	m := &Model{
-		log:         opts.Logger,
-		rand:        opts.Rand,
-		clusters:    map[string]*cluster{},
-		bufferLimit: 1 << 20,
-		conns:       map[string]*grpc.ClientConn{},
+		listenerName: opts.listener,
+		log:          opts.Logger,
+		rand:         opts.Rand,
+		clusters:     map[string]*cluster{},
+		bufferLimit:  1 << 20,
+		conns:        map[string]*grpc.ClientConn{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -98,7 +111,49 @@ func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error)
 	protos.SetUnencryptedHTTP2(true)
 	m.srv = &http.Server{Handler: m, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = m.srv.Serve(ln) }()
+	if opts.listener == "" {
+		m.serveOtherListeners(boot, opts)
+	}
 	return m, nil
+}
+
+// serveOtherListeners models every other listener holding an HCM (for
+// example llm-failover's "unavailable" listener, a direct_response 503 that
+// provider clusters reach through a priority-1 endpoint) on its configured
+// socket address, which must be a loopback address. One that cannot be
+// served is a warning: connections to it then fail.
+func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
+	for _, l := range boot.GetStaticResources().GetListeners() {
+		if l.GetName() == m.listenerName || !hasHCM(l) {
+			continue
+		}
+		sa := l.GetAddress().GetSocketAddress()
+		addr := net.JoinHostPort(sa.GetAddress(), itoa(int64(sa.GetPortValue())))
+		if err := loopbackOnly(addr); err != nil {
+			m.warn("listener %q: %v; not served", l.GetName(), err)
+			continue
+		}
+		o, err := NewFromBootstrap(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, listener: l.GetName()})
+		if err != nil {
+			m.warn("listener %q not served: %v", l.GetName(), err)
+			continue
+		}
+		for _, w := range o.Warnings {
+			m.warn("listener %q: %s", l.GetName(), w)
+		}
+		m.others = append(m.others, o)
+	}
+}
+
+func hasHCM(l *listenerv3.Listener) bool {
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if f.GetTypedConfig() != nil && f.GetTypedConfig().MessageIs(&hcmv3.HttpConnectionManager{}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Addr is the listener's address (host:port).
@@ -115,6 +170,9 @@ func (m *Model) Close() error {
 	err := m.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = m.srv.Close()
+	}
+	for _, o := range m.others {
+		_ = o.Close()
 	}
 	m.closeConns()
 	for _, c := range m.clusters {
@@ -148,8 +206,12 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	if err := m.compileUpstreamFilters(); err != nil {
 		return err
 	}
-	// The first listener whose filter chain holds an HCM is modelled.
+	// The first listener whose filter chain holds an HCM is modelled (or
+	// the one named by Options.listener).
 	for _, l := range sr.GetListeners() {
+		if m.listenerName != "" && l.GetName() != m.listenerName {
+			continue
+		}
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
 				if f.GetTypedConfig() == nil {
@@ -160,6 +222,7 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 					continue
 				}
 				m.hcm = hcm
+				m.listenerName = l.GetName()
 				// listener.proto per_connection_buffer_limit_bytes, default 1 MiB.
 				if v := l.GetPerConnectionBufferLimitBytes(); v != nil {
 					m.bufferLimit = uint64(v.GetValue())
@@ -176,6 +239,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	}
 	if m.hcm == nil {
 		return errors.New("envoymodel: no listener with an http_connection_manager")
+	}
+	if m.hcm.GetInternalAddressConfig() != nil {
+		m.warn("http_connection_manager internal_address_config is not modelled: every request is external (its x-envoy-* control headers are stripped)")
 	}
 	m.routes = m.hcm.GetRouteConfig()
 	if m.routes == nil {
@@ -210,6 +276,13 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 			m.filters = append(m.filters, ec)
 		case tc.MessageIs(&routerv3.Router{}):
 			sawRouter = true
+			rc := &routerv3.Router{}
+			if err := tc.UnmarshalTo(rc); err != nil {
+				return err
+			}
+			// router.proto suppress_envoy_headers: no x-envoy-upstream-service-time
+			// and no x-envoy-expected-rq-timeout-ms.
+			m.suppressEnvoyHeaders = rc.GetSuppressEnvoyHeaders()
 		default:
 			m.warn("http filter %q (%s) is not modelled and is skipped", f.GetName(), tc.GetTypeUrl())
 		}
@@ -231,10 +304,21 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log:    m.log,
 	}
 	h := fromRequest(r)
-	// HCM generate_request_id (default true) adds x-request-id when absent
-	// (source/common/http/conn_manager_utility.cc mutateRequestHeaders).
-	if !h.has("x-request-id") && (m.hcm.GetGenerateRequestId() == nil || m.hcm.GetGenerateRequestId().GetValue()) {
-		h.set("x-request-id", newUUID(m.rand))
+	// conn_manager_utility.cc mutateRequestHeaders: without
+	// internal_address_config no address is internal
+	// (conn_manager_config.h DefaultInternalAddressConfig), so every
+	// request is external and cleanInternalHeaders strips the x-envoy
+	// headers a client could use to steer Envoy; with use_remote_address it
+	// is also an edge request.
+	edge := m.hcm.GetUseRemoteAddress().GetValue()
+	cleanInternalHeaders(h, edge, m.routes.GetInternalOnlyHeaders())
+	// HCM generate_request_id (default true) adds x-request-id when absent,
+	// and replaces a client's on an edge request unless
+	// preserve_external_request_id (UUIDRequestIDExtension::set).
+	if m.hcm.GetGenerateRequestId() == nil || m.hcm.GetGenerateRequestId().GetValue() {
+		if !h.has("x-request-id") || edge && !m.hcm.GetPreserveExternalRequestId() {
+			h.set("x-request-id", newUUID(m.rand))
+		}
 	}
 	// conn_manager_utility.cc: x-forwarded-proto is set from the downstream
 	// connection when absent.
@@ -244,6 +328,28 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rs.reqHeaders = h
 	resp := rs.run(r)
 	rs.write(w, resp)
+}
+
+// cleanInternalHeaders is conn_manager_utility.cc
+// ConnectionManagerUtility::cleanInternalHeaders (1.40.0-dev cb2a49b).
+func cleanInternalHeaders(h *headerMap, edge bool, internalOnly []string) {
+	if edge {
+		for _, k := range []string{"x-envoy-decorator-operation", "x-envoy-downstream-service-cluster",
+			"x-envoy-downstream-service-node", "x-envoy-original-path", "x-envoy-original-host"} {
+			h.del(k)
+		}
+	}
+	for _, k := range []string{"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+		"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+		"x-envoy-upstream-alt-stat-name", "x-envoy-upstream-rq-timeout-ms",
+		"x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response",
+		"x-envoy-expected-rq-timeout-ms", "x-envoy-force-trace", "x-envoy-ip-tags",
+		"x-envoy-original-url", "x-envoy-hedge-on-per-try-timeout"} {
+		h.del(k)
+	}
+	for _, k := range internalOnly {
+		h.del(strings.ToLower(k))
+	}
 }
 
 // newUUID makes a random version 4 UUID.
@@ -261,5 +367,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func (m *Model) CloseIdleConnections() {
 	for _, c := range m.clusters {
 		c.close()
+	}
+	for _, o := range m.others {
+		o.CloseIdleConnections()
 	}
 }

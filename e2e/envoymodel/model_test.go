@@ -10,7 +10,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -214,33 +213,9 @@ func TestModel_ContentLengthMismatchIs500(t *testing.T) {
 	}
 }
 
-// TestModel_AttemptPhaseLocalReplyStalls verifies that a local reply of an
-// upstream ext_proc filter (here a content-length mismatch) is ignored, as
-// ext_proc.cc sendImmediateResponse does for upstream filters: the attempt
-// hangs until per_try_timeout, which is retried.
-func TestModel_AttemptPhaseLocalReplyStalls(t *testing.T) {
-	a := startUpstream(t, okJSON(`"a"`))
-	_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
-		if phase == "attempt" && req.GetRequestBody() != nil {
-			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{
-				HeaderMutation: setHeaders("content-length", "2"),
-				BodyMutation:   &extprocsvc.BodyMutation{Mutation: &extprocsvc.BodyMutation_Body{Body: []byte("longer body")}}})}
-		}
-		return continueAll(phase, req)
-	})
-	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, NumRetries: 0, PerTry: "0.3s"})
-	got := post(t, m, "/v1/x", `{}`)
-	if got.status != 504 || got.took < 300*time.Millisecond {
-		t.Fatalf("got %d after %v, want 504 after the 0.3s per-try timeout", got.status, got.took)
-	}
-	if n := len(a.requests()); n != 0 {
-		t.Errorf("upstream got %d requests, want 0", n)
-	}
-}
-
 // TestModel_FailClosed verifies message_timeout (504), an unreachable server
-// (500, quickly), a body reply before the headers reply (500), and an
-// ImmediateResponse from the attempt phase (sent to the client, not retried).
+// (500, quickly) and a body reply before the headers reply (500) in the
+// route phase.
 func TestModel_FailClosed(t *testing.T) {
 	t.Run("message timeout", func(t *testing.T) {
 		a := startUpstream(t, okJSON(`"a"`))
@@ -281,27 +256,6 @@ func TestModel_FailClosed(t *testing.T) {
 		m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}})
 		if got := post(t, m, "/v1/x", `{}`); got.status != 500 {
 			t.Fatalf("got %d, want 500", got.status)
-		}
-	})
-	t.Run("immediate response in attempt phase is ignored", func(t *testing.T) {
-		// ext_proc.cc sendImmediateResponse ignores it in an upstream filter:
-		// the attempt stalls until per_try_timeout, which is retried.
-		a := startUpstream(t, respondStatus(503))
-		b := startUpstream(t, okJSON(`"b"`))
-		_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
-			if phase == "route" {
-				return routeOverride("a", "b")(phase, req)
-			}
-			if req.GetResponseHeaders() != nil && strings.Contains(req.GetResponseHeaders().String(), "503") {
-				return []*extprocsvc.ProcessingResponse{{Response: &extprocsvc.ProcessingResponse_ImmediateResponse{ImmediateResponse: &extprocsvc.ImmediateResponse{
-					Status: &typev3.HttpStatus{Code: typev3.StatusCode_TooManyRequests}, Body: []byte(`{"error":{}}`), Headers: setHeaders("x-final", "1")}}}}
-			}
-			return continueAll(phase, req)
-		})
-		m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 3, PerTry: "0.3s"})
-		got := post(t, m, "/v1/x", `{}`)
-		if got.status != 200 || got.header.Get("x-final") != "" || got.took < 300*time.Millisecond {
-			t.Fatalf("got %d %q %v after %v, want b's answer after the per-try timeout", got.status, got.body, got.header, got.took)
 		}
 	})
 }
@@ -407,17 +361,38 @@ func TestModel_Attributes(t *testing.T) {
 	}
 }
 
-// TestModel_BodyLimit verifies the 413 local reply over the route's
-// request_body_buffer_limit with a BUFFERED filter; nothing goes upstream.
+// TestModel_BodyLimit verifies the request buffer limit of a BUFFERED
+// filter: the listener's per_connection_buffer_limit_bytes (default 1 MiB),
+// raised but never lowered by the route's request_body_buffer_limit
+// (conn_manager_impl.cc refreshBufferLimit); a body exactly at the limit
+// passes, one byte more is a 413 with nothing sent upstream.
 func TestModel_BodyLimit(t *testing.T) {
-	a := startUpstream(t, okJSON(`"a"`))
-	_, ep, _ := startExtProc(t, continueAll)
-	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, BodyLimit: 100})
-	if got := post(t, m, "/v1/x", strings.Repeat("x", 101)); got.status != 413 {
-		t.Fatalf("got %d, want 413", got.status)
+	cases := []struct {
+		name             string
+		route, conn      int
+		body, wantStatus int
+	}{
+		{"route limit below the default connection limit does not lower it", 100, 0, 101, 200},
+		{"over the default 1 MiB connection limit", 100, 0, 1<<20 + 1, 413},
+		{"at the connection limit", 100, 200, 200, 200},
+		{"over the connection limit", 100, 200, 201, 413},
+		{"route limit raises the connection limit", 300, 200, 300, 200},
+		{"over the raised limit", 300, 200, 301, 413},
+		{"no route limit", 0, 200, 201, 413},
 	}
-	if n := len(a.requests()); n != 0 {
-		t.Errorf("upstream got %d requests", n)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startUpstream(t, okJSON(`"a"`))
+			_, ep, _ := startExtProc(t, continueAll)
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"}, BodyLimit: tc.route, ConnLimit: tc.conn})
+			got := post(t, m, "/v1/x", strings.Repeat("x", tc.body))
+			if got.status != tc.wantStatus {
+				t.Fatalf("%d-byte body: got %d, want %d", tc.body, got.status, tc.wantStatus)
+			}
+			if n, want := len(a.requests()), map[bool]int{true: 1, false: 0}[tc.wantStatus == 200]; n != want {
+				t.Errorf("upstream got %d requests, want %d", n, want)
+			}
+		})
 	}
 }
 

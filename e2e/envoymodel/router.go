@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,11 +65,59 @@ func compileRetry(rp *routev3.RetryPolicy) *retryPolicy {
 	return p
 }
 
+// fromRequestHeaders is the RetryStateImpl constructor's reading of the
+// request headers (retry_state_impl.cc, 1.40.0-dev cb2a49b): x-envoy-retry-on
+// adds retry_on policies; x-envoy-max-retries replaces num_retries when
+// retry_on is not empty and the value is a number;
+// x-envoy-retriable-status-codes and x-envoy-retriable-header-names add
+// codes and name-only matchers. RetryStateImpl::create then removes every
+// retry header so none goes upstream (removeRetryHeaders). retry_on names
+// the model does not know are ignored, as parseRetryOn does.
+func (p *retryPolicy) fromRequestHeaders(h *headerMap) {
+	if v, ok := h.get("x-envoy-retry-on"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				p.on[s] = true
+			}
+		}
+	}
+	if v, ok := h.get("x-envoy-max-retries"); ok && len(p.on) > 0 {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			p.numRetries = int(n)
+		}
+	}
+	if v, ok := h.get("x-envoy-retriable-status-codes"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				p.statusCodes[n] = true
+			}
+		}
+	}
+	if v, ok := h.get("x-envoy-retriable-header-names"); ok {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				p.headers = append(p.headers, &routev3.HeaderMatcher{Name: s})
+			}
+		}
+	}
+	removeRetryHeaders(h)
+}
+
+// removeRetryHeaders is the end of retry_state_impl.cc RetryStateImpl::create.
+func removeRetryHeaders(h *headerMap) {
+	for _, k := range []string{"x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+		"x-envoy-hedge-on-per-try-timeout", "x-envoy-retriable-header-names",
+		"x-envoy-retriable-status-codes", "x-envoy-upstream-rq-per-try-timeout-ms"} {
+		h.del(k)
+	}
+}
+
 // retryOnHeaders is retry_state_impl.cc wouldRetryFromHeaders.
 func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
-	// retry_state_impl.cc: a response with x-envoy-overloaded is never retried.
-	if h.has("x-envoy-overloaded") {
-		return false
+	// A response carrying x-envoy-ratelimited (from an upstream Envoy) is
+	// retried only with retry_on envoy-ratelimited.
+	if h.has("x-envoy-ratelimited") {
+		return p.on["envoy-ratelimited"]
 	}
 	code, _ := strconv.Atoi(h.value(":status"))
 	if p.on["5xx"] && code >= 500 && code < 600 {
@@ -100,6 +149,9 @@ const (
 	failConnect
 	failPerTryTimeout
 	failGlobalTimeout
+	// failOverflow: the cluster's max_requests circuit breaker refused the
+	// request (never retried: retry_state_impl.cc wouldRetryFromReset).
+	failOverflow
 )
 
 // retryOnReset is retry_state_impl.cc wouldRetryFromReset: 5xx and
@@ -108,8 +160,8 @@ const (
 // connect-failure retries connection failures.
 func (p *retryPolicy) retryOnReset(k failKind) bool {
 	switch k {
-	case failGlobalTimeout:
-		return false // router.cc onResponseTimeout: never retried
+	case failGlobalTimeout, failOverflow:
+		return false // router.cc onResponseTimeout; wouldRetryFromReset: overflow never
 	case failConnect:
 		return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"] || p.on["connect-failure"]
 	case failPerTryTimeout:
@@ -134,6 +186,9 @@ func (p *retryPolicy) backoff(n int, rnd func() uint64) time.Duration {
 
 type attemptResult struct {
 	resp *response
+	// final marks a local reply of an upstream filter: sent to the client
+	// as it is, never retried.
+	final bool
 	// fail is set when no response headers came (reset, timeout).
 	fail   failKind
 	reason string
@@ -147,7 +202,6 @@ func (rs *stream) retryLoop(body []byte) *response {
 	if rpb == nil {
 		rpb = rs.vhost.GetRetryPolicy()
 	}
-	pol := compileRetry(rpb)
 	// route timeout: default 15s, 0 disables (route_components.proto
 	// RouteAction.timeout). The model applies it up to the response headers
 	// (guess: Envoy applies it to the whole response; llm-failover sets 0s).
@@ -155,11 +209,89 @@ func (rs *stream) retryLoop(body []byte) *response {
 	if d := ra.GetTimeout(); d != nil {
 		global = d.AsDuration()
 	}
+	// router.cc FilterUtility::finalTimeout (before the retry state is made):
+	// x-envoy-upstream-rq-timeout-ms replaces the route timeout and is
+	// removed; x-envoy-upstream-rq-per-try-timeout-ms replaces
+	// per_try_timeout when it is a number and is removed either way; a
+	// per-try timeout at or above a non-zero global timeout is dropped. Then
+	// setTimeoutHeaders sets x-envoy-expected-rq-timeout-ms (the per-try
+	// timeout, else the global one) when non-zero.
+	h := rs.reqHeaders
+	if v, ok := h.get("x-envoy-upstream-rq-timeout-ms"); ok {
+		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
+			global = time.Duration(n) * time.Millisecond
+		}
+		h.del("x-envoy-upstream-rq-timeout-ms")
+	}
+	pol := compileRetry(rpb)
+	if v, ok := h.get("x-envoy-upstream-rq-per-try-timeout-ms"); ok {
+		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
+			pol.perTry = time.Duration(n) * time.Millisecond
+		}
+		h.del("x-envoy-upstream-rq-per-try-timeout-ms")
+	}
+	if global > 0 && pol.perTry >= global {
+		pol.perTry = 0
+	}
+	if exp := pol.perTry; (exp > 0 || global > 0) && !rs.m.suppressEnvoyHeaders {
+		if exp == 0 {
+			exp = global
+		}
+		h.set("x-envoy-expected-rq-timeout-ms", itoa(exp.Milliseconds()))
+	}
+	// retry_state_impl.cc: the retry state exists only when retry_on is set
+	// (route or x-envoy-retry-on); the retry headers are removed either way.
+	if len(pol.on) > 0 || h.has("x-envoy-retry-on") {
+		pol.fromRequestHeaders(h)
+	} else {
+		removeRetryHeaders(h)
+	}
 	var deadline time.Time
 	if global > 0 {
 		deadline = time.Now().Add(global)
 	}
 	retriesLeft := pol.numRetries
+	// router.cc decodeData: a request body over the retry buffer limit
+	// cannot be buffered for a retry: the retry state is dropped
+	// ("retry or redirect buffer overflow") and the request gets one attempt.
+	if limit := rs.retryBufferLimit(); uint64(len(body)) > limit && retriesLeft > 0 {
+		rs.log.Debug("request body over the retry buffer limit: no retries", "bytes", len(body), "limit", limit)
+		retriesLeft = 0
+	}
+	// The retry state's circuit breaker is the first attempt's cluster's
+	// max_retries (router.cc doRetry: a cross-cluster retry keeps "the
+	// initial cluster's configuration like circuit breaking").
+	var breaker *cluster
+	holding := false
+	defer func() {
+		if holding {
+			breaker.retries.Add(-1)
+		}
+	}()
+	// mayRetry is retry_state_impl.cc RetryStateImpl::shouldRetry after a
+	// positive decision: the slot held since the previous retry is given
+	// back (resetRetry), the request's own retries are counted, then the
+	// cluster's max_retries (default 3) bounds the retries in progress
+	// (RetryStatus::NoOverflow: the response or reset goes to the client).
+	// A slot is held until the next decision or the final response headers
+	// (router.cc onUpstreamHeaders resets the retry state).
+	mayRetry := func() bool {
+		if holding {
+			breaker.retries.Add(-1)
+			holding = false
+		}
+		if retriesLeft == 0 {
+			return false
+		}
+		retriesLeft--
+		if breaker.retries.Add(1) > breaker.maxRetries {
+			breaker.retries.Add(-1)
+			rs.log.Debug("retry circuit breaker overflow (max_retries)", "cluster", breaker.name)
+			return false
+		}
+		holding = true
+		return true
+	}
 	for attempt := 1; ; attempt++ {
 		rs.attempt = attempt
 		// refresh_cluster_on_retry re-runs the cluster specifier on every
@@ -169,6 +301,11 @@ func (rs *stream) retryLoop(body []byte) *response {
 			rs.clusterName = rs.clusterFor(attempt)
 		}
 		cl := rs.m.clusters[rs.clusterName]
+		if cl == nil && attempt > 1 {
+			// router.cc doRetry: a cluster gone on a retry is answered with
+			// sendNoHealthyUpstreamResponse.
+			return noHealthyUpstream()
+		}
 		if cl == nil {
 			// router.cc: cluster not found -> cluster_not_found_response_code
 			// (default 503), never retried.
@@ -180,12 +317,16 @@ func (rs *stream) retryLoop(body []byte) *response {
 			}
 			return localReply(code, "cluster_not_found", "")
 		}
+		if breaker == nil {
+			breaker = cl
+		}
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
 		switch {
+		case res.final:
+			return res.resp
 		case res.resp != nil:
-			if retriesLeft > 0 && pol.retryOnHeaders(res.resp.headers) {
+			if pol.retryOnHeaders(res.resp.headers) && mayRetry() {
 				res.resp.body.close()
-				retriesLeft--
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
 				}
@@ -193,25 +334,51 @@ func (rs *stream) retryLoop(body []byte) *response {
 			}
 			return res.resp
 		default:
-			if res.fail != failGlobalTimeout && retriesLeft > 0 && pol.retryOnReset(res.fail) {
-				retriesLeft--
+			if res.fail != failGlobalTimeout && pol.retryOnReset(res.fail) && mayRetry() {
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
 				}
 				continue
 			}
+			// router.cc onUpstreamReset: the body names the reset reason,
+			// "retried and the latest" after a retry; the transport failure
+			// reason is left out of the body
+			// (hide_transport_failure_reason_in_response_body, default on).
+			retried := ""
+			if attempt > 1 {
+				retried = "retried and the latest "
+			}
 			switch res.fail {
-			case failPerTryTimeout, failGlobalTimeout:
-				// router.cc onUpstreamTimeoutAbort: 504 "upstream request timeout".
+			case failPerTryTimeout:
+				// router.cc onPerTryTimeoutCommon -> onUpstreamTimeoutAbort:
+				// 504 "upstream request timeout", details upstream_per_try_timeout.
+				return localReply(504, "upstream_per_try_timeout", "upstream request timeout")
+			case failGlobalTimeout:
+				// router.cc onResponseTimeout: details upstream_response_timeout.
 				return localReply(504, "upstream_response_timeout", "upstream request timeout")
 			case failConnect:
 				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
-					"upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+res.reason)
+					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: connection failure")
+			case failOverflow:
+				// The connection pool refused the request (max_requests):
+				// never retried; x-envoy-overloaded is added unless
+				// suppress_envoy_headers (router.cc onUpstreamAbort, dropped).
+				lr := localReply(503, "upstream_reset_before_response_started{overflow}",
+					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: overflow")
+				if !rs.m.suppressEnvoyHeaders {
+					lr.headers.set("x-envoy-overloaded", "true")
+				}
+				return lr
 			}
 			return localReply(503, "upstream_reset_before_response_started{remote_reset}",
-				"upstream connect error or disconnect/reset before headers. reset reason: remote reset")
+				"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: remote reset")
 		}
 	}
+}
+
+// noHealthyUpstream is router.cc Filter::sendNoHealthyUpstreamResponse.
+func noHealthyUpstream() *response {
+	return localReply(503, "no_healthy_upstream", "no healthy upstream")
 }
 
 // sleep waits d; false if the route deadline or the downstream ends first.
@@ -241,15 +408,27 @@ const (
 // upstream HTTP exchange, and the upstream filters on the response headers.
 func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.Duration, deadline time.Time) attemptResult {
 	h := rs.reqHeaders // upstream filters mutate the router's map in place (DESIGN.md section 2)
-	ep, err := cl.pick()
+	ep, err := cl.pick(rs.ctx)
 	if err != nil {
-		// router.cc: no host -> 503 "no healthy upstream" (UH), retried as a reset (guess).
-		return attemptResult{fail: failConnect, reason: "no healthy upstream"}
+		// router.cc createConnPoolOrHandleFailure -> sendNoHealthyUpstreamResponse:
+		// a 503 local reply "no healthy upstream", response flag UH, details
+		// no_healthy_upstream, on the first attempt and on a retry (doRetry);
+		// never retried.
+		return attemptResult{resp: noHealthyUpstream(), final: true}
 	}
 	if ep.network == "unix" {
 		// Pipe endpoints are modelled for the gRPC cluster only.
 		return attemptResult{fail: failConnect, reason: "pipe endpoints of HTTP clusters are not modelled"}
 	}
+	// circuit_breakers max_requests: the request holds a slot while it is
+	// open (conn_pool_base.cc attachStreamToClient); past the limit the
+	// pool fails it with Overflow.
+	if cl.active.Add(1) > cl.maxRequests {
+		cl.active.Add(-1)
+		return attemptResult{fail: failOverflow}
+	}
+	var releaseOnce sync.Once
+	releaseSlot := func() { releaseOnce.Do(func() { cl.active.Add(-1) }) }
 	actx, cancel := context.WithCancel(rs.ctx)
 	var state atomic.Int32
 	timerFor := func(d time.Duration, s int32) *time.Timer {
@@ -275,6 +454,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 			t.Stop()
 		}
 		cancel()
+		releaseSlot()
 		for _, p := range filters {
 			p.close()
 		}
@@ -308,7 +488,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		p.abort = actx.Done()
 		filters = append(filters, p)
 		if lr := p.decode(h, &b, false); lr != nil {
-			return rs.stallIgnoredLocalReply(p, lr, actx, timedOut, cleanup)
+			return rs.upstreamLocalReply(lr, timedOut, cleanup)
 		}
 	}
 	if k := timedOut(); k != 0 {
@@ -344,14 +524,34 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	rh := fromResponse(up.StatusCode, up.Header)
 	// router.cc: x-envoy-upstream-service-time on upstream responses.
-	rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
+	if !rs.m.suppressEnvoyHeaders {
+		rh.set("x-envoy-upstream-service-time", itoa(time.Since(sent).Milliseconds()))
+	}
 	var src bodySource = &httpBody{r: up.Body}
+	// A response known to be empty (content-length 0, or an HTTP/2 HEADERS
+	// frame with END_STREAM) reaches the filters as headers with end_stream
+	// (the codec's decodeHeaders(end_stream)): no body message follows.
+	endStream := up.ContentLength == 0
+	if endStream {
+		src = &bytesBody{onClose: func() { _ = up.Body.Close() }}
+	}
 	for i := len(filters) - 1; i >= 0; i-- {
 		var lr *response
-		rh, src, lr = filters[i].encode(rh, src, false)
+		rh, src, lr = filters[i].encode(rh, src, endStream)
+		if lr != nil && lr.resetBeforeHeaders != nil {
+			// The headers never reached the router: an upstream reset,
+			// retried like any other (router.cc onUpstreamReset).
+			_ = up.Body.Close()
+			k := timedOut()
+			cleanup()
+			if k != 0 {
+				return attemptResult{fail: k}
+			}
+			return attemptResult{fail: failReset, reason: lr.resetBeforeHeaders.Error()}
+		}
 		if lr != nil {
 			_ = up.Body.Close()
-			return rs.stallIgnoredLocalReply(filters[i], lr, actx, timedOut, cleanup)
+			return rs.upstreamLocalReply(lr, timedOut, cleanup)
 		}
 	}
 	if !state.CompareAndSwap(stateRunning, stateHeaders) {
@@ -363,30 +563,37 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	for _, t := range timers {
 		t.Stop()
 	}
-	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}}}
+	return attemptResult{resp: &response{headers: rh, body: &cleanupBody{src: src, cleanup: cleanup}, endStream: endStream}}
 }
 
-// stallIgnoredLocalReply models what Envoy does with a local reply of an
-// upstream ext_proc filter (an ImmediateResponse, or status_on_error after a
-// gRPC error, message timeout or rejected mutation): all of them go through
-// ext_proc.cc Filter::sendImmediateResponse, which returns at once when the
-// filter is an upstream filter ("Ignoring send immediate response when
-// ext_proc filter is in upstream", stat send_immediate_resp_upstream_ignored).
-// Processing is marked complete but the paused filter chain is never resumed,
-// so the attempt hangs until per_try_timeout, the route timeout or the client
-// ends it; a per-try timeout is then retried like any other.
-func (rs *stream) stallIgnoredLocalReply(p *extProc, lr *response, actx context.Context, timedOut func() failKind, cleanup func()) attemptResult {
-	rs.log.Debug("upstream ext_proc local reply ignored; the attempt stalls", "filter", p.cfg.name, "details", lr.details)
-	if lr.body != nil {
-		lr.body.close()
-	}
-	<-actx.Done()
+// upstreamLocalReply models a local reply of an upstream (attempt-phase)
+// ext_proc filter: an ImmediateResponse, or status_on_error after a gRPC
+// error, stream reset, message timeout, rejected mutation or content-length
+// mismatch. All of them go through ext_proc.cc Filter::sendImmediateResponse,
+// which calls encoder_callbacks_->sendLocalReply for upstream filters too;
+// router/upstream_request.cc UpstreamFilterManager::sendLocalReply aborts the
+// upstream filter chains and forwards the reply to the downstream filter
+// manager (parent_.callbacks()->sendLocalReply). The client gets it at once
+// through the HCM encoder filters; it is never retried, and the router
+// resets the attempt's upstream request (its connection or response body
+// is dropped) when the downstream stream completes (router.cc onDestroy ->
+// resetAll). A reply that is only the model's own signal of a per-try or
+// route timeout (the attempt was torn down while a filter waited) is the
+// timeout, retried as one.
+func (rs *stream) upstreamLocalReply(lr *response, timedOut func() failKind, cleanup func()) attemptResult {
 	k := timedOut()
 	cleanup()
-	if k == 0 {
-		k = failReset // the downstream went away
+	if k != 0 {
+		if lr.body != nil {
+			lr.body.close()
+		}
+		return attemptResult{fail: k}
 	}
-	return attemptResult{fail: k}
+	if rs.ctx.Err() != nil {
+		return attemptResult{fail: failReset, reason: "downstream went away"}
+	}
+	rs.log.Debug("upstream ext_proc local reply goes to the client", "details", lr.details)
+	return attemptResult{resp: lr, final: true}
 }
 
 // httpBody reads an upstream body chunk by chunk.

@@ -52,6 +52,13 @@ type response struct {
 	details string
 	// fromExtProc is the filter that sent it (it does not encode its own reply).
 	fromExtProc *extProc
+	// resetBeforeHeaders, set instead of a reply by a filter's encode, says
+	// the upstream body failed while the filter held the response headers.
+	resetBeforeHeaders error
+	// abort resets the downstream stream before any response byte.
+	abort bool
+	// endStream: the response has no body (headers with end_stream).
+	endStream bool
 }
 
 // localReply builds an Envoy local reply (source/common/http/utility.cc
@@ -150,23 +157,46 @@ func (rs *stream) clusterFor(attempt int) string {
 	return ""
 }
 
-// bufferLimit is the request body buffer limit: route
-// request_body_buffer_limit, then per_request_buffer_limit_bytes, else the
-// listener's per_connection_buffer_limit_bytes (route_components.proto).
+// bufferLimit is the filter manager's buffer limit for the request body:
+// the listener's per_connection_buffer_limit_bytes (the codec stream's limit,
+// default 1 MiB), raised, never lowered, to the route's request body limit
+// (conn_manager_impl.cc ActiveStream::refreshBufferLimit; router.cc
+// decodeHeaders raises it the same way).
 func (rs *stream) bufferLimit() uint64 {
-	if v := rs.route.GetRequestBodyBufferLimit(); v != nil {
-		return v.GetValue()
+	limit := rs.m.bufferLimit
+	if v, ok := rs.routeBodyLimit(); ok && v > limit {
+		limit = v
 	}
-	if v := rs.route.GetPerRequestBufferLimitBytes(); v != nil {
-		return uint64(v.GetValue())
+	return limit
+}
+
+// routeBodyLimit is the route's request body limit, first found: route
+// request_body_buffer_limit, virtual host request_body_buffer_limit, route
+// per_request_buffer_limit_bytes, virtual host per_request_buffer_limit_bytes
+// (config_impl.cc getRequestBodyBufferLimit).
+func (rs *stream) routeBodyLimit() (uint64, bool) {
+	switch {
+	case rs.route.GetRequestBodyBufferLimit() != nil:
+		return rs.route.GetRequestBodyBufferLimit().GetValue(), true
+	case rs.vhost.GetRequestBodyBufferLimit() != nil:
+		return rs.vhost.GetRequestBodyBufferLimit().GetValue(), true
+	case rs.route.GetPerRequestBufferLimitBytes() != nil:
+		return uint64(rs.route.GetPerRequestBufferLimitBytes().GetValue()), true
+	case rs.vhost.GetPerRequestBufferLimitBytes() != nil:
+		return uint64(rs.vhost.GetPerRequestBufferLimitBytes().GetValue()), true
 	}
-	if v := rs.vhost.GetRequestBodyBufferLimit(); v != nil {
-		return v.GetValue()
+	return 0, false
+}
+
+// retryBufferLimit is router.cc Filter::calculateEffectiveBufferLimit: the
+// route's request body limit when set (even below the filter manager's),
+// else the filter manager's limit. The router buffers the request body for
+// retries up to it.
+func (rs *stream) retryBufferLimit() uint64 {
+	if v, ok := rs.routeBodyLimit(); ok {
+		return v
 	}
-	if v := rs.vhost.GetPerRequestBufferLimitBytes(); v != nil {
-		return uint64(v.GetValue())
-	}
-	return rs.m.bufferLimit
+	return rs.bufferLimit()
 }
 
 // run takes the request through the HCM filter chain and the router, and
@@ -196,13 +226,31 @@ func (rs *stream) run(r *http.Request) *response {
 		// before encode_headers); an upstream response never is.
 		rs.m.localReply.rewrite(resp)
 		h, src := resp.headers, resp.body
+		// A local reply without a body is encoded with end_stream on its
+		// headers (utility.cc sendLocalReply: encode_headers(...,
+		// body_text.empty())), like an empty upstream response: the
+		// filters get no body message (a BUFFERED mode_override has nothing
+		// to replace).
+		endStream := resp.endStream
+		if bb, ok := src.(*bytesBody); ok && resp.local && len(bb.b) == 0 {
+			endStream = true
+		}
 		for i := upTo - 1; i >= 0; i-- {
 			p := active[i]
 			if p == resp.fromExtProc {
 				continue
 			}
 			var lr *response
-			h, src, lr = p.encode(h, src, false)
+			h, src, lr = p.encode(h, src, endStream)
+			if lr != nil && lr.resetBeforeHeaders != nil {
+				// The router already passed the headers on
+				// (downstream_response_started_): an upstream reset now resets
+				// the downstream stream (router.cc onUpstreamReset).
+				rs.log.Debug("upstream reset while an HCM filter held the response headers", "err", lr.resetBeforeHeaders)
+				resp.abort = true
+				resp.body = &cleanupBody{src: &bytesBody{}, cleanup: closeAll}
+				return resp
+			}
 			if lr != nil {
 				// A local reply while encoding replaces the response; the
 				// filters before this one still encode it
@@ -272,6 +320,10 @@ func (rs *stream) router(body []byte) *response {
 // streams through.
 func (rs *stream) write(w http.ResponseWriter, resp *response) {
 	defer resp.body.close()
+	if resp.abort {
+		rs.log.Debug("downstream stream reset before the response headers")
+		panic(http.ErrAbortHandler)
+	}
 	code, _ := strconv.Atoi(resp.headers.value(":status"))
 	if code < 100 {
 		code = 502
@@ -293,6 +345,13 @@ func (rs *stream) write(w http.ResponseWriter, resp *response) {
 			rs.log.Debug("response body aborted", "err", err)
 			// Envoy resets the downstream stream.
 			panic(http.ErrAbortHandler)
+		}
+		if eos {
+			// Envoy destroys the stream's filters (closing their ext_proc
+			// streams) as it encodes the end of the response, before a
+			// client can see it and send another request; release them
+			// before the last bytes go out.
+			resp.body.close()
 		}
 		if len(c) > 0 {
 			if _, err := w.Write(c); err != nil {
