@@ -47,11 +47,17 @@ type Server struct {
 	AdminAddress string `json:"admin_address,omitempty"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight streams. Default 20s, 0s..10m.
 	DrainTimeout Duration `json:"drain_timeout,omitempty"`
-	// StreamFirstEventTimeout is how long the attempt phase holds a streamed (SSE)
-	// response's headers waiting for its first event before failing the attempt
-	// over. Default 10s, 100ms..5m. Keep Envoy's ext_proc message_timeout above it.
+	// StreamFirstEventTimeout is how long the attempt phase holds a response's
+	// headers before the client sees them: a streamed (SSE) 200 until its first
+	// content-bearing event (no event at all by then: the attempt fails over as
+	// a timeout; events but no content yet, such as a model thinking: the stream
+	// is passed on unjudged), any other 200 until its whole body, an error
+	// status until its body can be classified. Default 10s, 100ms..5m. Envoy's
+	// ext_proc message_timeout is generated above it.
 	StreamFirstEventTimeout Duration `json:"stream_first_event_timeout,omitempty"`
-	// MaxStreamHoldBytes bounds the bytes held while waiting for that first event.
+	// MaxStreamHoldBytes bounds the bytes of a streamed 200 held while waiting
+	// for its first content-bearing event (past it the stream is passed on
+	// unjudged, logged), and of an error body held to classify it.
 	// Default 64KiB, 1KiB..16MiB.
 	MaxStreamHoldBytes ByteSize `json:"max_stream_hold_bytes,omitempty"`
 }
@@ -281,7 +287,9 @@ type Routing struct {
 
 // Limits bound what a request may be.
 type Limits struct {
-	// MaxBodyBytes is the largest request body. Default 4MiB, 1KiB..256MiB.
+	// MaxBodyBytes is the largest request body; it also bounds a non-streamed
+	// answer held whole to be judged (a larger one is passed on unjudged) and a
+	// single stream event. Default 4MiB, 1KiB..256MiB.
 	MaxBodyBytes ByteSize `json:"max_body_bytes,omitempty"`
 	// MaxTargets is the longest chain. Default 8, 1..32.
 	MaxTargets int `json:"max_targets,omitempty"`
