@@ -38,8 +38,16 @@ var xProviders = []struct{ name, api, keyEnv string }{
 	{xGemini, "gemini", "E2E_X_GEMINI_KEY"},
 }
 
-// xModel is the model the chain asks provider name for.
-func xModel(name string) string { return name + "-e2e-model" }
+// xModel is the model the chain asks provider name for, on the
+// cross-provider stack or (for primary, secondary, tertiary) the suite's.
+func xModel(name string) string {
+	for _, n := range providerNames {
+		if n == name {
+			return targetModel(name)
+		}
+	}
+	return name + "-e2e-model"
+}
 
 // xAnswer is the text the fake provider name gives for its chain model.
 func xAnswer(name string) string { return fmt.Sprintf("Hello from %s (%s).", name, xModel(name)) }
@@ -336,8 +344,9 @@ type streamResult struct {
 }
 
 // chatStream streams one chat completion with include_usage through the
-// front door and accumulates it with the SDK's accumulator.
-func (s *stack) chatStream() streamResult {
+// front door and accumulates it with the SDK's accumulator; opts are added
+// to the request's.
+func (s *stack) chatStream(opts ...option.RequestOption) streamResult {
 	var r streamResult
 	tap := &rawTap{}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
@@ -346,7 +355,7 @@ func (s *stack) chatStream() streamResult {
 		Model:         chainModel,
 		Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
-	}, option.WithResponseInto(&r.resp), option.WithMiddleware(tap.middleware))
+	}, append(opts, option.WithResponseInto(&r.resp), option.WithMiddleware(tap.middleware))...)
 	for st.Next() {
 		c := st.Current()
 		r.chunks++

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
 )
 
 // envoyJSONError checks that a local reply Envoy made itself reached the
@@ -65,34 +66,57 @@ func lastImmediate(s *stack) *extprocsvc.ImmediateResponse {
 
 // TestLocalReply_OversizedChunkedBodyIsOpenAIJSON verifies that a chunked
 // request body over limits.max_body_bytes (no content-length, so the route
-// phase cannot refuse it from the headers) gets Envoy's 413 as an
-// OpenAI-style JSON error, and reaches no provider.
+// phase cannot refuse it from the headers) gets a 413 OpenAI-style JSON error
+// and reaches no provider: the server's own 413 while Envoy can still buffer
+// the body (its limit is never below the listener's
+// per_connection_buffer_limit_bytes, 1 MiB by default), Envoy's 413 local
+// reply beyond that.
 func TestLocalReply_OversizedChunkedBodyIsOpenAIJSON(t *testing.T) {
+	cases := []struct {
+		name    string
+		content int
+		// envoyOnly: only Envoy's local reply is right; otherwise the
+		// server's 413 is too.
+		envoyOnly bool
+	}{
+		{name: "over max_body_bytes", content: 70 << 10},
+		{name: "over Envoy's buffer limit", content: 1<<20 + 1<<10, envoyOnly: true},
+	}
 	s := newStack(t, stackOpts{})
-	body := `{"model":"` + chainModel + `","messages":[{"role":"user","content":"` + strings.Repeat("x", 70<<10) + `"}]}`
-	req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(s.url, "/")+"/v1/chat/completions", io.MultiReader(strings.NewReader(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.ContentLength = -1 // chunked
-	req.Header.Set("content-type", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 413 {
-		t.Fatalf("status %d, want 413: %s", resp.StatusCode, got)
-	}
-	e := envoyJSONError(t, resp.Header.Get("content-type"), got, "invalid_request_error", "request_payload_too_large")
-	if e["message"] != "Payload Too Large" {
-		t.Errorf("message = %v, want Envoy's local reply body %q", e["message"], "Payload Too Large")
-	}
-	for _, n := range providerNames {
-		if c := s.fakes[n].Count(); c != 0 {
-			t.Errorf("%s received %d requests, want 0", n, c)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"model":"` + chainModel + `","messages":[{"role":"user","content":"` + strings.Repeat("x", tc.content) + `"}]}`
+			req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(s.url, "/")+"/v1/chat/completions", io.MultiReader(strings.NewReader(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = -1 // chunked
+			req.Header.Set("content-type", "application/json")
+			resp, err := s.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 413 {
+				t.Fatalf("status %d, want 413: %s", resp.StatusCode, got)
+			}
+			if !tc.envoyOnly && gjson.GetBytes(got, "error.code").String() == "request_too_large" {
+				if typ := gjson.GetBytes(got, "error.type").String(); typ != "invalid_request_error" {
+					t.Errorf("server's 413 type = %q, want invalid_request_error: %s", typ, got)
+				}
+			} else {
+				e := envoyJSONError(t, resp.Header.Get("content-type"), got, "invalid_request_error", "request_payload_too_large")
+				if e["message"] != "Payload Too Large" {
+					t.Errorf("message = %v, want Envoy's local reply body %q", e["message"], "Payload Too Large")
+				}
+			}
+			for _, n := range providerNames {
+				if c := s.fakes[n].Count(); c != 0 {
+					t.Errorf("%s received %d requests, want 0", n, c)
+				}
+			}
+		})
 	}
 }
 

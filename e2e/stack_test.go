@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/e2e/envoymodel"
 	"github.com/llm-failover/llm-failover/envoy"
@@ -36,6 +38,9 @@ const (
 	requestTimeout = 10 * time.Second
 	// promptly is how soon a failure must be answered (no hang).
 	promptly = 3 * time.Second
+	// loadTimeout is every timeout of a slowMachine stack: per-try,
+	// ext_proc message timeouts, and the client's request (twice it).
+	loadTimeout = 30 * time.Second
 )
 
 // clientKey is the client's API key; it must never reach a provider.
@@ -83,8 +88,21 @@ type stackOpts struct {
 	deadPrimary bool
 	// breaker overrides the breaker YAML (flow style).
 	breaker string
-	// perTry is envoy.per_try_timeout.
+	// perTry bounds every attempt: routing.attempt_timeout (streamed and
+	// non-streamed) and envoy.per_try_timeout, the route's fallback.
+	// Default 2s.
 	perTry string
+	// edit, when set, rewrites the config YAML of the whole stack.
+	edit func(cfg string) string
+	// slowMachine gives every timeout room for a loaded machine: the
+	// per-try timeout, the ext_proc message timeouts in envoy.yaml and the
+	// client's request timeout (see loadTimeout). For scenarios that assert
+	// what is answered, not how fast.
+	slowMachine bool
+	// serverEdit, when set, rewrites the config the ext_proc server runs
+	// after envoy.yaml was generated from the unedited one: an Envoy and a
+	// server whose configs disagree.
+	serverEdit func(cfg string) string
 }
 
 // stack is one front door with its fakes.
@@ -95,10 +113,15 @@ type stack struct {
 	client openai.Client
 	http   *http.Client
 	model  *envoymodel.Model
+	// reqTimeout bounds one client request; zero means requestTimeout.
+	reqTimeout time.Duration
+	// envoyEdit, when set, rewrites the generated envoy.yaml.
+	envoyEdit func(yml string) string
 
 	// Local stacks only.
 	local    bool
 	clock    *fakeClock
+	cfgYAML  string // the config the server runs
 	proc     *processor.Server
 	rec      recorder
 	grpcAddr string
@@ -126,9 +149,13 @@ func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) st
 		br = "{consecutive_failures: 3, open_for: 30s, max_open_for: 5m, jitter: 0, half_open_probes: 1, recovery_stages: [0.5, 1.0], recovery_stage_duration: 10s}"
 	}
 	perTry := o.perTry
+	if o.slowMachine {
+		perTry = loadTimeout.String()
+	}
 	if perTry == "" {
 		perTry = "2s"
 	}
+	fmt.Fprintf(&b, "routing: {attempt_timeout: {streamed: %s, non_streamed: %s}}\n", perTry, perTry)
 	fmt.Fprintf(&b, "breaker: %s\nlimits: {max_body_bytes: 64KiB}\nenvoy: {ext_proc_address: %q, per_try_timeout: %s, retry_base_interval: 1ms}\n", br, extProc, perTry)
 	return b.String()
 }
@@ -172,22 +199,51 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	s.startFront(ln, configYAML(ports, keyDir, s.grpcAddr, o))
+	if o.slowMachine {
+		s.reqTimeout = 2 * loadTimeout
+		s.envoyEdit = func(yml string) string {
+			return messageTimeoutRE.ReplaceAllString(yml, "${1}"+loadTimeout.String())
+		}
+	}
+	cfg := configYAML(ports, keyDir, s.grpcAddr, o)
+	if o.edit != nil {
+		cfg = o.edit(cfg)
+	}
+	serverCfg := cfg
+	if o.serverEdit != nil {
+		serverCfg = o.serverEdit(cfg)
+	}
+	s.startFrontWith(ln, cfg, serverCfg)
 	return s
 }
 
 // startFront parses cfgYAML, starts the real processor on ln and the Envoy
 // model in front of it with the envoy.yaml generated from that config.
 func (s *stack) startFront(ln net.Listener, cfgYAML string) {
+	s.t.Helper()
+	s.startFrontWith(ln, cfgYAML, cfgYAML)
+}
+
+// startFrontWith is startFront with envoy.yaml generated from envoyYAML
+// and the server running serverYAML.
+func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	t := s.t
 	t.Helper()
-	cfg, err := config.Parse([]byte(cfgYAML))
+	cfg, err := config.Parse([]byte(envoyYAML))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	serverCfg, err := config.Parse([]byte(serverYAML))
+	if err != nil {
+		t.Fatalf("server config: %v", err)
+	}
+	s.cfgYAML = serverYAML
 	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
+	}
+	if s.envoyEdit != nil {
+		yml = []byte(s.envoyEdit(string(yml)))
 	}
 	if err := envoy.Check(yml); err != nil {
 		t.Fatalf("envoy.Check: %v", err)
@@ -195,7 +251,7 @@ func (s *stack) startFront(ln net.Listener, cfgYAML string) {
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	s.proc, err = processor.New(processor.Options{Config: cfg, Clock: s.clock, Rand: func() float64 {
+	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Rand: func() float64 {
 		rmu.Lock()
 		defer rmu.Unlock()
 		return rng.Float64()
@@ -303,9 +359,14 @@ func (s *stack) chat(opts ...option.RequestOption) chatResult {
 
 func (s *stack) chatModel(model string, opts ...option.RequestOption) chatResult {
 	var r chatResult
+	timeout := requestTimeout
+	if s.reqTimeout > 0 {
+		timeout = s.reqTimeout
+		opts = append(opts, option.WithRequestTimeout(timeout))
+	}
 	opts = append(opts, option.WithResponseInto(&r.resp))
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	r.completion, r.err = s.client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 		Model:    model,
@@ -472,4 +533,79 @@ func (s *recordingStream) SendMsg(m any) error {
 		s.r.mu.Unlock()
 	}
 	return s.ServerStream.SendMsg(m)
+}
+
+// messageTimeoutRE matches the ext_proc message_timeout lines of envoy.yaml.
+var messageTimeoutRE = regexp.MustCompile(`(?m)^(\s*message_timeout:\s*)\S+$`)
+
+// settle is how long a local stack may take to end every ext_proc stream
+// after the client has its answer (outcomes are recorded by then).
+const settle = 5 * time.Second
+
+// reload makes the server run cfgYAML (Envoy keeps its envoy.yaml).
+func (s *stack) reload(cfgYAML string) {
+	s.t.Helper()
+	cfg, err := config.Parse([]byte(cfgYAML))
+	if err != nil {
+		s.t.Fatalf("reload config: %v", err)
+	}
+	if err := s.proc.Reload(cfg); err != nil {
+		s.t.Fatalf("reload: %v", err)
+	}
+	s.cfgYAML = cfgYAML
+}
+
+// withoutProvider is cfgYAML with provider name and its chain targets removed.
+func withoutProvider(cfgYAML, name string) string {
+	var keep []string
+	for _, l := range strings.Split(cfgYAML, "\n") {
+		if strings.Contains(l, "{name: "+name+",") || strings.Contains(l, "{provider: "+name+",") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// setFaults installs a fault schedule on fake name.
+func (s *stack) setFaults(name string, faults ...fakellm.Fault) {
+	s.t.Helper()
+	if err := s.fakes[name].SetFaults(fakellm.Schedule{Faults: faults}); err != nil {
+		s.t.Fatalf("%s: set faults: %v", name, err)
+	}
+}
+
+// waitSettled waits until the server holds no ext_proc stream, so every
+// attempt's outcome has been recorded.
+func (s *stack) waitSettled() {
+	s.t.Helper()
+	deadline := time.Now().Add(settle)
+	for s.proc.Streams() != 0 {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server still holds %d ext_proc streams after %v", s.proc.Streams(), settle)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCount waits until fake name has received at least n requests.
+func (s *stack) waitCount(name string, n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(requestTimeout)
+	for s.fakes[name].Count() < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s received %d requests, want %d within %v", name, s.fakes[name].Count(), n, requestTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// breakerOf is the breaker state of provider name's main-chain target.
+func (s *stack) breakerOf(name string) breaker.Snapshot {
+	s.t.Helper()
+	b := s.proc.Registry().Lookup(name + "/" + targetModel(name))
+	if b == nil {
+		s.t.Fatalf("no breaker for %s/%s", name, targetModel(name))
+	}
+	return b.Snapshot(s.clock.Now())
 }

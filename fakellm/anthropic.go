@@ -117,6 +117,9 @@ func (anthropic) errorBody(e apiError) []byte {
 	case strings.HasSuffix(e.code, "_error"):
 		ae.Type = e.code
 	}
+	if e.echoKey {
+		ae.Message = "invalid x-api-key: " + e.key
+	}
 	return mustJSON(struct {
 		Type  string  `json:"type"`
 		Error anError `json:"error"`
@@ -126,6 +129,15 @@ func (anthropic) errorBody(e apiError) []byte {
 func (anthropic) errorEvent(*answer) event {
 	return event{"error", []byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)}
 }
+
+// startEvents are message_start and ping, as a live stream that fails
+// before its first content block.
+func (an anthropic) startEvents(a *answer) []event {
+	evs := an.events(a)
+	return []event{evs[0], evs[2]}
+}
+
+func (anthropic) terminalEvents(*answer) int { return 3 } // content_block_stop, message_delta, message_stop
 
 func (anthropic) overloadStatus() int { return 529 }
 

@@ -39,12 +39,34 @@
 //	{"status":401} / {"status":500|502|503|529}    error in the provider's error shape
 //	{"status":503,"body":"{...}"}                  verbatim body
 //	{"kind":"latency","delay":"200ms"}             wait, then answer normally
-//	{"kind":"stall","delay":"2s"}                  stream: 200 headers, then nothing for 2s
-//	                                               (delay omitted: until the client leaves)
+//	{"kind":"stall","delay":"2s"}                  stream: 200 text/event-stream headers, then
+//	                                               nothing for 2s (delay omitted: until the
+//	                                               client leaves); JSON: nothing at all for 2s
 //	{"kind":"stream_error"}                        200 stream whose first event is an error
-//	{"kind":"cut","after_events":2}                2 events, then the connection closes
+//	{"kind":"error_after_start"}                   200 stream: opening events, then an error
+//	                                               before any content (OpenAI role chunk then
+//	                                               {"error":...}; Anthropic message_start, ping,
+//	                                               event: error overloaded_error; Gemini an
+//	                                               empty-text event, then the error object)
+//	{"kind":"cut","after_events":2}                2 events, then the connection closes; a JSON
+//	                                               answer: half its body (Content-Length of the
+//	                                               whole), then the close
+//	{"kind":"cut","rst":true}                      the same, closed with a TCP RST
+//	{"kind":"no_terminal"}                         stream ends cleanly without its terminal
+//	                                               events ([DONE]/finish chunk, message_stop...)
 //	{"kind":"reset"}                               TCP RST, no response
 //	{"kind":"slow_tokens","delay":"50ms"}          50ms between stream events
+//	{"kind":"compress"}                            normal answer, gzip with Content-Encoding:
+//	                                               gzip when Accept-Encoding accepts gzip or *;
+//	                                               br is not implemented (br alone: identity)
+//	{"kind":"html"}                                200 text/html error page (stream or not)
+//	{"kind":"bad_json"}                            200 with invalid JSON (half the body; a
+//	                                               stream's first event cut in half)
+//	{"kind":"empty"}                               200 with an empty body (stream: no event)
+//	{"status":401,"echo_key":true}                 error message quotes the request's full key
+//	{"status":429,"retry_after":"-5"}              any Retry-After, sent verbatim
+//	{"header":{"x-llm-failover-retry":"1"}}        normal answer with extra response headers
+//	                                               ("header" also works with any other kind)
 //
 // Per request, send it in the x-fake-fault header, or in
 // x-fake-fault-<name> to fault only the server of that name (it wins over

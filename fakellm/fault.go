@@ -41,6 +41,39 @@ const (
 	// KindSlowTokens waits Delay before every stream event after the first
 	// (non-stream: Delay per delta before the body).
 	KindSlowTokens
+	// KindCompress answers normally, gzip-compressed with
+	// "Content-Encoding: gzip" when the request's Accept-Encoding accepts
+	// gzip (a stream is flushed after every event). br and other codings
+	// are not implemented: a request that accepts none of gzip or "*" gets
+	// an identity answer, as from a server that only knows gzip.
+	KindCompress
+	// KindHTML answers 200 with an HTML error page (text/html), stream or
+	// not, like a proxy or CDN in front of the provider.
+	KindHTML
+	// KindBadJSON answers 200 with invalid JSON: the first half of the
+	// normal JSON body (with a matching Content-Length); for a stream, the
+	// first event's data is cut to its first half and the rest follows.
+	KindBadJSON
+	// KindEmpty answers 200 with the normal Content-Type and an empty body
+	// (a stream with no event at all, ended cleanly).
+	KindEmpty
+	// KindNoTerminal ends a stream cleanly without its terminal events:
+	// OpenAI without the finish_reason chunk, usage chunk and [DONE];
+	// Anthropic without content_block_stop, message_delta and
+	// message_stop; Gemini without its last (finishReason) event.
+	// AfterEvents, when set, is the number of events written instead.
+	// A non-stream request gets the normal answer.
+	KindNoTerminal
+	// KindErrorAfterStart answers a stream with 200, the events that open
+	// it and then an error before any content, ending the stream cleanly:
+	// OpenAI the role chunk, then {"error":{...server_error}}; Anthropic
+	// message_start and ping, then "event: error" overloaded_error; Gemini
+	// one event with an empty text part, then the UNAVAILABLE error
+	// object. A non-stream request gets the provider's overload status.
+	KindErrorAfterStart
+	// KindAnswer answers normally; with Header it adds response headers to
+	// a good answer. A spec with only "header" is a KindAnswer fault.
+	KindAnswer
 )
 
 var kindNames = [...]string{
@@ -52,6 +85,14 @@ var kindNames = [...]string{
 	KindCut:         "cut",
 	KindReset:       "reset",
 	KindSlowTokens:  "slow_tokens",
+
+	KindCompress:        "compress",
+	KindHTML:            "html",
+	KindBadJSON:         "bad_json",
+	KindEmpty:           "empty",
+	KindNoTerminal:      "no_terminal",
+	KindErrorAfterStart: "error_after_start",
+	KindAnswer:          "answer",
 }
 
 // String returns the JSON name of k, or "Kind(n)" for unknown values.
@@ -106,6 +147,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 //	{"kind":"stall","delay":"2s"}
 //	{"kind":"cut","after_events":2}
 //	{"kind":"reset"}
+//	{"status":401,"echo_key":true}
+//	{"header":{"x-llm-failover-retry":"1"}}
 type Fault struct {
 	// Kind is what the fault does. Default: KindStatus when Status is set.
 	Kind Kind `json:"kind,omitzero"`
@@ -119,10 +162,22 @@ type Fault struct {
 	// Body, when set, is written verbatim as the error body instead of the
 	// provider's error shape.
 	Body string `json:"body,omitempty"`
-	// RetryAfter is the Retry-After header value (seconds or an HTTP date).
-	// Default for 429: "1"; "none" omits the header. OpenAI shape answers
-	// also get retry-after-ms when it is a number of seconds.
+	// RetryAfter is the Retry-After header value, sent verbatim whatever
+	// it is (seconds, an HTTP date, or nonsense such as "-5" or
+	// "999999999999"). Default for 429: "1"; "none" omits the header.
+	// OpenAI shape answers also get retry-after-ms when it is a number of
+	// seconds in 0..1e9.
 	RetryAfter string `json:"retry_after,omitempty"`
+	// EchoKey makes a status fault's error message quote the request's
+	// full credential, as some providers do ("Incorrect API key provided:
+	// sk-..."). Only with a status. Default false.
+	EchoKey bool `json:"echo_key,omitempty"`
+	// Header holds response headers added to the answer (any kind but
+	// reset), for example {"x-llm-failover-retry":"1"} on a good answer.
+	Header map[string]string `json:"header,omitempty"`
+	// RST makes a cut fault close the connection with a TCP RST instead of
+	// a FIN (HTTP/1 only). Default false.
+	RST bool `json:"rst,omitempty"`
 	// Delay is the wait of latency, stall and slow_tokens faults, and the
 	// wait before a status fault answers. Default 0.
 	Delay Duration `json:"delay,omitzero"`
@@ -140,6 +195,9 @@ func (f Fault) normalize() (Fault, error) {
 	if f.Kind == KindNone && f.Status != 0 {
 		f.Kind = KindStatus
 	}
+	if f.Kind == KindNone && len(f.Header) > 0 {
+		f.Kind = KindAnswer
+	}
 	var errs []error
 	switch {
 	case f.Kind == KindNone:
@@ -152,6 +210,12 @@ func (f Fault) normalize() (Fault, error) {
 	}
 	if f.Kind != KindStatus && f.Status != 0 {
 		errs = append(errs, fmt.Errorf("status: set on a %s fault", f.Kind))
+	}
+	if f.EchoKey && f.Kind != KindStatus {
+		errs = append(errs, fmt.Errorf("echo_key: set on a %s fault", f.Kind))
+	}
+	if f.RST && f.Kind != KindCut {
+		errs = append(errs, fmt.Errorf("rst: set on a %s fault", f.Kind))
 	}
 	if f.Delay < 0 {
 		errs = append(errs, fmt.Errorf("delay: %s is negative", time.Duration(f.Delay)))

@@ -207,6 +207,9 @@ func TestFault_Delays(t *testing.T) {
 		if el := time.Since(start); el >= d {
 			t.Errorf("headers after %v, want before the %v stall", el, d)
 		}
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
+			t.Errorf("stalled stream: status %d, Content-Type %q; want 200 text/event-stream", resp.StatusCode, ct)
+		}
 		buf := make([]byte, 1)
 		if _, err := resp.Body.Read(buf); err != nil {
 			t.Fatal(err)
@@ -264,6 +267,8 @@ func TestFault_Headers(t *testing.T) {
 		{"named wins over generic", []string{"x-fake-fault", "503", "x-fake-fault-me", "429"}, 429},
 		{"bad spec", []string{"x-fake-fault", `{"kind":"nope"}`}, 400},
 		{"bad status", []string{"x-fake-fault", `{"status":200}`}, 400},
+		{"echo_key without a status", []string{"x-fake-fault", `{"kind":"cut","echo_key":true}`}, 400},
+		{"rst on a non-cut fault", []string{"x-fake-fault", `{"kind":"reset","rst":true}`}, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

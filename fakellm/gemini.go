@@ -126,6 +126,9 @@ func (gemini) errorBody(e apiError) []byte {
 	case "invalid_api_key":
 		ge.Message = "API key not valid. Please pass a valid API key."
 	}
+	if e.echoKey {
+		ge.Message = "API key not valid: " + e.key + ". Please pass a valid API key."
+	}
 	if e.status == 429 && e.retryDelay != "" {
 		ge.Details = []map[string]any{{
 			"@type":      "type.googleapis.com/google.rpc.RetryInfo",
@@ -138,6 +141,13 @@ func (gemini) errorBody(e apiError) []byte {
 func (gemini) errorEvent(*answer) event {
 	return event{data: []byte(`{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`)}
 }
+
+// startEvents is one event with an empty text part and no finishReason.
+func (g gemini) startEvents(a *answer) []event {
+	return []event{{data: g.response(a, "", "", 0)}}
+}
+
+func (gemini) terminalEvents(*answer) int { return 1 } // the finishReason event
 
 func (gemini) overloadStatus() int { return http.StatusServiceUnavailable }
 

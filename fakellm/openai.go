@@ -160,6 +160,9 @@ func (openAI) errorBody(e apiError) []byte {
 	default:
 		oe.Message = fmt.Sprintf("Request failed with status %d.", e.status)
 	}
+	if e.echoKey {
+		oe.Message = "Incorrect API key provided: " + e.key + ". You can find your API key at https://platform.openai.com/account/api-keys."
+	}
 	if code != "" {
 		oe.Code = &code
 	}
@@ -171,6 +174,15 @@ func (o openAI) errorEvent(*answer) event {
 	return event{data: mustJSON(map[string]oaError{"error": {
 		Message: "The server is overloaded or not ready yet.", Type: "server_error", Code: &code,
 	}})}
+}
+
+func (o openAI) startEvents(a *answer) []event { return o.events(a)[:1] } // the role chunk
+
+func (openAI) terminalEvents(a *answer) int {
+	if a.includeUsage {
+		return 3 // finish_reason chunk, usage chunk, [DONE]
+	}
+	return 2
 }
 
 func (openAI) overloadStatus() int { return http.StatusServiceUnavailable }

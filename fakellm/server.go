@@ -228,6 +228,7 @@ func (s *Server) serveProvider(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := newAnswer(c, s.opts.Name, body, seq, s.opts.Now())
+	a.key = rec.secret
 	s.respond(w, r, api, a, f)
 }
 

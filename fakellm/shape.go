@@ -106,6 +106,7 @@ type answer struct {
 	deltas           []string // the text, in stream pieces
 	promptTokens     int
 	completionTokens int
+	key              string // the request's credential, for echo_key faults
 }
 
 func (a *answer) text() string { return strings.Join(a.deltas, "") }
@@ -143,6 +144,8 @@ type apiError struct {
 	code         string
 	promptTokens int
 	retryDelay   string // Gemini RetryInfo, "2s"; empty for none
+	echoKey      bool   // quote key in the message
+	key          string
 }
 
 // event is one stream event: an SSE event (name may be empty) or, for
@@ -162,6 +165,11 @@ type api interface {
 	errorBody(e apiError) []byte
 	// errorEvent is the stream event of a 200 stream that fails at once.
 	errorEvent(a *answer) event
+	// startEvents open a stream before its first content (error_after_start).
+	startEvents(a *answer) []event
+	// terminalEvents is how many of events(a), at its end, finish the
+	// stream (no_terminal drops them).
+	terminalEvents(a *answer) int
 	// overloadStatus answers a stream_error fault on a non-stream call.
 	overloadStatus() int
 	// setHeaders adds the provider's response headers (request ids).
