@@ -53,7 +53,7 @@ type Server struct {
 	// a timeout; events but no content yet, such as a model thinking: the stream
 	// is passed on unjudged), any other 200 until its whole body, an error
 	// status until its body can be classified. Default 10s, 100ms..5m. Envoy's
-	// ext_proc message_timeout is generated above it.
+	// ext_proc message_timeout is generated above it by envoy.attempt_message_slack.
 	StreamFirstEventTimeout Duration `json:"stream_first_event_timeout,omitempty"`
 	// MaxStreamHoldBytes bounds the bytes of a streamed 200 held while waiting
 	// for its first content-bearing event (past it the stream is passed on
@@ -342,6 +342,18 @@ type Envoy struct {
 	// instead of Envoy's "no healthy upstream", which is never retried.
 	// Default 9902, 1..65535, not listen_port or admin_port.
 	UnavailablePort int `json:"unavailable_port,omitempty"`
+	// RouteMessageTimeout is the route-phase ext_proc filter's
+	// message_timeout: how long Envoy waits for llm-failover's answer to each
+	// message of a request (its headers, its buffered body, its response
+	// headers). Expiry is a 504 to the client, so on a loaded Envoy or
+	// llm-failover raise it rather than lose requests. Default 2s, 200ms..5m.
+	RouteMessageTimeout Duration `json:"route_message_timeout,omitempty"`
+	// AttemptMessageSlack is how far the attempt-phase ext_proc filter's
+	// message_timeout exceeds server.stream_first_event_timeout, which the
+	// attempt phase may spend holding a response's headers before it
+	// answers. Expiry is a local reply to the client, never retried, so
+	// raise it on a loaded machine. Default 5s, 1s..5m.
+	AttemptMessageSlack Duration `json:"attempt_message_slack,omitempty"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -498,6 +510,8 @@ func (c *Config) ApplyDefaults() {
 	}
 	setInt(&e.MaxActiveRequests, 10000)
 	setInt(&e.UnavailablePort, 9902)
+	setDur(&e.RouteMessageTimeout, 2*time.Second)
+	setDur(&e.AttemptMessageSlack, 5*time.Second)
 }
 
 func defaultTriggers(t *Triggers) {
@@ -705,6 +719,8 @@ func (c *Config) Validate() error {
 	if e.UnavailablePort == e.ListenPort || e.UnavailablePort == e.AdminPort {
 		bad("envoy.unavailable_port", "%d is already envoy.listen_port or envoy.admin_port", e.UnavailablePort)
 	}
+	durIn("envoy.route_message_timeout", e.RouteMessageTimeout, 200*time.Millisecond, 5*time.Minute)
+	durIn("envoy.attempt_message_slack", e.AttemptMessageSlack, time.Second, 5*time.Minute)
 	for i, r := range e.Routes {
 		if !strings.HasPrefix(r, "/") {
 			bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)

@@ -164,6 +164,8 @@ chains:
 		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions"},
 		{"envoy.max_active_requests", c.Envoy.MaxActiveRequests, 10000},
 		{"envoy.unavailable_port", c.Envoy.UnavailablePort, 9902},
+		{"envoy.route_message_timeout", c.Envoy.RouteMessageTimeout.D(), 2 * time.Second},
+		{"envoy.attempt_message_slack", c.Envoy.AttemptMessageSlack.D(), 5 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,6 +306,10 @@ chains:
 		{"probe timeout out of bounds", minimal + "breaker: {probe_timeout: 500ms}\n", []string{"breaker.probe_timeout"}},
 		{"max active requests out of bounds", minimal + "envoy: {max_active_requests: 2000000}\n", []string{"envoy.max_active_requests"}},
 		{"unavailable port taken by the listener", minimal + "envoy: {listen_port: 9902}\n", []string{"envoy.unavailable_port"}},
+		{"message timeouts below their bounds", minimal + "envoy: {route_message_timeout: 100ms, attempt_message_slack: 500ms}\n",
+			[]string{"envoy.route_message_timeout", "envoy.attempt_message_slack"}},
+		{"message timeouts above their bounds", minimal + "envoy: {route_message_timeout: 6m, attempt_message_slack: 6m}\n",
+			[]string{"envoy.route_message_timeout", "envoy.attempt_message_slack"}},
 		{"more targets than limits.max_targets", `
 providers:
   - {name: openai, api: openai, host: api.openai.com}

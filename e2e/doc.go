@@ -8,7 +8,10 @@
 // llm-failover config for them, the envoy.yaml that envoy.Generate makes from
 // it, the real ext_proc server (processor.New) on a gRPC server, and the Envoy
 // 1.40 behavioural model (package e2e/envoymodel) serving that envoy.yaml.
-// The model is a test instrument; its package documentation lists what it
+// Each stack's envoy.unavailable_port (the loopback listener that answers
+// 503 for a provider with no healthy host) is a port free at run time, so
+// stacks of parallel tests never share it; a stack whose model cannot serve
+// that listener fails. The model is a test instrument; its package documentation lists what it
 // models and what it does not.
 //
 // The cross-provider scenarios (issue 5, crossprovider_test.go) build another
@@ -24,6 +27,9 @@
 // own plan) and faults_test.go (compressing providers, 200s that are not
 // answers, cut bodies and streams, errors after a stream's first event, the
 // retry marker, client credentials, echoed keys and absurd Retry-After).
+// unresolvable_test.go: a provider whose DNS name does not resolve (a .invalid
+// host) fails over through the unavailable endpoint, opens its breaker, and
+// as a chain's only target gets the client an OpenAI-style 503 at once.
 // Some need the server's breaker registry or a config of their own and are
 // skipped against a real Envoy.
 //
@@ -51,6 +57,8 @@
 // The whole suite runs in under a minute; it must stay well under 5 minutes
 // with -race on 2 cores. Timing bounds are generous, and the load scenario
 // (TestScenario8_LoadWithFaults) bounds its concurrency by the machine and
-// gives every timeout room (stackOpts.slowMachine), so a loaded machine
-// slows it down without failing it.
+// gives every timeout room (stackOpts.slowMachine: the per-try timeout and,
+// through envoy.route_message_timeout and envoy.attempt_message_slack, both
+// ext_proc message timeouts), so a loaded machine slows it down without
+// failing it.
 package e2e

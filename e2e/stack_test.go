@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +39,8 @@ const (
 	// promptly is how soon a failure must be answered (no hang).
 	promptly = 3 * time.Second
 	// loadTimeout is every timeout of a slowMachine stack: per-try,
-	// ext_proc message timeouts, and the client's request (twice it).
+	// envoy.route_message_timeout, envoy.attempt_message_slack, and the
+	// client's request (twice it).
 	loadTimeout = 30 * time.Second
 )
 
@@ -86,6 +87,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 type stackOpts struct {
 	// deadPrimary points the primary at a closed port (connect failure).
 	deadPrimary bool
+	// unresolvablePrimary points the primary at unresolvablePrimaryHost, a
+	// DNS name that does not resolve (the model answers *.invalid with no
+	// address, without a lookup): its cluster has no healthy host.
+	unresolvablePrimary bool
 	// breaker overrides the breaker YAML (flow style).
 	breaker string
 	// perTry bounds every attempt: routing.attempt_timeout (streamed and
@@ -95,7 +100,8 @@ type stackOpts struct {
 	// edit, when set, rewrites the config YAML of the whole stack.
 	edit func(cfg string) string
 	// slowMachine gives every timeout room for a loaded machine: the
-	// per-try timeout, the ext_proc message timeouts in envoy.yaml and the
+	// per-try timeout, both ext_proc filters' message timeouts (through
+	// envoy.route_message_timeout and envoy.attempt_message_slack) and the
 	// client's request timeout (see loadTimeout). For scenarios that assert
 	// what is answered, not how fast.
 	slowMachine bool
@@ -115,8 +121,6 @@ type stack struct {
 	model  *envoymodel.Model
 	// reqTimeout bounds one client request; zero means requestTimeout.
 	reqTimeout time.Duration
-	// envoyEdit, when set, rewrites the generated envoy.yaml.
-	envoyEdit func(yml string) string
 
 	// Local stacks only.
 	local    bool
@@ -156,7 +160,12 @@ func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) st
 		perTry = "2s"
 	}
 	fmt.Fprintf(&b, "routing: {attempt_timeout: {streamed: %s, non_streamed: %s}}\n", perTry, perTry)
-	fmt.Fprintf(&b, "breaker: %s\nlimits: {max_body_bytes: 64KiB}\nenvoy: {ext_proc_address: %q, per_try_timeout: %s, retry_base_interval: 1ms}\n", br, extProc, perTry)
+	messageTimeouts := ""
+	if o.slowMachine {
+		messageTimeouts = fmt.Sprintf(", route_message_timeout: %s, attempt_message_slack: %s", loadTimeout, loadTimeout)
+	}
+	fmt.Fprintf(&b, "breaker: %s\nlimits: {max_body_bytes: 64KiB}\nenvoy: {ext_proc_address: %q, per_try_timeout: %s, retry_base_interval: 1ms%s}\n",
+		br, extProc, perTry, messageTimeouts)
 	return b.String()
 }
 
@@ -188,6 +197,9 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		ports["primary"] = ln.Addr().String()
 		ln.Close()
 	}
+	if o.unresolvablePrimary {
+		ports["primary"] = net.JoinHostPort(unresolvablePrimaryHost, "8080")
+	}
 	keyDir := t.TempDir()
 	for _, n := range providerNames {
 		if err := os.WriteFile(filepath.Join(keyDir, n+".key"), []byte(providerKey(n)), 0o600); err != nil {
@@ -201,9 +213,6 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	s.grpcAddr = ln.Addr().String()
 	if o.slowMachine {
 		s.reqTimeout = 2 * loadTimeout
-		s.envoyEdit = func(yml string) string {
-			return messageTimeoutRE.ReplaceAllString(yml, "${1}"+loadTimeout.String())
-		}
 	}
 	cfg := configYAML(ports, keyDir, s.grpcAddr, o)
 	if o.edit != nil {
@@ -215,6 +224,22 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	}
 	s.startFrontWith(ln, cfg, serverCfg)
 	return s
+}
+
+// unresolvablePrimaryHost is the primary's host in an unresolvablePrimary
+// stack: a .invalid name never resolves (RFC 6761), and the Envoy model
+// answers it with no address without a lookup.
+const unresolvablePrimaryHost = "primary.invalid"
+
+// freePort is a loopback TCP port free when asked.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startFront parses cfgYAML, starts the real processor on ln and the Envoy
@@ -238,12 +263,16 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 		t.Fatalf("server config: %v", err)
 	}
 	s.cfgYAML = serverYAML
+	// Every stack has its own unavailable listener: parallel stacks on the
+	// default port would collide, and the losers' providers with no healthy
+	// host would get no answer.
+	cfg.Envoy.UnavailablePort = freePort(t)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config with unavailable_port %d: %v", cfg.Envoy.UnavailablePort, err)
+	}
 	yml, err := envoy.Generate(cfg, envoy.Options{SourceName: "e2e"})
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
-	}
-	if s.envoyEdit != nil {
-		yml = []byte(s.envoyEdit(string(yml)))
 	}
 	if err := envoy.Check(yml); err != nil {
 		t.Fatalf("envoy.Check: %v", err)
@@ -266,6 +295,13 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 		t.Fatalf("envoymodel.New: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	for _, w := range m.Warnings {
+		// The unavailable listener's own warnings are prefixed by its
+		// name too; only one it could not bind is fatal.
+		if strings.Contains(w, strconv.Quote(envoy.UnavailableListener)) && strings.Contains(w, "not served") {
+			t.Fatalf("envoymodel: %s", w)
+		}
+	}
 	s.url = m.URL()
 	s.model = m
 	s.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -534,9 +570,6 @@ func (s *recordingStream) SendMsg(m any) error {
 	}
 	return s.ServerStream.SendMsg(m)
 }
-
-// messageTimeoutRE matches the ext_proc message_timeout lines of envoy.yaml.
-var messageTimeoutRE = regexp.MustCompile(`(?m)^(\s*message_timeout:\s*)\S+$`)
 
 // settle is how long a local stack may take to end every ext_proc stream
 // after the client has its answer (outcomes are recorded by then).

@@ -11,6 +11,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/llm-failover/llm-failover/config"
 )
@@ -205,5 +206,56 @@ func TestGenerate_NoHealthyHostFailsOver(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no listener %q", UnavailableListener)
+	}
+}
+
+// TestGenerate_MessageTimeoutsFromConfig verifies both ext_proc filters'
+// message_timeout come from the config: the route phase's is
+// envoy.route_message_timeout, the attempt phase's is
+// server.stream_first_event_timeout plus envoy.attempt_message_slack.
+func TestGenerate_MessageTimeoutsFromConfig(t *testing.T) {
+	tests := []struct {
+		name           string
+		yaml           string
+		route, attempt time.Duration
+	}{
+		{"defaults", "", 2 * time.Second, 15 * time.Second},
+		{"configured", "server: {stream_first_event_timeout: 3s}\nenvoy: {route_message_timeout: 45s, attempt_message_slack: 30s}\n",
+			45 * time.Second, 33 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(`
+providers:
+  - {name: openai, api: openai, host: api.openai.com}
+chains:
+  - {name: main, targets: [{provider: openai, model: gpt-4o}]}
+` + tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var route extprocv3.ExternalProcessor
+			if !unpack(generatedHCM(t, c).GetHttpFilters()[0].GetTypedConfig(), &route) {
+				t.Fatal("the first HTTP filter is not ext_proc")
+			}
+			if got := route.GetMessageTimeout().AsDuration(); got != tt.route {
+				t.Errorf("route phase message_timeout: got %v, want %v", got, tt.route)
+			}
+			b, err := Bootstrap(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o upstreamhttpv3.HttpProtocolOptions
+			if err := b.GetStaticResources().GetClusters()[0].GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(&o); err != nil {
+				t.Fatal(err)
+			}
+			var attempt extprocv3.ExternalProcessor
+			if !unpack(o.GetHttpFilters()[0].GetTypedConfig(), &attempt) {
+				t.Fatal("the first upstream HTTP filter is not ext_proc")
+			}
+			if got := attempt.GetMessageTimeout().AsDuration(); got != tt.attempt {
+				t.Errorf("attempt phase message_timeout: got %v, want %v", got, tt.attempt)
+			}
+		})
 	}
 }

@@ -192,14 +192,13 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 	}, nil
 }
 
-// routePhaseMessageTimeout fits parsing a buffered body up to max_body_bytes,
-// far above ext_proc's 200 ms default.
-const routePhaseMessageTimeout = 2 * time.Second
-
-// attemptPhaseMessageSlack keeps the attempt phase's message_timeout above the
-// server's hold of a streamed response's headers (stream_first_event_timeout):
-// expiry of message_timeout is a local reply that is never retried.
-const attemptPhaseMessageSlack = 5 * time.Second
+// attemptMessageTimeout is the attempt phase's message_timeout: above the
+// server's hold of a response's headers (server.stream_first_event_timeout)
+// by envoy.attempt_message_slack, since its expiry is a local reply to the
+// client that is never retried.
+func attemptMessageTimeout(c *config.Config) time.Duration {
+	return c.Server.StreamFirstEventTimeout.D() + c.Envoy.AttemptMessageSlack.D()
+}
 
 func extProcGRPC(phase string) *corev3.GrpcService {
 	return &corev3.GrpcService{
@@ -226,7 +225,7 @@ func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
-		MessageTimeout:    durationpb.New(routePhaseMessageTimeout),
+		MessageTimeout:    durationpb.New(c.Envoy.RouteMessageTimeout.D()),
 		AllowModeOverride: true,
 		MetadataOptions:   &extprocv3.MetadataOptions{ReceivingNamespaces: namespaces(c)},
 		// The route phase bounds each request's retries and per-try timeout
@@ -254,7 +253,7 @@ func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
 		RequestAttributes:                       []string{"xds.upstream_host_metadata", "upstream.request_attempt_count"},
-		MessageTimeout:                          durationpb.New(c.Server.StreamFirstEventTimeout.D() + attemptPhaseMessageSlack),
+		MessageTimeout:                          durationpb.New(attemptMessageTimeout(c)),
 		MetadataOptions:                         &extprocv3.MetadataOptions{ForwardingNamespaces: namespaces(c)},
 		SendBodyWithoutWaitingForHeaderResponse: true,
 	}
