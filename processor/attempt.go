@@ -637,12 +637,23 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	if tr.ContentType() == "" {
 		return a.answerUnchanged(m)
 	}
-	return a.answerWithBody(m, out)
+	return a.answerWithBody(a.status, m, out)
 }
 
 // answerWithBody answers the held headers with m and makes body the whole
 // response body: the first held chunk carries it, later chunks are emptied.
-func (a *attemptStream) answerWithBody(m *mutation, body []byte) []*extprocv3.ProcessingResponse {
+// With no held chunk to carry it (headers with end_of_stream, or a hold that
+// ended before any chunk came) the answer is a local reply with status
+// instead: from an upstream ext_proc filter it reaches the client at once
+// (see fatal), where a headers answer would leave the client an empty body,
+// or none at all until the provider's next chunk.
+func (a *attemptStream) answerWithBody(status int, m *mutation, body []byte) []*extprocv3.ProcessingResponse {
+	if len(a.held) == 0 && len(body) > 0 {
+		a.step = attPassing
+		a.closing = true // Envoy is done with this attempt
+		a.buf = nil
+		return one(immediate(status, body, "llm_failover_attempt_answer", m))
+	}
 	m.setHeader("content-type", "application/json")
 	m.removeHeader("content-length")
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
@@ -653,10 +664,6 @@ func (a *attemptStream) answerWithBody(m *mutation, body []byte) []*extprocv3.Pr
 		} else {
 			out = append(out, replaceBody(nil, nil))
 		}
-	}
-	if len(a.held) == 0 && len(body) > 0 {
-		// Headers with end_of_stream: no body message will come to carry it.
-		a.logger().Warn("answer body has no body message to carry it", "bytes", len(body))
 	}
 	a.held, a.buf = nil, nil
 	return out
@@ -744,7 +751,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
+	return a.answerWithBody(status, m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
 // returnError gives the client an error no other target would avoid
@@ -757,11 +764,11 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	if a.ep.cfg.API.OpenAIShaped() {
 		// Passed on as the provider wrote it, unless it echoes a key.
 		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
-			return a.answerWithBody(m, body)
+			return a.answerWithBody(a.status, m, body)
 		}
 		return a.answerUnchanged(m)
 	}
-	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
+	return a.answerWithBody(a.status, m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
 // traceHeaders are the response headers of every answer that is not a
