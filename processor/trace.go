@@ -210,8 +210,7 @@ func (s *traceStore) pend(id string, now time.Time, a attemptRecord) []attemptRe
 		s.pending = append(s.pending, pendingRef{id: id, deadline: a.Deadline})
 		var drop []pendingRef
 		if n := len(s.pending) - s.maxPending(); n > 0 {
-			drop = append(drop, s.pending[:n]...)
-			s.pending = append(s.pending[:0], s.pending[n:]...)
+			drop, s.pending = s.pending[:n:n], s.pending[n:]
 		}
 		s.mu.Unlock()
 		for _, p := range drop {
@@ -261,8 +260,10 @@ func (s *traceStore) sweep(now time.Time) []attemptRecord {
 	for n < len(s.pending) && !now.Before(s.pending[n].deadline) {
 		n++
 	}
-	expired := append([]pendingRef(nil), s.pending[:n]...)
-	s.pending = append(s.pending[:0], s.pending[n:]...)
+	// Resliced, not shifted: the cost stays per record, however many wait;
+	// append drops the dead front when it grows the array.
+	expired := s.pending[:n:n]
+	s.pending = s.pending[n:]
 	s.mu.Unlock()
 	var out []attemptRecord
 	for _, p := range expired {
