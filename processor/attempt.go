@@ -560,9 +560,16 @@ func (a *attemptStream) countAnswer(c provider.Class) {
 	}
 }
 
-// translate answers one body chunk of a successful response.
+// translate answers one body chunk of a successful response. A stream
+// passed on unchanged is redacted once an error event came: providers echo
+// keys in errors (translated streams render theirs redacted).
 func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	if a.tr == nil {
+		if a.mon != nil && a.mon.Failure() != nil {
+			if body, changed := a.ep.ep.RedactBytes(b.GetBody()); changed {
+				return replaceBody(body, nil)
+			}
+		}
 		return responseBodyResponse(&extprocv3.CommonResponse{})
 	}
 	out, err := a.tr.Translate(b.GetBody(), b.GetEndOfStream())
