@@ -228,9 +228,7 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 			}
 			return nil, protocolError("attempt phase: request body out of order")
 		}
-		if !m.RequestBody.EndOfStream {
-			return nil, protocolError("attempt phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
-		}
+		// The whole body, with or without end_of_stream (see routeStream.handle).
 		return a.requestBody(m.RequestBody.Body)
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		if a.step != attWantResponse {

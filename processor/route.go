@@ -102,9 +102,9 @@ func (r *routeStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.Pro
 		if r.step != routeWantBody {
 			return nil, protocolError("route phase: request body out of order")
 		}
-		if !m.RequestBody.EndOfStream {
-			return nil, protocolError("route phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
-		}
+		// BUFFERED: the one body message is the whole body, also when it
+		// lacks end_of_stream because trailers follow (ext_proc.cc
+		// Filter::onTrailers sends the buffered body with end_stream false).
 		return r.requestBody(m.RequestBody.Body)
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		return r.responseHeaders(m.ResponseHeaders)

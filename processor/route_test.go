@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -381,5 +382,36 @@ func TestRoute_LocalReplyListsEveryAttempt(t *testing.T) {
 	if len(got) != 2 || got[0].Provider != "openai" || got[1].Provider != "groq" ||
 		got[0].Outcome != "no_response" || got[1].Outcome != "no_response" {
 		t.Fatalf("attempts: got %+v, want openai and groq, both no_response", got)
+	}
+}
+
+// TestPhases_BufferedBodyBeforeTrailersIsWhole verifies a request with
+// trailers is served: in BUFFERED mode Envoy sends the whole body without
+// end_of_stream when trailers follow (ext_proc.cc Filter::onTrailers), and
+// both phases take it as the whole body instead of ending the stream.
+func TestPhases_BufferedBodyBeforeTrailersIsWhole(t *testing.T) {
+	bodyBeforeTrailers := func(b string) *extprocv3.ProcessingRequest {
+		r := reqBody(b)
+		r.GetRequestBody().EndOfStream = false
+		return r
+	}
+	h := newHarness(t, "")
+	route := h.open(PhaseRoute)
+	defer route.close()
+	route.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "req-tr"))
+	route.recv()
+	route.send(bodyBeforeTrailers(chatBody))
+	r, err := route.s.Recv()
+	if err != nil || r.GetDynamicMetadata() == nil {
+		t.Fatalf("route body before trailers: got %v, %v; want the plan", r, err)
+	}
+	a := h.open(PhaseAttempt)
+	defer a.close()
+	a.send(h.attemptRequest(r.GetDynamicMetadata(), 1, "openai", "req-tr"))
+	a.recv()
+	a.send(bodyBeforeTrailers(chatBody))
+	r, err = a.s.Recv()
+	if err != nil || setHeaders(r.GetRequestBody().GetResponse().GetHeaderMutation())[":path"] == "" {
+		t.Fatalf("attempt body before trailers: got %v, %v; want the request rewritten", r, err)
 	}
 }
