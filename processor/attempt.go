@@ -142,8 +142,9 @@ func (a *attemptStream) deadline() <-chan time.Time {
 // whose body never came) answers only the response headers; in STREAMED mode
 // Envoy keeps those until the next body chunk (processor_state.cc
 // ProcessorState::handleHeaderContinue, Envoy #45355) or until the gRPC
-// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus clears the
-// pending callbacks). Closing releases them at once, so Envoy retries now.
+// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus, whose
+// ProcessorState::clearAsyncState continues the paused headers). Closing
+// releases them at once, so Envoy retries now.
 func (a *attemptStream) done() bool { return a.closing }
 
 func (a *attemptStream) stopTimer() {
