@@ -342,6 +342,21 @@ func (h *harness) state(target string) string {
 	return b.Snapshot(h.clock.Now()).State.String()
 }
 
+// trip opens the breakers of targets: as many 503s as the test
+// configuration's breaker.consecutive_failures (3).
+func (h *harness) trip(targets ...string) {
+	h.t.Helper()
+	for _, k := range targets {
+		b := h.srv.Registry().Lookup(k)
+		if b == nil {
+			h.t.Fatalf("trip: no breaker for %q", k)
+		}
+		for range 3 {
+			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+		}
+	}
+}
+
 func must(t *testing.T, cond bool, format string, a ...any) {
 	t.Helper()
 	if !cond {

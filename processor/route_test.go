@@ -133,12 +133,7 @@ func TestRoute_DefaultChainServesUnknownModels(t *testing.T) {
 func TestRoute_AllOpenRejectAnswers503(t *testing.T) {
 	h := newHarness(t, "routing: {all_open: reject}\n")
 	h.planFor(`{"model":"premium"}`) // creates nothing new; breakers exist from New
-	for _, target := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
-		b := h.srv.Registry().Lookup(target)
-		for range 3 {
-			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-		}
-	}
+	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
 	s := h.open(PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
@@ -315,12 +310,7 @@ chains:
 // retries: Envoy does not hit the open target again.
 func TestRoute_AllOpenPlanIsAttemptedOnce(t *testing.T) {
 	h := newHarness(t, "")
-	for _, k := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
-		b := h.srv.Registry().Lookup(k)
-		for range 3 {
-			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-		}
-	}
+	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
 	s := h.open(PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))

@@ -47,10 +47,7 @@ func TestServer_DrainTimesOut(t *testing.T) {
 // an open breaker stays open, and the new chain serves new requests.
 func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
 	h := newHarness(t, "")
-	b := h.srv.Registry().Lookup("openai/gpt-4o")
-	for range 3 {
-		b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-	}
+	h.trip("openai/gpt-4o")
 	cfg, err := config.Parse([]byte(strings.Replace(testConfig, "match: {models: [premium, gpt-4o]}", "match: {models: [premium, gpt-4o, renamed]}", 1)))
 	if err != nil {
 		t.Fatal(err)
