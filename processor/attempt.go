@@ -430,7 +430,10 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdBody)
 			return nil, nil
 		}
-		return a.succeed(provider.ClassSuccess), nil
+		// Another 2xx (204, 202...) or a 3xx (the router follows no
+		// redirect): no provider answers a chat completion so; not an answer.
+		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
+			Message: fmt.Sprintf("the provider answered %d, which is not a chat completion", a.status)}), nil
 	}
 	if h.GetEndOfStream() {
 		return a.decideError(), nil
