@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/llm-failover/llm-failover/config"
@@ -238,7 +239,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
-	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
+		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	}
 	return one(resp), nil
 }
 
