@@ -21,23 +21,7 @@ func (e *env) rawPost(path, body string, header ...string) (*http.Response, []by
 	e.t.Helper()
 	tr := &http.Transport{DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequest(http.MethodPost, e.rs.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := (&http.Client{Transport: tr, Timeout: testTimeout}).Do(req)
-	if err != nil {
-		e.t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatalf("POST %s: read body: %v", path, err)
-	}
-	return resp, b
+	return e.postWith(&http.Client{Transport: tr, Timeout: testTimeout}, path, body, header...)
 }
 
 // TestFault_Compress verifies that a compress fault gzips the answer, JSON

@@ -43,6 +43,12 @@ func newEnv(t *testing.T, opts fakellm.Options) *env {
 // do sends a request; header is name, value pairs.
 func (e *env) do(method, path, body string, header ...string) (*http.Response, error) {
 	e.t.Helper()
+	return e.doWith(e.c, method, path, body, header...)
+}
+
+// doWith is do with client c.
+func (e *env) doWith(c *http.Client, method, path, body string, header ...string) (*http.Response, error) {
+	e.t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, e.rs.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -50,14 +56,20 @@ func (e *env) do(method, path, body string, header ...string) (*http.Response, e
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	return e.c.Do(req)
+	return c.Do(req)
 }
 
 // post sends a POST and reads the whole answer; it fails the test on a
 // transport error.
 func (e *env) post(path, body string, header ...string) (*http.Response, []byte) {
 	e.t.Helper()
-	resp, err := e.do(http.MethodPost, path, body, header...)
+	return e.postWith(e.c, path, body, header...)
+}
+
+// postWith is post with client c.
+func (e *env) postWith(c *http.Client, path, body string, header ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	resp, err := e.doWith(c, http.MethodPost, path, body, header...)
 	if err != nil {
 		e.t.Fatalf("POST %s: %v", path, err)
 	}

@@ -3,6 +3,8 @@ package processor
 import (
 	"strings"
 	"testing"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
 // metricsText is the /metrics page now.
@@ -57,8 +59,8 @@ func TestAttempt_BrokenAnswersFailOver(t *testing.T) {
 			s.close()
 			h.waitStreams()
 			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 1`
-			if m := h.metricsText(); !strings.Contains(m, want) {
-				t.Fatalf("metrics lack %q:\n%s", want, m)
+			if m := h.metricsText(); !strings.Contains(m, want) || strings.Contains(m, `outcome="cut"`) {
+				t.Fatalf("metrics: got\n%s\nwant %q and no cut", m, want)
 			}
 		})
 	}
@@ -204,17 +206,36 @@ func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
 	}
 }
 
-// TestAttempt_BodilessAnswerCountedAtOnce verifies an answer without a body
-// (headers with end_of_stream, e.g. a 204) is counted a success, not a cut.
-func TestAttempt_BodilessAnswerCountedAtOnce(t *testing.T) {
-	h := newHarness(t, "")
-	dm := h.planFor(chatBody)
-	s := h.runAttempt(dm, 1, "openai", "req-204", chatBody)
-	s.send(respHeaders(true, ":status", "204"))
-	s.recv()
-	s.close()
-	h.waitStreams()
-	if m := h.metricsText(); !strings.Contains(m, `model="gpt-4o",outcome="success"} 1`) || strings.Contains(m, `outcome="cut"`) {
-		t.Fatalf("metrics: got\n%s\nwant one success and no cut", m)
+// TestAttempt_NonAnswerStatusFailsOver verifies that a 2xx other than 200 or
+// a 3xx (Envoy follows no redirect here) is not taken as an answer: it fails
+// over as a server error at its headers instead of reaching the client as a
+// success, counted once (a bodiless one not also as a cut).
+func TestAttempt_NonAnswerStatusFailsOver(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers *extprocv3.ProcessingRequest
+	}{
+		{"204 no content", respHeaders(true, ":status", "204")},
+		{"302 to a login page", respHeaders(false, ":status", "302", "location", "https://login.example/", "content-type", "text/html")},
+		{"202 accepted", respHeaders(false, ":status", "202", "content-type", "application/json")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(chatBody)
+			s := h.runAttempt(dm, 1, "openai", "req-na", chatBody)
+			defer s.close()
+			s.send(tc.headers)
+			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
+				t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
+			}
+			s.close()
+			h.waitStreams()
+			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="server_error"} 1`
+			if m := h.metricsText(); !strings.Contains(m, want) || strings.Contains(m, `outcome="cut"`) {
+				t.Fatalf("metrics: got\n%s\nwant %q and no cut", m, want)
+			}
+		})
 	}
 }

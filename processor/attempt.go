@@ -142,8 +142,9 @@ func (a *attemptStream) deadline() <-chan time.Time {
 // whose body never came) answers only the response headers; in STREAMED mode
 // Envoy keeps those until the next body chunk (processor_state.cc
 // ProcessorState::handleHeaderContinue, Envoy #45355) or until the gRPC
-// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus clears the
-// pending callbacks). Closing releases them at once, so Envoy retries now.
+// stream closes (ext_proc.cc Filter::onGrpcCloseWithStatus, whose
+// ProcessorState::clearAsyncState continues the paused headers). Closing
+// releases them at once, so Envoy retries now.
 func (a *attemptStream) done() bool { return a.closing }
 
 func (a *attemptStream) stopTimer() {
@@ -228,9 +229,7 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 			}
 			return nil, protocolError("attempt phase: request body out of order")
 		}
-		if !m.RequestBody.EndOfStream {
-			return nil, protocolError("attempt phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
-		}
+		// The whole body, with or without end_of_stream (see routeStream.handle).
 		return a.requestBody(m.RequestBody.Body)
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		if a.step != attWantResponse {
@@ -431,7 +430,10 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 			a.startHold(holdBody)
 			return nil, nil
 		}
-		return a.succeed(provider.ClassSuccess), nil
+		// Another 2xx (204, 202...) or a 3xx (the router follows no
+		// redirect): no provider answers a chat completion so; not an answer.
+		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
+			Message: fmt.Sprintf("the provider answered %d, which is not a chat completion", a.status)}), nil
 	}
 	if h.GetEndOfStream() {
 		return a.decideError(), nil
@@ -560,9 +562,16 @@ func (a *attemptStream) countAnswer(c provider.Class) {
 	}
 }
 
-// translate answers one body chunk of a successful response.
+// translate answers one body chunk of a successful response. A stream
+// passed on unchanged is redacted once an error event came: providers echo
+// keys in errors (translated streams render theirs redacted).
 func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	if a.tr == nil {
+		if a.mon != nil && a.mon.Failure() != nil {
+			if body, changed := a.ep.ep.RedactBytes(b.GetBody()); changed {
+				return replaceBody(body, nil)
+			}
+		}
 		return responseBodyResponse(&extprocv3.CommonResponse{})
 	}
 	out, err := a.tr.Translate(b.GetBody(), b.GetEndOfStream())
@@ -637,12 +646,23 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	if tr.ContentType() == "" {
 		return a.answerUnchanged(m)
 	}
-	return a.answerWithBody(m, out)
+	return a.answerWithBody(a.status, m, out)
 }
 
 // answerWithBody answers the held headers with m and makes body the whole
 // response body: the first held chunk carries it, later chunks are emptied.
-func (a *attemptStream) answerWithBody(m *mutation, body []byte) []*extprocv3.ProcessingResponse {
+// With no held chunk to carry it (headers with end_of_stream, or a hold that
+// ended before any chunk came) the answer is a local reply with status
+// instead: from an upstream ext_proc filter it reaches the client at once
+// (see fatal), where a headers answer would leave the client an empty body,
+// or none at all until the provider's next chunk.
+func (a *attemptStream) answerWithBody(status int, m *mutation, body []byte) []*extprocv3.ProcessingResponse {
+	if len(a.held) == 0 && len(body) > 0 {
+		a.step = attPassing
+		a.closing = true // Envoy is done with this attempt
+		a.buf = nil
+		return one(immediate(status, body, "llm_failover_attempt_answer", m))
+	}
 	m.setHeader("content-type", "application/json")
 	m.removeHeader("content-length")
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
@@ -653,10 +673,6 @@ func (a *attemptStream) answerWithBody(m *mutation, body []byte) []*extprocv3.Pr
 		} else {
 			out = append(out, replaceBody(nil, nil))
 		}
-	}
-	if len(a.held) == 0 && len(body) > 0 {
-		// Headers with end_of_stream: no body message will come to carry it.
-		a.logger().Warn("answer body has no body message to carry it", "bytes", len(body))
 	}
 	a.held, a.buf = nil, nil
 	return out
@@ -744,7 +760,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	return a.answerWithBody(m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
+	return a.answerWithBody(status, m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
 // returnError gives the client an error no other target would avoid
@@ -757,11 +773,11 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	if a.ep.cfg.API.OpenAIShaped() {
 		// Passed on as the provider wrote it, unless it echoes a key.
 		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
-			return a.answerWithBody(m, body)
+			return a.answerWithBody(a.status, m, body)
 		}
 		return a.answerUnchanged(m)
 	}
-	return a.answerWithBody(m, provider.ErrorBody(&a.ep.ep, cls))
+	return a.answerWithBody(a.status, m, provider.ErrorBody(&a.ep.ep, cls))
 }
 
 // traceHeaders are the response headers of every answer that is not a

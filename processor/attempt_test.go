@@ -599,3 +599,43 @@ func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
 		t.Fatalf("closed after %v, want about the 300ms stream_first_event_timeout", el)
 	}
 }
+
+// TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce verifies that when the
+// last planned attempt fails with no body chunk to carry the error (headers
+// with end_of_stream, or a hold that timed out before any chunk), the client
+// gets the OpenAI-style all_targets_failed error at once, as a local reply,
+// instead of an error status with an empty body.
+func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		headers    *extprocv3.ProcessingRequest
+		wantStatus int
+	}{
+		{"error headers with end_of_stream", respHeaders(true, ":status", "503"), 503},
+		{"error body never came", respHeaders(false, ":status", "503", "content-type", "application/json"), 503},
+		{"answer body never came", respHeaders(false, ":status", "200", "content-type", "application/json"), 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(chatBody)
+			s := h.runAttempt(dm, 2, "groq", "req-nobody", chatBody)
+			defer s.close()
+			s.send(tc.headers)
+			r := s.recv()
+			ir := r.GetImmediateResponse()
+			if ir == nil {
+				t.Fatalf("got %v, want an ImmediateResponse (no body chunk will come to carry the error)", r)
+			}
+			if got := int(ir.GetStatus().GetCode()); got != tc.wantStatus {
+				t.Fatalf("status: got %d, want %d", got, tc.wantStatus)
+			}
+			var e struct{ Error struct{ Code string } }
+			if err := json.Unmarshal(ir.GetBody(), &e); err != nil || e.Error.Code != "all_targets_failed" {
+				t.Fatalf("body: got %s (%v), want an all_targets_failed error", ir.GetBody(), err)
+			}
+			if hs := setHeaders(ir.GetHeaders()); hs[HeaderTrace] == "" || hs[HeaderRetry] != "" {
+				t.Fatalf("headers: got %v, want the trace and no retry marker", hs)
+			}
+		})
+	}
+}

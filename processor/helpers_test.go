@@ -15,8 +15,10 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -242,20 +244,9 @@ func hostMetadataText(t testing.TB, providerName string) string {
 // planFor runs a route phase for body and returns the dynamic metadata it published.
 func (h *harness) planFor(body string, kv ...string) *structpb.Struct {
 	h.t.Helper()
-	s := h.open(PhaseRoute)
-	defer s.close()
-	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json",
-		"x-request-id", "req-1"}, kv...)
-	s.send(reqHeaders(false, args...))
-	if r := s.recv(); r.GetRequestHeaders() == nil {
-		h.t.Fatalf("route headers: got %v, want a headers response", r)
-	}
-	s.send(reqBody(body))
-	r := s.recv()
-	if r.GetRequestBody() == nil {
-		h.t.Fatalf("route body: got %v, want a body response", r)
-	}
-	return r.GetDynamicMetadata()
+	dm, s := h.planOpen(body, kv...)
+	s.close()
+	return dm
 }
 
 // planOpen is planFor with the route stream left open, as Envoy keeps it
@@ -351,6 +342,21 @@ func (h *harness) state(target string) string {
 	return b.Snapshot(h.clock.Now()).State.String()
 }
 
+// trip opens the breakers of targets: as many 503s as the test
+// configuration's breaker.consecutive_failures (3).
+func (h *harness) trip(targets ...string) {
+	h.t.Helper()
+	for _, k := range targets {
+		b := h.srv.Registry().Lookup(k)
+		if b == nil {
+			h.t.Fatalf("trip: no breaker for %q", k)
+		}
+		for range 3 {
+			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
+		}
+	}
+}
+
 func must(t *testing.T, cond bool, format string, a ...any) {
 	t.Helper()
 	if !cond {
@@ -360,4 +366,44 @@ func must(t *testing.T, cond bool, format string, a ...any) {
 
 func classOf(status int) provider.Classification {
 	return provider.Classification{Class: provider.ClassifyStatus(status), Status: status}
+}
+
+// startDrain starts Drain (bounded by testTimeout) and returns once it is on,
+// that is once a new route stream is refused with Unavailable; Drain's result
+// comes on the channel.
+func (h *harness) startDrain() <-chan error {
+	h.t.Helper()
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		drained <- h.srv.Drain(ctx)
+	}()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		n := h.open(PhaseRoute)
+		_ = n.s.Send(reqHeaders(true)) // a refused stream may already be closed: the status comes with Recv
+		_, err := n.s.Recv()
+		n.cancel()
+		if status.Code(err) == codes.Unavailable {
+			return drained
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("new route stream while draining: got %v, want Unavailable", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wantDrained waits for Drain's result: nil, within testTimeout.
+func (h *harness) wantDrained(drained <-chan error) {
+	h.t.Helper()
+	select {
+	case err := <-drained:
+		if err != nil {
+			h.t.Fatalf("Drain: %v", err)
+		}
+	case <-time.After(testTimeout):
+		h.t.Fatal("Drain did not return after the last stream ended")
+	}
 }

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/llm-failover/llm-failover/config"
@@ -102,9 +103,9 @@ func (r *routeStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.Pro
 		if r.step != routeWantBody {
 			return nil, protocolError("route phase: request body out of order")
 		}
-		if !m.RequestBody.EndOfStream {
-			return nil, protocolError("route phase: request body must be BUFFERED (a chunk without end_of_stream arrived)")
-		}
+		// BUFFERED: the one body message is the whole body, also when it
+		// lacks end_of_stream because trailers follow (ext_proc.cc
+		// Filter::onTrailers sends the buffered body with end_stream false).
 		return r.requestBody(m.RequestBody.Body)
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
 		return r.responseHeaders(m.ResponseHeaders)
@@ -238,7 +239,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
-	r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
+		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
+	}
 	return one(resp), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -132,12 +133,7 @@ func TestRoute_DefaultChainServesUnknownModels(t *testing.T) {
 func TestRoute_AllOpenRejectAnswers503(t *testing.T) {
 	h := newHarness(t, "routing: {all_open: reject}\n")
 	h.planFor(`{"model":"premium"}`) // creates nothing new; breakers exist from New
-	for _, target := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
-		b := h.srv.Registry().Lookup(target)
-		for range 3 {
-			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-		}
-	}
+	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
 	s := h.open(PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
@@ -314,12 +310,7 @@ chains:
 // retries: Envoy does not hit the open target again.
 func TestRoute_AllOpenPlanIsAttemptedOnce(t *testing.T) {
 	h := newHarness(t, "")
-	for _, k := range []string{"openai/gpt-4o", "groq/llama-3.3-70b-versatile"} {
-		b := h.srv.Registry().Lookup(k)
-		for range 3 {
-			b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-		}
-	}
+	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
 	s := h.open(PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
@@ -381,5 +372,36 @@ func TestRoute_LocalReplyListsEveryAttempt(t *testing.T) {
 	if len(got) != 2 || got[0].Provider != "openai" || got[1].Provider != "groq" ||
 		got[0].Outcome != "no_response" || got[1].Outcome != "no_response" {
 		t.Fatalf("attempts: got %+v, want openai and groq, both no_response", got)
+	}
+}
+
+// TestPhases_BufferedBodyBeforeTrailersIsWhole verifies a request with
+// trailers is served: in BUFFERED mode Envoy sends the whole body without
+// end_of_stream when trailers follow (ext_proc.cc Filter::onTrailers), and
+// both phases take it as the whole body instead of ending the stream.
+func TestPhases_BufferedBodyBeforeTrailersIsWhole(t *testing.T) {
+	bodyBeforeTrailers := func(b string) *extprocv3.ProcessingRequest {
+		r := reqBody(b)
+		r.GetRequestBody().EndOfStream = false
+		return r
+	}
+	h := newHarness(t, "")
+	route := h.open(PhaseRoute)
+	defer route.close()
+	route.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "req-tr"))
+	route.recv()
+	route.send(bodyBeforeTrailers(chatBody))
+	r, err := route.s.Recv()
+	if err != nil || r.GetDynamicMetadata() == nil {
+		t.Fatalf("route body before trailers: got %v, %v; want the plan", r, err)
+	}
+	a := h.open(PhaseAttempt)
+	defer a.close()
+	a.send(h.attemptRequest(r.GetDynamicMetadata(), 1, "openai", "req-tr"))
+	a.recv()
+	a.send(bodyBeforeTrailers(chatBody))
+	r, err = a.s.Recv()
+	if err != nil || setHeaders(r.GetRequestBody().GetResponse().GetHeaderMutation())[":path"] == "" {
+		t.Fatalf("attempt body before trailers: got %v, %v; want the request rewritten", r, err)
 	}
 }

@@ -80,3 +80,44 @@ func TestAttempt_EchoedKeyIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestAttempt_EchoedKeyInStreamIsRedacted verifies an error event that echoes
+// the key in an OpenAI-format stream passed on to the client reaches it
+// without the key: as the last attempt's first event, and after content.
+func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
+	const errEvent = "data: {\"error\":{\"message\":\"Invalid API Key provided: gsk-groq-secret\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}\n\n"
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	tests := []struct {
+		name   string
+		chunks []string // the last one carries the key
+	}{
+		{"first event on the last attempt", []string{errEvent}},
+		{"after content", []string{"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n", errEvent}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(streamBody)
+			s := h.runAttempt(dm, 2, "groq", "req-ks", streamBody)
+			defer s.close()
+			s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+			var got []string
+			for i, c := range tc.chunks {
+				s.send(respBody(c, false))
+				if i == 0 {
+					s.recv() // the headers answer
+				}
+				r := s.recv().GetResponseBody().GetResponse()
+				if m := r.GetBodyMutation(); m != nil {
+					got = append(got, string(m.GetBody()))
+				} else {
+					got = append(got, c)
+				}
+			}
+			last := got[len(got)-1]
+			if strings.Contains(last, "gsk-groq-secret") || !strings.Contains(last, "[redacted]") {
+				t.Fatalf("chunk: got %q, want the key redacted", last)
+			}
+		})
+	}
+}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
@@ -20,40 +18,14 @@ func TestServer_DrainWaitsForStreamsAndRefusesNew(t *testing.T) {
 	s := h.open(PhaseRoute)
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv() // the stream is running
-	drained := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		drained <- h.srv.Drain(ctx)
-	}()
-	deadline := time.Now().Add(testTimeout)
-	for {
-		n := h.open(PhaseRoute)
-		_ = n.s.Send(reqHeaders(true)) // a refused stream may already be closed: the status comes with Recv
-		_, err := n.s.Recv()
-		n.cancel()
-		if status.Code(err) == codes.Unavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("new stream while draining: got %v, want Unavailable", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	drained := h.startDrain()
 	select {
 	case err := <-drained:
 		t.Fatalf("Drain returned %v while a stream was still running", err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	s.close()
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("Drain: %v", err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("Drain did not return after the last stream ended")
-	}
+	h.wantDrained(drained)
 }
 
 // TestServer_DrainTimesOut verifies Drain gives up at its deadline, naming
@@ -75,10 +47,7 @@ func TestServer_DrainTimesOut(t *testing.T) {
 // an open breaker stays open, and the new chain serves new requests.
 func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
 	h := newHarness(t, "")
-	b := h.srv.Registry().Lookup("openai/gpt-4o")
-	for range 3 {
-		b.Record(h.clock.Now(), outcomeOf(classOf(503), 0))
-	}
+	h.trip("openai/gpt-4o")
 	cfg, err := config.Parse([]byte(strings.Replace(testConfig, "match: {models: [premium, gpt-4o]}", "match: {models: [premium, gpt-4o, renamed]}", 1)))
 	if err != nil {
 		t.Fatal(err)
@@ -284,26 +253,7 @@ func TestServer_DrainServesAttemptsOfPlannedRequests(t *testing.T) {
 	route.recv()
 	route.send(reqBody(chatBody))
 	dm := route.recv().GetDynamicMetadata() // planned; the route stream stays open for the response
-	drained := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		drained <- h.srv.Drain(ctx)
-	}()
-	deadline := time.Now().Add(testTimeout)
-	for { // wait until the drain is on: a new request is refused
-		n := h.open(PhaseRoute)
-		_ = n.s.Send(reqHeaders(true))
-		_, err := n.s.Recv()
-		n.cancel()
-		if status.Code(err) == codes.Unavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("new route stream while draining: got %v, want Unavailable", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	drained := h.startDrain()
 	// Attempt 1 failed; Envoy retries on groq during the drain.
 	s := h.open(PhaseAttempt)
 	s.send(h.attemptRequest(dm, 2, "groq", "d1"))
@@ -316,14 +266,7 @@ func TestServer_DrainServesAttemptsOfPlannedRequests(t *testing.T) {
 	}
 	s.close()
 	route.close()
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("Drain: %v", err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("Drain did not return after the last stream ended")
-	}
+	h.wantDrained(drained)
 }
 
 // TestServer_AttemptsRunOnThePlansConfiguration verifies that a reload that

@@ -73,6 +73,13 @@ type pendingRef struct {
 	deadline time.Time
 }
 
+// Why a pending record was settled, as its trace message says.
+const (
+	whyRetried  = "the attempt ended without response headers and Envoy retried (reset or per-try timeout)"
+	whyAnswered = "the attempt ended without response headers and Envoy answered the client (reset or per-try timeout)"
+	whyLeft     = "the client left before an answer"
+)
+
 // evidenceWindow bounds the wait for evidence about an attempt that ended
 // without an answer; past it the provider is not blamed.
 const evidenceWindow = 30 * time.Second
@@ -164,7 +171,7 @@ func (s *traceStore) begin(id string, now time.Time, a attemptRecord) []attemptR
 	t.put(a)
 	t.highest = max(t.highest, a.Attempt)
 	return append(out, t.settle(func(p attemptRecord) bool { return p.Attempt < a.Attempt }, true,
-		"the attempt ended without response headers and Envoy retried (reset or per-try timeout)")...)
+		whyRetried)...)
 }
 
 // finish records attempt a's outcome.
@@ -198,11 +205,11 @@ func (s *traceStore) pend(id string, now time.Time, a attemptRecord) []attemptRe
 	this := func(p attemptRecord) bool { return p.Attempt == a.Attempt }
 	switch {
 	case t.highest > a.Attempt:
-		settled = t.settle(this, true, "the attempt ended without response headers and Envoy retried (reset or per-try timeout)")
+		settled = t.settle(this, true, whyRetried)
 	case t.responded:
-		settled = t.settle(this, true, "the attempt ended without response headers and Envoy answered the client (reset or per-try timeout)")
+		settled = t.settle(this, true, whyAnswered)
 	case t.left:
-		settled = t.settle(this, false, "the client left before an answer")
+		settled = t.settle(this, false, whyLeft)
 	}
 	t.mu.Unlock()
 	if len(settled) == 0 {
@@ -210,8 +217,7 @@ func (s *traceStore) pend(id string, now time.Time, a attemptRecord) []attemptRe
 		s.pending = append(s.pending, pendingRef{id: id, deadline: a.Deadline})
 		var drop []pendingRef
 		if n := len(s.pending) - s.maxPending(); n > 0 {
-			drop = append(drop, s.pending[:n]...)
-			s.pending = append(s.pending[:0], s.pending[n:]...)
+			drop, s.pending = s.pending[:n:n], s.pending[n:]
 		}
 		s.mu.Unlock()
 		for _, p := range drop {
@@ -234,7 +240,7 @@ func (s *traceStore) responded(id string, now time.Time) []attemptRecord {
 	defer t.mu.Unlock()
 	t.responded = true
 	return append(out, t.settle(func(attemptRecord) bool { return true }, true,
-		"the attempt ended without response headers and Envoy answered the client (reset or per-try timeout)")...)
+		whyAnswered)...)
 }
 
 // left records that the client left before response headers: pending
@@ -251,7 +257,7 @@ func (s *traceStore) left(id string, now time.Time) []attemptRecord {
 		return out
 	}
 	t.left = true
-	return append(out, t.settle(func(attemptRecord) bool { return true }, false, "the client left before an answer")...)
+	return append(out, t.settle(func(attemptRecord) bool { return true }, false, whyLeft)...)
 }
 
 // sweep settles, as not blamed, pending records whose evidence window ended.
@@ -261,8 +267,10 @@ func (s *traceStore) sweep(now time.Time) []attemptRecord {
 	for n < len(s.pending) && !now.Before(s.pending[n].deadline) {
 		n++
 	}
-	expired := append([]pendingRef(nil), s.pending[:n]...)
-	s.pending = append(s.pending[:0], s.pending[n:]...)
+	// Resliced, not shifted: the cost stays per record, however many wait;
+	// append drops the dead front when it grows the array.
+	expired := s.pending[:n:n]
+	s.pending = s.pending[n:]
 	s.mu.Unlock()
 	var out []attemptRecord
 	for _, p := range expired {

@@ -41,3 +41,24 @@ func TestTraceStore_InFlightShownAsNoResponse(t *testing.T) {
 		t.Fatalf("finished: got %q", got)
 	}
 }
+
+// BenchmarkTraceStore_PendAtBound measures an attempt that ends without an
+// answer while the pending records are at their bound (a reset storm): it
+// must not cost in proportion to the pending ones.
+func BenchmarkTraceStore_PendAtBound(b *testing.B) {
+	const entries = 10000
+	s := newTraceStore(entries, time.Hour)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := make([]string, 2*entries)
+	for i := range ids {
+		ids[i] = "plan-" + strconv.Itoa(i)
+	}
+	for _, id := range ids[:entries] {
+		s.pend(id, now, attemptRecord{Attempt: 1, Provider: "p"})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.pend(ids[i%len(ids)], now, attemptRecord{Attempt: 1, Provider: "p"})
+	}
+}

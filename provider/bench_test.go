@@ -163,3 +163,19 @@ func BenchmarkStreamMonitor(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckedCompletion measures checking a whole 100 KB OpenAI answer
+// handed over in one piece, as the processor does with a held answer.
+func BenchmarkCheckedCompletion(b *testing.B) {
+	answer := []byte(`{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat("lorem ipsum dolor sit amet ", 100<<10/27) + `"},"finish_reason":"stop"}]}`)
+	a, _ := For(config.APIOpenAI)
+	b.SetBytes(int64(len(answer)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		tr := a.NewResponseTranslator(&Endpoint{}, Request{}, Env{})
+		if _, err := tr.Translate(answer, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -16,9 +16,12 @@
 //
 // provider.go holds the API the processor uses; classify.go the outcome
 // classes and RetryAfter; sse.go the one SSE framer every stream translator
-// shares; chat.go reading OpenAI requests and writing OpenAI responses,
-// chunks and errors; jsonw.go the append-style JSON writer; one file per
-// wire format: openai.go, anthropic.go, gemini.go, azure.go.
+// shares; monitor.go the StreamMonitor that judges a 200 stream's events
+// (content, terminal event, error) with each format's JudgeEvent; redact.go
+// the removal of keys from provider text; chat.go reading OpenAI requests
+// and writing OpenAI responses, chunks and errors; jsonw.go the append-style
+// JSON writer; one file per wire format: openai.go, anthropic.go, gemini.go,
+// azure.go.
 //
 // # Requests
 //
@@ -77,8 +80,10 @@
 //
 // # Responses
 //
-// Whole answers are translated at the end of the body; streams event by
-// event through SSEReader, so an event split over any number of body chunks,
+// Whole answers are translated at the end of the body (OpenAI and Azure
+// answers pass unchanged once checked to be a chat completion: an empty,
+// non-JSON or choice-less body is an error the processor fails over);
+// streams event by event through SSEReader, so an event split over any number of body chunks,
 // or many events in one chunk, give the same output. id is the provider's
 // (Anthropic msg_..., Gemini responseId), else "chatcmpl-"+Env.ID();
 // created is Env.Now; model is the model that answered. Function calls
@@ -106,5 +111,6 @@
 // Classify reads each provider's error body (OpenAI/Azure {"error":{...}},
 // Anthropic {"type":"error","error":{"type","message"}}, Gemini
 // {"error":{"code","message","status","details"}}) into a Class; ErrorBody
-// renders one for the client with the provider named.
+// renders one for the client with the provider named and its message
+// redacted (Endpoint.Redact: providers echo keys in errors).
 package provider

@@ -52,6 +52,11 @@ func openAIAnswer(req Request) ResponseTranslator {
 type checkedCompletion struct{ buf []byte }
 
 func (t *checkedCompletion) Translate(chunk []byte, eos bool) ([]byte, error) {
+	if eos && t.buf == nil {
+		// The whole answer in one piece (the processor holds answers until
+		// whole): checked in place, not copied.
+		return chunk, checkChatCompletion(chunk)
+	}
 	t.buf = append(t.buf, chunk...)
 	if !eos {
 		return nil, nil
@@ -70,7 +75,7 @@ func checkChatCompletion(b []byte) error {
 	if !gjson.ValidBytes(b) {
 		return errBadUpstream("the answer is not valid JSON")
 	}
-	r := gjson.ParseBytes(b)
+	r := gjson.Parse(str(b)) // read only here: no copy of the answer
 	if !r.IsObject() || !r.Get("choices").IsArray() {
 		return errBadUpstream("the answer is not a chat completion (no choices array)")
 	}
