@@ -8,6 +8,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
@@ -160,7 +161,9 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 }
 
 // indexCluster collects the cluster's upstream ext_proc filters and checks
-// that upstream_codec is the last upstream HTTP filter.
+// that upstream_codec is the last upstream HTTP filter and that no
+// credential_injector comes before an ext_proc filter (the ext_proc server
+// would receive the key it injects, and the attempt phase would remove it).
 func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 	opts, ok := httpOptions(cl)
 	if !ok || len(opts.GetHttpFilters()) == 0 {
@@ -169,9 +172,13 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 	var probs []error
 	fp := fmt.Sprintf("%s.typed_extension_protocol_options[%q].http_filters", path, httpProtocolOptionsKey)
 	filters := opts.GetHttpFilters()
+	injector := -1
 	for i, f := range filters {
 		p := fmt.Sprintf("%s[%d]", fp, i)
 		tc := f.GetTypedConfig()
+		if injector < 0 && tc.MessageIs(&credinjectorv3.CredentialInjector{}) {
+			injector = i
+		}
 		isCodec := tc.MessageIs(&upstreamcodecv3.UpstreamCodec{})
 		switch {
 		case isCodec && i != len(filters)-1:
@@ -181,6 +188,9 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(tc, &ep) {
+			if injector >= 0 {
+				probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("this ext_proc filter follows the credential_injector at http_filters[%d]: its server would receive the injected key; put the credential_injector after every ext_proc filter", injector)})
+			}
 			ix.attempts = append(ix.attempts, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
 		}
 	}
