@@ -68,7 +68,6 @@ func TestGenerate_CredentialInjectorWhereEnvoyHoldsTheKey(t *testing.T) {
 	}
 }
 
-
 // TestSecretFile_IsTheSDSResourceEnvoyReads verifies the secret file decodes
 // strictly as the DiscoveryResponse Envoy's file subscription loads (YAML
 // for .yaml, JSON for .json), with one valid Secret named as the injector
