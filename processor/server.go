@@ -144,6 +144,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
 			continue
 		}
+		// A key held by Envoy (auth.held_by: envoy) is not read here: ""
+		// makes the adapters set no credential header, and the attempt
+		// still removes every credential header (requestBody).
 		key, err := p.Auth.ReadKey()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
