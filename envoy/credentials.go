@@ -6,10 +6,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/injected_credentials/generic/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -71,6 +73,30 @@ func credentialInjector(p *config.Provider) (*hcmv3.HttpFilter, error) {
 			Credential:                    &corev3.TypedExtensionConfig{Name: credentialGeneric, TypedConfig: cred},
 		})},
 	}, nil
+}
+
+// hiddenCredentials is the attempt-phase ext_proc filter's forward_rules:
+// the header of every key Envoy injects is never sent to the ext_proc
+// server (mutation_utils.cc headersToProto, headerCanBeForwarded). Upstream
+// filters share one request header map across a request's attempts
+// (DESIGN.md section 2), so after an attempt on such a provider its key is
+// in the headers the next attempt's ext_proc filter sends, on any cluster.
+// The header stays in the request; the attempt phase removes it without
+// seeing it. Nil (every header forwarded) when Envoy holds no key.
+func hiddenCredentials(c *config.Config) *extprocv3.HeaderForwardingRules {
+	var pats []*matcherv3.StringMatcher
+	seen := map[string]bool{}
+	for i := range c.Providers {
+		a := &c.Providers[i].Auth
+		if a.HeldByEnvoy() && !seen[a.Header] {
+			seen[a.Header] = true
+			pats = append(pats, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: a.Header}})
+		}
+	}
+	if pats == nil {
+		return nil
+	}
+	return &extprocv3.HeaderForwardingRules{DisallowedHeaders: &matcherv3.ListStringMatcher{Patterns: pats}}
 }
 
 // SecretFile renders the SDS file Envoy reads p's key from (held_by: envoy):

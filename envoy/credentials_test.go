@@ -6,8 +6,11 @@ import (
 	"testing"
 
 	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/injected_credentials/generic/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
@@ -125,5 +128,55 @@ func TestSecretTemplates_OnePerEnvoyHeldProvider(t *testing.T) {
 	}
 	if b, err := SecretTemplates(loadConfig(t, "testdata/minimal.config.yaml")); b != nil || err != nil {
 		t.Errorf("no Envoy-held key: got %q, %v; want nil, nil", b, err)
+	}
+}
+
+// TestCheck_InjectedHeaderMustBeHiddenFromEveryAttemptPhase verifies the
+// generated attempt-phase filters keep every injected header from the
+// ext_proc server, on every provider cluster, and that Check refuses a
+// file where one does not (a later attempt would send it the key).
+func TestCheck_InjectedHeaderMustBeHiddenFromEveryAttemptPhase(t *testing.T) {
+	c := loadConfig(t, "../examples/mesh-config.yaml")
+	c.Providers[3].Auth = config.Auth{KeyEnv: "AZURE_KEY"} // held by the server, still hides the others
+	c.ApplyDefaults()
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range b.StaticResources.Clusters {
+		opts, ok := httpOptions(cl)
+		if !ok || cl.Name == ExtProcCluster {
+			continue
+		}
+		var ep extprocv3.ExternalProcessor
+		if err := opts.GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"authorization", "x-api-key", "x-goog-api-key"} {
+			if !hidesHeader(ep.GetForwardRules(), h) {
+				t.Errorf("cluster %s: attempt phase forward_rules %v do not hide %s", cl.Name, ep.GetForwardRules(), h)
+			}
+		}
+		if hidesHeader(ep.GetForwardRules(), "api-key") {
+			t.Errorf("cluster %s: hides api-key, which Envoy injects for no provider here", cl.Name)
+		}
+	}
+	editHTTPOptions(t, b, 1, func(o *upstreamhttpv3.HttpProtocolOptions) {
+		var ep extprocv3.ExternalProcessor
+		if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+			t.Fatal(err)
+		}
+		ep.ForwardRules = nil
+		o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+	})
+	y, err := marshalYAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(y)
+	for _, w := range []string{`static_resources.clusters[1].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].http_filters[0].typed_config.forward_rules: does not keep header "authorization"`, `header "x-api-key"`, `header "x-goog-api-key"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Check() = %v, want it to contain %s", err, w)
+		}
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// envoyKeysConfig holds openai's and anthropic's keys in Envoy and groq's
-// in the server.
+// envoyKeysConfig holds openai's, anthropic's and local's keys in Envoy
+// (local's in a header of its own) and groq's in the server.
 const envoyKeysConfig = `
 providers:
   - name: openai
@@ -22,6 +22,11 @@ providers:
     host: api.groq.com
     base_path: /openai/v1
     auth: {key_env: TEST_GROQ_KEY}
+  - name: local
+    api: openai-compatible
+    host: 127.0.0.1
+    tls: false
+    auth: {header: x-local-key, held_by: envoy, secret_file: /etc/envoy/keys/local.yaml}
 chains:
   - name: premium
     match: {models: [premium, gpt-4o]}
@@ -39,7 +44,10 @@ limits: {max_body_bytes: 4KiB}
 // TestAttempt_EnvoyHeldKeyIsOnlyRemoved verifies that for a provider whose
 // key Envoy injects, the attempt sets no credential header (not even an
 // empty one) and removes every credential header a client or an earlier
-// attempt left, while a server-held provider still gets its key.
+// attempt left, while a server-held provider still gets its key. Every
+// configured auth header (x-local-key) is removed though the attempt phase
+// never sees it: Envoy keeps the headers it injects from the attempt phase
+// (forward_rules), yet an earlier attempt leaves them in the shared map.
 func TestAttempt_EnvoyHeldKeyIsOnlyRemoved(t *testing.T) {
 	h := newHarnessYAML(t, envoyKeysConfig)
 	dm := h.planFor(chatBody)
@@ -52,7 +60,7 @@ func TestAttempt_EnvoyHeldKeyIsOnlyRemoved(t *testing.T) {
 		{2, "claude", map[string]string{}},
 		{3, "groq", map[string]string{"authorization": "Bearer gsk-groq-secret"}},
 	}
-	credentials := []string{"authorization", "x-api-key", "api-key", "x-goog-api-key"}
+	credentials := []string{"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-local-key"}
 	for _, tc := range tests {
 		t.Run(tc.provider, func(t *testing.T) {
 			s := h.open(PhaseAttempt)

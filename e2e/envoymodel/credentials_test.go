@@ -260,3 +260,46 @@ func TestModel_CredentialInjectorUnmodelledConfigsFailToLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestModel_ForwardRulesKeepHeadersFromServer verifies ext_proc
+// forward_rules (mutation_utils.cc headerCanBeForwarded): a disallowed
+// header, or one outside a set allowed list, is left out of the headers
+// sent to the server but stays in the request that goes upstream.
+func TestModel_ForwardRulesKeepHeadersFromServer(t *testing.T) {
+	cases := []struct {
+		name, rules      string
+		toServer, hidden []string
+	}{
+		{"disallowed", "{disallowed_headers: {patterns: [{exact: authorization}]}}", []string{"x-keep", ":path"}, []string{"authorization"}},
+		{"allowed only", "{allowed_headers: {patterns: [{prefix: x-}, {exact: \":path\"}]}}", []string{"x-keep", ":path"}, []string{"authorization", "content-type"}},
+		{"disallowed wins over allowed", "{allowed_headers: {patterns: [{prefix: x-}]}, disallowed_headers: {patterns: [{exact: x-keep}]}}", nil, []string{"x-keep", "authorization"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startUpstream(t, okJSON(`"a"`))
+			srv, ep, _ := startExtProc(t, routeOverride("a"))
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
+				AttemptExtra: "\n            forward_rules: " + tc.rules})
+			if got := post(t, m, "/v1/x", `{}`, "authorization", "Bearer client-key", "x-keep", "1"); got.status != 200 {
+				t.Fatalf("got %d %q, want 200", got.status, got.body)
+			}
+			sent := map[string]bool{}
+			for _, h := range srv.requests("attempt")[0].GetRequestHeaders().GetHeaders().GetHeaders() {
+				sent[h.GetKey()] = true
+			}
+			for _, k := range tc.toServer {
+				if !sent[k] {
+					t.Errorf("attempt-phase server: got no %s, want it forwarded", k)
+				}
+			}
+			for _, k := range tc.hidden {
+				if sent[k] {
+					t.Errorf("attempt-phase server: got %s, want it kept back", k)
+				}
+			}
+			if r := a.requests()[0]; r.header.Get("authorization") != "Bearer client-key" || r.header.Get("x-keep") != "1" {
+				t.Errorf("upstream: got authorization %q x-keep %q, want both still in the request", r.header.Get("authorization"), r.header.Get("x-keep"))
+			}
+		})
+	}
+}

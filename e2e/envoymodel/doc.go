@@ -26,7 +26,10 @@
 //     json_format body_format_override; local replies only, see localreply.go).
 //   - ext_proc (both phases): gRPC initial metadata, message order, processing
 //     modes (SEND/SKIP, NONE/BUFFERED/STREAMED), mode_override,
-//     send_body_without_waiting_for_header_response, header mutation rules
+//     send_body_without_waiting_for_header_response, forward_rules
+//     (allowed_headers, disallowed_headers; a header kept from the server
+//     stays in the request; mutation_utils.cc headerCanBeForwarded), header
+//     mutation rules
 //     (mutation_rules.cc Checker, allow_expression before allow_envoy;
 //     mutation_utils.cc applyHeaderMutations: only raw_value and the
 //     deprecated append are read, append_action is not), the header count
