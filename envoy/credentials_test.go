@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -179,4 +180,41 @@ func TestCheck_InjectedHeaderMustBeHiddenFromEveryAttemptPhase(t *testing.T) {
 			t.Errorf("Check() = %v, want it to contain %s", err, w)
 		}
 	}
+}
+
+// FuzzSecretFile verifies any valid UTF-8 key survives the secret file byte
+// for byte, as YAML and as JSON, and decodes strictly as Envoy's SDS file.
+func FuzzSecretFile(f *testing.F) {
+	for _, k := range []string{"sk-abc", "", "null", "yes", "- a", "'\"", "a: b", "#x", "\t\n", "ключ", "0x1F", "~"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if !utf8.ValidString(key) {
+			t.Skip("protobuf strings are UTF-8")
+		}
+		for _, file := range []string{"/k/p.yaml", "/k/p.json"} {
+			p := &config.Provider{Name: "p", Auth: config.Auth{HeldBy: config.KeyHeldByEnvoy, SecretFile: file}}
+			b, err := SecretFile(p, key)
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			js := b
+			if strings.HasSuffix(file, ".yaml") {
+				if js, err = yaml.YAMLToJSON(b); err != nil {
+					t.Fatalf("%s: %v\n%s", file, err, b)
+				}
+			}
+			var dr discoveryv3.DiscoveryResponse
+			if err := protojson.Unmarshal(js, &dr); err != nil || len(dr.Resources) != 1 {
+				t.Fatalf("%s: %v (%d resources)\n%s", file, err, len(dr.Resources), b)
+			}
+			var s tlsv3.Secret
+			if err := dr.Resources[0].UnmarshalTo(&s); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.GetGenericSecret().GetSecret().GetInlineString(); got != key {
+				t.Fatalf("%s: key %q came back as %q\n%s", file, key, got, b)
+			}
+		}
+	})
 }
