@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -172,4 +173,37 @@ func holds(e exchange, v string) bool {
 	}
 	walk(m.ProtoReflect())
 	return found
+}
+
+// TestEnvoyHeldKey_NoSecretSendsNoKeyAndFailsOver verifies a provider whose
+// Envoy-held key is missing (no secret file when Envoy started): the
+// request reaches it with no credential at all, never the client's key
+// (allow_request_without_credential after the attempt phase removed the
+// client's), and the provider's 401 fails over to the next target and
+// opens the breaker, instead of a 401 local reply reaching the client.
+// A secret file renamed into place later is used by the next request.
+func TestEnvoyHeldKey_NoSecretSendsNoKeyAndFailsOver(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "primary.yaml") // not written yet
+	s := newStack(t, stackOpts{edit: envoyHeldPrimary(secret), breaker: "{consecutive_failures: 3, open_for: 30s, auth_open_for: 1m, jitter: 0}"})
+	s.needLocal("the Envoy model's credential injector and the breaker clock")
+	s.setFaults("primary", fakellm.Fault{Status: 401, Code: "invalid_api_key"})
+	s.mustOK(s.chat(), "secondary")
+	recs := s.fakes["primary"].Requests()
+	if len(recs) != 1 {
+		t.Fatalf("primary requests: got %d, want 1", len(recs))
+	}
+	if keys := recs[0].KeySHA256; len(keys) != 0 {
+		t.Errorf("primary got credentials %v, want none (no secret in Envoy, the client's removed)", keys)
+	}
+	s.waitSettled()
+	if b := s.breakerOf("primary"); b.State.String() != "open" {
+		t.Errorf("primary breaker after its 401: got %s, want open", b.State)
+	}
+
+	writeSecret(t, secret, envoyKey1)
+	s.clock.Advance(2 * time.Minute) // past auth_open_for: the primary is probed again
+	s.mustOK(s.chat(), "primary")
+	if got := s.fakes["primary"].Requests()[1].KeySHA256["authorization"]; got != fakellm.KeyHash(envoyKey1) {
+		t.Errorf("after the secret file appeared: primary got key hash %q, want Envoy's key", got)
+	}
 }
