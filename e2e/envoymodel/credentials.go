@@ -104,8 +104,10 @@ func (ci *credInjector) decode(h *headerMap) *response {
 // The model has no watcher: on each request it compares the file at the
 // path with the one it last read (os.SameFile: device and inode) and reads
 // it again only when the file was replaced, which a rename onto the path
-// does and an in-place write does not. It is more lenient than Envoy in
-// two corners: a file created at the path without a rename, and one
+// does and an in-place write does not. Envoy applies the new file when its
+// main thread handles the event, so a request right after the rename may
+// still get the old key; the model applies it to the next request. It is
+// more lenient than Envoy in two corners: a file created at the path without a rename, and one
 // replaced by a rename of a hard link to the same inode. An update that
 // Envoy rejects (unreadable, unparsable, not exactly one Secret, another
 // secret's name, invalid) keeps the previous secret (SdsApi::onConfigUpdate

@@ -87,7 +87,8 @@
 //     re-read when a request finds another file at the path (os.SameFile),
 //     which is what a rename onto the path (Envoy's MovedTo watch,
 //     filesystem_subscription_impl.cc) produces; a file written in place is
-//     not noticed, as in Envoy. More lenient than Envoy only for a file
+//     not noticed, as in Envoy. Envoy applies a new file when its main
+//     thread handles the event, the model on the next request. More lenient than Envoy only for a file
 //     created at the path without a rename. A rejected update (parse error,
 //     unknown field, not exactly one resource, another secret's name)
 //     keeps the previous secret (sds_api.cc SdsApi::onConfigUpdate).
