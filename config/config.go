@@ -123,6 +123,18 @@ type Auth struct {
 	// KeyFile is a file holding the key (surrounding white space is trimmed).
 	// Exactly one of KeyEnv and KeyFile, or neither for providers that need no key.
 	KeyFile string `json:"key_file,omitempty"`
+	// HeldBy is where the key is kept: "server" (the default: llm-failover
+	// reads KeyEnv or KeyFile and the attempt phase sets Header) or "envoy"
+	// (Envoy injects Header from SecretFile on the provider's cluster; the
+	// key never crosses the gRPC channel; recommended for meshes). With
+	// "envoy", KeyEnv and KeyFile must be unset.
+	HeldBy KeyHolder `json:"held_by,omitempty"`
+	// SecretFile is the SDS file Envoy reads the key from (a DiscoveryResponse
+	// with one generic_secret; `llm-failover envoy-config --secret-template`
+	// prints it). Required with HeldBy "envoy", not allowed otherwise; an
+	// absolute path ending in .yaml, .yml or .json. Envoy re-reads it when a
+	// new file is moved onto the path.
+	SecretFile string `json:"secret_file,omitempty"`
 }
 
 // Chain is an ordered fallback list.
@@ -454,6 +466,7 @@ func (c *Config) ApplyDefaults() {
 		if p.Auth.Header == "authorization" {
 			setStr(&p.Auth.Scheme, "Bearer")
 		}
+		applyAuthDefaults(&p.Auth)
 	}
 	b := &c.Breaker
 	setInt(&b.ConsecutiveFailures, 3)
@@ -606,6 +619,7 @@ func (c *Config) Validate() error {
 		if !regexp.MustCompile(`^[a-z0-9-]+$`).MatchString(p.Auth.Header) {
 			bad(path+".auth.header", "%q is not a valid header name", p.Auth.Header)
 		}
+		validateAuth(path+".auth", &p.Auth, bad)
 	}
 	if len(c.Chains) == 0 {
 		bad("chains", "at least one chain is required")
@@ -827,8 +841,12 @@ func (c *Config) PlanNamespace() string { return c.MetadataNamespace + ".plan" }
 // that is unset, unreadable, empty or only white space is an error naming the
 // variable or file: a provider configured with a key must never be called
 // without one. The key is never part of an error.
+//
+// A key held by Envoy (held_by: envoy) is never read here: "", nil.
 func (a Auth) ReadKey() (string, error) {
 	switch {
+	case a.HeldByEnvoy():
+		return "", nil
 	case a.KeyEnv != "":
 		v, ok := os.LookupEnv(a.KeyEnv)
 		if !ok {

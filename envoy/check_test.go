@@ -12,6 +12,8 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // brokenCase is one deliberately broken envoy.yaml: the minimal golden file
@@ -94,6 +96,20 @@ var brokenCases = []brokenCase{
 			upstreamPath + "[0]: upstream_codec must be the last upstream HTTP filter, but 1 filter(s) follow it",
 			upstreamPath + `[1]: the last upstream HTTP filter is "envoy.filters.http.ext_proc"`,
 		},
+	},
+	{
+		name: "credential_injector before the attempt phase",
+		edit: func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			p := &config.Provider{Name: "openai", Auth: config.Auth{Header: "authorization", Scheme: "Bearer", HeldBy: config.KeyHeldByEnvoy, SecretFile: "/k/openai.yaml"}}
+			ci, err := credentialInjector(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			editHTTPOptions(t, b, 0, func(o *upstreamhttpv3.HttpProtocolOptions) {
+				o.HttpFilters = append([]*hcmv3.HttpFilter{ci}, o.HttpFilters...)
+			})
+		},
+		want: []string{upstreamPath + "[1]: this ext_proc filter follows the credential_injector at http_filters[0]: its server would receive the injected key"},
 	},
 	{
 		name: "router not last",

@@ -28,7 +28,8 @@ import (
 // listener as a priority-1 endpoint, used only when priority 0 has no
 // healthy host (see unavailableEndpoints); TLS with SNI and certificate
 // checks against the system store unless tls: false; the attempt-phase
-// ext_proc as an upstream filter; breakers raised; no outlier detection
+// ext_proc as an upstream filter, followed by the credential injector when
+// Envoy holds the key (credentialInjector); breakers raised; no outlier detection
 // (llm-failover's own breakers decide).
 //
 // The cluster is STRICT_DNS: LOGICAL_DNS accepts exactly one endpoint and
@@ -46,6 +47,13 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 	}
 	filters := []*hcmv3.HttpFilter{
 		{Name: filterExtProc, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(attemptPhaseExtProc(c))}},
+	}
+	if p.Auth.HeldByEnvoy() {
+		ci, err := credentialInjector(p)
+		if err != nil {
+			return nil, err
+		}
+		filters = append(filters, ci) // after the attempt phase: its messages never hold the key
 	}
 	var opts *upstreamhttpv3.HttpProtocolOptions
 	if p.HTTP2 {

@@ -33,6 +33,8 @@ var repoFiles = []generated{
 var goldenFiles = []generated{
 	{"minimal", "testdata/minimal.config.yaml", "testdata/minimal.config.yaml", "testdata/minimal.envoy.yaml"},
 	{"mixed", "testdata/mixed.config.yaml", "testdata/mixed.config.yaml", "testdata/mixed.envoy.yaml"},
+	// Keys held by Envoy: a credential_injector per provider cluster, one per API's header.
+	{"mesh", "../examples/mesh-config.yaml", "examples/mesh-config.yaml", "testdata/mesh.envoy.yaml"},
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {

@@ -256,5 +256,6 @@ func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 		MessageTimeout:                          durationpb.New(attemptMessageTimeout(c)),
 		MetadataOptions:                         &extprocv3.MetadataOptions{ForwardingNamespaces: namespaces(c)},
 		SendBodyWithoutWaitingForHeaderResponse: true,
+		ForwardRules:                            hiddenCredentials(c),
 	}
 }

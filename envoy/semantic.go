@@ -3,17 +3,21 @@ package envoy
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/injected_credentials/generic/v3"
 	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -29,6 +33,7 @@ type index struct {
 	clusters     map[string]int // name -> position in static_resources.clusters
 	routeExtProc []located[*extprocv3.ExternalProcessor]
 	attempts     []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
+	injected     []located[string]                       // headers credential_injector filters set
 	specifiers   []located[*pgv3.PriorityGroupClusterSpecifier]
 	routes       []located[*routev3.Route]
 	vhostRetry   map[*routev3.Route]*routev3.RetryPolicy
@@ -85,6 +90,16 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 		for g, grp := range s.msg.GetPriorityGroups() {
 			for j, cw := range grp.GetClusters() {
 				exists(fmt.Sprintf("%s.priority_groups[%d].clusters[%d].cluster_name", s.path, g, j), cw.GetClusterName(), "the priority group")
+			}
+		}
+	}
+	// A header a credential_injector sets is in the shared request header
+	// map of every later attempt of the request, on any cluster: each
+	// upstream ext_proc filter must keep it from its server.
+	for _, in := range ix.injected {
+		for _, a := range ix.attempts {
+			if !hidesHeader(a.msg.GetForwardRules(), in.msg) {
+				bad(a.path+".forward_rules", "does not keep header %q, which the credential_injector at %s sets, from the ext_proc server: later attempts of a request share the header map and would send it the key; add it to disallowed_headers", in.msg, in.path)
 			}
 		}
 	}
@@ -160,7 +175,9 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 }
 
 // indexCluster collects the cluster's upstream ext_proc filters and checks
-// that upstream_codec is the last upstream HTTP filter.
+// that upstream_codec is the last upstream HTTP filter and that no
+// credential_injector comes before an ext_proc filter (the ext_proc server
+// would receive the key it injects, and the attempt phase would remove it).
 func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 	opts, ok := httpOptions(cl)
 	if !ok || len(opts.GetHttpFilters()) == 0 {
@@ -169,9 +186,13 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 	var probs []error
 	fp := fmt.Sprintf("%s.typed_extension_protocol_options[%q].http_filters", path, httpProtocolOptionsKey)
 	filters := opts.GetHttpFilters()
+	injector := -1
 	for i, f := range filters {
 		p := fmt.Sprintf("%s[%d]", fp, i)
 		tc := f.GetTypedConfig()
+		if injector < 0 && tc.MessageIs(&credinjectorv3.CredentialInjector{}) {
+			injector = i
+		}
 		isCodec := tc.MessageIs(&upstreamcodecv3.UpstreamCodec{})
 		switch {
 		case isCodec && i != len(filters)-1:
@@ -179,12 +200,42 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 		case !isCodec && i == len(filters)-1:
 			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("the last upstream HTTP filter is %q; it must be %s (upstream_codec), which sends the request", f.GetName(), upstreamCodecType)})
 		}
+		var ci credinjectorv3.CredentialInjector
+		var g genericv3.Generic
+		if unpack(tc, &ci) && unpack(ci.GetCredential().GetTypedConfig(), &g) {
+			h := strings.ToLower(g.GetHeader())
+			if h == "" {
+				h = "authorization" // generic/config.cc default
+			}
+			ix.injected = append(ix.injected, located[string]{p + ".typed_config", h})
+		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(tc, &ep) {
+			if injector >= 0 {
+				probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("this ext_proc filter follows the credential_injector at http_filters[%d]: its server would receive the injected key; put the credential_injector after every ext_proc filter", injector)})
+			}
 			ix.attempts = append(ix.attempts, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
 		}
 	}
 	return probs
+}
+
+// hidesHeader reports whether forward_rules surely keep header h (lower
+// case) from the ext_proc server (mutation_utils.cc headerCanBeForwarded):
+// an exact disallowed_headers pattern names it, or allowed_headers is set,
+// all exact, and none names it. Other matchers are not evaluated and count
+// as not hiding it.
+func hidesHeader(r *extprocv3.HeaderForwardingRules, h string) bool {
+	names := func(m *matcherv3.StringMatcher) bool {
+		e := m.GetExact()
+		return e == h || m.GetIgnoreCase() && strings.EqualFold(e, h)
+	}
+	if slices.ContainsFunc(r.GetDisallowedHeaders().GetPatterns(), names) {
+		return true
+	}
+	allowed := r.GetAllowedHeaders().GetPatterns()
+	notExact := func(m *matcherv3.StringMatcher) bool { return m.GetExact() == "" }
+	return len(allowed) > 0 && !slices.ContainsFunc(allowed, names) && !slices.ContainsFunc(allowed, notExact)
 }
 
 func indexListener(ix *index, l *listenerv3.Listener, path string) []error {

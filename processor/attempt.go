@@ -375,7 +375,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	// attempts: an earlier attempt's key must not reach this provider). A
 	// header set below is never also removed.
 	removed := map[string]bool{}
-	for _, k := range slices.Concat(provider.CredentialHeaders, []string{HeaderChain}, a.headerNames) {
+	for _, k := range slices.Concat(a.st.credHeaders, []string{HeaderChain}, a.headerNames) {
 		if !removed[k] && !set(k) && !forwarded(k) {
 			removed[k] = true
 			m.removeHeader(k)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,12 @@ type state struct {
 	table     *routing.Table
 	endpoints map[string]*endpoint // by provider name
 	gen       uint64               // generationOf(cfg): the plan's "gen"
+	// credHeaders are the headers every attempt removes unless it sets
+	// them: provider.CredentialHeaders and every provider's auth.header.
+	// The attempt phase need not see them: Envoy keeps the header of a key
+	// it injects from the attempt phase (forward_rules), though an earlier
+	// attempt left it in the shared header map.
+	credHeaders []string
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -131,7 +138,7 @@ func New(opts Options) (*Server, error) {
 // on the snapshot their plan was made with (see snapshots), and breakers of
 // targets that still exist keep their state.
 func (s *Server) Reload(cfg *config.Config) error {
-	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}}
+	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}, credHeaders: slices.Clone(provider.CredentialHeaders)}
 	var errs []error
 	if need := MessageLimitsFor(cfg); need.Recv > s.msgLimits.Recv || need.Send > s.msgLimits.Send {
 		errs = append(errs, fmt.Errorf("processor: limits.max_body_bytes %s needs gRPC messages of up to %d bytes, above the %d fixed at start: restart llm-failover to raise it",
@@ -144,6 +151,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
 			continue
 		}
+		// A key held by Envoy (auth.held_by: envoy) is not read here: ""
+		// makes the adapters set no credential header, and the attempt
+		// still removes every credential header (requestBody).
 		key, err := p.Auth.ReadKey()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
@@ -152,6 +162,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		value := key
 		if key != "" && p.Auth.Scheme != "" {
 			value = p.Auth.Scheme + " " + key
+		}
+		if !slices.Contains(st.credHeaders, p.Auth.Header) {
+			st.credHeaders = append(st.credHeaders, p.Auth.Header)
 		}
 		st.endpoints[p.Name] = &endpoint{adapter: a, cfg: p, ep: provider.Endpoint{
 			Name: p.Name, API: p.API, BasePath: p.BasePath, APIVersion: p.APIVersion,

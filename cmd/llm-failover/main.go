@@ -5,6 +5,8 @@
 //	llm-failover check-config FILE            validate and print the effective config
 //	llm-failover envoy-config --config FILE [--out envoy.yaml]
 //	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
+//	llm-failover envoy-config --secret-template --config FILE
+//	                                          print the SDS secret file of every key Envoy holds
 package main
 
 import (
@@ -64,6 +66,9 @@ const usage = `usage:
   llm-failover envoy-config --config FILE [--out envoy.yaml]
                                          generate the matching Envoy 1.40 bootstrap
   llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
+  llm-failover envoy-config --secret-template --config FILE
+                                         print a template of the SDS secret file Envoy
+                                         reads each key from (auth.held_by: envoy)
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
@@ -104,6 +109,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "llm-failover configuration file")
 	out := fs.String("out", "", "write the envoy.yaml here instead of standard output")
 	check := fs.String("check", "", "validate this envoy.yaml instead of generating one")
+	secretTemplate := fs.Bool("secret-template", false, "print a template of each auth.secret_file (keys held by Envoy) instead of the envoy.yaml")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -131,6 +137,19 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
+	}
+	if *secretTemplate {
+		b, err := envoy.SecretTemplates(c)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		if b == nil {
+			fmt.Fprintf(stderr, "%s: no provider has auth.held_by: envoy\n", *path)
+			return 1
+		}
+		_, _ = stdout.Write(b)
+		return 0
 	}
 	b, err := envoy.Generate(c, envoy.Options{SourceName: *path})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	httpupv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -26,7 +27,10 @@ type cluster struct {
 	h2     bool
 	// filters are the upstream HTTP filters (HttpProtocolOptions.http_filters)
 	// before the upstream codec.
-	filters        []*extProcConfig
+	filters []*extProcConfig
+	// injectors are the credential_injector upstream filters, each placed
+	// after its count of ext_proc filters.
+	injectors      []*credInjector
 	connectTimeout time.Duration
 	transport      *http.Transport
 	rawFilters     []*httpFilterSpec
@@ -162,6 +166,17 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 					return nil, err
 				}
 				cl.rawFilters = append(cl.rawFilters, &httpFilterSpec{name: f.GetName(), pb: pb})
+			case tc != nil && tc.MessageIs(&credinjectorv3.CredentialInjector{}):
+				pb := &credinjectorv3.CredentialInjector{}
+				if err := tc.UnmarshalTo(pb); err != nil {
+					return nil, err
+				}
+				ci, err := compileCredInjector(f.GetName(), pb)
+				if err != nil {
+					return nil, fmt.Errorf("envoymodel: cluster %q: %w", cl.name, err)
+				}
+				ci.after = len(cl.rawFilters)
+				cl.injectors = append(cl.injectors, ci)
 			default:
 				m.warn("cluster %q: upstream filter %q not modelled, skipped", cl.name, f.GetName())
 			}

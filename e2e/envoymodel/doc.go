@@ -26,7 +26,10 @@
 //     json_format body_format_override; local replies only, see localreply.go).
 //   - ext_proc (both phases): gRPC initial metadata, message order, processing
 //     modes (SEND/SKIP, NONE/BUFFERED/STREAMED), mode_override,
-//     send_body_without_waiting_for_header_response, header mutation rules
+//     send_body_without_waiting_for_header_response, forward_rules
+//     (allowed_headers, disallowed_headers; a header kept from the server
+//     stays in the request; mutation_utils.cc headerCanBeForwarded), header
+//     mutation rules
 //     (mutation_rules.cc Checker, allow_expression before allow_envoy;
 //     mutation_utils.cc applyHeaderMutations: only raw_value and the
 //     deprecated append are read, append_action is not), the header count
@@ -70,6 +73,28 @@
 //     body gets no retry); "no healthy
 //     upstream" (a 503 local reply, never retried) when no priority has a
 //     host.
+//   - credential_injector as an upstream HTTP filter with the generic
+//     credential (credential_injector_filter.cc, generic_impl.cc): header
+//     (default authorization) = header_value_prefix + the secret, set after
+//     the ext_proc filters before it (an ext_proc filter in BUFFERED request
+//     body mode holds the headers until its body answer), overwrite (else an
+//     existing header is kept and the request goes on),
+//     allow_request_without_credential (else an empty or missing secret is
+//     a 401 "Failed to inject credential." upstream local reply, details
+//     failed_to_inject_credential, straight to the client, never retried).
+//     The secret comes from an SDS file (sds_config.path_config_source;
+//     inline_string or inline_bytes generic secrets): read at load and
+//     re-read when a request finds another file at the path (os.SameFile),
+//     which is what a rename onto the path (Envoy's MovedTo watch,
+//     filesystem_subscription_impl.cc) produces; a file written in place is
+//     not noticed, as in Envoy. Envoy applies a new file when its main
+//     thread handles the event, the model on the next request. More lenient than Envoy only for a file
+//     created at the path without a rename. A rejected update (parse error,
+//     unknown field, not exactly one resource, another secret's name)
+//     keeps the previous secret (sds_api.cc SdsApi::onConfigUpdate).
+//     Static secrets, watched_directory and other credential types are load
+//     errors; a generic secret read from a file or the environment is not
+//     modelled and is rejected like a bad update.
 //   - Clusters: STATIC (IP or pipe endpoints), STRICT_DNS and LOGICAL_DNS
 //     (one lb_endpoint only, as Envoy requires) with names resolved when a
 //     host is picked, from the hosts file only (RFC 6761 localhost and

@@ -77,7 +77,7 @@ func (p *extProc) encode(h *headerMap, src bodySource, endStream bool) (*headerM
 	}
 	if p.mode.respHeader == extprocv3.ProcessingMode_SEND {
 		req := &extprocsvc.ProcessingRequest{
-			Request: &extprocsvc.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocsvc.HttpHeaders{Headers: h.proto(), EndOfStream: endStream}},
+			Request: &extprocsvc.ProcessingRequest_ResponseHeaders{ResponseHeaders: &extprocsvc.HttpHeaders{Headers: p.cfg.forwarded(h), EndOfStream: endStream}},
 		}
 		p.addResponseAttributes(req, h)
 		// ext_proc.cc onData: with send_body_without_waiting_for_header_response

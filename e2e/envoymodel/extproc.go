@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -725,6 +727,27 @@ func isBuffered(m extprocv3.ProcessingMode_BodySendMode) bool {
 	return m == extprocv3.ProcessingMode_BUFFERED || m == extprocv3.ProcessingMode_BUFFERED_PARTIAL
 }
 
+// forwarded is the header map sent to the server: every header
+// forward_rules lets through (mutation_utils.cc headersToProto and
+// headerCanBeForwarded: a header matching disallowed_headers is never
+// sent; with allowed_headers set, only those matching it are). The
+// headers stay in the request either way.
+func (c *extProcConfig) forwarded(h *headerMap) *corev3.HeaderMap {
+	out := h.proto()
+	allowed := c.pb.GetForwardRules().GetAllowedHeaders().GetPatterns()
+	disallowed := c.pb.GetForwardRules().GetDisallowedHeaders().GetPatterns()
+	if len(allowed) == 0 && len(disallowed) == 0 {
+		return out
+	}
+	in := func(k string, ms []*matcherv3.StringMatcher) bool {
+		return slices.ContainsFunc(ms, func(m *matcherv3.StringMatcher) bool { return stringMatch(m, k) })
+	}
+	out.Headers = slices.DeleteFunc(out.Headers, func(hv *corev3.HeaderValue) bool {
+		return in(hv.GetKey(), disallowed) || len(allowed) > 0 && !in(hv.GetKey(), allowed)
+	})
+	return out
+}
+
 // decode runs the request path of the filter: headers, then the whole body.
 // overLimit says the body exceeded the buffer limit. It returns a local reply
 // or nil to continue.
@@ -732,7 +755,7 @@ func (p *extProc) decode(h *headerMap, body *[]byte, overLimit bool) *response {
 	endStream := len(*body) == 0 && !overLimit
 	if p.mode.reqHeader == extprocv3.ProcessingMode_SEND {
 		req := &extprocsvc.ProcessingRequest{
-			Request: &extprocsvc.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvc.HttpHeaders{Headers: h.proto(), EndOfStream: endStream}},
+			Request: &extprocsvc.ProcessingRequest_RequestHeaders{RequestHeaders: &extprocsvc.HttpHeaders{Headers: p.cfg.forwarded(h), EndOfStream: endStream}},
 		}
 		p.addRequestAttributes(req, h)
 		r, lr := p.exchange(req, wantRequestHeaders)

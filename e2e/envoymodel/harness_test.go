@@ -227,6 +227,11 @@ type params struct {
 	MaxRetries       map[string]int
 	NoRefresh        bool
 	NoAttemptFilters bool
+	// Injector adds an upstream filter (YAML list item indented by eight
+	// spaces, see injectorYAML) to a provider cluster, after the attempt
+	// ext_proc filter; InjectorFirst puts it before.
+	Injector      map[string]string
+	InjectorFirst bool
 	// LocalReplyJSON adds a local_reply_config that renders every local
 	// reply as {"code":..,"details":..,"body":..} so tests can read the
 	// response code details.
@@ -356,6 +361,9 @@ static_resources:
         explicit_http_config: {http_protocol_options: {}}
 {{- if not $.NoAttemptFilters}}
         http_filters:
+{{- if $.InjectorFirst}}{{with index $.Injector $name}}
+{{.}}
+{{- end}}{{end}}
         - name: envoy.filters.http.ext_proc
           typed_config:
             "@type": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor
@@ -364,6 +372,9 @@ static_resources:
             message_timeout: {{$.MessageTimeout}}
             request_attributes: [xds.upstream_host_metadata, upstream.request_attempt_count]
             metadata_options: {forwarding_namespaces: {untyped: [ns.plan]}}{{$.AttemptExtra}}
+{{- if not $.InjectorFirst}}{{with index $.Injector $name}}
+{{.}}
+{{- end}}{{end}}
         - name: envoy.filters.http.upstream_codec
           typed_config:
             "@type": type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec

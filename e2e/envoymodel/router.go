@@ -483,13 +483,33 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	b := append([]byte(nil), body...) // a fresh copy of the buffered body per attempt
 	at := &attemptInfo{n: attempt, cluster: cl, host: ep}
-	for _, f := range cl.filters {
+	// The upstream filters decode in order. An ext_proc filter in BUFFERED
+	// request body mode holds the headers until its body answer, so the
+	// filters after it see the headers with both answers' mutations
+	// applied (processor_state.cc handleHeaderContinue).
+	inject := func(i int) *response {
+		for _, ci := range cl.injectors {
+			if ci.after == i {
+				if lr := ci.decode(h); lr != nil {
+					return lr
+				}
+			}
+		}
+		return nil
+	}
+	for i, f := range cl.filters {
+		if lr := inject(i); lr != nil {
+			return rs.upstreamLocalReply(lr, timedOut, cleanup)
+		}
 		p := newExtProc(f, rs, at)
 		p.abort = actx.Done()
 		filters = append(filters, p)
 		if lr := p.decode(h, &b, false); lr != nil {
 			return rs.upstreamLocalReply(lr, timedOut, cleanup)
 		}
+	}
+	if lr := inject(len(cl.filters)); lr != nil {
+		return rs.upstreamLocalReply(lr, timedOut, cleanup)
 	}
 	if k := timedOut(); k != 0 {
 		cleanup()

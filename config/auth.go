@@ -1,0 +1,76 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// KeyHolder says which side holds a provider's key: the llm-failover server,
+// which reads it and sets the credential header in the attempt phase, or
+// Envoy, which injects it on the provider's cluster from an SDS secret file
+// so that the key never crosses the gRPC channel.
+type KeyHolder string
+
+// The key holders.
+const (
+	// KeyHeldByServer: the server reads auth.key_env or auth.key_file and the
+	// attempt phase sets the credential header. The default.
+	KeyHeldByServer KeyHolder = "server"
+	// KeyHeldByEnvoy: envoy-config generates a credential_injector upstream
+	// filter on the provider's cluster reading auth.secret_file; the server
+	// never sees the key. Recommended for mesh deployments.
+	KeyHeldByEnvoy KeyHolder = "envoy"
+)
+
+// String returns the holder's YAML name, or a quoted unknown value.
+func (k KeyHolder) String() string {
+	switch k {
+	case KeyHeldByServer, KeyHeldByEnvoy:
+		return string(k)
+	}
+	return fmt.Sprintf("KeyHolder(%q)", string(k))
+}
+
+// HeldByEnvoy reports whether Envoy injects the provider's key.
+func (a Auth) HeldByEnvoy() bool { return a.HeldBy == KeyHeldByEnvoy }
+
+// applyAuthDefaults fills auth.held_by.
+func applyAuthDefaults(a *Auth) {
+	if a.HeldBy == "" {
+		a.HeldBy = KeyHeldByServer
+	}
+}
+
+// validateAuth checks where a provider's key is held: with held_by: envoy
+// the key lives only in the SDS secret file Envoy reads (an absolute path
+// ending in .yaml, .yml or .json, the extensions Envoy's loader tells YAML
+// from JSON by), so the server-side sources key_env and key_file must be
+// unset; with held_by: server there is no secret file.
+func validateAuth(path string, a *Auth, bad func(string, string, ...any)) {
+	switch a.HeldBy {
+	case KeyHeldByServer:
+		if a.SecretFile != "" {
+			bad(path+".secret_file", "is read by Envoy only with held_by: envoy (held_by is server)")
+		}
+	case KeyHeldByEnvoy:
+		if a.KeyEnv != "" || a.KeyFile != "" {
+			bad(path, "held_by: envoy keeps the key out of llm-failover: remove key_env and key_file")
+		}
+		switch f := a.SecretFile; {
+		case f == "":
+			bad(path+".secret_file", "required with held_by: envoy")
+		case !filepath.IsAbs(f):
+			bad(path+".secret_file", "%q must be an absolute path (Envoy resolves it in its own working directory)", f)
+		case !secretFileExt(f):
+			bad(path+".secret_file", "%q must end in .yaml, .yml or .json (Envoy parses the SDS file by its extension)", f)
+		}
+	default:
+		bad(path+".held_by", "%q is not one of [server envoy]", string(a.HeldBy))
+	}
+}
+
+func secretFileExt(f string) bool {
+	f = strings.ToLower(f)
+	return strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml") || strings.HasSuffix(f, ".json")
+}

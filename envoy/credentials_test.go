@@ -1,0 +1,220 @@
+package envoy
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	genericv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/injected_credentials/generic/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// TestGenerate_CredentialInjectorWhereEnvoyHoldsTheKey verifies each
+// Envoy-held provider's cluster runs ext_proc, then the credential injector
+// with the API's header and prefix from the provider's SDS file, then
+// upstream_codec; and a server-held provider's cluster has no injector.
+func TestGenerate_CredentialInjectorWhereEnvoyHoldsTheKey(t *testing.T) {
+	c := loadConfig(t, "../examples/mesh-config.yaml")
+	c.Providers[3].Auth = config.Auth{KeyEnv: "AZURE_KEY"} // held by the server
+	c.ApplyDefaults()
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct{ header, prefix, file string }{
+		"openai":    {"authorization", "Bearer ", "/etc/envoy/keys/openai.yaml"},
+		"anthropic": {"x-api-key", "", "/etc/envoy/keys/anthropic.yaml"},
+		"gemini":    {"x-goog-api-key", "", "/etc/envoy/keys/gemini.yaml"},
+	}
+	for _, cl := range b.StaticResources.Clusters {
+		opts, ok := httpOptions(cl)
+		if !ok || cl.Name == ExtProcCluster {
+			continue
+		}
+		var names []string
+		for _, f := range opts.GetHttpFilters() {
+			names = append(names, f.GetName())
+		}
+		w, held := want[cl.Name]
+		if !held {
+			if got := strings.Join(names, ","); got != filterExtProc+","+filterUpstreamCodec {
+				t.Errorf("cluster %s (key held by the server): filters %s, want ext_proc, upstream_codec", cl.Name, got)
+			}
+			continue
+		}
+		if got := strings.Join(names, ","); got != filterExtProc+","+filterCredentialInjector+","+filterUpstreamCodec {
+			t.Fatalf("cluster %s: filters %s, want ext_proc, credential_injector, upstream_codec", cl.Name, got)
+		}
+		var ci credinjectorv3.CredentialInjector
+		if err := opts.GetHttpFilters()[1].GetTypedConfig().UnmarshalTo(&ci); err != nil {
+			t.Fatal(err)
+		}
+		var g genericv3.Generic
+		if err := ci.GetCredential().GetTypedConfig().UnmarshalTo(&g); err != nil {
+			t.Fatal(err)
+		}
+		if !ci.Overwrite || !ci.AllowRequestWithoutCredential || g.Header != w.header || g.HeaderValuePrefix != w.prefix ||
+			g.GetCredential().GetName() != cl.Name+"-key" || g.GetCredential().GetSdsConfig().GetPathConfigSource().GetPath() != w.file {
+			t.Errorf("cluster %s: got overwrite %v, allow_request_without_credential %v, header %q, prefix %q, secret %q from %q; want true, true, %q, %q, %q from %q",
+				cl.Name, ci.Overwrite, ci.AllowRequestWithoutCredential, g.Header, g.HeaderValuePrefix,
+				g.GetCredential().GetName(), g.GetCredential().GetSdsConfig().GetPathConfigSource().GetPath(), w.header, w.prefix, cl.Name+"-key", w.file)
+		}
+	}
+}
+
+// TestSecretFile_IsTheSDSResourceEnvoyReads verifies the secret file decodes
+// strictly as the DiscoveryResponse Envoy's file subscription loads (YAML
+// for .yaml, JSON for .json), with one valid Secret named as the injector
+// asks and the key byte for byte.
+func TestSecretFile_IsTheSDSResourceEnvoyReads(t *testing.T) {
+	for _, file := range []string{"/k/p.yaml", "/k/p.yml", "/k/p.json"} {
+		t.Run(file, func(t *testing.T) {
+			p := &config.Provider{Name: "p", Auth: config.Auth{HeldBy: config.KeyHeldByEnvoy, SecretFile: file}}
+			b, err := SecretFile(p, `sk-"quoted"\key`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js := b
+			if !strings.HasSuffix(file, ".json") {
+				if js, err = yaml.YAMLToJSON(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var dr discoveryv3.DiscoveryResponse
+			if err := protojson.Unmarshal(js, &dr); err != nil {
+				t.Fatalf("decoding %s: %v\n%s", file, err, b)
+			}
+			if len(dr.Resources) != 1 {
+				t.Fatalf("resources: got %d, want 1", len(dr.Resources))
+			}
+			var s tlsv3.Secret
+			if err := dr.Resources[0].UnmarshalTo(&s); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ValidateAll(); err != nil {
+				t.Errorf("Secret.ValidateAll: %v", err)
+			}
+			if s.Name != "p-key" || s.GetGenericSecret().GetSecret().GetInlineString() != `sk-"quoted"\key` {
+				t.Errorf("got secret %q = %q, want p-key = the key", s.Name, s.GetGenericSecret().GetSecret().GetInlineString())
+			}
+		})
+	}
+}
+
+// TestSecretTemplates_OnePerEnvoyHeldProvider verifies the template names
+// every Envoy-held provider's file and secret, and is nil when Envoy holds
+// no key.
+func TestSecretTemplates_OnePerEnvoyHeldProvider(t *testing.T) {
+	b, err := SecretTemplates(loadConfig(t, "../examples/mesh-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"/etc/envoy/keys/openai.yaml", "name: openai-key", "name: anthropic-key", "name: gemini-key", "name: azure-key"} {
+		if !bytes.Contains(b, []byte(w)) {
+			t.Errorf("template: got no %q in\n%s", w, b)
+		}
+	}
+	if n := bytes.Count(b, []byte("\n---\n")); n != 3 {
+		t.Errorf("separators: got %d, want 3", n)
+	}
+	if b, err := SecretTemplates(loadConfig(t, "testdata/minimal.config.yaml")); b != nil || err != nil {
+		t.Errorf("no Envoy-held key: got %q, %v; want nil, nil", b, err)
+	}
+}
+
+// TestCheck_InjectedHeaderMustBeHiddenFromEveryAttemptPhase verifies the
+// generated attempt-phase filters keep every injected header from the
+// ext_proc server, on every provider cluster, and that Check refuses a
+// file where one does not (a later attempt would send it the key).
+func TestCheck_InjectedHeaderMustBeHiddenFromEveryAttemptPhase(t *testing.T) {
+	c := loadConfig(t, "../examples/mesh-config.yaml")
+	c.Providers[3].Auth = config.Auth{KeyEnv: "AZURE_KEY"} // held by the server, still hides the others
+	c.ApplyDefaults()
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range b.StaticResources.Clusters {
+		opts, ok := httpOptions(cl)
+		if !ok || cl.Name == ExtProcCluster {
+			continue
+		}
+		var ep extprocv3.ExternalProcessor
+		if err := opts.GetHttpFilters()[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"authorization", "x-api-key", "x-goog-api-key"} {
+			if !hidesHeader(ep.GetForwardRules(), h) {
+				t.Errorf("cluster %s: attempt phase forward_rules %v do not hide %s", cl.Name, ep.GetForwardRules(), h)
+			}
+		}
+		if hidesHeader(ep.GetForwardRules(), "api-key") {
+			t.Errorf("cluster %s: hides api-key, which Envoy injects for no provider here", cl.Name)
+		}
+	}
+	editHTTPOptions(t, b, 1, func(o *upstreamhttpv3.HttpProtocolOptions) {
+		var ep extprocv3.ExternalProcessor
+		if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+			t.Fatal(err)
+		}
+		ep.ForwardRules = nil
+		o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+	})
+	y, err := marshalYAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(y)
+	for _, w := range []string{`static_resources.clusters[1].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].http_filters[0].typed_config.forward_rules: does not keep header "authorization"`, `header "x-api-key"`, `header "x-goog-api-key"`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Check() = %v, want it to contain %s", err, w)
+		}
+	}
+}
+
+// FuzzSecretFile verifies any valid UTF-8 key survives the secret file byte
+// for byte, as YAML and as JSON, and decodes strictly as Envoy's SDS file.
+func FuzzSecretFile(f *testing.F) {
+	for _, k := range []string{"sk-abc", "", "null", "yes", "- a", "'\"", "a: b", "#x", "\t\n", "ключ", "0x1F", "~"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if !utf8.ValidString(key) {
+			t.Skip("protobuf strings are UTF-8")
+		}
+		for _, file := range []string{"/k/p.yaml", "/k/p.json"} {
+			p := &config.Provider{Name: "p", Auth: config.Auth{HeldBy: config.KeyHeldByEnvoy, SecretFile: file}}
+			b, err := SecretFile(p, key)
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			js := b
+			if strings.HasSuffix(file, ".yaml") {
+				if js, err = yaml.YAMLToJSON(b); err != nil {
+					t.Fatalf("%s: %v\n%s", file, err, b)
+				}
+			}
+			var dr discoveryv3.DiscoveryResponse
+			if err := protojson.Unmarshal(js, &dr); err != nil || len(dr.Resources) != 1 {
+				t.Fatalf("%s: %v (%d resources)\n%s", file, err, len(dr.Resources), b)
+			}
+			var s tlsv3.Secret
+			if err := dr.Resources[0].UnmarshalTo(&s); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.GetGenericSecret().GetSecret().GetInlineString(); got != key {
+				t.Fatalf("%s: key %q came back as %q\n%s", file, key, got, b)
+			}
+		}
+	})
+}
