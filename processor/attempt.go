@@ -64,6 +64,9 @@ type planInfo struct {
 	// plan does not say (envoy.per_try_timeout applies).
 	PerTry  time.Duration
 	Targets []planTarget
+	// Client is the admitted client the answer's tokens are charged to
+	// ("client"; empty without a clients policy).
+	Client string
 }
 
 type planTarget struct {
@@ -642,6 +645,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	a.chargeClient(out)
 	m := a.traceHeaders()
 	if tr.ContentType() == "" {
 		return a.answerUnchanged(m)
@@ -966,6 +970,7 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		Stream:       f["stream"].GetBoolValue(),
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
+		Client:       f[planClientKey].GetStringValue(),
 	}
 	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
 		p.PerTry = time.Duration(ms) * time.Millisecond

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
@@ -59,7 +60,8 @@ type Server struct {
 	rand     func() float64
 
 	metrics  metrics
-	hosts    sync.Map // xds.upstream_host_metadata text -> provider name
+	limiter  *access.Limiter // the clients' rate and token windows, across reloads
+	hosts    sync.Map        // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
 	snaps snapshots // the current configuration and those plans in flight were made with
@@ -85,6 +87,7 @@ type state struct {
 	table     *routing.Table
 	endpoints map[string]*endpoint // by provider name
 	gen       uint64               // generationOf(cfg): the plan's "gen"
+	access    *access.Policy       // the clients section, compiled
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -104,7 +107,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("processor: Options.Config is required")
 	}
-	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{})}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{}), limiter: access.NewLimiter()}
 	if s.clock == nil {
 		s.clock = wallClock{}
 	}
@@ -158,9 +161,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 			AuthHeader: p.Auth.Header, AuthValue: value,
 		}}
 	}
+	pol, err := access.Compile(&cfg.Clients)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("processor: %w", err))
+	}
+	st.access = pol
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	s.limiter.Retain(st.access)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	st.gen = generationOf(cfg)
 	s.snaps.add(st, s.clock.Now())

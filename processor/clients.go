@@ -1,0 +1,150 @@
+package processor
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/access"
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// The request attributes and metadata the route phase reads to identify a
+// caller (docs/envoy-contract.md, "Route phase"). Envoy sends the attributes
+// with the request headers message only, and the forwarded metadata with
+// every message.
+const (
+	// AttrSourceAddress is the downstream peer's address, "ip:port"
+	// (context.cc PeerWrapper: remoteAddress()->asStringView()).
+	AttrSourceAddress = "source.address"
+	// AttrURISAN is the first URI SAN of the verified client certificate
+	// (context.cc SslExtractorsValues URISanPeerCertificate); absent
+	// without downstream TLS or without a URI SAN.
+	AttrURISAN = "connection.uri_san_peer_certificate"
+	// JWTNamespace is the dynamic metadata namespace of Envoy's jwt_authn
+	// filter (its payload_in_metadata key holds the verified payload).
+	JWTNamespace = "envoy.filters.http.jwt_authn"
+	// planClientKey names the admitted client in the plan, for the attempt
+	// phase to charge its answer's completion tokens to.
+	planClientKey = "client"
+)
+
+// clientRoute is what the route phase knows of a request's caller.
+type clientRoute struct {
+	caller access.Caller
+	id     access.Identity
+}
+
+// noteCaller keeps what the request headers message tells about the caller:
+// the attributes and the forwarded jwt_authn metadata.
+func (r *routeStream) noteCaller(req *extprocv3.ProcessingRequest) {
+	if !r.st.access.Active() {
+		return
+	}
+	attrs := req.GetAttributes()[attrNamespace].GetFields()
+	r.client.caller.Source = attrs[AttrSourceAddress].GetStringValue()
+	r.client.caller.URISAN = attrs[AttrURISAN].GetStringValue()
+	if j := r.st.cfg.Clients.JWT; j != nil {
+		payload := req.GetMetadataContext().GetFilterMetadata()[JWTNamespace].GetFields()[j.PayloadKey].GetStructValue()
+		r.client.caller.Claim = payload.GetFields()[j.Claim].GetStringValue()
+	}
+}
+
+// identifyCaller tells who sends the request and refuses a caller that may
+// not call at all (a wrong key, a source outside its client's, an unknown
+// caller under deny) or may not pick a chain with the header it sent.
+func (r *routeStream) identifyCaller(hs map[string]string) []*extprocv3.ProcessingResponse {
+	if !r.st.access.Active() {
+		return nil
+	}
+	r.client.caller.Header = func(k string) string { return hs[k] }
+	id, reason := r.st.access.Identify(r.client.caller)
+	r.client.id = id
+	r.client.caller.Header = nil // keys are not kept past this call
+	if reason == access.Allowed && r.chainHeader != "" && !id.Client.MayPickChain() {
+		reason = access.ChainHeaderDenied
+	}
+	if reason != access.Allowed {
+		return r.refuseClient(reason, 0, "")
+	}
+	return nil
+}
+
+// admitClient decides whether the identified client may use chain ch for
+// the request's model, and counts it against its rate and token budget.
+func (r *routeStream) admitClient(ch *config.Chain, model string, promptTokens int) []*extprocv3.ProcessingResponse {
+	if !r.st.access.Active() {
+		return nil
+	}
+	c := r.client.id.Client
+	if reason := c.Authorize(access.Route{Chain: ch.Name, Model: model, ChainHeader: r.chainHeader != ""}); reason != access.Allowed {
+		return r.refuseClient(reason, 0, ch.Name)
+	}
+	if d := r.s.limiter.Admit(c, int64(promptTokens), r.s.clock.Now()); d.Reason != access.Allowed {
+		return r.refuseClient(d.Reason, d.RetryAfter, ch.Name)
+	}
+	r.logger().Info("client admitted", "client", c.Name, "by", r.client.id.By, "chain", ch.Name, "model", model)
+	return nil
+}
+
+// refuseClient answers an OpenAI-style error for reason and logs it with
+// the client's name (never its key).
+func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duration, chain string) []*extprocv3.ProcessingResponse {
+	c := r.client.id.Client
+	status := reason.Status()
+	e := apiError{Type: errorTypeFor(status)}
+	var extra *mutation
+	switch reason {
+	case access.InvalidKey:
+		e.Code, e.Message = "invalid_api_key", "the API key is not valid"
+	case access.UnknownDenied:
+		e.Code, e.Message = "permission_denied", "this caller is not a known client of this gateway"
+	case access.SourceDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not call from this address", c.Name)
+	case access.ChainHeaderDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not pick a chain with the %s header", c.Name, HeaderChain)
+	case access.ChainDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not use chain %q", c.Name, chain)
+	case access.ModelDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not use this model", c.Name)
+		e.Param = ptr("model")
+	case access.RateExceeded, access.BudgetExceeded:
+		secs := access.RetryAfterSeconds(retryAfter)
+		what := "request rate"
+		if reason == access.BudgetExceeded {
+			what = "token budget"
+		}
+		e.Code, e.Message = "rate_limit_exceeded", fmt.Sprintf("client %q is over its %s; retry after %d s", c.Name, what, secs)
+		extra = &mutation{}
+		extra.setHeader("retry-after", strconv.FormatInt(secs, 10))
+	}
+	r.step = routeDone
+	counter(&r.s.metrics.rejected, e.Code).Add(1)
+	r.logger().Info("client refused", "client", c.Name, "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
+	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
+}
+
+// tagClient names the admitted client in the plan (md from planMetadata).
+func (r *routeStream) tagClient(md *structpb.Struct) {
+	if !r.st.access.Active() || r.client.id.Client == nil {
+		return
+	}
+	if plan := md.GetFields()[r.st.cfg.PlanNamespace()].GetStructValue(); plan != nil {
+		plan.Fields[planClientKey] = structpb.NewStringValue(r.client.id.Client.Name)
+	}
+}
+
+// chargeClient charges the completion tokens of an answer (OpenAI-shaped
+// JSON) to the client its plan names. Only names the configuration lists
+// (or the unknown callers' entry) are charged; anything else is ignored.
+func (a *attemptStream) chargeClient(answer []byte) {
+	if a.plan.Client == "" || !a.st.access.Active() {
+		return
+	}
+	n := gjson.GetBytes(answer, "usage.completion_tokens").Int()
+	a.s.limiter.Charge(a.st.access, a.plan.Client, n, a.s.clock.Now())
+}
