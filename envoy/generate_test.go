@@ -33,6 +33,7 @@ var repoFiles = []generated{
 var goldenFiles = []generated{
 	{"minimal", "testdata/minimal.config.yaml", "testdata/minimal.config.yaml", "testdata/minimal.envoy.yaml"},
 	{"mixed", "testdata/mixed.config.yaml", "testdata/mixed.config.yaml", "testdata/mixed.envoy.yaml"},
+	{"clients", "testdata/clients.config.yaml", "testdata/clients.config.yaml", "testdata/clients.envoy.yaml"},
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {
