@@ -148,3 +148,9 @@ func (a *attemptStream) chargeClient(answer []byte) {
 	n := gjson.GetBytes(answer, "usage.completion_tokens").Int()
 	a.s.limiter.Charge(a.st.access, a.plan.Client, n, a.s.clock.Now())
 }
+
+// ClientUsage returns the requests and tokens counted for the client called
+// name (access.Unknown for unknown callers) in the windows that hold now.
+func (s *Server) ClientUsage(name string) (requests, tokens int64) {
+	return s.limiter.Used(s.state.Load().access, name, s.clock.Now())
+}
