@@ -5,6 +5,7 @@
 //	llm-failover check-config FILE            validate and print the effective config
 //	llm-failover envoy-config --config FILE [--out envoy.yaml]
 //	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
+//	llm-failover hash-key < KEY               print a client key's sha256:<hex> for clients.list[].api_keys
 package main
 
 import (
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "envoy-config":
 		return envoyConfig(args, stdout, stderr)
+	case "hash-key":
+		return hashKey(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -64,6 +67,7 @@ const usage = `usage:
   llm-failover envoy-config --config FILE [--out envoy.yaml]
                                          generate the matching Envoy 1.40 bootstrap
   llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
+  llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
