@@ -87,7 +87,7 @@ func (r *routeStream) admitClient(ch *config.Chain, model string, promptTokens i
 	if d := r.s.limiter.Admit(c, int64(promptTokens), r.s.clock.Now()); d.Reason != access.Allowed {
 		return r.refuseClient(d.Reason, d.RetryAfter, ch.Name)
 	}
-	r.logger().Info("client admitted", "client", c.Name, "by", r.client.id.By, "chain", ch.Name, "model", model)
+	r.logger().Info("client admitted", "by", r.client.id.By, "chain", ch.Name, "model", model)
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	}
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, e.Code).Add(1)
-	r.logger().Info("client refused", "client", c.Name, "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
+	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
 	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
 }
 

@@ -68,7 +68,11 @@ func newRouteStream(s *Server, st *state) *routeStream {
 
 // logger is the stream's logger, built only when something is logged.
 func (r *routeStream) logger() *slog.Logger {
-	return r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
+	l := r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
+	if c := r.client.id.Client; c != nil {
+		l = l.With("client", c.Name) // identified (clients.go): every later line names it
+	}
+	return l
 }
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
