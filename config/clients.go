@@ -62,8 +62,9 @@ type ClientPolicy struct {
 	// Rate limits the requests admitted per window. Unset: no limit.
 	Rate *ClientWindow `json:"rate,omitempty"`
 	// Tokens is the token budget per window: each admitted request's prompt
-	// estimate (body bytes / 4) and the completion_tokens of its
-	// non-streamed answer. Unset: no budget.
+	// estimate (body bytes / 4) and the usage.completion_tokens of its answer
+	// (a streamed answer's usage chunk, sent only with
+	// stream_options.include_usage). Unset: no budget.
 	Tokens *ClientWindow `json:"tokens,omitempty"`
 }
 

@@ -121,6 +121,7 @@ type attemptStream struct {
 	// closing is set by a decision that must end the ext_proc stream: a
 	// failover answered with no held body chunk (see done).
 	closing bool
+	usage   usageMeter // a streamed answer's completion tokens (clients.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -511,6 +512,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 // The monitor has seen b already (observe).
 func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	resp := a.translate(b)
+	a.meterStream(b, resp)
 	if !b.GetEndOfStream() || !a.uncounted {
 		return resp // not the end, or an answer recorded as it was decided
 	}

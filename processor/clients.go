@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -153,4 +154,70 @@ func (a *attemptStream) chargeClient(answer []byte) {
 // name (access.Unknown for unknown callers) in the windows that hold now.
 func (s *Server) ClientUsage(name string) (requests, tokens int64) {
 	return s.limiter.Used(s.state.Load().access, name, s.clock.Now())
+}
+
+// maxUsageLine bounds the partial stream line the usage meter keeps between
+// chunks: a usage chunk is small, longer lines (content) are skipped.
+const maxUsageLine = 64 << 10
+
+// usageMeter finds the completion tokens of a streamed answer in the
+// client-bound event stream: the "usage" of its data lines (OpenAI's usage
+// chunk, sent when the client asked for stream_options.include_usage;
+// translated streams carry it in the same form).
+type usageMeter struct {
+	line   []byte // the current line's start, from earlier chunks
+	skip   bool   // the current line outgrew maxUsageLine
+	tokens int64
+}
+
+// feed scans b for complete lines.
+func (u *usageMeter) feed(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if !u.skip && len(u.line)+len(b) <= maxUsageLine {
+				u.line = append(u.line, b...)
+			} else {
+				u.line, u.skip = u.line[:0], true
+			}
+			return
+		}
+		line := b[:i]
+		if len(u.line) > 0 {
+			line = append(u.line, line...)
+		}
+		if !u.skip && len(line) <= maxUsageLine {
+			u.scan(line)
+		}
+		u.line, u.skip = u.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func (u *usageMeter) scan(line []byte) {
+	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+	if !ok || !bytes.Contains(data, []byte(`"usage"`)) {
+		return
+	}
+	if n := gjson.GetBytes(bytes.TrimSpace(data), "usage.completion_tokens").Int(); n > u.tokens {
+		u.tokens = n
+	}
+}
+
+// meterStream follows the usage of a streamed answer's chunk b as the
+// client gets it (resp may replace it) and, at the stream's end, charges
+// its completion tokens to the plan's client.
+func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.ProcessingResponse) {
+	if a.plan.Client == "" || !a.plan.Stream || !a.st.access.Active() {
+		return
+	}
+	out := b.GetBody()
+	if bm := resp.GetResponseBody().GetResponse().GetBodyMutation(); bm != nil {
+		out = bm.GetBody()
+	}
+	a.usage.feed(out)
+	if b.GetEndOfStream() {
+		a.usage.feed([]byte("\n")) // a last line without its newline
+		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.tokens, a.s.clock.Now())
+	}
 }

@@ -265,3 +265,29 @@ func TestAttempt_RemovesClientKeyHeaders(t *testing.T) {
 		t.Errorf("removed %q, want x-api-key among them", removed)
 	}
 }
+
+// TestClients_StreamedUsageIsCharged verifies that a streamed answer's
+// usage chunk, split across body chunks, is charged to the plan's client at
+// the stream's end.
+func TestClients_StreamedUsageIsCharged(t *testing.T) {
+	h := newHarnessYAML(t, testConfigWithout()+clientsYAML)
+	body := `{"model":"premium","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+	d := h.decide(who{headers: []string{"authorization", "Bearer sk-team-a"}, source: "10.0.0.1:1"}, body)
+	if d.status != 200 {
+		t.Fatalf("decide: %d %s", d.status, d.code)
+	}
+	s := h.runAttempt(d.plan, 1, "openai", "r", body)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody(`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n", false))
+	s.recv() // the released headers
+	s.recv() // the held chunk
+	usage := `data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":17,"total_tokens":26}}` + "\n\n"
+	s.send(respBody(usage[:50], false))
+	s.recv()
+	s.send(respBody(usage[50:]+"data: [DONE]\n\n", true))
+	s.recv()
+	if _, tok := h.srv.ClientUsage("team-a"); tok != int64(len(body)/4)+17 {
+		t.Errorf("tokens used = %d, want the prompt estimate %d + 17", tok, len(body)/4)
+	}
+}
