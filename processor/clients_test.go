@@ -2,6 +2,9 @@ package processor
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +292,35 @@ func TestClients_StreamedUsageIsCharged(t *testing.T) {
 	s.recv()
 	if _, tok := h.srv.ClientUsage("team-a"); tok != int64(len(body)/4)+17 {
 		t.Errorf("tokens used = %d, want the prompt estimate %d + 17", tok, len(body)/4)
+	}
+}
+
+// BenchmarkRouteWithClients measures the route phase (headers and a 2 KB
+// body) without a clients policy and with one of 20 keyed clients (the
+// last one matching, limits that never refuse), logging to a discarded
+// JSON handler: the policy's cost per request.
+func BenchmarkRouteWithClients(b *testing.B) {
+	var list strings.Builder
+	for i := range 20 {
+		list.WriteString("    - {name: c" + strconv.Itoa(i) + ", api_keys: [\"" + access.HashKey("sk-"+strconv.Itoa(i)) + "\"], rate: {limit: 1000000000000}, tokens: {limit: 1000000000000}}\n")
+	}
+	for _, tc := range []struct{ name, yaml string }{
+		{"none", ""},
+		{"20clients", "clients:\n  list:\n" + list.String()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := newHarness(b, "limits: {max_body_bytes: 1MiB}\n"+tc.yaml)
+			h.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+			body := benchBody(2 << 10)
+			rh := routeRequest(who{headers: []string{"authorization", "Bearer sk-19"}, source: "10.0.0.1:1"})
+			rb := reqBody(body)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r := newRouteStream(h.srv, h.srv.state.Load())
+				mustHandle(b, r, rh)
+				mustHandle(b, r, rb)
+			}
+		})
 	}
 }
