@@ -36,6 +36,9 @@ type Config struct {
 	Trace Trace `json:"trace"`
 	// Envoy holds settings used only by `llm-failover envoy-config`.
 	Envoy Envoy `json:"envoy"`
+	// Clients is the client access policy (identification, allowed chains
+	// and models, rate limits, token budgets). Unset: every caller is allowed.
+	Clients Clients `json:"clients"`
 }
 
 // Server holds the process's listen addresses.
@@ -525,6 +528,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(&e.UnavailablePort, 9902)
 	setDur(&e.RouteMessageTimeout, 2*time.Second)
 	setDur(&e.AttemptMessageSlack, 5*time.Second)
+	c.Clients.applyDefaults()
 }
 
 func defaultTriggers(t *Triggers) {
@@ -740,6 +744,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)
 		}
 	}
+	c.validateClients(bad)
 	return errors.Join(errs...)
 }
 

@@ -35,6 +35,7 @@ var goldenFiles = []generated{
 	{"mixed", "testdata/mixed.config.yaml", "testdata/mixed.config.yaml", "testdata/mixed.envoy.yaml"},
 	// Keys held by Envoy: a credential_injector per provider cluster, one per API's header.
 	{"mesh", "../examples/mesh-config.yaml", "examples/mesh-config.yaml", "testdata/mesh.envoy.yaml"},
+	{"clients", "testdata/clients.config.yaml", "testdata/clients.config.yaml", "testdata/clients.envoy.yaml"},
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {

@@ -161,7 +161,9 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 		routes = append(routes, failoverRoute(c, p, groups))
 	}
 	routes = append(routes, notFoundRoute())
-	return &hcmv3.HttpConnectionManager{
+	route := routePhaseExtProc(c)
+	clientAttributes(c, route)
+	hcm := &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		StatPrefix: statPrefix,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
@@ -175,7 +177,7 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 			}},
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{
-			{Name: filterExtProc, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(routePhaseExtProc(c))}},
+			{Name: filterExtProc, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(route)}},
 			{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
 		LocalReplyConfig: localReplyConfig(),
@@ -189,7 +191,9 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 				}},
 			})},
 		}},
-	}, nil
+	}
+	clientAddress(c, hcm)
+	return hcm, nil
 }
 
 // attemptMessageTimeout is the attempt phase's message_timeout: above the

@@ -64,6 +64,9 @@ type planInfo struct {
 	// plan does not say (envoy.per_try_timeout applies).
 	PerTry  time.Duration
 	Targets []planTarget
+	// Client is the admitted client the answer's tokens are charged to
+	// ("client"; empty without a clients policy).
+	Client string
 }
 
 type planTarget struct {
@@ -118,6 +121,7 @@ type attemptStream struct {
 	// closing is set by a decision that must end the ext_proc stream: a
 	// failover answered with no held body chunk (see done).
 	closing bool
+	usage   usageMeter // a streamed answer's completion tokens (clients.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -508,6 +512,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 // The monitor has seen b already (observe).
 func (a *attemptStream) stream(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
 	resp := a.translate(b)
+	a.meterStream(b, resp)
 	if !b.GetEndOfStream() || !a.uncounted {
 		return resp // not the end, or an answer recorded as it was decided
 	}
@@ -642,6 +647,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	a.chargeClient(out)
 	m := a.traceHeaders()
 	if tr.ContentType() == "" {
 		return a.answerUnchanged(m)
@@ -966,6 +972,7 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 		Stream:       f["stream"].GetBoolValue(),
 		IncludeUsage: f["include_usage"].GetBoolValue(),
 		Extra:        int(f["extra"].GetNumberValue()),
+		Client:       f[planClientKey].GetStringValue(),
 	}
 	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
 		p.PerTry = time.Duration(ms) * time.Millisecond

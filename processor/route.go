@@ -45,6 +45,7 @@ type routeStream struct {
 	plan        routing.Plan
 	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
+	client      clientRoute // the caller (clients.go)
 }
 
 // Request headers the route phase sets for Envoy's router, which reads and
@@ -67,7 +68,11 @@ func newRouteStream(s *Server, st *state) *routeStream {
 
 // logger is the stream's logger, built only when something is logged.
 func (r *routeStream) logger() *slog.Logger {
-	return r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
+	l := r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
+	if c := r.client.id.Client; c != nil {
+		l = l.With("client", c.Name) // identified (clients.go): every later line names it
+	}
+	return l
 }
 
 func (r *routeStream) deadline() <-chan time.Time { return nil }
@@ -95,6 +100,7 @@ func (r *routeStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.Pro
 		if r.step != routeWantHeaders {
 			return nil, protocolError("route phase: request headers received twice")
 		}
+		r.noteCaller(req)
 		return r.requestHeaders(m.RequestHeaders)
 	case *extprocv3.ProcessingRequest_RequestBody:
 		if r.step == routeDone {
@@ -155,6 +161,9 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 		r.step = routeDone
 		return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 	}
+	if out := r.identifyCaller(hs); out != nil {
+		return out, nil
+	}
 	if ct := hs["content-type"]; ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
@@ -211,6 +220,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, OpenAIOnly: in.OpenAIOnly}
+	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
+		return out, nil
+	}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.rejectIncapable(ch, in, err), nil
@@ -239,6 +251,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
+	r.tagClient(resp.DynamicMetadata)
 	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
 		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	}

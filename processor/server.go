@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
@@ -60,7 +61,8 @@ type Server struct {
 	rand     func() float64
 
 	metrics  metrics
-	hosts    sync.Map // xds.upstream_host_metadata text -> provider name
+	limiter  *access.Limiter // the clients' rate and token windows, across reloads
+	hosts    sync.Map        // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
 	snaps snapshots // the current configuration and those plans in flight were made with
@@ -92,6 +94,7 @@ type state struct {
 	// it injects from the attempt phase (forward_rules), though an earlier
 	// attempt left it in the shared header map.
 	credHeaders []string
+	access    *access.Policy       // the clients section, compiled
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -111,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("processor: Options.Config is required")
 	}
-	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{})}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{}), limiter: access.NewLimiter()}
 	if s.clock == nil {
 		s.clock = wallClock{}
 	}
@@ -171,9 +174,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 			AuthHeader: p.Auth.Header, AuthValue: value,
 		}}
 	}
+	pol, err := access.Compile(&cfg.Clients)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("processor: %w", err))
+	}
+	st.access = pol
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	s.limiter.Retain(st.access)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	st.gen = generationOf(cfg)
 	s.snaps.add(st, s.clock.Now())

@@ -7,6 +7,7 @@
 //	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
 //	llm-failover envoy-config --secret-template --config FILE
 //	                                          print the SDS secret file of every key Envoy holds
+//	llm-failover hash-key < KEY               print a client key's sha256:<hex> for clients.list[].api_keys
 package main
 
 import (
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "envoy-config":
 		return envoyConfig(args, stdout, stderr)
+	case "hash-key":
+		return hashKey(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -69,6 +72,7 @@ const usage = `usage:
   llm-failover envoy-config --secret-template --config FILE
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
+  llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {

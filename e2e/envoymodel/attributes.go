@@ -85,6 +85,13 @@ func (p *extProc) evalAttributes(names []string, h *headerMap, resp *headerMap) 
 			} else if p.rs.attempt > 0 {
 				v = structpb.NewNumberValue(float64(p.rs.attempt))
 			}
+		case "source.address":
+			// context.cc PeerWrapper: remoteAddress()->asStringView().
+			v = structpb.NewStringValue(p.rs.downstream)
+		case "connection.uri_san_peer_certificate":
+			// context.cc ConnectionWrapper: SSL values come from the
+			// downstream TLS connection only; the model serves plain
+			// text, so (as Envoy without TLS) the attribute is absent.
 		case "response.code":
 			if resp != nil {
 				if n, err := strconv.Atoi(resp.value(":status")); err == nil {

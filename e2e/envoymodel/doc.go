@@ -11,7 +11,11 @@
 // source file or proto field it follows, and says "guess" where it guesses.
 // What it models:
 //
-//   - HCM: x-request-id generation (replaced on edge requests with
+//   - HCM: the downstream remote address (the source.address attribute:
+//     the TCP peer with use_remote_address, else the client's last
+//     x-forwarded-for entry, xff_num_trusted_hops either way; downstream.go)
+//     and the x-forwarded-for append with use_remote_address,
+//     x-request-id generation (replaced on edge requests with
 //     use_remote_address unless preserve_external_request_id), the
 //     stripping of x-envoy-* control headers from external clients
 //     (conn_manager_utility.cc cleanInternalHeaders: without
@@ -36,7 +40,9 @@
 //     and size limits of a mutation, the content-length check on body
 //     replacement,
 //     clear_route_cache / route_cache_action, receiving and forwarding
-//     metadata namespaces, request_attributes, message_timeout (started by
+//     metadata namespaces, request_attributes (those in attributes.go;
+//     connection.* TLS attributes are absent, as on a plain-text
+//     listener), message_timeout (started by
 //     every message sent, stopped by every answer processed, even while
 //     earlier chunks await theirs), a gRPC
 //     client without grpc-go's 4 MiB receive limit (envoy_grpc

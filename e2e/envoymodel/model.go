@@ -311,6 +311,8 @@ func (m *Model) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// headers a client could use to steer Envoy; with use_remote_address it
 	// is also an edge request.
 	edge := m.hcm.GetUseRemoteAddress().GetValue()
+	rs.downstream = downstreamAddress(m.hcm, h, r.RemoteAddr)
+	appendXFF(m.hcm, h, r.RemoteAddr)
 	cleanInternalHeaders(h, edge, m.routes.GetInternalOnlyHeaders())
 	// HCM generate_request_id (default true) adds x-request-id when absent,
 	// and replaces a client's on an edge request unless

@@ -27,6 +27,9 @@ type stream struct {
 	random uint64
 
 	reqHeaders *headerMap
+	// downstream is the downstream remote address ("ip:port"), the
+	// source.address attribute (downstream.go).
+	downstream string
 	vhost      *routev3.VirtualHost
 	route      *routev3.Route
 	pg         *priorityGroupSpec

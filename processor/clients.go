@@ -1,0 +1,223 @@
+package processor
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/access"
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// The request attributes and metadata the route phase reads to identify a
+// caller (docs/envoy-contract.md, "Route phase"). Envoy sends the attributes
+// with the request headers message only, and the forwarded metadata with
+// every message.
+const (
+	// AttrSourceAddress is the downstream peer's address, "ip:port"
+	// (context.cc PeerWrapper: remoteAddress()->asStringView()).
+	AttrSourceAddress = "source.address"
+	// AttrURISAN is the first URI SAN of the verified client certificate
+	// (context.cc SslExtractorsValues URISanPeerCertificate); absent
+	// without downstream TLS or without a URI SAN.
+	AttrURISAN = "connection.uri_san_peer_certificate"
+	// JWTNamespace is the dynamic metadata namespace of Envoy's jwt_authn
+	// filter (its payload_in_metadata key holds the verified payload).
+	JWTNamespace = "envoy.filters.http.jwt_authn"
+	// planClientKey names the admitted client in the plan, for the attempt
+	// phase to charge its answer's completion tokens to.
+	planClientKey = "client"
+)
+
+// clientRoute is what the route phase knows of a request's caller.
+type clientRoute struct {
+	caller access.Caller
+	id     access.Identity
+}
+
+// noteCaller keeps what the request headers message tells about the caller:
+// the attributes and the forwarded jwt_authn metadata.
+func (r *routeStream) noteCaller(req *extprocv3.ProcessingRequest) {
+	if !r.st.access.Active() {
+		return
+	}
+	attrs := req.GetAttributes()[attrNamespace].GetFields()
+	r.client.caller.Source = attrs[AttrSourceAddress].GetStringValue()
+	r.client.caller.URISAN = attrs[AttrURISAN].GetStringValue()
+	if j := r.st.cfg.Clients.JWT; j != nil {
+		payload := req.GetMetadataContext().GetFilterMetadata()[JWTNamespace].GetFields()[j.PayloadKey].GetStructValue()
+		r.client.caller.Claim = payload.GetFields()[j.Claim].GetStringValue()
+	}
+}
+
+// identifyCaller tells who sends the request and refuses a caller that may
+// not call at all (a wrong key, a source outside its client's, an unknown
+// caller under deny) or may not pick a chain with the header it sent.
+func (r *routeStream) identifyCaller(hs map[string]string) []*extprocv3.ProcessingResponse {
+	if !r.st.access.Active() {
+		return nil
+	}
+	r.client.caller.Header = func(k string) string { return hs[k] }
+	id, reason := r.st.access.Identify(r.client.caller)
+	r.client.id = id
+	r.client.caller.Header = nil // keys are not kept past this call
+	if reason == access.Allowed && r.chainHeader != "" && !id.Client.MayPickChain() {
+		reason = access.ChainHeaderDenied
+	}
+	if reason != access.Allowed {
+		return r.refuseClient(reason, 0, "")
+	}
+	return nil
+}
+
+// admitClient decides whether the identified client may use chain ch for
+// the request's model, and counts it against its rate and token budget.
+func (r *routeStream) admitClient(ch *config.Chain, model string, promptTokens int) []*extprocv3.ProcessingResponse {
+	if !r.st.access.Active() {
+		return nil
+	}
+	c := r.client.id.Client
+	if reason := c.Authorize(access.Route{Chain: ch.Name, Model: model, ChainHeader: r.chainHeader != ""}); reason != access.Allowed {
+		return r.refuseClient(reason, 0, ch.Name)
+	}
+	if d := r.s.limiter.Admit(c, int64(promptTokens), r.s.clock.Now()); d.Reason != access.Allowed {
+		return r.refuseClient(d.Reason, d.RetryAfter, ch.Name)
+	}
+	r.logger().Info("client admitted", "by", r.client.id.By, "chain", ch.Name, "model", model)
+	return nil
+}
+
+// refuseClient answers an OpenAI-style error for reason and logs it with
+// the client's name (never its key).
+func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duration, chain string) []*extprocv3.ProcessingResponse {
+	c := r.client.id.Client
+	status := reason.Status()
+	e := apiError{Type: errorTypeFor(status)}
+	var extra *mutation
+	switch reason {
+	case access.InvalidKey:
+		e.Code, e.Message = "invalid_api_key", "the API key is not valid"
+	case access.UnknownDenied:
+		e.Code, e.Message = "permission_denied", "this caller is not a known client of this gateway"
+	case access.SourceDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not call from this address", c.Name)
+	case access.ChainHeaderDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not pick a chain with the %s header", c.Name, HeaderChain)
+	case access.ChainDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not use chain %q", c.Name, chain)
+	case access.ModelDenied:
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not use this model", c.Name)
+		e.Param = ptr("model")
+	case access.RateExceeded, access.BudgetExceeded:
+		secs := access.RetryAfterSeconds(retryAfter)
+		what := "request rate"
+		if reason == access.BudgetExceeded {
+			what = "token budget"
+		}
+		e.Code, e.Message = "rate_limit_exceeded", fmt.Sprintf("client %q is over its %s; retry after %d s", c.Name, what, secs)
+		extra = &mutation{}
+		extra.setHeader("retry-after", strconv.FormatInt(secs, 10))
+	}
+	r.step = routeDone
+	counter(&r.s.metrics.rejected, e.Code).Add(1)
+	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
+	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
+}
+
+// tagClient names the admitted client in the plan (md from planMetadata).
+func (r *routeStream) tagClient(md *structpb.Struct) {
+	if !r.st.access.Active() || r.client.id.Client == nil {
+		return
+	}
+	if plan := md.GetFields()[r.st.cfg.PlanNamespace()].GetStructValue(); plan != nil {
+		plan.Fields[planClientKey] = structpb.NewStringValue(r.client.id.Client.Name)
+	}
+}
+
+// chargeClient charges the completion tokens of an answer (OpenAI-shaped
+// JSON) to the client its plan names. Only names the configuration lists
+// (or the unknown callers' entry) are charged; anything else is ignored.
+func (a *attemptStream) chargeClient(answer []byte) {
+	if a.plan.Client == "" || !a.st.access.Active() {
+		return
+	}
+	n := gjson.GetBytes(answer, "usage.completion_tokens").Int()
+	a.s.limiter.Charge(a.st.access, a.plan.Client, n, a.s.clock.Now())
+}
+
+// ClientUsage returns the requests and tokens counted for the client called
+// name (access.Unknown for unknown callers) in the windows that hold now.
+func (s *Server) ClientUsage(name string) (requests, tokens int64) {
+	return s.limiter.Used(s.state.Load().access, name, s.clock.Now())
+}
+
+// maxUsageLine bounds the partial stream line the usage meter keeps between
+// chunks: a usage chunk is small, longer lines (content) are skipped.
+const maxUsageLine = 64 << 10
+
+// usageMeter finds the completion tokens of a streamed answer in the
+// client-bound event stream: the "usage" of its data lines (OpenAI's usage
+// chunk, sent when the client asked for stream_options.include_usage;
+// translated streams carry it in the same form).
+type usageMeter struct {
+	line   []byte // the current line's start, from earlier chunks
+	skip   bool   // the current line outgrew maxUsageLine
+	tokens int64
+}
+
+// feed scans b for complete lines.
+func (u *usageMeter) feed(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if !u.skip && len(u.line)+len(b) <= maxUsageLine {
+				u.line = append(u.line, b...)
+			} else {
+				u.line, u.skip = u.line[:0], true
+			}
+			return
+		}
+		line := b[:i]
+		if len(u.line) > 0 {
+			line = append(u.line, line...)
+		}
+		if !u.skip && len(line) <= maxUsageLine {
+			u.scan(line)
+		}
+		u.line, u.skip = u.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func (u *usageMeter) scan(line []byte) {
+	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+	if !ok || !bytes.Contains(data, []byte(`"usage"`)) {
+		return
+	}
+	if n := gjson.GetBytes(bytes.TrimSpace(data), "usage.completion_tokens").Int(); n > u.tokens {
+		u.tokens = n
+	}
+}
+
+// meterStream follows the usage of a streamed answer's chunk b as the
+// client gets it (resp may replace it) and, at the stream's end, charges
+// its completion tokens to the plan's client.
+func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.ProcessingResponse) {
+	if a.plan.Client == "" || !a.plan.Stream || !a.st.access.Active() {
+		return
+	}
+	out := b.GetBody()
+	if bm := resp.GetResponseBody().GetResponse().GetBodyMutation(); bm != nil {
+		out = bm.GetBody()
+	}
+	a.usage.feed(out)
+	if b.GetEndOfStream() {
+		a.usage.feed([]byte("\n")) // a last line without its newline
+		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.tokens, a.s.clock.Now())
+	}
+}
