@@ -94,7 +94,7 @@ type state struct {
 	// it injects from the attempt phase (forward_rules), though an earlier
 	// attempt left it in the shared header map.
 	credHeaders []string
-	access    *access.Policy       // the clients section, compiled
+	access      *access.Policy // the clients section, compiled
 }
 
 // endpoint is a provider with its adapter and credential.
