@@ -268,7 +268,11 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 			errc <- err
 		}
 	}()
-	log.Info("llm-failover serving", "grpc", gl.Addr().String(), "admin", al.Addr().String(),
+	if cfg.Server.TLS == nil && !config.IsLoopback(cfg.Server.GRPCAddress) {
+		log.Warn("ext_proc gRPC listens beyond loopback without TLS (server.insecure_grpc): anyone who reaches it can open ext_proc streams; see docs/security.md",
+			"grpc", gl.Addr().String())
+	}
+	log.Info("llm-failover serving", "grpc", gl.Addr().String(), "admin", al.Addr().String(), "tls", tlsMode(cfg.Server.TLS),
 		"providers", len(cfg.Providers), "chains", len(cfg.Chains))
 	if bound != nil {
 		bound <- listeners{grpc: gl.Addr().String(), admin: al.Addr().String()}
@@ -299,4 +303,15 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// tlsMode names the listener's security for the start log line.
+func tlsMode(t *config.ServerTLS) string {
+	switch {
+	case t == nil:
+		return "none"
+	case t.ClientCAFile != "":
+		return "mutual"
+	}
+	return "server"
 }

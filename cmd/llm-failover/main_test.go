@@ -32,7 +32,7 @@ func TestCheckConfig(t *testing.T) {
 	if code := run([]string{"check-config", "../../examples/config.yaml"}, &out, &errb); code != 0 {
 		t.Fatalf("valid config: exit %d, stderr %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "grpc_address: :50051") {
+	if !strings.Contains(out.String(), "grpc_address: 127.0.0.1:50051") {
 		t.Fatalf("effective config lacks the defaults:\n%s", out.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
