@@ -82,6 +82,9 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t := c.Envoy.ExtProcTLS; t != nil {
+		ep.TransportSocket = extProcTransportSocket(t)
+	}
 	clusters = append(clusters, ep)
 
 	return &bootstrapv3.Bootstrap{

@@ -29,10 +29,12 @@ var repoFiles = []generated{
 }
 
 // goldenFiles exercise the generator's branches: plain HTTP, HTTP/2, IP
-// hosts, a unix socket ext_proc address, prefix routes, same-target retries.
+// hosts, a unix socket ext_proc address, prefix routes, same-target retries,
+// mutual TLS to llm-failover.
 var goldenFiles = []generated{
 	{"minimal", "testdata/minimal.config.yaml", "testdata/minimal.config.yaml", "testdata/minimal.envoy.yaml"},
 	{"mixed", "testdata/mixed.config.yaml", "testdata/mixed.config.yaml", "testdata/mixed.envoy.yaml"},
+	{"mtls", "testdata/mtls.config.yaml", "testdata/mtls.config.yaml", "testdata/mtls.envoy.yaml"},
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {
