@@ -90,3 +90,27 @@ func TestGenerate_ExtProcTLSOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("Check: %v", err)
 	}
 }
+
+// TestDocs_SecurityQuotesTheSDSExamples verifies docs/security.md shows
+// the example SDS files as they are (without their comment lines).
+func TestDocs_SecurityQuotesTheSDSExamples(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ext_proc_client.yaml", "ext_proc_ca.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "sds", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []string
+		for _, l := range strings.SplitAfter(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				body = append(body, l)
+			}
+		}
+		if want := "```yaml\n" + strings.Join(body, "") + "```\n"; !strings.Contains(string(doc), want) {
+			t.Errorf("docs/security.md: got no copy of examples/sds/%s, want\n%s", name, want)
+		}
+	}
+}
