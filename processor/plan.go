@@ -31,7 +31,7 @@ type planInfo struct {
 	PerTry  time.Duration
 	Targets []planTarget
 	// Exp is when the plan expires ("exp", unix milliseconds) and Sig its
-	// signature ("sig", base64url HMAC-SHA256, see planMAC).
+	// signature ("sig", base64url HMAC-SHA256, see planBytes).
 	Exp int64
 	Sig string
 }

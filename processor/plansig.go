@@ -9,6 +9,7 @@ import (
 	"errors"
 	"hash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-failover/llm-failover/config"
@@ -59,11 +60,12 @@ var (
 // planKeys holds the key plans are signed with and the one before the last
 // change (plans signed with it may still be running).
 type planKeys struct {
-	mu       sync.Mutex
-	current  []byte
-	previous []byte
-	random   []byte // used when server.plan_key_file is unset; made once
+	mu     sync.Mutex // serializes set
+	keys   atomic.Pointer[keyPair]
+	random []byte // used when server.plan_key_file is unset; made once
 }
+
+type keyPair struct{ current, previous *macKey }
 
 // newPlanKeys makes the random key a server without plan_key_file uses.
 func newPlanKeys() (*planKeys, error) {
@@ -71,7 +73,9 @@ func newPlanKeys() (*planKeys, error) {
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	return &planKeys{random: k}, nil
+	pk := &planKeys{random: k}
+	pk.keys.Store(&keyPair{})
+	return pk, nil
 }
 
 // keyFor reads the key cfg asks for: server.plan_key_file, or the random key.
@@ -88,33 +92,32 @@ func (k *planKeys) keyFor(cfg *config.Config) ([]byte, error) {
 func (k *planKeys) set(key []byte) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !hmac.Equal(key, k.current) {
-		k.previous, k.current = k.current, key
+	cur := k.keys.Load().current
+	if cur != nil && hmac.Equal(key, cur.key) {
+		return
 	}
-}
-
-func (k *planKeys) get() (current, previous []byte) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.current, k.previous
+	k.keys.Store(&keyPair{current: newMACKey(key), previous: cur})
 }
 
 // sign sets p's expiry (exp, unix ms) and signature.
 func (k *planKeys) sign(p *planInfo, exp time.Time) {
-	cur, _ := k.get()
 	p.Exp = exp.UnixMilli()
-	p.Sig = base64.RawURLEncoding.EncodeToString(planMAC(cur, p))
+	sum := k.keys.Load().current.mac(p)
+	p.Sig = base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // verify checks p's signature with the current or the previous key, then
 // its expiry at now.
 func (k *planKeys) verify(p *planInfo, now time.Time) error {
-	sig, err := base64.RawURLEncoding.DecodeString(p.Sig)
-	if err != nil || len(sig) != sha256.Size {
+	var sig [sha256.Size]byte
+	if base64.RawURLEncoding.EncodedLen(len(sig)) != len(p.Sig) {
 		return errPlanSignature
 	}
-	cur, prev := k.get()
-	if !hmac.Equal(sig, planMAC(cur, p)) && (prev == nil || !hmac.Equal(sig, planMAC(prev, p))) {
+	if n, err := base64.RawURLEncoding.Decode(sig[:], []byte(p.Sig)); err != nil || n != len(sig) {
+		return errPlanSignature
+	}
+	keys := k.keys.Load()
+	if !keys.current.matches(p, sig) && !keys.previous.matches(p, sig) {
 		return errPlanSignature
 	}
 	if now.UnixMilli() > p.Exp {
@@ -123,52 +126,77 @@ func (k *planKeys) verify(p *planInfo, now time.Time) error {
 	return nil
 }
 
-// planMAC is the HMAC-SHA256 under key of p's canonical encoding: a version
-// tag, then every field an attempt acts on in a fixed order, strings length
-// prefixed, numbers as 8 bytes big-endian, so no two plans encode alike.
-func planMAC(key []byte, p *planInfo) []byte {
-	m := hmac.New(sha256.New, key)
-	w := planWriter{h: m}
-	w.str("llm-failover plan v1")
-	w.str(p.ID)
-	w.u64(p.Gen)
-	w.str(p.Chain)
-	w.bool(p.Stream)
-	w.bool(p.IncludeUsage)
-	w.u64(uint64(int64(p.Extra)))
-	w.u64(uint64(p.PerTry.Milliseconds()))
-	w.u64(uint64(len(p.Targets)))
-	for _, t := range p.Targets {
-		w.str(t.Provider)
-		w.str(t.Model)
-		w.str(t.Cluster)
-		w.u64(uint64(int64(t.ContextWindow)))
-	}
-	w.u64(uint64(p.Exp))
-	return m.Sum(nil)
+// macKey is a plan key with a pool of HMAC states, so signing and
+// verifying allocate nothing in the steady state.
+type macKey struct {
+	key  []byte
+	pool sync.Pool // *macState
 }
 
-type planWriter struct {
+type macState struct {
 	h   hash.Hash
-	buf [8]byte
+	buf []byte
+	sum [sha256.Size]byte
 }
 
-func (w *planWriter) u64(v uint64) {
-	binary.BigEndian.PutUint64(w.buf[:], v)
-	w.h.Write(w.buf[:])
+func newMACKey(key []byte) *macKey {
+	m := &macKey{key: key}
+	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	return m
 }
 
-func (w *planWriter) str(s string) {
-	w.u64(uint64(len(s)))
-	w.h.Write([]byte(s))
+// mac is the HMAC-SHA256 of p's canonical encoding (planBytes).
+func (m *macKey) mac(p *planInfo) [sha256.Size]byte {
+	st := m.pool.Get().(*macState)
+	st.buf = planBytes(st.buf[:0], p)
+	st.h.Reset()
+	st.h.Write(st.buf)
+	st.h.Sum(st.sum[:0])
+	sum := st.sum
+	m.pool.Put(st)
+	return sum
 }
 
-func (w *planWriter) bool(b bool) {
-	v := uint64(0)
-	if b {
-		v = 1
+// matches reports whether sig is p's signature under m (false for no key).
+func (m *macKey) matches(p *planInfo, sig [sha256.Size]byte) bool {
+	if m == nil {
+		return false
 	}
-	w.u64(v)
+	sum := m.mac(p)
+	return hmac.Equal(sum[:], sig[:])
+}
+
+// planBytes appends p's canonical encoding to b: a version tag, then every
+// field an attempt acts on in a fixed order, strings length prefixed,
+// numbers and booleans as 8 bytes big-endian, so no two plans encode alike.
+func planBytes(b []byte, p *planInfo) []byte {
+	b = appendStr(b, "llm-failover plan v1")
+	b = appendStr(b, p.ID)
+	b = binary.BigEndian.AppendUint64(b, p.Gen)
+	b = appendStr(b, p.Chain)
+	b = appendBool(b, p.Stream)
+	b = appendBool(b, p.IncludeUsage)
+	b = binary.BigEndian.AppendUint64(b, uint64(int64(p.Extra)))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.PerTry.Milliseconds()))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(p.Targets)))
+	for _, t := range p.Targets {
+		b = appendStr(b, t.Provider)
+		b = appendStr(b, t.Model)
+		b = appendStr(b, t.Cluster)
+		b = binary.BigEndian.AppendUint64(b, uint64(int64(t.ContextWindow)))
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(p.Exp))
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return binary.BigEndian.AppendUint64(b, 1)
+	}
+	return binary.BigEndian.AppendUint64(b, 0)
 }
 
 // planExpiry is when a plan made at now on cfg expires: the request's
