@@ -1,10 +1,13 @@
 package envoy
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // TestCheckSecretFile verifies the example SDS files of the ext_proc
@@ -112,5 +115,23 @@ func TestDocs_SecurityQuotesTheSDSExamples(t *testing.T) {
 		if want := "```yaml\n" + strings.Join(body, "") + "```\n"; !strings.Contains(string(doc), want) {
 			t.Errorf("docs/security.md: got no copy of examples/sds/%s, want\n%s", name, want)
 		}
+	}
+}
+
+// TestGenerate_RefusesOneSidedTLS verifies envoy-config refuses a config
+// whose two sides of the ext_proc channel disagree on TLS.
+func TestGenerate_RefusesOneSidedTLS(t *testing.T) {
+	tests := map[string]func(c *config.Config){
+		"server TLS only": func(c *config.Config) { c.Envoy.ExtProcTLS = nil },
+		"Envoy TLS only":  func(c *config.Config) { c.Server.TLS = nil },
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := loadConfig(t, "testdata/mtls.config.yaml")
+			change(c)
+			if _, err := Generate(c, Options{}); !errors.Is(err, ErrGenerate) {
+				t.Fatalf("got %v, want an ErrGenerate", err)
+			}
+		})
 	}
 }
