@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -283,4 +284,57 @@ func FuzzPlan_VerifyNeverPanics(f *testing.F) {
 			t.Fatalf("verified a plan nobody signed: %+v", p)
 		}
 	})
+}
+
+// TestServer_PlanKeyFile verifies the plan key is read at New and on
+// Reload: a short file stops New with an error that names the file and not
+// its content; a reload with a new key signs new plans with it and still
+// serves an attempt of a plan signed before.
+func TestServer_PlanKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := dir + "/plan.key"
+	write := func(v string) {
+		if err := os.WriteFile(keyFile, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	y := strings.Replace(testConfig, "server:\n  stream_first_event_timeout: 300ms\n",
+		"server: {stream_first_event_timeout: 300ms, plan_key_file: "+keyFile+"}\nlimits: {max_body_bytes: 4KiB}\n", 1)
+	t.Setenv("TEST_OPENAI_KEY", "sk-openai-secret")
+	t.Setenv("TEST_GROQ_KEY", "gsk-groq-secret")
+	cfg, err := config.Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("too-short-secret")
+	if _, err := New(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), keyFile) || strings.Contains(err.Error(), "too-short-secret") {
+		t.Fatalf("New with a short key: got %v, want an error naming the file without its content", err)
+	}
+
+	write(strings.Repeat("a", 32))
+	h := newHarnessYAML(t, y)
+	before := h.planFor(chatBody)
+	write(strings.Repeat("b", 32))
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := h.planFor(chatBody)
+	if planStruct(before)["sig"].GetStringValue() == planStruct(after)["sig"].GetStringValue() {
+		t.Fatal("the plan after the reload has the signature of the old key")
+	}
+	for name, dm := range map[string]*structpb.Struct{"before the reload": before, "after the reload": after} {
+		s := h.open(PhaseAttempt)
+		s.send(h.attemptRequest(dm, 1, "openai", "r"))
+		if r := s.recv(); r.GetRequestHeaders() == nil {
+			t.Errorf("plan signed %s: got %v, want served", name, r)
+		}
+		s.close()
+	}
+	other := newHarnessYAML(t, y) // a replica started with the new key only
+	s := other.open(PhaseAttempt)
+	defer s.close()
+	s.send(other.attemptRequest(after, 1, "openai", "r"))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		t.Errorf("a replica sharing the new key: got %v, want served", r)
+	}
 }
