@@ -285,7 +285,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 			errc <- err
 		}
 	}()
-	if cfg.Server.TLS == nil && !config.IsLoopback(cfg.Server.GRPCAddress) {
+	if plainBeyondLoopback(cfg.Server) {
 		log.Warn("ext_proc gRPC listens beyond loopback without TLS (server.insecure_grpc): anyone who reaches it can open ext_proc streams; see docs/security.md",
 			"grpc", gl.Addr().String())
 	}
@@ -320,6 +320,12 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// plainBeyondLoopback reports a listener that anyone who reaches it can use:
+// plain gRPC beyond loopback (allowed only by server.insecure_grpc).
+func plainBeyondLoopback(s config.Server) bool {
+	return s.TLS == nil && !config.IsLoopback(s.GRPCAddress)
 }
 
 // tlsMode names the listener's security for the start log line.

@@ -363,3 +363,26 @@ func insecureHealthCheck(addr string) error {
 	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	return err
 }
+
+// TestPlainBeyondLoopback verifies which listeners are warned about at
+// start: plain gRPC beyond loopback only.
+func TestPlainBeyondLoopback(t *testing.T) {
+	tls := &config.ServerTLS{CertFile: "c", KeyFile: "k"}
+	tests := []struct {
+		name string
+		s    config.Server
+		want bool
+	}{
+		{"loopback", config.Server{GRPCAddress: "127.0.0.1:50051"}, false},
+		{"unix socket", config.Server{GRPCAddress: "unix:/run/x.sock"}, false},
+		{"every interface, insecure", config.Server{GRPCAddress: ":50051", InsecureGRPC: true}, true},
+		{"every interface, TLS", config.Server{GRPCAddress: ":50051", TLS: tls}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plainBeyondLoopback(tc.s); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
