@@ -367,7 +367,7 @@ func insecureHealthCheck(addr string) error {
 // TestPlainBeyondLoopback verifies which listeners are warned about at
 // start: plain gRPC beyond loopback only.
 func TestPlainBeyondLoopback(t *testing.T) {
-	tls := &config.ServerTLS{CertFile: "c", KeyFile: "k"}
+	withTLS := &config.ServerTLS{CertFile: "c", KeyFile: "k"}
 	tests := []struct {
 		name string
 		s    config.Server
@@ -376,7 +376,7 @@ func TestPlainBeyondLoopback(t *testing.T) {
 		{"loopback", config.Server{GRPCAddress: "127.0.0.1:50051"}, false},
 		{"unix socket", config.Server{GRPCAddress: "unix:/run/x.sock"}, false},
 		{"every interface, insecure", config.Server{GRPCAddress: ":50051", InsecureGRPC: true}, true},
-		{"every interface, TLS", config.Server{GRPCAddress: ":50051", TLS: tls}, false},
+		{"every interface, TLS", config.Server{GRPCAddress: ":50051", TLS: withTLS}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
