@@ -43,9 +43,23 @@ type Config struct {
 
 // Server holds the process's listen addresses.
 type Server struct {
-	// GRPCAddress is where the ext_proc gRPC service listens. Default ":50051".
-	// A "unix:/path" value listens on a unix socket.
+	// GRPCAddress is where the ext_proc gRPC service listens. Default
+	// "127.0.0.1:50051" (loopback). A "unix:/path" value listens on a unix
+	// socket. An address beyond loopback needs TLS or InsecureGRPC.
 	GRPCAddress string `json:"grpc_address,omitempty"`
+	// InsecureGRPC allows a GRPCAddress beyond loopback without TLS: anyone
+	// who reaches the port can then open ext_proc streams. Logged at warn
+	// at start. Default false.
+	InsecureGRPC bool `json:"insecure_grpc,omitempty"`
+	// TLS serves the gRPC listener over TLS, or mutual TLS when it names a
+	// client CA. Unset: plain gRPC. See ServerTLS.
+	TLS *ServerTLS `json:"tls,omitempty"`
+	// PlanKeyFile holds the key (at least 32 bytes, surrounding white space
+	// trimmed) that signs the plans the route phase publishes; replicas
+	// behind one Envoy share it so any of them verifies an attempt. Unset:
+	// a random key made at start, so every attempt must reach the replica
+	// that planned it. Read at start and on reload.
+	PlanKeyFile string `json:"plan_key_file,omitempty"`
 	// AdminAddress serves /healthz, /readyz and /metrics. Default "127.0.0.1:9464".
 	AdminAddress string `json:"admin_address,omitempty"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight streams. Default 20s, 0s..10m.
@@ -363,6 +377,10 @@ type Envoy struct {
 	// headers). Expiry is a 504 to the client, so on a loaded Envoy or
 	// llm-failover raise it rather than lose requests. Default 2s, 200ms..5m.
 	RouteMessageTimeout Duration `json:"route_message_timeout,omitempty"`
+	// ExtProcTLS makes Envoy reach llm-failover over TLS, with a client
+	// certificate for mutual TLS, from SDS secret files. Unset: plain gRPC.
+	// See ExtProcTLS.
+	ExtProcTLS *ExtProcTLS `json:"ext_proc_tls,omitempty"`
 	// AttemptMessageSlack is how far the attempt-phase ext_proc filter's
 	// message_timeout exceeds server.stream_first_event_timeout, which the
 	// attempt phase may spend holding a response's headers before it
@@ -410,7 +428,7 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 
 // Defaults in one place.
 const (
-	DefaultGRPCAddress        = ":50051"
+	DefaultGRPCAddress        = "127.0.0.1:50051"
 	DefaultAdminAddress       = "127.0.0.1:9464"
 	DefaultMetadataNamespace  = "llm_failover"
 	DefaultMaxBodyBytes       = 4 << 20
@@ -577,6 +595,7 @@ func (c *Config) Validate() error {
 			bad(path, "%d is outside %d..%d", v, lo, hi)
 		}
 	}
+	errs = append(errs, c.validateChannel()...)
 	durIn("server.drain_timeout", c.Server.DrainTimeout, 0, 10*time.Minute)
 	durIn("server.stream_first_event_timeout", c.Server.StreamFirstEventTimeout, 100*time.Millisecond, 5*time.Minute)
 	if h := c.Server.MaxStreamHoldBytes; h < 1<<10 || h > 16<<20 {

@@ -105,7 +105,7 @@ chains:
 		got  any
 		want any
 	}{
-		{"server.grpc_address", c.Server.GRPCAddress, ":50051"},
+		{"server.grpc_address", c.Server.GRPCAddress, "127.0.0.1:50051"},
 		{"server.admin_address", c.Server.AdminAddress, "127.0.0.1:9464"},
 		{"server.drain_timeout", c.Server.DrainTimeout.D(), 20 * time.Second},
 		{"server.stream_first_event_timeout", c.Server.StreamFirstEventTimeout.D(), 10 * time.Second},

@@ -82,6 +82,14 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch t := c.Envoy.ExtProcTLS; {
+	case t != nil && c.Server.TLS == nil:
+		return nil, fmt.Errorf("%w: envoy.ext_proc_tls is set but server.tls is not: Envoy would speak TLS to a plain-text listener", ErrGenerate)
+	case t == nil && c.Server.TLS != nil:
+		return nil, fmt.Errorf("%w: server.tls is set but envoy.ext_proc_tls is not: Envoy would speak plain text to a TLS listener", ErrGenerate)
+	case t != nil:
+		ep.TransportSocket = extProcTransportSocket(t)
+	}
 	clusters = append(clusters, ep)
 
 	return &bootstrapv3.Bootstrap{

@@ -29,13 +29,15 @@ var repoFiles = []generated{
 }
 
 // goldenFiles exercise the generator's branches: plain HTTP, HTTP/2, IP
-// hosts, a unix socket ext_proc address, prefix routes, same-target retries.
+// hosts, a unix socket ext_proc address, prefix routes, same-target retries,
+// mutual TLS to llm-failover.
 var goldenFiles = []generated{
 	{"minimal", "testdata/minimal.config.yaml", "testdata/minimal.config.yaml", "testdata/minimal.envoy.yaml"},
 	{"mixed", "testdata/mixed.config.yaml", "testdata/mixed.config.yaml", "testdata/mixed.envoy.yaml"},
 	// Keys held by Envoy: a credential_injector per provider cluster, one per API's header.
 	{"mesh", "../examples/mesh-config.yaml", "examples/mesh-config.yaml", "testdata/mesh.envoy.yaml"},
 	{"clients", "testdata/clients.config.yaml", "testdata/clients.config.yaml", "testdata/clients.envoy.yaml"},
+	{"mtls", "testdata/mtls.config.yaml", "testdata/mtls.config.yaml", "testdata/mtls.envoy.yaml"},
 }
 
 func loadConfig(t *testing.T, path string) *config.Config {

@@ -50,34 +50,6 @@ const (
 	holdBody                   // a JSON answer to translate: wait for all of it
 )
 
-// planInfo is the plan as it arrives in the forwarded dynamic metadata.
-type planInfo struct {
-	ID string
-	// Gen is the generation of the configuration the plan was made with
-	// (0 when the plan does not say).
-	Gen          uint64
-	Chain        string
-	Stream       bool
-	IncludeUsage bool
-	Extra        int
-	// PerTry is the request's per-try timeout ("per_try_ms"); 0 when the
-	// plan does not say (envoy.per_try_timeout applies).
-	PerTry  time.Duration
-	Targets []planTarget
-	// Client is the admitted client the answer's tokens are charged to
-	// ("client"; empty without a clients policy).
-	Client string
-}
-
-type planTarget struct {
-	Provider      string
-	Model         string
-	ContextWindow int
-}
-
-// key is the target's breaker key.
-func (t planTarget) key() string { return config.Target{Provider: t.Provider, Model: t.Model}.Key() }
-
 // attemptStream is one attempt on one provider: it rewrites the request for
 // the provider, judges the response, records the outcome and tells Envoy
 // whether to retry.
@@ -87,6 +59,7 @@ type attemptStream struct {
 	step attemptStep
 
 	reqID   string
+	peer    string // the stream's remote address, for refusal logs
 	traceID string // the plan id: the trace key
 	attempt int
 	plan    planInfo
@@ -268,6 +241,19 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
+// refuse answers an attempt stream whose plan is missing, does not verify,
+// has expired or does not name the provider Envoy chose, with a 500
+// ImmediateResponse (as fatal) and nothing else: no credential, no request
+// rewrite, no breaker outcome, no trace record, and a metric whose only
+// label is the fixed reason. The log line carries the reason and the
+// stream's peer, not the plan's (unverified) content.
+func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
+	a.step = attPassing
+	a.s.metrics.refused[why].Add(1)
+	a.s.log.Error("attempt refused", "phase", PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
+	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+}
+
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
 	attrs := req.GetAttributes()[attrNamespace]
@@ -278,7 +264,15 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	a.reqID = cleanRequestID(hs["x-request-id"])
 	plan, err := parsePlan(req.GetMetadataContext(), a.st.cfg.PlanNamespace())
 	if err != nil {
-		return a.fatal("plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
+		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
+	}
+	// Nothing of the plan is used before it verifies: an attempt stream
+	// from anyone but Envoy can carry any metadata (docs/security.md).
+	if err := a.s.planKeys.verify(&plan, a.s.clock.Now()); err != nil {
+		if errors.Is(err, errPlanExpired) {
+			return a.refuse(refusedExpired, "plan_expired", "the plan has expired: the attempt came later than any attempt of its request can"), nil
+		}
+		return a.refuse(refusedBadSignature, "plan_unverified", "the plan's signature does not verify: llm-failover did not publish it, or replicas behind one Envoy do not share server.plan_key_file"), nil
 	}
 	a.plan = plan
 	if st := a.s.snaps.get(plan.Gen); st != nil {
@@ -304,7 +298,7 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 			}
 		}
 		if !found {
-			return a.fatal("provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
+			return a.refuse(refusedProviderNotInPlan, "provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the signed plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
 		}
 		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
 	}
@@ -844,10 +838,19 @@ func (a *attemptStream) retryAfter(m *mutation) {
 	m.setHeader("retry-after", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 }
 
-// count adds one attempt outcome to the metrics.
+// count adds one attempt outcome to the metrics. The provider and model
+// become labels only for a configured target (one with a breaker: the
+// registry holds a breaker for every target of every configuration loaded),
+// else both are "unknown": nothing a caller sends can add a label.
 func (s *Server) count(providerName, model string, c provider.Class) {
+	if s.registry.Lookup(config.Target{Provider: providerName, Model: model}.Key()) == nil {
+		providerName, model = unknownLabel, unknownLabel
+	}
 	counter(&s.metrics.attempts, providerName+"\x00"+model+"\x00"+c.String()).Add(1)
 }
+
+// unknownLabel stands for a provider or model that is not a configured target.
+const unknownLabel = "unknown"
 
 // settle feeds outcomes the trace store decided (attempts that ended without
 // an answer, once the evidence said who ended them) to the breakers and metrics.
@@ -924,7 +927,7 @@ func (s *Server) hostProvider(attrs *structpb.Struct) string {
 			return p.(string)
 		}
 		p := parseHostProvider(v)
-		if s.hostsLen.Add(1) <= maxHostCache {
+		if len(text.StringValue) <= maxHostCacheKey && s.hostsLen.Add(1) <= maxHostCache {
 			s.hosts.Store(text.StringValue, p)
 		}
 		return p
@@ -932,8 +935,13 @@ func (s *Server) hostProvider(attrs *structpb.Struct) string {
 	return parseHostProvider(v)
 }
 
-// maxHostCache bounds the parsed host metadata cache.
-const maxHostCache = 4096
+// maxHostCache bounds the parsed host metadata cache, and maxHostCacheKey
+// the length of a cached string (Envoy's are a few hundred bytes; a caller
+// other than Envoy could send megabytes).
+const (
+	maxHostCache    = 4096
+	maxHostCacheKey = 4096
+)
 
 func parseHostProvider(v *structpb.Value) string {
 	var fm map[string]*structpb.Struct
@@ -955,41 +963,4 @@ func parseHostProvider(v *structpb.Value) string {
 		}
 	}
 	return fm[EndpointNamespace].GetFields()["provider"].GetStringValue()
-}
-
-var errNoPlan = errors.New("no plan in the forwarded metadata")
-
-// parsePlan reads the plan from the forwarded dynamic metadata.
-func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
-	s := md.GetFilterMetadata()[ns]
-	if s == nil {
-		return planInfo{}, errNoPlan
-	}
-	f := s.GetFields()
-	p := planInfo{
-		ID:           f["id"].GetStringValue(),
-		Chain:        f["chain"].GetStringValue(),
-		Stream:       f["stream"].GetBoolValue(),
-		IncludeUsage: f["include_usage"].GetBoolValue(),
-		Extra:        int(f["extra"].GetNumberValue()),
-		Client:       f[planClientKey].GetStringValue(),
-	}
-	if ms := f["per_try_ms"].GetNumberValue(); ms >= 1 && ms < 1e9 {
-		p.PerTry = time.Duration(ms) * time.Millisecond
-	}
-	for _, v := range f["targets"].GetListValue().GetValues() {
-		t := v.GetStructValue().GetFields()
-		p.Targets = append(p.Targets, planTarget{
-			Provider:      t["provider"].GetStringValue(),
-			Model:         t["model"].GetStringValue(),
-			ContextWindow: int(t["context_window"].GetNumberValue()),
-		})
-	}
-	if g := f["gen"].GetNumberValue(); g > 0 && g < 1<<53 {
-		p.Gen = uint64(g)
-	}
-	if len(p.Targets) == 0 {
-		return p, fmt.Errorf("%w: the plan has no targets", errNoPlan)
-	}
-	return p, nil
 }

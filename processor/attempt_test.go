@@ -387,6 +387,7 @@ func TestAttempt_PlanPerTryTimeoutBlames(t *testing.T) {
 		t.Fatalf("no plan namespace in %v", dm)
 	}
 	plan.Fields["per_try_ms"] = structpb.NewNumberValue(2000)
+	h.resign(dm)
 	s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
 	h.clock.Advance(2 * time.Second)
 	h.endAttempt(s)
@@ -474,6 +475,7 @@ func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
 			plan["gen"] = structpb.NewNumberValue(12345) // made elsewhere, with another configuration
 			t0 := plan["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
 			t0["provider"] = structpb.NewStringValue("elsewhere")
+			h.resign(dm) // by a replica sharing the key
 			return h.attemptRequest(dm, 1, "", "rq-9")
 		}},
 		{"no body", "missing_body", func(h *harness) *extprocv3.ProcessingRequest {

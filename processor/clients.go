@@ -8,7 +8,6 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/tidwall/gjson"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/config"
@@ -129,14 +128,14 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
 }
 
-// tagClient names the admitted client in the plan (md from planMetadata).
-func (r *routeStream) tagClient(md *structpb.Struct) {
+// admittedClient is the name of the admitted client the plan names, so the
+// attempt phase charges its tokens (signed with the plan); empty without a
+// clients policy.
+func (r *routeStream) admittedClient() string {
 	if !r.st.access.Active() || r.client.id.Client == nil {
-		return
+		return ""
 	}
-	if plan := md.GetFields()[r.st.cfg.PlanNamespace()].GetStructValue(); plan != nil {
-		plan.Fields[planClientKey] = structpb.NewStringValue(r.client.id.Client.Name)
-	}
+	return r.client.id.Client.Name
 }
 
 // chargeClient charges the completion tokens of an answer (OpenAI-shaped

@@ -217,21 +217,31 @@ func TestClients_TokenBudgetCountsCompletions(t *testing.T) {
 	}
 }
 
-// TestClients_ForgedPlanClientChargesNothing verifies that a plan naming a
-// client the configuration does not list makes no window.
+// TestClients_ForgedPlanClientChargesNothing verifies that the plan's client
+// is signed with it: an attempt whose plan names another client (listed or
+// not) is refused before anything is charged, and makes no window.
 func TestClients_ForgedPlanClientChargesNothing(t *testing.T) {
-	h := newHarnessYAML(t, testConfigWithout()+clientsYAML)
-	d := h.decide(who{headers: []string{"authorization", "Bearer sk-team-a"}, source: "10.0.0.1:1"}, premiumBody)
-	before := h.srv.limiter.Len()
-	d.plan.GetFields()["llm_failover.plan"].GetStructValue().Fields["client"] = structpb.NewStringValue("forged-" + strings.Repeat("x", 100))
-	s := h.runAttempt(d.plan, 1, "openai", "r", premiumBody)
-	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
-	s.send(respBody(`{"id":"x","object":"chat.completion","choices":[],"usage":{"completion_tokens":5}}`, true))
-	s.recv()
-	s.recv()
-	s.close()
-	if n := h.srv.limiter.Len(); n != before {
-		t.Errorf("limiter entries = %d after a forged client name, want %d", n, before)
+	for _, name := range []string{"office", "forged-" + strings.Repeat("x", 100)} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarnessYAML(t, testConfigWithout()+clientsYAML)
+			d := h.decide(who{headers: []string{"authorization", "Bearer sk-team-a"}, source: "10.0.0.1:1"}, premiumBody)
+			before := h.srv.limiter.Len()
+			_, usedBefore := h.srv.limiter.Used(h.srv.state.Load().access, name, h.clock.Now())
+			d.plan.GetFields()["llm_failover.plan"].GetStructValue().Fields["client"] = structpb.NewStringValue(name)
+			s := h.open(PhaseAttempt)
+			s.send(h.attemptRequest(d.plan, 1, "openai", "r"))
+			r := s.recv()
+			if got := r.GetImmediateResponse().GetDetails(); got != "llm_failover_plan_unverified" {
+				t.Fatalf("attempt with a changed plan client: got %v, want an immediate response llm_failover_plan_unverified", r)
+			}
+			s.close()
+			if n := h.srv.limiter.Len(); n != before {
+				t.Errorf("limiter entries = %d after a forged client name, want %d", n, before)
+			}
+			if _, used := h.srv.limiter.Used(h.srv.state.Load().access, name, h.clock.Now()); used != usedBefore {
+				t.Errorf("tokens charged to %q = %d, want %d", name, used, usedBefore)
+			}
+		})
 	}
 }
 

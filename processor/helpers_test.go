@@ -268,6 +268,22 @@ func (h *harness) planOpen(body string, kv ...string) (*structpb.Struct, *stream
 	return r.GetDynamicMetadata(), s
 }
 
+// resign signs dm's plan again after a test changed it, as a replica
+// sharing the key would have signed it.
+func (h *harness) resign(dm *structpb.Struct) {
+	h.t.Helper()
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for ns, v := range dm.GetFields() {
+		md.FilterMetadata[ns] = v.GetStructValue()
+	}
+	p, err := parsePlan(md, "llm_failover.plan")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.srv.planKeys.sign(&p, time.UnixMilli(p.Exp))
+	md.FilterMetadata["llm_failover.plan"].Fields["sig"] = structpb.NewStringValue(p.Sig)
+}
+
 // waitStreams waits until at most n (default 0) ext_proc streams run: the
 // server sees a stream's end asynchronously.
 func (h *harness) waitStreams(n ...int) {

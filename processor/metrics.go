@@ -18,6 +18,8 @@ type metrics struct {
 	attempts sync.Map // "provider\x00model\x00outcome" -> *atomic.Int64
 	planned  sync.Map // chain -> *atomic.Int64
 	rejected sync.Map // code -> *atomic.Int64
+	// refused counts attempt streams refused for their plan, by fixed reason.
+	refused [refusalCount]atomic.Int64
 }
 
 func counter(m *sync.Map, key string) *atomic.Int64 {
@@ -47,6 +49,11 @@ func (s *Server) WriteMetrics(w io.Writer, now time.Time) {
 	writeCounters(w, &s.metrics.rejected, func(k string) string {
 		return fmt.Sprintf(`llm_failover_requests_rejected_total{code=%q}`, k)
 	})
+	fmt.Fprintln(w, "# HELP llm_failover_attempts_refused_total Attempt streams refused for their plan (missing, unverified, expired, provider not in it), by reason.")
+	fmt.Fprintln(w, "# TYPE llm_failover_attempts_refused_total counter")
+	for r := range refusalCount {
+		fmt.Fprintf(w, "llm_failover_attempts_refused_total{reason=%q} %d\n", r.String(), s.metrics.refused[r].Load())
+	}
 	fmt.Fprintln(w, "# HELP llm_failover_breaker_state Breaker state per target: 0 closed, 1 open, 2 half-open, 3 recovering.")
 	fmt.Fprintln(w, "# TYPE llm_failover_breaker_state gauge")
 	var lines []string

@@ -251,7 +251,6 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
-	r.tagClient(resp.DynamicMetadata)
 	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
 		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	}
@@ -319,46 +318,17 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
-// override in the metadata namespace and the plan details in the plan
-// namespace (docs/envoy-contract.md).
+// override and the signed plan details (encodePlan, docs/envoy-contract.md).
 func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
-	ns, planNS := r.st.cfg.MetadataNamespace, r.st.cfg.PlanNamespace()
-	groups := make([]*structpb.Value, len(p.Steps))
-	targets := make([]*structpb.Value, len(p.Steps))
+	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
+		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
 	for i, s := range p.Steps {
-		groups[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"name": structpb.NewStringValue("attempt-" + strconv.Itoa(i+1)),
-			"clusters": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{
-				structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-					"cluster_name": structpb.NewStringValue(s.Cluster),
-					"weight":       structpb.NewNumberValue(1),
-				}}),
-			}}),
-		}})
-		targets[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"provider":       structpb.NewStringValue(s.Provider),
-			"cluster":        structpb.NewStringValue(s.Cluster),
-			"model":          structpb.NewStringValue(s.Model),
-			"context_window": structpb.NewNumberValue(float64(s.ContextWindow)),
-		}})
+		pi.Targets[i] = planTarget{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
-		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"priority_groups": structpb.NewListValue(&structpb.ListValue{Values: groups}),
-		}}),
-		planNS: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"v":             structpb.NewNumberValue(1),
-			"id":            structpb.NewStringValue(r.planID),
-			"gen":           structpb.NewNumberValue(float64(r.st.gen)),
-			"per_try_ms":    structpb.NewNumberValue(float64(r.perTry.Milliseconds())),
-			"chain":         structpb.NewStringValue(p.Chain),
-			"model":         structpb.NewStringValue(in.Model),
-			"stream":        structpb.NewBoolValue(in.Stream),
-			"include_usage": structpb.NewBoolValue(in.IncludeUsage),
-			"extra":         structpb.NewNumberValue(float64(p.SameTargetRetries)),
-			"targets":       structpb.NewListValue(&structpb.ListValue{Values: targets}),
-		}}),
-	}}
+	pi.Client = r.admittedClient()
+	now := r.s.clock.Now()
+	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))
+	return encodePlan(r.st.cfg.MetadataNamespace, r.st.cfg.PlanNamespace(), &pi)
 }
 
 // responseHeaders lets our own answers through and turns Envoy's local

@@ -40,6 +40,14 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 		t.Fatalf("plan gen: got %v, want the configuration's generation %d", plan["gen"], h.srv.state.Load().gen)
 	}
 	plan["gen"] = 7
+	if exp, _ := plan["exp"].(float64); int64(exp) != h.clock.Now().Add(h.srv.state.Load().cfg.RequestLifetime()+planClockSlack).UnixMilli() {
+		t.Fatalf("plan exp: got %v, want the request lifetime plus %s from now", plan["exp"], planClockSlack)
+	}
+	if sig, _ := plan["sig"].(string); len(sig) != 43 {
+		t.Fatalf("plan sig: got %q, want 43 base64url characters (HMAC-SHA256)", sig)
+	}
+	delete(plan, "exp")
+	delete(plan, "sig")
 	got, _ := json.Marshal(dm)
 	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
 		`"llm_failover.plan":{"chain":"premium","extra":0,"gen":7,"id":"r1","include_usage":true,"model":"premium","per_try_ms":60000,"stream":true,"targets":[` +

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/llm-failover/llm-failover/access"
@@ -66,6 +67,8 @@ type Server struct {
 	hostsLen atomic.Int64
 
 	snaps snapshots // the current configuration and those plans in flight were made with
+	// planKeys sign the plans the route phase publishes (plansig.go).
+	planKeys *planKeys
 
 	mu         sync.Mutex
 	draining   bool
@@ -128,6 +131,11 @@ func New(opts Options) (*Server, error) {
 			opts.OnStateChange(t)
 		}
 	})
+	pk, err := newPlanKeys()
+	if err != nil {
+		return nil, fmt.Errorf("processor: plan key: %w", err)
+	}
+	s.planKeys = pk
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {
@@ -146,6 +154,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if need := MessageLimitsFor(cfg); need.Recv > s.msgLimits.Recv || need.Send > s.msgLimits.Send {
 		errs = append(errs, fmt.Errorf("processor: limits.max_body_bytes %s needs gRPC messages of up to %d bytes, above the %d fixed at start: restart llm-failover to raise it",
 			cfg.Limits.MaxBodyBytes, need.Recv, s.msgLimits.Recv))
+	}
+	planKey, err := s.planKeys.keyFor(cfg)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("processor: %w", err))
 	}
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
@@ -183,6 +195,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	s.limiter.Retain(st.access)
+	s.planKeys.set(planKey)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	st.gen = generationOf(cfg)
 	s.snaps.add(st, s.clock.Now())
@@ -318,7 +331,11 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 	case PhaseRoute:
 		h = newRouteStream(s, st)
 	case PhaseAttempt:
-		h = newAttemptStream(s, st)
+		as := newAttemptStream(s, st)
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			as.peer = p.Addr.String()
+		}
+		h = as
 	default:
 		s.log.Error("unknown phase", "phase", phase)
 		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", PhaseHeader, phase, PhaseRoute, PhaseAttempt)

@@ -202,7 +202,7 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go reloadOnHangup(ctx, *path, srv, log)
-	if err := runServer(ctx, cfg, srv, log, nil); err != nil {
+	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
@@ -237,13 +237,30 @@ func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log
 // listeners are the addresses runServer actually bound (for tests).
 type listeners struct{ grpc, admin string }
 
+// runOptions are runServer's test hooks; the zero value serves normally.
+type runOptions struct {
+	// bound receives the addresses once both listeners are bound.
+	bound chan<- listeners
+	// clock drives the TLS file checks; nil means the wall clock.
+	clock clock
+}
+
 // runServer serves ext_proc and the admin endpoints until ctx is done, then
 // drains: readiness and the gRPC health turn false, new requests (route-phase
 // streams) are refused while attempts of requests already planned are still
 // served, and running streams get server.drain_timeout to finish. The gRPC
 // server's message limits come from limits.max_body_bytes
-// (processor.MessageLimitsFor).
-func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, log *slog.Logger, bound chan<- listeners) error {
+// (processor.MessageLimitsFor); with server.tls it serves TLS or mutual TLS
+// from files reloaded when they change (certStore).
+func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, log *slog.Logger, o runOptions) error {
+	opts := srv.GRPCServerOptions()
+	if t := cfg.Server.TLS; t != nil {
+		certs, err := newCertStore(*t, o.clock, log)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, certs.serverOption())
+	}
 	network, addr := "tcp", cfg.Server.GRPCAddress
 	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", rest
@@ -258,7 +275,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		gl.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Server.AdminAddress, err)
 	}
-	gs := grpc.NewServer(srv.GRPCServerOptions()...)
+	gs := grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -291,10 +308,14 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 			errc <- err
 		}
 	}()
-	log.Info("llm-failover serving", "grpc", gl.Addr().String(), "admin", al.Addr().String(),
+	if plainBeyondLoopback(cfg.Server) {
+		log.Warn("ext_proc gRPC listens beyond loopback without TLS (server.insecure_grpc): anyone who reaches it can open ext_proc streams; see docs/security.md",
+			"grpc", gl.Addr().String())
+	}
+	log.Info("llm-failover serving", "grpc", gl.Addr().String(), "admin", al.Addr().String(), "tls", tlsMode(cfg.Server.TLS),
 		"providers", len(cfg.Providers), "chains", len(cfg.Chains))
-	if bound != nil {
-		bound <- listeners{grpc: gl.Addr().String(), admin: al.Addr().String()}
+	if o.bound != nil {
+		o.bound <- listeners{grpc: gl.Addr().String(), admin: al.Addr().String()}
 	}
 	select {
 	case <-ctx.Done():
@@ -322,4 +343,21 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// plainBeyondLoopback reports a listener that anyone who reaches it can use:
+// plain gRPC beyond loopback (allowed only by server.insecure_grpc).
+func plainBeyondLoopback(s config.Server) bool {
+	return s.TLS == nil && !config.IsLoopback(s.GRPCAddress)
+}
+
+// tlsMode names the listener's security for the start log line.
+func tlsMode(t *config.ServerTLS) string {
+	switch {
+	case t == nil:
+		return "none"
+	case t.ClientCAFile != "":
+		return "mutual"
+	}
+	return "server"
 }

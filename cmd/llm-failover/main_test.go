@@ -32,7 +32,7 @@ func TestCheckConfig(t *testing.T) {
 	if code := run([]string{"check-config", "../../examples/config.yaml"}, &out, &errb); code != 0 {
 		t.Fatalf("valid config: exit %d, stderr %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "grpc_address: :50051") {
+	if !strings.Contains(out.String(), "grpc_address: 127.0.0.1:50051") {
 		t.Fatalf("effective config lacks the defaults:\n%s", out.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
@@ -91,7 +91,9 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
 	ctx, cancel := context.WithCancel(context.Background())
 	bound := make(chan listeners, 1)
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), bound) }()
+	go func() {
+		done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{bound: bound})
+	}()
 	l := <-bound
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`, "/": "<td>p/m</td><td class=\"closed\">closed</td><td>100%</td>"} {
 		resp, err := http.Get("http://" + l.admin + path)
@@ -137,7 +139,9 @@ limits: {max_body_bytes: 8MiB}
 	ctx, cancel := context.WithCancel(context.Background())
 	bound := make(chan listeners, 1)
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), bound) }()
+	go func() {
+		done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{bound: bound})
+	}()
 	defer func() {
 		cancel()
 		<-done
