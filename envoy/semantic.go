@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -34,6 +35,7 @@ type index struct {
 	routeExtProc []located[*extprocv3.ExternalProcessor]
 	attempts     []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
 	injected     []located[string]                       // headers credential_injector filters set
+	hcmInjector  []string                                // credential_injector filters in a connection manager
 	specifiers   []located[*pgv3.PriorityGroupClusterSpecifier]
 	routes       []located[*routev3.Route]
 	vhostRetry   map[*routev3.Route]*routev3.RetryPolicy
@@ -102,6 +104,31 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 				bad(a.path+".forward_rules", "does not keep header %q, which the credential_injector at %s sets, from the ext_proc server: later attempts of a request share the header map and would send it the key; add it to disallowed_headers", in.msg, in.path)
 			}
 		}
+	}
+	// Attributes are CEL expressions evaluated on the request header map
+	// (matching_utils.cc ExpressionManager::evaluateAttributes), which
+	// forward_rules do not filter: request.headers, or the whole request,
+	// would carry an injected key to the server. Request attributes of an
+	// attempt-phase filter and response attributes of any ext_proc filter
+	// are evaluated after an attempt's injection.
+	if len(ix.injected) > 0 {
+		for _, a := range ix.attempts {
+			for j, e := range a.msg.GetRequestAttributes() {
+				if readsRequestHeaders(e) {
+					bad(fmt.Sprintf("%s.request_attributes[%d]", a.path, j), "%q reads the request headers, which hold the key a credential_injector sets on an earlier attempt (forward_rules do not apply to attributes)", e)
+				}
+			}
+		}
+		for _, a := range append(slices.Clone(ix.routeExtProc), ix.attempts...) {
+			for j, e := range a.msg.GetResponseAttributes() {
+				if readsRequestHeaders(e) {
+					bad(fmt.Sprintf("%s.response_attributes[%d]", a.path, j), "%q reads the request headers, which hold the key a credential_injector set (forward_rules do not apply to attributes)", e)
+				}
+			}
+		}
+	}
+	for _, p := range ix.hcmInjector {
+		bad(p, "a credential_injector in the HTTP connection manager sets the key before the route phase and every attempt phase, for every provider: put it on the provider's cluster, after the attempt-phase ext_proc filter")
 	}
 	extProcClusters := map[string]string{} // cluster -> first referring path
 	for _, e := range append(slices.Clone(ix.routeExtProc), ix.attempts...) {
@@ -201,11 +228,14 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("the last upstream HTTP filter is %q; it must be %s (upstream_codec), which sends the request", f.GetName(), upstreamCodecType)})
 		}
 		var ci credinjectorv3.CredentialInjector
-		var g genericv3.Generic
-		if unpack(tc, &ci) && unpack(ci.GetCredential().GetTypedConfig(), &g) {
-			h := strings.ToLower(g.GetHeader())
-			if h == "" {
-				h = "authorization" // generic/config.cc default
+		if unpack(tc, &ci) {
+			// The generic credential sets its header (authorization by
+			// default, generic/config.cc); any other (oauth2,
+			// client_credentials_impl.cc inject) sets authorization.
+			h := "authorization"
+			var g genericv3.Generic
+			if unpack(ci.GetCredential().GetTypedConfig(), &g) && g.GetHeader() != "" {
+				h = strings.ToLower(g.GetHeader())
 			}
 			ix.injected = append(ix.injected, located[string]{p + ".typed_config", h})
 		}
@@ -278,6 +308,9 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		if unpack(f.GetTypedConfig(), &ep) {
 			ix.routeExtProc = append(ix.routeExtProc, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
 		}
+		if f.GetTypedConfig().MessageIs(&credinjectorv3.CredentialInjector{}) {
+			ix.hcmInjector = append(ix.hcmInjector, p)
+		}
 	}
 	rc := hcm.GetRouteConfig()
 	for v, vh := range rc.GetVirtualHosts() {
@@ -296,6 +329,23 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		}
 	}
 	return probs
+}
+
+// requestRef finds references to the CEL attribute "request" (context.cc
+// RequestWrapper) and the field after it, if any.
+var requestRef = regexp.MustCompile(`(?:^|[^.\w])request\b(?:\s*\.\s*(\w+))?`)
+
+// readsRequestHeaders reports whether the CEL expression e may read request
+// headers: request.headers, or the request map as a whole (request,
+// request["headers"]). Other request fields (request.id, request.path) are
+// single headers no credential is injected in.
+func readsRequestHeaders(e string) bool {
+	for _, m := range requestRef.FindAllStringSubmatch(e, -1) {
+		if m[1] == "" || m[1] == "headers" {
+			return true
+		}
+	}
+	return false
 }
 
 // httpOptions returns the cluster's upstreams.http.v3.HttpProtocolOptions.
