@@ -19,7 +19,8 @@ type Clients struct {
 	KeyHeaders []string `json:"key_headers,omitempty"`
 	// SourceHeader names a request header a trusted proxy in front of Envoy
 	// sets to the caller's IP; its last comma-separated value is used instead
-	// of Envoy's source.address attribute. Default empty: only
+	// of Envoy's source.address attribute (for x-forwarded-for the one
+	// before the last, which Envoy appends itself). Default empty: only
 	// source.address, which no request header can change. Set it only when
 	// that proxy overwrites the header on every request.
 	SourceHeader string `json:"source_header,omitempty"`
