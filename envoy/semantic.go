@@ -31,14 +31,16 @@ type located[T any] struct {
 
 // index is what the semantic checks need from a bootstrap, found once.
 type index struct {
-	clusters     map[string]int // name -> position in static_resources.clusters
-	routeExtProc []located[*extprocv3.ExternalProcessor]
-	attempts     []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
-	injected     []located[string]                       // headers credential_injector filters set
-	hcmInjector  []string                                // credential_injector filters in a connection manager
-	specifiers   []located[*pgv3.PriorityGroupClusterSpecifier]
-	routes       []located[*routev3.Route]
-	vhostRetry   map[*routev3.Route]*routev3.RetryPolicy
+	clusters       map[string]int // name -> position in static_resources.clusters
+	routeExtProc   []located[*extprocv3.ExternalProcessor]
+	attempts       []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
+	injected       []located[string]                       // headers credential_injector filters set
+	hcmInjector    []string                                // credential_injector filters in a connection manager
+	extProcNames   map[string]bool                         // the names ext_proc filters are configured under
+	vhostPerFilter map[*routev3.Route]map[string]*anypb.Any
+	specifiers     []located[*pgv3.PriorityGroupClusterSpecifier]
+	routes         []located[*routev3.Route]
+	vhostRetry     map[*routev3.Route]*routev3.RetryPolicy
 }
 
 // semantic makes the cross-reference checks Envoy makes when it loads the
@@ -51,7 +53,8 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 	bad := func(path, format string, a ...any) {
 		probs = append(probs, &Problem{Path: path, Reason: fmt.Sprintf(format, a...)})
 	}
-	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{}}
+	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
+		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
 	sr := b.GetStaticResources()
 	for i, cl := range sr.GetClusters() {
 		path := fmt.Sprintf("static_resources.clusters[%d]", i)
@@ -123,6 +126,43 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 			for j, e := range a.msg.GetResponseAttributes() {
 				if readsRequestHeaders(e) {
 					bad(fmt.Sprintf("%s.response_attributes[%d]", a.path, j), "%q reads the request headers, which hold the key a credential_injector set (forward_rules do not apply to attributes)", e)
+				}
+			}
+		}
+	}
+	// An attempt that goes on without the attempt phase (failure_mode_allow
+	// on an ext_proc error or message timeout: ext_proc.cc
+	// Filter::onGrpcError, onMessageTimeout) keeps what the header map
+	// holds: the client's credentials and the key an earlier attempt
+	// injected for another provider.
+	for _, a := range ix.attempts {
+		if a.msg.GetFailureModeAllow() {
+			bad(a.path+".failure_mode_allow", "must be false on an attempt-phase filter: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
+		}
+	}
+	// A route to a cluster with ext_proc disabled skips both phases: no
+	// client policy, and an Envoy-held key used by anyone (per-route
+	// config is looked up by filter name for upstream filters too).
+	for _, r := range ix.routes {
+		if r.msg.GetRoute() == nil {
+			continue
+		}
+		for _, pf := range []map[string]*anypb.Any{r.msg.GetTypedPerFilterConfig(), ix.vhostPerFilter[r.msg]} {
+			for name, a := range pf {
+				p := fmt.Sprintf("%s.typed_per_filter_config[%q]", r.path, name)
+				if disablesExtProc(name, a, ix.extProcNames) {
+					bad(p, "disables ext_proc on a route to a cluster: its requests would skip the route phase's client policy and the attempt phase, and reach a provider with any key Envoy injects")
+				}
+				var pr extprocv3.ExtProcPerRoute
+				if !unpack(a, &pr) {
+					continue
+				}
+				o := pr.GetOverrides()
+				if o.GetFailureModeAllow().GetValue() {
+					bad(p+".overrides.failure_mode_allow", "must not be true on a route to a cluster: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
+				}
+				if len(ix.injected) > 0 && (slices.ContainsFunc(o.GetRequestAttributes(), readsRequestHeaders) || slices.ContainsFunc(o.GetResponseAttributes(), readsRequestHeaders)) {
+					bad(p+".overrides", "an attribute reads the request headers, which hold the key a credential_injector sets (forward_rules do not apply to attributes)")
 				}
 			}
 		}
@@ -241,6 +281,7 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(tc, &ep) {
+			ix.extProcNames[f.GetName()] = true
 			if injector >= 0 {
 				probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("this ext_proc filter follows the credential_injector at http_filters[%d]: its server would receive the injected key; put the credential_injector after every ext_proc filter", injector)})
 			}
@@ -306,6 +347,7 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(f.GetTypedConfig(), &ep) {
+			ix.extProcNames[f.GetName()] = true
 			ix.routeExtProc = append(ix.routeExtProc, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
 		}
 		if f.GetTypedConfig().MessageIs(&credinjectorv3.CredentialInjector{}) {
@@ -321,6 +363,7 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 			if vh.GetRetryPolicy() != nil {
 				ix.vhostRetry[rt] = vh.GetRetryPolicy()
 			}
+			ix.vhostPerFilter[rt] = vh.GetTypedPerFilterConfig()
 			ext := rt.GetRoute().GetInlineClusterSpecifierPlugin().GetExtension()
 			var spec pgv3.PriorityGroupClusterSpecifier
 			if unpack(ext.GetTypedConfig(), &spec) {
@@ -329,6 +372,18 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		}
 	}
 	return probs
+}
+
+// disablesExtProc reports whether the per-filter config a under name turns
+// an ext_proc filter off: an ExtProcPerRoute with disabled, or a generic
+// FilterConfig with disabled for a name an ext_proc filter has.
+func disablesExtProc(name string, a *anypb.Any, extProcNames map[string]bool) bool {
+	var pr extprocv3.ExtProcPerRoute
+	if unpack(a, &pr) {
+		return pr.GetDisabled()
+	}
+	var fc routev3.FilterConfig
+	return unpack(a, &fc) && fc.GetDisabled() && extProcNames[name]
 }
 
 // requestRef finds references to the CEL attribute "request" (context.cc
