@@ -353,6 +353,22 @@ func TestCheck_NoRequestSkipsThePhases(t *testing.T) {
 				Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{RequestAttributes: []string{"request.headers['authorization']"}}}})}
 			repackHCM(t, b, h)
 		}, "overrides: an attribute reads the request headers"},
+		{"attempt request body not buffered", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			editHTTPOptions(t, b, 0, func(o *upstreamhttpv3.HttpProtocolOptions) {
+				var ep extprocv3.ExternalProcessor
+				if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+					t.Fatal(err)
+				}
+				ep.ProcessingMode.RequestBodyMode = extprocv3.ProcessingMode_NONE
+				o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+			})
+		}, "processing_mode: an attempt-phase filter needs request headers sent and request_body_mode BUFFERED"},
+		{"per-route processing_mode", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": mustAny(&extprocv3.ExtProcPerRoute{
+				Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{ProcessingMode: &extprocv3.ProcessingMode{RequestBodyMode: extprocv3.ProcessingMode_NONE}}}})}
+			repackHCM(t, b, h)
+		}, "overrides.processing_mode: must not be set"},
 		{"generated file", func(*testing.T, *bootstrapv3.Bootstrap) {}, ""},
 	}
 	for _, tc := range tests {

@@ -136,6 +136,12 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 	// holds: the client's credentials and the key an earlier attempt
 	// injected for another provider.
 	for _, a := range ix.attempts {
+		// The attempt phase removes credentials and sets the provider's in
+		// its answer to the buffered request body.
+		pm := a.msg.GetProcessingMode()
+		if pm.GetRequestHeaderMode() == extprocv3.ProcessingMode_SKIP || pm.GetRequestBodyMode() != extprocv3.ProcessingMode_BUFFERED {
+			bad(a.path+".processing_mode", "an attempt-phase filter needs request headers sent and request_body_mode BUFFERED: the attempt phase removes the client's credentials and any injected key in its answer to the body")
+		}
 		if a.msg.GetFailureModeAllow() {
 			bad(a.path+".failure_mode_allow", "must be false on an attempt-phase filter: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
 		}
@@ -158,6 +164,9 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 					continue
 				}
 				o := pr.GetOverrides()
+				if o.GetProcessingMode() != nil {
+					bad(p+".overrides.processing_mode", "must not be set on a route to a cluster: it applies to the attempt-phase filters too, which need their request headers and buffered body (the attempt phase removes the client's credentials and any injected key there)")
+				}
 				if o.GetFailureModeAllow().GetValue() {
 					bad(p+".overrides.failure_mode_allow", "must not be true on a route to a cluster: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
 				}
