@@ -64,8 +64,9 @@ type ClientPolicy struct {
 	Rate *ClientWindow `json:"rate,omitempty"`
 	// Tokens is the token budget per window: each admitted request's prompt
 	// estimate (body bytes / 4) and the usage.completion_tokens of its answer
-	// (a streamed answer's usage chunk, sent only with
-	// stream_options.include_usage). Unset: no budget.
+	// (a streamed answer's usage chunk, sent with
+	// stream_options.include_usage; without it the streamed text's bytes /
+	// 4). Unset: no budget.
 	Tokens *ClientWindow `json:"tokens,omitempty"`
 }
 
