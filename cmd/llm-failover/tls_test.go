@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -456,6 +457,34 @@ func TestPlainBeyondLoopback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := plainBeyondLoopback(tc.s); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckBound verifies a plain-text listener whose address resolved
+// beyond loopback (a "localhost" that is not) is refused at start, and that
+// loopback, TLS, insecure_grpc and unix sockets are not.
+func TestCheckBound(t *testing.T) {
+	withTLS := &config.ServerTLS{CertFile: "c", KeyFile: "k"}
+	outside := &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 50051}
+	tests := []struct {
+		name string
+		s    config.Server
+		a    net.Addr
+		ok   bool
+	}{
+		{"localhost bound to loopback", config.Server{GRPCAddress: "localhost:50051"}, &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 50051}, true},
+		{"ipv6 loopback", config.Server{GRPCAddress: "localhost:50051"}, &net.TCPAddr{IP: net.IPv6loopback, Port: 50051}, true},
+		{"localhost bound beyond loopback", config.Server{GRPCAddress: "localhost:50051"}, outside, false},
+		{"beyond loopback with TLS", config.Server{GRPCAddress: "localhost:50051", TLS: withTLS}, outside, true},
+		{"beyond loopback, insecure on purpose", config.Server{GRPCAddress: ":50051", InsecureGRPC: true}, outside, true},
+		{"unix socket", config.Server{GRPCAddress: "unix:/run/x.sock"}, &net.UnixAddr{Name: "/run/x.sock", Net: "unix"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := checkBound(tc.s, tc.a); (err == nil) != tc.ok {
+				t.Errorf("checkBound = %v, want ok %v", err, tc.ok)
 			}
 		})
 	}
