@@ -12,6 +12,9 @@ import (
 type Limiter struct {
 	mu      sync.Mutex
 	entries map[string]*usage // by client name (Unknown for the default policy)
+	// policy is the one the last Retain was given: the configuration in
+	// force, whose clients Charge counts by (nil before any Retain).
+	policy *Policy
 }
 
 // usage is one client's two windows.
@@ -83,10 +86,22 @@ func (l *Limiter) Admit(c *Client, prompt int64, now time.Time) Decision {
 }
 
 // Charge adds tokens (an answer's completion tokens) to the budget of the
-// client called name in p at now. A name p does not list, or a client
-// without a budget, is ignored: no entry is ever made for it.
+// client called name at now. The client is looked up in the policy of the
+// last Retain (the configuration in force), else in p: an answer to a
+// request planned before a reload is counted by the budget Admit now uses,
+// with the same window, and never revives a client the reload removed. A
+// name that policy does not list, or a client without a budget, is
+// ignored: no entry is ever made for it.
 func (l *Limiter) Charge(p *Policy, name string, tokens int64, now time.Time) {
-	if p == nil || tokens <= 0 {
+	if tokens <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.policy != nil {
+		p = l.policy
+	}
+	if p == nil {
 		return
 	}
 	c := p.unknown
@@ -98,8 +113,6 @@ func (l *Limiter) Charge(p *Policy, name string, tokens int64, now time.Time) {
 	if c.tokens == nil {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	u := l.entry(c.Name)
 	u.tokens.roll(c.tokens.Window.D(), now)
 	u.tokens.n += tokens
@@ -130,10 +143,12 @@ func (l *Limiter) Used(p *Policy, name string, now time.Time) (requests, tokens 
 }
 
 // Retain forgets the windows of clients p no longer lists (after a reload);
-// the windows of the others go on.
+// the windows of the others go on. p is the policy in force from now on
+// (see Charge).
 func (l *Limiter) Retain(p *Policy) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.policy = p
 	for name := range l.entries {
 		if name != Unknown && p.Client(name) == nil {
 			delete(l.entries, name)

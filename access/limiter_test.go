@@ -96,6 +96,50 @@ func TestLimiter_RetainForgetsRemovedClients(t *testing.T) {
 	}
 }
 
+// TestLimiter_ChargeAfterReloadUsesThePolicyInForce verifies completion
+// tokens of an answer planned before a reload (charged with the old
+// policy) count by the configuration now in force: a removed client gets
+// no entry back (so, re-added in the same window, it starts empty), and a
+// changed window is not reset by each charge, which would let the budget
+// never fill while old plans run.
+func TestLimiter_ChargeAfterReloadUsesThePolicyInForce(t *testing.T) {
+	t.Run("removed client", func(t *testing.T) {
+		p1 := testPolicy(t, "{list: [{name: a, sources: [127.0.0.1], tokens: {limit: 100}}]}")
+		l := NewLimiter()
+		l.Retain(p1)
+		l.Admit(p1.Client("a"), 10, t0)
+		l.Retain(testPolicy(t, "{list: [{name: b, sources: [127.0.0.2], tokens: {limit: 100}}]}"))
+		l.Charge(p1, "a", 95, t0.Add(time.Second))
+		if n := l.Len(); n != 0 {
+			t.Errorf("Len = %d after charging a removed client, want 0", n)
+		}
+		p3 := testPolicy(t, "{list: [{name: a, sources: [127.0.0.1], tokens: {limit: 100}}]}")
+		l.Retain(p3)
+		if d := l.Admit(p3.Client("a"), 100, t0.Add(2*time.Second)); d.Reason != Allowed {
+			t.Errorf("a re-added: %s, want %s (a fresh budget)", d.Reason, Allowed)
+		}
+	})
+	t.Run("changed window", func(t *testing.T) {
+		p1 := testPolicy(t, "{list: [{name: a, sources: [127.0.0.1], tokens: {limit: 100, window: 1h}}]}")
+		p2 := testPolicy(t, "{list: [{name: a, sources: [127.0.0.1], tokens: {limit: 100, window: 1m}}]}")
+		l := NewLimiter()
+		l.Retain(p2)
+		now := t0.Add(30*time.Minute + time.Second) // the 1m and 1h windows start apart
+		for i := range 2 {
+			if d := l.Admit(p2.Client("a"), 1, now); d.Reason != Allowed {
+				t.Fatalf("request %d: %s, want %s", i, d.Reason, Allowed)
+			}
+			l.Charge(p1, "a", 60, now) // an answer of a plan made under p1
+		}
+		if _, tokens := l.Used(p2, "a", now); tokens != 122 {
+			t.Errorf("tokens used = %d, want every request and charge counted (122)", tokens)
+		}
+		if d := l.Admit(p2.Client("a"), 1, now); d.Reason != BudgetExceeded {
+			t.Errorf("third request: %s, want %s", d.Reason, BudgetExceeded)
+		}
+	})
+}
+
 // TestRetryAfterSeconds verifies the rounding of Retry-After.
 func TestRetryAfterSeconds(t *testing.T) {
 	for d, want := range map[time.Duration]int64{0: 1, time.Millisecond: 1, time.Second: 1, 1500 * time.Millisecond: 2, time.Hour: 3600} {

@@ -267,14 +267,33 @@ func (p *Policy) sourceAddr(c Caller) (netip.Addr, bool) {
 	if p.sourceHeader != "" {
 		s = ""
 		if c.Header != nil {
-			v := c.Header(p.sourceHeader)
-			if i := strings.LastIndexByte(v, ','); i >= 0 {
-				v = v[i+1:]
-			}
-			s = strings.TrimSpace(v)
+			s = proxyEntry(c.Header(p.sourceHeader), p.sourceHeader == headerXFF)
 		}
 	}
 	return ParseAddress(s)
+}
+
+// headerXFF is the one source header Envoy itself writes to.
+const headerXFF = "x-forwarded-for"
+
+// proxyEntry is the address the trusted proxy wrote in a source header: its
+// last comma-separated entry, or for x-forwarded-for the one before it:
+// with use_remote_address (which envoy-config sets with a clients policy)
+// Envoy appends its TCP peer, the proxy itself, to x-forwarded-for
+// (conn_manager_utility.cc mutateRequestHeaders, appendXff). "" when there
+// is no such entry.
+func proxyEntry(v string, xff bool) string {
+	if xff {
+		i := strings.LastIndexByte(v, ',')
+		if i < 0 {
+			return "" // only Envoy's entry: the proxy wrote none
+		}
+		v = v[:i]
+	}
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.TrimSpace(v)
 }
 
 // ParseAddress reads an address as Envoy prints it ("ip:port",

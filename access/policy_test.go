@@ -124,6 +124,37 @@ func TestIdentify_SourceHeader(t *testing.T) {
 	}
 }
 
+// TestIdentify_SourceHeaderXFF verifies that with source_header
+// x-forwarded-for the caller is the entry the trusted proxy appended, not
+// the last one, which Envoy appends itself (use_remote_address) and which
+// is the proxy's own address: otherwise every caller behind the proxy would
+// be the client whose sources hold the proxy.
+func TestIdentify_SourceHeaderXFF(t *testing.T) {
+	p := testPolicy(t, `{source_header: x-forwarded-for, list: [{name: internal, sources: [10.0.0.0/8]}, {name: office, sources: [192.168.1.0/24]}]}`)
+	tests := []struct {
+		name, xff string
+		want      string // the client, "" for denied as unknown
+	}{
+		{"proxy appended an outside caller", "203.0.113.9, 10.0.0.5", ""},
+		{"proxy appended an office caller", "192.168.1.7,10.0.0.5", "office"},
+		{"caller's own entries before the proxy's", "10.9.9.9, 203.0.113.9, 10.0.0.5", ""},
+		{"only Envoy's entry (no proxy)", "10.0.0.5", ""},
+		{"no header", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id, r := p.Identify(Caller{Header: headers("x-forwarded-for", tc.xff), Source: "10.0.0.5:4000"})
+			got := ""
+			if r == Allowed {
+				got = id.Client.Name
+			}
+			if got != tc.want {
+				t.Errorf("Identify = %s, %s; want %q", id.Client.Name, r, tc.want)
+			}
+		})
+	}
+}
+
 // TestIdentify_KeysUnusedIgnoresKeys verifies that a key is not checked
 // when no client has keys (it identifies nobody, and is no 401).
 func TestIdentify_KeysUnusedIgnoresKeys(t *testing.T) {

@@ -21,6 +21,12 @@ type ServerTLS struct {
 	// certificates. Set: mutual TLS, a client without a certificate these
 	// CAs signed is refused in the handshake. Unset: any client may connect.
 	ClientCAFile string `json:"client_ca_file,omitempty"`
+	// ClientSANs are the subject alternative names (DNS names or URIs, such
+	// as a SPIFFE ID) a client certificate must carry one of, on top of
+	// being signed by ClientCAFile: with a CA that also signs other
+	// workloads' certificates, only Envoy's is accepted. Needs
+	// client_ca_file. Default none: any certificate the CAs signed.
+	ClientSANs []string `json:"client_sans,omitempty"`
 }
 
 // ExtProcTLS is Envoy's side of the ext_proc channel's TLS: the
@@ -82,6 +88,14 @@ func (c *Config) validateChannel() []error {
 		}
 		if t.KeyFile == "" {
 			bad("server.tls.key_file", "required")
+		}
+		if len(t.ClientSANs) > 0 && t.ClientCAFile == "" {
+			bad("server.tls.client_sans", "needs server.tls.client_ca_file (no client certificate is asked without it)")
+		}
+		for i, san := range t.ClientSANs {
+			if san == "" {
+				bad(fmt.Sprintf("server.tls.client_sans[%d]", i), "empty")
+			}
 		}
 	}
 	if e := c.Envoy.ExtProcTLS; e != nil {

@@ -19,7 +19,8 @@ type Clients struct {
 	KeyHeaders []string `json:"key_headers,omitempty"`
 	// SourceHeader names a request header a trusted proxy in front of Envoy
 	// sets to the caller's IP; its last comma-separated value is used instead
-	// of Envoy's source.address attribute. Default empty: only
+	// of Envoy's source.address attribute (for x-forwarded-for the one
+	// before the last, which Envoy appends itself). Default empty: only
 	// source.address, which no request header can change. Set it only when
 	// that proxy overwrites the header on every request.
 	SourceHeader string `json:"source_header,omitempty"`
@@ -63,8 +64,9 @@ type ClientPolicy struct {
 	Rate *ClientWindow `json:"rate,omitempty"`
 	// Tokens is the token budget per window: each admitted request's prompt
 	// estimate (body bytes / 4) and the usage.completion_tokens of its answer
-	// (a streamed answer's usage chunk, sent only with
-	// stream_options.include_usage). Unset: no budget.
+	// (a streamed answer's usage chunk, sent with
+	// stream_options.include_usage; without it the streamed text's bytes /
+	// 4). Unset: no budget.
 	Tokens *ClientWindow `json:"tokens,omitempty"`
 }
 

@@ -2,6 +2,10 @@ package envoy
 
 import (
 	"bytes"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -217,4 +221,174 @@ func FuzzSecretFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheck_NoAttributeCarriesAnInjectedKey verifies Check refuses what
+// would hand an injected key to the ext_proc server past forward_rules:
+// attributes (CEL on the request header map) that read the request headers,
+// on an attempt-phase filter or in any filter's response attributes, and a
+// credential_injector in the connection manager; request fields that are
+// single non-credential headers stay allowed.
+func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
+	attempt := func(req, resp string) func(*testing.T, *bootstrapv3.Bootstrap) {
+		return func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			editHTTPOptions(t, b, 1, func(o *upstreamhttpv3.HttpProtocolOptions) {
+				var ep extprocv3.ExternalProcessor
+				if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+					t.Fatal(err)
+				}
+				if req != "" {
+					ep.RequestAttributes = append(ep.RequestAttributes, req)
+				}
+				if resp != "" {
+					ep.ResponseAttributes = append(ep.ResponseAttributes, resp)
+				}
+				o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+			})
+		}
+	}
+	route := func(resp string) func(*testing.T, *bootstrapv3.Bootstrap) {
+		return func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			var ep extprocv3.ExternalProcessor
+			if err := h.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+				t.Fatal(err)
+			}
+			ep.ResponseAttributes = append(ep.ResponseAttributes, resp)
+			h.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+			repackHCM(t, b, h)
+		}
+	}
+	hcmInjector := func(t *testing.T, b *bootstrapv3.Bootstrap) {
+		var inj *hcmv3.HttpFilter
+		editHTTPOptions(t, b, 0, func(o *upstreamhttpv3.HttpProtocolOptions) { inj = o.HttpFilters[1] })
+		h := unpackHCM(t, b)
+		h.HttpFilters = append([]*hcmv3.HttpFilter{inj}, h.HttpFilters...)
+		repackHCM(t, b, h)
+	}
+	tests := []struct {
+		name string
+		edit func(*testing.T, *bootstrapv3.Bootstrap)
+		want string // "" when Check accepts the file
+	}{
+		{"attempt request_attributes request.headers", attempt("request.headers", ""), `request_attributes[2]: "request.headers" reads the request headers`},
+		{"attempt request_attributes one header by index", attempt(`request.headers["authorization"]`, ""), "reads the request headers"},
+		{"attempt request_attributes the whole request", attempt("request", ""), "reads the request headers"},
+		{"attempt request_attributes request by index", attempt(`has(request["headers"])`, ""), "reads the request headers"},
+		{"attempt response_attributes request.headers", attempt("", "request . headers"), "response_attributes[0]"},
+		{"route response_attributes request.headers", route("request.headers"), "http_filters[0].typed_config.response_attributes[0]"},
+		{"credential_injector in the connection manager", hcmInjector, "a credential_injector in the HTTP connection manager"},
+		{"attempt request_attributes request.id", attempt("request.id", ""), ""},
+		{"attempt attribute naming another request field", attempt("upstream.request_attempt_count > 1", "response.headers"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(t, b)
+			y, err := marshalYAML(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Check(y)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Check() = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Check() = %v, want it to contain %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheck_NoRequestSkipsThePhases verifies Check refuses what lets a
+// request reach a provider past the ext_proc phases: failure_mode_allow on
+// an attempt-phase filter (the attempt goes on with the client's
+// credentials and an earlier attempt's injected key), and ext_proc disabled
+// per route or per virtual host on a route to a cluster (no client policy,
+// the Envoy-held key for anyone); disabled on a direct response stays fine.
+func TestCheck_NoRequestSkipsThePhases(t *testing.T) {
+	disabled := mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}})
+	tests := []struct {
+		name string
+		edit func(*testing.T, *bootstrapv3.Bootstrap)
+		want string
+	}{
+		{"attempt failure_mode_allow", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			editHTTPOptions(t, b, 2, func(o *upstreamhttpv3.HttpProtocolOptions) {
+				var ep extprocv3.ExternalProcessor
+				if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+					t.Fatal(err)
+				}
+				ep.FailureModeAllow = true
+				o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+			})
+		}, "http_filters[0].typed_config.failure_mode_allow: must be false"},
+		{"route to the clusters with ext_proc disabled", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": disabled}
+			repackHCM(t, b, h)
+		}, `routes[0].typed_per_filter_config["envoy.filters.http.ext_proc"]: disables ext_proc`},
+		{"virtual host with ext_proc disabled", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": disabled}
+			repackHCM(t, b, h)
+		}, `routes[0].typed_per_filter_config["envoy.filters.http.ext_proc"]: disables ext_proc`},
+		{"generic filter config disabled", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": mustAny(&routev3.FilterConfig{Disabled: true})}
+			repackHCM(t, b, h)
+		}, "disables ext_proc on a route to a cluster"},
+		{"per-route failure_mode_allow", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": mustAny(&extprocv3.ExtProcPerRoute{
+				Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{FailureModeAllow: wrapperspb.Bool(true)}}})}
+			repackHCM(t, b, h)
+		}, "overrides.failure_mode_allow: must not be true"},
+		{"per-route attribute reading the request headers", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": mustAny(&extprocv3.ExtProcPerRoute{
+				Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{RequestAttributes: []string{"request.headers['authorization']"}}}})}
+			repackHCM(t, b, h)
+		}, "overrides: an attribute reads the request headers"},
+		{"attempt request body not buffered", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			editHTTPOptions(t, b, 0, func(o *upstreamhttpv3.HttpProtocolOptions) {
+				var ep extprocv3.ExternalProcessor
+				if err := o.HttpFilters[0].GetTypedConfig().UnmarshalTo(&ep); err != nil {
+					t.Fatal(err)
+				}
+				ep.ProcessingMode.RequestBodyMode = extprocv3.ProcessingMode_NONE
+				o.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&ep)}
+			})
+		}, "processing_mode: an attempt-phase filter needs request headers sent and request_body_mode BUFFERED"},
+		{"per-route processing_mode", func(t *testing.T, b *bootstrapv3.Bootstrap) {
+			h := unpackHCM(t, b)
+			h.GetRouteConfig().VirtualHosts[0].Routes[0].TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.ext_proc": mustAny(&extprocv3.ExtProcPerRoute{
+				Override: &extprocv3.ExtProcPerRoute_Overrides{Overrides: &extprocv3.ExtProcOverrides{ProcessingMode: &extprocv3.ProcessingMode{RequestBodyMode: extprocv3.ProcessingMode_NONE}}}})}
+			repackHCM(t, b, h)
+		}, "overrides.processing_mode: must not be set"},
+		{"generated file", func(*testing.T, *bootstrapv3.Bootstrap) {}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(t, b)
+			y, err := marshalYAML(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Check(y)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Check() = %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Check() = %v, want it to contain %s", err, tc.want)
+			}
+		})
+	}
 }

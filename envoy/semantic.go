@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,13 +31,16 @@ type located[T any] struct {
 
 // index is what the semantic checks need from a bootstrap, found once.
 type index struct {
-	clusters     map[string]int // name -> position in static_resources.clusters
-	routeExtProc []located[*extprocv3.ExternalProcessor]
-	attempts     []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
-	injected     []located[string]                       // headers credential_injector filters set
-	specifiers   []located[*pgv3.PriorityGroupClusterSpecifier]
-	routes       []located[*routev3.Route]
-	vhostRetry   map[*routev3.Route]*routev3.RetryPolicy
+	clusters       map[string]int // name -> position in static_resources.clusters
+	routeExtProc   []located[*extprocv3.ExternalProcessor]
+	attempts       []located[*extprocv3.ExternalProcessor] // upstream ext_proc filters
+	injected       []located[string]                       // headers credential_injector filters set
+	hcmInjector    []string                                // credential_injector filters in a connection manager
+	extProcNames   map[string]bool                         // the names ext_proc filters are configured under
+	vhostPerFilter map[*routev3.Route]map[string]*anypb.Any
+	specifiers     []located[*pgv3.PriorityGroupClusterSpecifier]
+	routes         []located[*routev3.Route]
+	vhostRetry     map[*routev3.Route]*routev3.RetryPolicy
 }
 
 // semantic makes the cross-reference checks Envoy makes when it loads the
@@ -49,7 +53,8 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 	bad := func(path, format string, a ...any) {
 		probs = append(probs, &Problem{Path: path, Reason: fmt.Sprintf(format, a...)})
 	}
-	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{}}
+	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
+		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
 	sr := b.GetStaticResources()
 	for i, cl := range sr.GetClusters() {
 		path := fmt.Sprintf("static_resources.clusters[%d]", i)
@@ -102,6 +107,77 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 				bad(a.path+".forward_rules", "does not keep header %q, which the credential_injector at %s sets, from the ext_proc server: later attempts of a request share the header map and would send it the key; add it to disallowed_headers", in.msg, in.path)
 			}
 		}
+	}
+	// Attributes are CEL expressions evaluated on the request header map
+	// (matching_utils.cc ExpressionManager::evaluateAttributes), which
+	// forward_rules do not filter: request.headers, or the whole request,
+	// would carry an injected key to the server. Request attributes of an
+	// attempt-phase filter and response attributes of any ext_proc filter
+	// are evaluated after an attempt's injection.
+	if len(ix.injected) > 0 {
+		for _, a := range ix.attempts {
+			for j, e := range a.msg.GetRequestAttributes() {
+				if readsRequestHeaders(e) {
+					bad(fmt.Sprintf("%s.request_attributes[%d]", a.path, j), "%q reads the request headers, which hold the key a credential_injector sets on an earlier attempt (forward_rules do not apply to attributes)", e)
+				}
+			}
+		}
+		for _, a := range append(slices.Clone(ix.routeExtProc), ix.attempts...) {
+			for j, e := range a.msg.GetResponseAttributes() {
+				if readsRequestHeaders(e) {
+					bad(fmt.Sprintf("%s.response_attributes[%d]", a.path, j), "%q reads the request headers, which hold the key a credential_injector set (forward_rules do not apply to attributes)", e)
+				}
+			}
+		}
+	}
+	// An attempt that goes on without the attempt phase (failure_mode_allow
+	// on an ext_proc error or message timeout: ext_proc.cc
+	// Filter::onGrpcError, onMessageTimeout) keeps what the header map
+	// holds: the client's credentials and the key an earlier attempt
+	// injected for another provider.
+	for _, a := range ix.attempts {
+		// The attempt phase removes credentials and sets the provider's in
+		// its answer to the buffered request body.
+		pm := a.msg.GetProcessingMode()
+		if pm.GetRequestHeaderMode() == extprocv3.ProcessingMode_SKIP || pm.GetRequestBodyMode() != extprocv3.ProcessingMode_BUFFERED {
+			bad(a.path+".processing_mode", "an attempt-phase filter needs request headers sent and request_body_mode BUFFERED: the attempt phase removes the client's credentials and any injected key in its answer to the body")
+		}
+		if a.msg.GetFailureModeAllow() {
+			bad(a.path+".failure_mode_allow", "must be false on an attempt-phase filter: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
+		}
+	}
+	// A route to a cluster with ext_proc disabled skips both phases: no
+	// client policy, and an Envoy-held key used by anyone (per-route
+	// config is looked up by filter name for upstream filters too).
+	for _, r := range ix.routes {
+		if r.msg.GetRoute() == nil {
+			continue
+		}
+		for _, pf := range []map[string]*anypb.Any{r.msg.GetTypedPerFilterConfig(), ix.vhostPerFilter[r.msg]} {
+			for name, a := range pf {
+				p := fmt.Sprintf("%s.typed_per_filter_config[%q]", r.path, name)
+				if disablesExtProc(name, a, ix.extProcNames) {
+					bad(p, "disables ext_proc on a route to a cluster: its requests would skip the route phase's client policy and the attempt phase, and reach a provider with any key Envoy injects")
+				}
+				var pr extprocv3.ExtProcPerRoute
+				if !unpack(a, &pr) {
+					continue
+				}
+				o := pr.GetOverrides()
+				if o.GetProcessingMode() != nil {
+					bad(p+".overrides.processing_mode", "must not be set on a route to a cluster: it applies to the attempt-phase filters too, which need their request headers and buffered body (the attempt phase removes the client's credentials and any injected key there)")
+				}
+				if o.GetFailureModeAllow().GetValue() {
+					bad(p+".overrides.failure_mode_allow", "must not be true on a route to a cluster: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
+				}
+				if len(ix.injected) > 0 && (slices.ContainsFunc(o.GetRequestAttributes(), readsRequestHeaders) || slices.ContainsFunc(o.GetResponseAttributes(), readsRequestHeaders)) {
+					bad(p+".overrides", "an attribute reads the request headers, which hold the key a credential_injector sets (forward_rules do not apply to attributes)")
+				}
+			}
+		}
+	}
+	for _, p := range ix.hcmInjector {
+		bad(p, "a credential_injector in the HTTP connection manager sets the key before the route phase and every attempt phase, for every provider: put it on the provider's cluster, after the attempt-phase ext_proc filter")
 	}
 	extProcClusters := map[string]string{} // cluster -> first referring path
 	for _, e := range append(slices.Clone(ix.routeExtProc), ix.attempts...) {
@@ -201,16 +277,20 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 			probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("the last upstream HTTP filter is %q; it must be %s (upstream_codec), which sends the request", f.GetName(), upstreamCodecType)})
 		}
 		var ci credinjectorv3.CredentialInjector
-		var g genericv3.Generic
-		if unpack(tc, &ci) && unpack(ci.GetCredential().GetTypedConfig(), &g) {
-			h := strings.ToLower(g.GetHeader())
-			if h == "" {
-				h = "authorization" // generic/config.cc default
+		if unpack(tc, &ci) {
+			// The generic credential sets its header (authorization by
+			// default, generic/config.cc); any other (oauth2,
+			// client_credentials_impl.cc inject) sets authorization.
+			h := "authorization"
+			var g genericv3.Generic
+			if unpack(ci.GetCredential().GetTypedConfig(), &g) && g.GetHeader() != "" {
+				h = strings.ToLower(g.GetHeader())
 			}
 			ix.injected = append(ix.injected, located[string]{p + ".typed_config", h})
 		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(tc, &ep) {
+			ix.extProcNames[f.GetName()] = true
 			if injector >= 0 {
 				probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("this ext_proc filter follows the credential_injector at http_filters[%d]: its server would receive the injected key; put the credential_injector after every ext_proc filter", injector)})
 			}
@@ -276,7 +356,11 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		}
 		var ep extprocv3.ExternalProcessor
 		if unpack(f.GetTypedConfig(), &ep) {
+			ix.extProcNames[f.GetName()] = true
 			ix.routeExtProc = append(ix.routeExtProc, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
+		}
+		if f.GetTypedConfig().MessageIs(&credinjectorv3.CredentialInjector{}) {
+			ix.hcmInjector = append(ix.hcmInjector, p)
 		}
 	}
 	rc := hcm.GetRouteConfig()
@@ -288,6 +372,7 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 			if vh.GetRetryPolicy() != nil {
 				ix.vhostRetry[rt] = vh.GetRetryPolicy()
 			}
+			ix.vhostPerFilter[rt] = vh.GetTypedPerFilterConfig()
 			ext := rt.GetRoute().GetInlineClusterSpecifierPlugin().GetExtension()
 			var spec pgv3.PriorityGroupClusterSpecifier
 			if unpack(ext.GetTypedConfig(), &spec) {
@@ -296,6 +381,35 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		}
 	}
 	return probs
+}
+
+// disablesExtProc reports whether the per-filter config a under name turns
+// an ext_proc filter off: an ExtProcPerRoute with disabled, or a generic
+// FilterConfig with disabled for a name an ext_proc filter has.
+func disablesExtProc(name string, a *anypb.Any, extProcNames map[string]bool) bool {
+	var pr extprocv3.ExtProcPerRoute
+	if unpack(a, &pr) {
+		return pr.GetDisabled()
+	}
+	var fc routev3.FilterConfig
+	return unpack(a, &fc) && fc.GetDisabled() && extProcNames[name]
+}
+
+// requestRef finds references to the CEL attribute "request" (context.cc
+// RequestWrapper) and the field after it, if any.
+var requestRef = regexp.MustCompile(`(?:^|[^.\w])request\b(?:\s*\.\s*(\w+))?`)
+
+// readsRequestHeaders reports whether the CEL expression e may read request
+// headers: request.headers, or the request map as a whole (request,
+// request["headers"]). Other request fields (request.id, request.path) are
+// single headers no credential is injected in.
+func readsRequestHeaders(e string) bool {
+	for _, m := range requestRef.FindAllStringSubmatch(e, -1) {
+		if m[1] == "" || m[1] == "headers" {
+			return true
+		}
+	}
+	return false
 }
 
 // httpOptions returns the cluster's upstreams.http.v3.HttpProtocolOptions.

@@ -602,7 +602,7 @@ func (a *attemptStream) recordAnswer(cls provider.Classification) {
 	a.uncounted, a.answered = true, cls.Class
 	if cls.Class != provider.ClassSuccess {
 		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
-			"error_type", cls.Type, "error_code", cls.Code)
+			"error_type", a.providerText(cls.Type), "error_code", a.providerText(cls.Code))
 	}
 }
 
@@ -807,8 +807,15 @@ func (a *attemptStream) record(cls provider.Classification) {
 	a.addTrace(cls)
 	if cls.Class != provider.ClassSuccess {
 		a.logger().Info("attempt failed", "status", cls.Status, "outcome", cls.Class.String(), "latency_ms", a.latency.Milliseconds(),
-			"retry_after", cls.RetryAfter.String(), "error_type", cls.Type, "error_code", cls.Code)
+			"retry_after", cls.RetryAfter.String(), "error_type", a.providerText(cls.Type), "error_code", a.providerText(cls.Code))
 	}
+}
+
+// providerText makes a short string from the provider's error body (its
+// type or code) fit for a log line: redacted, since providers echo keys in
+// errors, and cut at 100 bytes.
+func (a *attemptStream) providerText(s string) string {
+	return truncate(a.ep.ep.Redact(s), 100)
 }
 
 // addTrace counts the outcome and writes it to the trace.

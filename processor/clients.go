@@ -162,11 +162,27 @@ const maxUsageLine = 64 << 10
 // usageMeter finds the completion tokens of a streamed answer in the
 // client-bound event stream: the "usage" of its data lines (OpenAI's usage
 // chunk, sent when the client asked for stream_options.include_usage;
-// translated streams carry it in the same form).
+// translated streams carry it in the same form). A stream without one is
+// counted by what it streamed (estimate): the client chooses whether to
+// ask for the usage chunk, and leaving it out must not leave an answer
+// uncounted.
 type usageMeter struct {
 	line   []byte // the current line's start, from earlier chunks
 	skip   bool   // the current line outgrew maxUsageLine
 	tokens int64
+	seen   bool  // a usage chunk gave tokens
+	text   int64 // bytes of streamed content, reasoning and tool arguments
+	long   int64 // bytes of lines too long to read
+}
+
+// completionTokens is the usage chunk's count, else the estimate: the
+// streamed text's bytes / 4 (as the route phase estimates a prompt), lines
+// too long to read counted whole.
+func (u *usageMeter) completionTokens() int64 {
+	if u.seen {
+		return u.tokens
+	}
+	return (u.text + u.long + 3) / 4
 }
 
 // feed scans b for complete lines.
@@ -177,6 +193,7 @@ func (u *usageMeter) feed(b []byte) {
 			if !u.skip && len(u.line)+len(b) <= maxUsageLine {
 				u.line = append(u.line, b...)
 			} else {
+				u.long += int64(len(u.line) + len(b))
 				u.line, u.skip = u.line[:0], true
 			}
 			return
@@ -187,6 +204,8 @@ func (u *usageMeter) feed(b []byte) {
 		}
 		if !u.skip && len(line) <= maxUsageLine {
 			u.scan(line)
+		} else {
+			u.long += int64(len(line))
 		}
 		u.line, u.skip = u.line[:0], false
 		b = b[i+1:]
@@ -195,12 +214,25 @@ func (u *usageMeter) feed(b []byte) {
 
 func (u *usageMeter) scan(line []byte) {
 	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
-	if !ok || !bytes.Contains(data, []byte(`"usage"`)) {
+	if !ok {
 		return
 	}
-	if n := gjson.GetBytes(bytes.TrimSpace(data), "usage.completion_tokens").Int(); n > u.tokens {
-		u.tokens = n
+	data = bytes.TrimSpace(data)
+	if bytes.Contains(data, []byte(`"usage"`)) {
+		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
+			u.seen = true
+			u.tokens = max(u.tokens, n.Int())
+		}
 	}
+	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
+		d := c.Get("delta")
+		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
+		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			u.text += int64(len(tc.Get("function.arguments").String()))
+			return true
+		})
+		return true
+	})
 }
 
 // meterStream follows the usage of a streamed answer's chunk b as the
@@ -217,6 +249,6 @@ func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.Proce
 	a.usage.feed(out)
 	if b.GetEndOfStream() {
 		a.usage.feed([]byte("\n")) // a last line without its newline
-		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.tokens, a.s.clock.Now())
+		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.completionTokens(), a.s.clock.Now())
 	}
 }

@@ -305,6 +305,30 @@ func TestClients_StreamedUsageIsCharged(t *testing.T) {
 	}
 }
 
+// TestClients_StreamedAnswerWithoutUsageIsCharged verifies a streamed
+// answer the client did not ask usage for is still charged to its budget,
+// by its streamed content: leaving out stream_options.include_usage does
+// not make completions free.
+func TestClients_StreamedAnswerWithoutUsageIsCharged(t *testing.T) {
+	h := newHarnessYAML(t, testConfigWithout()+clientsYAML)
+	body := `{"model":"premium","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	d := h.decide(who{headers: []string{"authorization", "Bearer sk-team-a"}, source: "10.0.0.1:1"}, body)
+	if d.status != 200 {
+		t.Fatalf("decide: %d %s", d.status, d.code)
+	}
+	s := h.runAttempt(d.plan, 1, "openai", "r", body)
+	defer s.close()
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s.send(respBody(`data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"`+strings.Repeat("w", 400)+`"}}]}`+"\n\n", false))
+	s.recv() // the released headers
+	s.recv() // the held chunk
+	s.send(respBody("data: [DONE]\n\n", true))
+	s.recv()
+	if _, tok := h.srv.ClientUsage("team-a"); tok != int64(len(body)/4)+100 {
+		t.Errorf("tokens used = %d, want the prompt estimate %d + 100 (400 bytes of content)", tok, len(body)/4)
+	}
+}
+
 // BenchmarkRouteWithClients measures the route phase (headers and a 2 KB
 // body) without a clients policy and with one of 20 keyed clients (the
 // last one matching, limits that never refuse), logging to a discarded

@@ -98,6 +98,10 @@ func encodePlan(ns, planNS string, p *planInfo) *structpb.Struct {
 
 var errNoPlan = errors.New("no plan in the forwarded metadata")
 
+// maxPlanTargets is the upper bound of limits.max_targets: no plan the
+// route phase signs has more targets.
+const maxPlanTargets = 32
+
 // parsePlan reads the plan from the forwarded dynamic metadata. It does not
 // verify it (planKeys.verify does).
 func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
@@ -122,7 +126,13 @@ func parsePlan(md *corev3.Metadata, ns string) (planInfo, error) {
 	if exp := f["exp"].GetNumberValue(); exp > 0 && exp < 1<<53 {
 		p.Exp = int64(exp)
 	}
-	for _, v := range f["targets"].GetListValue().GetValues() {
+	tv := f["targets"].GetListValue().GetValues()
+	if len(tv) > maxPlanTargets {
+		// No chain has more (limits.max_targets): not a plan the route
+		// phase made. Refused before any of it is copied or hashed.
+		return planInfo{}, fmt.Errorf("%w: %d targets, more than any chain may have (%d)", errNoPlan, len(tv), maxPlanTargets)
+	}
+	for _, v := range tv {
 		t := v.GetStructValue().GetFields()
 		p.Targets = append(p.Targets, planTarget{
 			Provider:      t["provider"].GetStringValue(),

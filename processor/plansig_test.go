@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"regexp"
 	"strings"
@@ -261,6 +262,26 @@ func TestCount_UnconfiguredTargetIsUnknown(t *testing.T) {
 	}
 	if strings.Contains(m, "not-configured") || strings.Contains(m, "nobody") {
 		t.Errorf("metrics: got a caller's value as a label:\n%s", m)
+	}
+}
+
+// TestParsePlan_RefusesMoreTargetsThanAnyChain verifies a forged plan with
+// more targets than limits.max_targets allows any chain is refused as no
+// plan before it is copied or hashed, and one at the bound is parsed.
+func TestParsePlan_RefusesMoreTargetsThanAnyChain(t *testing.T) {
+	md := func(n int) *corev3.Metadata {
+		vs := make([]*structpb.Value, n)
+		for i := range vs {
+			vs[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"provider": structpb.NewStringValue("openai")}})
+		}
+		return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"ns": {Fields: map[string]*structpb.Value{
+			"targets": structpb.NewListValue(&structpb.ListValue{Values: vs})}}}}
+	}
+	if p, err := parsePlan(md(maxPlanTargets), "ns"); err != nil || len(p.Targets) != maxPlanTargets {
+		t.Errorf("%d targets: got %d, %v; want parsed", maxPlanTargets, len(p.Targets), err)
+	}
+	if p, err := parsePlan(md(100_000), "ns"); !errors.Is(err, errNoPlan) || p.Targets != nil {
+		t.Errorf("100000 targets: got %d targets, %v; want errNoPlan and nothing copied", len(p.Targets), err)
 	}
 }
 

@@ -121,3 +121,41 @@ func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestAttempt_EchoedKeyNeverLogged verifies a provider error that echoes the
+// key in its type or code (not only its message) leaves no key in the
+// server's log lines: an auth failure on the last attempt, and an error
+// event in a 200 stream passed on to the client.
+func TestAttempt_EchoedKeyNeverLogged(t *testing.T) {
+	streamBody := `{"model":"premium","stream":true,"messages":[]}`
+	tests := []struct {
+		name, body, status, ct string
+	}{
+		{"auth failure", chatBody, "401", "application/json"},
+		{"error event in a stream", streamBody, "200", "text/event-stream"},
+	}
+	const echo = `{"error":{"message":"no","type":"gsk-groq-secret","code":"key gsk-groq-secret"}}`
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			dm := h.planFor(tc.body)
+			s := h.runAttempt(dm, 2, "groq", "req-log", tc.body)
+			defer s.close()
+			s.send(respHeaders(false, ":status", tc.status, "content-type", tc.ct))
+			if tc.ct == "text/event-stream" {
+				s.send(respBody("data: "+echo+"\n\n", true))
+			} else {
+				s.send(respBody(echo, true))
+			}
+			s.recv()
+			h.endAttempt(s)
+			logs := h.logs.String()
+			if strings.Contains(logs, "gsk-groq-secret") {
+				t.Fatalf("logs hold the key:\n%s", logs)
+			}
+			if !strings.Contains(logs, "[redacted]") {
+				t.Fatalf("logs: want the echoed type and code logged redacted, got:\n%s", logs)
+			}
+		})
+	}
+}

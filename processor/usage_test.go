@@ -57,8 +57,37 @@ func FuzzUsageMeter(f *testing.F) {
 			t.Fatalf("kept %d bytes, over %d", len(split.line), maxUsageLine)
 		}
 		split.feed([]byte("\n"))
-		if whole.tokens != split.tokens {
-			t.Errorf("whole %d, split at %d %d", whole.tokens, at, split.tokens)
+		if whole.tokens != split.tokens || whole.completionTokens() != split.completionTokens() {
+			t.Errorf("whole %d (%d), split at %d %d (%d)", whole.tokens, whole.completionTokens(), at, split.tokens, split.completionTokens())
 		}
 	})
+}
+
+// TestUsageMeter_EstimateWithoutUsageChunk verifies a stream without a
+// usage chunk (the client did not ask for stream_options.include_usage) is
+// counted by its streamed content, reasoning and tool arguments (bytes / 4,
+// rounded up), and that a usage chunk, when there is one, wins.
+func TestUsageMeter_EstimateWithoutUsageChunk(t *testing.T) {
+	chunk := func(delta string) string { return `data: {"choices":[{"index":0,"delta":` + delta + `}]}` + "\n\n" }
+	tests := []struct {
+		name   string
+		stream string
+		want   int64
+	}{
+		{"content", chunk(`{"content":"`+strings.Repeat("a", 40)+`"}`) + chunk(`{"content":"bcd"}`) + "data: [DONE]\n\n", 11},
+		{"reasoning and tool arguments", chunk(`{"reasoning_content":"think"}`) + chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}`), 3},
+		{"two choices", `data: {"choices":[{"delta":{"content":"abcd"}},{"delta":{"content":"efgh"}}]}` + "\n", 2},
+		{"usage chunk wins", chunk(`{"content":"`+strings.Repeat("a", 400)+`"}`) + `data: {"choices":[],"usage":{"completion_tokens":7}}` + "\n", 7},
+		{"an over-long line counts whole", "data: " + strings.Repeat("x", maxUsageLine) + "\n", int64((len("data: ") + maxUsageLine + 3) / 4)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var u usageMeter
+			u.feed([]byte(tt.stream))
+			u.feed([]byte("\n"))
+			if got := u.completionTokens(); got != tt.want {
+				t.Errorf("completion tokens = %d, want %d", got, tt.want)
+			}
+		})
+	}
 }

@@ -629,8 +629,12 @@ func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
 
 // appendError writes the OpenAI error object
 // {"error":{"message","type","param":null,"code"}}, the message naming the
-// provider; code "" is null.
+// provider; code "" is null. With ep, type and code are redacted like the
+// message (Endpoint.Redact).
 func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
+	if ep != nil { // type and code may come from the provider's error too
+		typ, code = ep.Redact(typ), ep.Redact(code)
+	}
 	b = append(b, `{"error":{"message":`...)
 	b = appendString(b, providerMessage(ep, msg))
 	b = append(b, `,"type":`...)

@@ -274,6 +274,18 @@ func TestErrorBody_GeminiStatusIsCode(t *testing.T) {
 	}
 }
 
+// TestErrorBody_EchoedKeyRedactedInTypeAndCode verifies a provider error
+// whose type or code echoes the endpoint's key (or anything key-shaped)
+// reaches the client without it, as its message does.
+func TestErrorBody_EchoedKeyRedactedInTypeAndCode(t *testing.T) {
+	ep := &Endpoint{Name: "a", API: config.APIAnthropic, AuthValue: "secret-anthropic-value"}
+	c := Classification{Class: ClassInvalidRequest, Status: 400, Type: "bad_secret-anthropic-value", Code: "sk-ant-api03-AbCdEf123456"}
+	got := string(ErrorBody(ep, c))
+	if strings.Contains(got, "secret-anthropic-value") || strings.Contains(got, "sk-ant-api03") || !strings.Contains(got, "[redacted]") {
+		t.Errorf("ErrorBody: got %s, want type and code redacted", got)
+	}
+}
+
 // TestStreamMonitor_FailureOutlivesTheChunk verifies the failure's texts are
 // the monitor's own: the caller may reuse the chunk it fed.
 func TestStreamMonitor_FailureOutlivesTheChunk(t *testing.T) {

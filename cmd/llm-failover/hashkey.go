@@ -33,6 +33,11 @@ func hashKey(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case key == "" || strings.ContainsAny(key, "\r\n"):
 		fmt.Fprintln(stderr, "llm-failover hash-key: want one non-empty key on stdin")
 		return 1
+	case key != strings.TrimSpace(key):
+		// HTTP drops white space around a header value (and the route phase
+		// trims it): a client could never present this key.
+		fmt.Fprintln(stderr, "llm-failover hash-key: the key starts or ends with white space, which no client can send in a header: remove it")
+		return 1
 	}
 	fmt.Fprintln(stdout, access.HashKey(key))
 	return 0

@@ -7,7 +7,8 @@ import (
 )
 
 // TestHashKey verifies that hash-key prints sha256:<hex> of the key on
-// stdin without its line ending, and refuses arguments and empty input.
+// stdin without its line ending, and refuses arguments, empty input and a
+// key with white space around it (no client can present one).
 func TestHashKey(t *testing.T) {
 	const abc = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
 	tests := []struct {
@@ -24,6 +25,8 @@ func TestHashKey(t *testing.T) {
 		{"two lines", nil, "abc\ndef\n", 1, ""},
 		{"too long", nil, strings.Repeat("k", maxKeyBytes+1), 1, ""},
 		{"key as argument refused", []string{"abc"}, "", 2, ""},
+		{"trailing space refused", nil, "abc \n", 1, ""},
+		{"leading tab refused", nil, "\tabc", 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

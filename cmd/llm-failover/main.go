@@ -270,6 +270,10 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	if err != nil {
 		return fmt.Errorf("grpc listen %s: %w", cfg.Server.GRPCAddress, err)
 	}
+	if err := checkBound(cfg.Server, gl.Addr()); err != nil {
+		gl.Close()
+		return err
+	}
 	al, err := net.Listen("tcp", cfg.Server.AdminAddress)
 	if err != nil {
 		gl.Close()
@@ -349,6 +353,17 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 // plain gRPC beyond loopback (allowed only by server.insecure_grpc).
 func plainBeyondLoopback(s config.Server) bool {
 	return s.TLS == nil && !config.IsLoopback(s.GRPCAddress)
+}
+
+// checkBound refuses a plain-text gRPC listener that config validation took
+// for loopback but that is bound beyond it: a host name ("localhost")
+// resolved to another address. Only insecure_grpc may listen so.
+func checkBound(s config.Server, a net.Addr) error {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || s.TLS != nil || s.InsecureGRPC || tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("grpc listen %s: bound to %s, beyond loopback, without TLS: set server.tls, a loopback IP or a unix socket, or server.insecure_grpc: true to accept that", s.GRPCAddress, a)
 }
 
 // tlsMode names the listener's security for the start log line.

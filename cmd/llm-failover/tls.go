@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -141,7 +142,33 @@ func (s *certStore) load() (*tls.Config, error) {
 	}
 	cfg.ClientCAs = pool
 	cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	if sans := s.files.ClientSANs; len(sans) > 0 {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 && hasSAN(cs.PeerCertificates[0], sans) {
+				return nil
+			}
+			return errClientSAN
+		}
+	}
 	return cfg, nil
+}
+
+var errClientSAN = errors.New("the client certificate has none of server.tls.client_sans")
+
+// hasSAN reports whether the verified client certificate c carries one of
+// sans as a DNS or URI subject alternative name.
+func hasSAN(c *x509.Certificate, sans []string) bool {
+	for _, want := range sans {
+		if slices.Contains(c.DNSNames, want) {
+			return true
+		}
+		for _, u := range c.URIs {
+			if u.String() == want {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var errNoCertificates = errors.New("no PEM certificate in the file")

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +161,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func startTLSServer(t *testing.T, ca *testCA, clientCA []byte) *tlsServer {
 	t.Helper()
+	return startTLSServerWith(t, ca, clientCA, "")
+}
+
+// startTLSServerWith is startTLSServer with extra server.tls fields
+// ("client_sans: [...]").
+func startTLSServerWith(t *testing.T, ca *testCA, clientCA []byte, extra string) *tlsServer {
+	t.Helper()
 	dir := t.TempDir()
 	s := &tlsServer{dir: dir, clock: &stepClock{now: time.Unix(1_000_000, 0)}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{},
 		certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
@@ -170,6 +179,9 @@ func startTLSServer(t *testing.T, ca *testCA, clientCA []byte) *tlsServer {
 		caFile := filepath.Join(dir, "clients.pem")
 		replace(t, caFile, clientCA, time.Unix(1_000_000, 0))
 		tlsYAML = fmt.Sprintf("{cert_file: %s, key_file: %s, client_ca_file: %s}", s.certFile, s.keyFile, caFile)
+	}
+	if extra != "" {
+		tlsYAML = tlsYAML[:len(tlsYAML)-1] + ", " + extra + "}"
 	}
 	cfg, err := config.Parse([]byte(`
 server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s, tls: ` + tlsYAML + `}
@@ -351,6 +363,69 @@ func (ca *testCA) issueClient(t *testing.T) tls.Certificate {
 	return keyPair(t, c, k)
 }
 
+// issueClientWith makes a client certificate from tmpl's edits of a valid
+// one (SANs, validity, key usage).
+func (ca *testCA) issueClientWith(t *testing.T, edit func(*x509.Certificate)) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: "client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	edit(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyPair(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+}
+
+// TestServe_MutualTLSChecksTheClientCertificate verifies the client
+// certificate checks beyond its CA: an expired certificate and one not made
+// for client authentication are refused; with server.tls.client_sans only a
+// certificate carrying one of them (DNS or URI) is served, so other
+// workloads whose certificates the same CA signed get nothing.
+func TestServe_MutualTLSChecksTheClientCertificate(t *testing.T) {
+	ca := newCA(t, "mesh CA")
+	envoyID, _ := url.Parse("spiffe://mesh/ns/edge/sa/envoy")
+	otherID, _ := url.Parse("spiffe://mesh/ns/apps/sa/worker")
+	tests := []struct {
+		name  string
+		extra string
+		edit  func(*x509.Certificate)
+		ok    bool
+	}{
+		{"expired", "", func(c *x509.Certificate) { c.NotAfter = time.Now().Add(-time.Minute) }, false},
+		{"not yet valid", "", func(c *x509.Certificate) {
+			c.NotBefore = time.Now().Add(time.Hour)
+			c.NotAfter = time.Now().Add(2 * time.Hour)
+		}, false},
+		{"server authentication only", "", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} }, false},
+		{"no client_sans: any SAN", "", func(c *x509.Certificate) { c.URIs = []*url.URL{otherID} }, true},
+		{"client_sans: the URI SAN", `client_sans: ["spiffe://mesh/ns/edge/sa/envoy"]`, func(c *x509.Certificate) { c.URIs = []*url.URL{otherID, envoyID} }, true},
+		{"client_sans: the DNS SAN", `client_sans: [envoy.edge]`, func(c *x509.Certificate) { c.DNSNames = []string{"envoy.edge"} }, true},
+		{"client_sans: another workload", `client_sans: ["spiffe://mesh/ns/edge/sa/envoy", envoy.edge]`, func(c *x509.Certificate) { c.URIs = []*url.URL{otherID}; c.DNSNames = []string{"worker"} }, false},
+		{"client_sans: no SAN", `client_sans: [envoy.edge]`, func(*x509.Certificate) {}, false},
+		{"client_sans: the name as common name only", `client_sans: [envoy.edge]`, func(c *x509.Certificate) { c.Subject.CommonName = "envoy.edge" }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startTLSServerWith(t, ca, ca.pem, tc.extra)
+			cert := ca.issueClientWith(t, tc.edit)
+			err := healthCheck(t, s.addr, ca, &cert)
+			if (err == nil) != tc.ok {
+				t.Fatalf("health check: got error %v, want success %v", err, tc.ok)
+			}
+		})
+	}
+}
+
 // insecureHealthCheck calls the health service in plain text.
 func insecureHealthCheck(addr string) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -382,6 +457,34 @@ func TestPlainBeyondLoopback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := plainBeyondLoopback(tc.s); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckBound verifies a plain-text listener whose address resolved
+// beyond loopback (a "localhost" that is not) is refused at start, and that
+// loopback, TLS, insecure_grpc and unix sockets are not.
+func TestCheckBound(t *testing.T) {
+	withTLS := &config.ServerTLS{CertFile: "c", KeyFile: "k"}
+	outside := &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 50051}
+	tests := []struct {
+		name string
+		s    config.Server
+		a    net.Addr
+		ok   bool
+	}{
+		{"localhost bound to loopback", config.Server{GRPCAddress: "localhost:50051"}, &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 50051}, true},
+		{"ipv6 loopback", config.Server{GRPCAddress: "localhost:50051"}, &net.TCPAddr{IP: net.IPv6loopback, Port: 50051}, true},
+		{"localhost bound beyond loopback", config.Server{GRPCAddress: "localhost:50051"}, outside, false},
+		{"beyond loopback with TLS", config.Server{GRPCAddress: "localhost:50051", TLS: withTLS}, outside, true},
+		{"beyond loopback, insecure on purpose", config.Server{GRPCAddress: ":50051", InsecureGRPC: true}, outside, true},
+		{"unix socket", config.Server{GRPCAddress: "unix:/run/x.sock"}, &net.UnixAddr{Name: "/run/x.sock", Net: "unix"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := checkBound(tc.s, tc.a); (err == nil) != tc.ok {
+				t.Errorf("checkBound = %v, want ok %v", err, tc.ok)
 			}
 		})
 	}
