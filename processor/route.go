@@ -258,7 +258,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 }
 
 // dropUntranslatable leaves out the steps whose provider cannot express the
-// request (its adapter's Prepare refuses it, e.g. a tool result Gemini cannot
+// request (its adapter's Check refuses it, e.g. a tool result Gemini cannot
 // name): the attempt phase could only refuse it there, with a local reply
 // that reaches the client at once and is never retried on the next target.
 // A dropped step's half-open probe slot is given back. It returns the first
@@ -269,11 +269,11 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 	kept := p.Steps[:0]
 	for _, s := range p.Steps {
 		ep := r.st.endpoints[s.Provider]
-		if ep == nil || ep.cfg.API.OpenAIShaped() {
+		if ep == nil {
 			kept = append(kept, s)
 			continue
 		}
-		_, err := ep.adapter.Prepare(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
+		err := ep.adapter.Check(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
 		if err == nil {
 			kept = append(kept, s)
 			continue

@@ -98,7 +98,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		case "function":
 			kind = `{"type":"tool","name":` + string(appendString(nil, tc.name))
 		default:
-			return nil, badRequest("tool_choice", "unknown tool_choice "+quote(tc.mode))
+			return nil, unknownToolChoice(tc.mode)
 		}
 		if kind != "" {
 			b = append(b, `,"tool_choice":`...)
@@ -121,6 +121,20 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	p.Headers = append(p.Headers, Header{Key: "anthropic-version", Value: version})
 	return p, nil
+}
+
+// Check walks the request as Prepare does, writing nothing.
+func (anthropic) Check(ep *Endpoint, req Request) error {
+	return checkChat(ep, req.Body, turnWriter{
+		user: func(m chatMessage, i int) ([]byte, error) {
+			if m.content.Type != gjson.String && !m.content.IsArray() {
+				return nil, nil
+			}
+			return userParts(ep, m.content, i, noParts{})
+		},
+		assistant: checkToolCalls,
+		tool:      func(chatMessage, int) ([]byte, error) { return nil, nil },
+	})
 }
 
 // anthropicInputSchema writes a tool's parameters as its input_schema,

@@ -56,6 +56,9 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return &p, nil
 }
 
+// Check accepts every body Inspect accepts: the client's format is this one.
+func (azureOpenAI) Check(*Endpoint, Request) error { return nil }
+
 func (azureOpenAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
 	return openAIAnswer(req)
 }

@@ -63,7 +63,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 			b = appendString(b, tc.name)
 			b = append(b, `]}}`...)
 		default:
-			return nil, badRequest("tool_choice", "unknown tool_choice "+quote(tc.mode))
+			return nil, unknownToolChoice(tc.mode)
 		}
 	}
 
@@ -126,6 +126,23 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return p, nil
 }
 
+// Check walks the request as Prepare does, writing nothing.
+func (gemini) Check(ep *Endpoint, req Request) error {
+	ids := map[string]bool{} // earlier assistant tool calls, as geminiTurns.names
+	return checkChat(ep, req.Body, turnWriter{
+		user: func(m chatMessage, i int) ([]byte, error) { return userParts(ep, m.content, i, noPartsAudio{}) },
+		assistant: func(m chatMessage, i int) ([]byte, error) {
+			return nil, m.eachToolCall(i, func(tc gjson.Result, _ string) { ids[tc.Get("id").String()] = true })
+		},
+		tool: func(m chatMessage, i int) ([]byte, error) {
+			if id := m.toolCall.String(); !ids[id] {
+				return nil, geminiUnknownCall(i, id)
+			}
+			return nil, nil
+		},
+	})
+}
+
 // geminiParameters writes a tool's parameters, when it has them.
 func geminiParameters(b []byte, params gjson.Result) []byte {
 	if !params.IsObject() {
@@ -172,8 +189,7 @@ func (w geminiTurns) tool(m chatMessage, i int) ([]byte, error) {
 	id := m.toolCall.String()
 	name, ok := w.names[id]
 	if !ok {
-		return nil, badRequest("messages["+itoa(i)+"].tool_call_id",
-			"no earlier assistant tool call has id "+quote(id)+" (Gemini needs the function name)")
+		return nil, geminiUnknownCall(i, id)
 	}
 	b := append([]byte(nil), `{"functionResponse":{"name":`...)
 	b = appendString(b, name)
@@ -187,6 +203,12 @@ func (w geminiTurns) tool(m chatMessage, i int) ([]byte, error) {
 		b = append(b, '}')
 	}
 	return append(b, `}}`...), nil
+}
+
+// geminiUnknownCall refuses tool message i, whose call id names no earlier call.
+func geminiUnknownCall(i int, id string) *Error {
+	return badRequest("messages["+itoa(i)+"].tool_call_id",
+		"no earlier assistant tool call has id "+quote(id)+" (Gemini needs the function name)")
 }
 
 // user writes a user content as text, inlineData and fileData parts.

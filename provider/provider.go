@@ -85,6 +85,10 @@ type Adapter interface {
 	// Prepare rewrites the client's request for ep and model. An *Error with
 	// Status 400 reports a request the target cannot express.
 	Prepare(ep *Endpoint, req Request) (*Prepared, error)
+	// Check returns the refusal Prepare would return for a request body that
+	// Inspect accepted, or nil, without building the rewritten body: the
+	// route phase leaves out the targets that refuse.
+	Check(ep *Endpoint, req Request) error
 	// NewResponseTranslator translates a successful (2xx) response.
 	NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator
 	// JudgeEvent says what one event of a 200 event stream is: content,
