@@ -94,7 +94,7 @@ type attemptStream struct {
 	// closing is set by a decision that must end the ext_proc stream: a
 	// failover answered with no held body chunk (see done).
 	closing bool
-	usage   usageMeter // a streamed answer's completion tokens (clients.go)
+	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {

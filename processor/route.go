@@ -206,20 +206,16 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(413, "invalid_request_error", "request_too_large",
 			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
 	}
-	in, err := inspectBody(body)
-	if err != nil {
-		e := apiError{Message: err.Error(), Type: "invalid_request_error", Code: "invalid_request_body"}
-		if !errors.Is(err, errMalformedJSON) && !errors.Is(err, errNotObject) {
-			e.Param = ptr("model")
-		}
-		return r.rejectWith(400, e.Code, e), nil
+	in, perr := provider.Inspect(body)
+	if perr != nil {
+		return r.rejectWith(perr.Status, perr.Code, apiErrorOf(perr)), nil
 	}
 	ch, err := r.st.table.Resolve(in.Model, r.chainHeader)
 	if err != nil {
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
-	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, OpenAIOnly: in.OpenAIOnly}
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
@@ -263,7 +259,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 // that reaches the client at once and is never retried on the next target.
 // A dropped step's half-open probe slot is given back. It returns the first
 // refusal and the target it came from, for the 4xx when no step is left.
-func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection, now time.Time) (routing.Plan, *provider.Error, string) {
+func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provider.Inspection, now time.Time) (routing.Plan, *provider.Error, string) {
 	var first *provider.Error
 	who := ""
 	kept := p.Steps[:0]
@@ -292,7 +288,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 
 // rejectIncapable answers 400 when no target of ch can serve the request,
 // naming the targets and what they lack (and the field as param).
-func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error) []*extprocv3.ProcessingResponse {
+func (r *routeStream) rejectIncapable(ch *config.Chain, in provider.Inspection, err error) []*extprocv3.ProcessingResponse {
 	var targets []string
 	for _, t := range ch.Targets {
 		var api config.API
@@ -319,7 +315,7 @@ func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override and the signed plan details (encodePlan, docs/envoy-contract.md).
-func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
+func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *structpb.Struct {
 	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
 		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
 	for i, s := range p.Steps {

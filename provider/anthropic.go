@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 )
 
@@ -16,8 +15,6 @@ import (
 type anthropic struct{}
 
 var _ Adapter = anthropic{}
-
-func init() { register(config.APIAnthropic, anthropic{}) }
 
 // anthropicJSONInstruction is added to the system prompt for
 // response_format json_object / json_schema: Messages has no JSON mode.

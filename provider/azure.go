@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
@@ -19,8 +18,6 @@ import (
 type azureOpenAI struct{}
 
 var _ Adapter = azureOpenAI{}
-
-func init() { register(config.APIAzureOpenAI, azureOpenAI{}) }
 
 // AzureV1 is the APIVersion value selecting Azure's v1 API path.
 const AzureV1 = "v1"

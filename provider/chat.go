@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 )
 
@@ -772,10 +771,6 @@ func translatorNow(env Env) int64 {
 	}
 	return wallNow().Unix()
 }
-
-// register adds an adapter to For from an init function (the map is written
-// only before main runs).
-func register(api config.API, a Adapter) { extra[api] = a }
 
 // buffered translates a whole (non-streamed) response body at its end.
 type buffered struct {

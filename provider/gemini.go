@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 )
 
@@ -18,8 +17,6 @@ import (
 type gemini struct{}
 
 var _ Adapter = gemini{}
-
-func init() { register(config.APIGemini, gemini{}) }
 
 // geminiThoughtSignature is Gemini's documented placeholder signature for
 // function calls that did not come from Gemini itself (another provider

@@ -100,19 +100,31 @@ type Adapter interface {
 
 // For returns the adapter of api.
 func For(api config.API) (Adapter, error) {
-	switch api {
-	case config.APIOpenAI, config.APIOpenAICompatible:
-		return openAI{}, nil
-	}
-	if a, ok := extra[api]; ok {
-		return a, nil
+	if f, ok := formats[api]; ok {
+		return f.adapter, nil
 	}
 	return nil, fmt.Errorf("provider: %w: %q", ErrUnsupportedAPI, api)
 }
 
-// extra holds adapters registered by other files of this package (never
-// changed after init).
-var extra = map[config.API]Adapter{}
+// format is one API's adapter; native marks the client's own format (OpenAI
+// Chat Completions), whose requests and answers pass through.
+type format struct {
+	adapter Adapter
+	native  bool
+}
+
+// formats is every API's adapter: adding a wire format is one line here
+// and its adapter's file.
+var formats = map[config.API]format{
+	config.APIOpenAI:           {openAI{}, true},
+	config.APIOpenAICompatible: {openAI{}, true},
+	config.APIAzureOpenAI:      {azureOpenAI{}, true},
+	config.APIAnthropic:        {anthropic{}, false},
+	config.APIGemini:           {gemini{}, false},
+}
+
+// clientFormat reports whether api speaks the client's format natively.
+func clientFormat(api config.API) bool { return formats[api].native }
 
 // ErrUnsupportedAPI is returned by For for an API without an adapter.
 var ErrUnsupportedAPI = errors.New("unsupported api")
