@@ -238,7 +238,7 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 	counter(&a.s.metrics.rejected, code).Add(1)
 	a.logger().Error("attempt cannot proceed: misconfiguration", "code", code, "reason", msg,
 		"plan_id", a.plan.ID, "chain", a.plan.Chain)
-	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
 // refuse answers an attempt stream whose plan is missing, does not verify,
@@ -251,7 +251,7 @@ func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.Proce
 	a.step = attPassing
 	a.s.metrics.refused[why].Add(1)
 	a.s.log.Error("attempt refused", "phase", PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
-	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
@@ -359,9 +359,9 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		a.step = attPassing
 		a.addTrace(provider.Classification{Class: provider.ClassInvalidRequest, Status: status, Message: pe.Message})
 		a.logger().Warn("the target's adapter refused the request", "status", status, "reason", pe.Message)
-		e := apiErrorOf(pe)
+		e := pe.Object()
 		e.Provider = a.target.Provider
-		return one(immediate(status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
+		return one(immediate(status, provider.ErrorJSON(e), "llm_failover_untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
 	set := func(k string) bool {
@@ -760,24 +760,22 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	}
 	m := a.traceHeaders()
 	m.setHeader(":status", strconv.Itoa(status))
-	return a.answerWithBody(status, m, errorBody(apiError{Message: msg, Type: errorTypeFor(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
+	return a.answerWithBody(status, m, provider.ErrorJSON(provider.ErrorObject{Message: msg, Type: provider.ErrorType(status), Code: "all_targets_failed", Attempts: attemptsJSON(recs)}))
 }
 
 // returnError gives the client an error no other target would avoid
-// (invalid request, content policy): unchanged for OpenAI-shaped providers,
-// rendered in OpenAI's shape for the others.
+// (invalid request, content policy), in the client's format
+// (provider.ClientError).
 func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.record(cls)
 	m := a.traceHeaders()
-	if a.ep.cfg.API.OpenAIShaped() {
-		// Passed on as the provider wrote it, unless it echoes a key.
-		if body, changed := a.ep.ep.RedactBytes(a.buf); changed && a.bodyDone {
-			return a.answerWithBody(a.status, m, body)
-		}
-		return a.answerUnchanged(m)
+	// Passed on as the provider wrote it, unless it echoes a key or is in
+	// another format.
+	if body := provider.ClientError(&a.ep.ep, cls, a.buf, a.bodyDone); body != nil {
+		return a.answerWithBody(a.status, m, body)
 	}
-	return a.answerWithBody(a.status, m, provider.ErrorBody(&a.ep.ep, cls))
+	return a.answerUnchanged(m)
 }
 
 // traceHeaders are the response headers of every answer that is not a

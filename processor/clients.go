@@ -95,7 +95,7 @@ func (r *routeStream) admitClient(ch *config.Chain, model string, promptTokens i
 func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duration, chain string) []*extprocv3.ProcessingResponse {
 	c := r.client.id.Client
 	status := reason.Status()
-	e := apiError{Type: errorTypeFor(status)}
+	e := provider.ErrorObject{Type: provider.ErrorType(status)}
 	var extra *mutation
 	switch reason {
 	case access.InvalidKey:
@@ -124,7 +124,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, e.Code).Add(1)
 	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
-	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
+	return one(immediate(status, provider.ErrorJSON(e), "llm_failover_"+e.Code, extra))
 }
 
 // admittedClient is the name of the admitted client the plan names, so the

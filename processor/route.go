@@ -130,16 +130,16 @@ func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
 // reject ends the route phase with an OpenAI-style error whose code also
 // names the metric and the response code details.
 func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
-	return r.rejectWith(status, code, apiError{Message: msg, Type: typ, Code: code})
+	return r.rejectWith(status, code, provider.ErrorObject{Message: msg, Type: typ, Code: code})
 }
 
 // rejectWith ends the route phase with e; reason names the metric and the
 // response code details (llm_failover_<reason>).
-func (r *routeStream) rejectWith(status int, reason string, e apiError) []*extprocv3.ProcessingResponse {
+func (r *routeStream) rejectWith(status int, reason string, e provider.ErrorObject) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, reason).Add(1)
 	r.logger().Info("request rejected", "status", status, "code", e.Code, "reason", e.Message)
-	return one(immediate(status, errorBody(e), "llm_failover_"+reason, nil))
+	return one(immediate(status, provider.ErrorJSON(e), "llm_failover_"+reason, nil))
 }
 
 // targetLabel names a target for error messages: "provider/model (api)".
@@ -208,7 +208,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	in, perr := provider.Inspect(body)
 	if perr != nil {
-		return r.rejectWith(perr.Status, perr.Code, apiErrorOf(perr)), nil
+		return r.rejectWith(perr.Status, perr.Code, perr.Object()), nil
 	}
 	ch, err := r.st.table.Resolve(in.Model, r.chainHeader)
 	if err != nil {
@@ -229,7 +229,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
-		e := apiErrorOf(perr)
+		e := perr.Object()
 		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
@@ -304,7 +304,7 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in provider.Inspection, 
 	}
 	msg := fmt.Sprintf("no target of chain %q can serve this request: it needs %s; targets: %s",
 		ch.Name, need, strings.Join(targets, ", "))
-	e := apiError{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
+	e := provider.ErrorObject{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
 	if in.OpenAIOnly != "" {
 		e.Param = ptr(in.OpenAIOnly)
 	}
@@ -364,7 +364,7 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	recs := r.s.traces.get(r.planID, r.s.clock.Now())
 	msg := fmt.Sprintf("no provider of chain %q answered: Envoy replied %d (%s)", r.plan.Chain, r.respStatus,
 		strings.TrimSpace(truncate(string(b.GetBody()), 200)))
-	body := errorBody(apiError{Message: msg, Type: errorTypeFor(r.respStatus), Code: "upstream_unavailable",
+	body := provider.ErrorJSON(provider.ErrorObject{Message: msg, Type: provider.ErrorType(r.respStatus), Code: "upstream_unavailable",
 		Attempts: attemptsJSON(recs)})
 	m := &mutation{}
 	m.setHeader("content-type", "application/json")

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -17,17 +16,6 @@ import (
 // one (Anthropic) when the client set neither max_completion_tokens nor
 // max_tokens and Endpoint.DefaultMaxTokens is 0.
 const DefaultMaxTokens = 4096
-
-// unsupported is the 400 for a request field the target cannot express.
-func unsupported(ep *Endpoint, field, detail string) *Error {
-	return &Error{Status: 400, Type: "invalid_request_error", Code: "unsupported_parameter", Param: field,
-		Message: fmt.Sprintf("provider %q (%s) cannot express %q: %s", ep.Name, ep.API, field, detail)}
-}
-
-// badRequest is the 400 for a client body that is not a chat request.
-func badRequest(param, msg string) *Error {
-	return &Error{Status: 400, Type: "invalid_request_error", Param: param, Message: msg}
-}
 
 // chatRequest is the parsed client request. Its results point into the
 // body: use them only while the body is unchanged.
@@ -669,91 +657,6 @@ func (w *chunkWriter) usage(b []byte, u usage) []byte {
 
 const doneEvent = "data: [DONE]\n\n"
 
-// StreamErrorEvent is the OpenAI-style error event (then [DONE]) that ends
-// a client's stream the provider ended badly: SDKs raise on it.
-func StreamErrorEvent(ep *Endpoint, c Classification) []byte {
-	msg := c.Message
-	if msg == "" {
-		msg = "the stream ended abnormally"
-	}
-	return appendErrorEvent(nil, ep, openAIType(c.Class), "stream_incomplete", msg)
-}
-
-// appendErrorEvent writes an OpenAI-style in-stream error event naming the
-// provider, then the stream's end.
-func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
-	b = append(b, "data: "...)
-	b = appendError(b, ep, typ, code, msg)
-	b = append(b, "\n\n"...)
-	return append(b, doneEvent...)
-}
-
-// appendError writes the OpenAI error object
-// {"error":{"message","type","param":null,"code"}}, the message naming the
-// provider; code "" is null. With ep, type and code are redacted like the
-// message (Endpoint.Redact).
-func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
-	if ep != nil { // type and code may come from the provider's error too
-		typ, code = ep.Redact(typ), ep.Redact(code)
-	}
-	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, providerMessage(ep, msg))
-	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
-	b = append(b, `,"param":null,"code":`...)
-	if code == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, code)
-	}
-	return append(b, "}}"...)
-}
-
-// providerMessage prefixes msg with the provider's name and API.
-// The message is redacted (Endpoint.Redact): providers echo keys in errors.
-func providerMessage(ep *Endpoint, msg string) string {
-	if ep == nil {
-		return msg
-	}
-	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, ep.Redact(msg))
-}
-
-// ErrorBody renders a provider's classified error as the client-facing
-// OpenAI error JSON: {"error":{"message","type","param","code"}}. The message
-// names the provider; type is the provider's error type when it is
-// snake_case like OpenAI's (Anthropic's are), else one derived from the
-// class (rate_limit_error, authentication_error, invalid_request_error,
-// server_error); code is the provider's code, else its type (Gemini's
-// status, e.g. RESOURCE_EXHAUSTED).
-func ErrorBody(ep *Endpoint, c Classification) []byte {
-	typ := c.Type
-	if typ == "" || strings.ToLower(typ) != typ { // Gemini's RESOURCE_EXHAUSTED and the like
-		typ = openAIType(c.Class)
-	}
-	code := c.Code
-	if code == "" && c.Type != "" {
-		code = c.Type
-	}
-	msg := c.Message
-	if msg == "" {
-		msg = fmt.Sprintf("upstream returned status %d (%s)", c.Status, c.Class)
-	}
-	return appendError(nil, ep, typ, code, msg)
-}
-
-// openAIType is the OpenAI error type that best names a class.
-func openAIType(c Class) string {
-	switch c {
-	case ClassRateLimited, ClassQuotaExhausted:
-		return "rate_limit_error"
-	case ClassAuth:
-		return "authentication_error"
-	case ClassInvalidRequest, ClassContextLength, ClassContentPolicy, ClassClientError:
-		return "invalid_request_error"
-	}
-	return "server_error"
-}
-
 // translatorID is the id of an answer: the provider's own when it gives one.
 func translatorID(env Env) string {
 	if env.ID != nil {
@@ -787,11 +690,6 @@ func (t *buffered) Translate(chunk []byte, eos bool) ([]byte, error) {
 }
 
 func (t *buffered) ContentType() string { return "application/json" }
-
-// errBadUpstream is a 2xx provider body that cannot be translated.
-func errBadUpstream(msg string) *Error {
-	return &Error{Status: 502, Type: "server_error", Code: "bad_upstream_response", Message: msg}
-}
 
 // str views b as a string without copying; for gjson lookups whose results
 // are used before b changes.

@@ -51,7 +51,7 @@ func checkAgrees(t *testing.T, body []byte) {
 		req := requestFor(body, tg.model)
 		_, perr := a.Prepare(&ep, req)
 		cerr := a.Check(&ep, req)
-		if tg.ep.API.OpenAIShaped() {
+		if clientFormat(tg.ep.API) {
 			perr = nil // Check assumes Inspect accepted the body
 		}
 		if !reflect.DeepEqual(perr, cerr) {

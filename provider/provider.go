@@ -128,14 +128,3 @@ func clientFormat(api config.API) bool { return formats[api].native }
 
 // ErrUnsupportedAPI is returned by For for an API without an adapter.
 var ErrUnsupportedAPI = errors.New("unsupported api")
-
-// Error is a client-facing error in OpenAI's shape.
-type Error struct {
-	Status  int
-	Type    string // OpenAI error type: invalid_request_error, rate_limit_error, ...
-	Code    string
-	Param   string
-	Message string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
