@@ -45,7 +45,8 @@ const (
 type holdKind uint8
 
 const (
-	holdStream holdKind = iota // a 200 event stream: wait for its first event
+	holdNone   holdKind = iota // not holding: the zero value never names a hold
+	holdStream                 // a 200 event stream: wait for its first event
 	holdError                  // an error status: wait for its body to classify it
 	holdBody                   // a JSON answer to translate: wait for all of it
 )
@@ -140,6 +141,8 @@ func (a *attemptStream) expire() ([]*extprocv3.ProcessingResponse, error) {
 	case holdBody:
 		return a.fail(provider.Classification{Class: provider.ClassTimeout, Status: a.status,
 			Message: fmt.Sprintf("the answer's body did not complete within %s of its headers", a.st.cfg.Server.StreamFirstEventTimeout)}), nil
+	case holdNone:
+		return nil, nil // cannot happen: startHold names the hold
 	}
 	if a.mon.Events() > 0 {
 		// Alive but no content yet (a model thinking, pings): the provider
@@ -468,6 +471,9 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
+		}
+		if a.hold != holdStream {
+			return nil, nil // cannot happen: startHold names the hold
 		}
 		a.observe(b)
 		switch f := a.mon.Failure(); {

@@ -610,17 +610,22 @@ func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
 func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
+		body       string
 		headers    *extprocv3.ProcessingRequest
 		wantStatus int
 	}{
-		{"error headers with end_of_stream", respHeaders(true, ":status", "503"), 503},
-		{"error body never came", respHeaders(false, ":status", "503", "content-type", "application/json"), 503},
-		{"answer body never came", respHeaders(false, ":status", "200", "content-type", "application/json"), 502},
+		{"error headers with end_of_stream", chatBody, respHeaders(true, ":status", "503"), 503},
+		{"error body never came", chatBody, respHeaders(false, ":status", "503", "content-type", "application/json"), 503},
+		{"answer body never came", chatBody, respHeaders(false, ":status", "200", "content-type", "application/json"), 502},
+		// Failed before any hold began: not mistaken for a held stream (holdNone).
+		{"empty event stream", `{"model":"premium","stream":true,"messages":[]}`,
+			respHeaders(true, ":status", "200", "content-type", "text/event-stream"), 502},
+		{"a 204 instead of an answer", chatBody, respHeaders(true, ":status", "204"), 502},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			dm := h.planFor(chatBody)
-			s := h.runAttempt(dm, 2, "groq", "req-nobody", chatBody)
+			dm := h.planFor(tc.body)
+			s := h.runAttempt(dm, 2, "groq", "req-nobody", tc.body)
 			defer s.close()
 			s.send(tc.headers)
 			r := s.recv()
