@@ -123,20 +123,39 @@ func (b *Breaker) Allow(now time.Time, u float64) Decision {
 	return b.Admit(now, u).Decision
 }
 
-// Admission is an Allow decision together with what Release needs to give
-// a probe slot back.
+// Admission is an Allow decision together with the state it was decided in
+// and what Release needs to give a probe slot back.
 type Admission struct {
 	Decision Decision
-	gen      uint64    // the breaker's generation when admitted
-	at       time.Time // the probe slot's admission time
+	// State is the breaker's state the decision was taken in, the
+	// transitions due at now applied; OpenUntil is its cooldown's end (as
+	// in Snapshot). A caller needs no Snapshot beside the decision.
+	State     State
+	OpenUntil time.Time
+	gen       uint64    // the breaker's generation when admitted
+	at        time.Time // the probe slot's admission time
 }
 
 // Admit is Allow, returning the Admission that Release takes.
-func (b *Breaker) Admit(now time.Time, u float64) Admission {
+func (b *Breaker) Admit(now time.Time, u float64) Admission { return b.Decide(now, u, true) }
+
+// Decide is Admit; with probe false a HalfOpen breaker is left untouched
+// (no probe slot taken, no transition applied) and the Admission is a
+// Reject in HalfOpen: for a target that would be probed only behind
+// another, where its probe would rarely be sent but hold the slot.
+func (b *Breaker) Decide(now time.Time, u float64, probe bool) Admission {
 	now = b.now(now)
 	b.mu.Lock()
+	if !probe {
+		view := b.c // as Snapshot: a copy that emits nothing
+		view.events = nil
+		if view.advance(now); view.state == HalfOpen {
+			b.mu.Unlock()
+			return Admission{Decision: Reject, State: HalfOpen, OpenUntil: view.openUntil, at: now}
+		}
+	}
 	d := b.c.allow(now, u)
-	a := Admission{Decision: d, gen: b.c.gen, at: now}
+	a := Admission{Decision: d, State: b.c.state, OpenUntil: b.c.openUntil, gen: b.c.gen, at: now}
 	b.unlockAndNotify()
 	return a
 }

@@ -212,16 +212,17 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		tg := ch.Targets[i]
 		b := t.breakers[ch][i]
 		step := t.step(tg)
-		if len(p.Steps) > 0 && b.Snapshot(now).State == breaker.HalfOpen {
-			// A probe behind a healthy target would rarely be sent but would
-			// hold the probe slot until it times out: probe it when it leads.
+		// A probe behind a healthy target would rarely be sent but would
+		// hold the probe slot until it times out: probe it when it leads.
+		leads := len(p.Steps) == 0
+		adm := b.Decide(now, t.rand(), leads)
+		if !leads && adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
 			continue
 		}
-		adm := b.Admit(now, t.rand())
 		switch adm.Decision {
 		case breaker.Allow:
 			step.Reason = "closed"
-			if s := b.Snapshot(now); s.State == breaker.Recovering {
+			if adm.State == breaker.Recovering {
 				step.Reason = "recovering"
 			}
 			p.Steps = append(p.Steps, step)
@@ -232,14 +233,13 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			p.Steps = append(p.Steps, step)
 			continue
 		}
-		s := b.Snapshot(now)
-		if s.State == breaker.Recovering {
+		if adm.State == breaker.Recovering {
 			step.Reason = "recovering-deferred"
 			deferred = append(deferred, step)
 			continue
 		}
-		if soonest < 0 || s.OpenUntil.Before(soonestAt) {
-			soonest, soonestAt = i, s.OpenUntil
+		if soonest < 0 || adm.OpenUntil.Before(soonestAt) {
+			soonest, soonestAt = i, adm.OpenUntil
 		}
 	}
 	p.Steps = append(p.Steps, deferred...)
