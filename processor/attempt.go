@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
 )
@@ -80,7 +81,7 @@ type attemptStream struct {
 	hold  holdKind
 	held  []*extprocv3.HttpBody
 	buf   []byte
-	timer *time.Timer
+	timer clock.Timer // the hold's, on the server's clock
 	tr    provider.ResponseTranslator
 	// mon follows a 200 event stream from its first chunk to its end: the
 	// hold waits for content, the end is judged by the terminal event. nil
@@ -112,7 +113,7 @@ func (a *attemptStream) deadline() <-chan time.Time {
 	if a.timer == nil || a.step != attHolding {
 		return nil
 	}
-	return a.timer.C
+	return a.timer.C()
 }
 
 // done reports that the stream should close now. A failover decision taken
@@ -445,7 +446,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 
 func (a *attemptStream) startHold(k holdKind) {
 	a.step, a.hold = attHolding, k
-	a.timer = time.NewTimer(a.st.cfg.Server.StreamFirstEventTimeout.D())
+	a.timer = clock.NewTimer(a.s.clock, a.st.cfg.Server.StreamFirstEventTimeout.D())
 }
 
 func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.ProcessingResponse, error) {
