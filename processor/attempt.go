@@ -726,7 +726,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
-			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
+			// body): make it a 5xx so nothing reads as success (docs/design.md, "Holding the answer").
 			m.setHeader(":status", "503")
 		}
 		a.closing = len(a.held) == 0
