@@ -19,6 +19,9 @@ const (
 	// retry_policy.retriable_headers matches it (retry_on
 	// retriable-headers), and no response is retried by status.
 	RetryHeader = "x-llm-failover-retry"
+	// RetryValue is RetryHeader's value on a response to retry; the
+	// route's retriable_headers match exactly it.
+	RetryValue = "1"
 
 	HeaderProvider = "x-llm-failover-provider"
 	HeaderModel    = "x-llm-failover-model"

@@ -88,7 +88,7 @@ func retryPolicy(c *config.Config) *routev3.RetryPolicy {
 		RetriableHeaders: []*routev3.HeaderMatcher{{
 			Name: contract.RetryHeader,
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "1"},
+				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: contract.RetryValue},
 			}},
 		}},
 		RefreshClusterOnRetry: true,

@@ -722,7 +722,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
-		m.setHeader(HeaderRetry, "1")
+		m.setHeader(HeaderRetry, contract.RetryValue)
 		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
