@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // Config is the whole llm-failover configuration: one YAML file.
@@ -430,7 +432,7 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 const (
 	DefaultGRPCAddress        = "127.0.0.1:50051"
 	DefaultAdminAddress       = "127.0.0.1:9464"
-	DefaultMetadataNamespace  = "llm_failover"
+	DefaultMetadataNamespace  = contract.DefaultNamespace
 	DefaultMaxBodyBytes       = 4 << 20
 	DefaultMaxTargets         = 8
 	DefaultStreamedTimeout    = 60 * time.Second
@@ -857,8 +859,9 @@ func (c *Config) RequestLifetime() time.Duration {
 	return time.Duration(c.MaxAttempts())*longest + time.Minute
 }
 
-// PlanNamespace is the metadata namespace of the plan details.
-func (c *Config) PlanNamespace() string { return c.MetadataNamespace + ".plan" }
+// PlanNamespace is the metadata namespace of the plan details
+// (contract.PlanNamespace of MetadataNamespace).
+func (c *Config) PlanNamespace() string { return contract.PlanNamespace(c.MetadataNamespace) }
 
 // ReadKey returns the provider's key from its environment variable or file,
 // with surrounding white space trimmed. No source returns "", nil. A source

@@ -25,6 +25,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -363,7 +364,7 @@ func (h *harness) resign(dm *structpb.Struct) {
 	for ns, v := range dm.GetFields() {
 		md.FilterMetadata[ns] = v.GetStructValue()
 	}
-	p, err := parsePlan(md, "llm_failover.plan")
+	p, err := contract.DecodePlan(md, "llm_failover")
 	if err != nil {
 		h.t.Fatal(err)
 	}
