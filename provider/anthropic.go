@@ -233,8 +233,8 @@ func anthropicBase64(b []byte, typ, mime, data string) []byte {
 func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &anthropicStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
-			includeUsage: req.IncludeUsage}
+		return &anthropicStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id,
+			created: now, includeUsage: req.IncludeUsage}}
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return anthropicCompletion(body, req.Model, "chatcmpl-"+id, now)
@@ -319,61 +319,26 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 
 // anthropicStream translates a Messages event stream into chat.completion.chunk events.
 type anthropicStream struct {
-	ep           *Endpoint
-	model        string
-	fallbackID   string
-	created      int64
-	includeUsage bool
-
-	r        SSEReader
-	w        chunkWriter
-	out      []byte
-	started  bool
-	finished bool   // finish chunk written
-	done     bool   // [DONE] written
+	chunkStream
 	blocks   []int  // content block index -> tool call index, -1 for others
 	toolArgs []bool // tool call index -> some arguments were written
 	tokens   anthropicTokens
-	feed     func(Event) error
 }
 
-func (s *anthropicStream) ContentType() string { return "text/event-stream" }
-
 func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.done {
-		return nil, nil
-	}
-	s.out = make([]byte, 0, 2*len(chunk)+256)
 	if s.feed == nil {
 		s.feed = s.event
 	}
-	_ = s.r.Feed(chunk, s.feed)
-	if eos && !s.done {
-		s.out = appendErrorEvent(s.out, s.ep, "server_error", "stream_incomplete", "the stream ended before message_stop")
-		s.done = true
+	if s.translate(chunk, eos) {
+		_ = s.fail("server_error", "stream_incomplete", "the stream ended before message_stop")
 	}
 	return s.out, nil
-}
-
-func (s *anthropicStream) start(id, model string) {
-	if s.started {
-		return
-	}
-	s.started = true
-	if id == "" {
-		id = s.fallbackID
-	}
-	if model == "" {
-		model = s.model
-	}
-	s.w.init(id, model, s.created)
-	s.out = s.w.role(s.out)
 }
 
 // event handles one Messages event; errStop ends the stream.
 func (s *anthropicStream) event(ev Event) error {
 	data := str(ev.Data)
-	if s.started {
+	if s.stage >= streamStarted {
 		if raw, ok := anthropicTextDelta(data); ok {
 			if len(raw) > 2 {
 				s.out = s.w.content(s.out, raw)
@@ -385,9 +350,7 @@ func (s *anthropicStream) event(ev Event) error {
 		if ev.Name == "ping" {
 			return nil
 		}
-		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not a JSON object")
-		s.done = true
-		return errStop{}
+		return s.fail("server_error", "bad_event", "the provider sent an event that is not a JSON object")
 	}
 	typ := gjson.Get(data, "type")
 	name := ev.Name
@@ -445,21 +408,18 @@ func (s *anthropicStream) event(ev Event) error {
 	case "message_delta":
 		s.start("", "")
 		s.tokens.read(gjson.Get(data, "usage"))
-		if !s.finished {
-			s.finished = true
-			s.out = s.w.finish(s.out, anthropicFinish(gjson.Get(data, "delta.stop_reason").String()))
+		if s.stage < streamFinished {
+			s.finish(anthropicFinish(gjson.Get(data, "delta.stop_reason").String()))
 		}
 	case "message_stop":
 		s.start("", "")
-		if !s.finished {
-			s.finished = true
-			s.out = s.w.finish(s.out, "stop")
-		}
+		s.finish("stop")
+		var u *usage
 		if s.includeUsage {
-			s.out = s.w.usage(s.out, s.tokens.usage())
+			t := s.tokens.usage()
+			u = &t
 		}
-		s.out = append(s.out, doneEvent...)
-		s.done = true
+		s.close(u)
 		return errStop{}
 	case "error":
 		e := gjson.Get(data, "error")
@@ -467,9 +427,7 @@ func (s *anthropicStream) event(ev Event) error {
 		if typ == "" {
 			typ = "api_error"
 		}
-		s.out = appendErrorEvent(s.out, s.ep, typ, typ, e.Get("message").String())
-		s.done = true
-		return errStop{}
+		return s.fail(typ, typ, e.Get("message").String())
 	}
 	return nil
 }

@@ -277,7 +277,8 @@ func imageMIME(u string) string {
 func (gemini) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &geminiStream{ep: ep, model: req.Model, base: id, created: now, includeUsage: req.IncludeUsage}
+		return &geminiStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
+			includeUsage: req.IncludeUsage}, base: id}
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return geminiCompletion(ep, body, req.Model, id, now)
@@ -378,53 +379,35 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 // geminiStream translates streamGenerateContent?alt=sse events (each a
 // partial GenerateContentResponse) into chat.completion.chunk events.
 type geminiStream struct {
-	ep           *Endpoint
-	model        string
-	base         string
-	created      int64
-	includeUsage bool
-
-	r        SSEReader
-	w        chunkWriter
-	out      []byte
-	started  bool
-	finished bool
-	done     bool
+	chunkStream
+	base     string // the answer id's base, for tool call ids
 	tools    int
 	usageRaw []byte // the latest usageMetadata
-	feed     func(Event) error
 }
 
-func (s *geminiStream) ContentType() string { return "text/event-stream" }
-
 func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.done {
-		return nil, nil
-	}
-	s.out = make([]byte, 0, 2*len(chunk)+256)
 	if s.feed == nil {
 		s.feed = s.event
 	}
-	_ = s.r.Feed(chunk, s.feed)
-	if eos && !s.done {
-		if s.finished {
-			if s.includeUsage {
-				var u usage
-				geminiUsage(gjson.Parse(string(s.usageRaw)), &u)
-				s.out = s.w.usage(s.out, u)
-			}
-			s.out = append(s.out, doneEvent...)
-		} else {
-			s.out = appendErrorEvent(s.out, s.ep, "server_error", "stream_incomplete", "the stream ended before a finishReason")
-		}
-		s.done = true
+	if !s.translate(chunk, eos) {
+		return s.out, nil
 	}
+	if s.stage < streamFinished {
+		_ = s.fail("server_error", "stream_incomplete", "the stream ended before a finishReason")
+		return s.out, nil
+	}
+	var u *usage
+	if s.includeUsage {
+		u = new(usage)
+		geminiUsage(gjson.Parse(string(s.usageRaw)), u)
+	}
+	s.close(u)
 	return s.out, nil
 }
 
 func (s *geminiStream) event(ev Event) error {
 	data := str(ev.Data)
-	if s.started && !s.finished {
+	if s.stage == streamStarted {
 		if lit, ok := geminiTextChunk(data); ok {
 			if u := gjson.Get(data, "usageMetadata"); u.Exists() {
 				s.usageRaw = append(s.usageRaw[:0], u.Raw...)
@@ -436,9 +419,7 @@ func (s *geminiStream) event(ev Event) error {
 		}
 	}
 	if !isObject(data) {
-		s.out = appendErrorEvent(s.out, s.ep, "server_error", "bad_event", "the provider sent an event that is not a JSON object")
-		s.done = true
-		return errStop{}
+		return s.fail("server_error", "bad_event", "the provider sent an event that is not a JSON object")
 	}
 	v := viewGemini(gjson.Parse(data))
 	if v.err.Exists() {
@@ -447,27 +428,14 @@ func (s *geminiStream) event(ev Event) error {
 		if c.Code == "" {
 			c.Code = "UNKNOWN"
 		}
-		s.out = appendErrorEvent(s.out, s.ep, openAIType(c.Class), c.Code, c.Message)
-		s.done = true
-		return errStop{}
+		return s.fail(openAIType(c.Class), c.Code, c.Message)
 	}
-	if !s.started {
-		s.started = true
-		id, model := v.id, v.model
-		if id == "" {
-			id = "chatcmpl-" + s.base
-		}
-		if model == "" {
-			model = s.model
-		}
-		s.w.init(id, model, s.created)
-		s.out = s.w.role(s.out)
-	}
+	s.start(v.id, v.model)
 	if v.usage.Exists() {
 		// cumulative: keep the latest, read it once at the end
 		s.usageRaw = append(s.usageRaw[:0], v.usage.Raw...)
 	}
-	if s.finished {
+	if s.stage >= streamFinished {
 		return nil
 	}
 	v.parts(func(text, fc gjson.Result) {
@@ -485,11 +453,9 @@ func (s *geminiStream) event(ev Event) error {
 	})
 	switch {
 	case v.finish.Exists():
-		s.finished = true
-		s.out = s.w.finish(s.out, geminiFinish(v.finish.String(), s.tools > 0))
+		s.finish(geminiFinish(v.finish.String(), s.tools > 0))
 	case !v.cand.Exists() && v.feedback.Get("blockReason").Exists():
-		s.finished = true
-		s.out = s.w.finish(s.out, "content_filter")
+		s.finish("content_filter")
 	}
 	return nil
 }
