@@ -8,9 +8,10 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// This file reads the client's OpenAI Chat Completions request and writes
-// OpenAI responses, chunks and errors: the half every cross-format adapter
-// (anthropic.go, gemini.go) shares.
+// This file reads the client's OpenAI Chat Completions request for the
+// cross-format adapters (anthropic.go, gemini.go): the half they share.
+// Answers in the client's format are written in respond.go, errors in
+// errors.go.
 
 // DefaultMaxTokens is the output-token limit sent to targets that require
 // one (Anthropic) when the client set neither max_completion_tokens nor
@@ -216,60 +217,6 @@ func functionTool(ep *Endpoint, t gjson.Result) (gjson.Result, error) {
 	}
 	return f, nil
 }
-
-// checkChat is Check for a target of another wire format: the refusals of
-// parseChat, of the dialogue walk with w (writers that write nothing), of
-// the tools and of tool_choice, in the order Prepare meets them.
-func checkChat(ep *Endpoint, body []byte, w turnWriter) error {
-	c, err := parseChat(ep, body)
-	if err != nil {
-		return err
-	}
-	if _, err := c.dialogue(w); err != nil {
-		return err
-	}
-	tools := c.get("tools")
-	if !tools.IsArray() || len(tools.Array()) == 0 {
-		return nil
-	}
-	tools.ForEach(func(_, t gjson.Result) bool {
-		_, err = functionTool(ep, t)
-		return err == nil
-	})
-	if err != nil {
-		return err
-	}
-	switch tc := c.toolChoice(); tc.mode {
-	case "", "auto", "none", "required", "function":
-		return nil
-	default:
-		return unknownToolChoice(tc.mode)
-	}
-}
-
-// unknownToolChoice refuses a tool_choice mode no target knows.
-func unknownToolChoice(mode string) *Error {
-	return badRequest("tool_choice", "unknown tool_choice "+quote(mode))
-}
-
-// checkToolCalls is an assistant writer that only checks the tool calls' arguments.
-func checkToolCalls(m chatMessage, i int) ([]byte, error) {
-	return nil, m.eachToolCall(i, func(gjson.Result, string) {})
-}
-
-// noParts is a partWriter that writes nothing: Check walks the parts for
-// their refusals alone.
-type noParts struct{}
-
-func (noParts) text(b []byte, _ gjson.Result) []byte { return b }
-func (noParts) image(b []byte, _, _ string) []byte   { return b }
-func (noParts) imageURL(b []byte, _ string) []byte   { return b }
-func (noParts) file(b []byte, _, _ string) []byte    { return b }
-
-// noPartsAudio is noParts for a target that takes audio parts.
-type noPartsAudio struct{ noParts }
-
-func (noPartsAudio) audio(b []byte, _, _ string) []byte { return b }
 
 // partWriter writes the parts of a user content in a target's format: each
 // method appends one part, a JSON object, to b. A target that takes audio
@@ -509,191 +456,10 @@ func endpointMaxTokens(ep *Endpoint) int64 {
 	return DefaultMaxTokens
 }
 
-// usage is a response's token counts in OpenAI's terms: Prompt includes
-// cached and cache-write tokens, Completion includes reasoning tokens.
-type usage struct {
-	prompt, completion, total, cached, reasoning int64
-}
-
-func (u usage) appendJSON(b []byte) []byte {
-	total := u.total
-	if total == 0 {
-		total = u.prompt + u.completion
-	}
-	b = append(b, `{"prompt_tokens":`...)
-	b = appendInt(b, u.prompt)
-	b = append(b, `,"completion_tokens":`...)
-	b = appendInt(b, u.completion)
-	b = append(b, `,"total_tokens":`...)
-	b = appendInt(b, total)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
-	b = appendInt(b, u.cached)
-	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
-	b = appendInt(b, u.reasoning)
-	return append(b, `}}`...)
-}
-
-// toolCall is one function call of an answer.
-type toolCall struct{ id, name, args string }
-
-// completion is a whole answer, written as an OpenAI chat.completion.
-type completion struct {
-	id, model string
-	created   int64
-	content   strings.Builder
-	hasText   bool
-	toolCalls []toolCall
-	finish    string
-	usage     usage
-}
-
-func (c *completion) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, c.id)
-	b = append(b, `,"object":"chat.completion","created":`...)
-	b = appendInt(b, c.created)
-	b = append(b, `,"model":`...)
-	b = appendString(b, c.model)
-	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	if c.hasText || len(c.toolCalls) == 0 {
-		b = appendString(b, c.content.String())
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"refusal":null`...)
-	if len(c.toolCalls) > 0 {
-		b = append(b, `,"tool_calls":[`...)
-		for i, t := range c.toolCalls {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, t.id)
-			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendString(b, t.name)
-			b = append(b, `,"arguments":`...)
-			b = appendString(b, t.args)
-			b = append(b, `}}`...)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, c.finish)
-	b = append(b, `}],"usage":`...)
-	b = c.usage.appendJSON(b)
-	return append(b, '}')
-}
-
-// chunkWriter writes chat.completion.chunk events for one stream.
-type chunkWriter struct {
-	prefix []byte // `data: {"id":...,"model":...,"choices":[`
-}
-
-func (w *chunkWriter) init(id, model string, created int64) {
-	b := append(w.prefix[:0], `data: {"id":`...)
-	b = appendString(b, id)
-	b = append(b, `,"object":"chat.completion.chunk","created":`...)
-	b = appendInt(b, created)
-	b = append(b, `,"model":`...)
-	b = appendString(b, model)
-	w.prefix = append(b, `,"choices":[`...)
-}
-
-const (
-	deltaOpen  = `{"index":0,"delta":{`
-	deltaClose = `},"logprobs":null,"finish_reason":null}]}` + "\n\n"
-)
-
-func (w *chunkWriter) role(b []byte) []byte {
-	b = append(b, w.prefix...)
-	return append(b, deltaOpen+`"role":"assistant","content":""`+deltaClose...)
-}
-
-// content writes a content delta; raw is a JSON string literal.
-func (w *chunkWriter) content(b []byte, raw string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"content":`...)
-	b = append(b, raw...)
-	return append(b, deltaClose...)
-}
-
-// toolStart opens tool call idx; args is a JSON string literal.
-func (w *chunkWriter) toolStart(b []byte, idx int, id, name, args string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"tool_calls":[{"index":`...)
-	b = appendInt(b, int64(idx))
-	b = append(b, `,"id":`...)
-	b = appendString(b, id)
-	b = append(b, `,"type":"function","function":{"name":`...)
-	b = appendString(b, name)
-	b = append(b, `,"arguments":`...)
-	b = append(b, args...)
-	return append(b, `}}]`+deltaClose...)
-}
-
-// toolArgs continues tool call idx; raw is a JSON string literal.
-func (w *chunkWriter) toolArgs(b []byte, idx int, raw string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"tool_calls":[{"index":`...)
-	b = appendInt(b, int64(idx))
-	b = append(b, `,"function":{"arguments":`...)
-	b = append(b, raw...)
-	return append(b, `}}]`+deltaClose...)
-}
-
-func (w *chunkWriter) finish(b []byte, reason string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, reason)
-	return append(b, "}]}\n\n"...)
-}
-
-func (w *chunkWriter) usage(b []byte, u usage) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, `],"usage":`...)
-	b = u.appendJSON(b)
-	return append(b, "}\n\n"...)
-}
-
-const doneEvent = "data: [DONE]\n\n"
-
-// translatorID is the id of an answer: the provider's own when it gives one.
-func translatorID(env Env) string {
-	if env.ID != nil {
-		if id := env.ID(); id != "" {
-			return id
-		}
-	}
-	return "0"
-}
-
-// translatorNow is the answer's "created" time.
-func translatorNow(env Env) int64 {
-	if env.Now != nil {
-		return env.Now().Unix()
-	}
-	return wallNow().Unix()
-}
-
-// buffered translates a whole (non-streamed) response body at its end.
-type buffered struct {
-	buf     []byte
-	convert func([]byte) ([]byte, error)
-}
-
-func (t *buffered) Translate(chunk []byte, eos bool) ([]byte, error) {
-	t.buf = append(t.buf, chunk...)
-	if !eos {
-		return nil, nil
-	}
-	return t.convert(t.buf)
-}
-
-func (t *buffered) ContentType() string { return "application/json" }
-
 // str views b as a string without copying; for gjson lookups whose results
 // are used before b changes.
 func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func quote(s string) string { return strconv.Quote(s) }
-func itoa(i int) string     { return strconv.Itoa(i) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

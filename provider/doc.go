@@ -25,9 +25,12 @@
 // monitor.go the StreamMonitor that judges a 200 stream's events (content,
 // terminal event, error) with each format's JudgeEvent; redact.go the
 // removal of keys from provider text; chat.go reading OpenAI requests for
-// the other formats (and Check's walk) and writing OpenAI responses and
-// chunks; jsonw.go the append-style JSON writer; one file per wire format:
-// openai.go, anthropic.go, gemini.go, azure.go.
+// the other formats, check.go Check's walk over them, respond.go writing
+// answers and stream chunks in the client's format and stream.go the
+// skeleton both cross-format stream translators share; jsonw.go the
+// append-style JSON writer; per wire format: openai.go, azure.go, and
+// anthropic.go / gemini.go (requests) with anthropic_response.go /
+// gemini_response.go (answers, streams, errors).
 //
 // # Requests
 //
