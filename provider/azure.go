@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 )
@@ -19,8 +18,6 @@ import (
 type azureOpenAI struct{}
 
 var _ Adapter = azureOpenAI{}
-
-func init() { register(config.APIAzureOpenAI, azureOpenAI{}) }
 
 // AzureV1 is the APIVersion value selecting Azure's v1 API path.
 const AzureV1 = "v1"
@@ -55,6 +52,9 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	return &p, nil
 }
+
+// Check accepts every body Inspect accepts: the client's format is this one.
+func (azureOpenAI) Check(*Endpoint, Request) error { return nil }
 
 func (azureOpenAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
 	return openAIAnswer(req)
