@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/llm-failover/llm-failover/config"
 	"log/slog"
 	"math/rand/v2"
 	"mime"
@@ -17,6 +16,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
