@@ -117,7 +117,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	version := ep.APIVersion
 	if version == "" {
-		version = "2023-06-01"
+		version = config.DefaultAnthropicVersion
 	}
 	p.Headers = append(p.Headers, Header{Key: "anthropic-version", Value: version})
 	return p, nil

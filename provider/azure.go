@@ -36,7 +36,7 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	} else {
 		v := ep.APIVersion
 		if v == "" {
-			v = "2024-10-21"
+			v = config.DefaultAzureAPIVersion
 		}
 		p.Path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/chat/completions?api-version=" + url.QueryEscape(v)
 	}
