@@ -8,5 +8,5 @@
 // lazy open->half-open computed from the time passed in, no timers or
 // goroutines) and failsafe-go's time-bucketed windows; every method takes
 // `now` so tests drive a fake clock, and Allow and Record never allocate.
-// The design is described in DESIGN.md, section 3 ("breaker").
+// Its place in the system is in docs/design.md, section 3 ("Packages").
 package breaker

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // Config is the whole llm-failover configuration: one YAML file.
@@ -189,5 +191,6 @@ func (c *Config) RequestLifetime() time.Duration {
 	return time.Duration(c.MaxAttempts())*longest + time.Minute
 }
 
-// PlanNamespace is the metadata namespace of the plan details.
-func (c *Config) PlanNamespace() string { return c.MetadataNamespace + ".plan" }
+// PlanNamespace is the metadata namespace of the plan details
+// (contract.PlanNamespace of MetadataNamespace).
+func (c *Config) PlanNamespace() string { return contract.PlanNamespace(c.MetadataNamespace) }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // Defaults shared by several sections or by other packages. A section's
@@ -10,7 +12,7 @@ import (
 const (
 	DefaultGRPCAddress        = "127.0.0.1:50051"
 	DefaultAdminAddress       = "127.0.0.1:9464"
-	DefaultMetadataNamespace  = "llm_failover"
+	DefaultMetadataNamespace  = contract.DefaultNamespace
 	DefaultMaxBodyBytes       = 4 << 20
 	DefaultMaxTargets         = 8
 	DefaultStreamedTimeout    = 60 * time.Second

@@ -14,6 +14,7 @@ import (
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // generatedHCM returns the HTTP connection manager Bootstrap builds for c.
@@ -170,7 +171,7 @@ func TestGenerate_NoHealthyHostFailsOver(t *testing.T) {
 		if sa.GetAddress() != "127.0.0.1" || sa.GetPortValue() != port {
 			t.Errorf("cluster %q fallback: got %s:%d, want 127.0.0.1:%d", p.Cluster, sa.GetAddress(), sa.GetPortValue(), port)
 		}
-		if got := fb.GetMetadata().GetFilterMetadata()[EndpointMetadataNamespace].GetFields()["provider"].GetStringValue(); got != p.Name {
+		if got := fb.GetMetadata().GetFilterMetadata()[contract.EndpointNamespace].GetFields()[contract.EndpointProviderKey].GetStringValue(); got != p.Name {
 			t.Errorf("cluster %q fallback provider metadata: got %q, want %q", p.Cluster, got, p.Name)
 		}
 		if *p.TLS {

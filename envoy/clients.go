@@ -6,15 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llm-failover/llm-failover/config"
-)
-
-// The route phase's request attributes and metadata namespace for the
-// client access policy (processor.AttrSourceAddress, processor.AttrURISAN,
-// processor.JWTNamespace; docs/envoy-contract.md, "Route phase").
-const (
-	attrSourceAddress = "source.address"
-	attrURISAN        = "connection.uri_san_peer_certificate"
-	jwtNamespace      = "envoy.filters.http.jwt_authn"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // clientAttributes adds what the route-phase filter needs to identify
@@ -27,12 +19,12 @@ func clientAttributes(c *config.Config, route *extprocv3.ExternalProcessor) {
 	if !c.Clients.Active() {
 		return
 	}
-	route.RequestAttributes = append(route.RequestAttributes, attrSourceAddress, attrURISAN)
+	route.RequestAttributes = append(route.RequestAttributes, contract.ClientAttributes()...)
 	if c.Clients.JWT != nil {
 		if route.MetadataOptions == nil {
 			route.MetadataOptions = &extprocv3.MetadataOptions{}
 		}
-		route.MetadataOptions.ForwardingNamespaces = &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{jwtNamespace}}
+		route.MetadataOptions.ForwardingNamespaces = &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{contract.JWTNamespace}}
 	}
 }
 

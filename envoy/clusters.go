@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // providerCluster is one provider's cluster: a DNS-resolved endpoint
@@ -41,7 +42,7 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 	if p.Cluster == "" || p.Host == "" || p.Port < 1 || p.Port > 65535 || p.TLS == nil {
 		return nil, fmt.Errorf("%w: provider %q: cluster, host, port and tls must be set (run config.ApplyDefaults first)", ErrGenerate, p.Name)
 	}
-	meta, err := structpb.NewStruct(map[string]any{"provider": p.Name})
+	meta, err := structpb.NewStruct(map[string]any{contract.EndpointProviderKey: p.Name})
 	if err != nil {
 		return nil, fmt.Errorf("%w: provider %q: %v", ErrGenerate, p.Name, err)
 	}
@@ -67,7 +68,7 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 		}
 	}
 	la := loadAssignment(p.Cluster, socketAddress(p.Host, p.Port), p.Host, &corev3.Metadata{
-		FilterMetadata: map[string]*structpb.Struct{EndpointMetadataNamespace: meta},
+		FilterMetadata: map[string]*structpb.Struct{contract.EndpointNamespace: meta},
 	})
 	la.Endpoints = append(la.Endpoints, unavailableEndpoints(c, p, meta))
 	cl := &clusterv3.Cluster{
@@ -114,7 +115,7 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 // local reply that is never retried, while this 503 goes through the
 // attempt phase, counts against the provider's breaker and fails over.
 func unavailableEndpoints(c *config.Config, p *config.Provider, meta *structpb.Struct) *endpointv3.LocalityLbEndpoints {
-	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{EndpointMetadataNamespace: meta}}
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{contract.EndpointNamespace: meta}}
 	if *p.TLS {
 		md.FilterMetadata[transportSocketMatchNamespace] = &structpb.Struct{Fields: map[string]*structpb.Value{
 			unavailableMatchKey: structpb.NewBoolValue(true),

@@ -79,7 +79,7 @@ func credentialInjector(p *config.Provider) (*hcmv3.HttpFilter, error) {
 // the header of every key Envoy injects is never sent to the ext_proc
 // server (mutation_utils.cc headersToProto, headerCanBeForwarded). Upstream
 // filters share one request header map across a request's attempts
-// (DESIGN.md section 2), so after an attempt on such a provider its key is
+// (docs/design.md, "Per-attempt rewrite"), so after an attempt on such a provider its key is
 // in the headers the next attempt's ext_proc filter sends, on any cluster.
 // The header stays in the request; the attempt phase removes it without
 // seeing it. Nil (every header forwarded) when Envoy holds no key.

@@ -6,6 +6,7 @@
 // envoy.config.bootstrap.v3.Bootstrap, runs the generated validators on it and
 // on every typed_config Any inside it, and then makes the cross-reference
 // checks Envoy makes at load time plus the ones our contract needs. The
-// contract the output follows is docs/envoy-contract.md; the Envoy mechanisms
-// are described in DESIGN.md section 2.
+// contract the output follows is docs/envoy-contract.md, its names and plan
+// codec package contract; the Envoy mechanisms are described in
+// docs/design.md section 2.
 package envoy

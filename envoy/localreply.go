@@ -6,6 +6,8 @@ import (
 	celv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/filters/cel/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // The HCM local_reply_config gives Envoy's own local replies (no healthy
@@ -44,7 +46,7 @@ import (
 // source/common/access_log/access_log_impl.cc HeaderFilter::evaluate matches
 // the REQUEST headers, not the local reply's content-type. The response code
 // details can: every ImmediateResponse of the llm-failover server carries
-// details "llm_failover_<code>" (processor/mutation.go immediate), and the
+// details "llm_failover_<code>" (contract.DetailsPrefix), and the
 // catch-all route's direct_response has "direct_response". The CEL access
 // log filter (source/extensions/access_loggers/filters/cel, attribute
 // response.code_details) excludes both; an evaluation error counts as no
@@ -53,7 +55,7 @@ const (
 	celFilterName = "envoy.access_loggers.extension_filters.cel"
 
 	// ourReplies is true for a local reply that is not one of our own JSON answers.
-	notOurReply = `!response.code_details.startsWith('llm_failover_') && response.code_details != 'direct_response'`
+	notOurReply = `!response.code_details.startsWith('` + contract.DetailsPrefix + `') && response.code_details != 'direct_response'`
 	// extProcError is true for the ext_proc filter's own failures (gRPC error,
 	// message timeout, rejected mutation), whose bodies are empty.
 	extProcError = `response.code_details.startsWith('ext_proc_error')`

@@ -1,20 +1,12 @@
 package envoy
 
-// Names shared by the generator and the checker. They are literal parts of the
-// contract (docs/envoy-contract.md) or Envoy's well-known extension names.
+// Names shared by the generator and the checker: names of the generated
+// configuration itself and Envoy's well-known extension names. The names the
+// server must agree with (phases, headers, metadata namespaces and keys,
+// attributes) are package contract's (docs/envoy-contract.md).
 const (
 	// ExtProcCluster is the Envoy cluster that reaches the llm-failover gRPC service.
 	ExtProcCluster = "llm_failover_ext_proc"
-	// PhaseHeader is the gRPC initial metadata key telling the server which phase calls.
-	PhaseHeader = "x-llm-failover-phase"
-	// PhaseRoute and PhaseAttempt are the PhaseHeader values.
-	PhaseRoute   = "route"
-	PhaseAttempt = "attempt"
-	// RetryHeader is the response header the attempt phase sets to ask for a retry.
-	RetryHeader = "x-llm-failover-retry"
-	// EndpointMetadataNamespace holds {provider: NAME} on every provider endpoint;
-	// it is always this literal, whatever the config's metadata_namespace.
-	EndpointMetadataNamespace = "llm_failover"
 	// SystemCAFile is the system trust store in the Envoy image.
 	SystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -61,14 +53,6 @@ const (
 // reach the server, so Envoy retries them itself, within the request's
 // x-envoy-max-retries.
 const retryOn = "reset,connect-failure,retriable-headers"
-
-// PerRequestBoundsHeaders is the route-phase ext_proc filter's
-// mutation_rules.allow_expression: exactly the two x-envoy-* request headers
-// the route phase sets to bound a request's attempts by its plan
-// (x-envoy-max-retries, read by retry_state_impl.cc; and
-// x-envoy-upstream-rq-per-try-timeout-ms, read by router.cc
-// FilterUtility::finalTimeout). Any other x-envoy-* mutation stays refused.
-const PerRequestBoundsHeaders = "^x-envoy-(max-retries|upstream-rq-per-try-timeout-ms)$"
 
 // Circuit-breaker thresholds on provider clusters: high enough that Envoy's own
 // overflow (503 UO, never retried) does not pre-empt failover.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // accessLogFormat is one line per request: what was answered, which cluster
@@ -85,9 +86,9 @@ func retryPolicy(c *config.Config) *routev3.RetryPolicy {
 			BaseInterval: durationpb.New(c.Envoy.RetryBaseInterval.D()),
 		},
 		RetriableHeaders: []*routev3.HeaderMatcher{{
-			Name: RetryHeader,
+			Name: contract.RetryHeader,
 			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "1"},
+				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: contract.RetryValue},
 			}},
 		}},
 		RefreshClusterOnRetry: true,
@@ -207,19 +208,19 @@ func attemptMessageTimeout(c *config.Config) time.Duration {
 func extProcGRPC(phase string) *corev3.GrpcService {
 	return &corev3.GrpcService{
 		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: ExtProcCluster}},
-		InitialMetadata: []*corev3.HeaderValue{{Key: PhaseHeader, Value: phase}},
+		InitialMetadata: []*corev3.HeaderValue{{Key: contract.PhaseHeader, Value: phase}},
 	}
 }
 
 func namespaces(c *config.Config) *extprocv3.MetadataOptions_MetadataNamespaces {
-	return &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{c.MetadataNamespace, c.PlanNamespace()}}
+	return &extprocv3.MetadataOptions_MetadataNamespaces{Untyped: []string{c.MetadataNamespace, contract.PlanNamespace(c.MetadataNamespace)}}
 }
 
 // routePhaseExtProc is the HCM ext_proc filter: it reads the request, plans
 // the attempts and hands the plan back as dynamic metadata.
 func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 	return &extprocv3.ExternalProcessor{
-		GrpcService:      extProcGRPC(PhaseRoute),
+		GrpcService:      extProcGRPC(contract.PhaseRoute),
 		FailureModeAllow: false,
 		ProcessingMode: &extprocv3.ProcessingMode{
 			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
@@ -237,7 +238,7 @@ func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 		// allow_expression is checked before allow_envoy
 		// (mutation_rules.cc Checker::isAllowed).
 		MutationRules: &mutationrulesv3.HeaderMutationRules{
-			AllowExpression: &matcherv3.RegexMatcher{Regex: PerRequestBoundsHeaders},
+			AllowExpression: &matcherv3.RegexMatcher{Regex: contract.PerRequestBoundsHeaders},
 		},
 	}
 }
@@ -246,7 +247,7 @@ func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 // cluster: it rewrites each attempt for its provider and judges the answer.
 func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 	return &extprocv3.ExternalProcessor{
-		GrpcService:      extProcGRPC(PhaseAttempt),
+		GrpcService:      extProcGRPC(contract.PhaseAttempt),
 		FailureModeAllow: false,
 		ProcessingMode: &extprocv3.ProcessingMode{
 			RequestHeaderMode:   extprocv3.ProcessingMode_SEND,
@@ -256,7 +257,7 @@ func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
-		RequestAttributes:                       []string{"xds.upstream_host_metadata", "upstream.request_attempt_count"},
+		RequestAttributes:                       contract.AttemptAttributes(),
 		MessageTimeout:                          durationpb.New(attemptMessageTimeout(c)),
 		MetadataOptions:                         &extprocv3.MetadataOptions{ForwardingNamespaces: namespaces(c)},
 		SendBodyWithoutWaitingForHeaderResponse: true,

@@ -21,6 +21,8 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // located is a config piece found in the bootstrap, with its path.
@@ -216,7 +218,7 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 			bad(s.path+".override_metadata_namespace", "empty: the route phase cannot replace the priority groups per request")
 			continue
 		}
-		for _, want := range []string{ns, ns + ".plan"} {
+		for _, want := range []string{ns, contract.PlanNamespace(ns)} {
 			if len(ix.routeExtProc) == 0 {
 				bad(s.path+".override_metadata_namespace", "%q: no route-phase ext_proc filter in the HTTP connection manager receives it", ns)
 				break

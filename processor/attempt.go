@@ -18,16 +18,8 @@ import (
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
-)
-
-// Attribute names the attempt phase reads (docs/envoy-contract.md).
-const (
-	attrNamespace    = "envoy.filters.http.ext_proc"
-	attrHostMetadata = "xds.upstream_host_metadata"
-	attrAttemptCount = "upstream.request_attempt_count"
-	// EndpointNamespace is the endpoint metadata namespace naming the provider.
-	EndpointNamespace = "llm_failover"
 )
 
 type attemptStep uint8
@@ -238,7 +230,7 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 	counter(&a.s.metrics.rejected, code).Add(1)
 	a.logger().Error("attempt cannot proceed: misconfiguration", "code", code, "reason", msg,
 		"plan_id", a.plan.ID, "chain", a.plan.Chain)
-	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 
 // refuse answers an attempt stream whose plan is missing, does not verify,
@@ -251,7 +243,7 @@ func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.Proce
 	a.step = attPassing
 	a.s.metrics.refused[why].Add(1)
 	a.s.log.Error("attempt refused", "phase", PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
-	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), "llm_failover_"+code, nil))
+	return one(immediate(500, errorBody(apiError{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
@@ -263,7 +255,7 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	}
 	a.attempt = attemptCount(attrs, hs)
 	a.reqID = cleanRequestID(hs["x-request-id"])
-	plan, err := parsePlan(req.GetMetadataContext(), a.st.cfg.PlanNamespace())
+	plan, err := contract.DecodePlan(req.GetMetadataContext(), a.st.cfg.MetadataNamespace)
 	if err != nil {
 		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
 	}
@@ -362,7 +354,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 		a.logger().Warn("the target's adapter refused the request", "status", status, "reason", pe.Message)
 		e := apiErrorOf(pe)
 		e.Provider = a.target.Provider
-		return one(immediate(status, errorBody(e), "llm_failover_untranslatable", a.traceHeaders())), nil
+		return one(immediate(status, errorBody(e), "untranslatable", a.traceHeaders())), nil
 	}
 	m := &mutation{}
 	set := func(k string) bool {
@@ -596,7 +588,7 @@ func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingRespo
 // breaker and the trace now, the metrics when its body ends (a stream can
 // still fail there: then it is recorded again, as that failure).
 func (a *attemptStream) recordAnswer(cls provider.Classification) {
-	if b := a.s.registry.Lookup(a.target.key()); b != nil {
+	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
 		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
 	}
 	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
@@ -662,7 +654,7 @@ func (a *attemptStream) answerWithBody(status int, m *mutation, body []byte) []*
 		a.step = attPassing
 		a.closing = true // Envoy is done with this attempt
 		a.buf = nil
-		return one(immediate(status, body, "llm_failover_attempt_answer", m))
+		return one(immediate(status, body, "attempt_answer", m))
 	}
 	m.setHeader("content-type", "application/json")
 	m.removeHeader("content-length")
@@ -731,11 +723,11 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
-		m.setHeader(HeaderRetry, "1")
+		m.setHeader(HeaderRetry, contract.RetryValue)
 		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
-			// body): make it a 5xx so nothing reads as success (DESIGN.md, streaming).
+			// body): make it a 5xx so nothing reads as success (docs/design.md, "Holding the answer").
 			m.setHeader(":status", "503")
 		}
 		a.closing = len(a.held) == 0
@@ -802,7 +794,7 @@ func (a *attemptStream) traceHeaders() *mutation {
 // record feeds the outcome to the target's breaker, the metrics and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
-	if b := a.s.registry.Lookup(a.target.key()); b != nil {
+	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
 		b.Record(now, outcomeOf(cls, a.latency))
 	}
 	a.addTrace(cls)
@@ -828,7 +820,7 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 // traceRecord is this attempt's trace record with outcome cls.
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
-		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: a.target.key()}
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target)}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as

@@ -13,26 +13,6 @@ import (
 	"github.com/llm-failover/llm-failover/config"
 )
 
-// The request attributes and metadata the route phase reads to identify a
-// caller (docs/envoy-contract.md, "Route phase"). Envoy sends the attributes
-// with the request headers message only, and the forwarded metadata with
-// every message.
-const (
-	// AttrSourceAddress is the downstream peer's address, "ip:port"
-	// (context.cc PeerWrapper: remoteAddress()->asStringView()).
-	AttrSourceAddress = "source.address"
-	// AttrURISAN is the first URI SAN of the verified client certificate
-	// (context.cc SslExtractorsValues URISanPeerCertificate); absent
-	// without downstream TLS or without a URI SAN.
-	AttrURISAN = "connection.uri_san_peer_certificate"
-	// JWTNamespace is the dynamic metadata namespace of Envoy's jwt_authn
-	// filter (its payload_in_metadata key holds the verified payload).
-	JWTNamespace = "envoy.filters.http.jwt_authn"
-	// planClientKey names the admitted client in the plan, for the attempt
-	// phase to charge its answer's completion tokens to.
-	planClientKey = "client"
-)
-
 // clientRoute is what the route phase knows of a request's caller.
 type clientRoute struct {
 	caller access.Caller
@@ -125,7 +105,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, e.Code).Add(1)
 	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
-	return one(immediate(status, errorBody(e), "llm_failover_"+e.Code, extra))
+	return one(immediate(status, errorBody(e), e.Code, extra))
 }
 
 // admittedClient is the name of the admitted client the plan names, so the

@@ -6,5 +6,7 @@
 // on each provider cluster) rewrites each attempt for its provider, judges the
 // response, feeds the breakers and tells Envoy whether to retry. Each stream is
 // one state machine owned by one goroutine; the contract with Envoy is
-// docs/envoy-contract.md.
+// docs/envoy-contract.md, its names and the plan codec package contract
+// (processor signs and verifies plans), and the map of the system
+// docs/design.md.
 package processor

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -276,7 +277,7 @@ func (h *harness) resign(dm *structpb.Struct) {
 	for ns, v := range dm.GetFields() {
 		md.FilterMetadata[ns] = v.GetStructValue()
 	}
-	p, err := parsePlan(md, "llm_failover.plan")
+	p, err := contract.DecodePlan(md, "llm_failover")
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -6,17 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-)
 
-// Response headers the attempt phase sets.
-const (
-	HeaderProvider = "x-llm-failover-provider"
-	HeaderModel    = "x-llm-failover-model"
-	HeaderAttempt  = "x-llm-failover-attempt"
-	HeaderTrace    = "x-llm-failover-trace"
-	HeaderChain    = "x-llm-failover-chain"
-	// HeaderRetry marks a response the router must retry (retriable_headers).
-	HeaderRetry = "x-llm-failover-retry"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // mutation collects header changes; only raw_value is set (Envoy reads only it).
@@ -72,8 +63,9 @@ func replaceBody(b []byte, m *mutation) *extprocv3.ProcessingResponse {
 	return responseBodyResponse(c)
 }
 
-// immediate answers the client directly with an OpenAI-style JSON error.
-func immediate(statusCode int, body []byte, details string, extra *mutation) *extprocv3.ProcessingResponse {
+// immediate answers the client directly with an OpenAI-style JSON error; the
+// local reply's response code details are contract.DetailsPrefix + code.
+func immediate(statusCode int, body []byte, code string, extra *mutation) *extprocv3.ProcessingResponse {
 	m := &mutation{}
 	m.setHeader("content-type", "application/json")
 	if extra != nil {
@@ -84,7 +76,7 @@ func immediate(statusCode int, body []byte, details string, extra *mutation) *ex
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(statusCode)},
 			Headers: m.proto(),
 			Body:    body,
-			Details: details,
+			Details: contract.DetailsPrefix + code,
 		}}}
 }
 

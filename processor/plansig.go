@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"sync"
@@ -145,10 +144,10 @@ func newMACKey(key []byte) *macKey {
 	return m
 }
 
-// mac is the HMAC-SHA256 of p's canonical encoding (planBytes).
+// mac is the HMAC-SHA256 of p's canonical encoding (contract.Plan.AppendCanonical).
 func (m *macKey) mac(p *planInfo) [sha256.Size]byte {
 	st := m.pool.Get().(*macState)
-	st.buf = planBytes(st.buf[:0], p)
+	st.buf = p.AppendCanonical(st.buf[:0])
 	st.h.Reset()
 	st.h.Write(st.buf)
 	st.h.Sum(st.sum[:0])
@@ -164,40 +163,6 @@ func (m *macKey) matches(p *planInfo, sig [sha256.Size]byte) bool {
 	}
 	sum := m.mac(p)
 	return hmac.Equal(sum[:], sig[:])
-}
-
-// planBytes appends p's canonical encoding to b: a version tag, then every
-// field an attempt acts on in a fixed order, strings length prefixed,
-// numbers and booleans as 8 bytes big-endian, so no two plans encode alike.
-func planBytes(b []byte, p *planInfo) []byte {
-	b = appendStr(b, "llm-failover plan v1")
-	b = appendStr(b, p.ID)
-	b = binary.BigEndian.AppendUint64(b, p.Gen)
-	b = appendStr(b, p.Chain)
-	b = appendBool(b, p.Stream)
-	b = appendBool(b, p.IncludeUsage)
-	b = binary.BigEndian.AppendUint64(b, uint64(int64(p.Extra)))
-	b = binary.BigEndian.AppendUint64(b, uint64(p.PerTry.Milliseconds()))
-	b = binary.BigEndian.AppendUint64(b, uint64(len(p.Targets)))
-	for _, t := range p.Targets {
-		b = appendStr(b, t.Provider)
-		b = appendStr(b, t.Model)
-		b = appendStr(b, t.Cluster)
-		b = binary.BigEndian.AppendUint64(b, uint64(int64(t.ContextWindow)))
-	}
-	b = appendStr(b, p.Client)
-	return binary.BigEndian.AppendUint64(b, uint64(p.Exp))
-}
-
-func appendStr(b []byte, s string) []byte {
-	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return binary.BigEndian.AppendUint64(b, 1)
-	}
-	return binary.BigEndian.AppendUint64(b, 0)
 }
 
 // planExpiry is when a plan made at now on cfg expires: the request's

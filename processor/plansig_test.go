@@ -2,7 +2,6 @@ package processor
 
 import (
 	"encoding/base64"
-	"errors"
 	"os"
 	"regexp"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -265,27 +265,7 @@ func TestCount_UnconfiguredTargetIsUnknown(t *testing.T) {
 	}
 }
 
-// TestParsePlan_RefusesMoreTargetsThanAnyChain verifies a forged plan with
-// more targets than limits.max_targets allows any chain is refused as no
-// plan before it is copied or hashed, and one at the bound is parsed.
-func TestParsePlan_RefusesMoreTargetsThanAnyChain(t *testing.T) {
-	md := func(n int) *corev3.Metadata {
-		vs := make([]*structpb.Value, n)
-		for i := range vs {
-			vs[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"provider": structpb.NewStringValue("openai")}})
-		}
-		return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"ns": {Fields: map[string]*structpb.Value{
-			"targets": structpb.NewListValue(&structpb.ListValue{Values: vs})}}}}
-	}
-	if p, err := parsePlan(md(maxPlanTargets), "ns"); err != nil || len(p.Targets) != maxPlanTargets {
-		t.Errorf("%d targets: got %d, %v; want parsed", maxPlanTargets, len(p.Targets), err)
-	}
-	if p, err := parsePlan(md(100_000), "ns"); !errors.Is(err, errNoPlan) || p.Targets != nil {
-		t.Errorf("100000 targets: got %d targets, %v; want errNoPlan and nothing copied", len(p.Targets), err)
-	}
-}
-
-// FuzzPlan_VerifyNeverPanics verifies parsePlan and verify on arbitrary
+// FuzzPlan_VerifyNeverPanics verifies contract.DecodePlan and verify on arbitrary
 // metadata never panic and never accept a plan the key did not sign.
 func FuzzPlan_VerifyNeverPanics(f *testing.F) {
 	f.Add([]byte(`{"id":"x","targets":[{"provider":"p"}],"sig":"AAAA","exp":1e12}`))
@@ -297,8 +277,8 @@ func FuzzPlan_VerifyNeverPanics(f *testing.F) {
 		if s.UnmarshalJSON(b) != nil {
 			return
 		}
-		md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"ns": &s}}
-		p, err := parsePlan(md, "ns")
+		md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{contract.PlanNamespace("ns"): &s}}
+		p, err := contract.DecodePlan(md, "ns")
 		if err != nil {
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
@@ -47,20 +48,6 @@ type routeStream struct {
 	respStatus  int
 	client      clientRoute // the caller (clients.go)
 }
-
-// Request headers the route phase sets for Envoy's router, which reads and
-// removes them (docs/envoy-contract.md, "Route phase"): every request's
-// attempts are bounded by its own plan. The route-phase filter's
-// mutation_rules.allow_expression must allow exactly these two x-envoy-*
-// names (the default rules refuse x-envoy-* mutations).
-const (
-	// HeaderMaxRetries is read by retry_state_impl.cc RetryStateImpl (when
-	// the route's retry_on is set) and replaces num_retries.
-	HeaderMaxRetries = "x-envoy-max-retries"
-	// HeaderPerTryTimeout is read by router.cc FilterUtility::finalTimeout
-	// and replaces the route's per_try_timeout.
-	HeaderPerTryTimeout = "x-envoy-upstream-rq-per-try-timeout-ms"
-)
 
 func newRouteStream(s *Server, st *state) *routeStream {
 	return &routeStream{s: s, st: st}
@@ -139,7 +126,7 @@ func (r *routeStream) rejectWith(status int, reason string, e apiError) []*extpr
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, reason).Add(1)
 	r.logger().Info("request rejected", "status", status, "code", e.Code, "reason", e.Message)
-	return one(immediate(status, errorBody(e), "llm_failover_"+reason, nil))
+	return one(immediate(status, errorBody(e), reason, nil))
 }
 
 // targetLabel names a target for error messages: "provider/model (api)".
@@ -318,7 +305,7 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
-// override and the signed plan details (encodePlan, docs/envoy-contract.md).
+// override and the signed plan details (contract.EncodePlan, docs/envoy-contract.md).
 func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
 	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
 		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
@@ -328,7 +315,7 @@ func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Stru
 	pi.Client = r.admittedClient()
 	now := r.s.clock.Now()
 	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))
-	return encodePlan(r.st.cfg.MetadataNamespace, r.st.cfg.PlanNamespace(), &pi)
+	return contract.EncodePlan(r.st.cfg.MetadataNamespace, &pi)
 }
 
 // responseHeaders lets our own answers through and turns Envoy's local

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // TestRoute_PublishesPlanAsPriorityGroupOverride verifies the route phase's
@@ -339,7 +341,7 @@ func TestPlan_RoundTrips(t *testing.T) {
 	for ns, v := range dm.GetFields() {
 		md.FilterMetadata[ns] = v.GetStructValue()
 	}
-	p, err := parsePlan(md, "llm_failover.plan")
+	p, err := contract.DecodePlan(md, "llm_failover")
 	if err != nil {
 		t.Fatal(err)
 	}

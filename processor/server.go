@@ -26,15 +26,6 @@ import (
 	"github.com/llm-failover/llm-failover/routing"
 )
 
-// PhaseHeader is the gRPC initial metadata key that tells the phase.
-const PhaseHeader = "x-llm-failover-phase"
-
-// The phases.
-const (
-	PhaseRoute   = "route"
-	PhaseAttempt = "attempt"
-)
-
 // Options configure a Server. Config is required; the rest may be zero.
 type Options struct {
 	// Config is the validated configuration (config.Parse or config.Load).

@@ -1,5 +1,5 @@
 // Package envoymodel is a behavioural model of the parts of Envoy 1.40 that
-// llm-failover relies on (DESIGN.md section 2), for tests where no Envoy binary
+// llm-failover relies on (docs/design.md section 2), for tests where no Envoy binary
 // can run. It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
 // serves the first HTTP connection manager listener on a loopback address
 // (Options.Listen) and every other HCM listener on its configured loopback

@@ -351,7 +351,7 @@ func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
 	// message_timeout: the timer is (re)started for every message sent
-	// (processor_state.cc onStartProcessorCall); DESIGN.md section 2.
+	// (processor_state.cc onStartProcessorCall); docs/design.md, "Holding the answer".
 	p.lastSend.Store(time.Now().UnixNano())
 	p.armed.Store(true)
 	if err := p.client.Send(req); err != nil {

@@ -407,7 +407,7 @@ const (
 // filters over the shared request header map with a fresh body copy, the
 // upstream HTTP exchange, and the upstream filters on the response headers.
 func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.Duration, deadline time.Time) attemptResult {
-	h := rs.reqHeaders // upstream filters mutate the router's map in place (DESIGN.md section 2)
+	h := rs.reqHeaders // upstream filters mutate the router's map in place (docs/design.md, "Per-attempt rewrite")
 	ep, err := cl.pick(rs.ctx)
 	if err != nil {
 		// router.cc createConnPoolOrHandleFailure -> sendNoHealthyUpstreamResponse:
@@ -440,8 +440,9 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	var timers []*time.Timer
 	// per_try_timeout runs from the start of the attempt to the response
-	// headers reaching the router, upstream filters included (DESIGN.md
-	// section 2: it keeps running while the attempt phase holds the headers).
+	// headers reaching the router, upstream filters included (docs/design.md,
+	// "Retries and per-request bounds": it keeps running while the attempt
+	// phase holds the headers).
 	if perTry > 0 {
 		timers = append(timers, timerFor(perTry, statePerTry))
 	}

@@ -37,8 +37,9 @@ type stream struct {
 	attempt     int
 
 	// dynMD is the stream's dynamic metadata (StreamInfo::dynamicMetadata),
-	// shared by the HCM filters and the upstream filters (guess: DESIGN.md
-	// relies on forwarding_namespaces reaching the attempt phase).
+	// shared by the HCM filters and the upstream filters (guess: docs/design.md,
+	// "Per-attempt cluster choice", relies on forwarding_namespaces reaching
+	// the attempt phase).
 	dynMD map[string]*structValue
 	// mdMu guards dynMD: a held-body pump reads it while the stream's
 	// goroutine applies a response.

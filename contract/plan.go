@@ -1,0 +1,222 @@
+package contract
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Plan is what the route phase publishes as dynamic metadata and the
+// attempt phase reads back from the forwarded metadata
+// (docs/envoy-contract.md, "Route phase"): EncodePlan and DecodePlan are its
+// one encoder and decoder, AppendCanonical the bytes its signature covers.
+type Plan struct {
+	ID string
+	// Gen is the generation of the configuration the plan was made with
+	// (0 when the plan does not say).
+	Gen          uint64
+	Chain        string
+	Model        string // the request's model (informational, not signed)
+	Stream       bool
+	IncludeUsage bool
+	Extra        int
+	// PerTry is the request's per-try timeout ("per_try_ms"); 0 when the
+	// plan does not say (envoy.per_try_timeout applies).
+	PerTry  time.Duration
+	Targets []Target
+	// Client is the admitted client the answer's tokens are charged to
+	// ("client"; empty without a clients policy).
+	Client string
+	// Exp is when the plan expires ("exp", unix milliseconds) and Sig its
+	// signature ("sig", base64url HMAC-SHA256 over AppendCanonical).
+	Exp int64
+	Sig string
+}
+
+// Target is one planned attempt's target.
+type Target struct {
+	Provider      string
+	Model         string
+	Cluster       string
+	ContextWindow int
+}
+
+// Keys of the plan details (PlanNamespace) and of each of its targets.
+const (
+	keyVersion      = "v"
+	keyID           = "id"
+	keyGen          = "gen"
+	keyPerTryMS     = "per_try_ms"
+	keyChain        = "chain"
+	keyModel        = "model"
+	keyStream       = "stream"
+	keyIncludeUsage = "include_usage"
+	keyExtra        = "extra"
+	keyTargets      = "targets"
+	keyExp          = "exp"
+	keySig          = "sig"
+	keyClient       = "client"
+
+	keyTargetProvider      = "provider"
+	keyTargetCluster       = "cluster"
+	keyTargetModel         = "model"
+	keyTargetContextWindow = "context_window"
+)
+
+// Keys of the priority_group cluster specifier's override
+// (envoy.extensions.router.cluster_specifiers.priority_group), which the
+// route phase writes to the metadata namespace itself.
+const (
+	keyPriorityGroups = "priority_groups"
+	keyGroupName      = "name"
+	keyGroupClusters  = "clusters"
+	keyClusterName    = "cluster_name"
+	keyClusterWeight  = "weight"
+)
+
+// GroupName is the name of the priority group of the plan's i-th target
+// (from 0).
+func GroupName(i int) string { return "attempt-" + strconv.Itoa(i+1) }
+
+// MaxTargets is the upper bound of limits.max_targets: no plan the route
+// phase makes has more targets, and DecodePlan refuses one that has.
+const MaxTargets = 32
+
+// ErrNoPlan is DecodePlan's error for metadata that holds no usable plan.
+var ErrNoPlan = errors.New("no plan in the forwarded metadata")
+
+// EncodePlan is the dynamic metadata of p under metadata namespace ns: the
+// priority_group override in ns and the plan details in PlanNamespace(ns).
+func EncodePlan(ns string, p *Plan) *structpb.Struct {
+	groups := make([]*structpb.Value, len(p.Targets))
+	targets := make([]*structpb.Value, len(p.Targets))
+	for i, t := range p.Targets {
+		groups[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			keyGroupName: structpb.NewStringValue(GroupName(i)),
+			keyGroupClusters: structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{
+				structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+					keyClusterName:   structpb.NewStringValue(t.Cluster),
+					keyClusterWeight: structpb.NewNumberValue(1),
+				}}),
+			}}),
+		}})
+		targets[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			keyTargetProvider:      structpb.NewStringValue(t.Provider),
+			keyTargetCluster:       structpb.NewStringValue(t.Cluster),
+			keyTargetModel:         structpb.NewStringValue(t.Model),
+			keyTargetContextWindow: structpb.NewNumberValue(float64(t.ContextWindow)),
+		}})
+	}
+	details := map[string]*structpb.Value{
+		keyVersion:      structpb.NewNumberValue(1),
+		keyID:           structpb.NewStringValue(p.ID),
+		keyGen:          structpb.NewNumberValue(float64(p.Gen)),
+		keyPerTryMS:     structpb.NewNumberValue(float64(p.PerTry.Milliseconds())),
+		keyChain:        structpb.NewStringValue(p.Chain),
+		keyModel:        structpb.NewStringValue(p.Model),
+		keyStream:       structpb.NewBoolValue(p.Stream),
+		keyIncludeUsage: structpb.NewBoolValue(p.IncludeUsage),
+		keyExtra:        structpb.NewNumberValue(float64(p.Extra)),
+		keyTargets:      structpb.NewListValue(&structpb.ListValue{Values: targets}),
+		keyExp:          structpb.NewNumberValue(float64(p.Exp)),
+		keySig:          structpb.NewStringValue(p.Sig),
+	}
+	if p.Client != "" {
+		details[keyClient] = structpb.NewStringValue(p.Client)
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
+		}}),
+		PlanNamespace(ns): structpb.NewStructValue(&structpb.Struct{Fields: details}),
+	}}
+}
+
+// DecodePlan reads the plan from the forwarded dynamic metadata md, in the
+// plan namespace of metadata namespace ns. It does not verify the plan's
+// signature (the processor does).
+func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
+	s := md.GetFilterMetadata()[PlanNamespace(ns)]
+	if s == nil {
+		return Plan{}, ErrNoPlan
+	}
+	f := s.GetFields()
+	p := Plan{
+		ID:           f[keyID].GetStringValue(),
+		Chain:        f[keyChain].GetStringValue(),
+		Model:        f[keyModel].GetStringValue(),
+		Stream:       f[keyStream].GetBoolValue(),
+		IncludeUsage: f[keyIncludeUsage].GetBoolValue(),
+		Extra:        int(f[keyExtra].GetNumberValue()),
+		Sig:          f[keySig].GetStringValue(),
+		Client:       f[keyClient].GetStringValue(),
+	}
+	if ms := f[keyPerTryMS].GetNumberValue(); ms >= 1 && ms < 1e9 {
+		p.PerTry = time.Duration(ms) * time.Millisecond
+	}
+	if exp := f[keyExp].GetNumberValue(); exp > 0 && exp < 1<<53 {
+		p.Exp = int64(exp)
+	}
+	tv := f[keyTargets].GetListValue().GetValues()
+	if len(tv) > MaxTargets {
+		// No chain has more (limits.max_targets): not a plan the route
+		// phase made. Refused before any of it is copied or hashed.
+		return Plan{}, fmt.Errorf("%w: %d targets, more than any chain may have (%d)", ErrNoPlan, len(tv), MaxTargets)
+	}
+	for _, v := range tv {
+		t := v.GetStructValue().GetFields()
+		p.Targets = append(p.Targets, Target{
+			Provider:      t[keyTargetProvider].GetStringValue(),
+			Model:         t[keyTargetModel].GetStringValue(),
+			Cluster:       t[keyTargetCluster].GetStringValue(),
+			ContextWindow: int(t[keyTargetContextWindow].GetNumberValue()),
+		})
+	}
+	if g := f[keyGen].GetNumberValue(); g > 0 && g < 1<<53 {
+		p.Gen = uint64(g)
+	}
+	if len(p.Targets) == 0 {
+		return p, fmt.Errorf("%w: the plan has no targets", ErrNoPlan)
+	}
+	return p, nil
+}
+
+// AppendCanonical appends p's canonical encoding to b, the bytes its
+// signature covers: a version tag, then every field an attempt acts on in a
+// fixed order, strings length prefixed, numbers and booleans as 8 bytes
+// big-endian, so no two plans encode alike. Model and Sig are not in it.
+func (p *Plan) AppendCanonical(b []byte) []byte {
+	b = appendStr(b, "llm-failover plan v1")
+	b = appendStr(b, p.ID)
+	b = binary.BigEndian.AppendUint64(b, p.Gen)
+	b = appendStr(b, p.Chain)
+	b = appendBool(b, p.Stream)
+	b = appendBool(b, p.IncludeUsage)
+	b = binary.BigEndian.AppendUint64(b, uint64(int64(p.Extra)))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.PerTry.Milliseconds()))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(p.Targets)))
+	for _, t := range p.Targets {
+		b = appendStr(b, t.Provider)
+		b = appendStr(b, t.Model)
+		b = appendStr(b, t.Cluster)
+		b = binary.BigEndian.AppendUint64(b, uint64(int64(t.ContextWindow)))
+	}
+	b = appendStr(b, p.Client)
+	return binary.BigEndian.AppendUint64(b, uint64(p.Exp))
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return binary.BigEndian.AppendUint64(b, 1)
+	}
+	return binary.BigEndian.AppendUint64(b, 0)
+}
