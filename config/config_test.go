@@ -76,8 +76,8 @@ func TestLoad_ExampleConfigParses(t *testing.T) {
 	}
 }
 
-// TestParse_AppliesDocumentedDefaults verifies every default in config.go's doc
-// comments is filled in when the field is left out.
+// TestParse_AppliesDocumentedDefaults verifies every default in the config
+// types' doc comments is filled in when the field is left out.
 func TestParse_AppliesDocumentedDefaults(t *testing.T) {
 	c, err := config.Parse([]byte(`
 providers:
