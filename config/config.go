@@ -100,7 +100,7 @@ var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // of the reported problems.
 func (c *Config) Validate() error {
 	var p problems
-	p.errs = append(p.errs, c.validateChannel()...)
+	c.validateChannel(&p)
 	c.Server.validate(&p)
 	if !metadataNamespaceRE.MatchString(c.MetadataNamespace) {
 		p.bad("metadata_namespace", "%q must be letters, digits, '_', '.', '-'", c.MetadataNamespace)
