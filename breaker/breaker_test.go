@@ -974,3 +974,33 @@ func BenchmarkBreaker_AllowRecordParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestBreaker_DecideReturnsTheStateItDecidedIn verifies an Admission names
+// the state and cooldown end a Snapshot would, and that Decide without probe
+// leaves a half-open breaker's slots and transitions alone.
+func TestBreaker_DecideReturnsTheStateItDecidedIn(t *testing.T) {
+	b := New("t", Settings{OpenFor: 30 * time.Second})
+	if a := b.Admit(t0, 0); a.Decision != Allow || a.State != Closed {
+		t.Fatalf("closed: got %v in %v, want allow in closed", a.Decision, a.State)
+	}
+	openAt(t, b, t0)
+	want := b.Snapshot(t0).OpenUntil
+	if a := b.Admit(at(time.Second), 0); a.Decision != Reject || a.State != Open || !a.OpenUntil.Equal(want) {
+		t.Fatalf("open: got %v in %v until %v, want reject in open until %v", a.Decision, a.State, a.OpenUntil, want)
+	}
+	now := at(30 * time.Second)
+	before := b.Snapshot(now)
+	if a := b.Decide(now, 0, false); a.Decision != Reject || a.State != HalfOpen {
+		t.Fatalf("half-open without probe: got %v in %v, want reject in half-open", a.Decision, a.State)
+	}
+	if got := b.Snapshot(now); got != before || b.c.state != Open {
+		t.Fatalf("after Decide without probe: got %+v (state %v), want the breaker untouched", got, b.c.state)
+	}
+	if a := b.Decide(now, 0, true); a.Decision != Probe || a.State != HalfOpen {
+		t.Fatalf("half-open with probe: got %v in %v, want probe in half-open", a.Decision, a.State)
+	}
+	b.Record(now, Outcome{Kind: Success})
+	if a := b.Admit(now, 0); a.Decision != Allow || a.State != Recovering {
+		t.Fatalf("recovering: got %v in %v, want allow in recovering", a.Decision, a.State)
+	}
+}

@@ -6,16 +6,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/llm-failover/llm-failover/clock"
 )
 
-// Clock tells the time. A nil Clock in Settings means the wall clock.
-type Clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-var _ Clock = wallClock{}
+// Clock tells the time: the module's one Clock (package clock). A nil
+// Clock in Settings means the wall clock.
+type Clock = clock.Clock
 
 // Defaults applied by New (in Settings.withDefaults, and nowhere else).
 const (
@@ -207,7 +204,7 @@ func (s Settings) withDefaults() Settings {
 		}
 	}
 	if s.Clock == nil {
-		s.Clock = wallClock{}
+		s.Clock = clock.Wall{}
 	}
 	return s
 }

@@ -92,3 +92,32 @@ func BenchmarkPhasesGRPC(b *testing.B) {
 		a.close()
 	}
 }
+
+// BenchmarkRoutePhaseCrossFormat measures the route phase (headers and body)
+// for a chain whose targets are Anthropic, Gemini and OpenAI: the phase
+// checks that each cross-format target can express the request.
+func BenchmarkRoutePhaseCrossFormat(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10} {
+		b.Run(strconv.Itoa(size>>10)+"KB", func(b *testing.B) {
+			h := newHarnessYAML(b, `
+providers:
+  - {name: claude, api: anthropic, host: a.example}
+  - {name: gem, api: gemini, host: g.example}
+  - {name: openai, api: openai, host: o.example}
+chains:
+  - {name: mixed, match: {models: [premium]}, targets: [{provider: claude, model: claude-sonnet-4-5}, {provider: gem, model: gemini-2.5-pro}, {provider: openai, model: gpt-4o}]}
+limits: {max_body_bytes: 1MiB}
+`)
+			body := benchBody(size)
+			rh := reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "bench")
+			rb := reqBody(body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := newRouteStream(h.srv, h.srv.state.Load())
+				mustHandle(b, r, rh)
+				mustHandle(b, r, rb)
+			}
+		})
+	}
+}

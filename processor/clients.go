@@ -1,16 +1,15 @@
 package processor
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"github.com/tidwall/gjson"
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/provider"
 )
 
 // clientRoute is what the route phase knows of a request's caller.
@@ -76,7 +75,7 @@ func (r *routeStream) admitClient(ch *config.Chain, model string, promptTokens i
 func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duration, chain string) []*extprocv3.ProcessingResponse {
 	c := r.client.id.Client
 	status := reason.Status()
-	e := apiError{Type: errorTypeFor(status)}
+	e := provider.ErrorObject{Type: provider.ErrorType(status)}
 	var extra *mutation
 	switch reason {
 	case access.InvalidKey:
@@ -105,7 +104,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, e.Code).Add(1)
 	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
-	return one(immediate(status, errorBody(e), e.Code, extra))
+	return one(immediate(status, provider.ErrorJSON(e), e.Code, extra))
 }
 
 // admittedClient is the name of the admitted client the plan names, so the
@@ -125,94 +124,13 @@ func (a *attemptStream) chargeClient(answer []byte) {
 	if a.plan.Client == "" || !a.st.access.Active() {
 		return
 	}
-	n := gjson.GetBytes(answer, "usage.completion_tokens").Int()
-	a.s.limiter.Charge(a.st.access, a.plan.Client, n, a.s.clock.Now())
+	a.s.limiter.Charge(a.st.access, a.plan.Client, provider.CompletionTokens(answer), a.s.clock.Now())
 }
 
 // ClientUsage returns the requests and tokens counted for the client called
 // name (access.Unknown for unknown callers) in the windows that hold now.
 func (s *Server) ClientUsage(name string) (requests, tokens int64) {
 	return s.limiter.Used(s.state.Load().access, name, s.clock.Now())
-}
-
-// maxUsageLine bounds the partial stream line the usage meter keeps between
-// chunks: a usage chunk is small, longer lines (content) are skipped.
-const maxUsageLine = 64 << 10
-
-// usageMeter finds the completion tokens of a streamed answer in the
-// client-bound event stream: the "usage" of its data lines (OpenAI's usage
-// chunk, sent when the client asked for stream_options.include_usage;
-// translated streams carry it in the same form). A stream without one is
-// counted by what it streamed (estimate): the client chooses whether to
-// ask for the usage chunk, and leaving it out must not leave an answer
-// uncounted.
-type usageMeter struct {
-	line   []byte // the current line's start, from earlier chunks
-	skip   bool   // the current line outgrew maxUsageLine
-	tokens int64
-	seen   bool  // a usage chunk gave tokens
-	text   int64 // bytes of streamed content, reasoning and tool arguments
-	long   int64 // bytes of lines too long to read
-}
-
-// completionTokens is the usage chunk's count, else the estimate: the
-// streamed text's bytes / 4 (as the route phase estimates a prompt), lines
-// too long to read counted whole.
-func (u *usageMeter) completionTokens() int64 {
-	if u.seen {
-		return u.tokens
-	}
-	return (u.text + u.long + 3) / 4
-}
-
-// feed scans b for complete lines.
-func (u *usageMeter) feed(b []byte) {
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if !u.skip && len(u.line)+len(b) <= maxUsageLine {
-				u.line = append(u.line, b...)
-			} else {
-				u.long += int64(len(u.line) + len(b))
-				u.line, u.skip = u.line[:0], true
-			}
-			return
-		}
-		line := b[:i]
-		if len(u.line) > 0 {
-			line = append(u.line, line...)
-		}
-		if !u.skip && len(line) <= maxUsageLine {
-			u.scan(line)
-		} else {
-			u.long += int64(len(line))
-		}
-		u.line, u.skip = u.line[:0], false
-		b = b[i+1:]
-	}
-}
-
-func (u *usageMeter) scan(line []byte) {
-	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
-	if !ok {
-		return
-	}
-	data = bytes.TrimSpace(data)
-	if bytes.Contains(data, []byte(`"usage"`)) {
-		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
-			u.seen = true
-			u.tokens = max(u.tokens, n.Int())
-		}
-	}
-	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
-		d := c.Get("delta")
-		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
-		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			u.text += int64(len(tc.Get("function.arguments").String()))
-			return true
-		})
-		return true
-	})
 }
 
 // meterStream follows the usage of a streamed answer's chunk b as the
@@ -226,9 +144,9 @@ func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.Proce
 	if bm := resp.GetResponseBody().GetResponse().GetBodyMutation(); bm != nil {
 		out = bm.GetBody()
 	}
-	a.usage.feed(out)
+	a.usage.Feed(out)
 	if b.GetEndOfStream() {
-		a.usage.feed([]byte("\n")) // a last line without its newline
-		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.completionTokens(), a.s.clock.Now())
+		a.usage.Feed([]byte("\n")) // a last line without its newline
+		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.CompletionTokens(), a.s.clock.Now())
 	}
 }

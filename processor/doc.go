@@ -8,5 +8,8 @@
 // one state machine owned by one goroutine; the contract with Envoy is
 // docs/envoy-contract.md, its names and the plan codec package contract
 // (processor signs and verifies plans), and the map of the system
-// docs/design.md.
+// docs/design.md. It speaks only ext_proc and plans: what a request or
+// answer says in the client's format is asked of package provider
+// (Inspect, Check, translators, ClientError, UsageMeter), and hold timers
+// run on the injected clock (package clock).
 package processor

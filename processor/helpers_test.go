@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
@@ -33,12 +34,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testTimeout bounds every wait on a stream.
 const testTimeout = 10 * time.Second
 
+// fakeClock is the server's clock in tests: time moves only by Advance, and
+// the hold timers it makes fire only when Advance reaches them.
 type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	made   chan struct{} // a token per timer made, for fireNextTimer
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), made: make(chan struct{}, 1024)}
+}
+
+var _ clock.Timers = (*fakeClock)(nil)
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -46,10 +55,88 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
+// Advance moves the time by d and fires the timers due by then.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	c.fireDue()
 	c.mu.Unlock()
+}
+
+// fireDue fires (and forgets) the timers due at c.now; c.mu is held.
+func (c *fakeClock) fireDue() {
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.stopped {
+			continue
+		}
+		if !c.now.Before(t.at) {
+			t.ch <- c.now
+			continue
+		}
+		kept = append(kept, t)
+	}
+	c.timers = kept
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) clock.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: c, at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	c.timers = append(c.timers, t)
+	c.fireDue()
+	select {
+	case c.made <- struct{}{}:
+	default:
+	}
+	return t
+}
+
+// fireNextTimer waits until the server has a pending timer (it makes them
+// on its own goroutines) and advances the time to the earliest one's
+// deadline, firing it: a hold that times out, without waiting for it.
+func (c *fakeClock) fireNextTimer(t testing.TB) {
+	t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		c.mu.Lock()
+		var next *fakeTimer
+		for _, tm := range c.timers {
+			if !tm.stopped && (next == nil || tm.at.Before(next.at)) {
+				next = tm
+			}
+		}
+		if next != nil {
+			c.now = next.at
+			c.fireDue()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.made:
+		case <-deadline:
+			t.Fatal("no timer was made to fire")
+		}
+	}
+}
+
+// fakeTimer is a timer of a fakeClock.
+type fakeTimer struct {
+	c       *fakeClock
+	at      time.Time
+	ch      chan time.Time
+	stopped bool // guarded by c.mu
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := !t.stopped && len(t.ch) == 0
+	t.stopped = true
+	return was
 }
 
 const testConfig = `

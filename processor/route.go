@@ -117,16 +117,16 @@ func one(r *extprocv3.ProcessingResponse) []*extprocv3.ProcessingResponse {
 // reject ends the route phase with an OpenAI-style error whose code also
 // names the metric and the response code details.
 func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.ProcessingResponse {
-	return r.rejectWith(status, code, apiError{Message: msg, Type: typ, Code: code})
+	return r.rejectWith(status, code, provider.ErrorObject{Message: msg, Type: typ, Code: code})
 }
 
 // rejectWith ends the route phase with e; reason names the metric and the
 // response code details (llm_failover_<reason>).
-func (r *routeStream) rejectWith(status int, reason string, e apiError) []*extprocv3.ProcessingResponse {
+func (r *routeStream) rejectWith(status int, reason string, e provider.ErrorObject) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, reason).Add(1)
 	r.logger().Info("request rejected", "status", status, "code", e.Code, "reason", e.Message)
-	return one(immediate(status, errorBody(e), reason, nil))
+	return one(immediate(status, provider.ErrorJSON(e), reason, nil))
 }
 
 // targetLabel names a target for error messages: "provider/model (api)".
@@ -193,20 +193,16 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(413, "invalid_request_error", "request_too_large",
 			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
 	}
-	in, err := inspectBody(body)
-	if err != nil {
-		e := apiError{Message: err.Error(), Type: "invalid_request_error", Code: "invalid_request_body"}
-		if !errors.Is(err, errMalformedJSON) && !errors.Is(err, errNotObject) {
-			e.Param = ptr("model")
-		}
-		return r.rejectWith(400, e.Code, e), nil
+	in, perr := provider.Inspect(body)
+	if perr != nil {
+		return r.rejectWith(perr.Status, perr.Code, perr.Object()), nil
 	}
 	ch, err := r.st.table.Resolve(in.Model, r.chainHeader)
 	if err != nil {
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
-	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, OpenAIOnly: in.OpenAIOnly}
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
@@ -220,7 +216,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
-		e := apiErrorOf(perr)
+		e := perr.Object()
 		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
@@ -245,22 +241,22 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 }
 
 // dropUntranslatable leaves out the steps whose provider cannot express the
-// request (its adapter's Prepare refuses it, e.g. a tool result Gemini cannot
+// request (its adapter's Check refuses it, e.g. a tool result Gemini cannot
 // name): the attempt phase could only refuse it there, with a local reply
 // that reaches the client at once and is never retried on the next target.
 // A dropped step's half-open probe slot is given back. It returns the first
 // refusal and the target it came from, for the 4xx when no step is left.
-func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspection, now time.Time) (routing.Plan, *provider.Error, string) {
+func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provider.Inspection, now time.Time) (routing.Plan, *provider.Error, string) {
 	var first *provider.Error
 	who := ""
 	kept := p.Steps[:0]
 	for _, s := range p.Steps {
 		ep := r.st.endpoints[s.Provider]
-		if ep == nil || ep.cfg.API.OpenAIShaped() {
+		if ep == nil {
 			kept = append(kept, s)
 			continue
 		}
-		_, err := ep.adapter.Prepare(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
+		err := ep.adapter.Check(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
 		if err == nil {
 			kept = append(kept, s)
 			continue
@@ -279,7 +275,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in inspect
 
 // rejectIncapable answers 400 when no target of ch can serve the request,
 // naming the targets and what they lack (and the field as param).
-func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error) []*extprocv3.ProcessingResponse {
+func (r *routeStream) rejectIncapable(ch *config.Chain, in provider.Inspection, err error) []*extprocv3.ProcessingResponse {
 	var targets []string
 	for _, t := range ch.Targets {
 		var api config.API
@@ -295,7 +291,7 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in inspection, err error
 	}
 	msg := fmt.Sprintf("no target of chain %q can serve this request: it needs %s; targets: %s",
 		ch.Name, need, strings.Join(targets, ", "))
-	e := apiError{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
+	e := provider.ErrorObject{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
 	if in.OpenAIOnly != "" {
 		e.Param = ptr(in.OpenAIOnly)
 	}
@@ -306,7 +302,7 @@ func ptr(s string) *string { return &s }
 
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override and the signed plan details (contract.EncodePlan, docs/envoy-contract.md).
-func (r *routeStream) planMetadata(in inspection, p routing.Plan) *structpb.Struct {
+func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *structpb.Struct {
 	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
 		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
 	for i, s := range p.Steps {
@@ -355,7 +351,7 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	recs := r.s.traces.get(r.planID, r.s.clock.Now())
 	msg := fmt.Sprintf("no provider of chain %q answered: Envoy replied %d (%s)", r.plan.Chain, r.respStatus,
 		strings.TrimSpace(truncate(string(b.GetBody()), 200)))
-	body := errorBody(apiError{Message: msg, Type: errorTypeFor(r.respStatus), Code: "upstream_unavailable",
+	body := provider.ErrorJSON(provider.ErrorObject{Message: msg, Type: provider.ErrorType(r.respStatus), Code: "upstream_unavailable",
 		Attempts: attemptsJSON(recs)})
 	m := &mutation{}
 	m.setHeader("content-type", "application/json")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
@@ -30,8 +31,10 @@ import (
 type Options struct {
 	// Config is the validated configuration (config.Parse or config.Load).
 	Config *config.Config
-	// Clock drives the breakers and latencies; nil means the wall clock.
-	Clock breaker.Clock
+	// Clock drives the breakers, latencies and the attempt phase's hold
+	// timers (when it makes timers, clock.Timers; else holds run on the wall
+	// clock); nil means the wall clock.
+	Clock clock.Clock
 	// Logger receives one JSON line per notable event; nil discards.
 	Logger *slog.Logger
 	// Rand draws recovery-share admissions; nil means math/rand/v2.
@@ -48,7 +51,7 @@ type Server struct {
 	state    atomic.Pointer[state]
 	registry *routing.Registry
 	traces   *traceStore
-	clock    breaker.Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	rand     func() float64
 
@@ -98,10 +101,6 @@ type endpoint struct {
 	cfg     *config.Provider
 }
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // New builds a server from opts. It reads every provider key now, so a
 // missing key fails at start, not on the first request.
 func New(opts Options) (*Server, error) {
@@ -110,7 +109,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{}), limiter: access.NewLimiter()}
 	if s.clock == nil {
-		s.clock = wallClock{}
+		s.clock = clock.Wall{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -161,16 +161,24 @@ func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 	s := h.runAttempt(dm, 1, "claude", "st", body)
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
-	s.send(respBody("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n", false))
+	// Held until the first content (the text delta), then released in order.
+	held := []string{
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n",
+	}
+	for _, ev := range held {
+		s.send(respBody(ev, false))
+	}
 	m := s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation()
 	if setHeaders(m)["content-type"] != "text/event-stream" || setHeaders(m)[HeaderProvider] != "claude" {
 		t.Fatalf("headers: got %v", m)
 	}
 	var out strings.Builder
-	out.Write(s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody())
+	for range held {
+		out.Write(s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody())
+	}
 	for _, ev := range []string{
-		"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi there\"}}\n\n",
 		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
 		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
 	} {

@@ -333,10 +333,10 @@ func formatTrace(recs []attemptRecord) string {
 }
 
 // attemptsJSON converts records for an error body.
-func attemptsJSON(recs []attemptRecord) []attemptJSON {
-	out := make([]attemptJSON, len(recs))
+func attemptsJSON(recs []attemptRecord) []provider.ErrorAttempt {
+	out := make([]provider.ErrorAttempt, len(recs))
 	for i, a := range recs {
-		out[i] = attemptJSON{Attempt: a.Attempt, Provider: a.Provider, Model: a.Model, Outcome: a.outcomeName(),
+		out[i] = provider.ErrorAttempt{Attempt: a.Attempt, Provider: a.Provider, Model: a.Model, Outcome: a.outcomeName(),
 			Status: a.Status, LatencyMS: a.Latency.Milliseconds(), Message: a.Message}
 	}
 	return out

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // azureOpenAI is Azure OpenAI's chat completions: OpenAI's wire format on a
@@ -19,8 +20,6 @@ import (
 type azureOpenAI struct{}
 
 var _ Adapter = azureOpenAI{}
-
-func init() { register(config.APIAzureOpenAI, azureOpenAI{}) }
 
 // AzureV1 is the APIVersion value selecting Azure's v1 API path.
 const AzureV1 = "v1"
@@ -55,6 +54,9 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	return &p, nil
 }
+
+// Check accepts every body Inspect accepts: the client's format is this one.
+func (azureOpenAI) Check(*Endpoint, Request) error { return nil }
 
 func (azureOpenAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
 	return openAIAnswer(req)

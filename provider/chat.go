@@ -1,34 +1,22 @@
 package provider
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"unsafe"
 
-	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 )
 
-// This file reads the client's OpenAI Chat Completions request and writes
-// OpenAI responses, chunks and errors: the half every cross-format adapter
-// (anthropic.go, gemini.go) shares.
+// This file reads the client's OpenAI Chat Completions request for the
+// cross-format adapters (anthropic.go, gemini.go): the half they share.
+// Answers in the client's format are written in respond.go, errors in
+// errors.go.
 
 // DefaultMaxTokens is the output-token limit sent to targets that require
 // one (Anthropic) when the client set neither max_completion_tokens nor
 // max_tokens and Endpoint.DefaultMaxTokens is 0.
 const DefaultMaxTokens = 4096
-
-// unsupported is the 400 for a request field the target cannot express.
-func unsupported(ep *Endpoint, field, detail string) *Error {
-	return &Error{Status: 400, Type: "invalid_request_error", Code: "unsupported_parameter", Param: field,
-		Message: fmt.Sprintf("provider %q (%s) cannot express %q: %s", ep.Name, ep.API, field, detail)}
-}
-
-// badRequest is the 400 for a client body that is not a chat request.
-func badRequest(param, msg string) *Error {
-	return &Error{Status: 400, Type: "invalid_request_error", Param: param, Message: msg}
-}
 
 // chatRequest is the parsed client request. Its results point into the
 // body: use them only while the body is unchanged.
@@ -200,9 +188,8 @@ func appendFunctionTools(b []byte, ep *Endpoint, tools gjson.Result,
 	var err error
 	n := 0
 	tools.ForEach(func(_, t gjson.Result) bool {
-		f := t.Get("function")
-		if t.Get("type").String() != "function" || !f.IsObject() {
-			err = unsupported(ep, "tools", "only function tools can be sent")
+		var f gjson.Result
+		if f, err = functionTool(ep, t); err != nil {
 			return false
 		}
 		if n > 0 {
@@ -220,6 +207,15 @@ func appendFunctionTools(b []byte, ep *Endpoint, tools gjson.Result,
 		return true
 	})
 	return b, err
+}
+
+// functionTool is tool t's function, or the refusal of a tool that is not one.
+func functionTool(ep *Endpoint, t gjson.Result) (gjson.Result, error) {
+	f := t.Get("function")
+	if t.Get("type").String() != "function" || !f.IsObject() {
+		return f, unsupported(ep, "tools", "only function tools can be sent")
+	}
+	return f, nil
 }
 
 // partWriter writes the parts of a user content in a target's format: each
@@ -460,285 +456,10 @@ func endpointMaxTokens(ep *Endpoint) int64 {
 	return DefaultMaxTokens
 }
 
-// usage is a response's token counts in OpenAI's terms: Prompt includes
-// cached and cache-write tokens, Completion includes reasoning tokens.
-type usage struct {
-	prompt, completion, total, cached, reasoning int64
-}
-
-func (u usage) appendJSON(b []byte) []byte {
-	total := u.total
-	if total == 0 {
-		total = u.prompt + u.completion
-	}
-	b = append(b, `{"prompt_tokens":`...)
-	b = appendInt(b, u.prompt)
-	b = append(b, `,"completion_tokens":`...)
-	b = appendInt(b, u.completion)
-	b = append(b, `,"total_tokens":`...)
-	b = appendInt(b, total)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
-	b = appendInt(b, u.cached)
-	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
-	b = appendInt(b, u.reasoning)
-	return append(b, `}}`...)
-}
-
-// toolCall is one function call of an answer.
-type toolCall struct{ id, name, args string }
-
-// completion is a whole answer, written as an OpenAI chat.completion.
-type completion struct {
-	id, model string
-	created   int64
-	content   strings.Builder
-	hasText   bool
-	toolCalls []toolCall
-	finish    string
-	usage     usage
-}
-
-func (c *completion) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, c.id)
-	b = append(b, `,"object":"chat.completion","created":`...)
-	b = appendInt(b, c.created)
-	b = append(b, `,"model":`...)
-	b = appendString(b, c.model)
-	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	if c.hasText || len(c.toolCalls) == 0 {
-		b = appendString(b, c.content.String())
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"refusal":null`...)
-	if len(c.toolCalls) > 0 {
-		b = append(b, `,"tool_calls":[`...)
-		for i, t := range c.toolCalls {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, t.id)
-			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendString(b, t.name)
-			b = append(b, `,"arguments":`...)
-			b = appendString(b, t.args)
-			b = append(b, `}}`...)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, c.finish)
-	b = append(b, `}],"usage":`...)
-	b = c.usage.appendJSON(b)
-	return append(b, '}')
-}
-
-// chunkWriter writes chat.completion.chunk events for one stream.
-type chunkWriter struct {
-	prefix []byte // `data: {"id":...,"model":...,"choices":[`
-}
-
-func (w *chunkWriter) init(id, model string, created int64) {
-	b := append(w.prefix[:0], `data: {"id":`...)
-	b = appendString(b, id)
-	b = append(b, `,"object":"chat.completion.chunk","created":`...)
-	b = appendInt(b, created)
-	b = append(b, `,"model":`...)
-	b = appendString(b, model)
-	w.prefix = append(b, `,"choices":[`...)
-}
-
-const (
-	deltaOpen  = `{"index":0,"delta":{`
-	deltaClose = `},"logprobs":null,"finish_reason":null}]}` + "\n\n"
-)
-
-func (w *chunkWriter) role(b []byte) []byte {
-	b = append(b, w.prefix...)
-	return append(b, deltaOpen+`"role":"assistant","content":""`+deltaClose...)
-}
-
-// content writes a content delta; raw is a JSON string literal.
-func (w *chunkWriter) content(b []byte, raw string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"content":`...)
-	b = append(b, raw...)
-	return append(b, deltaClose...)
-}
-
-// toolStart opens tool call idx; args is a JSON string literal.
-func (w *chunkWriter) toolStart(b []byte, idx int, id, name, args string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"tool_calls":[{"index":`...)
-	b = appendInt(b, int64(idx))
-	b = append(b, `,"id":`...)
-	b = appendString(b, id)
-	b = append(b, `,"type":"function","function":{"name":`...)
-	b = appendString(b, name)
-	b = append(b, `,"arguments":`...)
-	b = append(b, args...)
-	return append(b, `}}]`+deltaClose...)
-}
-
-// toolArgs continues tool call idx; raw is a JSON string literal.
-func (w *chunkWriter) toolArgs(b []byte, idx int, raw string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, deltaOpen+`"tool_calls":[{"index":`...)
-	b = appendInt(b, int64(idx))
-	b = append(b, `,"function":{"arguments":`...)
-	b = append(b, raw...)
-	return append(b, `}}]`+deltaClose...)
-}
-
-func (w *chunkWriter) finish(b []byte, reason string) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, reason)
-	return append(b, "}]}\n\n"...)
-}
-
-func (w *chunkWriter) usage(b []byte, u usage) []byte {
-	b = append(b, w.prefix...)
-	b = append(b, `],"usage":`...)
-	b = u.appendJSON(b)
-	return append(b, "}\n\n"...)
-}
-
-const doneEvent = "data: [DONE]\n\n"
-
-// StreamErrorEvent is the OpenAI-style error event (then [DONE]) that ends
-// a client's stream the provider ended badly: SDKs raise on it.
-func StreamErrorEvent(ep *Endpoint, c Classification) []byte {
-	msg := c.Message
-	if msg == "" {
-		msg = "the stream ended abnormally"
-	}
-	return appendErrorEvent(nil, ep, openAIType(c.Class), "stream_incomplete", msg)
-}
-
-// appendErrorEvent writes an OpenAI-style in-stream error event naming the
-// provider, then the stream's end.
-func appendErrorEvent(b []byte, ep *Endpoint, typ, code, msg string) []byte {
-	b = append(b, "data: "...)
-	b = appendError(b, ep, typ, code, msg)
-	b = append(b, "\n\n"...)
-	return append(b, doneEvent...)
-}
-
-// appendError writes the OpenAI error object
-// {"error":{"message","type","param":null,"code"}}, the message naming the
-// provider; code "" is null. With ep, type and code are redacted like the
-// message (Endpoint.Redact).
-func appendError(b []byte, ep *Endpoint, typ, code, msg string) []byte {
-	if ep != nil { // type and code may come from the provider's error too
-		typ, code = ep.Redact(typ), ep.Redact(code)
-	}
-	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, providerMessage(ep, msg))
-	b = append(b, `,"type":`...)
-	b = appendString(b, typ)
-	b = append(b, `,"param":null,"code":`...)
-	if code == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, code)
-	}
-	return append(b, "}}"...)
-}
-
-// providerMessage prefixes msg with the provider's name and API.
-// The message is redacted (Endpoint.Redact): providers echo keys in errors.
-func providerMessage(ep *Endpoint, msg string) string {
-	if ep == nil {
-		return msg
-	}
-	return fmt.Sprintf("%s (%s): %s", ep.Name, ep.API, ep.Redact(msg))
-}
-
-// ErrorBody renders a provider's classified error as the client-facing
-// OpenAI error JSON: {"error":{"message","type","param","code"}}. The message
-// names the provider; type is the provider's error type when it is
-// snake_case like OpenAI's (Anthropic's are), else one derived from the
-// class (rate_limit_error, authentication_error, invalid_request_error,
-// server_error); code is the provider's code, else its type (Gemini's
-// status, e.g. RESOURCE_EXHAUSTED).
-func ErrorBody(ep *Endpoint, c Classification) []byte {
-	typ := c.Type
-	if typ == "" || strings.ToLower(typ) != typ { // Gemini's RESOURCE_EXHAUSTED and the like
-		typ = openAIType(c.Class)
-	}
-	code := c.Code
-	if code == "" && c.Type != "" {
-		code = c.Type
-	}
-	msg := c.Message
-	if msg == "" {
-		msg = fmt.Sprintf("upstream returned status %d (%s)", c.Status, c.Class)
-	}
-	return appendError(nil, ep, typ, code, msg)
-}
-
-// openAIType is the OpenAI error type that best names a class.
-func openAIType(c Class) string {
-	switch c {
-	case ClassRateLimited, ClassQuotaExhausted:
-		return "rate_limit_error"
-	case ClassAuth:
-		return "authentication_error"
-	case ClassInvalidRequest, ClassContextLength, ClassContentPolicy, ClassClientError:
-		return "invalid_request_error"
-	}
-	return "server_error"
-}
-
-// translatorID is the id of an answer: the provider's own when it gives one.
-func translatorID(env Env) string {
-	if env.ID != nil {
-		if id := env.ID(); id != "" {
-			return id
-		}
-	}
-	return "0"
-}
-
-// translatorNow is the answer's "created" time.
-func translatorNow(env Env) int64 {
-	if env.Now != nil {
-		return env.Now().Unix()
-	}
-	return wallNow().Unix()
-}
-
-// register adds an adapter to For from an init function (the map is written
-// only before main runs).
-func register(api config.API, a Adapter) { extra[api] = a }
-
-// buffered translates a whole (non-streamed) response body at its end.
-type buffered struct {
-	buf     []byte
-	convert func([]byte) ([]byte, error)
-}
-
-func (t *buffered) Translate(chunk []byte, eos bool) ([]byte, error) {
-	t.buf = append(t.buf, chunk...)
-	if !eos {
-		return nil, nil
-	}
-	return t.convert(t.buf)
-}
-
-func (t *buffered) ContentType() string { return "application/json" }
-
-// errBadUpstream is a 2xx provider body that cannot be translated.
-func errBadUpstream(msg string) *Error {
-	return &Error{Status: 502, Type: "server_error", Code: "bad_upstream_response", Message: msg}
-}
-
 // str views b as a string without copying; for gjson lookups whose results
 // are used before b changes.
 func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func quote(s string) string { return strconv.Quote(s) }
-func itoa(i int) string     { return strconv.Itoa(i) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

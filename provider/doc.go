@@ -1,9 +1,11 @@
-// Package provider owns the wire formats llm-failover speaks to model
-// providers: request rewriting per target (path, credentials, body), response
-// and event-stream translation back to the client's OpenAI Chat Completions
-// format, and the classification of every provider error for the breaker and
-// the failover decision. Adapters are per API (For); translators are per
-// attempt and take an injected clock and id source (Env).
+// Package provider owns the wire formats llm-failover speaks: the client's
+// (OpenAI Chat Completions: request inspection, usage reading, every
+// OpenAI-style error body) and the model providers' (request rewriting per
+// target, response and event-stream translation back to the client's
+// format, and the classification of every provider error for the breaker
+// and the failover decision). Adapters are per API (For, from one formats
+// map); translators are per attempt and take an injected clock and id
+// source (Env). Adding a wire format touches only this package.
 //
 // Specs: OpenAI https://platform.openai.com/docs/api-reference/chat,
 // Anthropic Messages https://docs.anthropic.com/en/api/messages (streaming:
@@ -14,14 +16,21 @@
 //
 // # Files
 //
-// provider.go holds the API the processor uses; classify.go the outcome
-// classes and RetryAfter; sse.go the one SSE framer every stream translator
-// shares; monitor.go the StreamMonitor that judges a 200 stream's events
-// (content, terminal event, error) with each format's JudgeEvent; redact.go
-// the removal of keys from provider text; chat.go reading OpenAI requests
-// and writing OpenAI responses, chunks and errors; jsonw.go the append-style
-// JSON writer; one file per wire format: openai.go, anthropic.go, gemini.go,
-// azure.go.
+// provider.go holds the API the processor uses and the formats map;
+// inspect.go what the route phase reads from a client's body (Inspect,
+// Inspection.Unserved); usage.go the completion tokens of an answer and of a
+// stream (UsageMeter); errors.go the one writer of OpenAI-style errors and
+// the one status-to-type table; classify.go the outcome classes and
+// RetryAfter; sse.go the one SSE framer every stream translator shares;
+// monitor.go the StreamMonitor that judges a 200 stream's events (content,
+// terminal event, error) with each format's JudgeEvent; redact.go the
+// removal of keys from provider text; chat.go reading OpenAI requests for
+// the other formats, check.go Check's walk over them, respond.go writing
+// answers and stream chunks in the client's format and stream.go the
+// skeleton both cross-format stream translators share; jsonw.go the
+// append-style JSON writer; per wire format: openai.go, azure.go, and
+// anthropic.go / gemini.go (requests) with anthropic_response.go /
+// gemini_response.go (answers, streams, errors).
 //
 // # Requests
 //
@@ -75,8 +84,10 @@
 // Sampling hints without an equivalent are dropped: presence_penalty,
 // frequency_penalty, seed and logit_bias for Anthropic (Gemini takes the
 // first three), and service_tier, store, metadata, prediction,
-// reasoning_effort for both. Every refusal is a 400 from Prepare; the
-// processor decides whether another target is tried.
+// reasoning_effort for both. Every refusal is a 400 from Prepare, and
+// Check returns the same refusal without building the body (the route
+// phase leaves out the targets that refuse); the processor decides whether
+// another target is tried.
 //
 // # Responses
 //

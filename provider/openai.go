@@ -34,6 +34,9 @@ func (openAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	return p, nil
 }
 
+// Check accepts every body Inspect accepts: the client's format is this one.
+func (openAI) Check(*Endpoint, Request) error { return nil }
+
 func (openAI) NewResponseTranslator(_ *Endpoint, req Request, _ Env) ResponseTranslator {
 	return openAIAnswer(req)
 }

@@ -85,6 +85,10 @@ type Adapter interface {
 	// Prepare rewrites the client's request for ep and model. An *Error with
 	// Status 400 reports a request the target cannot express.
 	Prepare(ep *Endpoint, req Request) (*Prepared, error)
+	// Check returns the refusal Prepare would return for a request body that
+	// Inspect accepted, or nil, without building the rewritten body: the
+	// route phase leaves out the targets that refuse.
+	Check(ep *Endpoint, req Request) error
 	// NewResponseTranslator translates a successful (2xx) response.
 	NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator
 	// JudgeEvent says what one event of a 200 event stream is: content,
@@ -96,30 +100,31 @@ type Adapter interface {
 
 // For returns the adapter of api.
 func For(api config.API) (Adapter, error) {
-	switch api {
-	case config.APIOpenAI, config.APIOpenAICompatible:
-		return openAI{}, nil
-	}
-	if a, ok := extra[api]; ok {
-		return a, nil
+	if f, ok := formats[api]; ok {
+		return f.adapter, nil
 	}
 	return nil, fmt.Errorf("provider: %w: %q", ErrUnsupportedAPI, api)
 }
 
-// extra holds adapters registered by other files of this package (never
-// changed after init).
-var extra = map[config.API]Adapter{}
+// format is one API's adapter; native marks the client's own format (OpenAI
+// Chat Completions), whose requests and answers pass through.
+type format struct {
+	adapter Adapter
+	native  bool
+}
+
+// formats is every API's adapter: adding a wire format is one line here
+// and its adapter's file.
+var formats = map[config.API]format{
+	config.APIOpenAI:           {openAI{}, true},
+	config.APIOpenAICompatible: {openAI{}, true},
+	config.APIAzureOpenAI:      {azureOpenAI{}, true},
+	config.APIAnthropic:        {anthropic{}, false},
+	config.APIGemini:           {gemini{}, false},
+}
+
+// clientFormat reports whether api speaks the client's format natively.
+func clientFormat(api config.API) bool { return formats[api].native }
 
 // ErrUnsupportedAPI is returned by For for an API without an adapter.
 var ErrUnsupportedAPI = errors.New("unsupported api")
-
-// Error is a client-facing error in OpenAI's shape.
-type Error struct {
-	Status  int
-	Type    string // OpenAI error type: invalid_request_error, rate_limit_error, ...
-	Code    string
-	Param   string
-	Message string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }

@@ -26,7 +26,7 @@ var (
 // IncapableError says what no target of a chain supports; it wraps ErrNoCapableTarget.
 type IncapableError struct {
 	Chain string
-	Need  string // e.g. "vision", or "the n field, which only OpenAI-format targets serve"
+	Need  string // e.g. "vision", or what Needs.Unserved names
 }
 
 func (e *IncapableError) Error() string {
@@ -43,10 +43,10 @@ type Needs struct {
 	Vision bool // image parts
 	// PromptTokens is an estimate of the prompt's size; 0 means unknown.
 	PromptTokens int
-	// OpenAIOnly names a request field only OpenAI-format targets (openai,
-	// openai-compatible, azure-openai) can serve, e.g. "n" > 1 or "logprobs";
-	// "" when none.
-	OpenAIOnly string
+	// Unserved names what a target of an API lacks to serve the request
+	// (e.g. "n" > 1, which only OpenAI-format targets serve), or ""; nil
+	// when nothing is lacking (provider.Inspection.Unserved).
+	Unserved func(api config.API) string
 }
 
 // missing names the first capability tg lacks for n, or "".
@@ -184,10 +184,12 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			lacking = c
 			continue
 		}
-		if needs.OpenAIOnly != "" {
-			if p := t.cfg.Provider(tg.Provider); p != nil && !p.API.OpenAIShaped() {
-				lacking = config.Capability("the " + needs.OpenAIOnly + " field, which only OpenAI-format targets serve")
-				continue
+		if needs.Unserved != nil {
+			if p := t.cfg.Provider(tg.Provider); p != nil {
+				if u := needs.Unserved(p.API); u != "" {
+					lacking = config.Capability(u)
+					continue
+				}
 			}
 		}
 		if largest < 0 || tg.ContextWindow == 0 || ch.Targets[largest].ContextWindow != 0 && tg.ContextWindow > ch.Targets[largest].ContextWindow {
@@ -210,16 +212,17 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		tg := ch.Targets[i]
 		b := t.breakers[ch][i]
 		step := t.step(tg)
-		if len(p.Steps) > 0 && b.Snapshot(now).State == breaker.HalfOpen {
-			// A probe behind a healthy target would rarely be sent but would
-			// hold the probe slot until it times out: probe it when it leads.
+		// A probe behind a healthy target would rarely be sent but would
+		// hold the probe slot until it times out: probe it when it leads.
+		leads := len(p.Steps) == 0
+		adm := b.Decide(now, t.rand(), leads)
+		if !leads && adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
 			continue
 		}
-		adm := b.Admit(now, t.rand())
 		switch adm.Decision {
 		case breaker.Allow:
 			step.Reason = "closed"
-			if s := b.Snapshot(now); s.State == breaker.Recovering {
+			if adm.State == breaker.Recovering {
 				step.Reason = "recovering"
 			}
 			p.Steps = append(p.Steps, step)
@@ -230,14 +233,13 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			p.Steps = append(p.Steps, step)
 			continue
 		}
-		s := b.Snapshot(now)
-		if s.State == breaker.Recovering {
+		if adm.State == breaker.Recovering {
 			step.Reason = "recovering-deferred"
 			deferred = append(deferred, step)
 			continue
 		}
-		if soonest < 0 || s.OpenUntil.Before(soonestAt) {
-			soonest, soonestAt = i, s.OpenUntil
+		if soonest < 0 || adm.OpenUntil.Before(soonestAt) {
+			soonest, soonestAt = i, adm.OpenUntil
 		}
 	}
 	p.Steps = append(p.Steps, deferred...)

@@ -32,6 +32,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/processor"
@@ -242,7 +243,7 @@ type runOptions struct {
 	// bound receives the addresses once both listeners are bound.
 	bound chan<- listeners
 	// clock drives the TLS file checks; nil means the wall clock.
-	clock clock
+	clock clock.Clock
 }
 
 // runServer serves ext_proc and the admin endpoints until ctx is done, then

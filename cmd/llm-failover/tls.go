@@ -14,19 +14,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 )
 
 // tlsCheckInterval is how often, at most, a handshake checks the TLS files
 // for a change (three stat calls).
 const tlsCheckInterval = time.Second
-
-// clock is the time source of the certificate reloads; nil means the wall clock.
-type clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // certStore serves the gRPC listener's TLS configuration from
 // server.tls's files and reloads them when one changes (its size or
@@ -36,7 +30,7 @@ func (wallClock) Now() time.Time { return time.Now() }
 // configuration and is logged once.
 type certStore struct {
 	files config.ServerTLS
-	clock clock
+	clock clock.Clock // the time source of the reloads
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -54,9 +48,9 @@ type fileStamp struct {
 
 // newCertStore loads the files once; a failure here is fatal (no previous
 // configuration to keep).
-func newCertStore(files config.ServerTLS, c clock, log *slog.Logger) (*certStore, error) {
+func newCertStore(files config.ServerTLS, c clock.Clock, log *slog.Logger) (*certStore, error) {
 	if c == nil {
-		c = wallClock{}
+		c = clock.Wall{}
 	}
 	s := &certStore{files: files, clock: c, log: log}
 	stamps := s.stamps()

@@ -1,10 +1,11 @@
-package processor
+package provider
 
 import (
 	"errors"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/tidwall/gjson"
 )
 
@@ -17,15 +18,40 @@ var (
 	errModelEncoding  = errors.New(`the request body's "model" is not valid UTF-8`)
 )
 
-// inspection is what the route phase needs from a request body.
-type inspection struct {
+// Inspection is what the route phase needs from a client's request body.
+type Inspection struct {
 	Model        string
 	Stream       bool
 	IncludeUsage bool
 	// Needs of targets: tools, JSON output, image input.
 	Tools, JSON, Vision bool
-	// OpenAIOnly names a field only OpenAI-format targets serve ("" if none).
+	// OpenAIOnly names a field only targets of the client's own format
+	// serve ("" if none).
 	OpenAIOnly string
+}
+
+// Inspect reads what the route phase needs from a client's body, or
+// refuses the body with a 400: not a JSON object, or without exactly one
+// "model" string (Param "model").
+func Inspect(body []byte) (Inspection, *Error) {
+	in, err := inspectBody(body)
+	if err == nil {
+		return in, nil
+	}
+	e := &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request_body", Message: err.Error()}
+	if !errors.Is(err, errMalformedJSON) && !errors.Is(err, errNotObject) {
+		e.Param = "model"
+	}
+	return in, e
+}
+
+// Unserved names what a target of api lacks to serve the request (a field
+// only the client's own format serves), or "".
+func (in Inspection) Unserved(api config.API) string {
+	if in.OpenAIOnly == "" || clientFormat(api) {
+		return ""
+	}
+	return "the " + in.OpenAIOnly + " field, which only OpenAI-format targets serve"
 }
 
 // inspectBody reads the model and stream flags with one pass over the
@@ -33,8 +59,8 @@ type inspection struct {
 // JSON unescaping, so "mod\u0065l" counts as a second "model": parsers
 // disagree on which duplicate wins, and the provider must never see another
 // model than the one routed.
-func inspectBody(b []byte) (inspection, error) {
-	var in inspection
+func inspectBody(b []byte) (Inspection, error) {
+	var in Inspection
 	if !gjson.ValidBytes(b) {
 		return in, errMalformedJSON
 	}

@@ -1,4 +1,4 @@
-package processor
+package provider
 
 import (
 	"strings"
@@ -25,11 +25,11 @@ func TestUsageMeter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var u usageMeter
+			var u UsageMeter
 			for _, c := range tt.chunks {
-				u.feed([]byte(c))
+				u.Feed([]byte(c))
 			}
-			u.feed([]byte("\n"))
+			u.Feed([]byte("\n"))
 			if u.tokens != tt.want {
 				t.Errorf("tokens = %d, want %d", u.tokens, tt.want)
 			}
@@ -48,17 +48,17 @@ func FuzzUsageMeter(f *testing.F) {
 		if at < 0 || at > len(b) {
 			at = len(b) / 2
 		}
-		var whole, split usageMeter
-		whole.feed(b)
-		whole.feed([]byte("\n"))
-		split.feed(b[:at])
-		split.feed(b[at:])
+		var whole, split UsageMeter
+		whole.Feed(b)
+		whole.Feed([]byte("\n"))
+		split.Feed(b[:at])
+		split.Feed(b[at:])
 		if len(split.line) > maxUsageLine {
 			t.Fatalf("kept %d bytes, over %d", len(split.line), maxUsageLine)
 		}
-		split.feed([]byte("\n"))
-		if whole.tokens != split.tokens || whole.completionTokens() != split.completionTokens() {
-			t.Errorf("whole %d (%d), split at %d %d (%d)", whole.tokens, whole.completionTokens(), at, split.tokens, split.completionTokens())
+		split.Feed([]byte("\n"))
+		if whole.tokens != split.tokens || whole.CompletionTokens() != split.CompletionTokens() {
+			t.Errorf("whole %d (%d), split at %d %d (%d)", whole.tokens, whole.CompletionTokens(), at, split.tokens, split.CompletionTokens())
 		}
 	})
 }
@@ -82,10 +82,10 @@ func TestUsageMeter_EstimateWithoutUsageChunk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var u usageMeter
-			u.feed([]byte(tt.stream))
-			u.feed([]byte("\n"))
-			if got := u.completionTokens(); got != tt.want {
+			var u UsageMeter
+			u.Feed([]byte(tt.stream))
+			u.Feed([]byte("\n"))
+			if got := u.CompletionTokens(); got != tt.want {
 				t.Errorf("completion tokens = %d, want %d", got, tt.want)
 			}
 		})

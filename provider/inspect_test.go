@@ -1,4 +1,4 @@
-package processor
+package provider
 
 import (
 	"errors"
@@ -12,24 +12,24 @@ func TestInspectBody(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want inspection
+		want Inspection
 		err  error
 	}{
-		{"plain", `{"model":"m","messages":[]}`, inspection{Model: "m"}, nil},
-		{"stream with usage", `{"stream":true,"model":"m","stream_options":{"include_usage":true}}`, inspection{Model: "m", Stream: true, IncludeUsage: true}, nil},
-		{"nested model keys do not count", `{"model":"m","metadata":{"model":"x"},"messages":[{"model":"y"}]}`, inspection{Model: "m"}, nil},
-		{"duplicate", `{"model":"a","model":"b"}`, inspection{}, errDuplicateModel},
+		{"plain", `{"model":"m","messages":[]}`, Inspection{Model: "m"}, nil},
+		{"stream with usage", `{"stream":true,"model":"m","stream_options":{"include_usage":true}}`, Inspection{Model: "m", Stream: true, IncludeUsage: true}, nil},
+		{"nested model keys do not count", `{"model":"m","metadata":{"model":"x"},"messages":[{"model":"y"}]}`, Inspection{Model: "m"}, nil},
+		{"duplicate", `{"model":"a","model":"b"}`, Inspection{}, errDuplicateModel},
 		{"needs tools, json and vision", `{"model":"m","tools":[{"type":"function"}],"response_format":{"type":"json_schema"},"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"http://x"}}]}]}`,
-			inspection{Model: "m", Tools: true, JSON: true, Vision: true}, nil},
+			Inspection{Model: "m", Tools: true, JSON: true, Vision: true}, nil},
 		{"empty tools and text format need nothing", `{"model":"m","tools":[],"response_format":{"type":"text"},"messages":[{"role":"user","content":"an image_url"}]}`,
-			inspection{Model: "m"}, nil},
-		{"escaped duplicate", `{"model":"a","\u006dodel":"b"}`, inspection{}, errDuplicateModel},
-		{"missing", `{"messages":[]}`, inspection{}, errMissingModel},
-		{"empty model", `{"model":""}`, inspection{}, errMissingModel},
-		{"model not UTF-8", "{\"model\":\"gpt\xff\"}", inspection{}, errModelEncoding},
-		{"array", `[1]`, inspection{}, errNotObject},
-		{"truncated", `{"model":"m"`, inspection{}, errMalformedJSON},
-		{"trailing garbage", `{"model":"m"} x`, inspection{}, errMalformedJSON},
+			Inspection{Model: "m"}, nil},
+		{"escaped duplicate", `{"model":"a","\u006dodel":"b"}`, Inspection{}, errDuplicateModel},
+		{"missing", `{"messages":[]}`, Inspection{}, errMissingModel},
+		{"empty model", `{"model":""}`, Inspection{}, errMissingModel},
+		{"model not UTF-8", "{\"model\":\"gpt\xff\"}", Inspection{}, errModelEncoding},
+		{"array", `[1]`, Inspection{}, errNotObject},
+		{"truncated", `{"model":"m"`, Inspection{}, errMalformedJSON},
+		{"trailing garbage", `{"model":"m"} x`, Inspection{}, errMalformedJSON},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

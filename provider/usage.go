@@ -1,0 +1,93 @@
+package provider
+
+import (
+	"bytes"
+
+	"github.com/tidwall/gjson"
+)
+
+// CompletionTokens is usage.completion_tokens of a whole answer in the
+// client's format (0 without one).
+func CompletionTokens(answer []byte) int64 {
+	return gjson.GetBytes(answer, "usage.completion_tokens").Int()
+}
+
+// maxUsageLine bounds the partial stream line the usage meter keeps between
+// chunks: a usage chunk is small, longer lines (content) are skipped.
+const maxUsageLine = 64 << 10
+
+// UsageMeter finds the completion tokens of a streamed answer in the
+// client-bound event stream: the "usage" of its data lines (OpenAI's usage
+// chunk, sent when the client asked for stream_options.include_usage;
+// translated streams carry it in the same form). A stream without one is
+// counted by what it streamed (estimate): the client chooses whether to
+// ask for the usage chunk, and leaving it out must not leave an answer
+// uncounted.
+type UsageMeter struct {
+	line   []byte // the current line's start, from earlier chunks
+	skip   bool   // the current line outgrew maxUsageLine
+	tokens int64
+	seen   bool  // a usage chunk gave tokens
+	text   int64 // bytes of streamed content, reasoning and tool arguments
+	long   int64 // bytes of lines too long to read
+}
+
+// CompletionTokens is the usage chunk's count, else the estimate: the
+// streamed text's bytes / 4 (as the route phase estimates a prompt), lines
+// too long to read counted whole.
+func (u *UsageMeter) CompletionTokens() int64 {
+	if u.seen {
+		return u.tokens
+	}
+	return (u.text + u.long + 3) / 4
+}
+
+// Feed scans b for complete lines.
+func (u *UsageMeter) Feed(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if !u.skip && len(u.line)+len(b) <= maxUsageLine {
+				u.line = append(u.line, b...)
+			} else {
+				u.long += int64(len(u.line) + len(b))
+				u.line, u.skip = u.line[:0], true
+			}
+			return
+		}
+		line := b[:i]
+		if len(u.line) > 0 {
+			line = append(u.line, line...)
+		}
+		if !u.skip && len(line) <= maxUsageLine {
+			u.scan(line)
+		} else {
+			u.long += int64(len(line))
+		}
+		u.line, u.skip = u.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func (u *UsageMeter) scan(line []byte) {
+	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+	if !ok {
+		return
+	}
+	data = bytes.TrimSpace(data)
+	if bytes.Contains(data, []byte(`"usage"`)) {
+		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
+			u.seen = true
+			u.tokens = max(u.tokens, n.Int())
+		}
+	}
+	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
+		d := c.Get("delta")
+		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
+		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			u.text += int64(len(tc.Get("function.arguments").String()))
+			return true
+		})
+		return true
+	})
+}
