@@ -858,7 +858,7 @@ func TestSettings_Defaults(t *testing.T) {
 		{"Clock set", s.Clock != nil, true},
 		{"default stages", fmt.Sprint(New("t", Settings{}).s.RecoveryStages), "[0.1 0.5 1]"},
 		{"ErrorRate defaults", New("t", Settings{ErrorRate: ErrorRate{Threshold: 0.5}}).s.ErrorRate, ErrorRate{Threshold: 0.5, Window: time.Minute, MinRequests: 20}},
-		{"Latency defaults", New("t", Settings{Latency: Latency{Threshold: time.Second}}).s.Latency, Latency{Threshold: time.Second, MinRequests: 10, Alpha: 0.3}},
+		{"Latency defaults", New("t", Settings{Latency: Latency{Threshold: time.Second}}).s.Latency, Latency{Threshold: time.Second, MinRequests: 5, Alpha: 0.3}},
 		{"MaxOpenFor raised to OpenFor", New("t", Settings{OpenFor: time.Hour}).s.MaxOpenFor, time.Hour},
 	}
 	for _, c := range checks {

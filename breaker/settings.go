@@ -27,7 +27,7 @@ const (
 	DefaultRecoveryStageDuration = 10 * time.Second
 	DefaultErrorRateWindow       = 60 * time.Second
 	DefaultErrorRateMinRequests  = 20
-	DefaultLatencyMinRequests    = 10
+	DefaultLatencyMinRequests    = 5
 	DefaultLatencyAlpha          = 0.3
 
 	// MaxHalfOpenProbes bounds Settings.HalfOpenProbes (its slots are
@@ -77,7 +77,7 @@ type Settings struct {
 	// then (the request may never have reached this target). Default 60s; > 0.
 	ProbeTimeout time.Duration
 	// RecoveryStages are the traffic shares admitted in Recovering, one per
-	// stage. Default [0.1, 0.5, 1.0]; each in (0, 1], non-decreasing, the
+	// stage. Default [0.1, 0.5, 1.0]; each in (0, 1], increasing, the
 	// last exactly 1.0. New copies the slice.
 	RecoveryStages []float64
 	// RecoveryStageDuration is how long a stage lasts; it also needs at least
@@ -130,7 +130,7 @@ type Latency struct {
 	// Threshold is the EWMA that opens. 0 turns the trigger off; >= 0.
 	Threshold time.Duration
 	// MinRequests is the least number of samples before the EWMA is
-	// trusted. Default 10; >= 0.
+	// trusted. Default 5; >= 0.
 	MinRequests int
 	// Alpha is the weight of the newest sample. Default 0.3; in (0, 1].
 	Alpha float64
@@ -175,7 +175,7 @@ func (s Settings) withDefaults() Settings {
 	if s.ProbeTimeout <= 0 {
 		s.ProbeTimeout = DefaultProbeTimeout
 	}
-	if len(s.RecoveryStages) == 0 || stagesError(s.RecoveryStages) != nil {
+	if len(s.RecoveryStages) == 0 || CheckRecoveryStages(s.RecoveryStages) != nil {
 		s.RecoveryStages = DefaultRecoveryStages()
 	} else {
 		s.RecoveryStages = append([]float64(nil), s.RecoveryStages...)
@@ -243,7 +243,7 @@ func (s Settings) Validate() error {
 	}
 	nonNeg("ProbeTimeout", s.ProbeTimeout)
 	if len(s.RecoveryStages) > 0 {
-		if err := stagesError(s.RecoveryStages); err != nil {
+		if err := CheckRecoveryStages(s.RecoveryStages); err != nil {
 			bad("RecoveryStages", "%v", err)
 		}
 	}
@@ -265,20 +265,24 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// stagesError checks a non-empty RecoveryStages list.
-func stagesError(stages []float64) error {
+// CheckRecoveryStages checks a non-empty RecoveryStages list: each share in
+// (0, 1], each above the one before, the last exactly 1.0. It reports every
+// problem (errors.Join) and is the one statement of that rule: config's
+// validation calls it too.
+func CheckRecoveryStages(stages []float64) error {
+	var errs []error
 	prev := 0.0
 	for i, v := range stages {
-		if !(v > 0 && v <= 1) {
-			return fmt.Errorf("stage %d: share must be in (0, 1], got %v", i, v)
-		}
-		if v < prev {
-			return fmt.Errorf("stage %d: share %v is below the previous stage's %v", i, v, prev)
+		switch {
+		case !(v > 0 && v <= 1):
+			errs = append(errs, fmt.Errorf("stage %d: share must be in (0, 1], got %v", i, v))
+		case v <= prev:
+			errs = append(errs, fmt.Errorf("stage %d: share %v does not increase on the previous stage's %v", i, v, prev))
 		}
 		prev = v
 	}
-	if last := stages[len(stages)-1]; last != 1 {
-		return fmt.Errorf("last stage's share must be 1.0, got %v", last)
+	if n := len(stages); n > 0 && stages[n-1] != 1 {
+		errs = append(errs, fmt.Errorf("last stage's share must be 1.0, got %v", stages[n-1]))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -2,9 +2,38 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
+
+// Auth is a provider's credential.
+type Auth struct {
+	// Header carries the key. Default per API: authorization (openai,
+	// openai-compatible), x-api-key (anthropic), x-goog-api-key (gemini),
+	// api-key (azure-openai).
+	Header string `json:"header,omitempty"`
+	// Scheme prefixes the key, e.g. "Bearer". Default "Bearer" when Header is
+	// authorization, empty otherwise.
+	Scheme string `json:"scheme,omitempty"`
+	// KeyEnv names the environment variable holding the key.
+	KeyEnv string `json:"key_env,omitempty"`
+	// KeyFile is a file holding the key (surrounding white space is trimmed).
+	// Exactly one of KeyEnv and KeyFile, or neither for providers that need no key.
+	KeyFile string `json:"key_file,omitempty"`
+	// HeldBy is where the key is kept: "server" (the default: llm-failover
+	// reads KeyEnv or KeyFile and the attempt phase sets Header) or "envoy"
+	// (Envoy injects Header from SecretFile on the provider's cluster; the
+	// key never crosses the gRPC channel; recommended for meshes). With
+	// "envoy", KeyEnv and KeyFile must be unset.
+	HeldBy KeyHolder `json:"held_by,omitempty"`
+	// SecretFile is the SDS file Envoy reads the key from (a DiscoveryResponse
+	// with one generic_secret; `llm-failover envoy-config --secret-template`
+	// prints it). Required with HeldBy "envoy", not allowed otherwise; an
+	// absolute path ending in .yaml, .yml or .json. Envoy re-reads it when a
+	// new file is moved onto the path.
+	SecretFile string `json:"secret_file,omitempty"`
+}
 
 // KeyHolder says which side holds a provider's key: the llm-failover server,
 // which reads it and sets the credential header in the attempt phase, or
@@ -73,4 +102,38 @@ func validateAuth(path string, a *Auth, bad func(string, string, ...any)) {
 func secretFileExt(f string) bool {
 	f = strings.ToLower(f)
 	return strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml") || strings.HasSuffix(f, ".json")
+}
+
+// ReadKey returns the provider's key from its environment variable or file,
+// with surrounding white space trimmed. No source returns "", nil. A source
+// that is unset, unreadable, empty or only white space is an error naming the
+// variable or file: a provider configured with a key must never be called
+// without one. The key is never part of an error.
+//
+// A key held by Envoy (held_by: envoy) is never read here: "", nil.
+func (a Auth) ReadKey() (string, error) {
+	switch {
+	case a.HeldByEnvoy():
+		return "", nil
+	case a.KeyEnv != "":
+		v, ok := os.LookupEnv(a.KeyEnv)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", a.KeyEnv)
+		}
+		if v = strings.TrimSpace(v); v == "" {
+			return "", fmt.Errorf("environment variable %s is empty (or only white space)", a.KeyEnv)
+		}
+		return v, nil
+	case a.KeyFile != "":
+		b, err := os.ReadFile(a.KeyFile)
+		if err != nil {
+			return "", fmt.Errorf("key file: %w", err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("key file %s is empty (or only white space)", a.KeyFile)
+		}
+		return v, nil
+	}
+	return "", nil
 }

@@ -73,46 +73,51 @@ func IsLoopback(addr string) bool {
 
 // validateChannel checks the server's listener security and Envoy's side
 // of it.
-func (c *Config) validateChannel() []error {
-	var errs []error
-	bad := func(path, format string, a ...any) {
-		errs = append(errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, a...)})
+func (c *Config) validateChannel(p *problems) {
+	c.Server.validateListener(p)
+	if e := c.Envoy.ExtProcTLS; e != nil {
+		e.validate(p, c.Server.TLS)
 	}
-	s := &c.Server
+}
+
+// validateListener checks that the gRPC listener is on loopback or secured,
+// and server.tls.
+func (s *Server) validateListener(p *problems) {
 	if s.TLS == nil && !s.InsecureGRPC && !IsLoopback(s.GRPCAddress) {
-		bad("server.grpc_address", "%q listens beyond loopback without TLS: anyone who reaches it can open ext_proc streams; set server.tls, listen on 127.0.0.1 or a unix socket, or set server.insecure_grpc: true to accept that", s.GRPCAddress)
+		p.bad("server.grpc_address", "%q listens beyond loopback without TLS: anyone who reaches it can open ext_proc streams; set server.tls, listen on 127.0.0.1 or a unix socket, or set server.insecure_grpc: true to accept that", s.GRPCAddress)
 	}
 	if t := s.TLS; t != nil {
 		if t.CertFile == "" {
-			bad("server.tls.cert_file", "required")
+			p.bad("server.tls.cert_file", "required")
 		}
 		if t.KeyFile == "" {
-			bad("server.tls.key_file", "required")
+			p.bad("server.tls.key_file", "required")
 		}
 		if len(t.ClientSANs) > 0 && t.ClientCAFile == "" {
-			bad("server.tls.client_sans", "needs server.tls.client_ca_file (no client certificate is asked without it)")
+			p.bad("server.tls.client_sans", "needs server.tls.client_ca_file (no client certificate is asked without it)")
 		}
 		for i, san := range t.ClientSANs {
 			if san == "" {
-				bad(fmt.Sprintf("server.tls.client_sans[%d]", i), "empty")
+				p.bad(fmt.Sprintf("server.tls.client_sans[%d]", i), "empty")
 			}
 		}
 	}
-	if e := c.Envoy.ExtProcTLS; e != nil {
-		if e.SNI == "" || strings.ContainsAny(e.SNI, "/: ") {
-			bad("envoy.ext_proc_tls.sni", "%q must be a DNS name", e.SNI)
-		}
-		if !filepath.IsAbs(e.ValidationSDSFile) {
-			bad("envoy.ext_proc_tls.validation_sds_file", "%q must be an absolute path", e.ValidationSDSFile)
-		}
-		if e.CertificateSDSFile != "" && !filepath.IsAbs(e.CertificateSDSFile) {
-			bad("envoy.ext_proc_tls.certificate_sds_file", "%q must be an absolute path", e.CertificateSDSFile)
-		}
-		if s.TLS != nil && s.TLS.ClientCAFile != "" && e.CertificateSDSFile == "" {
-			bad("envoy.ext_proc_tls.certificate_sds_file", "required: server.tls.client_ca_file requires a client certificate")
-		}
+}
+
+// validate checks envoy.ext_proc_tls against the server's TLS (server may be nil).
+func (e *ExtProcTLS) validate(p *problems, server *ServerTLS) {
+	if e.SNI == "" || strings.ContainsAny(e.SNI, "/: ") {
+		p.bad("envoy.ext_proc_tls.sni", "%q must be a DNS name", e.SNI)
 	}
-	return errs
+	if !filepath.IsAbs(e.ValidationSDSFile) {
+		p.bad("envoy.ext_proc_tls.validation_sds_file", "%q must be an absolute path", e.ValidationSDSFile)
+	}
+	if e.CertificateSDSFile != "" && !filepath.IsAbs(e.CertificateSDSFile) {
+		p.bad("envoy.ext_proc_tls.certificate_sds_file", "%q must be an absolute path", e.CertificateSDSFile)
+	}
+	if server != nil && server.ClientCAFile != "" && e.CertificateSDSFile == "" {
+		p.bad("envoy.ext_proc_tls.certificate_sds_file", "required: server.tls.client_ca_file requires a client certificate")
+	}
 }
 
 // ReadPlanKey returns the plan-signing key from PlanKeyFile with

@@ -204,62 +204,68 @@ func (c *Config) validateClients(bad func(string, string, ...any)) {
 		bad("clients.default.action", "%q is not allow or deny", a)
 	}
 	validateClientPolicy("clients.default", &cl.Default.ClientPolicy, chains, bad)
-	names := map[string]bool{}
-	keys := map[string]string{}
-	sans := map[string]string{}
-	claims := map[string]string{}
-	unique := func(path, v string, seen map[string]string, name string) {
-		if other, dup := seen[v]; dup {
-			bad(path, "also identifies client %q", other)
-		}
-		seen[v] = name
-	}
+	ids := clientIDs{names: map[string]bool{}, keys: map[string]string{}, sans: map[string]string{}, claims: map[string]string{}}
 	for i := range cl.List {
-		k := &cl.List[i]
-		path := fmt.Sprintf("clients.list[%d]", i)
-		if !nameRE.MatchString(k.Name) {
-			bad(path+".name", "%q must match [a-z0-9][a-z0-9_.-]{0,59}", k.Name)
-		} else if names[k.Name] {
-			bad(path+".name", "%q is listed twice", k.Name)
-		}
-		names[k.Name] = true
-		for j, h := range k.APIKeys {
-			p := fmt.Sprintf("%s.api_keys[%d]", path, j)
-			if !ValidKeyHash(h) {
-				bad(p, "want \"sha256:\" and 64 lower-case hex digits (llm-failover hash-key prints one), not the key itself")
-				continue
-			}
-			unique(p, h, keys, k.Name)
-		}
-		for j, s := range k.URISANs {
-			p := fmt.Sprintf("%s.uri_sans[%d]", path, j)
-			if s == "" {
-				bad(p, "empty")
-				continue
-			}
-			unique(p, s, sans, k.Name)
-		}
-		if len(k.JWTClaims) > 0 && cl.JWT == nil {
-			bad(path+".jwt_claims", "needs clients.jwt")
-		}
-		for j, s := range k.JWTClaims {
-			p := fmt.Sprintf("%s.jwt_claims[%d]", path, j)
-			if s == "" {
-				bad(p, "empty")
-				continue
-			}
-			unique(p, s, claims, k.Name)
-		}
-		for j, s := range k.Sources {
-			if _, err := ParseSource(s); err != nil {
-				bad(fmt.Sprintf("%s.sources[%d]", path, j), "%v", err)
-			}
-		}
-		if len(k.APIKeys)+len(k.URISANs)+len(k.JWTClaims)+len(k.Sources) == 0 {
-			bad(path, "needs a way to be identified: api_keys, uri_sans, jwt_claims or sources")
-		}
-		validateClientPolicy(path, &k.ClientPolicy, chains, bad)
+		c.validateClient(fmt.Sprintf("clients.list[%d]", i), &cl.List[i], &ids, chains, bad)
 	}
+}
+
+// clientIDs remembers, across clients.list, the names and the client each
+// credential identifies, to report a value used twice.
+type clientIDs struct {
+	names              map[string]bool
+	keys, sans, claims map[string]string
+}
+
+// validateClient reports the problems of one entry of clients.list at path.
+func (c *Config) validateClient(path string, k *Client, ids *clientIDs, chains map[string]bool, bad func(string, string, ...any)) {
+	if !nameRE.MatchString(k.Name) {
+		bad(path+".name", "%q must match [a-z0-9][a-z0-9_.-]{0,59}", k.Name)
+	} else if ids.names[k.Name] {
+		bad(path+".name", "%q is listed twice", k.Name)
+	}
+	ids.names[k.Name] = true
+	// unique checks one identification list: problem says what is wrong with
+	// a value ("" when nothing), and a good value may identify one client only.
+	unique := func(field string, vals []string, seen map[string]string, problem func(string) string) {
+		for j, v := range vals {
+			p := fmt.Sprintf("%s.%s[%d]", path, field, j)
+			if why := problem(v); why != "" {
+				bad(p, "%s", why)
+				continue
+			}
+			if other, dup := seen[v]; dup {
+				bad(p, "also identifies client %q", other)
+			}
+			seen[v] = k.Name
+		}
+	}
+	nonEmpty := func(v string) string {
+		if v == "" {
+			return "empty"
+		}
+		return ""
+	}
+	unique("api_keys", k.APIKeys, ids.keys, func(h string) string {
+		if !ValidKeyHash(h) {
+			return "want \"sha256:\" and 64 lower-case hex digits (llm-failover hash-key prints one), not the key itself"
+		}
+		return ""
+	})
+	unique("uri_sans", k.URISANs, ids.sans, nonEmpty)
+	if len(k.JWTClaims) > 0 && c.Clients.JWT == nil {
+		bad(path+".jwt_claims", "needs clients.jwt")
+	}
+	unique("jwt_claims", k.JWTClaims, ids.claims, nonEmpty)
+	for j, s := range k.Sources {
+		if _, err := ParseSource(s); err != nil {
+			bad(fmt.Sprintf("%s.sources[%d]", path, j), "%v", err)
+		}
+	}
+	if len(k.APIKeys)+len(k.URISANs)+len(k.JWTClaims)+len(k.Sources) == 0 {
+		bad(path, "needs a way to be identified: api_keys, uri_sans, jwt_claims or sources")
+	}
+	validateClientPolicy(path, &k.ClientPolicy, chains, bad)
 }
 
 func validateClientPolicy(path string, p *ClientPolicy, chains map[string]bool, bad func(string, string, ...any)) {

@@ -76,8 +76,8 @@ func TestLoad_ExampleConfigParses(t *testing.T) {
 	}
 }
 
-// TestParse_AppliesDocumentedDefaults verifies every default in config.go's doc
-// comments is filled in when the field is left out.
+// TestParse_AppliesDocumentedDefaults verifies every default in the config
+// types' doc comments is filled in when the field is left out.
 func TestParse_AppliesDocumentedDefaults(t *testing.T) {
 	c, err := config.Parse([]byte(`
 providers:
@@ -322,13 +322,13 @@ chains:
 limits: {max_targets: 2}
 `, []string{"chains[0].targets"}},
 		{"recovery stages not increasing", minimal + "breaker: {recovery_stages: [0.5, 0.3, 1.0]}\n",
-			[]string{"breaker.recovery_stages[1]"}},
+			[]string{"breaker.recovery_stages"}},
 		{"recovery stages repeat a share", minimal + "breaker: {recovery_stages: [0.5, 0.5, 1.0]}\n",
-			[]string{"breaker.recovery_stages[1]"}},
+			[]string{"breaker.recovery_stages"}},
 		{"last recovery stage is not 1", minimal + "breaker: {recovery_stages: [0.1, 0.5]}\n",
 			[]string{"breaker.recovery_stages"}},
 		{"recovery stage above 1", minimal + "breaker: {recovery_stages: [0.5, 1.5]}\n",
-			[]string{"breaker.recovery_stages[1]", "breaker.recovery_stages"}},
+			[]string{"breaker.recovery_stages", "breaker.recovery_stages"}},
 		{"max_open_for below open_for", minimal + "breaker: {open_for: 10m, max_open_for: 1m}\n",
 			[]string{"breaker.max_open_for"}},
 		{"jitter above 0.5", minimal + "breaker: {jitter: 0.6}\n", []string{"breaker.jitter"}},
@@ -398,7 +398,7 @@ limits: {max_body_bytes: 100KB, max_targets: 40}
 		"chains[1].match.models[0]",
 		"chains[1].targets[0].provider",
 		"default_chain",
-		"breaker.recovery_stages[1]",
+		"breaker.recovery_stages",
 		"breaker.recovery_stages",
 		"limits.max_targets",
 	}

@@ -44,8 +44,9 @@
 //	E2E_FAKE_ADMIN_URLS=primary=http://127.0.0.1:8081,secondary=http://127.0.0.1:8082,tertiary=http://127.0.0.1:8083 \
 //	go test ./e2e/...
 //
-// The stack behind that URL must run the configuration that
-// TestPrintExternalConfig prints (go test ./e2e -run TestPrintExternalConfig -v):
+// The stack behind that URL must run the configuration in the Output of
+// Example_externalConfig (e2e/stack_test.go; go test ./e2e -run Example_externalConfig
+// checks it):
 // the same providers, chain and limits, with the provider keys
 // sk-primary-e2e, sk-secondary-e2e and sk-tertiary-e2e, generated into
 // envoy.yaml with `llm-failover envoy-config`; docker compose (the repository's

@@ -169,11 +169,32 @@ func configYAML(ports map[string]string, keyDir, extProc string, o stackOpts) st
 	return b.String()
 }
 
-// TestPrintExternalConfig prints the config a real-Envoy stack must run
-// (placeholders for addresses and key files).
-func TestPrintExternalConfig(t *testing.T) {
+// Example_externalConfig prints the config a real-Envoy stack must run
+// (placeholders for addresses and key files); the output pins it.
+func Example_externalConfig() {
 	ports := map[string]string{"primary": "primary:8080", "secondary": "secondary:8080", "tertiary": "tertiary:8080"}
-	t.Log("\n" + configYAML(ports, "/run/keys", "llm-failover:50051", stackOpts{}))
+	y := configYAML(ports, "/run/keys", "llm-failover:50051", stackOpts{})
+	if _, err := config.Parse([]byte(y)); err != nil {
+		fmt.Println("invalid:", err)
+	}
+	fmt.Print(y)
+	// Output:
+	// server: {stream_first_event_timeout: 1s}
+	// providers:
+	//   - {name: primary, api: openai, host: primary, port: 8080, tls: false, base_path: /v1, auth: {header: authorization, scheme: Bearer, key_file: /run/keys/primary.key}}
+	//   - {name: secondary, api: openai, host: secondary, port: 8080, tls: false, base_path: /v1, auth: {header: authorization, scheme: Bearer, key_file: /run/keys/secondary.key}}
+	//   - {name: tertiary, api: openai, host: tertiary, port: 8080, tls: false, base_path: /v1, auth: {header: authorization, scheme: Bearer, key_file: /run/keys/tertiary.key}}
+	// chains:
+	//   - name: main
+	//     match: {models: [gpt-e2e]}
+	//     targets:
+	//       - {provider: primary, model: primary-model}
+	//       - {provider: secondary, model: secondary-model}
+	//       - {provider: tertiary, model: tertiary-model}
+	// routing: {attempt_timeout: {streamed: 2s, non_streamed: 2s}}
+	// breaker: {consecutive_failures: 3, open_for: 30s, max_open_for: 5m, jitter: 0, half_open_probes: 1, recovery_stages: [0.5, 1.0], recovery_stage_duration: 10s}
+	// limits: {max_body_bytes: 64KiB}
+	// envoy: {ext_proc_address: "llm-failover:50051", per_try_timeout: 2s, retry_base_interval: 1ms}
 }
 
 // newStack starts a stack, or attaches to E2E_ENVOY_URL.

@@ -433,7 +433,8 @@ func speaksHTTP2(cl *clusterv3.Cluster) bool {
 			return false
 		}
 	}
-	return cl.GetHttp2ProtocolOptions() != nil //nolint:staticcheck // the deprecated field still selects HTTP/2
+	//lint:ignore SA1019 the deprecated field still selects HTTP/2 in Envoy 1.40
+	return cl.GetHttp2ProtocolOptions() != nil
 }
 
 // unpack unmarshals a into m when a holds m's type.

@@ -205,6 +205,7 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	hs := headerMap(h.GetHeaders())
 	attrs := req.GetAttributes()[attrNamespace]
 	if attrs == nil {
+		//lint:ignore SA1019 an older Envoy sends the attributes on the deprecated HttpHeaders field
 		attrs = h.GetAttributes()[attrNamespace]
 	}
 	a.attempt = attemptCount(attrs, hs)

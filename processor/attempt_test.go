@@ -169,9 +169,10 @@ func TestAttempt_FailuresMarkedForRetry(t *testing.T) {
 }
 
 // TestAttempt_LastFailureListsEveryAttempt verifies the final answer when the
-// last target fails: in-band (Envoy ignores ImmediateResponses from upstream
-// filters), the last status, no retry marker, and one OpenAI-style error with
-// both attempts in place of the provider's body.
+// last target fails: in-band, since held body chunks can carry the error
+// (docs/envoy-contract.md, attempt phase), with the last status, no retry
+// marker, and one OpenAI-style error with both attempts in place of the
+// provider's body.
 func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
@@ -186,7 +187,7 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 	s2.send(respBody(`"type":"rate_limit_error"}}`, true))
 	r := s2.recv()
 	if r.GetImmediateResponse() != nil {
-		t.Fatalf("got an ImmediateResponse, which Envoy ignores in upstream filters")
+		t.Fatalf("got an ImmediateResponse, want the error in-band in the held body chunks")
 	}
 	m := r.GetResponseHeaders().GetResponse().GetHeaderMutation()
 	hs := setHeaders(m)

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"fmt"
-	"github.com/llm-failover/llm-failover/provider"
 	"strconv"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/provider"
 )
 
 // clientRoute is what the route phase knows of a request's caller.

@@ -49,7 +49,10 @@ func (a attemptRecord) outcomeName() string {
 }
 
 // traceStore is the bounded, expiring record of each request's attempts,
-// keyed by plan id. It holds what this replica saw: on another replica a
+// keyed by the plan's id (newPlanID: the request id and a random suffix, so
+// requests sharing an x-request-id keep apart traces), which the route phase
+// makes and the attempt phase reads from the plan; an attempt whose plan has
+// no id uses its request id. It holds what this replica saw: on another replica a
 // trace may miss attempts, but every attempt it lists is true.
 //
 // An attempt is written when its request goes upstream (in flight) and

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"github.com/tidwall/gjson"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // anthropic is the Anthropic Messages wire format
@@ -110,7 +112,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	version := ep.APIVersion
 	if version == "" {
-		version = "2023-06-01"
+		version = config.DefaultAnthropicVersion
 	}
 	p.Headers = append(p.Headers, Header{Key: "anthropic-version", Value: version})
 	return p, nil

@@ -8,6 +8,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // azureOpenAI is Azure OpenAI's chat completions: OpenAI's wire format on a
@@ -33,7 +35,7 @@ func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	} else {
 		v := ep.APIVersion
 		if v == "" {
-			v = "2024-10-21"
+			v = config.DefaultAzureAPIVersion
 		}
 		p.Path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/chat/completions?api-version=" + url.QueryEscape(v)
 	}

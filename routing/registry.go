@@ -7,13 +7,18 @@ import (
 	"github.com/llm-failover/llm-failover/config"
 )
 
-// Registry holds one breaker per target key ("provider/model"). Breakers
-// survive configuration reloads: a reload keeps the state of every target
-// that still exists.
+// Registry holds one breaker per target key ("provider/model"), for the
+// life of the process: a configuration reload keeps every breaker and its
+// state, including those of targets it removed (which come back with their
+// state if a later reload restores them). A breaker keeps the settings it
+// was created with: those of the first chain, in configuration order, that
+// lists its target when a table first needs it (NewTable); a reload's
+// changed breaker settings or triggers reach only targets new to the
+// registry.
 type Registry struct {
 	mu sync.Mutex
 	m  map[string]*breaker.Breaker
-	// OnStateChange receives every breaker transition (for logs and metrics).
+	// onChange receives every breaker transition (for logs and metrics).
 	onChange func(breaker.Transition)
 	clock    breaker.Clock
 }

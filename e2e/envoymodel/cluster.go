@@ -134,6 +134,7 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 		m.warn("cluster %q: transport_socket %q not modelled; the model speaks plain HTTP to its endpoints", cl.name, c.GetTransportSocket().GetName())
 	}
 	// Deprecated cluster.http2_protocol_options selects HTTP/2.
+	//lint:ignore SA1019 Envoy 1.40 still honours the deprecated field, so the model must too
 	if c.GetHttp2ProtocolOptions() != nil {
 		cl.h2 = true
 	}

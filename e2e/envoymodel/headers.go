@@ -28,16 +28,6 @@ func (h *headerMap) get(k string) (string, bool) {
 
 func (h *headerMap) value(k string) string { v, _ := h.get(k); return v }
 
-func (h *headerMap) values(k string) []string {
-	var out []string
-	for _, e := range h.kv {
-		if e.k == k {
-			out = append(out, e.v)
-		}
-	}
-	return out
-}
-
 func (h *headerMap) has(k string) bool { _, ok := h.get(k); return ok }
 
 // set replaces every value of k with v (setCopy).
@@ -80,10 +70,6 @@ func (h *headerMap) add(k, v string) {
 }
 
 func (h *headerMap) del(k string) { h.delFrom(strings.ToLower(k), 0) }
-
-func (h *headerMap) clone() *headerMap {
-	return &headerMap{kv: append([]header(nil), h.kv...)}
-}
 
 // proto renders the map as ext_proc sends it: raw_value only
 // (mutation_utils.cc headersToProto with envoy.reloadable_features.send_header_raw_value).

@@ -172,6 +172,7 @@ func (c *extProcConfig) applyHeaderMutation(mut *extprocsvc.HeaderMutation, h *h
 			return errMutationSetChars
 		}
 		name := strings.ToLower(hv.GetKey())
+		//lint:ignore SA1019 Envoy 1.40 still honours the deprecated append field, so the model must too
 		appendMode := sh.GetAppend().GetValue()
 		op := opSet
 		if appendMode && h.has(name) {

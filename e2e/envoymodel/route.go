@@ -130,8 +130,10 @@ func matchHeader(hm *routev3.HeaderMatcher, h *headerMap) bool {
 	case *routev3.HeaderMatcher_StringMatch:
 		ok = has && stringMatch(s.StringMatch, v)
 	case *routev3.HeaderMatcher_ExactMatch:
+		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated exact_match, so the model must too
 		ok = has && v == s.ExactMatch
 	case *routev3.HeaderMatcher_PrefixMatch:
+		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated prefix_match, so the model must too
 		ok = has && strings.HasPrefix(v, s.PrefixMatch)
 	case nil:
 		ok = has

@@ -2,7 +2,6 @@ package envoymodel
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -184,9 +183,15 @@ func (rs *stream) routeBodyLimit() (uint64, bool) {
 		return rs.route.GetRequestBodyBufferLimit().GetValue(), true
 	case rs.vhost.GetRequestBodyBufferLimit() != nil:
 		return rs.vhost.GetRequestBodyBufferLimit().GetValue(), true
+	// Envoy 1.40 still honours the deprecated per_request_buffer_limit_bytes
+	// when request_body_buffer_limit is unset, so the model must too.
+	//lint:ignore SA1019 deprecated field modelled on purpose (see above)
 	case rs.route.GetPerRequestBufferLimitBytes() != nil:
+		//lint:ignore SA1019 deprecated field modelled on purpose (see above)
 		return uint64(rs.route.GetPerRequestBufferLimitBytes().GetValue()), true
+	//lint:ignore SA1019 deprecated field modelled on purpose (see above)
 	case rs.vhost.GetPerRequestBufferLimitBytes() != nil:
+		//lint:ignore SA1019 deprecated field modelled on purpose (see above)
 		return uint64(rs.vhost.GetPerRequestBufferLimitBytes().GetValue()), true
 	}
 	return 0, false
@@ -370,5 +375,3 @@ func (rs *stream) write(w http.ResponseWriter, resp *response) {
 		}
 	}
 }
-
-var errNoCluster = errors.New("cluster not found")

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// ErrInvalid marks every validation problem.
+var ErrInvalid = errors.New("invalid config")
+
+// FieldError is one validation problem at a field path.
+type FieldError struct {
+	Path   string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+
+// Unwrap lets errors.Is(err, ErrInvalid) match.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// problems collects the FieldErrors of one Validate call; each section's
+// validate function adds its own.
+type problems struct{ errs []error }
+
+// bad records a problem at path.
+func (p *problems) bad(path, format string, a ...any) {
+	p.errs = append(p.errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, a...)})
+}
+
+// durIn records a problem unless lo <= d <= hi.
+func (p *problems) durIn(path string, d Duration, lo, hi time.Duration) {
+	if d.D() < lo || d.D() > hi {
+		p.bad(path, "%s is outside %s..%s", d, lo, hi)
+	}
+}
+
+// intIn records a problem unless lo <= v <= hi.
+func (p *problems) intIn(path string, v, lo, hi int) {
+	if v < lo || v > hi {
+		p.bad(path, "%d is outside %d..%d", v, lo, hi)
+	}
+}
+
+// joined splits an errors.Join result into its errors (nil: none).
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
+// nameRE is the form of provider and chain names.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,59}$`)
