@@ -20,12 +20,6 @@ const (
 
 var knownAPIs = []API{APIOpenAI, APIOpenAICompatible, APIAnthropic, APIGemini, APIAzureOpenAI}
 
-// OpenAIShaped reports whether the API speaks the clients' format (OpenAI
-// Chat Completions) natively: openai, openai-compatible and azure-openai.
-func (a API) OpenAIShaped() bool {
-	return a == APIOpenAI || a == APIOpenAICompatible || a == APIAzureOpenAI
-}
-
 // Provider is one upstream API endpoint.
 type Provider struct {
 	// Name identifies the provider in chains, metrics and response headers.
