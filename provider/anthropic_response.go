@@ -261,10 +261,7 @@ func (anthropic) JudgeEvent(ev Event) Verdict {
 		c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
 			Message: e.Get("message").String()}
 		anthropicRefine(&c)
-		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
-			c.Class = ClassServerError
-		}
-		return Verdict{Kind: EventError, Failure: &c}
+		return streamError(c)
 	case "message_delta":
 		return Verdict{Kind: EventContent}
 	case "content_block_start":

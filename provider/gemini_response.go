@@ -309,10 +309,7 @@ func (gemini) JudgeEvent(ev Event) Verdict {
 	if v.err.Exists() {
 		c := Classification{Class: ClassServerError, Status: 200}
 		geminiError(&c, v.err)
-		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
-			c.Class = ClassServerError
-		}
-		return Verdict{Kind: EventError, Failure: &c}
+		return streamError(c)
 	}
 	if v.finish.Exists() || !v.cand.Exists() && v.feedback.Get("blockReason").Exists() {
 		return Verdict{Kind: EventEnd}
