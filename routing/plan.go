@@ -214,9 +214,10 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		step := t.step(tg)
 		// A probe behind a healthy target would rarely be sent but would
 		// hold the probe slot until it times out: probe it when it leads.
-		leads := len(p.Steps) == 0
-		adm := b.Decide(now, t.rand(), leads)
-		if !leads && adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
+		var adm breaker.Admission
+		if len(p.Steps) == 0 {
+			adm = b.Admit(now, t.rand())
+		} else if adm = b.AdmitBehind(now, t.rand()); adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
 			continue
 		}
 		switch adm.Decision {
