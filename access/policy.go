@@ -187,7 +187,7 @@ type Identity struct {
 // matched, also when the reason is not Allowed, for the log line.
 func (p *Policy) Identify(c Caller) (Identity, Reason) {
 	addr, hasAddr := p.sourceAddr(c)
-	if key := p.presentedKey(c.Header); key != "" && p.keysInUse {
+	if key := p.presentedKey(c.Header); key != "" {
 		cl := p.matchKey(key)
 		if cl == nil {
 			return Identity{Client: p.unknown, By: "api_key"}, InvalidKey
@@ -220,9 +220,10 @@ func (p *Policy) restrict(id Identity, addr netip.Addr, hasAddr bool) (Identity,
 
 // presentedKey is the API key in the first configured key header that has
 // one: "authorization: Bearer <key>" (the scheme in any case) or
-// "x-api-key: <key>".
+// "x-api-key: <key>". It is "" when no client has a key: a key is then
+// not looked for.
 func (p *Policy) presentedKey(header func(string) string) string {
-	if header == nil {
+	if header == nil || !p.keysInUse {
 		return ""
 	}
 	for _, h := range p.keyHeaders {
