@@ -83,11 +83,8 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 			c.content.WriteString(blk.Get("text").String())
 			c.hasText = true
 		case "tool_use":
-			args := blk.Get("input").Raw
-			if args == "" {
-				args = "{}"
-			}
-			c.toolCalls = append(c.toolCalls, toolCall{id: blk.Get("id").String(), name: blk.Get("name").String(), args: args})
+			c.toolCalls = append(c.toolCalls, toolCall{id: blk.Get("id").String(), name: blk.Get("name").String(),
+				args: callArgs(blk.Get("input"))})
 		}
 		return true
 	})

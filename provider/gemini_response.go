@@ -90,12 +90,8 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 	v := viewGemini(r)
 	v.parts(func(text, fc gjson.Result) {
 		if fc.Exists() {
-			args := fc.Get("args").Raw
-			if args == "" {
-				args = "{}"
-			}
 			c.toolCalls = append(c.toolCalls, toolCall{id: geminiToolID(fc, base, len(c.toolCalls)),
-				name: fc.Get("name").String(), args: args})
+				name: fc.Get("name").String(), args: callArgs(fc.Get("args"))})
 			return
 		}
 		c.content.WriteString(text.String())
@@ -177,12 +173,8 @@ func (s *geminiStream) event(ev Event) error {
 	}
 	v.parts(func(text, fc gjson.Result) {
 		if fc.Exists() {
-			args := fc.Get("args").Raw
-			if args == "" {
-				args = "{}"
-			}
 			s.out = s.w.toolStart(s.out, s.tools, geminiToolID(fc, s.base, s.tools), fc.Get("name").String(),
-				string(appendString(nil, args)))
+				string(appendString(nil, callArgs(fc.Get("args")))))
 			s.tools++
 		} else if text.Str != "" || text.Raw != `""` {
 			s.out = s.w.content(s.out, rawString(text))
