@@ -14,8 +14,10 @@ import (
 func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &anthropicStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id,
+		s := &anthropicStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id,
 			created: now, includeUsage: req.IncludeUsage}}
+		s.feed = s.event
+		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return anthropicCompletion(body, req.Model, "chatcmpl-"+id, now)
@@ -104,9 +106,6 @@ type anthropicStream struct {
 }
 
 func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.feed == nil {
-		s.feed = s.event
-	}
 	if s.translate(chunk, eos) {
 		_ = s.fail("server_error", "stream_incomplete", "the stream ended before message_stop")
 	}

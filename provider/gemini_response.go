@@ -14,8 +14,10 @@ import (
 func (gemini) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &geminiStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
+		s := &geminiStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
 			includeUsage: req.IncludeUsage}, base: id}
+		s.feed = s.event
+		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return geminiCompletion(ep, body, req.Model, id, now)
@@ -119,9 +121,6 @@ type geminiStream struct {
 }
 
 func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.feed == nil {
-		s.feed = s.event
-	}
 	if !s.translate(chunk, eos) {
 		return s.out, nil
 	}
