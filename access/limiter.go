@@ -104,13 +104,8 @@ func (l *Limiter) Charge(p *Policy, name string, tokens int64, now time.Time) {
 	if p == nil {
 		return
 	}
-	c := p.unknown
-	if name != Unknown {
-		if c = p.Client(name); c == nil {
-			return
-		}
-	}
-	if c.tokens == nil {
+	c := p.named(name)
+	if c == nil || c.tokens == nil {
 		return
 	}
 	u := l.entry(c.Name)
@@ -121,11 +116,9 @@ func (l *Limiter) Charge(p *Policy, name string, tokens int64, now time.Time) {
 // Used returns the requests and tokens counted for the client called name
 // in the windows that hold now (for tests and the status page).
 func (l *Limiter) Used(p *Policy, name string, now time.Time) (requests, tokens int64) {
-	c := p.unknown
-	if name != Unknown {
-		if c = p.Client(name); c == nil {
-			return 0, 0
-		}
+	c := p.named(name)
+	if c == nil {
+		return 0, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

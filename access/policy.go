@@ -98,8 +98,21 @@ func (p *Policy) Active() bool { return p.active }
 
 // Client returns the listed client called name, or nil.
 func (p *Policy) Client(name string) *Client {
+	return p.find(func(c *Client) bool { return c.Name == name })
+}
+
+// named is Client, with Unknown naming the default policy's client.
+func (p *Policy) named(name string) *Client {
+	if name == Unknown {
+		return p.unknown
+	}
+	return p.Client(name)
+}
+
+// find returns the first listed client for which match is true, or nil.
+func (p *Policy) find(match func(*Client) bool) *Client {
 	for _, c := range p.clients {
-		if c.Name == name {
+		if match(c) {
 			return c
 		}
 	}
@@ -174,33 +187,21 @@ type Identity struct {
 // matched, also when the reason is not Allowed, for the log line.
 func (p *Policy) Identify(c Caller) (Identity, Reason) {
 	addr, hasAddr := p.sourceAddr(c)
-	if key := p.presentedKey(c.Header); key != "" && p.keysInUse {
+	if key := p.presentedKey(c.Header); key != "" {
 		cl := p.matchKey(key)
 		if cl == nil {
 			return Identity{Client: p.unknown, By: "api_key"}, InvalidKey
 		}
 		return p.restrict(Identity{Client: cl, By: "api_key"}, addr, hasAddr)
 	}
-	if c.URISAN != "" {
-		for _, cl := range p.clients {
-			if slices.Contains(cl.sans, c.URISAN) {
-				return p.restrict(Identity{Client: cl, By: "uri_san"}, addr, hasAddr)
-			}
-		}
+	if cl := p.find(func(cl *Client) bool { return c.URISAN != "" && slices.Contains(cl.sans, c.URISAN) }); cl != nil {
+		return p.restrict(Identity{Client: cl, By: "uri_san"}, addr, hasAddr)
 	}
-	if c.Claim != "" {
-		for _, cl := range p.clients {
-			if slices.Contains(cl.claims, c.Claim) {
-				return p.restrict(Identity{Client: cl, By: "jwt"}, addr, hasAddr)
-			}
-		}
+	if cl := p.find(func(cl *Client) bool { return c.Claim != "" && slices.Contains(cl.claims, c.Claim) }); cl != nil {
+		return p.restrict(Identity{Client: cl, By: "jwt"}, addr, hasAddr)
 	}
-	if hasAddr {
-		for _, cl := range p.clients {
-			if !cl.credentialed() && contains(cl.sources, addr) {
-				return Identity{Client: cl, By: "source"}, Allowed
-			}
-		}
+	if cl := p.find(func(cl *Client) bool { return hasAddr && !cl.credentialed() && contains(cl.sources, addr) }); cl != nil {
+		return Identity{Client: cl, By: "source"}, Allowed
 	}
 	id := Identity{Client: p.unknown, By: "default"}
 	if !p.allowUnknown {
@@ -219,9 +220,10 @@ func (p *Policy) restrict(id Identity, addr netip.Addr, hasAddr bool) (Identity,
 
 // presentedKey is the API key in the first configured key header that has
 // one: "authorization: Bearer <key>" (the scheme in any case) or
-// "x-api-key: <key>".
+// "x-api-key: <key>". It is "" when no client has a key: a key is then
+// not looked for.
 func (p *Policy) presentedKey(header func(string) string) string {
-	if header == nil {
+	if header == nil || !p.keysInUse {
 		return ""
 	}
 	for _, h := range p.keyHeaders {

@@ -136,23 +136,30 @@ type Admission struct {
 }
 
 // Admit is Allow, returning the Admission that Release takes.
-func (b *Breaker) Admit(now time.Time, u float64) Admission { return b.Decide(now, u, true) }
-
-// Decide is Admit; with probe false a HalfOpen breaker is left untouched
-// (no probe slot taken, no transition applied) and the Admission is a
-// Reject in HalfOpen: for a target that would be probed only behind
-// another, where its probe would rarely be sent but hold the slot.
-func (b *Breaker) Decide(now time.Time, u float64, probe bool) Admission {
+func (b *Breaker) Admit(now time.Time, u float64) Admission {
 	now = b.now(now)
 	b.mu.Lock()
-	if !probe {
-		view := b.c // as Snapshot: a copy that emits nothing
-		view.events = nil
-		if view.advance(now); view.state == HalfOpen {
-			b.mu.Unlock()
-			return Admission{Decision: Reject, State: HalfOpen, OpenUntil: view.openUntil, at: now}
-		}
+	return b.admitLocked(now, u)
+}
+
+// AdmitBehind is Admit for a target planned behind another, where a probe
+// would rarely be sent but would hold the slot: a HalfOpen breaker is left
+// untouched (no probe slot taken, no transition applied) and the Admission
+// is a Reject in HalfOpen.
+func (b *Breaker) AdmitBehind(now time.Time, u float64) Admission {
+	now = b.now(now)
+	b.mu.Lock()
+	view := b.c // as Snapshot: a copy that emits nothing
+	view.events = nil
+	if view.advance(now); view.state == HalfOpen {
+		b.mu.Unlock()
+		return Admission{Decision: Reject, State: HalfOpen, OpenUntil: view.openUntil, at: now}
 	}
+	return b.admitLocked(now, u)
+}
+
+// admitLocked decides at now with b.mu held, and releases it.
+func (b *Breaker) admitLocked(now time.Time, u float64) Admission {
 	d := b.c.allow(now, u)
 	a := Admission{Decision: d, State: b.c.state, OpenUntil: b.c.openUntil, gen: b.c.gen, at: now}
 	b.unlockAndNotify()

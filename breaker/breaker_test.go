@@ -975,10 +975,10 @@ func BenchmarkBreaker_AllowRecordParallel(b *testing.B) {
 	})
 }
 
-// TestBreaker_DecideReturnsTheStateItDecidedIn verifies an Admission names
-// the state and cooldown end a Snapshot would, and that Decide without probe
-// leaves a half-open breaker's slots and transitions alone.
-func TestBreaker_DecideReturnsTheStateItDecidedIn(t *testing.T) {
+// TestBreaker_AdmitReturnsTheStateItDecidedIn verifies an Admission names
+// the state and cooldown end a Snapshot would, and that AdmitBehind leaves
+// a half-open breaker's slots and transitions alone.
+func TestBreaker_AdmitReturnsTheStateItDecidedIn(t *testing.T) {
 	b := New("t", Settings{OpenFor: 30 * time.Second})
 	if a := b.Admit(t0, 0); a.Decision != Allow || a.State != Closed {
 		t.Fatalf("closed: got %v in %v, want allow in closed", a.Decision, a.State)
@@ -990,14 +990,14 @@ func TestBreaker_DecideReturnsTheStateItDecidedIn(t *testing.T) {
 	}
 	now := at(30 * time.Second)
 	before := b.Snapshot(now)
-	if a := b.Decide(now, 0, false); a.Decision != Reject || a.State != HalfOpen {
-		t.Fatalf("half-open without probe: got %v in %v, want reject in half-open", a.Decision, a.State)
+	if a := b.AdmitBehind(now, 0); a.Decision != Reject || a.State != HalfOpen {
+		t.Fatalf("half-open, AdmitBehind: got %v in %v, want reject in half-open", a.Decision, a.State)
 	}
 	if got := b.Snapshot(now); got != before || b.c.state != Open {
-		t.Fatalf("after Decide without probe: got %+v (state %v), want the breaker untouched", got, b.c.state)
+		t.Fatalf("after AdmitBehind: got %+v (state %v), want the breaker untouched", got, b.c.state)
 	}
-	if a := b.Decide(now, 0, true); a.Decision != Probe || a.State != HalfOpen {
-		t.Fatalf("half-open with probe: got %v in %v, want probe in half-open", a.Decision, a.State)
+	if a := b.Admit(now, 0); a.Decision != Probe || a.State != HalfOpen {
+		t.Fatalf("half-open, Admit: got %v in %v, want probe in half-open", a.Decision, a.State)
 	}
 	b.Record(now, Outcome{Kind: Success})
 	if a := b.Admit(now, 0); a.Decision != Allow || a.State != Recovering {

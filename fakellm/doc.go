@@ -66,7 +66,8 @@
 //	{"status":401,"echo_key":true}                 error message quotes the request's full key
 //	{"status":429,"retry_after":"-5"}              any Retry-After, sent verbatim
 //	{"header":{"x-llm-failover-retry":"1"}}        normal answer with extra response headers
-//	                                               ("header" also works with any other kind)
+//	                                               ("header" also works with any other kind
+//	                                               but reset, which sends no response)
 //
 // Per request, send it in the x-fake-fault header, or in
 // x-fake-fault-<name> to fault only the server of that name (it wins over

@@ -123,7 +123,6 @@ func (s *Server) writeStream(w http.ResponseWriter, r *http.Request, a *answer, 
 	w.Write(fr.open)
 	for i, ev := range evs {
 		if f.Kind == KindCut && i == f.AfterEvents {
-			flush(w)
 			s.cut(w, f)
 			return
 		}

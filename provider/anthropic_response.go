@@ -14,8 +14,10 @@ import (
 func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &anthropicStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id,
+		s := &anthropicStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id,
 			created: now, includeUsage: req.IncludeUsage}}
+		s.feed = s.event
+		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return anthropicCompletion(body, req.Model, "chatcmpl-"+id, now)
@@ -83,11 +85,8 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 			c.content.WriteString(blk.Get("text").String())
 			c.hasText = true
 		case "tool_use":
-			args := blk.Get("input").Raw
-			if args == "" {
-				args = "{}"
-			}
-			c.toolCalls = append(c.toolCalls, toolCall{id: blk.Get("id").String(), name: blk.Get("name").String(), args: args})
+			c.toolCalls = append(c.toolCalls, toolCall{id: blk.Get("id").String(), name: blk.Get("name").String(),
+				args: callArgs(blk.Get("input"))})
 		}
 		return true
 	})
@@ -107,9 +106,6 @@ type anthropicStream struct {
 }
 
 func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.feed == nil {
-		s.feed = s.event
-	}
 	if s.translate(chunk, eos) {
 		_ = s.fail("server_error", "stream_incomplete", "the stream ended before message_stop")
 	}
@@ -261,10 +257,7 @@ func (anthropic) JudgeEvent(ev Event) Verdict {
 		c := Classification{Class: ClassServerError, Status: 200, Type: e.Get("type").String(),
 			Message: e.Get("message").String()}
 		anthropicRefine(&c)
-		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
-			c.Class = ClassServerError
-		}
-		return Verdict{Kind: EventError, Failure: &c}
+		return streamError(c)
 	case "message_delta":
 		return Verdict{Kind: EventContent}
 	case "content_block_start":

@@ -353,6 +353,11 @@ func (c chatRequest) stops() []string {
 }
 
 // checkCommon rejects what neither Anthropic nor Gemini can express here.
+// Inspect flags the same fields (Inspection.OpenAIOnly) so that routing
+// skips such targets; the two lists are kept apart on purpose, since they
+// read odd values differently (n as a string or a fraction; of repeated
+// keys Inspect heeds any, checkCommon the first): change one only together
+// with the other.
 func (c chatRequest) checkCommon(ep *Endpoint) error {
 	if n := c.get("n"); n.Exists() && n.Type != gjson.Null && n.Int() != 1 {
 		return unsupported(ep, "n", "only one choice (n=1) can be produced")

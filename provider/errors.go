@@ -185,13 +185,14 @@ func classStatus(c Class) int {
 
 // ClientError is the body of an error answer that ends the request without
 // failover (invalid request, content policy), as the client gets it: nil
-// passes the provider's body unchanged (the client's own format, and
-// nothing to redact or only part of the body held), else the body to send.
+// passes the provider's body unchanged (the client's own format, held
+// whole, nothing to redact), else the body to send. A body held only in
+// part is rebuilt (ErrorBody): its unseen rest cannot be redacted.
 func ClientError(ep *Endpoint, c Classification, body []byte, whole bool) []byte {
-	if !clientFormat(ep.API) {
+	if !clientFormat(ep.API) || !whole {
 		return ErrorBody(ep, c)
 	}
-	if b, changed := ep.RedactBytes(body); changed && whole {
+	if b, changed := ep.RedactBytes(body); changed {
 		return b
 	}
 	return nil

@@ -14,8 +14,10 @@ import (
 func (gemini) NewResponseTranslator(ep *Endpoint, req Request, env Env) ResponseTranslator {
 	id, now := translatorID(env), translatorNow(env)
 	if req.Stream {
-		return &geminiStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
+		s := &geminiStream{chunkStream: chunkStream{ep: ep, model: req.Model, fallbackID: "chatcmpl-" + id, created: now,
 			includeUsage: req.IncludeUsage}, base: id}
+		s.feed = s.event
+		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
 		return geminiCompletion(ep, body, req.Model, id, now)
@@ -90,12 +92,8 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 	v := viewGemini(r)
 	v.parts(func(text, fc gjson.Result) {
 		if fc.Exists() {
-			args := fc.Get("args").Raw
-			if args == "" {
-				args = "{}"
-			}
 			c.toolCalls = append(c.toolCalls, toolCall{id: geminiToolID(fc, base, len(c.toolCalls)),
-				name: fc.Get("name").String(), args: args})
+				name: fc.Get("name").String(), args: callArgs(fc.Get("args"))})
 			return
 		}
 		c.content.WriteString(text.String())
@@ -123,9 +121,6 @@ type geminiStream struct {
 }
 
 func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
-	if s.feed == nil {
-		s.feed = s.event
-	}
 	if !s.translate(chunk, eos) {
 		return s.out, nil
 	}
@@ -177,12 +172,8 @@ func (s *geminiStream) event(ev Event) error {
 	}
 	v.parts(func(text, fc gjson.Result) {
 		if fc.Exists() {
-			args := fc.Get("args").Raw
-			if args == "" {
-				args = "{}"
-			}
 			s.out = s.w.toolStart(s.out, s.tools, geminiToolID(fc, s.base, s.tools), fc.Get("name").String(),
-				string(appendString(nil, args)))
+				string(appendString(nil, callArgs(fc.Get("args")))))
 			s.tools++
 		} else if text.Str != "" || text.Raw != `""` {
 			s.out = s.w.content(s.out, rawString(text))
@@ -309,10 +300,7 @@ func (gemini) JudgeEvent(ev Event) Verdict {
 	if v.err.Exists() {
 		c := Classification{Class: ClassServerError, Status: 200}
 		geminiError(&c, v.err)
-		if c.Class == ClassInvalidRequest || c.Class == ClassClientError || c.Class == ClassSuccess {
-			c.Class = ClassServerError
-		}
-		return Verdict{Kind: EventError, Failure: &c}
+		return streamError(c)
 	}
 	if v.finish.Exists() || !v.cand.Exists() && v.feedback.Get("blockReason").Exists() {
 		return Verdict{Kind: EventEnd}

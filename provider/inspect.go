@@ -26,7 +26,11 @@ type Inspection struct {
 	// Needs of targets: tools, JSON output, image input.
 	Tools, JSON, Vision bool
 	// OpenAIOnly names a field only targets of the client's own format
-	// serve ("" if none).
+	// serve ("" if none): n, logprobs, top_logprobs, audio, modalities.
+	// chatRequest.checkCommon lists the same fields for Prepare and Check
+	// and must stay separate: on odd values the two differ (n "2" or 1.5,
+	// a repeated key), and merging them would change which requests are
+	// routed past such targets and which are refused by them.
 	OpenAIOnly string
 }
 

@@ -33,6 +33,17 @@ type Verdict struct {
 	Failure *Classification
 }
 
+// streamError is the verdict on an error event classified as c. The request
+// was accepted (the stream began with a 200), so a class that blames the
+// request or means success is read as a server error.
+func streamError(c Classification) Verdict {
+	switch c.Class {
+	case ClassInvalidRequest, ClassClientError, ClassSuccess:
+		c.Class = ClassServerError
+	}
+	return Verdict{Kind: EventError, Failure: &c}
+}
+
 // StreamMonitor follows one response event stream, fed its body chunks in
 // order: whether content came, whether the stream's terminal event came, and
 // the first error event. It is what the attempt phase holds a stream on

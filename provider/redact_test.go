@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // TestEndpoint_RedactRemovesKeys verifies the endpoint's own key and
@@ -52,5 +54,29 @@ func TestParseRetryAfter(t *testing.T) {
 		if got, ok := ParseRetryAfter(tt.in, now); got != tt.want || ok != tt.ok {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestClientError_PartialBodyPassesNoKey verifies an error body in the
+// client's format that was held only in part is never passed on as the
+// provider wrote it: the held part may echo the key and the unseen rest is
+// not redacted, so the client gets the rebuilt error, without the key.
+func TestClientError_PartialBodyPassesNoKey(t *testing.T) {
+	const key = "sk-proj-abc123DEF456ghi"
+	ep := &Endpoint{Name: "p", API: config.APIOpenAI, AuthValue: "Bearer " + key}
+	c := Classification{Class: ClassInvalidRequest, Status: 400, Type: "invalid_request_error",
+		Message: "Incorrect API key provided: " + key}
+	for _, held := range []string{
+		`{"error":{"message":"Incorrect API key provided: ` + key,
+		`{"error":{"type":"invalid_request_error","padding":"`,
+	} {
+		got := ClientError(ep, c, []byte(held), false)
+		if got == nil || strings.Contains(string(got), key) {
+			t.Errorf("ClientError(held %q, whole false) = %q, want a rebuilt error without the key", held, got)
+		}
+	}
+	whole := `{"error":{"message":"bad request","type":"invalid_request_error"}}`
+	if got := ClientError(ep, c, []byte(whole), true); got != nil {
+		t.Errorf("ClientError(whole %q without a key) = %q, want nil (passed unchanged)", whole, got)
 	}
 }

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // This file writes answers in the client's format: whole completions,
@@ -33,6 +35,15 @@ func (u usage) appendJSON(b []byte) []byte {
 
 // toolCall is one function call of an answer.
 type toolCall struct{ id, name, args string }
+
+// callArgs is a provider's function call arguments as raw JSON: r's text,
+// "{}" when absent.
+func callArgs(r gjson.Result) string {
+	if r.Raw == "" {
+		return "{}"
+	}
+	return r.Raw
+}
 
 // completion is a whole answer, written as an OpenAI chat.completion.
 type completion struct {

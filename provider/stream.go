@@ -27,7 +27,7 @@ type chunkStream struct {
 	w     chunkWriter
 	out   []byte
 	stage streamStage
-	feed  func(Event) error // the translator's event handler, set once
+	feed  func(Event) error // the translator's event handler, set by its constructor
 }
 
 func (s *chunkStream) ContentType() string { return "text/event-stream" }

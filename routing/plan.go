@@ -73,9 +73,8 @@ type Step struct {
 	Cluster       string
 	Model         string
 	ContextWindow int
-	// Probe marks a half-open probe.
-	Probe bool
-	// probe is the breaker and admission of a probe step, for Release.
+	// probe is the breaker and admission of a half-open probe step (nil for
+	// other steps), for Probe and Release.
 	probe *probeSlot
 	// Reason says why the step is where it is: "closed", "probe", "recovering",
 	// "recovering-deferred", "soonest-open".
@@ -214,9 +213,10 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		step := t.step(tg)
 		// A probe behind a healthy target would rarely be sent but would
 		// hold the probe slot until it times out: probe it when it leads.
-		leads := len(p.Steps) == 0
-		adm := b.Decide(now, t.rand(), leads)
-		if !leads && adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
+		var adm breaker.Admission
+		if len(p.Steps) == 0 {
+			adm = b.Admit(now, t.rand())
+		} else if adm = b.AdmitBehind(now, t.rand()); adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
 			continue
 		}
 		switch adm.Decision {
@@ -228,8 +228,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 			p.Steps = append(p.Steps, step)
 			continue
 		case breaker.Probe:
-			step.Probe, step.Reason = true, "probe"
-			step.probe = &probeSlot{b: b, adm: adm}
+			step.Reason, step.probe = "probe", &probeSlot{b: b, adm: adm}
 			p.Steps = append(p.Steps, step)
 			continue
 		}
@@ -259,6 +258,9 @@ type probeSlot struct {
 	b   *breaker.Breaker
 	adm breaker.Admission
 }
+
+// Probe reports whether the step is a half-open probe.
+func (s Step) Probe() bool { return s.probe != nil }
 
 // Release gives back the half-open probe slot of a step the request will
 // not attempt (dropped from the plan after planning, e.g. because the

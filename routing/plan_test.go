@@ -96,7 +96,7 @@ type step struct {
 func steps(p routing.Plan) []step {
 	var s []step
 	for _, st := range p.Steps {
-		s = append(s, step{st.Provider, st.Model, st.Reason, st.Probe})
+		s = append(s, step{st.Provider, st.Model, st.Reason, st.Probe()})
 	}
 	return s
 }
@@ -345,15 +345,15 @@ func TestStep_ReleaseFreesTheProbeSlot(t *testing.T) {
 	open(tbl.Breaker(ch, 0), t0)
 	now := t0.Add(openFor)
 	first, err := tbl.Plan(ch, now)
-	if err != nil || !first.Steps[0].Probe {
+	if err != nil || !first.Steps[0].Probe() {
 		t.Fatalf("first plan: got %+v, %v; want a probe first", steps(first), err)
 	}
 	first.Steps[1].Release(now) // a closed step: nothing to give back
-	if p, _ := tbl.Plan(ch, now); p.Steps[0].Probe {
+	if p, _ := tbl.Plan(ch, now); p.Steps[0].Probe() {
 		t.Fatalf("second plan while the slot is held: got %+v, want no probe", steps(p))
 	}
 	first.Steps[0].Release(now)
-	if p, _ := tbl.Plan(ch, now); !p.Steps[0].Probe {
+	if p, _ := tbl.Plan(ch, now); !p.Steps[0].Probe() {
 		t.Fatalf("plan after the release: got %+v, want the primary probed", steps(p))
 	}
 }
