@@ -283,16 +283,7 @@ func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(t, b)
-			y, err := marshalYAML(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Check(y)
+			err := Check(editedBootstrap(t, "../examples/mesh-config.yaml", tc.edit))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Check() = %v, want nil", err)
@@ -373,16 +364,7 @@ func TestCheck_NoRequestSkipsThePhases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(t, b)
-			y, err := marshalYAML(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Check(y)
+			err := Check(editedBootstrap(t, "../examples/mesh-config.yaml", tc.edit))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Check() = %v, want nil", err)
