@@ -28,7 +28,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/llm-failover/llm-failover/config"
-	"github.com/llm-failover/llm-failover/processor"
 )
 
 const serverName = "llm-failover.internal"
@@ -183,23 +182,10 @@ func startTLSServerWith(t *testing.T, ca *testCA, clientCA []byte, extra string)
 	if extra != "" {
 		tlsYAML = tlsYAML[:len(tlsYAML)-1] + ", " + extra + "}"
 	}
-	cfg, err := config.Parse([]byte(`
-server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s, tls: ` + tlsYAML + `}
-providers: [{name: p, api: openai, host: localhost, tls: false}]
-chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := processor.New(processor.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, srv := newServer(t, ", tls: "+tlsYAML, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	bound := make(chan listeners, 1)
-	done := make(chan error, 1)
 	log := slog.New(slog.NewJSONHandler(lockedWriter{s.logMu, s.logs}, nil))
-	go func() { done <- runServer(ctx, cfg, srv, log, runOptions{bound: bound, clock: s.clock}) }()
+	bound, done := startServer(ctx, cfg, srv, log, runOptions{clock: s.clock})
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
