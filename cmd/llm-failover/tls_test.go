@@ -217,15 +217,7 @@ func healthCheck(t *testing.T, addr string, ca *testCA, cert *tls.Certificate) e
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	return err
+	return checkHealth(addr, credentials.NewTLS(cfg))
 }
 
 // servedSerial is the serial of the certificate the server presents now.
@@ -414,7 +406,12 @@ func TestServe_MutualTLSChecksTheClientCertificate(t *testing.T) {
 
 // insecureHealthCheck calls the health service in plain text.
 func insecureHealthCheck(addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return checkHealth(addr, insecure.NewCredentials())
+}
+
+// checkHealth calls the gRPC health service at addr over creds.
+func checkHealth(addr string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}
