@@ -34,14 +34,5 @@ func unavailableListener(c *config.Config) *listenerv3.Listener {
 			{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
 	}
-	return &listenerv3.Listener{
-		Name:    UnavailableListener,
-		Address: socketAddress("127.0.0.1", c.Envoy.UnavailablePort),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       filterHCM,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
-	}
+	return hcmListener(UnavailableListener, socketAddress("127.0.0.1", c.Envoy.UnavailablePort), hcm)
 }
