@@ -72,17 +72,29 @@ func newCA(t *testing.T, name string) *testCA {
 // or a client's. It returns the PEM certificate and key and the serial.
 func (ca *testCA) issue(t *testing.T, server bool) (certPEM, keyPEM []byte, sn *big.Int) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn = nextSerial()
-	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl := leafTemplate("leaf")
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.DNSNames = []string{serverName}
+	}
+	certPEM, keyPEM = ca.sign(t, tmpl)
+	return certPEM, keyPEM, tmpl.SerialNumber
+}
+
+// leafTemplate is a client certificate valid for an hour either side of now.
+func leafTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+}
+
+// sign makes tmpl a certificate signed by ca, with a new key; it returns
+// the PEM certificate and key.
+func (ca *testCA) sign(t *testing.T, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -92,7 +104,7 @@ func (ca *testCA) issue(t *testing.T, server bool) (certPEM, keyPEM []byte, sn *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), sn
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
 func keyPair(t *testing.T, certPEM, keyPEM []byte) tls.Certificate {
@@ -345,23 +357,10 @@ func (ca *testCA) issueClient(t *testing.T) tls.Certificate {
 // one (SANs, validity, key usage).
 func (ca *testCA) issueClientWith(t *testing.T, edit func(*x509.Certificate)) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: "client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl := leafTemplate("client")
 	edit(tmpl)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	c, k := ca.sign(t, tmpl)
+	return keyPair(t, c, k)
 }
 
 // TestServe_MutualTLSChecksTheClientCertificate verifies the client
