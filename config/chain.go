@@ -107,12 +107,7 @@ func (c *Config) validateChains(p *problems) {
 	for i := range c.Chains {
 		ch := &c.Chains[i]
 		path := fmt.Sprintf("chains[%d]", i)
-		if !nameRE.MatchString(ch.Name) {
-			p.bad(path+".name", "%q must match %s", ch.Name, nameRE)
-		} else if chains[ch.Name] {
-			p.bad(path+".name", "%q is used twice", ch.Name)
-		}
-		chains[ch.Name] = true
+		p.uniqueName(path+".name", ch.Name, chains)
 		for j, m := range ch.Match.Models {
 			if m == "" {
 				p.bad(fmt.Sprintf("%s.match.models[%d]", path, j), "empty model name")

@@ -183,7 +183,7 @@ func (p *ClientPolicy) applyDefaults() {
 var headerNameRE = nameRE // lower-case token characters
 
 // validateClients reports the clients section's problems.
-func (c *Config) validateClients(bad func(string, string, ...any)) {
+func (c *Config) validateClients(p *problems) {
 	cl := &c.Clients
 	chains := map[string]bool{}
 	for _, ch := range c.Chains {
@@ -191,22 +191,22 @@ func (c *Config) validateClients(bad func(string, string, ...any)) {
 	}
 	for i, h := range cl.KeyHeaders {
 		if h != KeyHeaderAuthorization && h != KeyHeaderAPIKey {
-			bad(fmt.Sprintf("clients.key_headers[%d]", i), "%q is not authorization or x-api-key", h)
+			p.bad(fmt.Sprintf("clients.key_headers[%d]", i), "%q is not authorization or x-api-key", h)
 		}
 	}
 	if h := cl.SourceHeader; h != "" && (!headerNameRE.MatchString(h) || h == KeyHeaderAuthorization || h == KeyHeaderAPIKey) {
-		bad("clients.source_header", "%q is not a usable header name", h)
+		p.bad("clients.source_header", "%q is not a usable header name", h)
 	}
 	if j := cl.JWT; j != nil && j.PayloadKey == "" {
-		bad("clients.jwt.payload_key", "required")
+		p.bad("clients.jwt.payload_key", "required")
 	}
 	if a := cl.Default.Action; a != ClientAllow && a != ClientDeny {
-		bad("clients.default.action", "%q is not allow or deny", a)
+		p.bad("clients.default.action", "%q is not allow or deny", a)
 	}
-	validateClientPolicy("clients.default", &cl.Default.ClientPolicy, chains, bad)
+	validateClientPolicy("clients.default", &cl.Default.ClientPolicy, chains, p)
 	ids := clientIDs{names: map[string]bool{}, keys: map[string]string{}, sans: map[string]string{}, claims: map[string]string{}}
 	for i := range cl.List {
-		c.validateClient(fmt.Sprintf("clients.list[%d]", i), &cl.List[i], &ids, chains, bad)
+		c.validateClient(fmt.Sprintf("clients.list[%d]", i), &cl.List[i], &ids, chains, p)
 	}
 }
 
@@ -218,24 +218,24 @@ type clientIDs struct {
 }
 
 // validateClient reports the problems of one entry of clients.list at path.
-func (c *Config) validateClient(path string, k *Client, ids *clientIDs, chains map[string]bool, bad func(string, string, ...any)) {
+func (c *Config) validateClient(path string, k *Client, ids *clientIDs, chains map[string]bool, p *problems) {
 	if !nameRE.MatchString(k.Name) {
-		bad(path+".name", "%q must match [a-z0-9][a-z0-9_.-]{0,59}", k.Name)
+		p.bad(path+".name", "%q must match [a-z0-9][a-z0-9_.-]{0,59}", k.Name)
 	} else if ids.names[k.Name] {
-		bad(path+".name", "%q is listed twice", k.Name)
+		p.bad(path+".name", "%q is listed twice", k.Name)
 	}
 	ids.names[k.Name] = true
 	// unique checks one identification list: problem says what is wrong with
 	// a value ("" when nothing), and a good value may identify one client only.
 	unique := func(field string, vals []string, seen map[string]string, problem func(string) string) {
 		for j, v := range vals {
-			p := fmt.Sprintf("%s.%s[%d]", path, field, j)
+			at := fmt.Sprintf("%s.%s[%d]", path, field, j)
 			if why := problem(v); why != "" {
-				bad(p, "%s", why)
+				p.bad(at, "%s", why)
 				continue
 			}
 			if other, dup := seen[v]; dup {
-				bad(p, "also identifies client %q", other)
+				p.bad(at, "also identifies client %q", other)
 			}
 			seen[v] = k.Name
 		}
@@ -254,43 +254,43 @@ func (c *Config) validateClient(path string, k *Client, ids *clientIDs, chains m
 	})
 	unique("uri_sans", k.URISANs, ids.sans, nonEmpty)
 	if len(k.JWTClaims) > 0 && c.Clients.JWT == nil {
-		bad(path+".jwt_claims", "needs clients.jwt")
+		p.bad(path+".jwt_claims", "needs clients.jwt")
 	}
 	unique("jwt_claims", k.JWTClaims, ids.claims, nonEmpty)
 	for j, s := range k.Sources {
 		if _, err := ParseSource(s); err != nil {
-			bad(fmt.Sprintf("%s.sources[%d]", path, j), "%v", err)
+			p.bad(fmt.Sprintf("%s.sources[%d]", path, j), "%v", err)
 		}
 	}
 	if len(k.APIKeys)+len(k.URISANs)+len(k.JWTClaims)+len(k.Sources) == 0 {
-		bad(path, "needs a way to be identified: api_keys, uri_sans, jwt_claims or sources")
+		p.bad(path, "needs a way to be identified: api_keys, uri_sans, jwt_claims or sources")
 	}
-	validateClientPolicy(path, &k.ClientPolicy, chains, bad)
+	validateClientPolicy(path, &k.ClientPolicy, chains, p)
 }
 
-func validateClientPolicy(path string, p *ClientPolicy, chains map[string]bool, bad func(string, string, ...any)) {
-	for i, ch := range p.Chains {
+func validateClientPolicy(path string, cp *ClientPolicy, chains map[string]bool, p *problems) {
+	for i, ch := range cp.Chains {
 		if !chains[ch] {
-			bad(fmt.Sprintf("%s.chains[%d]", path, i), "%q is not a configured chain", ch)
+			p.bad(fmt.Sprintf("%s.chains[%d]", path, i), "%q is not a configured chain", ch)
 		}
 	}
-	for i, m := range p.Models {
+	for i, m := range cp.Models {
 		if m == "" {
-			bad(fmt.Sprintf("%s.models[%d]", path, i), "empty")
+			p.bad(fmt.Sprintf("%s.models[%d]", path, i), "empty")
 		}
 	}
 	for _, w := range []struct {
 		name string
 		w    *ClientWindow
-	}{{"rate", p.Rate}, {"tokens", p.Tokens}} {
+	}{{"rate", cp.Rate}, {"tokens", cp.Tokens}} {
 		if w.w == nil {
 			continue
 		}
 		if w.w.Limit < 1 || w.w.Limit > 1e12 {
-			bad(path+"."+w.name+".limit", "%d is outside 1..1000000000000", w.w.Limit)
+			p.bad(path+"."+w.name+".limit", "%d is outside 1..1000000000000", w.w.Limit)
 		}
 		if d := w.w.Window.D(); d < time.Second || d > 744*time.Hour {
-			bad(path+"."+w.name+".window", "%s is outside 1s..744h", w.w.Window)
+			p.bad(path+"."+w.name+".window", "%s is outside 1s..744h", w.w.Window)
 		}
 	}
 }

@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 	c.Limits.validate(&p)
 	c.Trace.validate(&p)
 	c.validateEnvoy(&p)
-	c.validateClients(p.bad)
+	c.validateClients(&p)
 	return errors.Join(p.errs...)
 }
 

@@ -110,12 +110,7 @@ func (c *Config) validateProviders(p *problems) {
 	for i := range c.Providers {
 		pr := &c.Providers[i]
 		path := fmt.Sprintf("providers[%d]", i)
-		if !nameRE.MatchString(pr.Name) {
-			p.bad(path+".name", "%q must match %s", pr.Name, nameRE)
-		} else if names[pr.Name] {
-			p.bad(path+".name", "%q is used twice", pr.Name)
-		}
-		names[pr.Name] = true
+		p.uniqueName(path+".name", pr.Name, names)
 		if prev, ok := clusters[pr.Cluster]; ok {
 			p.bad(path+".cluster", "%q is already the cluster of provider %q", pr.Cluster, prev)
 		}

@@ -44,6 +44,17 @@ func (p *problems) intIn(path string, v, lo, hi int) {
 	}
 }
 
+// uniqueName records a problem at path unless name matches nameRE and is not
+// yet in seen; it adds name to seen.
+func (p *problems) uniqueName(path, name string, seen map[string]bool) {
+	if !nameRE.MatchString(name) {
+		p.bad(path, "%q must match %s", name, nameRE)
+	} else if seen[name] {
+		p.bad(path, "%q is used twice", name)
+	}
+	seen[name] = true
+}
+
 // joined splits an errors.Join result into its errors (nil: none).
 func joined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

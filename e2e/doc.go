@@ -30,6 +30,10 @@
 // unresolvable_test.go: a provider whose DNS name does not resolve (a .invalid
 // host) fails over through the unavailable endpoint, opens its breaker, and
 // as a chain's only target gets the client an OpenAI-style 503 at once.
+// The scenarios of issue 9: clients_test.go (a clients section: callers
+// allowed by key and source, refused 401/403/429 before any provider is
+// asked) and envoykeys_test.go (a provider key held by Envoy: injected,
+// rotated by renaming its secret file, never seen by the server).
 // Some need the server's breaker registry or a config of their own and are
 // skipped against a real Envoy.
 //

@@ -185,6 +185,22 @@ var brokenCases = []brokenCase{
 	},
 }
 
+// editedBootstrap returns the YAML of the bootstrap built from the config at
+// path after edit changed it.
+func editedBootstrap(t *testing.T, path string, edit func(*testing.T, *bootstrapv3.Bootstrap)) []byte {
+	t.Helper()
+	b, err := Bootstrap(loadConfig(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(t, b)
+	y, err := marshalYAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
 // TestCheck_RejectsBrokenFiles verifies that each deliberately broken file
 // is rejected with an error naming the field path and the problem.
 func TestCheck_RejectsBrokenFiles(t *testing.T) {
@@ -197,16 +213,7 @@ func TestCheck_RejectsBrokenFiles(t *testing.T) {
 			file := string(golden)
 			switch {
 			case tc.edit != nil:
-				b, err := Bootstrap(loadConfig(t, "testdata/minimal.config.yaml"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				tc.edit(t, b)
-				y, err := marshalYAML(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				file = string(y)
+				file = string(editedBootstrap(t, "testdata/minimal.config.yaml", tc.edit))
 			default:
 				var ok bool
 				if file, ok = tc.text(file); !ok {

@@ -266,11 +266,7 @@ func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
 		h.HttpFilters = append([]*hcmv3.HttpFilter{inj}, h.HttpFilters...)
 		repackHCM(t, b, h)
 	}
-	tests := []struct {
-		name string
-		edit func(*testing.T, *bootstrapv3.Bootstrap)
-		want string // "" when Check accepts the file
-	}{
+	tests := []meshEdit{
 		{"attempt request_attributes request.headers", attempt("request.headers", ""), `request_attributes[2]: "request.headers" reads the request headers`},
 		{"attempt request_attributes one header by index", attempt(`request.headers["authorization"]`, ""), "reads the request headers"},
 		{"attempt request_attributes the whole request", attempt("request", ""), "reads the request headers"},
@@ -281,26 +277,7 @@ func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
 		{"attempt request_attributes request.id", attempt("request.id", ""), ""},
 		{"attempt attribute naming another request field", attempt("upstream.request_attempt_count > 1", "response.headers"), ""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(t, b)
-			y, err := marshalYAML(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Check(y)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("Check() = %v, want nil", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("Check() = %v, want it to contain %s", err, tc.want)
-			}
-		})
-	}
+	checkMeshEdits(t, tests)
 }
 
 // TestCheck_NoRequestSkipsThePhases verifies Check refuses what lets a
@@ -311,11 +288,7 @@ func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
 // the Envoy-held key for anyone); disabled on a direct response stays fine.
 func TestCheck_NoRequestSkipsThePhases(t *testing.T) {
 	disabled := mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}})
-	tests := []struct {
-		name string
-		edit func(*testing.T, *bootstrapv3.Bootstrap)
-		want string
-	}{
+	tests := []meshEdit{
 		{"attempt failure_mode_allow", func(t *testing.T, b *bootstrapv3.Bootstrap) {
 			editHTTPOptions(t, b, 2, func(o *upstreamhttpv3.HttpProtocolOptions) {
 				var ep extprocv3.ExternalProcessor
@@ -371,18 +344,23 @@ func TestCheck_NoRequestSkipsThePhases(t *testing.T) {
 		}, "overrides.processing_mode: must not be set"},
 		{"generated file", func(*testing.T, *bootstrapv3.Bootstrap) {}, ""},
 	}
+	checkMeshEdits(t, tests)
+}
+
+// meshEdit is an edit of the bootstrap generated from
+// examples/mesh-config.yaml and what Check says of the result.
+type meshEdit struct {
+	name string
+	edit func(*testing.T, *bootstrapv3.Bootstrap)
+	want string // "" when Check accepts the file, else a part of its error
+}
+
+// checkMeshEdits runs Check on each edit's bootstrap.
+func checkMeshEdits(t *testing.T, tests []meshEdit) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := Bootstrap(loadConfig(t, "../examples/mesh-config.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(t, b)
-			y, err := marshalYAML(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Check(y)
+			err := Check(editedBootstrap(t, "../examples/mesh-config.yaml", tc.edit))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("Check() = %v, want nil", err)

@@ -12,6 +12,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -97,19 +98,27 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 			Address: socketAddress("127.0.0.1", c.Envoy.AdminPort),
 		},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
-			Listeners: []*listenerv3.Listener{{
-				Name:    listenerName,
-				Address: socketAddress("0.0.0.0", c.Envoy.ListenPort),
-				FilterChains: []*listenerv3.FilterChain{{
-					Filters: []*listenerv3.Filter{{
-						Name:       filterHCM,
-						ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-					}},
-				}},
-			}, unavailableListener(c)},
+			Listeners: []*listenerv3.Listener{
+				hcmListener(listenerName, socketAddress("0.0.0.0", c.Envoy.ListenPort), hcm),
+				unavailableListener(c),
+			},
 			Clusters: clusters,
 		},
 	}, nil
+}
+
+// hcmListener is a listener named name on addr whose one filter chain is hcm.
+func hcmListener(name string, addr *corev3.Address, hcm *hcmv3.HttpConnectionManager) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:    name,
+		Address: addr,
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       filterHCM,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+			}},
+		}},
+	}
 }
 
 // extProcCluster is the HTTP/2 gRPC cluster of the llm-failover server, at

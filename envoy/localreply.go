@@ -37,7 +37,7 @@ import (
 //     grpc_status, details = ImmediateResponse.details with spaces replaced);
 //     an upstream (attempt phase) filter's local reply goes to the downstream
 //     filter manager (source/common/router/upstream_request.cc
-//     UpstreamRequestFilterManagerCallbacks::sendLocalReply), so it is
+//     UpstreamFilterManager::sendLocalReply), so it is
 //     rewritten like any other.
 //   - source/common/router/router.cc: direct_response is sendLocalReply with
 //     details "direct_response".
@@ -54,7 +54,7 @@ import (
 const (
 	celFilterName = "envoy.access_loggers.extension_filters.cel"
 
-	// ourReplies is true for a local reply that is not one of our own JSON answers.
+	// notOurReply is true for a local reply that is not one of our own JSON answers.
 	notOurReply = `!response.code_details.startsWith('` + contract.DetailsPrefix + `') && response.code_details != 'direct_response'`
 	// extProcError is true for the ext_proc filter's own failures (gRPC error,
 	// message timeout, rejected mutation), whose bodies are empty.

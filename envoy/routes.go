@@ -131,20 +131,27 @@ func failoverRoute(c *config.Config, path string, groups []*pgv3.PriorityGroup) 
 
 // notFoundRoute answers every other path 404 without calling llm-failover.
 func notFoundRoute() *routev3.Route {
+	r := jsonDirectResponse("not found", 404, notFoundBody)
+	r.TypedPerFilterConfig = map[string]*anypb.Any{
+		filterExtProc: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
+	}
+	return r
+}
+
+// jsonDirectResponse is a catch-all route (prefix "/") that Envoy answers
+// itself with status and a JSON body.
+func jsonDirectResponse(name string, status uint32, body string) *routev3.Route {
 	return &routev3.Route{
-		Name:  "not found",
+		Name:  name,
 		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
-			Status: 404,
-			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: notFoundBody}},
+			Status: status,
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}},
 		}},
 		ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
 			Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		}},
-		TypedPerFilterConfig: map[string]*anypb.Any{
-			filterExtProc: mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
-		},
 	}
 }
 

@@ -1,7 +1,6 @@
 package envoy
 
 import (
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -28,32 +27,12 @@ func unavailableListener(c *config.Config) *listenerv3.Listener {
 			VirtualHosts: []*routev3.VirtualHost{{
 				Name:    UnavailableListener,
 				Domains: []string{"*"},
-				Routes: []*routev3.Route{{
-					Name:  "unavailable",
-					Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-					Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
-						Status: 503,
-						Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: unavailableBody}},
-					}},
-					ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
-						Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
-						AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-					}},
-				}},
+				Routes:  []*routev3.Route{jsonDirectResponse("unavailable", 503, unavailableBody)},
 			}},
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{
 			{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
 	}
-	return &listenerv3.Listener{
-		Name:    UnavailableListener,
-		Address: socketAddress("127.0.0.1", c.Envoy.UnavailablePort),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       filterHCM,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
-	}
+	return hcmListener(UnavailableListener, socketAddress("127.0.0.1", c.Envoy.UnavailablePort), hcm)
 }

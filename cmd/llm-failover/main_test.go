@@ -76,24 +76,9 @@ func TestExamples(t *testing.T) {
 // TestServe_HealthReadyMetricsAndDrain verifies the admin endpoints and that
 // cancelling the context drains and returns.
 func TestServe_HealthReadyMetricsAndDrain(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
-server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s}
-providers: [{name: p, api: openai, host: localhost, tls: false}]
-chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := processor.New(processor.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, srv := newServer(t, "", "")
 	ctx, cancel := context.WithCancel(context.Background())
-	bound := make(chan listeners, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{bound: bound})
-	}()
+	bound, done := startServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{})
 	l := <-bound
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`, "/": "<td>p/m</td><td class=\"closed\">closed</td><td>100%</td>"} {
 		resp, err := http.Get("http://" + l.admin + path)
@@ -123,25 +108,9 @@ chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
 // phase with a body of exactly 8 MiB, twice grpc-go's default receive
 // limit, is planned over a real TCP connection.
 func TestServe_BodyAtAnEightMiBLimitCrossesTheGRPCServer(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
-server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s}
-providers: [{name: p, api: openai, host: localhost, tls: false}]
-chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
-limits: {max_body_bytes: 8MiB}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := processor.New(processor.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, srv := newServer(t, "", "limits: {max_body_bytes: 8MiB}\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	bound := make(chan listeners, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{bound: bound})
-	}()
+	bound, done := startServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{})
 	defer func() {
 		cancel()
 		<-done
@@ -184,4 +153,34 @@ limits: {max_body_bytes: 8MiB}
 	}
 	_ = st.CloseSend()
 	_, _ = st.Recv()
+}
+
+// newServer parses a config with one provider p and one chain c (model m),
+// the server section's listeners on 127.0.0.1:0 plus serverExtra (", key:
+// value" pairs) and the sections in rest, and builds its processor.
+func newServer(t *testing.T, serverExtra, rest string) (*config.Config, *processor.Server) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s` + serverExtra + `}
+providers: [{name: p, api: openai, host: localhost, tls: false}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
+` + rest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := processor.New(processor.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, srv
+}
+
+// startServer runs runServer in a goroutine until ctx ends; bound gets the
+// listeners once they are open, done what runServer returned.
+func startServer(ctx context.Context, cfg *config.Config, srv *processor.Server, log *slog.Logger, opts runOptions) (bound <-chan listeners, done <-chan error) {
+	b := make(chan listeners, 1)
+	d := make(chan error, 1)
+	opts.bound = b
+	go func() { d <- runServer(ctx, cfg, srv, log, opts) }()
+	return b, d
 }

@@ -28,7 +28,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/llm-failover/llm-failover/config"
-	"github.com/llm-failover/llm-failover/processor"
 )
 
 const serverName = "llm-failover.internal"
@@ -73,17 +72,29 @@ func newCA(t *testing.T, name string) *testCA {
 // or a client's. It returns the PEM certificate and key and the serial.
 func (ca *testCA) issue(t *testing.T, server bool) (certPEM, keyPEM []byte, sn *big.Int) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn = nextSerial()
-	tmpl := &x509.Certificate{SerialNumber: sn, Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl := leafTemplate("leaf")
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.DNSNames = []string{serverName}
+	}
+	certPEM, keyPEM = ca.sign(t, tmpl)
+	return certPEM, keyPEM, tmpl.SerialNumber
+}
+
+// leafTemplate is a client certificate valid for an hour either side of now.
+func leafTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+}
+
+// sign makes tmpl a certificate signed by ca, with a new key; it returns
+// the PEM certificate and key.
+func (ca *testCA) sign(t *testing.T, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -93,7 +104,7 @@ func (ca *testCA) issue(t *testing.T, server bool) (certPEM, keyPEM []byte, sn *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), sn
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
 func keyPair(t *testing.T, certPEM, keyPEM []byte) tls.Certificate {
@@ -183,23 +194,10 @@ func startTLSServerWith(t *testing.T, ca *testCA, clientCA []byte, extra string)
 	if extra != "" {
 		tlsYAML = tlsYAML[:len(tlsYAML)-1] + ", " + extra + "}"
 	}
-	cfg, err := config.Parse([]byte(`
-server: {grpc_address: "127.0.0.1:0", admin_address: "127.0.0.1:0", drain_timeout: 2s, tls: ` + tlsYAML + `}
-providers: [{name: p, api: openai, host: localhost, tls: false}]
-chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m}]}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := processor.New(processor.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, srv := newServer(t, ", tls: "+tlsYAML, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	bound := make(chan listeners, 1)
-	done := make(chan error, 1)
 	log := slog.New(slog.NewJSONHandler(lockedWriter{s.logMu, s.logs}, nil))
-	go func() { done <- runServer(ctx, cfg, srv, log, runOptions{bound: bound, clock: s.clock}) }()
+	bound, done := startServer(ctx, cfg, srv, log, runOptions{clock: s.clock})
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -231,15 +229,7 @@ func healthCheck(t *testing.T, addr string, ca *testCA, cert *tls.Certificate) e
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-	return err
+	return checkHealth(addr, credentials.NewTLS(cfg))
 }
 
 // servedSerial is the serial of the certificate the server presents now.
@@ -367,23 +357,10 @@ func (ca *testCA) issueClient(t *testing.T) tls.Certificate {
 // one (SANs, validity, key usage).
 func (ca *testCA) issueClientWith(t *testing.T, edit func(*x509.Certificate)) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: "client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	tmpl := leafTemplate("client")
 	edit(tmpl)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyPair(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
+	c, k := ca.sign(t, tmpl)
+	return keyPair(t, c, k)
 }
 
 // TestServe_MutualTLSChecksTheClientCertificate verifies the client
@@ -428,7 +405,12 @@ func TestServe_MutualTLSChecksTheClientCertificate(t *testing.T) {
 
 // insecureHealthCheck calls the health service in plain text.
 func insecureHealthCheck(addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return checkHealth(addr, insecure.NewCredentials())
+}
+
+// checkHealth calls the gRPC health service at addr over creds.
+func checkHealth(addr string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

@@ -29,16 +29,7 @@ func TestModel_ExtProcCircuitBreaker(t *testing.T) {
 	_, ep, _ := startExtProc(t, continueAll)
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
 		MaxRequests: map[string]int{"extproc": 2}, LocalReplyJSON: true})
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(m.URL()+"/v1/x", "application/json", strings.NewReader(`{}`))
-		if err != nil {
-			done <- 0
-			return
-		}
-		_ = resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := postAsync(m, "/v1/x", `{}`)
 	<-entered // request 1 holds its route and attempt streams: 2 of 2
 	got := post(t, m, "/v1/x", `{}`)
 	var lr localReplyJSON
@@ -73,16 +64,7 @@ func TestModel_ProviderRetryCircuitBreaker(t *testing.T) {
 	_, ep, _ := startExtProc(t, routeOverride("a", "b"))
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 1,
 		MaxRetries: map[string]int{"a": 1}})
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(m.URL()+"/v1/x", "application/json", strings.NewReader(`{}`))
-		if err != nil {
-			done <- 0
-			return
-		}
-		_ = resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := postAsync(m, "/v1/x", `{}`)
 	<-entered // request 1 is retrying on b: a's one retry slot is taken
 	if got := post(t, m, "/v1/x", `{}`); got.status != 503 {
 		t.Errorf("second request: got %d %q, want a's 503 (retry overflow)", got.status, got.body)
@@ -117,16 +99,7 @@ func TestModel_ProviderRequestCircuitBreaker(t *testing.T) {
 	_, ep, _ := startExtProc(t, routeOverride("a", "b"))
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr, "b": b.addr}, Groups: []string{"a"}, NumRetries: 1,
 		MaxRequests: map[string]int{"a": 1}, LocalReplyJSON: true})
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(m.URL()+"/v1/x", "application/json", strings.NewReader(`{}`))
-		if err != nil {
-			done <- 0
-			return
-		}
-		_ = resp.Body.Close()
-		done <- resp.StatusCode
-	}()
+	done := postAsync(m, "/v1/x", `{}`)
 	<-entered
 	got := post(t, m, "/v1/x", `{}`)
 	var lr localReplyJSON
@@ -141,4 +114,20 @@ func TestModel_ProviderRequestCircuitBreaker(t *testing.T) {
 	if code := <-done; code != 200 {
 		t.Fatalf("first request: got %d, want 200", code)
 	}
+}
+
+// postAsync posts body to path on m in a goroutine; the channel gets the
+// response status (0 when the request failed).
+func postAsync(m *Model, path, body string) <-chan int {
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(m.URL()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			done <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	return done
 }

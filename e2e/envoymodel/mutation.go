@@ -225,7 +225,16 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// validHeaderValue is Http::HeaderUtility::headerValueIsValid: no NUL, CR or LF.
+// validHeaderValue is Http::HeaderUtility::headerValueIsValid, which is
+// quiche's HeaderValidator::IsValidHeaderValue with obs-text allowed
+// (http2/adapter/header_validator.cc kHttp2HeaderValueAllowedChars): tab,
+// space, visible ASCII and bytes 0x80..0xff; every other control character
+// and DEL is invalid.
 func validHeaderValue(s string) bool {
-	return !strings.ContainsAny(s, "\x00\r\n")
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '\t' && (c < ' ' || c == 0x7f) {
+			return false
+		}
+	}
+	return true
 }

@@ -63,6 +63,15 @@ func TestModel_AttemptPhaseLocalReplyReachesClient(t *testing.T) {
 		{name: "invalid header value is always an error", onResponseHeaders: func(req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
 			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-bad", "a\nb")})}
 		}, wantStatus: 500, wantDetails: "header_mutation_set_contains_invalid_character", upstreamA: 1},
+		{name: "control character in a header value is an error", onResponseHeaders: func(req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-bad", "a\x01b")})}
+		}, wantStatus: 500, wantDetails: "header_mutation_set_contains_invalid_character", upstreamA: 1},
+		{name: "DEL in a header value is an error", onResponseHeaders: func(req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-bad", "a\x7fb")})}
+		}, wantStatus: 500, wantDetails: "header_mutation_set_contains_invalid_character", upstreamA: 1},
+		{name: "tab and obs-text in a header value are valid", onResponseHeaders: func(req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+			return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-ok", "a\tb\xe9")})}
+		}, wantOK: true, upstreamA: 1},
 		{name: "content-length mismatch", onRequestBody: lengthMismatch,
 			wantStatus: 500, wantDetails: "mismatch_between_content_length_and_the_length_of_the_mutated_body", upstreamA: 0},
 	}
