@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // metricsText is the /metrics page now.
@@ -44,7 +45,7 @@ func TestAttempt_BrokenAnswersFailOver(t *testing.T) {
 				s.send(respBody(c, i == len(tc.chunks)-1))
 			}
 			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if got := hs[HeaderRetry] == "1" && hs[":status"] == "503"; got != tc.failed {
+			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
 			for range tc.chunks {
@@ -172,10 +173,10 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 				s.send(respBody(c, false))
 			}
 			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if got := hs[HeaderRetry] == "1" && hs[":status"] == "503"; got != tc.failed {
+			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
-			if !tc.failed && hs[HeaderProvider] != tc.provider {
+			if !tc.failed && hs[contract.HeaderProvider] != tc.provider {
 				t.Fatalf("headers: got %v, want the answer released with the provider named", hs)
 			}
 		})
@@ -227,7 +228,7 @@ func TestAttempt_NonAnswerStatusFailsOver(t *testing.T) {
 			defer s.close()
 			s.send(tc.headers)
 			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
+			if hs[contract.RetryHeader] != "1" || hs[":status"] != "503" {
 				t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
 			}
 			s.close()

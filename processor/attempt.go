@@ -85,7 +85,7 @@ func newAttemptStream(s *Server, st *state) *attemptStream {
 
 // logger is the stream's logger, built only when something is logged.
 func (a *attemptStream) logger() *slog.Logger {
-	return a.s.log.With("phase", PhaseAttempt, "request_id", a.reqID, "attempt", a.attempt,
+	return a.s.log.With("phase", contract.PhaseAttempt, "request_id", a.reqID, "attempt", a.attempt,
 		"provider", a.target.Provider, "model", a.target.Model)
 }
 
@@ -197,16 +197,16 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
 	a.s.metrics.refused[why].Add(1)
-	a.s.log.Error("attempt refused", "phase", PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
+	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
-	attrs := req.GetAttributes()[attrNamespace]
+	attrs := req.GetAttributes()[contract.AttrNamespace]
 	if attrs == nil {
 		//lint:ignore SA1019 an older Envoy sends the attributes on the deprecated HttpHeaders field
-		attrs = h.GetAttributes()[attrNamespace]
+		attrs = h.GetAttributes()[contract.AttrNamespace]
 	}
 	a.attempt = attemptCount(attrs, hs)
 	a.reqID = cleanRequestID(hs["x-request-id"])
@@ -321,7 +321,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	// attempts: an earlier attempt's key must not reach this provider). A
 	// header set below is never also removed.
 	removed := map[string]bool{}
-	for _, k := range slices.Concat(a.st.credHeaders, []string{HeaderChain}, a.headerNames) {
+	for _, k := range slices.Concat(a.st.credHeaders, []string{contract.HeaderChain}, a.headerNames) {
 		if !removed[k] && !set(k) && !forwarded(k) {
 			removed[k] = true
 			m.removeHeader(k)

@@ -112,7 +112,7 @@ func TestAttempt_ForgedStreamsGetNothing(t *testing.T) {
 			h := newForgeHarness(t)
 			dm, host := tc.forge(h)
 			labels := metricLabels(h)
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(h.attemptRequest(dm, 1, host, "forged"))
 			r := s.recv()
@@ -174,7 +174,7 @@ func TestAttempt_SignedPlanFromAReplicaSharingTheKeyIsServed(t *testing.T) {
 			y := strings.Replace(testConfig, "server:\n  stream_first_event_timeout: 300ms\n", tc.extra, 1)
 			planner, attempter := newHarnessYAML(t, y), newHarnessYAML(t, y)
 			dm := planner.planFor(chatBody)
-			s := attempter.open(PhaseAttempt)
+			s := attempter.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(attempter.attemptRequest(dm, 1, "openai", "r"))
 			r := s.recv()
@@ -325,7 +325,7 @@ func TestServer_PlanKeyFile(t *testing.T) {
 		t.Fatal("the plan after the reload has the signature of the old key")
 	}
 	for name, dm := range map[string]*structpb.Struct{"before the reload": before, "after the reload": after} {
-		s := h.open(PhaseAttempt)
+		s := h.open(contract.PhaseAttempt)
 		s.send(h.attemptRequest(dm, 1, "openai", "r"))
 		if r := s.recv(); r.GetRequestHeaders() == nil {
 			t.Errorf("plan signed %s: got %v, want served", name, r)
@@ -333,7 +333,7 @@ func TestServer_PlanKeyFile(t *testing.T) {
 		s.close()
 	}
 	other := newHarnessYAML(t, y) // a replica started with the new key only
-	s := other.open(PhaseAttempt)
+	s := other.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(other.attemptRequest(after, 1, "openai", "r"))
 	if r := s.recv(); r.GetRequestHeaders() == nil {

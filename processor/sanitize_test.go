@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // TestAttempt_ProviderRetryMarkerIsStripped verifies a provider's own
@@ -14,11 +16,11 @@ func TestAttempt_ProviderRetryMarkerIsStripped(t *testing.T) {
 	dm := h.planFor(chatBody)
 	s := h.runAttempt(dm, 1, "openai", "req-m", chatBody)
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "application/json", HeaderRetry, "1"))
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json", contract.RetryHeader, "1"))
 	s.send(respBody(`{"id":"c","choices":[]}`, true))
 	m := s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation()
-	if !slices.Contains(m.GetRemoveHeaders(), HeaderRetry) || setHeaders(m)[HeaderRetry] != "" {
-		t.Fatalf("headers: got set %v, removed %v; want %s removed", setHeaders(m), m.GetRemoveHeaders(), HeaderRetry)
+	if !slices.Contains(m.GetRemoveHeaders(), contract.RetryHeader) || setHeaders(m)[contract.RetryHeader] != "" {
+		t.Fatalf("headers: got set %v, removed %v; want %s removed", setHeaders(m), m.GetRemoveHeaders(), contract.RetryHeader)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
@@ -250,7 +251,7 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) admit(phase string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining && phase != PhaseAttempt {
+	if s.draining && phase != contract.PhaseAttempt {
 		return false
 	}
 	s.active++
@@ -302,9 +303,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		}
 	}()
 	ctx := stream.Context()
-	phase := PhaseRoute
+	phase := contract.PhaseRoute
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(PhaseHeader); len(v) > 0 {
+		if v := md.Get(contract.PhaseHeader); len(v) > 0 {
 			phase = v[0]
 		}
 	}
@@ -318,9 +319,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 	st := s.state.Load()
 	var h handler
 	switch phase {
-	case PhaseRoute:
+	case contract.PhaseRoute:
 		h = newRouteStream(s, st)
-	case PhaseAttempt:
+	case contract.PhaseAttempt:
 		as := newAttemptStream(s, st)
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			as.peer = p.Addr.String()
@@ -328,7 +329,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		h = as
 	default:
 		s.log.Error("unknown phase", "phase", phase)
-		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", PhaseHeader, phase, PhaseRoute, PhaseAttempt)
+		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", contract.PhaseHeader, phase, contract.PhaseRoute, contract.PhaseAttempt)
 	}
 
 	type recv struct {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/processor"
 )
 
@@ -152,7 +153,7 @@ limits: {max_body_bytes: 8MiB}
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sctx, scancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), processor.PhaseHeader, processor.PhaseRoute), 10*time.Second)
+	sctx, scancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), contract.PhaseHeader, contract.PhaseRoute), 10*time.Second)
 	defer scancel()
 	st, err := extprocv3.NewExternalProcessorClient(conn).Process(sctx)
 	if err != nil {
