@@ -256,7 +256,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provide
 			kept = append(kept, s)
 			continue
 		}
-		err := ep.adapter.Check(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
+		err := ep.adapter.Check(&ep.ep, in.Request(body, s.Model))
 		if err == nil {
 			kept = append(kept, s)
 			continue
