@@ -44,7 +44,7 @@ func TestAttempt_BrokenAnswersFailOver(t *testing.T) {
 			for i, c := range tc.chunks {
 				s.send(respBody(c, i == len(tc.chunks)-1))
 			}
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			hs := s.recvSetHeaders()
 			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
@@ -172,7 +172,7 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 			for _, c := range tc.chunks {
 				s.send(respBody(c, false))
 			}
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			hs := s.recvSetHeaders()
 			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
@@ -227,7 +227,7 @@ func TestAttempt_NonAnswerStatusFailsOver(t *testing.T) {
 			s := h.runAttempt(dm, 1, "openai", "req-na", chatBody)
 			defer s.close()
 			s.send(tc.headers)
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			hs := s.recvSetHeaders()
 			if hs[contract.RetryHeader] != "1" || hs[":status"] != "503" {
 				t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
 			}

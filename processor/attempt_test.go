@@ -85,7 +85,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	h.clock.Advance(250 * time.Millisecond)
 	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s2.send(respBody(`{"id":"x","choices":[]}`, true))
-	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s2.recvSetHeaders()
 	if hs[contract.HeaderProvider] != "groq" || hs[contract.HeaderModel] != "llama-3.3-70b-versatile" || hs[contract.HeaderAttempt] != "2" {
 		t.Fatalf("who answered: got %v", hs)
 	}
@@ -108,7 +108,7 @@ func TestAttempt_RateLimitOpensBreakerAtOnce(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "429", "retry-after", "120", "content-type", "application/json"))
 	s.send(respBody(`{"error":{"message":"slow down","type":"rate_limit_error"}}`, true))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s.recvSetHeaders()
 	if hs[contract.RetryHeader] != "1" {
 		t.Fatalf("marker: got %v, want %s: 1", hs, contract.RetryHeader)
 	}
@@ -155,7 +155,7 @@ func TestAttempt_FailuresMarkedForRetry(t *testing.T) {
 			defer s.close()
 			s.send(respHeaders(false, ":status", tc.status, "content-type", "application/json"))
 			s.send(respBody(tc.body, true))
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			hs := s.recvSetHeaders()
 			if got := hs[contract.RetryHeader] == "1"; got != tc.marked {
 				t.Fatalf("marked: got %v, want %v (headers %v)", got, tc.marked, hs)
 			}
@@ -232,7 +232,7 @@ func TestAttempt_LastStreamFailurePassesTheStream(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s.recvSetHeaders()
 	if hs[contract.RetryHeader] != "" || hs[":status"] != "" || !strings.Contains(hs[contract.HeaderTrace], "outcome=server_error") {
 		t.Fatalf("headers: got %v, want the stream passed with its trace and no marker", hs)
 	}
@@ -254,7 +254,7 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		s.send(respBody(`data: {"error":{"message":"overloaded","type":"server_error"}}`, false))
 		s.send(respBody("\n\n", false))
-		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+		hs := s.recvSetHeaders()
 		if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 			t.Fatalf("got %v, want :status 503 and the retry marker", hs)
 		}
@@ -294,7 +294,7 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 		defer s.close()
 		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		h.clock.fireNextTimer(t) // stream_first_event_timeout passes
-		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+		hs := s.recvSetHeaders()
 		if hs[":status"] != "503" {
 			t.Fatalf("got %v, want :status 503 after the budget", hs)
 		}
@@ -449,7 +449,7 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s.send(respBody(`{"choices":[]}`, true))
-	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[contract.HeaderTrace]
+	got := s.recvSetHeaders()[contract.HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
 	}
@@ -591,7 +591,7 @@ func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	h.clock.fireNextTimer(t) // stream_first_event_timeout passes
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s.recvSetHeaders()
 	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 		t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
 	}

@@ -101,7 +101,7 @@ func TestAttempt_EnvoyHeldKeyRejectedOpensBreaker(t *testing.T) {
 			defer s.close()
 			s.send(respHeaders(false, ":status", status, "content-type", "application/json"))
 			s.send(respBody(`{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, true))
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+			hs := s.recvSetHeaders()
 			if hs[contract.RetryHeader] != "1" {
 				t.Errorf("retry marker: got headers %v, want %s: 1 (fail over)", hs, contract.RetryHeader)
 			}

@@ -273,6 +273,13 @@ func (s *stream) recv() *extprocv3.ProcessingResponse {
 	return r
 }
 
+// recvSetHeaders receives the answer to response headers and returns the
+// headers it sets.
+func (s *stream) recvSetHeaders() map[string]string {
+	s.t.Helper()
+	return setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+}
+
 // close ends the stream from Envoy's side and waits for the server to finish.
 func (s *stream) close() {
 	_ = s.s.CloseSend()

@@ -89,7 +89,7 @@ func TestAttempt_AnthropicOverloadInStreamFailsOver(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s.recvSetHeaders()
 	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 		t.Fatalf("got %v, want :status 503 and the retry marker", hs)
 	}
@@ -105,7 +105,7 @@ func TestAttempt_UntranslatableAnswerFailsOver(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s.send(respBody(`<html>gateway</html>`, true))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+	hs := s.recvSetHeaders()
 	if hs[contract.RetryHeader] != "1" || hs[":status"] != "503" {
 		t.Fatalf("got %v, want the attempt failed over", hs)
 	}
