@@ -44,9 +44,9 @@ type attemptStream struct {
 	peer    string // the stream's remote address, for refusal logs
 	traceID string // the plan id: the trace key
 	attempt int
-	plan    planInfo
+	plan    contract.Plan
 	index   int // index of the target in plan.Targets
-	target  planTarget
+	target  contract.Target
 	ep      *endpoint
 	preq    provider.Request
 	// headerNames are the request header names this attempt arrived with:

@@ -303,10 +303,10 @@ func ptr(s string) *string { return &s }
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override and the signed plan details (contract.EncodePlan, docs/envoy-contract.md).
 func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *structpb.Struct {
-	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
-		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
+	pi := contract.Plan{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
+		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]contract.Target, len(p.Steps))}
 	for i, s := range p.Steps {
-		pi.Targets[i] = planTarget{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
+		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
 	pi.Client = r.admittedClient()
 	now := r.s.clock.Now()
