@@ -344,14 +344,14 @@ func TestSnapshots_KeepOnlyWhatPlansInFlightNeed(t *testing.T) {
 	if ss.get(a.gen) != a || ss.get(b.gen) != b {
 		t.Fatalf("right after a reload: got %p/%p, want both snapshots kept", ss.get(a.gen), ss.get(b.gen))
 	}
-	late := now.Add(time.Second + planLifetime(cfgA) + time.Second)
+	late := now.Add(time.Second + cfgA.RequestLifetime() + time.Second)
 	ss.add(&state{cfg: cfgA, gen: a.gen}, late) // a reload back to A's content replaces it
 	if ss.get(b.gen) == nil {
 		t.Fatal("B just retired: got it forgotten, want it kept")
 	}
 	cfgC := *cfgA
 	cfgC.DefaultChain = "premium"
-	ss.add(&state{cfg: &cfgC, gen: generationOf(&cfgC)}, late.Add(planLifetime(cfgB)+2*time.Minute))
+	ss.add(&state{cfg: &cfgC, gen: generationOf(&cfgC)}, late.Add(cfgB.RequestLifetime()+2*time.Minute))
 	if ss.get(b.gen) != nil || ss.get(a.gen) == nil {
 		t.Fatal("B retired long ago, A just now: got B kept or A forgotten, want B forgotten and A kept")
 	}
