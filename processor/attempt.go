@@ -122,8 +122,7 @@ func (a *attemptStream) end(err error) {
 			// before its end: a provider reset or the client leaving, which
 			// the attempt phase cannot tell apart (Envoy resets the client's
 			// stream either way). Counted as its own outcome, neutral.
-			a.uncounted = false
-			a.s.count(a.target.Provider, a.target.Model, provider.ClassCut)
+			a.countAnswer(provider.ClassCut)
 			a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(provider.Classification{Class: provider.ClassCut,
 				Status: a.status, Message: "the answer was cut after it reached the client (provider reset or client gone)"}))
 			a.logger().Warn("answer cut after it reached the client", "status", a.status)
