@@ -84,10 +84,8 @@ func TestAttempt_StreamEndWithoutTerminalEvent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			dm := h.planFor(streamBody)
-			s := h.runAttempt(dm, 1, "openai", "req-t", streamBody)
+			s := h.streamAttempt(streamBody, 1, "openai", "req-t")
 			defer s.close()
-			s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 			s.send(respBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", false))
 			s.recv() // headers
 			s.recv() // the held chunk
@@ -119,11 +117,8 @@ func TestAttempt_StreamEndWithoutTerminalEvent(t *testing.T) {
 // torn down before its end after it reached the client is counted as "cut"
 // (a provider reset and a client leaving look alike), never as a success.
 func TestAttempt_StreamCutAfterReachingClientIsNeutral(t *testing.T) {
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	h := newHarness(t, "")
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 1, "openai", "req-cut", streamBody)
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s := h.streamAttempt(streamChatBody, 1, "openai", "req-cut")
 	s.send(respBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", false))
 	s.recv()
 	s.recv()
@@ -188,10 +183,7 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 // counted once when that stream ends, not again as a truncated stream.
 func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 2, "groq", "req-l1", streamBody)
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s := h.streamAttempt(streamChatBody, 2, "groq", "req-l1")
 	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
 	s.recv()
 	s.recv()

@@ -17,6 +17,9 @@ import (
 
 const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
 
+// streamChatBody asks chain premium for a streamed answer.
+const streamChatBody = `{"model":"premium","stream":true,"messages":[]}`
+
 // TestAttempt_RewritesRequestForProvider verifies path, credentials (client
 // key and earlier attempts' headers removed), body model and content-length.
 func TestAttempt_RewritesRequestForProvider(t *testing.T) {
@@ -226,11 +229,8 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 // stream (no marker, no retry) with the trace in its headers.
 func TestAttempt_LastStreamFailurePassesTheStream(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 2, "groq", "req-ls", streamBody)
+	s := h.streamAttempt(streamChatBody, 2, "groq", "req-ls")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
 	hs := s.recvSetHeaders()
 	if hs[contract.RetryHeader] != "" || hs[":status"] != "" || !strings.Contains(hs[contract.HeaderTrace], "outcome=server_error") {
@@ -248,10 +248,8 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	streamBody := `{"model":"premium","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	t.Run("error first event fails over", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s1", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s1")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		s.send(respBody(`data: {"error":{"message":"overloaded","type":"server_error"}}`, false))
 		s.send(respBody("\n\n", false))
 		hs := s.recvSetHeaders()
@@ -266,10 +264,8 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 	t.Run("good first event releases in order", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s2", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s2")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		s.send(respBody(`data: {"choices":[{"delta":{"role":"assistant","content":"Hi"}}]}`, false))
 		s.send(respBody("\n\ndata: {}\n\n", false))
 		r := s.recv()
@@ -289,10 +285,8 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 	t.Run("no first event within the budget fails over", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s3", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s3")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		h.clock.fireNextTimer(t) // stream_first_event_timeout passes
 		hs := s.recvSetHeaders()
 		if hs[":status"] != "503" {
@@ -585,11 +579,8 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 // without waiting for a body chunk (Envoy #45355).
 func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 1, "openai", "req-silent", streamBody)
+	s := h.streamAttempt(streamChatBody, 1, "openai", "req-silent")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	h.clock.fireNextTimer(t) // stream_first_event_timeout passes
 	hs := s.recvSetHeaders()
 	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
@@ -617,7 +608,7 @@ func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 		{"error body never came", chatBody, respHeaders(false, ":status", "503", "content-type", "application/json"), 503},
 		{"answer body never came", chatBody, respHeaders(false, ":status", "200", "content-type", "application/json"), 502},
 		// Failed before any hold began: not mistaken for a held stream (holdNone).
-		{"empty event stream", `{"model":"premium","stream":true,"messages":[]}`,
+		{"empty event stream", streamChatBody,
 			respHeaders(true, ":status", "200", "content-type", "text/event-stream"), 502},
 		{"a 204 instead of an answer", chatBody, respHeaders(true, ":status", "204"), 502},
 	} {
@@ -655,10 +646,9 @@ func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 // handlers are driven directly so the timeout comes after the event.
 func TestAttempt_EventsWithoutContentPassUnjudgedAtTheBudget(t *testing.T) {
 	h := newHarness(t, "")
-	body := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(body)
+	dm := h.planFor(streamChatBody)
 	a := newAttemptStream(h.srv, h.srv.state.Load())
-	for _, req := range []*extprocv3.ProcessingRequest{h.attemptRequest(dm, 1, "openai", "req-think"), reqBody(body)} {
+	for _, req := range []*extprocv3.ProcessingRequest{h.attemptRequest(dm, 1, "openai", "req-think"), reqBody(streamChatBody)} {
 		if _, err := a.handle(req); err != nil {
 			t.Fatal(err)
 		}

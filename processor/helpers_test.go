@@ -431,6 +431,15 @@ func (h *harness) attemptRequest(dm *structpb.Struct, attempt int, providerName,
 
 // runAttempt drives an attempt through its request and returns the stream
 // waiting for response headers.
+// streamAttempt plans body, runs the attempt numbered attempt on providerName
+// and sends the provider's 200 event-stream response headers.
+func (h *harness) streamAttempt(body string, attempt int, providerName, reqID string) *stream {
+	h.t.Helper()
+	s := h.runAttempt(h.planFor(body), attempt, providerName, reqID, body)
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	return s
+}
+
 func (h *harness) runAttempt(dm *structpb.Struct, attempt int, providerName, reqID, body string) *stream {
 	h.t.Helper()
 	s := h.open(contract.PhaseAttempt)

@@ -88,7 +88,6 @@ func TestAttempt_EchoedKeyIsRedacted(t *testing.T) {
 // without the key: as the last attempt's first event, and after content.
 func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 	const errEvent = "data: {\"error\":{\"message\":\"Invalid API Key provided: gsk-groq-secret\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}\n\n"
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	tests := []struct {
 		name   string
 		chunks []string // the last one carries the key
@@ -99,10 +98,8 @@ func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			dm := h.planFor(streamBody)
-			s := h.runAttempt(dm, 2, "groq", "req-ks", streamBody)
+			s := h.streamAttempt(streamChatBody, 2, "groq", "req-ks")
 			defer s.close()
-			s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 			var got []string
 			for i, c := range tc.chunks {
 				s.send(respBody(c, false))
@@ -129,12 +126,11 @@ func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 // server's log lines: an auth failure on the last attempt, and an error
 // event in a 200 stream passed on to the client.
 func TestAttempt_EchoedKeyNeverLogged(t *testing.T) {
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	tests := []struct {
 		name, body, status, ct string
 	}{
 		{"auth failure", chatBody, "401", "application/json"},
-		{"error event in a stream", streamBody, "200", "text/event-stream"},
+		{"error event in a stream", streamChatBody, "200", "text/event-stream"},
 	}
 	const echo = `{"error":{"message":"no","type":"gsk-groq-secret","code":"key gsk-groq-secret"}}`
 	for _, tc := range tests {

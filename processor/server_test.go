@@ -158,10 +158,8 @@ func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 	h := newHarnessYAML(t, anthropicConfig)
 	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	dm := h.planFor(body)
-	s := h.runAttempt(dm, 1, "claude", "st", body)
+	s := h.streamAttempt(body, 1, "claude", "st")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	// Held until the first content (the text delta), then released in order.
 	held := []string{
 		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",

@@ -84,10 +84,8 @@ func TestAttempt_AnthropicTargetSpeaksMessagesAPI(t *testing.T) {
 func TestAttempt_AnthropicOverloadInStreamFailsOver(t *testing.T) {
 	h := newHarnessYAML(t, anthropicConfig)
 	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	dm := h.planFor(body)
-	s := h.runAttempt(dm, 1, "claude", "a2", body)
+	s := h.streamAttempt(body, 1, "claude", "a2")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false))
 	hs := s.recvSetHeaders()
 	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
