@@ -233,21 +233,15 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	}
 	hostProvider := a.s.hostProvider(attrs)
 	a.index = min(a.attempt-1, len(plan.Targets)-1)
-	if hostProvider != "" && plan.Targets[a.index].Provider != hostProvider {
+	if planned := plan.Targets[a.index].Provider; hostProvider != "" && planned != hostProvider {
 		// Envoy chose another cluster than the plan says for this attempt (for
 		// example the configured groups, when the override was unusable): serve
 		// the provider Envoy really chose, with the plan's model for it.
-		found := false
-		for i, t := range plan.Targets {
-			if t.Provider == hostProvider {
-				a.index, found = i, true
-				break
-			}
-		}
-		if !found {
+		a.index = slices.IndexFunc(plan.Targets, func(t contract.Target) bool { return t.Provider == hostProvider })
+		if a.index < 0 {
 			return a.refuse(refusedProviderNotInPlan, "provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the signed plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
 		}
-		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
+		a.logger().Warn("attempt provider differs from the plan", "planned", planned, "actual", hostProvider)
 	}
 	a.target = plan.Targets[a.index]
 	a.ep = a.st.endpoints[a.target.Provider]
