@@ -67,10 +67,11 @@ type Server struct {
 
 	mu         sync.Mutex
 	draining   bool
-	active     int           // streams admitted and not yet ended
-	idle       chan struct{} // closed once draining with no active stream
+	idle       chan struct{} // closed once draining with no stream left
 	idleClosed bool
-	streams    atomic.Int64
+	// streams counts the streams admitted and not yet ended; it changes
+	// under mu, and is atomic so the metrics read it without the lock.
+	streams atomic.Int64
 
 	// msgLimits are the gRPC message limits fixed at New (grpc.NewServer
 	// takes them once): a reload may not need larger ones.
@@ -254,20 +255,20 @@ func (s *Server) admit(phase string) bool {
 	if s.draining && phase != contract.PhaseAttempt {
 		return false
 	}
-	s.active++
+	s.streams.Add(1)
 	return true
 }
 
 // done counts an admitted stream out.
 func (s *Server) done() {
 	s.mu.Lock()
-	s.active--
+	s.streams.Add(-1)
 	s.closeIdleLocked()
 	s.mu.Unlock()
 }
 
 func (s *Server) closeIdleLocked() {
-	if s.draining && s.active == 0 && !s.idleClosed {
+	if s.draining && s.streams.Load() == 0 && !s.idleClosed {
 		s.idleClosed = true
 		close(s.idle)
 	}
@@ -313,8 +314,6 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		return status.Error(codes.Unavailable, "llm-failover is draining")
 	}
 	defer s.done()
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
 
 	st := s.state.Load()
 	var h handler
