@@ -26,6 +26,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/e2e/envoymodel"
 	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/fakellm"
@@ -560,7 +561,7 @@ func (r *recorder) all() []exchange {
 func (r *recorder) interceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	phase := ""
 	if md, ok := metadata.FromIncomingContext(ss.Context()); ok {
-		if v := md.Get(processor.PhaseHeader); len(v) > 0 {
+		if v := md.Get(contract.PhaseHeader); len(v) > 0 {
 			phase = v[0]
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // metricsText is the /metrics page now.
@@ -43,8 +44,8 @@ func TestAttempt_BrokenAnswersFailOver(t *testing.T) {
 			for i, c := range tc.chunks {
 				s.send(respBody(c, i == len(tc.chunks)-1))
 			}
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if got := hs[HeaderRetry] == "1" && hs[":status"] == "503"; got != tc.failed {
+			hs := s.recvSetHeaders()
+			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
 			for range tc.chunks {
@@ -83,10 +84,8 @@ func TestAttempt_StreamEndWithoutTerminalEvent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			dm := h.planFor(streamBody)
-			s := h.runAttempt(dm, 1, "openai", "req-t", streamBody)
+			s := h.streamAttempt(streamBody, 1, "openai", "req-t")
 			defer s.close()
-			s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 			s.send(respBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", false))
 			s.recv() // headers
 			s.recv() // the held chunk
@@ -118,11 +117,8 @@ func TestAttempt_StreamEndWithoutTerminalEvent(t *testing.T) {
 // torn down before its end after it reached the client is counted as "cut"
 // (a provider reset and a client leaving look alike), never as a success.
 func TestAttempt_StreamCutAfterReachingClientIsNeutral(t *testing.T) {
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	h := newHarness(t, "")
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 1, "openai", "req-cut", streamBody)
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s := h.streamAttempt(streamChatBody, 1, "openai", "req-cut")
 	s.send(respBody("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n", false))
 	s.recv()
 	s.recv()
@@ -171,11 +167,11 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 			for _, c := range tc.chunks {
 				s.send(respBody(c, false))
 			}
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if got := hs[HeaderRetry] == "1" && hs[":status"] == "503"; got != tc.failed {
+			hs := s.recvSetHeaders()
+			if got := hs[contract.RetryHeader] == "1" && hs[":status"] == "503"; got != tc.failed {
 				t.Fatalf("failed over: got %v (headers %v), want %v", got, hs, tc.failed)
 			}
-			if !tc.failed && hs[HeaderProvider] != tc.provider {
+			if !tc.failed && hs[contract.HeaderProvider] != tc.provider {
 				t.Fatalf("headers: got %v, want the answer released with the provider named", hs)
 			}
 		})
@@ -187,10 +183,7 @@ func TestAttempt_ErrorBeforeContentFailsOver(t *testing.T) {
 // counted once when that stream ends, not again as a truncated stream.
 func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 2, "groq", "req-l1", streamBody)
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	s := h.streamAttempt(streamChatBody, 2, "groq", "req-l1")
 	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
 	s.recv()
 	s.recv()
@@ -226,8 +219,8 @@ func TestAttempt_NonAnswerStatusFailsOver(t *testing.T) {
 			s := h.runAttempt(dm, 1, "openai", "req-na", chatBody)
 			defer s.close()
 			s.send(tc.headers)
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
+			hs := s.recvSetHeaders()
+			if hs[contract.RetryHeader] != "1" || hs[":status"] != "503" {
 				t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
 			}
 			s.close()

@@ -44,9 +44,9 @@ type attemptStream struct {
 	peer    string // the stream's remote address, for refusal logs
 	traceID string // the plan id: the trace key
 	attempt int
-	plan    planInfo
+	plan    contract.Plan
 	index   int // index of the target in plan.Targets
-	target  planTarget
+	target  contract.Target
 	ep      *endpoint
 	preq    provider.Request
 	// headerNames are the request header names this attempt arrived with:
@@ -85,7 +85,7 @@ func newAttemptStream(s *Server, st *state) *attemptStream {
 
 // logger is the stream's logger, built only when something is logged.
 func (a *attemptStream) logger() *slog.Logger {
-	return a.s.log.With("phase", PhaseAttempt, "request_id", a.reqID, "attempt", a.attempt,
+	return a.s.log.With("phase", contract.PhaseAttempt, "request_id", a.reqID, "attempt", a.attempt,
 		"provider", a.target.Provider, "model", a.target.Model)
 }
 
@@ -122,8 +122,7 @@ func (a *attemptStream) end(err error) {
 			// before its end: a provider reset or the client leaving, which
 			// the attempt phase cannot tell apart (Envoy resets the client's
 			// stream either way). Counted as its own outcome, neutral.
-			a.uncounted = false
-			a.s.count(a.target.Provider, a.target.Model, provider.ClassCut)
+			a.countAnswer(provider.ClassCut)
 			a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(provider.Classification{Class: provider.ClassCut,
 				Status: a.status, Message: "the answer was cut after it reached the client (provider reset or client gone)"}))
 			a.logger().Warn("answer cut after it reached the client", "status", a.status)
@@ -197,16 +196,16 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
 	a.s.metrics.refused[why].Add(1)
-	a.s.log.Error("attempt refused", "phase", PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
+	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
-	attrs := req.GetAttributes()[attrNamespace]
+	attrs := req.GetAttributes()[contract.AttrNamespace]
 	if attrs == nil {
 		//lint:ignore SA1019 an older Envoy sends the attributes on the deprecated HttpHeaders field
-		attrs = h.GetAttributes()[attrNamespace]
+		attrs = h.GetAttributes()[contract.AttrNamespace]
 	}
 	a.attempt = attemptCount(attrs, hs)
 	a.reqID = cleanRequestID(hs["x-request-id"])
@@ -234,21 +233,15 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	}
 	hostProvider := a.s.hostProvider(attrs)
 	a.index = min(a.attempt-1, len(plan.Targets)-1)
-	if hostProvider != "" && plan.Targets[a.index].Provider != hostProvider {
+	if planned := plan.Targets[a.index].Provider; hostProvider != "" && planned != hostProvider {
 		// Envoy chose another cluster than the plan says for this attempt (for
 		// example the configured groups, when the override was unusable): serve
 		// the provider Envoy really chose, with the plan's model for it.
-		found := false
-		for i, t := range plan.Targets {
-			if t.Provider == hostProvider {
-				a.index, found = i, true
-				break
-			}
-		}
-		if !found {
+		a.index = slices.IndexFunc(plan.Targets, func(t contract.Target) bool { return t.Provider == hostProvider })
+		if a.index < 0 {
 			return a.refuse(refusedProviderNotInPlan, "provider_not_in_plan", fmt.Sprintf("Envoy sent attempt %d to provider %q, which is not in the signed plan of chain %q (are the route's priority groups overridden from metadata namespace %q?)", a.attempt, hostProvider, plan.Chain, a.st.cfg.MetadataNamespace)), nil
 		}
-		a.logger().Warn("attempt provider differs from the plan", "planned", plan.Targets[min(a.attempt-1, len(plan.Targets)-1)].Provider, "actual", hostProvider)
+		a.logger().Warn("attempt provider differs from the plan", "planned", planned, "actual", hostProvider)
 	}
 	a.target = plan.Targets[a.index]
 	a.ep = a.st.endpoints[a.target.Provider]
@@ -321,7 +314,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	// attempts: an earlier attempt's key must not reach this provider). A
 	// header set below is never also removed.
 	removed := map[string]bool{}
-	for _, k := range slices.Concat(a.st.credHeaders, []string{HeaderChain}, a.headerNames) {
+	for _, k := range slices.Concat(a.st.credHeaders, []string{contract.HeaderChain}, a.headerNames) {
 		if !removed[k] && !set(k) && !forwarded(k) {
 			removed[k] = true
 			m.removeHeader(k)

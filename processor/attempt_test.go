@@ -12,9 +12,13 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 const chatBody = `{"model":"premium","messages":[{"role":"user","content":"hi"}]}`
+
+// streamChatBody asks chain premium for a streamed answer.
+const streamChatBody = `{"model":"premium","stream":true,"messages":[]}`
 
 // TestAttempt_RewritesRequestForProvider verifies path, credentials (client
 // key and earlier attempts' headers removed), body model and content-length.
@@ -33,7 +37,7 @@ func TestAttempt_RewritesRequestForProvider(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.provider, func(t *testing.T) {
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(h.attemptRequest(dm, tc.attempt, tc.provider, "req-1"))
 			s.recv()
@@ -52,7 +56,7 @@ func TestAttempt_RewritesRequestForProvider(t *testing.T) {
 				t.Fatalf("body model: got %q (%v), want %q", got.Model, err, tc.model)
 			}
 			removed := strings.Join(c.GetHeaderMutation().GetRemoveHeaders(), ",")
-			for _, k := range []string{"x-api-key", "api-key", "x-goog-api-key", "anthropic-version", HeaderChain} {
+			for _, k := range []string{"x-api-key", "api-key", "x-goog-api-key", "anthropic-version", contract.HeaderChain} {
 				if !strings.Contains(removed, k) {
 					t.Fatalf("remove_headers: got %q, want %q removed", removed, k)
 				}
@@ -73,7 +77,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	s1.send(respHeaders(false, ":status", "503", "content-type", "application/json"))
 	s1.send(respBody(`{"error":{"message":"down","type":"server_error"}}`, true))
 	r := s1.recv()
-	must(t, setHeaders(r.GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderRetry] == "1",
+	must(t, setHeaders(r.GetResponseHeaders().GetResponse().GetHeaderMutation())[contract.RetryHeader] == "1",
 		"attempt 1 503: got %v, want the retry marker", r)
 	s1.recv() // the held body chunk
 	s1.close()
@@ -84,14 +88,14 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 	h.clock.Advance(250 * time.Millisecond)
 	s2.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s2.send(respBody(`{"id":"x","choices":[]}`, true))
-	hs := setHeaders(s2.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[HeaderProvider] != "groq" || hs[HeaderModel] != "llama-3.3-70b-versatile" || hs[HeaderAttempt] != "2" {
+	hs := s2.recvSetHeaders()
+	if hs[contract.HeaderProvider] != "groq" || hs[contract.HeaderModel] != "llama-3.3-70b-versatile" || hs[contract.HeaderAttempt] != "2" {
 		t.Fatalf("who answered: got %v", hs)
 	}
 	want := "attempt=1;provider=openai;model=gpt-4o;outcome=overloaded;status=503;ms=0, " +
 		"attempt=2;provider=groq;model=llama-3.3-70b-versatile;outcome=success;status=200;ms=250"
-	if hs[HeaderTrace] != want {
-		t.Fatalf("trace:\n got %q\nwant %q", hs[HeaderTrace], want)
+	if hs[contract.HeaderTrace] != want {
+		t.Fatalf("trace:\n got %q\nwant %q", hs[contract.HeaderTrace], want)
 	}
 	if r := s2.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
 		t.Fatalf("OpenAI body: got %v, want it passed unchanged", r)
@@ -107,9 +111,9 @@ func TestAttempt_RateLimitOpensBreakerAtOnce(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "429", "retry-after", "120", "content-type", "application/json"))
 	s.send(respBody(`{"error":{"message":"slow down","type":"rate_limit_error"}}`, true))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[HeaderRetry] != "1" {
-		t.Fatalf("marker: got %v, want %s: 1", hs, HeaderRetry)
+	hs := s.recvSetHeaders()
+	if hs[contract.RetryHeader] != "1" {
+		t.Fatalf("marker: got %v, want %s: 1", hs, contract.RetryHeader)
 	}
 	if got := h.state("openai/gpt-4o"); got != "open" {
 		t.Fatalf("breaker after one 429: got %s, want open", got)
@@ -154,11 +158,11 @@ func TestAttempt_FailuresMarkedForRetry(t *testing.T) {
 			defer s.close()
 			s.send(respHeaders(false, ":status", tc.status, "content-type", "application/json"))
 			s.send(respBody(tc.body, true))
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if got := hs[HeaderRetry] == "1"; got != tc.marked {
+			hs := s.recvSetHeaders()
+			if got := hs[contract.RetryHeader] == "1"; got != tc.marked {
 				t.Fatalf("marked: got %v, want %v (headers %v)", got, tc.marked, hs)
 			}
-			if !tc.marked && hs[HeaderProvider] != "openai" {
+			if !tc.marked && hs[contract.HeaderProvider] != "openai" {
 				t.Fatalf("returned error: got headers %v, want the provider named", hs)
 			}
 			if got := h.state("openai/gpt-4o"); got != tc.state {
@@ -191,7 +195,7 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 	}
 	m := r.GetResponseHeaders().GetResponse().GetHeaderMutation()
 	hs := setHeaders(m)
-	if hs[":status"] != "429" || hs[HeaderRetry] != "" || hs["retry-after"] != "7" || hs["content-type"] != "application/json" ||
+	if hs[":status"] != "429" || hs[contract.RetryHeader] != "" || hs["retry-after"] != "7" || hs["content-type"] != "application/json" ||
 		!strings.Contains(strings.Join(m.GetRemoveHeaders(), ","), "content-length") {
 		t.Fatalf("headers: got %v (removed %v), want 429, retry-after 7, JSON, no marker, content-length removed", hs, m.GetRemoveHeaders())
 	}
@@ -225,14 +229,11 @@ func TestAttempt_LastFailureListsEveryAttempt(t *testing.T) {
 // stream (no marker, no retry) with the trace in its headers.
 func TestAttempt_LastStreamFailurePassesTheStream(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 2, "groq", "req-ls", streamBody)
+	s := h.streamAttempt(streamChatBody, 2, "groq", "req-ls")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("data: {\"error\":{\"message\":\"overloaded\"}}\n\n", false))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[HeaderRetry] != "" || hs[":status"] != "" || !strings.Contains(hs[HeaderTrace], "outcome=server_error") {
+	hs := s.recvSetHeaders()
+	if hs[contract.RetryHeader] != "" || hs[":status"] != "" || !strings.Contains(hs[contract.HeaderTrace], "outcome=server_error") {
 		t.Fatalf("headers: got %v, want the stream passed with its trace and no marker", hs)
 	}
 	if r := s.recv(); r.GetResponseBody() == nil || r.GetResponseBody().GetResponse().GetBodyMutation() != nil {
@@ -247,14 +248,12 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	streamBody := `{"model":"premium","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	t.Run("error first event fails over", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s1", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s1")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		s.send(respBody(`data: {"error":{"message":"overloaded","type":"server_error"}}`, false))
 		s.send(respBody("\n\n", false))
-		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-		if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+		hs := s.recvSetHeaders()
+		if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 			t.Fatalf("got %v, want :status 503 and the retry marker", hs)
 		}
 		for i := range 2 {
@@ -265,15 +264,13 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 	t.Run("good first event releases in order", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s2", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s2")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		s.send(respBody(`data: {"choices":[{"delta":{"role":"assistant","content":"Hi"}}]}`, false))
 		s.send(respBody("\n\ndata: {}\n\n", false))
 		r := s.recv()
 		hs := setHeaders(r.GetResponseHeaders().GetResponse().GetHeaderMutation())
-		if hs[HeaderProvider] != "openai" || hs[":status"] != "" {
+		if hs[contract.HeaderProvider] != "openai" || hs[":status"] != "" {
 			t.Fatalf("headers: got %v, want success headers", hs)
 		}
 		for i := range 2 {
@@ -288,12 +285,10 @@ func TestAttempt_StreamHeldUntilFirstEvent(t *testing.T) {
 	})
 	t.Run("no first event within the budget fails over", func(t *testing.T) {
 		h := newHarness(t, "")
-		dm := h.planFor(streamBody)
-		s := h.runAttempt(dm, 1, "openai", "req-s3", streamBody)
+		s := h.streamAttempt(streamBody, 1, "openai", "req-s3")
 		defer s.close()
-		s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 		h.clock.fireNextTimer(t) // stream_first_event_timeout passes
-		hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
+		hs := s.recvSetHeaders()
 		if hs[":status"] != "503" {
 			t.Fatalf("got %v, want :status 503 after the budget", hs)
 		}
@@ -402,7 +397,7 @@ func TestAttempt_PlanPerTryTimeoutBlames(t *testing.T) {
 // forwarded plan) gets a 500 naming the fix rather than a wrong provider call.
 func TestAttempt_MissingPlanIsAClearError(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions"))
 	ir := s.recv().GetImmediateResponse()
@@ -448,7 +443,7 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s.send(respBody(`{"choices":[]}`, true))
-	got := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())[HeaderTrace]
+	got := s.recvSetHeaders()[contract.HeaderTrace]
 	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
 	}
@@ -488,7 +483,7 @@ func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(tc.req(h))
 			ir := s.recv().GetImmediateResponse()
@@ -523,7 +518,7 @@ chains:
 `)
 	body := `{"model":"both","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]}`
 	dm := h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 1, "gem", "rq-7"))
 	s.recv()
@@ -545,7 +540,7 @@ chains:
 func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 1, "openai", "req-1",
 		"cookie", "session=secret", "proxy-authorization", "Basic c2VjcmV0", "accept-encoding", "gzip, br",
@@ -560,7 +555,7 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 		removed[k] = true
 	}
 	set := setHeaders(m)
-	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", HeaderChain} {
+	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", contract.HeaderChain} {
 		if !removed[k] {
 			t.Errorf("remove_headers %v: got %q kept, want it removed", m.GetRemoveHeaders(), k)
 		}
@@ -584,14 +579,11 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 // without waiting for a body chunk (Envoy #45355).
 func TestAttempt_SilentStreamClosesAfterFailover(t *testing.T) {
 	h := newHarness(t, "")
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(streamBody)
-	s := h.runAttempt(dm, 1, "openai", "req-silent", streamBody)
+	s := h.streamAttempt(streamChatBody, 1, "openai", "req-silent")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	h.clock.fireNextTimer(t) // stream_first_event_timeout passes
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+	hs := s.recvSetHeaders()
+	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 		t.Fatalf("headers: got %v, want :status 503 and the retry marker", hs)
 	}
 	r, err := s.s.Recv()
@@ -616,7 +608,7 @@ func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 		{"error body never came", chatBody, respHeaders(false, ":status", "503", "content-type", "application/json"), 503},
 		{"answer body never came", chatBody, respHeaders(false, ":status", "200", "content-type", "application/json"), 502},
 		// Failed before any hold began: not mistaken for a held stream (holdNone).
-		{"empty event stream", `{"model":"premium","stream":true,"messages":[]}`,
+		{"empty event stream", streamChatBody,
 			respHeaders(true, ":status", "200", "content-type", "text/event-stream"), 502},
 		{"a 204 instead of an answer", chatBody, respHeaders(true, ":status", "204"), 502},
 	} {
@@ -641,7 +633,7 @@ func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 			if err := json.Unmarshal(ir.GetBody(), &e); err != nil || e.Error.Code != "all_targets_failed" {
 				t.Fatalf("body: got %s (%v), want an all_targets_failed error", ir.GetBody(), err)
 			}
-			if hs := setHeaders(ir.GetHeaders()); hs[HeaderTrace] == "" || hs[HeaderRetry] != "" {
+			if hs := setHeaders(ir.GetHeaders()); hs[contract.HeaderTrace] == "" || hs[contract.RetryHeader] != "" {
 				t.Fatalf("headers: got %v, want the trace and no retry marker", hs)
 			}
 		})
@@ -654,10 +646,9 @@ func TestAttempt_LastFailureWithoutBodyChunkAnswersAtOnce(t *testing.T) {
 // handlers are driven directly so the timeout comes after the event.
 func TestAttempt_EventsWithoutContentPassUnjudgedAtTheBudget(t *testing.T) {
 	h := newHarness(t, "")
-	body := `{"model":"premium","stream":true,"messages":[]}`
-	dm := h.planFor(body)
+	dm := h.planFor(streamChatBody)
 	a := newAttemptStream(h.srv, h.srv.state.Load())
-	for _, req := range []*extprocv3.ProcessingRequest{h.attemptRequest(dm, 1, "openai", "req-think"), reqBody(body)} {
+	for _, req := range []*extprocv3.ProcessingRequest{h.attemptRequest(dm, 1, "openai", "req-think"), reqBody(streamChatBody)} {
 		if _, err := a.handle(req); err != nil {
 			t.Fatal(err)
 		}
@@ -678,7 +669,7 @@ func TestAttempt_EventsWithoutContentPassUnjudgedAtTheBudget(t *testing.T) {
 		t.Fatalf("at the budget: got %v, %v; want the headers and the held chunk", out, err)
 	}
 	hs := setHeaders(out[0].GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[":status"] != "" || hs[HeaderRetry] != "" || hs[HeaderProvider] != "openai" {
+	if hs[":status"] != "" || hs[contract.RetryHeader] != "" || hs[contract.HeaderProvider] != "openai" {
 		t.Fatalf("headers: got %v, want the stream released as an answer", hs)
 	}
 	a.end(nil)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // benchBody is a chat request of about n bytes.
@@ -74,13 +75,13 @@ func BenchmarkPhasesGRPC(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r := h.open(PhaseRoute)
+		r := h.open(contract.PhaseRoute)
 		r.send(rh)
 		r.recv()
 		r.send(rb)
 		r.recv()
 		r.close()
-		a := h.open(PhaseAttempt)
+		a := h.open(contract.PhaseAttempt)
 		a.send(ah)
 		a.recv()
 		a.send(rb)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -24,11 +25,11 @@ func (r *routeStream) noteCaller(req *extprocv3.ProcessingRequest) {
 	if !r.st.access.Active() {
 		return
 	}
-	attrs := req.GetAttributes()[attrNamespace].GetFields()
-	r.client.caller.Source = attrs[AttrSourceAddress].GetStringValue()
-	r.client.caller.URISAN = attrs[AttrURISAN].GetStringValue()
+	attrs := req.GetAttributes()[contract.AttrNamespace].GetFields()
+	r.client.caller.Source = attrs[contract.AttrSourceAddress].GetStringValue()
+	r.client.caller.URISAN = attrs[contract.AttrURISAN].GetStringValue()
 	if j := r.st.cfg.Clients.JWT; j != nil {
-		payload := req.GetMetadataContext().GetFilterMetadata()[JWTNamespace].GetFields()[j.PayloadKey].GetStructValue()
+		payload := req.GetMetadataContext().GetFilterMetadata()[contract.JWTNamespace].GetFields()[j.PayloadKey].GetStructValue()
 		r.client.caller.Claim = payload.GetFields()[j.Claim].GetStringValue()
 	}
 }
@@ -85,7 +86,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	case access.SourceDenied:
 		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not call from this address", c.Name)
 	case access.ChainHeaderDenied:
-		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not pick a chain with the %s header", c.Name, HeaderChain)
+		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not pick a chain with the %s header", c.Name, contract.HeaderChain)
 	case access.ChainDenied:
 		e.Code, e.Message = "permission_denied", fmt.Sprintf("client %q may not use chain %q", c.Name, chain)
 	case access.ModelDenied:

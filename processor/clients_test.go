@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/access"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // clientsYAML is a clients section: a keyed team limited to the premium
@@ -69,16 +70,16 @@ func routeRequest(w who, kv ...string) *extprocv3.ProcessingRequest {
 	r := reqHeaders(false, append(args, w.headers...)...)
 	attrs := map[string]*structpb.Value{}
 	if w.source != "" {
-		attrs[AttrSourceAddress] = structpb.NewStringValue(w.source)
+		attrs[contract.AttrSourceAddress] = structpb.NewStringValue(w.source)
 	}
 	if w.san != "" {
-		attrs[AttrURISAN] = structpb.NewStringValue(w.san)
+		attrs[contract.AttrURISAN] = structpb.NewStringValue(w.san)
 	}
-	r.Attributes = map[string]*structpb.Struct{attrNamespace: {Fields: attrs}}
+	r.Attributes = map[string]*structpb.Struct{contract.AttrNamespace: {Fields: attrs}}
 	if w.claim != "" {
 		payload, _ := structpb.NewStruct(map[string]any{"sub": w.claim, "iss": "https://issuer"})
 		r.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-			JWTNamespace: {Fields: map[string]*structpb.Value{"jwt_payload": structpb.NewStructValue(payload)}}}}
+			contract.JWTNamespace: {Fields: map[string]*structpb.Value{"jwt_payload": structpb.NewStructValue(payload)}}}}
 	}
 	return r
 }
@@ -95,7 +96,7 @@ type decision struct {
 // already refuse it).
 func (h *harness) decide(w who, body string, kv ...string) decision {
 	h.t.Helper()
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(routeRequest(w, kv...))
 	r := s.recv()
@@ -138,8 +139,8 @@ func TestClients_Decisions(t *testing.T) {
 		{"key from outside its CIDR", who{headers: key, source: "172.16.0.1:4444"}, premiumBody, nil, 403, "permission_denied"},
 		{"forwarded-for cannot fake the source", who{headers: append([]string{"x-forwarded-for", "10.9.9.9"}, key...), source: "172.16.0.1:1"}, premiumBody, nil, 403, "permission_denied"},
 		{"chain not allowed", who{headers: key, source: "10.1.2.3:4444"}, `{"model":"cheap","messages":[]}`, nil, 403, "permission_denied"},
-		{"chain header not allowed", who{headers: key, source: "10.1.2.3:4444"}, premiumBody, []string{HeaderChain, "premium"}, 403, "permission_denied"},
-		{"san client may pick a chain", who{san: "spiffe://mesh/ns/a/sa/svc"}, premiumBody, []string{HeaderChain, "cheap"}, 200, ""},
+		{"chain header not allowed", who{headers: key, source: "10.1.2.3:4444"}, premiumBody, []string{contract.HeaderChain, "premium"}, 403, "permission_denied"},
+		{"san client may pick a chain", who{san: "spiffe://mesh/ns/a/sa/svc"}, premiumBody, []string{contract.HeaderChain, "cheap"}, 200, ""},
 		{"jwt client on its model", who{claim: "alice"}, `{"model":"cheap","messages":[]}`, nil, 200, ""},
 		{"jwt client on another model", who{claim: "alice"}, premiumBody, nil, 403, "permission_denied"},
 		{"office by network", who{source: "192.168.7.7:1"}, premiumBody, nil, 200, ""},
@@ -228,7 +229,7 @@ func TestClients_ForgedPlanClientChargesNothing(t *testing.T) {
 			before := h.srv.limiter.Len()
 			_, usedBefore := h.srv.limiter.Used(h.srv.state.Load().access, name, h.clock.Now())
 			d.plan.GetFields()["llm_failover.plan"].GetStructValue().Fields["client"] = structpb.NewStringValue(name)
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			s.send(h.attemptRequest(d.plan, 1, "openai", "r"))
 			r := s.recv()
 			if got := r.GetImmediateResponse().GetDetails(); got != "llm_failover_plan_unverified" {
@@ -249,7 +250,7 @@ func TestClients_ForgedPlanClientChargesNothing(t *testing.T) {
 // key, no attribute and the chain header are accepted, and the plan names no client.
 func TestClients_NoSectionKeepsOldBehaviour(t *testing.T) {
 	h := newHarness(t, "")
-	d := h.decide(who{headers: []string{"authorization", "Bearer whatever"}}, premiumBody, HeaderChain, "premium")
+	d := h.decide(who{headers: []string{"authorization", "Bearer whatever"}}, premiumBody, contract.HeaderChain, "premium")
 	if d.status != 200 {
 		t.Fatalf("got %d %s, want 200", d.status, d.code)
 	}
@@ -264,7 +265,7 @@ func TestClients_NoSectionKeepsOldBehaviour(t *testing.T) {
 func TestAttempt_RemovesClientKeyHeaders(t *testing.T) {
 	h := newHarnessYAML(t, testConfigWithout()+clientsYAML)
 	d := h.decide(who{headers: []string{"x-api-key", "sk-team-a"}, source: "10.0.0.1:1"}, premiumBody)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(d.plan, 1, "openai", "r", "x-api-key", "sk-team-a"))
 	s.recv()

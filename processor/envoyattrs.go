@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/llm-failover/llm-failover/contract"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -14,7 +15,7 @@ import (
 // attemptCount reads upstream.request_attempt_count (a number, or a string),
 // falling back to x-envoy-attempt-count, then 1.
 func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
-	if v := attrs.GetFields()[attrAttemptCount]; v != nil {
+	if v := attrs.GetFields()[contract.AttrAttemptCount]; v != nil {
 		switch k := v.Kind.(type) {
 		case *structpb.Value_NumberValue:
 			if k.NumberValue >= 1 && k.NumberValue < 1e6 {
@@ -36,7 +37,7 @@ func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
 // text format of the endpoint's core.v3.Metadata (Envoy prints message-typed
 // CEL values with ShortDebugString), or a Struct of the same shape.
 func (s *Server) hostProvider(attrs *structpb.Struct) string {
-	v := attrs.GetFields()[attrHostMetadata]
+	v := attrs.GetFields()[contract.AttrHostMetadata]
 	if v == nil {
 		return ""
 	}
@@ -81,5 +82,5 @@ func parseHostProvider(v *structpb.Value) string {
 			fm[ns] = s.GetStructValue()
 		}
 	}
-	return fm[EndpointNamespace].GetFields()["provider"].GetStringValue()
+	return fm[contract.EndpointNamespace].GetFields()["provider"].GetStringValue()
 }

@@ -3,6 +3,8 @@ package processor
 import (
 	"slices"
 	"testing"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // envoyKeysConfig holds openai's, anthropic's and local's keys in Envoy
@@ -63,7 +65,7 @@ func TestAttempt_EnvoyHeldKeyIsOnlyRemoved(t *testing.T) {
 	credentials := []string{"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-local-key"}
 	for _, tc := range tests {
 		t.Run(tc.provider, func(t *testing.T) {
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(h.attemptRequest(dm, tc.attempt, tc.provider, "req-1", "api-key", "client-azure-key", "x-goog-api-key", "client-gemini-key"))
 			s.recv()
@@ -99,9 +101,9 @@ func TestAttempt_EnvoyHeldKeyRejectedOpensBreaker(t *testing.T) {
 			defer s.close()
 			s.send(respHeaders(false, ":status", status, "content-type", "application/json"))
 			s.send(respBody(`{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, true))
-			hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-			if hs[HeaderRetry] != "1" {
-				t.Errorf("retry marker: got headers %v, want %s: 1 (fail over)", hs, HeaderRetry)
+			hs := s.recvSetHeaders()
+			if hs[contract.RetryHeader] != "1" {
+				t.Errorf("retry marker: got headers %v, want %s: 1 (fail over)", hs, contract.RetryHeader)
 			}
 			if got := h.state("openai/gpt-4o"); got != "open" {
 				t.Errorf("breaker openai/gpt-4o: got %s, want open", got)

@@ -246,7 +246,7 @@ type stream struct {
 func (h *harness) open(phase string) *stream {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	ctx = metadata.AppendToOutgoingContext(ctx, PhaseHeader, phase)
+	ctx = metadata.AppendToOutgoingContext(ctx, contract.PhaseHeader, phase)
 	s, err := h.client.Process(ctx)
 	if err != nil {
 		cancel()
@@ -271,6 +271,13 @@ func (s *stream) recv() *extprocv3.ProcessingResponse {
 		s.t.Fatalf("recv: %v", err)
 	}
 	return r
+}
+
+// recvSetHeaders receives the answer to response headers and returns the
+// headers it sets.
+func (s *stream) recvSetHeaders() map[string]string {
+	s.t.Helper()
+	return setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
 }
 
 // close ends the stream from Envoy's side and waits for the server to finish.
@@ -321,7 +328,7 @@ func setHeaders(m *extprocv3.HeaderMutation) map[string]string {
 func hostMetadataText(t testing.TB, providerName string) string {
 	t.Helper()
 	s, _ := structpb.NewStruct(map[string]any{"provider": providerName})
-	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{EndpointNamespace: s}}
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{contract.EndpointNamespace: s}}
 	b, err := prototext.MarshalOptions{}.Marshal(md)
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +348,7 @@ func (h *harness) planFor(body string, kv ...string) *structpb.Struct {
 // while the attempts run.
 func (h *harness) planOpen(body string, kv ...string) (*structpb.Struct, *stream) {
 	h.t.Helper()
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json",
 		"x-request-id", "req-1"}, kv...)
 	s.send(reqHeaders(false, args...))
@@ -415,18 +422,27 @@ func (h *harness) attemptRequest(dm *structpb.Struct, attempt int, providerName,
 		"authorization", "Bearer client-key", "x-api-key", "left-by-attempt-1"}, kv...)
 	r := reqHeaders(false, args...)
 	r.MetadataContext = md
-	r.Attributes = map[string]*structpb.Struct{attrNamespace: {Fields: map[string]*structpb.Value{
-		attrHostMetadata: structpb.NewStringValue(hostMetadataText(h.t, providerName)),
-		attrAttemptCount: structpb.NewNumberValue(float64(attempt)),
+	r.Attributes = map[string]*structpb.Struct{contract.AttrNamespace: {Fields: map[string]*structpb.Value{
+		contract.AttrHostMetadata: structpb.NewStringValue(hostMetadataText(h.t, providerName)),
+		contract.AttrAttemptCount: structpb.NewNumberValue(float64(attempt)),
 	}}}
 	return r
 }
 
 // runAttempt drives an attempt through its request and returns the stream
 // waiting for response headers.
+// streamAttempt plans body, runs the attempt numbered attempt on providerName
+// and sends the provider's 200 event-stream response headers.
+func (h *harness) streamAttempt(body string, attempt int, providerName, reqID string) *stream {
+	h.t.Helper()
+	s := h.runAttempt(h.planFor(body), attempt, providerName, reqID, body)
+	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
+	return s
+}
+
 func (h *harness) runAttempt(dm *structpb.Struct, attempt int, providerName, reqID, body string) *stream {
 	h.t.Helper()
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	s.send(h.attemptRequest(dm, attempt, providerName, reqID))
 	if r := s.recv(); r.GetRequestHeaders() == nil {
 		h.t.Fatalf("attempt headers: got %v, want a headers response", r)
@@ -485,7 +501,7 @@ func (h *harness) startDrain() <-chan error {
 	}()
 	deadline := time.Now().Add(testTimeout)
 	for {
-		n := h.open(PhaseRoute)
+		n := h.open(contract.PhaseRoute)
 		_ = n.s.Send(reqHeaders(true)) // a refused stream may already be closed: the status comes with Recv
 		_, err := n.s.Recv()
 		n.cancel()

@@ -356,7 +356,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	a.record(cls)
 	if !a.last() {
 		m := &mutation{}
-		m.setHeader(HeaderRetry, contract.RetryValue)
+		m.setHeader(contract.RetryHeader, contract.RetryValue)
 		a.retryAfter(m)
 		if a.status < 400 {
 			// A 200 that failed (stream error event or stall, untranslatable
@@ -412,12 +412,12 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 // dropped).
 func (a *attemptStream) traceHeaders() *mutation {
 	m := &mutation{}
-	m.removeHeader(HeaderRetry)
+	m.removeHeader(contract.RetryHeader)
 	a.retryAfter(m)
-	m.setHeader(HeaderProvider, a.target.Provider)
-	m.setHeader(HeaderModel, a.target.Model)
-	m.setHeader(HeaderAttempt, strconv.Itoa(a.attempt))
-	m.setHeader(HeaderChain, a.plan.Chain)
-	m.setHeader(HeaderTrace, formatTrace(a.s.traces.get(a.traceID, a.s.clock.Now())))
+	m.setHeader(contract.HeaderProvider, a.target.Provider)
+	m.setHeader(contract.HeaderModel, a.target.Model)
+	m.setHeader(contract.HeaderAttempt, strconv.Itoa(a.attempt))
+	m.setHeader(contract.HeaderChain, a.plan.Chain)
+	m.setHeader(contract.HeaderTrace, formatTrace(a.s.traces.get(a.traceID, a.s.clock.Now())))
 	return m
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -84,7 +85,7 @@ func (s *Server) settle(recs []attemptRecord) {
 		if b := s.registry.Lookup(r.Target); b != nil {
 			b.Record(now, outcomeOf(provider.Classification{Class: r.Class}, 0))
 		}
-		s.log.Info("attempt ended without an answer", "phase", PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
+		s.log.Info("attempt ended without an answer", "phase", contract.PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
 			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)
 	}
 }

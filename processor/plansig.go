@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // Plans are signed (docs/envoy-contract.md, "Route phase"; docs/security.md):
@@ -99,7 +100,7 @@ func (k *planKeys) set(key []byte) {
 }
 
 // sign sets p's expiry (exp, unix ms) and signature.
-func (k *planKeys) sign(p *planInfo, exp time.Time) {
+func (k *planKeys) sign(p *contract.Plan, exp time.Time) {
 	p.Exp = exp.UnixMilli()
 	sum := k.keys.Load().current.mac(p)
 	p.Sig = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -107,7 +108,7 @@ func (k *planKeys) sign(p *planInfo, exp time.Time) {
 
 // verify checks p's signature with the current or the previous key, then
 // its expiry at now.
-func (k *planKeys) verify(p *planInfo, now time.Time) error {
+func (k *planKeys) verify(p *contract.Plan, now time.Time) error {
 	var sig [sha256.Size]byte
 	if base64.RawURLEncoding.EncodedLen(len(sig)) != len(p.Sig) {
 		return errPlanSignature
@@ -145,7 +146,7 @@ func newMACKey(key []byte) *macKey {
 }
 
 // mac is the HMAC-SHA256 of p's canonical encoding (contract.Plan.AppendCanonical).
-func (m *macKey) mac(p *planInfo) [sha256.Size]byte {
+func (m *macKey) mac(p *contract.Plan) [sha256.Size]byte {
 	st := m.pool.Get().(*macState)
 	st.buf = p.AppendCanonical(st.buf[:0])
 	st.h.Reset()
@@ -157,7 +158,7 @@ func (m *macKey) mac(p *planInfo) [sha256.Size]byte {
 }
 
 // matches reports whether sig is p's signature under m (false for no key).
-func (m *macKey) matches(p *planInfo, sig [sha256.Size]byte) bool {
+func (m *macKey) matches(p *contract.Plan, sig [sha256.Size]byte) bool {
 	if m == nil {
 		return false
 	}

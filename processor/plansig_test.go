@@ -112,7 +112,7 @@ func TestAttempt_ForgedStreamsGetNothing(t *testing.T) {
 			h := newForgeHarness(t)
 			dm, host := tc.forge(h)
 			labels := metricLabels(h)
-			s := h.open(PhaseAttempt)
+			s := h.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(h.attemptRequest(dm, 1, host, "forged"))
 			r := s.recv()
@@ -174,7 +174,7 @@ func TestAttempt_SignedPlanFromAReplicaSharingTheKeyIsServed(t *testing.T) {
 			y := strings.Replace(testConfig, "server:\n  stream_first_event_timeout: 300ms\n", tc.extra, 1)
 			planner, attempter := newHarnessYAML(t, y), newHarnessYAML(t, y)
 			dm := planner.planFor(chatBody)
-			s := attempter.open(PhaseAttempt)
+			s := attempter.open(contract.PhaseAttempt)
 			defer s.close()
 			s.send(attempter.attemptRequest(dm, 1, "openai", "r"))
 			r := s.recv()
@@ -194,7 +194,7 @@ func TestPlanKeys_ReloadKeepsThePreviousKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1000, 0)
-	old := planInfo{ID: "a", Targets: []planTarget{{Provider: "p", Model: "m", Cluster: "c"}}}
+	old := contract.Plan{ID: "a", Targets: []contract.Target{{Provider: "p", Model: "m", Cluster: "c"}}}
 	k.set([]byte(strings.Repeat("1", 32)))
 	k.sign(&old, now.Add(time.Minute))
 	k.set([]byte(strings.Repeat("2", 32)))
@@ -212,21 +212,21 @@ func TestPlanKeys_ReloadKeepsThePreviousKey(t *testing.T) {
 func TestPlan_EveryFieldIsSigned(t *testing.T) {
 	k, _ := newPlanKeys()
 	k.set(k.random)
-	base := planInfo{ID: "id", Gen: 1, Chain: "c", Stream: true, IncludeUsage: true, Extra: 1, PerTry: time.Second,
-		Targets: []planTarget{{Provider: "p", Model: "m", Cluster: "c", ContextWindow: 8}}}
+	base := contract.Plan{ID: "id", Gen: 1, Chain: "c", Stream: true, IncludeUsage: true, Extra: 1, PerTry: time.Second,
+		Targets: []contract.Target{{Provider: "p", Model: "m", Cluster: "c", ContextWindow: 8}}}
 	now := time.Unix(1000, 0)
 	k.sign(&base, now.Add(time.Hour))
-	changes := map[string]func(p *planInfo){
-		"id": func(p *planInfo) { p.ID = "id2" }, "gen": func(p *planInfo) { p.Gen = 2 },
-		"chain": func(p *planInfo) { p.Chain = "d" }, "stream": func(p *planInfo) { p.Stream = false },
-		"include_usage": func(p *planInfo) { p.IncludeUsage = false }, "extra": func(p *planInfo) { p.Extra = 2 },
-		"per_try_ms": func(p *planInfo) { p.PerTry = 2 * time.Second }, "exp": func(p *planInfo) { p.Exp++ },
-		"provider": func(p *planInfo) { p.Targets[0].Provider = "q" }, "model": func(p *planInfo) { p.Targets[0].Model = "n" },
-		"cluster":        func(p *planInfo) { p.Targets[0].Cluster = "d" },
-		"context_window": func(p *planInfo) { p.Targets[0].ContextWindow = 9 },
-		"a target more":  func(p *planInfo) { p.Targets = append(p.Targets, planTarget{}) },
-		"split strings":  func(p *planInfo) { p.ID, p.Chain = "idc", "" },
-		"client":         func(p *planInfo) { p.Client = "other" },
+	changes := map[string]func(p *contract.Plan){
+		"id": func(p *contract.Plan) { p.ID = "id2" }, "gen": func(p *contract.Plan) { p.Gen = 2 },
+		"chain": func(p *contract.Plan) { p.Chain = "d" }, "stream": func(p *contract.Plan) { p.Stream = false },
+		"include_usage": func(p *contract.Plan) { p.IncludeUsage = false }, "extra": func(p *contract.Plan) { p.Extra = 2 },
+		"per_try_ms": func(p *contract.Plan) { p.PerTry = 2 * time.Second }, "exp": func(p *contract.Plan) { p.Exp++ },
+		"provider": func(p *contract.Plan) { p.Targets[0].Provider = "q" }, "model": func(p *contract.Plan) { p.Targets[0].Model = "n" },
+		"cluster":        func(p *contract.Plan) { p.Targets[0].Cluster = "d" },
+		"context_window": func(p *contract.Plan) { p.Targets[0].ContextWindow = 9 },
+		"a target more":  func(p *contract.Plan) { p.Targets = append(p.Targets, contract.Target{}) },
+		"split strings":  func(p *contract.Plan) { p.ID, p.Chain = "idc", "" },
+		"client":         func(p *contract.Plan) { p.Client = "other" },
 	}
 	if err := k.verify(&base, now); err != nil {
 		t.Fatalf("unchanged: got %v, want verified", err)
@@ -234,7 +234,7 @@ func TestPlan_EveryFieldIsSigned(t *testing.T) {
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
 			p := base
-			p.Targets = append([]planTarget(nil), base.Targets...)
+			p.Targets = append([]contract.Target(nil), base.Targets...)
 			change(&p)
 			if err := k.verify(&p, now); err != errPlanSignature {
 				t.Errorf("got %v, want %v", err, errPlanSignature)
@@ -325,7 +325,7 @@ func TestServer_PlanKeyFile(t *testing.T) {
 		t.Fatal("the plan after the reload has the signature of the old key")
 	}
 	for name, dm := range map[string]*structpb.Struct{"before the reload": before, "after the reload": after} {
-		s := h.open(PhaseAttempt)
+		s := h.open(contract.PhaseAttempt)
 		s.send(h.attemptRequest(dm, 1, "openai", "r"))
 		if r := s.recv(); r.GetRequestHeaders() == nil {
 			t.Errorf("plan signed %s: got %v, want served", name, r)
@@ -333,7 +333,7 @@ func TestServer_PlanKeyFile(t *testing.T) {
 		s.close()
 	}
 	other := newHarnessYAML(t, y) // a replica started with the new key only
-	s := other.open(PhaseAttempt)
+	s := other.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(other.attemptRequest(after, 1, "openai", "r"))
 	if r := s.recv(); r.GetRequestHeaders() == nil {

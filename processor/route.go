@@ -55,7 +55,7 @@ func newRouteStream(s *Server, st *state) *routeStream {
 
 // logger is the stream's logger, built only when something is logged.
 func (r *routeStream) logger() *slog.Logger {
-	l := r.s.log.With("phase", PhaseRoute, "request_id", r.reqID)
+	l := r.s.log.With("phase", contract.PhaseRoute, "request_id", r.reqID)
 	if c := r.client.id.Client; c != nil {
 		l = l.With("client", c.Name) // identified (clients.go): every later line names it
 	}
@@ -137,7 +137,7 @@ func targetLabel(providerName, model string, api config.API) string {
 func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
 	hs := headerMap(h.GetHeaders())
 	r.reqID = cleanRequestID(hs["x-request-id"])
-	r.chainHeader = hs[HeaderChain]
+	r.chainHeader = hs[contract.HeaderChain]
 	cfg := r.st.cfg
 	path := hs[":path"]
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -170,7 +170,7 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	if r.chainHeader != "" {
 		if _, err := r.st.table.Resolve("", r.chainHeader); err != nil {
 			return r.reject(400, "invalid_request_error", "unknown_chain",
-				fmt.Sprintf("the %s header names chain %q, which is not configured", HeaderChain, r.chainHeader)), nil
+				fmt.Sprintf("the %s header names chain %q, which is not configured", contract.HeaderChain, r.chainHeader)), nil
 		}
 	}
 	r.step = routeWantBody
@@ -225,12 +225,12 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	r.step = routeWantResponse
 	counter(&r.s.metrics.planned, ch.Name).Add(1)
 	m := &mutation{}
-	m.setHeader(HeaderChain, ch.Name)
+	m.setHeader(contract.HeaderChain, ch.Name)
 	// Bound the attempts by this plan (a single-target or all-open plan is
 	// attempted once, plus same-target retries) and by the chain's attempt
 	// timeout for this kind of request.
-	m.setHeader(HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
-	m.setHeader(HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
+	m.setHeader(contract.HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
+	m.setHeader(contract.HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
 	resp.DynamicMetadata = r.planMetadata(in, plan)
@@ -256,7 +256,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provide
 			kept = append(kept, s)
 			continue
 		}
-		err := ep.adapter.Check(&ep.ep, provider.Request{Body: body, Model: s.Model, Stream: in.Stream, IncludeUsage: in.IncludeUsage})
+		err := ep.adapter.Check(&ep.ep, in.Request(body, s.Model))
 		if err == nil {
 			kept = append(kept, s)
 			continue
@@ -303,10 +303,10 @@ func ptr(s string) *string { return &s }
 // planMetadata is the dynamic metadata of a plan: the priority_group
 // override and the signed plan details (contract.EncodePlan, docs/envoy-contract.md).
 func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *structpb.Struct {
-	pi := planInfo{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
-		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]planTarget, len(p.Steps))}
+	pi := contract.Plan{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
+		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]contract.Target, len(p.Steps))}
 	for i, s := range p.Steps {
-		pi.Targets[i] = planTarget{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
+		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
 	pi.Client = r.admittedClient()
 	now := r.s.clock.Now()
@@ -324,15 +324,15 @@ func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pr
 		// were ended by Envoy (reset, per-try timeout), not by the client.
 		r.s.settle(r.s.traces.responded(r.planID, r.s.clock.Now()))
 	}
-	if r.step != routeWantResponse || hs[HeaderTrace] != "" || r.respStatus < 400 {
+	if r.step != routeWantResponse || hs[contract.HeaderTrace] != "" || r.respStatus < 400 {
 		r.step = routeDone
 		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
 	}
 	now := r.s.clock.Now()
 	recs := r.s.traces.get(r.planID, now)
 	m := &mutation{}
-	m.setHeader(HeaderTrace, formatTrace(recs))
-	m.setHeader(HeaderChain, r.plan.Chain)
+	m.setHeader(contract.HeaderTrace, formatTrace(recs))
+	m.setHeader(contract.HeaderChain, r.plan.Chain)
 	if h.GetEndOfStream() {
 		r.step = routeDone
 		return one(responseHeadersResponse(common(m))), nil

@@ -19,7 +19,7 @@ import (
 // answer: chain header + clear_route_cache, and the plan in both namespaces.
 func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "r1"))
 	r := s.recv()
@@ -29,8 +29,8 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 	r = s.recv()
 	c := r.GetRequestBody().GetResponse()
 	must(t, c.GetClearRouteCache(), "clear_route_cache: got false, want true")
-	if got := setHeaders(c.GetHeaderMutation())[HeaderChain]; got != "premium" {
-		t.Fatalf("%s: got %q, want %q (clear_route_cache needs a header mutation)", HeaderChain, got, "premium")
+	if got := setHeaders(c.GetHeaderMutation())[contract.HeaderChain]; got != "premium" {
+		t.Fatalf("%s: got %q, want %q (clear_route_cache needs a header mutation)", contract.HeaderChain, got, "premium")
 	}
 	dm := r.GetDynamicMetadata().AsMap()
 	plan := dm["llm_failover.plan"].(map[string]any)
@@ -80,7 +80,7 @@ func TestRoute_RejectsBadInput(t *testing.T) {
 		{"body over the limit", nil, big, 413, "request_too_large", ""},
 		{"content-length over the limit", []string{"content-length", "999999"}, "", 413, "request_too_large", ""},
 		{"non-JSON content type", []string{"content-type", "text/plain"}, "", 415, "unsupported_media_type", ""},
-		{"unknown chain header", []string{HeaderChain, "nope"}, "", 400, "unknown_chain", ""},
+		{"unknown chain header", []string{contract.HeaderChain, "nope"}, "", 400, "unknown_chain", ""},
 		// A model that is not UTF-8 cannot travel in the plan (a protobuf
 		// string): a 400 naming the field, not a stream error Envoy turns into a 500.
 		{"model not UTF-8", nil, "{\"model\":\"premium\xff\",\"messages\":[]}", 400, "invalid_request_body", "default_chain: premium\n"},
@@ -88,7 +88,7 @@ func TestRoute_RejectsBadInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.extraYAML)
-			s := h.open(PhaseRoute)
+			s := h.open(contract.PhaseRoute)
 			defer s.close()
 			kv := []string{":path", "/v1/chat/completions", ":method", "POST", "x-request-id", "r"}
 			if !containsKey(tc.headers, "content-type") {
@@ -144,7 +144,7 @@ func TestRoute_AllOpenRejectAnswers503(t *testing.T) {
 	h := newHarness(t, "routing: {all_open: reject}\n")
 	h.planFor(`{"model":"premium"}`) // creates nothing new; breakers exist from New
 	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()
@@ -159,7 +159,7 @@ func TestRoute_AllOpenRejectAnswers503(t *testing.T) {
 // envoy.routes are left to Envoy (its 404) untouched.
 func TestRoute_UnroutedPathPassesThrough(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(true, ":path", "/v1/models", ":method", "GET"))
 	r := s.recv()
@@ -172,7 +172,7 @@ func TestRoute_UnroutedPathPassesThrough(t *testing.T) {
 // OpenAI-style error with the attempts.
 func TestRoute_LocalReplyBecomesOpenAIError(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json", "x-request-id", "lr"))
 	s.recv()
@@ -200,7 +200,7 @@ func TestRoute_LocalReplyBecomesOpenAIError(t *testing.T) {
 // unknown phase end the stream with a gRPC status, not a panic.
 func TestProcess_ProtocolErrorsEndTheStream(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	s.send(reqBody(`{}`))
 	_, err := s.s.Recv()
 	if status.Code(err) != codes.FailedPrecondition {
@@ -225,7 +225,7 @@ func TestRoute_NoCapableTargetIs400(t *testing.T) {
 providers: [{name: p, api: openai, host: p.example}]
 chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, supports: [tools]}]}]
 `)
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()
@@ -297,15 +297,15 @@ chains:
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarnessYAML(t, tc.yaml)
-			s := h.open(PhaseRoute)
+			s := h.open(contract.PhaseRoute)
 			defer s.close()
 			s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json", "x-request-id", "b1"))
 			s.recv()
 			s.send(reqBody(tc.body))
 			r := s.recv()
 			hs := setHeaders(r.GetRequestBody().GetResponse().GetHeaderMutation())
-			if hs[HeaderMaxRetries] != tc.retries || hs[HeaderPerTryTimeout] != tc.perTry {
-				t.Fatalf("got %s=%q %s=%q, want %q and %q", HeaderMaxRetries, hs[HeaderMaxRetries], HeaderPerTryTimeout, hs[HeaderPerTryTimeout], tc.retries, tc.perTry)
+			if hs[contract.HeaderMaxRetries] != tc.retries || hs[contract.HeaderPerTryTimeout] != tc.perTry {
+				t.Fatalf("got %s=%q %s=%q, want %q and %q", contract.HeaderMaxRetries, hs[contract.HeaderMaxRetries], contract.HeaderPerTryTimeout, hs[contract.HeaderPerTryTimeout], tc.retries, tc.perTry)
 			}
 			plan := r.GetDynamicMetadata().GetFields()["llm_failover.plan"].GetStructValue().GetFields()
 			if got := strconv.FormatFloat(plan["per_try_ms"].GetNumberValue(), 'f', -1, 64); got != tc.perTry {
@@ -321,13 +321,13 @@ chains:
 func TestRoute_AllOpenPlanIsAttemptedOnce(t *testing.T) {
 	h := newHarness(t, "")
 	h.trip("openai/gpt-4o", "groq/llama-3.3-70b-versatile")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()
 	s.send(reqBody(chatBody))
-	if got := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())[HeaderMaxRetries]; got != "0" {
-		t.Fatalf("%s: got %q, want 0", HeaderMaxRetries, got)
+	if got := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())[contract.HeaderMaxRetries]; got != "0" {
+		t.Fatalf("%s: got %q, want 0", contract.HeaderMaxRetries, got)
 	}
 }
 
@@ -396,7 +396,7 @@ func TestPhases_BufferedBodyBeforeTrailersIsWhole(t *testing.T) {
 		return r
 	}
 	h := newHarness(t, "")
-	route := h.open(PhaseRoute)
+	route := h.open(contract.PhaseRoute)
 	defer route.close()
 	route.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "req-tr"))
 	route.recv()
@@ -405,7 +405,7 @@ func TestPhases_BufferedBodyBeforeTrailersIsWhole(t *testing.T) {
 	if err != nil || r.GetDynamicMetadata() == nil {
 		t.Fatalf("route body before trailers: got %v, %v; want the plan", r, err)
 	}
-	a := h.open(PhaseAttempt)
+	a := h.open(contract.PhaseAttempt)
 	defer a.close()
 	a.send(h.attemptRequest(r.GetDynamicMetadata(), 1, "openai", "req-tr"))
 	a.recv()

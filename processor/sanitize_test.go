@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // TestAttempt_ProviderRetryMarkerIsStripped verifies a provider's own
@@ -14,11 +16,11 @@ func TestAttempt_ProviderRetryMarkerIsStripped(t *testing.T) {
 	dm := h.planFor(chatBody)
 	s := h.runAttempt(dm, 1, "openai", "req-m", chatBody)
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "application/json", HeaderRetry, "1"))
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json", contract.RetryHeader, "1"))
 	s.send(respBody(`{"id":"c","choices":[]}`, true))
 	m := s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation()
-	if !slices.Contains(m.GetRemoveHeaders(), HeaderRetry) || setHeaders(m)[HeaderRetry] != "" {
-		t.Fatalf("headers: got set %v, removed %v; want %s removed", setHeaders(m), m.GetRemoveHeaders(), HeaderRetry)
+	if !slices.Contains(m.GetRemoveHeaders(), contract.RetryHeader) || setHeaders(m)[contract.RetryHeader] != "" {
+		t.Fatalf("headers: got set %v, removed %v; want %s removed", setHeaders(m), m.GetRemoveHeaders(), contract.RetryHeader)
 	}
 }
 
@@ -86,7 +88,6 @@ func TestAttempt_EchoedKeyIsRedacted(t *testing.T) {
 // without the key: as the last attempt's first event, and after content.
 func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 	const errEvent = "data: {\"error\":{\"message\":\"Invalid API Key provided: gsk-groq-secret\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}\n\n"
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	tests := []struct {
 		name   string
 		chunks []string // the last one carries the key
@@ -97,10 +98,8 @@ func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
-			dm := h.planFor(streamBody)
-			s := h.runAttempt(dm, 2, "groq", "req-ks", streamBody)
+			s := h.streamAttempt(streamChatBody, 2, "groq", "req-ks")
 			defer s.close()
-			s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 			var got []string
 			for i, c := range tc.chunks {
 				s.send(respBody(c, false))
@@ -127,12 +126,11 @@ func TestAttempt_EchoedKeyInStreamIsRedacted(t *testing.T) {
 // server's log lines: an auth failure on the last attempt, and an error
 // event in a 200 stream passed on to the client.
 func TestAttempt_EchoedKeyNeverLogged(t *testing.T) {
-	streamBody := `{"model":"premium","stream":true,"messages":[]}`
 	tests := []struct {
 		name, body, status, ct string
 	}{
 		{"auth failure", chatBody, "401", "application/json"},
-		{"error event in a stream", streamBody, "200", "text/event-stream"},
+		{"error event in a stream", streamChatBody, "200", "text/event-stream"},
 	}
 	const echo = `{"error":{"message":"no","type":"gsk-groq-secret","code":"key gsk-groq-secret"}}`
 	for _, tc := range tests {

@@ -23,6 +23,7 @@ import (
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
@@ -66,10 +67,11 @@ type Server struct {
 
 	mu         sync.Mutex
 	draining   bool
-	active     int           // streams admitted and not yet ended
-	idle       chan struct{} // closed once draining with no active stream
+	idle       chan struct{} // closed once draining with no stream left
 	idleClosed bool
-	streams    atomic.Int64
+	// streams counts the streams admitted and not yet ended; it changes
+	// under mu, and is atomic so the metrics read it without the lock.
+	streams atomic.Int64
 
 	// msgLimits are the gRPC message limits fixed at New (grpc.NewServer
 	// takes them once): a reload may not need larger ones.
@@ -250,23 +252,23 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) admit(phase string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining && phase != PhaseAttempt {
+	if s.draining && phase != contract.PhaseAttempt {
 		return false
 	}
-	s.active++
+	s.streams.Add(1)
 	return true
 }
 
 // done counts an admitted stream out.
 func (s *Server) done() {
 	s.mu.Lock()
-	s.active--
+	s.streams.Add(-1)
 	s.closeIdleLocked()
 	s.mu.Unlock()
 }
 
 func (s *Server) closeIdleLocked() {
-	if s.draining && s.active == 0 && !s.idleClosed {
+	if s.draining && s.streams.Load() == 0 && !s.idleClosed {
 		s.idleClosed = true
 		close(s.idle)
 	}
@@ -302,9 +304,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		}
 	}()
 	ctx := stream.Context()
-	phase := PhaseRoute
+	phase := contract.PhaseRoute
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(PhaseHeader); len(v) > 0 {
+		if v := md.Get(contract.PhaseHeader); len(v) > 0 {
 			phase = v[0]
 		}
 	}
@@ -312,15 +314,13 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		return status.Error(codes.Unavailable, "llm-failover is draining")
 	}
 	defer s.done()
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
 
 	st := s.state.Load()
 	var h handler
 	switch phase {
-	case PhaseRoute:
+	case contract.PhaseRoute:
 		h = newRouteStream(s, st)
-	case PhaseAttempt:
+	case contract.PhaseAttempt:
 		as := newAttemptStream(s, st)
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			as.peer = p.Addr.String()
@@ -328,7 +328,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		h = as
 	default:
 		s.log.Error("unknown phase", "phase", phase)
-		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", PhaseHeader, phase, PhaseRoute, PhaseAttempt)
+		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", contract.PhaseHeader, phase, contract.PhaseRoute, contract.PhaseAttempt)
 	}
 
 	type recv struct {

@@ -9,13 +9,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 // TestServer_DrainWaitsForStreamsAndRefusesNew verifies SIGTERM's drain: new
 // streams get Unavailable, Drain returns once the running stream ends.
 func TestServer_DrainWaitsForStreamsAndRefusesNew(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv() // the stream is running
 	drained := h.startDrain()
@@ -32,7 +33,7 @@ func TestServer_DrainWaitsForStreamsAndRefusesNew(t *testing.T) {
 // the streams still running.
 func TestServer_DrainTimesOut(t *testing.T) {
 	h := newHarness(t, "")
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()
@@ -76,7 +77,7 @@ func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
 func TestAttempt_ServesTheProviderEnvoyChose(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 1, "groq", "x1"))
 	s.recv()
@@ -92,7 +93,7 @@ func TestAttempt_ServesTheProviderEnvoyChose(t *testing.T) {
 func TestAttempt_ProviderOutsideThePlanIsRefused(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 1, "stranger", "x2"))
 	ir := s.recv().GetImmediateResponse()
@@ -110,11 +111,11 @@ func TestAttemptCount_ReadsEveryEncoding(t *testing.T) {
 		hs    map[string]string
 		want  int
 	}{
-		{"number", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewNumberValue(3)}}, nil, 3},
-		{"string", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewStringValue("2")}}, nil, 2},
+		{"number", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewNumberValue(3)}}, nil, 3},
+		{"string", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("2")}}, nil, 2},
 		{"header", nil, map[string]string{"x-envoy-attempt-count": "4"}, 4},
 		{"nothing", nil, nil, 1},
-		{"garbage", &structpb.Struct{Fields: map[string]*structpb.Value{attrAttemptCount: structpb.NewStringValue("x")}}, nil, 1},
+		{"garbage", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("x")}}, nil, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,7 +130,7 @@ func TestAttemptCount_ReadsEveryEncoding(t *testing.T) {
 // xds.upstream_host_metadata as Envoy's text format and as a Struct.
 func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 	s := &Server{}
-	text := &structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue(
+	text := &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrHostMetadata: structpb.NewStringValue(
 		`filter_metadata { key: "llm_failover" value { fields { key: "provider" value { string_value: "openai" } } } }`)}}
 	st, _ := structpb.NewStruct(map[string]any{"filter_metadata": map[string]any{"llm_failover": map[string]any{"provider": "groq"}}})
 	for name, tc := range map[string]struct {
@@ -138,10 +139,10 @@ func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 	}{
 		"text":       {text, "openai"},
 		"text again": {text, "openai"}, // from the cache
-		"struct":     {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStructValue(st)}}, "groq"},
-		"garbage":    {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue("{{{")}}, ""},
+		"struct":     {&structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrHostMetadata: structpb.NewStructValue(st)}}, "groq"},
+		"garbage":    {&structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrHostMetadata: structpb.NewStringValue("{{{")}}, ""},
 		// The priority-1 "unavailable" endpoint of a TLS provider cluster.
-		"fallback endpoint": {&structpb.Struct{Fields: map[string]*structpb.Value{attrHostMetadata: structpb.NewStringValue(
+		"fallback endpoint": {&structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrHostMetadata: structpb.NewStringValue(
 			`filter_metadata { key: "envoy.transport_socket_match" value { fields { key: "llm_failover_unavailable" value { bool_value: true } } } } ` +
 				`filter_metadata { key: "llm_failover" value { fields { key: "provider" value { string_value: "anthropic" } } } }`)}}, "anthropic"},
 		"missing": {nil, ""},
@@ -157,10 +158,8 @@ func TestHostProvider_ReadsTextAndStruct(t *testing.T) {
 func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 	h := newHarnessYAML(t, anthropicConfig)
 	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	dm := h.planFor(body)
-	s := h.runAttempt(dm, 1, "claude", "st", body)
+	s := h.streamAttempt(body, 1, "claude", "st")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	// Held until the first content (the text delta), then released in order.
 	held := []string{
 		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
@@ -171,7 +170,7 @@ func TestAttempt_AnthropicStreamTranslated(t *testing.T) {
 		s.send(respBody(ev, false))
 	}
 	m := s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation()
-	if setHeaders(m)["content-type"] != "text/event-stream" || setHeaders(m)[HeaderProvider] != "claude" {
+	if setHeaders(m)["content-type"] != "text/event-stream" || setHeaders(m)[contract.HeaderProvider] != "claude" {
 		t.Fatalf("headers: got %v", m)
 	}
 	var out strings.Builder
@@ -256,14 +255,14 @@ func TestServer_EmptyKeyIsRefusedNamingTheVariable(t *testing.T) {
 // request mid-failover still reaches its next target.
 func TestServer_DrainServesAttemptsOfPlannedRequests(t *testing.T) {
 	h := newHarness(t, "")
-	route := h.open(PhaseRoute)
+	route := h.open(contract.PhaseRoute)
 	route.send(reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "d1"))
 	route.recv()
 	route.send(reqBody(chatBody))
 	dm := route.recv().GetDynamicMetadata() // planned; the route stream stays open for the response
 	drained := h.startDrain()
 	// Attempt 1 failed; Envoy retries on groq during the drain.
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	s.send(h.attemptRequest(dm, 2, "groq", "d1"))
 	if r, err := s.s.Recv(); err != nil || r.GetRequestHeaders() == nil {
 		t.Fatalf("attempt while draining: got %v, %v; want a request headers answer", r, err)
@@ -299,7 +298,7 @@ chains:
 	if err := h.srv.Reload(cfg); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 2, "groq", "r1"))
 	if r := s.recv(); r.GetRequestHeaders() == nil {
@@ -343,14 +342,14 @@ func TestSnapshots_KeepOnlyWhatPlansInFlightNeed(t *testing.T) {
 	if ss.get(a.gen) != a || ss.get(b.gen) != b {
 		t.Fatalf("right after a reload: got %p/%p, want both snapshots kept", ss.get(a.gen), ss.get(b.gen))
 	}
-	late := now.Add(time.Second + planLifetime(cfgA) + time.Second)
+	late := now.Add(time.Second + cfgA.RequestLifetime() + time.Second)
 	ss.add(&state{cfg: cfgA, gen: a.gen}, late) // a reload back to A's content replaces it
 	if ss.get(b.gen) == nil {
 		t.Fatal("B just retired: got it forgotten, want it kept")
 	}
 	cfgC := *cfgA
 	cfgC.DefaultChain = "premium"
-	ss.add(&state{cfg: &cfgC, gen: generationOf(&cfgC)}, late.Add(planLifetime(cfgB)+2*time.Minute))
+	ss.add(&state{cfg: &cfgC, gen: generationOf(&cfgC)}, late.Add(cfgB.RequestLifetime()+2*time.Minute))
 	if ss.get(b.gen) != nil || ss.get(a.gen) == nil {
 		t.Fatal("B retired long ago, A just now: got B kept or A forgotten, want B forgotten and A kept")
 	}

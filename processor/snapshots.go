@@ -19,7 +19,7 @@ const maxSnapshots = 16
 // with, so that every attempt of a plan runs on the snapshot it was planned
 // on (docs/envoy-contract.md, "gen"): a reload that removes a provider does
 // not strand a request mid-failover. A replaced snapshot is kept while an
-// attempt of one of its plans may still start (planLifetime), and at most
+// attempt of one of its plans may still start (config.Config.RequestLifetime), and at most
 // maxSnapshots are kept.
 type snapshots struct {
 	mu   sync.Mutex
@@ -43,7 +43,7 @@ func (ss *snapshots) add(st *state, now time.Time) {
 	}
 	list := make([]kept, 0, len(ss.list)+1)
 	for _, k := range ss.list {
-		if k.st.gen != st.gen && now.Sub(k.retired) <= planLifetime(k.st.cfg) {
+		if k.st.gen != st.gen && now.Sub(k.retired) <= k.st.cfg.RequestLifetime() {
 			list = append(list, k)
 		}
 	}
@@ -66,10 +66,6 @@ func (ss *snapshots) get(gen uint64) *state {
 	}
 	return nil
 }
-
-// planLifetime bounds how long after planning an attempt of a plan made on c
-// may start (config.RequestLifetime).
-func planLifetime(c *config.Config) time.Duration { return c.RequestLifetime() }
 
 // generationOf identifies a configuration by its content: the first 53 bits
 // of the SHA-256 of its JSON form (exact in the plan's JSON number), so that

@@ -160,6 +160,9 @@ func (t *requestTrace) settle(match func(attemptRecord) bool, blame bool, why st
 	return out
 }
 
+// everyRecord matches every pending record of a trace.
+func everyRecord(attemptRecord) bool { return true }
+
 // begin records attempt a as in flight. A later attempt is evidence that
 // Envoy went on with the request: earlier pending attempts are blamed.
 func (s *traceStore) begin(id string, now time.Time, a attemptRecord) []attemptRecord {
@@ -242,8 +245,7 @@ func (s *traceStore) responded(id string, now time.Time) []attemptRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.responded = true
-	return append(out, t.settle(func(attemptRecord) bool { return true }, true,
-		whyAnswered)...)
+	return append(out, t.settle(everyRecord, true, whyAnswered)...)
 }
 
 // left records that the client left before response headers: pending
@@ -260,7 +262,7 @@ func (s *traceStore) left(id string, now time.Time) []attemptRecord {
 		return out
 	}
 	t.left = true
-	return append(out, t.settle(func(attemptRecord) bool { return true }, false, whyLeft)...)
+	return append(out, t.settle(everyRecord, false, whyLeft)...)
 }
 
 // sweep settles, as not blamed, pending records whose evidence window ended.

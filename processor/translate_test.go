@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-failover/llm-failover/contract"
 )
 
 const anthropicConfig = `
@@ -29,7 +31,7 @@ func TestAttempt_AnthropicTargetSpeaksMessagesAPI(t *testing.T) {
 	h := newHarnessYAML(t, anthropicConfig)
 	body := `{"model":"mixed","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}`
 	dm := h.planFor(body)
-	s := h.open(PhaseAttempt)
+	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(h.attemptRequest(dm, 1, "claude", "a1"))
 	s.recv()
@@ -56,7 +58,7 @@ func TestAttempt_AnthropicTargetSpeaksMessagesAPI(t *testing.T) {
 	s.send(respBody(`"content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":3}}`, true))
 	r := s.recv()
 	m := r.GetResponseHeaders().GetResponse().GetHeaderMutation()
-	if !strings.Contains(strings.Join(m.GetRemoveHeaders(), ","), "content-length") || setHeaders(m)[HeaderProvider] != "claude" {
+	if !strings.Contains(strings.Join(m.GetRemoveHeaders(), ","), "content-length") || setHeaders(m)[contract.HeaderProvider] != "claude" {
 		t.Fatalf("response headers: got %v, want content-length removed and the provider named", m)
 	}
 	first := s.recv().GetResponseBody().GetResponse().GetBodyMutation().GetBody()
@@ -82,13 +84,11 @@ func TestAttempt_AnthropicTargetSpeaksMessagesAPI(t *testing.T) {
 func TestAttempt_AnthropicOverloadInStreamFailsOver(t *testing.T) {
 	h := newHarnessYAML(t, anthropicConfig)
 	body := `{"model":"mixed","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	dm := h.planFor(body)
-	s := h.runAttempt(dm, 1, "claude", "a2", body)
+	s := h.streamAttempt(body, 1, "claude", "a2")
 	defer s.close()
-	s.send(respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
 	s.send(respBody("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", false))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[":status"] != "503" || hs[HeaderRetry] != "1" {
+	hs := s.recvSetHeaders()
+	if hs[":status"] != "503" || hs[contract.RetryHeader] != "1" {
 		t.Fatalf("got %v, want :status 503 and the retry marker", hs)
 	}
 }
@@ -103,8 +103,8 @@ func TestAttempt_UntranslatableAnswerFailsOver(t *testing.T) {
 	defer s.close()
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s.send(respBody(`<html>gateway</html>`, true))
-	hs := setHeaders(s.recv().GetResponseHeaders().GetResponse().GetHeaderMutation())
-	if hs[HeaderRetry] != "1" || hs[":status"] != "503" {
+	hs := s.recvSetHeaders()
+	if hs[contract.RetryHeader] != "1" || hs[":status"] != "503" {
 		t.Fatalf("got %v, want the attempt failed over", hs)
 	}
 }
@@ -122,7 +122,7 @@ func TestRoute_OpenAIOnlyFieldSkipsOtherFormats(t *testing.T) {
 	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
 		t.Fatalf("plan targets: got %v, want only openai", targets)
 	}
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()
@@ -152,7 +152,7 @@ chains:
 	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
 		t.Fatalf("plan targets: got %v, want only openai", targets)
 	}
-	s := h.open(PhaseRoute)
+	s := h.open(contract.PhaseRoute)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions", "content-type", "application/json"))
 	s.recv()

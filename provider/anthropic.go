@@ -19,7 +19,7 @@ var _ Adapter = anthropic{}
 const anthropicJSONInstruction = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
 
 func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	c, err := parseChat(ep, req.Body)
+	c, err := parseChat(ep, req)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 
 // Check walks the request as Prepare does, writing nothing.
 func (anthropic) Check(ep *Endpoint, req Request) error {
-	return checkChat(ep, req.Body, turnWriter{
+	return checkChat(ep, req, turnWriter{
 		user: func(m chatMessage, i int) ([]byte, error) {
 			if m.content.Type != gjson.String && !m.content.IsArray() {
 				return nil, nil

@@ -27,11 +27,11 @@ type chatRequest struct {
 
 // parseChat reads the client's body for ep, a target of another wire
 // format, and rejects what it cannot express (checkCommon).
-func parseChat(ep *Endpoint, body []byte) (chatRequest, error) {
-	if !gjson.ValidBytes(body) {
+func parseChat(ep *Endpoint, req Request) (chatRequest, error) {
+	if !req.inspected && !gjson.ValidBytes(req.Body) {
 		return chatRequest{}, badRequest("", "request body is not valid JSON")
 	}
-	root := gjson.Parse(str(body))
+	root := gjson.Parse(str(req.Body))
 	if !root.IsObject() {
 		return chatRequest{}, badRequest("", "request body is not a JSON object")
 	}

@@ -10,8 +10,8 @@ import (
 // checkChat is Check for a target of another wire format: the refusals of
 // parseChat, of the dialogue walk with w (writers that write nothing), of
 // the tools and of tool_choice, in the order Prepare meets them.
-func checkChat(ep *Endpoint, body []byte, w turnWriter) error {
-	c, err := parseChat(ep, body)
+func checkChat(ep *Endpoint, req Request, w turnWriter) error {
+	c, err := parseChat(ep, req)
 	if err != nil {
 		return err
 	}

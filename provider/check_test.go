@@ -57,6 +57,13 @@ func checkAgrees(t *testing.T, body []byte) {
 		if !reflect.DeepEqual(perr, cerr) {
 			t.Errorf("%s: Check = %v, Prepare = %v for %s", tg.ep.Name, cerr, perr, body)
 		}
+		// The route phase's request, which skips validating again, is
+		// refused exactly as the plain one.
+		if in, ierr := Inspect(body); ierr == nil {
+			if ierr := a.Check(&ep, in.Request(body, tg.model)); !reflect.DeepEqual(ierr, cerr) {
+				t.Errorf("%s: Check of the inspected request = %v, want %v for %s", tg.ep.Name, ierr, cerr, body)
+			}
+		}
 	}
 }
 

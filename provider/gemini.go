@@ -22,7 +22,7 @@ var _ Adapter = gemini{}
 const geminiThoughtSignature = "skip_thought_signature_validator"
 
 func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	c, err := parseChat(ep, req.Body)
+	c, err := parseChat(ep, req)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 // Check walks the request as Prepare does, writing nothing.
 func (gemini) Check(ep *Endpoint, req Request) error {
 	ids := map[string]bool{} // earlier assistant tool calls, as geminiTurns.names
-	return checkChat(ep, req.Body, turnWriter{
+	return checkChat(ep, req, turnWriter{
 		user: func(m chatMessage, i int) ([]byte, error) { return userParts(ep, m.content, i, noPartsAudio{}) },
 		assistant: func(m chatMessage, i int) ([]byte, error) {
 			return nil, m.eachToolCall(i, func(tc gjson.Result, _ string) { ids[tc.Get("id").String()] = true })

@@ -49,6 +49,13 @@ func Inspect(body []byte) (Inspection, *Error) {
 	return in, e
 }
 
+// Request is the request for a target asked for model, whose body is the
+// one Inspect accepted: Check and Prepare parse it without validating it
+// again.
+func (in Inspection) Request(body []byte, model string) Request {
+	return Request{Body: body, Model: model, Stream: in.Stream, IncludeUsage: in.IncludeUsage, inspected: true}
+}
+
 // Unserved names what a target of api lacks to serve the request (a field
 // only the client's own format serves), or "".
 func (in Inspection) Unserved(api config.API) string {

@@ -34,6 +34,9 @@ type Request struct {
 	Stream bool
 	// IncludeUsage reports stream_options.include_usage.
 	IncludeUsage bool
+	// inspected reports that Inspect accepted Body (a valid JSON object),
+	// so parsing it for a target need not validate it again.
+	inspected bool
 }
 
 // wallNow is the clock translators use when Env.Now is nil.

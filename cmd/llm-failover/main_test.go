@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/processor"
 )
 
@@ -121,7 +122,7 @@ func TestServe_BodyAtAnEightMiBLimitCrossesTheGRPCServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	sctx, scancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), processor.PhaseHeader, processor.PhaseRoute), 10*time.Second)
+	sctx, scancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), contract.PhaseHeader, contract.PhaseRoute), 10*time.Second)
 	defer scancel()
 	st, err := extprocv3.NewExternalProcessorClient(conn).Process(sctx)
 	if err != nil {
