@@ -396,8 +396,9 @@ func (a *attemptStream) returnError(cls provider.Classification) []*extprocv3.Pr
 	a.stopTimer()
 	a.record(cls)
 	m := a.traceHeaders()
-	// Passed on as the provider wrote it, unless it echoes a key or is in
-	// another format.
+	// Passed on as the provider wrote it, unless it echoes a key, is in
+	// another format, or was held only in part (what was not seen cannot be
+	// redacted): then rebuilt by provider.ClientError.
 	if body := provider.ClientError(&a.ep.ep, cls, a.buf, a.bodyDone); body != nil {
 		return a.answerWithBody(a.status, m, body)
 	}
