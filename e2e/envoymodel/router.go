@@ -321,6 +321,14 @@ func (rs *stream) retryLoop(body []byte) *response {
 			breaker = cl
 		}
 		res := rs.doAttempt(cl, attempt, body, pol.perTry, deadline)
+		if rs.ctx.Err() != nil {
+			// The client reset its stream: no retry and no reply
+			// (router.cc Filter::onDestroy); run does not encode this.
+			if res.resp != nil {
+				return res.resp
+			}
+			return localReply(503, "downstream_remote_disconnect", "")
+		}
 		switch {
 		case res.final:
 			return res.resp
@@ -390,7 +398,9 @@ func (rs *stream) sleep(d time.Duration, deadline time.Time) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		// A select with both ready picks at random: a client that left
+		// during the backoff gets no further attempt.
+		return rs.ctx.Err() == nil
 	case <-rs.ctx.Done():
 		return false
 	}

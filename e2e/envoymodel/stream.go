@@ -298,6 +298,16 @@ func (rs *stream) run(r *http.Request) *response {
 		return encodeFrom(localReply(413, "request_payload_too_large", "Payload Too Large"), len(active))
 	}
 	resp := rs.router(body)
+	if rs.ctx.Err() != nil {
+		// The client reset its stream: the HCM destroys the filter chain
+		// (conn_manager_impl.cc ActiveStream::onResetStream -> the
+		// filters' onDestroy, router.cc Filter::onDestroy resetting the
+		// upstream requests). Nothing is encoded: no local reply for the
+		// attempt the reset cut short reaches an encoder filter.
+		resp.body.close()
+		closeAll()
+		return &response{abort: true, body: &bytesBody{}}
+	}
 	return encodeFrom(resp, len(active))
 }
 
