@@ -20,6 +20,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/grpc"
+	"sigs.k8s.io/yaml"
 )
 
 // Options configures a Model. The zero value works.
@@ -32,6 +33,12 @@ type Options struct {
 	// Rand returns random values for the cluster specifier and the retry
 	// backoff jitter; nil uses math/rand/v2.
 	Rand func() uint64
+	// Version is the Envoy version played: "1.38", "1.39" or "1.40"
+	// (Versions); empty means "1.40". A config setting a field or
+	// typed_config type the version lacks (absentFields, absentTypes) is
+	// refused, and the rules that differ between versions follow the
+	// version (see doc.go).
+	Version string
 
 	// listener, when set, picks the listener to model by name (the other
 	// listeners' models are made this way).
@@ -55,6 +62,12 @@ type Model struct {
 	suppressEnvoyHeaders bool
 	// Warnings lists the configuration the model does not model.
 	Warnings []string
+	// version is Options.Version with the default applied.
+	version string
+	// matchers and priorityGroups are the routes' compiled inline cluster
+	// specifier plugins, by route action.
+	matchers       map[*routev3.RouteAction]*clusterMatcher
+	priorityGroups map[*routev3.RouteAction]*priorityGroupSpec
 
 	ln  net.Listener
 	srv *http.Server
@@ -73,12 +86,46 @@ func New(envoyYAML []byte, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewFromBootstrap(boot, opts)
+	version, err := optsVersion(opts)
+	if err != nil {
+		return nil, err
+	}
+	// The YAML itself is checked, so a field the version lacks is refused
+	// even when written at its default value.
+	j, err := yaml.YAMLToJSON(envoyYAML)
+	if err != nil {
+		return nil, fmt.Errorf("envoymodel: yaml: %w", err)
+	}
+	if err := checkVersionFields(version, boot.ProtoReflect().Descriptor(), j); err != nil {
+		return nil, err
+	}
+	return newModel(boot, opts, version)
 }
 
-// NewFromBootstrap builds a model from a decoded bootstrap and starts serving.
+// NewFromBootstrap builds a model from a decoded bootstrap and starts
+// serving. A field the version lacks is found only when it holds a
+// non-default value: New, reading the YAML, is stricter.
 func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error) {
+	version, err := optsVersion(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersionMessage(version, boot); err != nil {
+		return nil, err
+	}
+	return newModel(boot, opts, version)
+}
+
+func optsVersion(opts Options) (string, error) {
+	if opts.Version == "" {
+		return Version140, nil
+	}
+	return opts.Version, checkVersionName(opts.Version)
+}
+
+func newModel(boot *bootstrapv3.Bootstrap, opts Options, version string) (*Model, error) {
 	m := &Model{
+		version:      version,
 		listenerName: opts.listener,
 		log:          opts.Logger,
 		rand:         opts.Rand,
@@ -133,7 +180,7 @@ func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
 			m.warn("listener %q: %v; not served", l.GetName(), err)
 			continue
 		}
-		o, err := NewFromBootstrap(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, listener: l.GetName()})
+		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, listener: l.GetName()}, m.version)
 		if err != nil {
 			m.warn("listener %q not served: %v", l.GetName(), err)
 			continue
@@ -203,6 +250,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 		}
 		m.clusters[cl.name] = cl
 	}
+	if err := m.checkAggregates(); err != nil {
+		return err
+	}
 	if err := m.compileUpstreamFilters(); err != nil {
 		return err
 	}
@@ -246,6 +296,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	m.routes = m.hcm.GetRouteConfig()
 	if m.routes == nil {
 		return errors.New("envoymodel: only an inline route_config is modelled (no RDS)")
+	}
+	if err := m.compileRoutes(); err != nil {
+		return err
 	}
 	lrc, err := compileLocalReply(m.hcm.GetLocalReplyConfig())
 	if err != nil {

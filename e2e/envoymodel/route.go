@@ -1,14 +1,18 @@
 package envoymodel
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherspecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/matcher/v3"
 	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 var (
@@ -248,4 +252,83 @@ func pickWeighted(g *pgv3.PriorityGroup, random uint64) string {
 		begin = end
 	}
 	return ""
+}
+
+// compileRoutes runs at load over the route configuration: it compiles
+// each route's inline cluster specifier plugin (matcher, or priority_group
+// where the version has it) and refuses what the model does not model:
+// other plugins, named cluster_specifier_plugin references, retry
+// priorities other than previous_priorities, and weighted_clusters with
+// refresh_cluster_on_retry (WeightedClusterEntry::refreshRouteCluster,
+// #44823, avoids the entries already used: not modelled).
+func (m *Model) compileRoutes() error {
+	m.matchers = map[*routev3.RouteAction]*clusterMatcher{}
+	m.priorityGroups = map[*routev3.RouteAction]*priorityGroupSpec{}
+	clusterRefresh := false
+	for _, cl := range m.clusters {
+		if cl.retryPolicy != nil {
+			if _, err := compileRetryPriority(cl.retryPolicy.GetRetryPriority()); err != nil {
+				return fmt.Errorf("envoymodel: cluster %q: retry_policy: %w", cl.name, err)
+			}
+			clusterRefresh = clusterRefresh || cl.retryPolicy.GetRefreshClusterOnRetry()
+		}
+	}
+	var errs []error
+	for _, vh := range m.routes.GetVirtualHosts() {
+		if _, err := compileRetryPriority(vh.GetRetryPolicy().GetRetryPriority()); err != nil {
+			errs = append(errs, fmt.Errorf("envoymodel: virtual host %q: retry_policy: %w", vh.GetName(), err))
+		}
+		for i, r := range vh.GetRoutes() {
+			ra := r.GetRoute()
+			if ra == nil {
+				continue
+			}
+			where := fmt.Sprintf("envoymodel: virtual host %q route %d (%q)", vh.GetName(), i, r.GetName())
+			rp := ra.GetRetryPolicy()
+			if rp == nil {
+				rp = vh.GetRetryPolicy()
+			}
+			if _, err := compileRetryPriority(ra.GetRetryPolicy().GetRetryPriority()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: retry_policy: %w", where, err))
+			}
+			switch cs := ra.GetClusterSpecifier().(type) {
+			case *routev3.RouteAction_WeightedClusters:
+				if rp.GetRefreshClusterOnRetry() || clusterRefresh {
+					errs = append(errs, fmt.Errorf("%s: weighted_clusters with refresh_cluster_on_retry is not modelled", where))
+				}
+			case *routev3.RouteAction_ClusterSpecifierPlugin:
+				errs = append(errs, fmt.Errorf("%s: cluster_specifier_plugin %q: named plugins are not modelled", where, cs.ClusterSpecifierPlugin))
+			case *routev3.RouteAction_InlineClusterSpecifierPlugin:
+				ext := cs.InlineClusterSpecifierPlugin.GetExtension()
+				tc := ext.GetTypedConfig()
+				pg := &pgv3.PriorityGroupClusterSpecifier{}
+				mc := &matcherspecv3.MatcherClusterSpecifier{}
+				switch {
+				case tc != nil && tc.MessageIs(mc):
+					cm, err := compileClusterSpecifierMatcher(tc, mc)
+					if err != nil {
+						errs = append(errs, fmt.Errorf("%s: %s: %w", where, ext.GetName(), err))
+						continue
+					}
+					m.matchers[ra] = cm
+				case tc != nil && tc.MessageIs(pg):
+					if err := tc.UnmarshalTo(pg); err != nil {
+						errs = append(errs, fmt.Errorf("%s: %s: %w", where, ext.GetName(), err))
+						continue
+					}
+					m.priorityGroups[ra] = &priorityGroupSpec{pb: pg}
+				default:
+					errs = append(errs, fmt.Errorf("%s: cluster specifier plugin %q is not modelled", where, ext.GetName()))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func compileClusterSpecifierMatcher(tc *anypb.Any, mc *matcherspecv3.MatcherClusterSpecifier) (*clusterMatcher, error) {
+	if err := tc.UnmarshalTo(mc); err != nil {
+		return nil, err
+	}
+	return compileClusterMatcher(mc)
 }

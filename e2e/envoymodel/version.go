@@ -1,0 +1,191 @@
+package envoymodel
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// The Envoy versions the model plays (Options.Version). Each names the
+// release commit whose source the version-specific rules follow, in the
+// wbpcode/envoy mirror of envoyproxy/envoy.
+const (
+	// Version138 is Envoy v1.38.0 (f1dd21b16c): no refresh_cluster_on_retry
+	// (a retry never re-runs the cluster specifier), no priority_group, and
+	// without #45355 (a STREAMED headers answer continues the held response
+	// headers; processor_state.cc handleHeaderContinue).
+	Version138 = "1.38"
+	// Version139 is Envoy v1.39.0 (8eea3285d6): refresh_cluster_on_retry
+	// (#44719), #45355, no priority_group.
+	Version139 = "1.39"
+	// Version140 is Envoy 1.40 (go-control-plane envoy v1.40.0; source read at
+	// 1.40.0-dev cb2a49b): the priority_group cluster specifier.
+	Version140 = "1.40"
+)
+
+// Versions lists the versions the model plays, oldest first.
+var Versions = []string{Version138, Version139, Version140}
+
+// errUnknownVersion: Options.Version is not one of Versions.
+var errUnknownVersion = errors.New("envoymodel: unknown Envoy version")
+
+func checkVersionName(v string) error {
+	for _, s := range Versions {
+		if v == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q (want one of %s)", errUnknownVersion, v, strings.Join(Versions, ", "))
+}
+
+// absentFields are the fields, by message full name and field name, that a
+// version's API lacks: Envoy refuses a config that sets them (an unknown
+// field in proto3 JSON/YAML, even at its default value). Read from the
+// api/ protos at the release commits (git diff f1dd21b16c 8eea3285d6 --
+// api/envoy/config api/envoy/extensions/...; 8eea3285d6 against
+// go-control-plane envoy v1.40.0 for 1.40). The list covers the messages
+// llm-failover's configs use; it is not the whole API diff, which
+// envoy.CheckVersion validates.
+var absentFields = map[string][]string{
+	Version138: {
+		"envoy.config.route.v3.RetryPolicy.refresh_cluster_on_retry", // #44719, 1.39
+		"envoy.config.route.v3.RedirectAction.path_rewrite",
+		"envoy.config.route.v3.RateLimit.Override.rate_limit",
+		"envoy.config.core.v3.HttpProtocolOptions.max_connection_duration_jitter",
+		"envoy.config.core.v3.Http2ProtocolOptions.stream_reset_burst",
+		"envoy.config.core.v3.Http2ProtocolOptions.stream_reset_rate",
+		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget.budget_interval",
+		"envoy.config.listener.v3.Listener.ConnectionBalanceConfig.cpu_locality_balance",
+		"envoy.config.bootstrap.v3.Bootstrap.enable_worker_cpu_affinity",
+		"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.drain_timeout_jitter",
+		"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.suppress_client_ca_list",
+		"envoy.config.cluster.v3.Cluster.stats_matcher",
+	},
+	Version139: {
+		"envoy.config.cluster.v3.Cluster.stats_matcher",
+	},
+}
+
+// absentTypes are the typed_config types a version does not have. The
+// priority_group cluster specifier is new in 1.40
+// (api/envoy/extensions/router/cluster_specifiers/ at f1dd21b16c and
+// 8eea3285d6 holds only lua and matcher); Envoy refuses an Any whose type
+// it does not know.
+var absentTypes = map[string][]string{
+	Version138: {
+		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
+		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupsOverride",
+		"envoy.extensions.upstreams.http.reverse_tunnel.v3.ReverseTunnelUpstreamCodecOptions",
+	},
+	Version139: {
+		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
+		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupsOverride",
+	},
+}
+
+// checkVersionFields walks a bootstrap in its JSON form beside the message
+// descriptors and reports every field and typed_config type the version
+// lacks, with its path. Walking the JSON rather than the decoded message
+// also catches a field written at its default value
+// (refresh_cluster_on_retry: false), which Envoy 1.38 refuses too.
+func checkVersionFields(version string, md protoreflect.MessageDescriptor, doc []byte) error {
+	fields := map[string]bool{}
+	for _, f := range absentFields[version] {
+		fields[f] = true
+	}
+	types := map[string]bool{}
+	for _, t := range absentTypes[version] {
+		types[t] = true
+	}
+	if len(fields) == 0 && len(types) == 0 {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return fmt.Errorf("envoymodel: %w", err)
+	}
+	var errs []error
+	var walk func(md protoreflect.MessageDescriptor, v any, path string)
+	walk = func(md protoreflect.MessageDescriptor, v any, path string) {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if md.FullName() == "google.protobuf.Any" {
+			url, _ := obj["@type"].(string)
+			name := url[strings.LastIndexByte(url, '/')+1:]
+			if types[name] {
+				errs = append(errs, fmt.Errorf("%s: type %s does not exist in Envoy %s", path, name, version))
+				return
+			}
+			mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
+			if err != nil || strings.HasPrefix(name, "google.protobuf.") {
+				return
+			}
+			md = mt.Descriptor()
+		}
+		if strings.HasPrefix(string(md.FullName()), "google.protobuf.") {
+			return
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fd := md.Fields().ByJSONName(k)
+			if fd == nil {
+				fd = md.Fields().ByTextName(k)
+			}
+			if fd == nil {
+				continue
+			}
+			p := path + "." + string(fd.Name())
+			if path == "" {
+				p = string(fd.Name())
+			}
+			if fields[string(md.FullName())+"."+string(fd.Name())] {
+				errs = append(errs, fmt.Errorf("%s: field %s does not exist in Envoy %s", p, fd.Name(), version))
+				continue
+			}
+			switch {
+			case fd.IsMap() && fd.MapValue().Message() != nil:
+				m, _ := obj[k].(map[string]any)
+				mk := make([]string, 0, len(m))
+				for x := range m {
+					mk = append(mk, x)
+				}
+				sort.Strings(mk)
+				for _, x := range mk {
+					walk(fd.MapValue().Message(), m[x], fmt.Sprintf("%s[%q]", p, x))
+				}
+			case fd.IsList() && fd.Message() != nil:
+				l, _ := obj[k].([]any)
+				for i, x := range l {
+					walk(fd.Message(), x, fmt.Sprintf("%s[%d]", p, i))
+				}
+			case fd.Message() != nil:
+				walk(fd.Message(), obj[k], p)
+			}
+		}
+	}
+	walk(md, v, "")
+	return errors.Join(errs...)
+}
+
+// checkVersionMessage is checkVersionFields for a decoded message (a
+// field at its default value is then indistinguishable from an absent one).
+func checkVersionMessage(version string, m proto.Message) error {
+	doc, err := protojson.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("envoymodel: %w", err)
+	}
+	return checkVersionFields(version, m.ProtoReflect().Descriptor(), doc)
+}
