@@ -39,6 +39,12 @@ type Options struct {
 	// refused, and the rules that differ between versions follow the
 	// version (see doc.go).
 	Version string
+	// Backport45355 plays, on "1.38", a 1.38.x build carrying the backport
+	// (#46952) of Envoy #45355: a STREAMED headers answer does not continue
+	// the held response headers, as on 1.39 and 1.40. v1.38.0 itself lacks
+	// it; whether Istio 1.30's Envoy has it is not known. Ignored on other
+	// versions, which have it.
+	Backport45355 bool
 
 	// listener, when set, picks the listener to model by name (the other
 	// listeners' models are made this way).
@@ -64,6 +70,9 @@ type Model struct {
 	Warnings []string
 	// version is Options.Version with the default applied.
 	version string
+	// holdHeaders45355: a STREAMED headers answer leaves the response
+	// headers held (Envoy #45355, in 1.39.0 and later).
+	holdHeaders45355 bool
 	// matchers and priorityGroups are the routes' compiled inline cluster
 	// specifier plugins, by route action.
 	matchers       map[*routev3.RouteAction]*clusterMatcher
@@ -125,13 +134,14 @@ func optsVersion(opts Options) (string, error) {
 
 func newModel(boot *bootstrapv3.Bootstrap, opts Options, version string) (*Model, error) {
 	m := &Model{
-		version:      version,
-		listenerName: opts.listener,
-		log:          opts.Logger,
-		rand:         opts.Rand,
-		clusters:     map[string]*cluster{},
-		bufferLimit:  1 << 20,
-		conns:        map[string]*grpc.ClientConn{},
+		version:          version,
+		holdHeaders45355: version != Version138 || opts.Backport45355,
+		listenerName:     opts.listener,
+		log:              opts.Logger,
+		rand:             opts.Rand,
+		clusters:         map[string]*cluster{},
+		bufferLimit:      1 << 20,
+		conns:            map[string]*grpc.ClientConn{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -180,7 +190,7 @@ func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
 			m.warn("listener %q: %v; not served", l.GetName(), err)
 			continue
 		}
-		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, listener: l.GetName()}, m.version)
+		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, Backport45355: opts.Backport45355, listener: l.GetName()}, m.version)
 		if err != nil {
 			m.warn("listener %q not served: %v", l.GetName(), err)
 			continue
