@@ -224,14 +224,14 @@ type params struct {
 	// request with a direct_response 503.
 	UnavailablePort int
 	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
-	MaxRetries       map[string]int
-	NoRefresh        bool
+	MaxRetries map[string]int
+	NoRefresh  bool
 	// Version is Options.Version; Cluster, when set, replaces the
 	// priority_group specifier with a plain cluster (for 1.38 and 1.39,
 	// which lack priority_group).
-	Version       string
-	Backport45355 bool
-	Cluster       string
+	Version          string
+	Backport45355    bool
+	Cluster          string
 	NoAttemptFilters bool
 	// Injector adds an upstream filter (YAML list item indented by eight
 	// spaces, see injectorYAML) to a provider cluster, after the attempt

@@ -1,0 +1,97 @@
+package envoymodel
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+)
+
+// TestVersion_RefusesWhatTheVersionLacks verifies that a config setting a
+// field or typed_config type the played version lacks is refused with its
+// path, even a field written at its default value, and that 1.40 takes the
+// same config.
+func TestVersion_RefusesWhatTheVersionLacks(t *testing.T) {
+	pg := renderYAML(t, params{ExtProc: "127.0.0.1:1", Clusters: map[string]string{"a": "127.0.0.1:2"}, Groups: []string{"a"}})
+	refreshFalse := strings.Replace(string(renderYAML(t, params{ExtProc: "127.0.0.1:1", Clusters: map[string]string{"a": "127.0.0.1:2"}, Cluster: "a", NoRefresh: true})),
+		"retry_back_off:", "refresh_cluster_on_retry: false\n                    retry_back_off:", 1)
+	for _, tc := range []struct {
+		name, version string
+		yaml          []byte
+		want          []string // substrings of the error; none: accepted
+	}{
+		{"priority_group on 1.39", Version139, pg, []string{"PriorityGroupClusterSpecifier does not exist in Envoy 1.39"}},
+		{"priority_group and refresh on 1.38", Version138, pg, []string{
+			"routes[1].route.retry_policy.refresh_cluster_on_retry: field refresh_cluster_on_retry does not exist in Envoy 1.38",
+			"routes[1].route.inline_cluster_specifier_plugin.extension.typed_config: type envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier does not exist in Envoy 1.38"}},
+		{"refresh_cluster_on_retry: false on 1.38", Version138, []byte(refreshFalse), []string{"field refresh_cluster_on_retry does not exist in Envoy 1.38"}},
+		{"refresh_cluster_on_retry: false on 1.39", Version139, []byte(refreshFalse), nil},
+		{"priority_group on 1.40", Version140, pg, nil},
+		{"priority_group by default", "", pg, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := New(tc.yaml, Options{Version: tc.version})
+			if err == nil {
+				_ = m.Close()
+			}
+			if len(tc.want) == 0 && err != nil {
+				t.Fatalf("New: %v, want the config accepted", err)
+			}
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("New: %v\nwant an error containing %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestVersion_UnknownVersionRefused verifies that a version the model does
+// not play is an error naming the supported ones.
+func TestVersion_UnknownVersionRefused(t *testing.T) {
+	_, err := New(renderYAML(t, params{ExtProc: "127.0.0.1:1", Groups: []string{"a"}}), Options{Version: "1.37"})
+	if !errors.Is(err, errUnknownVersion) || !strings.Contains(err.Error(), "1.38, 1.39, 1.40") {
+		t.Errorf("New: %v, want errUnknownVersion listing 1.38, 1.39, 1.40", err)
+	}
+}
+
+// TestVersion_HeldHeadersPerVersion verifies #45355 per version: on
+// v1.38.0 a STREAMED headers-only answer continues the held response
+// headers at once, so per_try_timeout no longer applies and the client gets
+// the answer; on 1.39, and on 1.38 with the backport, the headers stay held
+// and the attempt is cut by per_try_timeout (504, no retry left).
+func TestVersion_HeldHeadersPerVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		version  string
+		backport bool
+		code     int
+	}{
+		{"1.38.0 releases", Version138, false, 200},
+		{"1.38 with the backport holds", Version138, true, 504},
+		{"1.39 holds", Version139, false, 504},
+		{"1.40 holds", Version140, false, 504},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startUpstream(t, sseAfter(time.Second, "data: 1\n\n"))
+			_, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+				if phase == "attempt" && req.GetResponseHeaders() != nil {
+					return []*extprocsvc.ProcessingResponse{continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-decided", "1")})}
+				}
+				return continueAll(phase, req)
+			})
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Cluster: "a", NoRefresh: true, NumRetries: 0,
+				PerTry: "0.3s", Version: tc.version, Backport45355: tc.backport, AttemptMode: streamedAttemptMode,
+				AttemptExtra: "\n            send_body_without_waiting_for_header_response: true"})
+			got := post(t, m, "/v1/x", `{}`)
+			if got.status != tc.code {
+				t.Fatalf("got %d %q, want %d", got.status, got.body, tc.code)
+			}
+			if tc.code == 200 && (got.header.Get("x-decided") != "1" || got.body != "data: 1\n\n") {
+				t.Errorf("got %v %q, want x-decided and the chunk", got.header, got.body)
+			}
+		})
+	}
+}
