@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
 
@@ -94,4 +95,19 @@ func TestVersion_HeldHeadersPerVersion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckVersionFields verifies that the version check never panics on
+// any JSON document, for every version.
+func FuzzCheckVersionFields(f *testing.F) {
+	f.Add([]byte(`{"static_resources":{"clusters":[{"name":"a"}]}}`))
+	f.Add([]byte(`{"static_resources":{"listeners":[{"filter_chains":[{"filters":[{"typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager","route_config":{"virtual_hosts":[{"routes":[{"route":{"retry_policy":{"refresh_cluster_on_retry":false}}}]}]}}}]}]}]}}`))
+	f.Add([]byte(`{"@type":1,"static_resources":[]}`))
+	f.Add([]byte(`[1,2,{"a":null}]`))
+	md := (&bootstrapv3.Bootstrap{}).ProtoReflect().Descriptor()
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		for _, v := range Versions {
+			_ = checkVersionFields(v, md, doc)
+		}
+	})
 }
