@@ -34,6 +34,11 @@
 //     build with the backport (#46952), whose presence in Istio 1.30's Envoy
 //     is unknown: the e2e matrix plays 1.38 both without it and with it.
 //
+//   - #44746 (in 1.39 and 1.40): the local reply for an upstream reset no
+//     longer shows the transport failure reason in its body; on 1.38 it
+//     does (", transport failure reason: delayed connect error: Connection
+//     refused"). The response code details name it on every version.
+//
 // The same on every version:
 //
 //   - The matcher cluster specifier (matcher.go): a matcher_tree on
