@@ -20,6 +20,7 @@
 //     priority_group cluster specifier, on 1.39 priority_group, plus the
 //     other fields in absentFields (those of llm-failover's messages that
 //     1.39 or 1.40 added; full API validation is envoy.CheckVersion's).
+//
 //   - refresh_cluster_on_retry (1.39, 1.40): a retry re-runs the cluster
 //     specifier after the attempt count is incremented and before the
 //     x-envoy-attempt-count header is rewritten (router.cc doRetry,
@@ -27,6 +28,7 @@
 //     attempt's count. Only the matcher and priority_group refresh; a plain
 //     cluster and cluster_header (DynamicRouteEntry) keep their cluster. On
 //     1.38 a retry always reuses the first attempt's cluster.
+//
 //   - #45355 (in 1.39 and 1.40, not in v1.38.0): see the ext_proc item
 //     below. On 1.38 a STREAMED headers answer continues the held response
 //     headers at once (handleHeaderContinue at f1dd21b16c), unless the
