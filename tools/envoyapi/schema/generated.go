@@ -1,0 +1,75 @@
+package schema
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// cliDefault is the Envoy version envoy-config writes for without
+// --envoy-version.
+const cliDefault = "1.40"
+
+// TestGeneratedConfig is the body of each tool module's CI test: it builds
+// the main module's llm-failover from repo (the repository root), writes the
+// envoy.yaml it generates for examples/config.yaml with --envoy-version
+// version, and checks it with CheckBootstrap against the release this test
+// binary links. A CLI that does not know --envoy-version yet (or not this
+// version) makes the test skip, saying so, except for cliDefault, which it
+// then generates without the flag.
+func TestGeneratedConfig(t *testing.T, repo, version string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "llm-failover")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/llm-failover")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/llm-failover: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(repo, "examples", "config.yaml")
+	var stdout, stderr bytes.Buffer
+	gen := exec.Command(bin, "envoy-config", "--envoy-version", version, "--config", cfg)
+	gen.Stdout, gen.Stderr = &stdout, &stderr
+	if err := gen.Run(); err != nil {
+		msg := stderr.String()
+		if !strings.Contains(msg, "flag provided but not defined: -envoy-version") {
+			t.Fatalf("llm-failover envoy-config --envoy-version %s: %v\n%s", version, err, msg)
+		}
+		if version != cliDefault {
+			t.Skipf("llm-failover envoy-config has no --envoy-version yet: the config it would generate for Envoy %s is not checked", version)
+		}
+		stdout.Reset()
+		stderr.Reset()
+		gen = exec.Command(bin, "envoy-config", "--config", cfg)
+		gen.Stdout, gen.Stderr = &stdout, &stderr
+		if err := gen.Run(); err != nil {
+			t.Fatalf("llm-failover envoy-config: %v\n%s", err, stderr.String())
+		}
+	}
+	if err := CheckBootstrap(stdout.Bytes()); err != nil {
+		t.Errorf("the envoy.yaml generated for Envoy %s does not pass that version's API:\n%v", version, err)
+	}
+}
+
+// TestEmbeddedSchema fails unless the schema the main module embeds for
+// version (repo/envoy/apidata/envoy-VERSION.txt.gz) is what Write makes from
+// the release this test binary links: regenerate with tools/envoyapi/regen.
+func TestEmbeddedSchema(t *testing.T, repo, version, source string) {
+	t.Helper()
+	var want bytes.Buffer
+	if err := Write(&want, source, protoregistry.GlobalFiles); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(repo, "envoy", "apidata", "envoy-"+version+".txt.gz")
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (regenerate with tools/envoyapi/regen)", err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("%s is not the schema of %s: regenerate with tools/envoyapi/regen", path, source)
+	}
+}
