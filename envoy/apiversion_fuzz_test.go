@@ -1,0 +1,54 @@
+package envoy
+
+import (
+	"errors"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/llm-failover/llm-failover/config"
+)
+
+// FuzzValidateAPI verifies that ValidateAPI never panics or hangs on any
+// bootstrap the protobuf decoder accepts, that every problem it reports is an
+// ErrCheck, and that it reports the same problems in the same order each time.
+func FuzzValidateAPI(f *testing.F) {
+	for _, g := range append(append([]generated{}, repoFiles...), goldenFiles...) {
+		c, err := config.Load(g.config)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := Bootstrap(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		wire, err := proto.Marshal(b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire)
+	}
+	deep, err := proto.Marshal(nestedAnys(f, maxAnyDepth+2))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(deep)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		var b bootstrapv3.Bootstrap
+		if proto.Unmarshal(wire, &b) != nil {
+			return
+		}
+		for _, v := range apiVersionsWant {
+			err := ValidateAPI(v, &b)
+			if err != nil && !errors.Is(err, ErrCheck) {
+				t.Fatalf("ValidateAPI(%s) = %v, not an ErrCheck", v, err)
+			}
+			again := ValidateAPI(v, &b)
+			if (err == nil) != (again == nil) || (err != nil && err.Error() != again.Error()) {
+				t.Fatalf("ValidateAPI(%s) is not deterministic:\n%v\nthen\n%v", v, err, again)
+			}
+		}
+	})
+}
