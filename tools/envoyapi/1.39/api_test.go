@@ -21,3 +21,10 @@ func TestGeneratedConfigPassesEnvoy1_39API(t *testing.T) {
 func TestEmbeddedSchemaIsThisRelease(t *testing.T) {
 	schema.TestEmbeddedSchema(t, repo, "1.39", source)
 }
+
+// TestSketchesPassExactlyWhereTheySayTheyDo checks the hand-written
+// bootstraps in tools/envoyapi/testdata, each marked with the releases that
+// accept it, with this release's strict protojson and validation rules.
+func TestSketchesPassExactlyWhereTheySayTheyDo(t *testing.T) {
+	schema.TestSketches(t, "../testdata", "1.39")
+}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,4 +73,52 @@ func TestEmbeddedSchema(t *testing.T, repo, version, source string) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("%s is not the schema of %s: regenerate with tools/envoyapi/regen", path, source)
 	}
+}
+
+// TestSketches checks every dir/*.yaml bootstrap with CheckBootstrap and
+// wants it to pass exactly when its "# accepted by: V ..." line lists
+// version. The main module's envoy tests read the same files and want the
+// same answers from envoy.ValidateAPI, which keeps the two in agreement.
+func TestSketches(t *testing.T, dir, version string) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no sketches in %s (%v)", dir, err)
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			accepted, err := AcceptedBy(b)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			want := false
+			for _, v := range accepted {
+				want = want || v == version
+			}
+			err = CheckBootstrap(b)
+			if want && err != nil {
+				t.Errorf("Envoy %s refuses %s, which says it is accepted by %v:\n%v", version, p, accepted, err)
+			}
+			if !want && err == nil {
+				t.Errorf("Envoy %s accepts %s, which says only %v accept it", version, p, accepted)
+			}
+			if !want && err != nil {
+				t.Logf("refused as expected: %v", err)
+			}
+		})
+	}
+}
+
+// AcceptedBy returns the versions listed on a sketch's "# accepted by:" line.
+func AcceptedBy(sketch []byte) ([]string, error) {
+	for _, line := range strings.Split(string(sketch), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# accepted by:"); ok {
+			return strings.Fields(rest), nil
+		}
+	}
+	return nil, errors.New(`no "# accepted by:" line`)
 }

@@ -91,13 +91,13 @@ func line(kind string, name protoreflect.FullName, names []string) string {
 var frozen = regexp.MustCompile(`^v[12](alpha[0-9]*)?$`)
 
 // Loadable reports whether Envoy loads types of proto package pkg: all but
-// the frozen v2 API (including the unversioned envoy.type and
-// envoy.type.matcher packages of that era).
+// the frozen v2 API (including envoy.api.v2.* and the unversioned envoy.type
+// and envoy.type.matcher packages of that era).
 func Loadable(pkg protoreflect.FullName) bool {
 	if !strings.HasPrefix(string(pkg), "envoy.") {
 		return true
 	}
-	if pkg == "envoy.type" || pkg == "envoy.type.matcher" {
+	if pkg == "envoy.type" || pkg == "envoy.type.matcher" || pkg == "envoy.api.v2" || strings.HasPrefix(string(pkg), "envoy.api.v2.") {
 		return false
 	}
 	return !frozen.MatchString(string(pkg.Name()))
