@@ -2,6 +2,8 @@ package envoy
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -22,6 +24,25 @@ func FuzzValidateAPI(f *testing.F) {
 		b, err := Bootstrap(c)
 		if err != nil {
 			f.Fatal(err)
+		}
+		wire, err := proto.Marshal(b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire)
+	}
+	sketches, err := filepath.Glob(filepath.Join(sketchDir, "*.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range sketches {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := decode(raw)
+		if err != nil {
+			f.Fatalf("%s: %v", p, err)
 		}
 		wire, err := proto.Marshal(b)
 		if err != nil {
@@ -51,4 +72,21 @@ func FuzzValidateAPI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkValidateAPI measures one check of the example bootstrap against
+// the 1.38 schema (the one with the most problems to report).
+func BenchmarkValidateAPI(b *testing.B) {
+	c, err := config.Load("../examples/config.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	boot, err := Bootstrap(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ValidateAPI("1.38", boot)
+	}
 }
