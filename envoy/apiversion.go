@@ -37,7 +37,7 @@ const maxAnyDepth = 32
 // offending field, e.g. "static_resources.clusters[2]...retry_policy: field
 // refresh_cluster_on_retry of envoy.config.route.v3.RetryPolicy does not
 // exist in Envoy 1.38"; errors.Is(err, ErrCheck) holds. An unknown version is
-// an error naming the versions it knows. A nil m is valid.
+// a *Problem too, naming the versions there are schemas for. A nil m is valid.
 func ValidateAPI(version string, m proto.Message) error {
 	s, err := apiSchemaFor(version)
 	if err != nil {

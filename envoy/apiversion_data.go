@@ -53,7 +53,8 @@ var apiSchemas = sync.OnceValues(func() (map[string]*apiSchema, error) {
 	return out, nil
 })
 
-// apiSchemaFor returns the schema of Envoy release version.
+// apiSchemaFor returns the schema of Envoy release version; an unknown
+// version is a *Problem.
 func apiSchemaFor(version string) (*apiSchema, error) {
 	all, err := apiSchemas()
 	if err != nil {
@@ -62,7 +63,7 @@ func apiSchemaFor(version string) (*apiSchema, error) {
 	if s, ok := all[version]; ok {
 		return s, nil
 	}
-	return nil, fmt.Errorf("envoy: no API schema for Envoy version %q (have %s)", version, strings.Join(apiVersions(all), ", "))
+	return nil, &Problem{Reason: fmt.Sprintf("no API schema for Envoy version %q: want one of %s", version, strings.Join(apiVersions(all), ", "))}
 }
 
 // apiVersions lists the versions that have a schema, sorted.

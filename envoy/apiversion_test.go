@@ -188,8 +188,8 @@ func TestValidateAPI_RefusesWhatTheVersionLacks(t *testing.T) {
 func TestValidateAPI_UnknownVersion(t *testing.T) {
 	for _, v := range []string{"", "1.37", "1.41", "v1.40", "1.40.0"} {
 		err := ValidateAPI(v, &routev3.RetryPolicy{})
-		if err == nil || !strings.Contains(err.Error(), "have 1.38, 1.39, 1.40") {
-			t.Errorf("ValidateAPI(%q) = %v, want an error naming 1.38, 1.39, 1.40", v, err)
+		if err == nil || !strings.Contains(err.Error(), "want one of 1.38, 1.39, 1.40") || !errors.Is(err, ErrCheck) {
+			t.Errorf("ValidateAPI(%q) = %v, want an ErrCheck naming 1.38, 1.39, 1.40", v, err)
 		}
 	}
 }

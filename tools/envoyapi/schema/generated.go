@@ -16,13 +16,17 @@ import (
 // --envoy-version.
 const cliDefault = "1.40"
 
+// GeneratedConfigs are the llm-failover configs, relative to the repository
+// root, whose generated envoy.yaml TestGeneratedConfig checks: the example
+// and the one with several chains and routes.
+var GeneratedConfigs = []string{"examples/config.yaml", "examples/compose-config.yaml", "envoy/testdata/mixed.config.yaml"}
+
 // TestGeneratedConfig is the body of each tool module's CI test: it builds
-// the main module's llm-failover from repo (the repository root), writes the
-// envoy.yaml it generates for examples/config.yaml with --envoy-version
-// version, and checks it with CheckBootstrap against the release this test
-// binary links. A CLI that does not know --envoy-version yet (or not this
-// version) makes the test skip, saying so, except for cliDefault, which it
-// then generates without the flag.
+// the main module's llm-failover from repo (the repository root), generates
+// the envoy.yaml of each of GeneratedConfigs with --envoy-version version,
+// and checks it with CheckBootstrap against the release this test binary
+// links. A CLI that does not know --envoy-version yet makes the test skip,
+// saying so, except for cliDefault, which it then generates without the flag.
 func TestGeneratedConfig(t *testing.T, repo, version string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "llm-failover")
@@ -31,29 +35,40 @@ func TestGeneratedConfig(t *testing.T, repo, version string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/llm-failover: %v\n%s", err, out)
 	}
-	cfg := filepath.Join(repo, "examples", "config.yaml")
+	for _, cfg := range GeneratedConfigs {
+		t.Run(cfg, func(t *testing.T) {
+			yaml := generate(t, bin, filepath.Join(repo, cfg), version)
+			if err := CheckBootstrap(yaml); err != nil {
+				t.Errorf("the envoy.yaml generated from %s for Envoy %s does not pass that version's API:\n%v", cfg, version, err)
+			}
+		})
+	}
+}
+
+// generate runs envoy-config for cfg and version and returns its output.
+func generate(t *testing.T, bin, cfg, version string) []byte {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	gen := exec.Command(bin, "envoy-config", "--envoy-version", version, "--config", cfg)
 	gen.Stdout, gen.Stderr = &stdout, &stderr
+	err := gen.Run()
+	if err == nil {
+		return stdout.Bytes()
+	}
+	if !strings.Contains(stderr.String(), "flag provided but not defined: -envoy-version") {
+		t.Fatalf("llm-failover envoy-config --envoy-version %s --config %s: %v\n%s", version, cfg, err, stderr.String())
+	}
+	if version != cliDefault {
+		t.Skipf("llm-failover envoy-config has no --envoy-version yet: the config it would generate for Envoy %s is not checked", version)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	gen = exec.Command(bin, "envoy-config", "--config", cfg)
+	gen.Stdout, gen.Stderr = &stdout, &stderr
 	if err := gen.Run(); err != nil {
-		msg := stderr.String()
-		if !strings.Contains(msg, "flag provided but not defined: -envoy-version") {
-			t.Fatalf("llm-failover envoy-config --envoy-version %s: %v\n%s", version, err, msg)
-		}
-		if version != cliDefault {
-			t.Skipf("llm-failover envoy-config has no --envoy-version yet: the config it would generate for Envoy %s is not checked", version)
-		}
-		stdout.Reset()
-		stderr.Reset()
-		gen = exec.Command(bin, "envoy-config", "--config", cfg)
-		gen.Stdout, gen.Stderr = &stdout, &stderr
-		if err := gen.Run(); err != nil {
-			t.Fatalf("llm-failover envoy-config: %v\n%s", err, stderr.String())
-		}
+		t.Fatalf("llm-failover envoy-config --config %s: %v\n%s", cfg, err, stderr.String())
 	}
-	if err := CheckBootstrap(stdout.Bytes()); err != nil {
-		t.Errorf("the envoy.yaml generated for Envoy %s does not pass that version's API:\n%v", version, err)
-	}
+	return stdout.Bytes()
 }
 
 // TestEmbeddedSchema fails unless the schema the main module embeds for
