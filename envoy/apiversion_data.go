@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"embed"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -86,8 +87,17 @@ func readAPISchema(name, version string) (*apiSchema, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	return parseAPISchema(zr, version)
+}
+
+// maxSchemaLine bounds one line of a schema (the longest, a message with
+// every field name, is about 3 kB).
+const maxSchemaLine = 1 << 20
+
+// parseAPISchema reads the text of a schema (see apiData).
+func parseAPISchema(r io.Reader, version string) (*apiSchema, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), maxSchemaLine)
 	if !sc.Scan() {
 		return nil, fmt.Errorf("empty (%v)", sc.Err())
 	}

@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -89,4 +90,25 @@ func BenchmarkValidateAPI(b *testing.B) {
 	for b.Loop() {
 		_ = ValidateAPI("1.38", boot)
 	}
+}
+
+// FuzzParseAPISchema verifies that the schema reader never panics and that
+// what it accepts has a header and only M and E lines.
+func FuzzParseAPISchema(f *testing.F) {
+	f.Add([]byte(apiSchemaMagic + " src\nM a.B c d\nE a.C X Y\nM a.Empty \n"))
+	f.Add([]byte(apiSchemaMagic + " src\nQ a.B c\n"))
+	f.Add([]byte("envoy-api-schema/0 src\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, text []byte) {
+		s, err := parseAPISchema(bytes.NewReader(text), "x")
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(text, []byte(apiSchemaMagic)) {
+			t.Errorf("accepted a schema without the header: %q", text)
+		}
+		if s.messages == nil || s.enums == nil {
+			t.Error("accepted schema has nil maps")
+		}
+	})
 }
