@@ -17,8 +17,9 @@ import (
 //go:generate ../tools/envoyapi/regen
 
 // maxAnyDepth bounds how many Anys ValidateAPI unpacks inside one another
-// (a typed_config inside a typed_config ...). Envoy's own configs nest three
-// or four deep; anything deeper is refused rather than walked.
+// (a typed_config inside a typed_config ...). The generated bootstraps nest
+// at most three (HCM, cluster specifier, matcher input); anything deeper than
+// the bound is refused rather than walked.
 const maxAnyDepth = 32
 
 // ValidateAPI reports every field, enum value and Any type set in m that the
@@ -28,8 +29,8 @@ const maxAnyDepth = 32
 // that is set, including list elements, map values and the contents of every
 // Any (typed_config, typed_extension_protocol_options, ...), and checks it
 // against the release's schema, embedded from go-control-plane/envoy of that
-// release (see apiversion_data.go). The type_url inside a TypedStruct must name a type
-// of the release too.
+// release (see apiversion_data.go and tools/envoyapi/README.md). The type_url
+// inside a TypedStruct must name a type of the release too.
 //
 // It checks presence in the API only: strict decoding and the
 // protoc-gen-validate rules are Check's job. The result joins every problem
