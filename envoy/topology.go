@@ -141,7 +141,7 @@ func shapeClusters(c *config.Config) ([]*clusterv3.Cluster, error) {
 	for _, shape := range c.Shapes() {
 		for _, cl := range shape {
 			if p := c.ProviderByCluster(cl); p != nil && p.Auth.HeldByEnvoy() {
-				return nil, fmt.Errorf("%w: envoy.version %s: provider %q's key is held by Envoy (auth.holder: envoy), but its cluster %q is a child of aggregate cluster %q, which never runs a child's upstream filters, so the key would not be injected: hold the key in llm-failover, or use Envoy 1.39 or later",
+				return nil, fmt.Errorf("%w: envoy.version %s: provider %q's key is held by Envoy (auth.held_by: envoy), but its cluster %q is a child of aggregate cluster %q, which never runs a child's upstream filters, so the key would not be injected: hold the key in llm-failover, or use Envoy 1.39 or later",
 					ErrGenerate, c.Envoy.Version, p.Name, cl, contract.ShapeCluster(shape))
 			}
 		}

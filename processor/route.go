@@ -228,8 +228,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	m.setHeader(contract.HeaderChain, ch.Name)
 	// Bound the attempts by this plan (a single-target or all-open plan is
 	// attempted once, plus same-target retries) and by the chain's attempt
-	// timeout for this kind of request.
-	m.setHeader(contract.HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
+	// timeout for this kind of request; name the clusters the way the
+	// configured Envoy version's topology reads them.
+	m.setHeader(contract.HeaderMaxRetries, strconv.Itoa(r.clusterChoice(m, plan)))
 	m.setHeader(contract.HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
