@@ -18,9 +18,10 @@ import (
 )
 
 // CheckVersion is Check for Envoy version ("1.38", "1.39" or "1.40"; see
-// Versions): besides the 1.40 API and the contract, it refuses what that
-// version lacks and checks the version's topology (docs/compatibility.md).
-// Check is CheckVersion(yamlBytes, "1.40").
+// Versions): besides the 1.40 API and the contract, it refuses every field
+// and extension type that version lacks (ValidateAPI) and checks the
+// version's topology (docs/compatibility.md). Check is
+// CheckVersion(yamlBytes, "1.40").
 func CheckVersion(yamlBytes []byte, version string) error {
 	if !slices.Contains(Versions(), version) {
 		return &Problem{Reason: fmt.Sprintf("Envoy version %q is not supported: want one of %s", version, strings.Join(Versions(), ", "))}
@@ -31,6 +32,9 @@ func CheckVersion(yamlBytes []byte, version string) error {
 	}
 	var probs []error
 	probs = append(probs, validateTree(b.ProtoReflect(), "")...)
+	if err := ValidateAPI(version, b); err != nil {
+		probs = append(probs, err) // a field or extension the version lacks
+	}
 	probs = append(probs, semantic(b)...)
 	probs = append(probs, topologyProblems(b, version)...)
 	return errors.Join(probs...)
@@ -110,10 +114,8 @@ func topologyProblems(b *bootstrapv3.Bootstrap, version string) []error {
 		tc := a.GetInlineClusterSpecifierPlugin().GetExtension().GetTypedConfig()
 		sp := r.path + ".route.inline_cluster_specifier_plugin.extension.typed_config"
 		if version != config.EnvoyV140 && tc.MessageIs(&pgv3.PriorityGroupClusterSpecifier{}) {
-			bad(sp, "Envoy %s has no priority_group cluster specifier (new in 1.40): generate with --envoy-version %s", version, version)
-		}
-		if version == config.EnvoyV138 && rp.GetRefreshClusterOnRetry() {
-			bad(r.path+".route.retry_policy.refresh_cluster_on_retry", "field refresh_cluster_on_retry does not exist in Envoy 1.38 (new in 1.39)")
+			// ValidateAPI refuses the type; say what to do instead.
+			bad(sp, "the priority_group topology needs Envoy 1.40: generate with --envoy-version %s", version)
 		}
 		var m matcherspecv3.MatcherClusterSpecifier
 		if unpack(tc, &m) {

@@ -205,8 +205,9 @@ func TestCheckVersion_RefusesWhatTheVersionLacks(t *testing.T) {
 		version string
 		want    []string
 	}{
-		{"priority_group on 1.39", v140, "1.39", []string{routePath + ".route.inline_cluster_specifier_plugin.extension.typed_config: Envoy 1.39 has no priority_group cluster specifier"}},
-		{"priority_group and refresh on 1.38", v140, "1.38", []string{"Envoy 1.38 has no priority_group", routePath + ".route.retry_policy.refresh_cluster_on_retry: field refresh_cluster_on_retry does not exist in Envoy 1.38"}},
+		{"priority_group on 1.39", v140, "1.39", []string{routePath + ".route.inline_cluster_specifier_plugin.extension.typed_config: the priority_group topology needs Envoy 1.40: generate with --envoy-version 1.39",
+			"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier"}},
+		{"priority_group and refresh on 1.38", v140, "1.38", []string{"the priority_group topology needs Envoy 1.40", routePath + ".route.retry_policy: field refresh_cluster_on_retry of envoy.config.route.v3.RetryPolicy does not exist in Envoy 1.38"}},
 		{"matcher on 1.38", v139, "1.38", []string{"Envoy 1.38 never re-runs a matcher cluster specifier"}},
 		{"matcher without refresh", strings.Replace(v139, "refresh_cluster_on_retry: true", "refresh_cluster_on_retry: false", 1), "1.39", []string{"must be true with the matcher cluster specifier"}},
 		{"matcher leaf names a missing cluster", strings.Replace(v139, "cluster: groq", "cluster: grok", 1), "1.39", []string{`names cluster "grok", which static_resources.clusters does not define`}},

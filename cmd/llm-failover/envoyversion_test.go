@@ -40,7 +40,7 @@ func TestEnvoyConfig_EnvoyVersionGeneratesAndChecksEachTopology(t *testing.T) {
 	}
 	var o, e bytes.Buffer
 	if code := run([]string{"envoy-config", "--check", filepath.Join(dir, "envoy-1.40.yaml"), "--envoy-version", "1.38"}, &o, &e); code != 1 ||
-		!strings.Contains(e.String(), "refresh_cluster_on_retry does not exist in Envoy 1.38") {
+		!strings.Contains(e.String(), "field refresh_cluster_on_retry of envoy.config.route.v3.RetryPolicy does not exist in Envoy 1.38") {
 		t.Errorf("check of the 1.40 config for 1.38: exit %d, stderr %q; want 1 naming refresh_cluster_on_retry", code, e.String())
 	}
 }
