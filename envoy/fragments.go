@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -305,3 +306,27 @@ func orderedMessage(m proto.Message) (any, error) {
 	}
 	return v, nil
 }
+
+// ListenerWithRDS returns a copy of the client listener whose connection
+// manager takes RouteConfiguration from RDS through src (by its name)
+// instead of holding it inline: what an xDS server serves, so that a route
+// change reaches Envoy as a route update, without draining the listener.
+func (f *Fragments) ListenerWithRDS(src *corev3.ConfigSource) (*listenerv3.Listener, error) {
+	l := proto.Clone(f.Listener).(*listenerv3.Listener)
+	hcm, ok := listenerHCM(l)
+	if !ok {
+		return nil, fmt.Errorf("%w: listener %q has no HTTP connection manager", ErrGenerate, l.GetName())
+	}
+	hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+		ConfigSource:    src,
+		RouteConfigName: f.RouteConfiguration.GetName(),
+	}}
+	filters := l.GetFilterChains()[0].GetFilters()
+	filters[len(filters)-1].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}
+	return l, nil
+}
+
+// MarshalYAML prints m as Generate prints the bootstrap: proto field names
+// in declaration order, maps sorted, Anys unpacked, equal messages giving
+// equal bytes.
+func MarshalYAML(m proto.Message) ([]byte, error) { return marshalYAML(m) }
