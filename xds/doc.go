@@ -5,8 +5,8 @@
 //
 // The resources are envoy.BuildFragments' pieces, whatever topology the
 // configured Envoy version uses: the client listener (its routes through
-// RDS), the other listeners, the route configuration, every cluster and the
-// static secrets. They are served with go-control-plane's SotW server and
+// RDS), the other listeners, the route configuration and every cluster; no
+// secret, so no key, is ever served. They are served with go-control-plane's SotW server and
 // snapshot cache (pkg/server/v3, pkg/cache/v3), every Envoy that connects
 // getting the same snapshot. The protocol is
 // https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol; the

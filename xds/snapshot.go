@@ -23,9 +23,12 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-// Snapshot builds the resources Envoy is served for c: listeners, routes,
-// clusters and secrets, checked for consistency (every route a listener
-// names is in the snapshot). Its version is a digest of the resources, so
+// Snapshot builds the resources Envoy is served for c: listeners, routes
+// and clusters, checked for consistency (every route a listener
+// names is in the snapshot). No secret is served: keys Envoy holds and the
+// ext_proc channel's TLS material stay in SDS files Envoy reads itself
+// (envoy.Fragments.SDSFiles), and static secrets stay in the bootstrap
+// (Bootstrap). Its version is a digest of the resources, so
 // equal configs give equal versions on every replica and across restarts,
 // and a reload that changes nothing Envoy sees pushes nothing. c must have
 // had ApplyDefaults and Validate run (config.Load does both).
@@ -42,16 +45,12 @@ func Snapshot(c *config.Config) (*cachev3.Snapshot, error) {
 		resourcev3.ListenerType: {client},
 		resourcev3.RouteType:    {f.RouteConfiguration},
 		resourcev3.ClusterType:  {f.ExtProcCluster},
-		resourcev3.SecretType:   {},
 	}
 	for _, l := range f.Listeners {
 		res[resourcev3.ListenerType] = append(res[resourcev3.ListenerType], l)
 	}
 	for _, cl := range f.Clusters {
 		res[resourcev3.ClusterType] = append(res[resourcev3.ClusterType], cl)
-	}
-	for _, s := range f.Secrets {
-		res[resourcev3.SecretType] = append(res[resourcev3.SecretType], s)
 	}
 	version, err := digest(res)
 	if err != nil {
@@ -71,7 +70,7 @@ func Snapshot(c *config.Config) (*cachev3.Snapshot, error) {
 // canonical YAML, by type in a fixed order and by position within a type.
 func digest(res map[resourcev3.Type][]types.Resource) (string, error) {
 	h := sha256.New()
-	for _, typ := range []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.SecretType} {
+	for _, typ := range []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType} {
 		fmt.Fprintf(h, "%s %d\n", typ, len(res[typ]))
 		for _, r := range res[typ] {
 			b, err := envoy.MarshalYAML(r)
