@@ -57,46 +57,52 @@ func TestBuildFragments_HoldEveryPieceOfTheBootstrap(t *testing.T) {
 	for _, g := range allGenerated() {
 		t.Run(g.name, func(t *testing.T) {
 			c, f := buildFragments(t, g.config)
-			b, err := Bootstrap(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sr := b.GetStaticResources()
-			gotClusters := append([]*clusterv3.Cluster{f.ExtProcCluster}, f.Clusters...)
-			if len(gotClusters) != len(sr.GetClusters()) {
-				t.Fatalf("fragments hold %d clusters, want the bootstrap's %d", len(gotClusters), len(sr.GetClusters()))
-			}
-			for _, want := range sr.GetClusters() {
-				if !slices.ContainsFunc(gotClusters, func(got *clusterv3.Cluster) bool { return same(t, got, want) }) {
-					t.Errorf("cluster %q is not in the fragments as the bootstrap has it", want.GetName())
-				}
-			}
-			gotListeners := append([]*listenerv3.Listener{f.Listener}, f.Listeners...)
-			if len(gotListeners) != len(sr.GetListeners()) {
-				t.Fatalf("fragments hold %d listeners, want the bootstrap's %d", len(gotListeners), len(sr.GetListeners()))
-			}
-			for _, want := range sr.GetListeners() {
-				if !slices.ContainsFunc(gotListeners, func(got *listenerv3.Listener) bool { return same(t, got, want) }) {
-					t.Errorf("listener %q is not in the fragments as the bootstrap has it", want.GetName())
-				}
-			}
-			hcm, ok := listenerHCM(f.Listener)
-			if !ok {
-				t.Fatalf("client listener %q has no HTTP connection manager", f.Listener.GetName())
-			}
-			if !same(t, hcm.GetRouteConfig(), f.RouteConfiguration) {
-				t.Errorf("RouteConfiguration differs from the client listener's route_config")
-			}
-			filters := hcm.GetHttpFilters()
-			if n := len(filters); n != len(f.HTTPFilters)+1 || !filters[n-1].GetTypedConfig().MessageIs(&routerv3.Router{}) {
-				t.Fatalf("client listener has %d HTTP filters, want the %d fragments then the router", n, len(f.HTTPFilters))
-			}
-			for i, h := range f.HTTPFilters {
-				if !same(t, h, filters[i]) {
-					t.Errorf("HTTPFilters[%d] = %s, want %s", i, h.GetName(), filters[i].GetName())
-				}
-			}
+			checkPieces(t, c, f)
 		})
+	}
+}
+
+// checkPieces fails t unless f is Bootstrap(c) taken apart.
+func checkPieces(t *testing.T, c *config.Config, f *Fragments) {
+	t.Helper()
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := b.GetStaticResources()
+	gotClusters := append([]*clusterv3.Cluster{f.ExtProcCluster}, f.Clusters...)
+	if len(gotClusters) != len(sr.GetClusters()) {
+		t.Fatalf("fragments hold %d clusters, want the bootstrap's %d", len(gotClusters), len(sr.GetClusters()))
+	}
+	for _, want := range sr.GetClusters() {
+		if !slices.ContainsFunc(gotClusters, func(got *clusterv3.Cluster) bool { return same(t, got, want) }) {
+			t.Errorf("cluster %q is not in the fragments as the bootstrap has it", want.GetName())
+		}
+	}
+	gotListeners := append([]*listenerv3.Listener{f.Listener}, f.Listeners...)
+	if len(gotListeners) != len(sr.GetListeners()) {
+		t.Fatalf("fragments hold %d listeners, want the bootstrap's %d", len(gotListeners), len(sr.GetListeners()))
+	}
+	for _, want := range sr.GetListeners() {
+		if !slices.ContainsFunc(gotListeners, func(got *listenerv3.Listener) bool { return same(t, got, want) }) {
+			t.Errorf("listener %q is not in the fragments as the bootstrap has it", want.GetName())
+		}
+	}
+	hcm, ok := listenerHCM(f.Listener)
+	if !ok {
+		t.Fatalf("client listener %q has no HTTP connection manager", f.Listener.GetName())
+	}
+	if !same(t, hcm.GetRouteConfig(), f.RouteConfiguration) {
+		t.Errorf("RouteConfiguration differs from the client listener's route_config")
+	}
+	filters := hcm.GetHttpFilters()
+	if n := len(filters); n != len(f.HTTPFilters)+1 || !filters[n-1].GetTypedConfig().MessageIs(&routerv3.Router{}) {
+		t.Fatalf("client listener has %d HTTP filters, want the %d fragments then the router", n, len(f.HTTPFilters))
+	}
+	for i, h := range f.HTTPFilters {
+		if !same(t, h, filters[i]) {
+			t.Errorf("HTTPFilters[%d] = %s, want %s", i, h.GetName(), filters[i].GetName())
+		}
 	}
 }
 
