@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -127,8 +129,12 @@ func adsCluster(c *config.Config, addr string) (*clusterv3.Cluster, error) {
 	return xc, nil
 }
 
-// checkAddress accepts "host:port" with a port in 1..65535 or "unix:/path".
+// checkAddress accepts "host:port" with a port in 1..65535 or "unix:/path",
+// in printable UTF-8 without spaces.
 func checkAddress(addr string) error {
+	if !utf8.ValidString(addr) || strings.IndexFunc(addr, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
+		return fmt.Errorf("xds: address %q: control characters, spaces or invalid UTF-8", addr)
+	}
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if path == "" {
 			return fmt.Errorf("xds: address %q: empty unix socket path", addr)
