@@ -10,8 +10,10 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	yaml "go.yaml.in/yaml/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -51,6 +53,14 @@ type Fragments struct {
 	// (and the credential injector when Envoy holds the key) as upstream
 	// HTTP filters, and whatever clusters the version's topology adds.
 	Clusters []*clusterv3.Cluster
+	// UpstreamFilters are, for every cluster with upstream HTTP filters
+	// (its HttpProtocolOptions.http_filters), those filters before
+	// envoy.filters.http.upstream_codec, in order, by cluster name: on a
+	// provider cluster the attempt-phase ext_proc filter, then the
+	// credential injector when Envoy holds the key. They are also in
+	// Clusters; this is them alone, for a patch that adds them to a
+	// cluster someone else defines (Istio's CLUSTER patch).
+	UpstreamFilters map[string][]*hcmv3.HttpFilter
 	// Listeners are the bootstrap's other listeners: the unavailable
 	// listener (UnavailableListener) every provider cluster's priority-1
 	// endpoint points at.
@@ -114,6 +124,22 @@ func BuildFragments(c *config.Config) (*Fragments, error) {
 	}
 	if f.Listener == nil {
 		return nil, fmt.Errorf("%w: no listener calls the ext_proc service", ErrGenerate)
+	}
+	f.UpstreamFilters = map[string][]*hcmv3.HttpFilter{}
+	for _, cl := range append([]*clusterv3.Cluster{f.ExtProcCluster}, f.Clusters...) {
+		opts := &upstreamhttpv3.HttpProtocolOptions{}
+		if cl.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(opts) != nil {
+			continue
+		}
+		var fs []*hcmv3.HttpFilter
+		for _, h := range opts.GetHttpFilters() {
+			if !h.GetTypedConfig().MessageIs(&upstreamcodecv3.UpstreamCodec{}) {
+				fs = append(fs, proto.Clone(h).(*hcmv3.HttpFilter))
+			}
+		}
+		if len(fs) > 0 {
+			f.UpstreamFilters[cl.GetName()] = fs
+		}
 	}
 	f.SDSFiles = sdsFiles(b.ProtoReflect(), nil)
 	return f, nil

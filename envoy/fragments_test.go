@@ -135,6 +135,48 @@ func TestBuildFragments_SDSFiles(t *testing.T) {
 	}
 }
 
+// TestBuildFragments_UpstreamFilters verifies the upstream filters found
+// per cluster: the attempt-phase ext_proc filter on every provider
+// cluster, followed by the credential injector where Envoy holds the key,
+// and nothing for the ext_proc cluster.
+func TestBuildFragments_UpstreamFilters(t *testing.T) {
+	tests := []struct {
+		config string
+		want   map[string][]string // cluster -> filter names
+	}{
+		{"testdata/minimal.config.yaml", map[string][]string{"openai": {filterExtProc}}},
+		{"../examples/mesh-config.yaml", map[string][]string{
+			"openai":    {filterExtProc, filterCredentialInjector},
+			"anthropic": {filterExtProc, filterCredentialInjector},
+			"gemini":    {filterExtProc, filterCredentialInjector},
+			"azure":     {filterExtProc, filterCredentialInjector},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.config, func(t *testing.T) {
+			c, f := buildFragments(t, tt.config)
+			got := map[string][]string{}
+			for cluster, fs := range f.UpstreamFilters {
+				for _, h := range fs {
+					got[cluster] = append(got[cluster], h.GetName())
+				}
+			}
+			want := map[string][]string{}
+			for provider, names := range tt.want {
+				want[c.Provider(provider).Cluster] = names
+			}
+			if len(got) != len(want) {
+				t.Errorf("UpstreamFilters = %v, want %v", got, want)
+			}
+			for cluster, names := range want {
+				if !slices.Equal(got[cluster], names) {
+					t.Errorf("UpstreamFilters[%q] = %v, want %v", cluster, got[cluster], names)
+				}
+			}
+		})
+	}
+}
+
 // TestBuildFragments_CopiesThePieces verifies that changing a fragment
 // changes neither another call's fragments nor a later bootstrap.
 func TestBuildFragments_CopiesThePieces(t *testing.T) {
