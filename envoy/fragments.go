@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -202,15 +203,7 @@ func sdsFiles(m protoreflect.Message, out []SDSFile) []SDSFile {
 				keys = append(keys, k)
 				return true
 			})
-			slices.SortFunc(keys, func(a, b protoreflect.MapKey) int {
-				switch ka, kb := a.String(), b.String(); {
-				case ka < kb:
-					return -1
-				case ka > kb:
-					return 1
-				}
-				return 0
-			})
+			slices.SortFunc(keys, func(a, b protoreflect.MapKey) int { return cmp.Compare(a.String(), b.String()) })
 			for _, k := range keys {
 				out = sdsFiles(v.Map().Get(k).Message(), out)
 			}
@@ -250,43 +243,35 @@ func GenerateFragments(c *config.Config, opts Options) ([]byte, error) {
 
 // YAML renders f as GenerateFragments does.
 func (f *Fragments) YAML(opts Options) ([]byte, error) {
-	section := func(key string, msgs ...proto.Message) (yaml.MapItem, error) {
-		vals := make([]any, 0, len(msgs))
-		for _, m := range msgs {
+	var doc yaml.MapSlice
+	for _, sec := range []struct {
+		key      string
+		msgs     []proto.Message
+		single   bool // one object, not a list
+		optional bool // left out when empty
+	}{
+		{key: "http_filters", msgs: asMessages(f.HTTPFilters)},
+		{key: "route_configuration", msgs: []proto.Message{f.RouteConfiguration}, single: true},
+		{key: "clusters", msgs: append([]proto.Message{f.ExtProcCluster}, asMessages(f.Clusters)...)},
+		{key: "listeners", msgs: asMessages(f.Listeners)},
+		{key: "secrets", msgs: asMessages(f.Secrets), optional: true},
+	} {
+		if sec.optional && len(sec.msgs) == 0 {
+			continue
+		}
+		vals := make([]any, len(sec.msgs))
+		for i, m := range sec.msgs {
 			v, err := orderedMessage(m)
 			if err != nil {
-				return yaml.MapItem{}, fmt.Errorf("envoy: marshal %s: %w", key, err)
+				return nil, fmt.Errorf("envoy: marshal %s: %w", sec.key, err)
 			}
-			vals = append(vals, v)
+			vals[i] = v
 		}
-		return yaml.MapItem{Key: key, Value: vals}, nil
-	}
-	var doc yaml.MapSlice
-	add := func(key string, msgs ...proto.Message) error {
-		it, err := section(key, msgs...)
-		if err == nil {
-			doc = append(doc, it)
+		var v any = vals
+		if sec.single {
+			v = vals[0]
 		}
-		return err
-	}
-	rc, err := orderedMessage(f.RouteConfiguration)
-	if err != nil {
-		return nil, fmt.Errorf("envoy: marshal route_configuration: %w", err)
-	}
-	if err := add("http_filters", asMessages(f.HTTPFilters)...); err != nil {
-		return nil, err
-	}
-	doc = append(doc, yaml.MapItem{Key: "route_configuration", Value: rc})
-	if err := add("clusters", append([]proto.Message{f.ExtProcCluster}, asMessages(f.Clusters)...)...); err != nil {
-		return nil, err
-	}
-	if err := add("listeners", asMessages(f.Listeners)...); err != nil {
-		return nil, err
-	}
-	if len(f.Secrets) > 0 {
-		if err := add("secrets", asMessages(f.Secrets)...); err != nil {
-			return nil, err
-		}
+		doc = append(doc, yaml.MapItem{Key: sec.key, Value: v})
 	}
 	body, err := yaml.Marshal(doc)
 	if err != nil {
