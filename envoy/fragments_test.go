@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,9 @@ func same(t *testing.T, a, b proto.Message) bool {
 	}
 	return string(ya) == string(yb)
 }
+
+// fragmentSections are the sections a fragments document can have.
+var fragmentSections = []string{"http_filters", "route_configuration", "clusters", "listeners", "secrets"}
 
 // allGenerated are every config the generator tests use.
 func allGenerated() []generated {
@@ -315,7 +319,7 @@ func TestGenerateFragments_SectionsDecodeAsEnvoyTypes(t *testing.T) {
 				t.Fatalf("not YAML: %v", err)
 			}
 			for k := range doc {
-				if !slices.Contains([]string{"http_filters", "route_configuration", "clusters", "listeners", "secrets"}, k) {
+				if !slices.Contains(fragmentSections, k) {
 					t.Errorf("unexpected section %q", k)
 				}
 			}
@@ -356,5 +360,19 @@ func TestGenerateFragments_SectionsDecodeAsEnvoyTypes(t *testing.T) {
 				t.Errorf("header = %q", y[:min(len(y), 120)])
 			}
 		})
+	}
+}
+
+// TestGenerateFragments_DocumentedSections verifies that docs/xds.md's
+// table of sections names every section the document can have.
+func TestGenerateFragments_DocumentedSections(t *testing.T) {
+	doc, err := os.ReadFile("../docs/xds.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range fragmentSections {
+		if !strings.Contains(string(doc), "| `"+key+"` |") {
+			t.Errorf("docs/xds.md has no table row for section %q", key)
+		}
 	}
 }
