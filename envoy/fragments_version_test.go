@@ -33,6 +33,7 @@ func TestFragments_EveryEnvoyVersion(t *testing.T) {
 					t.Fatalf("BuildFragments: %v", err)
 				}
 				checkPieces(t, c, f)
+				f.Gate()
 				var b bootstrapv3.Bootstrap
 				if err := protojson.Unmarshal(js, &b); err != nil {
 					t.Fatal(err)
