@@ -177,7 +177,9 @@ func (rs *stream) refreshCluster(attempt int) {
 	if rs.m.matchers[ra] == nil && rs.m.priorityGroups[ra] == nil {
 		return
 	}
-	if c, ok := rs.evalClusterSpecifier(attempt); ok {
+	c, ok := rs.evalClusterSpecifier(attempt)
+	rs.log.Debug("retry refreshes the route's cluster", "attempt", attempt, "matched", ok, "cluster", c, "previous", rs.clusterName)
+	if ok {
 		rs.clusterName = c
 	}
 }
