@@ -112,14 +112,58 @@ type stackOpts struct {
 	serverEdit func(cfg string) string
 }
 
+// envoyVersionEnv names the Envoy version of an external stack
+// (E2E_ENVOY_URL); default 1.40, the docker compose stack's.
+const envoyVersionEnv = "E2E_ENVOY_VERSION"
+
+// forVersions runs a scenario once per Envoy version the generator
+// supports (config.EnvoyVersions: 1.38, 1.39, 1.40), as parallel subtests
+// named "envoy-<version>": each builds its own stack with that version's
+// topology (envoy.version in both configs) in front of the model playing
+// that version. Against E2E_ENVOY_URL only the external Envoy's version
+// runs (E2E_ENVOY_VERSION, default 1.40).
+func forVersions(t *testing.T, scenario func(t *testing.T, version string)) {
+	t.Helper()
+	runVersions(t, true, scenario)
+}
+
+// forVersionsSerially is forVersions one version at a time, for scenarios
+// that measure the whole process (goroutine counts).
+func forVersionsSerially(t *testing.T, scenario func(t *testing.T, version string)) {
+	t.Helper()
+	runVersions(t, false, scenario)
+}
+
+func runVersions(t *testing.T, parallel bool, scenario func(t *testing.T, version string)) {
+	t.Helper()
+	versions := config.EnvoyVersions()
+	if externalURL() != "" {
+		v := os.Getenv(envoyVersionEnv)
+		if v == "" {
+			v = config.EnvoyV140
+		}
+		versions = []string{v}
+	}
+	for _, v := range versions {
+		t.Run("envoy-"+v, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
+			scenario(t, v)
+		})
+	}
+}
+
 // stack is one front door with its fakes.
 type stack struct {
-	t      *testing.T
-	url    string
-	fakes  map[string]fake
-	client openai.Client
-	http   *http.Client
-	model  *envoymodel.Model
+	t   *testing.T
+	url string
+	// version is the Envoy version of the topology and of the model.
+	version string
+	fakes   map[string]fake
+	client  openai.Client
+	http    *http.Client
+	model   *envoymodel.Model
 	// reqTimeout bounds one client request; zero means requestTimeout.
 	reqTimeout time.Duration
 
@@ -199,12 +243,12 @@ func Example_externalConfig() {
 }
 
 // newStack starts a stack, or attaches to E2E_ENVOY_URL.
-func newStack(t *testing.T, o stackOpts) *stack {
+func newStack(t *testing.T, version string, o stackOpts) *stack {
 	t.Helper()
 	if u := externalURL(); u != "" {
 		return externalStack(t, u)
 	}
-	s := &stack{t: t, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	s := &stack{t: t, version: version, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	ports := map[string]string{}
 	for _, n := range providerNames {
 		f := fakellm.StartTB(t, fakellm.Options{Name: n})
@@ -276,11 +320,11 @@ func (s *stack) startFront(ln net.Listener, cfgYAML string) {
 func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	t := s.t
 	t.Helper()
-	cfg, err := config.Parse([]byte(envoyYAML))
+	cfg, err := s.parseConfig(envoyYAML)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	serverCfg, err := config.Parse([]byte(serverYAML))
+	serverCfg, err := s.parseConfig(serverYAML)
 	if err != nil {
 		t.Fatalf("server config: %v", err)
 	}
@@ -296,8 +340,8 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
 	}
-	if err := envoy.Check(yml); err != nil {
-		t.Fatalf("envoy.Check: %v", err)
+	if err := envoy.CheckVersion(yml, s.version); err != nil {
+		t.Fatalf("envoy.CheckVersion %s: %v", s.version, err)
 	}
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
@@ -312,7 +356,7 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	}
 	s.serveGRPC(ln)
 	t.Cleanup(s.stopExtProc)
-	m, err := envoymodel.New(yml, envoymodel.Options{})
+	m, err := envoymodel.New(yml, envoymodel.Options{Version: s.version})
 	if err != nil {
 		t.Fatalf("envoymodel.New: %v", err)
 	}
@@ -597,10 +641,24 @@ func (s *recordingStream) SendMsg(m any) error {
 // after the client has its answer (outcomes are recorded by then).
 const settle = 5 * time.Second
 
+// parseConfig parses a config of the stack with envoy.version set to the
+// stack's version.
+func (s *stack) parseConfig(cfgYAML string) (*config.Config, error) {
+	cfg, err := config.Parse([]byte(cfgYAML))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Envoy.Version = s.version
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("with envoy.version %q: %w", s.version, err)
+	}
+	return cfg, nil
+}
+
 // reload makes the server run cfgYAML (Envoy keeps its envoy.yaml).
 func (s *stack) reload(cfgYAML string) {
 	s.t.Helper()
-	cfg, err := config.Parse([]byte(cfgYAML))
+	cfg, err := s.parseConfig(cfgYAML)
 	if err != nil {
 		s.t.Fatalf("reload config: %v", err)
 	}
