@@ -20,7 +20,7 @@ func withClients(section string) func(string) string {
 	}
 }
 
-// clientStack is a local stack on Envoy version v with the clients section.
+// clientStack is a local stack on matrix entry v with the clients section.
 func clientStack(t *testing.T, v, section string) *stack {
 	t.Helper()
 	s := newStack(t, v, stackOpts{edit: withClients(section)})

@@ -80,7 +80,7 @@ func xConfigYAML(addrs map[string]string, extProc string) string {
 // cannot be used by the parallel per-version subtests.
 var setCrossKeys sync.Once
 
-// newCrossStack starts a local stack on Envoy version v with the three
+// newCrossStack starts a local stack on matrix entry v with the three
 // provider kinds, keys in environment variables. The external stack runs an
 // all-OpenAI config, so these scenarios need the local one.
 func newCrossStack(t *testing.T, v string) *stack {
@@ -88,7 +88,8 @@ func newCrossStack(t *testing.T, v string) *stack {
 	if externalURL() != "" {
 		t.Skip("skipped against E2E_ENVOY_URL: needs the cross-provider config (openai, anthropic, gemini)")
 	}
-	s := &stack{t: t, version: v, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	version, backport := envoyVersion(v)
+	s := &stack{t: t, version: version, backport45355: backport, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	addrs := map[string]string{}
 	for _, p := range xProviders {
 		f := fakellm.StartTB(t, fakellm.Options{Name: p.name})

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/llm-failover/llm-failover/breaker"
-	"github.com/llm-failover/llm-failover/config"
 )
 
 // TestUnresolvableProvider_FailsOver verifies issue 8 point 3 end to end: a
@@ -23,7 +22,7 @@ func TestUnresolvableProvider_FailsOver(t *testing.T) {
 		s := newStack(t, v, stackOpts{unresolvablePrimary: true})
 		s.needLocal("a provider host that does not resolve")
 		const failures = 3 // breaker.consecutive_failures of the suite
-		if v == config.EnvoyV138 {
+		if onEnvoy138(v) {
 			// Envoy 1.38: the plan's aggregate cluster leaves a child without
 			// a host out of its linearized priorities (aggregate/cluster.cc
 			// linearizePrioritySet) and 1.38 providers have no unavailable
@@ -115,7 +114,7 @@ func TestUnresolvableProvider_LastAttempt(t *testing.T) {
 			t.Errorf("error %q: want an OpenAI-style error with a message and a type (err %v)", r.apiErr.RawJSON(), err)
 		}
 		switch {
-		case v == config.EnvoyV138:
+		case onEnvoy138(v):
 			// Envoy 1.38 providers have no unavailable endpoint: Envoy's own
 			// "no healthy upstream" reply reaches the route phase, which
 			// rewrites it, with no attempt made.
