@@ -32,8 +32,7 @@
 //     headers at once (handleHeaderContinue at f1dd21b16c), unless the
 //     upstream body had already ended. Options.Backport45355 plays a 1.38.x
 //     build with the backport (#46952), whose presence in Istio 1.30's Envoy
-//     is unknown: the e2e matrix runs 1.38 without it, while 1.39 and 1.40
-//     run with it, so both behaviours are exercised.
+//     is unknown: the e2e matrix plays 1.38 both without it and with it.
 //
 // The same on every version:
 //
