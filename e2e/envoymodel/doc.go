@@ -20,6 +20,7 @@
 //     priority_group cluster specifier, on 1.39 priority_group, plus the
 //     other fields in absentFields (those of llm-failover's messages that
 //     1.39 or 1.40 added; full API validation is envoy.CheckVersion's).
+//
 //   - refresh_cluster_on_retry (1.39, 1.40): a retry re-runs the cluster
 //     specifier after the attempt count is incremented and before the
 //     x-envoy-attempt-count header is rewritten (router.cc doRetry,
@@ -27,12 +28,18 @@
 //     attempt's count. Only the matcher and priority_group refresh; a plain
 //     cluster and cluster_header (DynamicRouteEntry) keep their cluster. On
 //     1.38 a retry always reuses the first attempt's cluster.
+//
 //   - #45355 (in 1.39 and 1.40, not in v1.38.0): see the ext_proc item
 //     below. On 1.38 a STREAMED headers answer continues the held response
 //     headers at once (handleHeaderContinue at f1dd21b16c), unless the
 //     upstream body had already ended. Options.Backport45355 plays a 1.38.x
 //     build with the backport (#46952), whose presence in Istio 1.30's Envoy
 //     is unknown: the e2e matrix plays 1.38 both without it and with it.
+//
+//   - #44746 (in 1.39 and 1.40): the local reply for an upstream reset no
+//     longer shows the transport failure reason in its body; on 1.38 it
+//     does (", transport failure reason: delayed connect error: Connection
+//     refused"). The response code details name it on every version.
 //
 // The same on every version:
 //

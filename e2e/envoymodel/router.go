@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -393,8 +394,19 @@ func (rs *stream) retryLoop(body []byte) *response {
 				// router.cc onResponseTimeout: details upstream_response_timeout.
 				return localReply(504, "upstream_response_timeout", "upstream request timeout")
 			case failConnect:
-				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
-					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: connection failure")
+				// The details name the transport failure reason on every
+				// version; the body does only on 1.38: #44746
+				// (hide_transport_failure_reason_in_response_body) is in
+				// 8eea3285d6, not in f1dd21b16c.
+				details := "upstream_reset_before_response_started{connection_failure}"
+				body := "upstream connect error or disconnect/reset before headers. " + retried + "reset reason: connection failure"
+				if res.reason != "" {
+					details = "upstream_reset_before_response_started{connection_failure|" + strings.ReplaceAll(res.reason, " ", "_") + "}"
+					if rs.m.version == Version138 {
+						body += ", transport failure reason: " + res.reason
+					}
+				}
+				return localReply(503, details, body)
 			case failOverflow:
 				// The connection pool refused the request (max_requests):
 				// never retried; x-envoy-overloaded is added unless
@@ -464,7 +476,8 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	if ep.network == "unix" {
 		// Pipe endpoints are modelled for the gRPC cluster only.
-		return attemptResult{fail: failConnect, reason: "pipe endpoints of HTTP clusters are not modelled"}
+		rs.log.Debug("pipe endpoints of HTTP clusters are not modelled: a connection failure", "cluster", cl.name)
+		return attemptResult{fail: failConnect}
 	}
 	// circuit_breakers max_requests: the request holds a slot while it is
 	// open (conn_pool_base.cc attachStreamToClient); past the limit the
@@ -589,7 +602,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		}
 		var ce *connectError
 		if errors.As(err, &ce) {
-			return attemptResult{fail: failConnect, reason: ce.err.Error()}
+			return attemptResult{fail: failConnect, reason: transportFailureReason(ce.err)}
 		}
 		return attemptResult{fail: failReset, reason: err.Error()}
 	}
@@ -709,3 +722,23 @@ func (c *cleanupBody) close() {
 
 // dialAddr is the URL host of the endpoint.
 func (e *endpoint) dialAddr() string { return e.addr }
+
+// transportFailureReason is the connection's failure reason Envoy reports
+// for a failed connect: "delayed connect error: " and strerror(errno)
+// (connection_impl.cc ConnectionImpl::onWriteReady; the same text at
+// f1dd21b16c, 8eea3285d6 and cb2a49b). Guess: a loopback connect refused
+// may instead fail at once ("immediate connect error: ..."); the model
+// always says delayed. Other failures (the model refusing a host off the
+// loopback network, a connect timeout) give no reason.
+func transportFailureReason(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return ""
+	}
+	// Go's errno texts are glibc's strerror with a lower-case first letter.
+	msg := errno.Error()
+	if msg == "" {
+		return ""
+	}
+	return "delayed connect error: " + strings.ToUpper(msg[:1]) + msg[1:]
+}

@@ -177,7 +177,10 @@ func checkVersionFields(version string, md protoreflect.MessageDescriptor, doc [
 		}
 	}
 	walk(md, v, "")
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("envoymodel: the config does not load on Envoy %s:\n%w", version, errors.Join(errs...))
 }
 
 // checkVersionMessage is checkVersionFields for a decoded message (a

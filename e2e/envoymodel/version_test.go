@@ -1,7 +1,9 @@
 package envoymodel
 
 import (
+	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +112,42 @@ func FuzzCheckVersionFields(f *testing.F) {
 			_ = checkVersionFields(v, md, doc)
 		}
 	})
+}
+
+// TestVersion_ConnectFailureReply verifies the local reply for a refused
+// connection: the details name the transport failure reason on every
+// version, and the body does only on 1.38 (#44746 hides it from 1.39 on).
+func TestVersion_ConnectFailureReply(t *testing.T) {
+	const reason = "delayed connect error: Connection refused"
+	for _, tc := range []struct {
+		version    string
+		bodyReason bool
+	}{
+		{Version138, true},
+		{Version139, false},
+		{Version140, false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := ln.Addr().String()
+			ln.Close()
+			_, ep, _ := startExtProc(t, continueAll)
+			m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": dead}, Cluster: "a", NoRefresh: true,
+				NumRetries: 0, Version: tc.version, LocalReplyJSON: true})
+			got := post(t, m, "/v1/x", `{}`)
+			var lr localReplyJSON
+			if err := json.Unmarshal([]byte(got.body), &lr); err != nil {
+				t.Fatalf("body %q: %v", got.body, err)
+			}
+			if want := "upstream_reset_before_response_started{connection_failure|" + strings.ReplaceAll(reason, " ", "_") + "}"; lr.Code != 503 || lr.Details != want {
+				t.Errorf("got %d %q, want 503 %q", lr.Code, lr.Details, want)
+			}
+			if has := strings.Contains(lr.Body, ", transport failure reason: "+reason); has != tc.bodyReason {
+				t.Errorf("body %q: transport failure reason shown %v, want %v", lr.Body, has, tc.bodyReason)
+			}
+		})
+	}
 }
