@@ -41,6 +41,10 @@
 //     does (", transport failure reason: delayed connect error: Connection
 //     refused"). The response code details name it on every version.
 //
+//   - #44819 (in 1.39 and 1.40): a HeaderMatcher (route match headers,
+//     retriable_headers) matches a header sent several times value by
+//     value; on 1.38 it matches the values joined with ",".
+//
 // The same on every version:
 //
 //   - The matcher cluster specifier (matcher.go): a matcher_tree on

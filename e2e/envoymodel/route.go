@@ -76,7 +76,7 @@ func (m *Model) selectVirtualHost(authority string) *routev3.VirtualHost {
 
 // matchRoute returns the first route of vh matching h
 // (config_impl.cc RouteEntryImplBase::matchRoute: path specifier, then headers).
-func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
+func matchRoute(vh *routev3.VirtualHost, h *headerMap, individually bool) *routev3.Route {
 	path := h.value(":path")
 	pathOnly := path
 	if i := strings.IndexAny(pathOnly, "?#"); i >= 0 {
@@ -107,7 +107,7 @@ func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
 			continue
 		}
 		for _, hm := range mt.GetHeaders() {
-			if !matchHeader(hm, h) {
+			if !matchHeader(hm, h, individually) {
 				ok = false
 				break
 			}
@@ -119,33 +119,64 @@ func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
 	return nil
 }
 
-// matchHeader is a subset of HeaderMatcher (present_match, string_match,
-// exact_match, prefix_match, invert_match).
-func matchHeader(hm *routev3.HeaderMatcher, h *headerMap) bool {
-	v, has := h.get(strings.ToLower(hm.GetName()))
-	var ok bool
+// matchHeader is HeaderUtility's HeaderMatcher (header_utility.h at
+// f1dd21b16c and 8eea3285d6) for present_match, string_match, exact_match,
+// prefix_match and no specifier (present): a missing header matches only a
+// present matcher whose present equals invert_match, unless
+// treat_missing_header_as_empty, which matches "" instead. A header with
+// several values is matched, on 1.38, as its values joined with ","
+// (matchesHeaders, getAllOfHeaderAsString) and, from 1.39, value by value,
+// any value matching (matchesHeadersIndividually, #44819, runtime guard
+// match_headers_individually default on). Other specifiers never match.
+func matchHeader(hm *routev3.HeaderMatcher, h *headerMap, individually bool) bool {
+	name := strings.ToLower(hm.GetName())
+	var vals []string
+	for _, e := range h.kv {
+		if e.k == name {
+			vals = append(vals, e.v)
+		}
+	}
+	invert, treatMissing := hm.GetInvertMatch(), hm.GetTreatMissingHeaderAsEmpty()
+	present, isPresent := true, false
+	var spec func(v string) bool
 	switch s := hm.GetHeaderMatchSpecifier().(type) {
 	case *routev3.HeaderMatcher_PresentMatch:
-		ok = has == s.PresentMatch
-		if hm.GetInvertMatch() {
-			ok = !ok
-		}
-		return ok
-	case *routev3.HeaderMatcher_StringMatch:
-		ok = has && stringMatch(s.StringMatch, v)
-	case *routev3.HeaderMatcher_ExactMatch:
-		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated exact_match, so the model must too
-		ok = has && v == s.ExactMatch
-	case *routev3.HeaderMatcher_PrefixMatch:
-		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated prefix_match, so the model must too
-		ok = has && strings.HasPrefix(v, s.PrefixMatch)
+		present, isPresent = s.PresentMatch, true
 	case nil:
-		ok = has
+		isPresent = true
+	case *routev3.HeaderMatcher_StringMatch:
+		spec = func(v string) bool { return stringMatch(s.StringMatch, v) }
+	case *routev3.HeaderMatcher_ExactMatch:
+		//lint:ignore SA1019 Envoy still matches the deprecated exact_match, so the model must too
+		spec = func(v string) bool { return v == s.ExactMatch }
+	case *routev3.HeaderMatcher_PrefixMatch:
+		//lint:ignore SA1019 Envoy still matches the deprecated prefix_match, so the model must too
+		spec = func(v string) bool { return strings.HasPrefix(v, s.PrefixMatch) }
+	default:
+		spec = func(string) bool { return false }
 	}
-	if hm.GetInvertMatch() {
-		ok = !ok
+	if isPresent {
+		// HeaderDataPresentMatch::matchesHeaders (also used individually).
+		if len(vals) == 0 && !treatMissing {
+			return invert == present
+		}
+		return present != invert
 	}
-	return ok
+	if len(vals) == 0 {
+		if !treatMissing {
+			return false
+		}
+		return spec("") != invert
+	}
+	if !individually {
+		return spec(strings.Join(vals, ",")) != invert
+	}
+	for _, v := range vals {
+		if spec(v) {
+			return !invert
+		}
+	}
+	return invert
 }
 
 func stringMatch(sm *matcherv3.StringMatcher, v string) bool {

@@ -119,7 +119,7 @@ func removeRetryHeaders(h *headerMap) {
 }
 
 // retryOnHeaders is retry_state_impl.cc wouldRetryFromHeaders.
-func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
+func (p *retryPolicy) retryOnHeaders(h *headerMap, individually bool) bool {
 	// A response carrying x-envoy-ratelimited (from an upstream Envoy) is
 	// retried only with retry_on envoy-ratelimited.
 	if h.has("x-envoy-ratelimited") {
@@ -140,7 +140,7 @@ func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
 	}
 	if p.on["retriable-headers"] {
 		for _, hm := range p.headers {
-			if matchHeader(hm, h) {
+			if matchHeader(hm, h, individually) {
 				return true
 			}
 		}
@@ -362,7 +362,7 @@ func (rs *stream) retryLoop(body []byte) *response {
 		case res.final:
 			return res.resp
 		case res.resp != nil:
-			if pol.retryOnHeaders(res.resp.headers) && mayRetry() {
+			if pol.retryOnHeaders(res.resp.headers, rs.m.matchHeadersIndividually()) && mayRetry() {
 				res.resp.body.close()
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
@@ -742,3 +742,7 @@ func transportFailureReason(err error) string {
 	}
 	return "delayed connect error: " + strings.ToUpper(msg[:1]) + msg[1:]
 }
+
+// matchHeadersIndividually: HeaderMatchers match a multi-valued header
+// value by value (#44819, in 8eea3285d6, not in f1dd21b16c).
+func (m *Model) matchHeadersIndividually() bool { return m.version != Version138 }

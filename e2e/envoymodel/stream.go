@@ -117,7 +117,7 @@ func (rs *stream) selectRoute() {
 	if rs.vhost == nil {
 		return
 	}
-	rs.route = matchRoute(rs.vhost, rs.reqHeaders)
+	rs.route = matchRoute(rs.vhost, rs.reqHeaders, rs.m.matchHeadersIndividually())
 	if rs.route.GetRoute() == nil {
 		return
 	}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
 
 // TestVersion_RefusesWhatTheVersionLacks verifies that a config setting a
@@ -147,6 +149,47 @@ func TestVersion_ConnectFailureReply(t *testing.T) {
 			}
 			if has := strings.Contains(lr.Body, ", transport failure reason: "+reason); has != tc.bodyReason {
 				t.Errorf("body %q: transport failure reason shown %v, want %v", lr.Body, has, tc.bodyReason)
+			}
+		})
+	}
+}
+
+// TestVersion_HeaderMatcherMultipleValues verifies HeaderMatcher on a header
+// sent twice: 1.38 matches the values joined with ",", 1.39 on each value
+// (#44819); and the missing-header rules shared by both.
+func TestVersion_HeaderMatcherMultipleValues(t *testing.T) {
+	exact := func(v string, invert, treatMissing bool) *routev3.HeaderMatcher {
+		return &routev3.HeaderMatcher{Name: "x-retry", InvertMatch: invert, TreatMissingHeaderAsEmpty: treatMissing,
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v}}}}
+	}
+	present := &routev3.HeaderMatcher{Name: "x-retry", HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}}
+	notPresent := &routev3.HeaderMatcher{Name: "x-retry", InvertMatch: true, HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}}
+	two := &headerMap{}
+	two.add("x-retry", "0")
+	two.add("x-retry", "1")
+	none := &headerMap{}
+	for _, tc := range []struct {
+		name               string
+		hm                 *routev3.HeaderMatcher
+		h                  *headerMap
+		want138, wantLater bool
+	}{
+		{"one of two values", exact("1", false, false), two, false, true},
+		{"the joined values", exact("0,1", false, false), two, true, false},
+		{"inverted, one value matches", exact("1", true, false), two, true, false},
+		{"missing header", exact("", false, false), none, false, false},
+		{"missing header, inverted", exact("1", true, false), none, false, false},
+		{"missing header treated as empty", exact("", false, true), none, true, true},
+		{"present", present, two, true, true},
+		{"present, missing", present, none, false, false},
+		{"inverted present, missing", notPresent, none, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := matchHeader(tc.hm, tc.h, false); got != tc.want138 {
+				t.Errorf("1.38: got %v, want %v", got, tc.want138)
+			}
+			if got := matchHeader(tc.hm, tc.h, true); got != tc.wantLater {
+				t.Errorf("1.39: got %v, want %v", got, tc.wantLater)
 			}
 		})
 	}
