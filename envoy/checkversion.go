@@ -8,12 +8,10 @@ import (
 
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
 	previouspriov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	matcherspecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/matcher/v3"
 	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
@@ -69,8 +67,7 @@ func topologyProblems(b *bootstrapv3.Bootstrap, version string) []error {
 	bad := func(path, format string, a ...any) {
 		probs = append(probs, &Problem{Path: path, Reason: fmt.Sprintf(format, a...)})
 	}
-	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
-		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
+	ix := newIndex()
 	sr := b.GetStaticResources()
 	for i, cl := range sr.GetClusters() {
 		ix.clusters[cl.GetName()] = i
