@@ -285,3 +285,24 @@ func FuzzCheckVersion(f *testing.F) {
 		}
 	})
 }
+
+// TestDocs_CompatibilityCoversEveryVersion verifies docs/compatibility.md
+// has a section per supported version and names every header the route
+// phase writes for the older topologies.
+func TestDocs_CompatibilityCoversEveryVersion(t *testing.T) {
+	b, err := os.ReadFile("../docs/compatibility.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, v := range Versions() {
+		if !strings.Contains(doc, "\n## "+v+":") {
+			t.Errorf("docs/compatibility.md has no \"## %s:\" section", v)
+		}
+	}
+	for _, name := range []string{contract.HeaderAttemptCount, contract.SlotHeaderPrefix, contract.HeaderCluster, contract.ShapePrefix, "envoy.max_shapes", "llm_failover_shape_fallbacks_total"} {
+		if !strings.Contains(doc, name) {
+			t.Errorf("docs/compatibility.md does not name %q", name)
+		}
+	}
+}
