@@ -15,11 +15,12 @@
 // wbpcode/envoy mirror: v1.38.0 f1dd21b16c, v1.39.0 8eea3285d6, 1.40 read at
 // 1.40.0-dev cb2a49b):
 //
-//   - Config a version lacks is refused at load, with its path: on 1.38
-//     RetryPolicy.refresh_cluster_on_retry (even written as false) and the
-//     priority_group cluster specifier, on 1.39 priority_group, plus the
-//     other fields in absentFields (those of llm-failover's messages that
-//     1.39 or 1.40 added; full API validation is envoy.CheckVersion's).
+//   - Config a version lacks is refused at load, with its path: every field,
+//     typed_config type and enum value of the 1.40 API missing from the
+//     release's API (absent_api.txt, generated from envoy/apidata and kept
+//     equal to it by a test), such as RetryPolicy.refresh_cluster_on_retry
+//     on 1.38, even written as false, and the priority_group cluster
+//     specifier on 1.38 and 1.39.
 //
 //   - refresh_cluster_on_retry (1.39, 1.40): a retry re-runs the cluster
 //     specifier after the attempt count is incremented and before the

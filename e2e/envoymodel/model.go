@@ -35,7 +35,7 @@ type Options struct {
 	Rand func() uint64
 	// Version is the Envoy version played: "1.38", "1.39" or "1.40"
 	// (Versions); empty means "1.40". A config setting a field or
-	// typed_config type the version lacks (absentFields, absentTypes) is
+	// typed_config type or enum value the version lacks (absent_api.txt) is
 	// refused, and the rules that differ between versions follow the
 	// version (see doc.go).
 	Version string

@@ -1,6 +1,7 @@
 package envoymodel
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,50 +46,33 @@ func checkVersionName(v string) error {
 	return fmt.Errorf("%w %q (want one of %s)", errUnknownVersion, v, strings.Join(Versions, ", "))
 }
 
-// absentFields are the fields, by message full name and field name, that a
-// version's API lacks: Envoy refuses a config that sets them (an unknown
-// field in proto3 JSON/YAML, even at its default value). Read from the
-// api/ protos at the release commits (git diff f1dd21b16c 8eea3285d6 --
-// api/envoy/config api/envoy/extensions/...; 8eea3285d6 against
-// go-control-plane envoy v1.40.0 for 1.40). The list covers the messages
-// llm-failover's configs use; it is not the whole API diff, which
-// envoy.CheckVersion validates.
-var absentFields = map[string][]string{
-	Version138: {
-		"envoy.config.route.v3.RetryPolicy.refresh_cluster_on_retry", // #44719, 1.39
-		"envoy.config.route.v3.RedirectAction.path_rewrite",
-		"envoy.config.route.v3.RateLimit.Override.rate_limit",
-		"envoy.config.core.v3.HttpProtocolOptions.max_connection_duration_jitter",
-		"envoy.config.core.v3.Http2ProtocolOptions.stream_reset_burst",
-		"envoy.config.core.v3.Http2ProtocolOptions.stream_reset_rate",
-		"envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget.budget_interval",
-		"envoy.config.listener.v3.Listener.ConnectionBalanceConfig.cpu_locality_balance",
-		"envoy.config.bootstrap.v3.Bootstrap.enable_worker_cpu_affinity",
-		"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.drain_timeout_jitter",
-		"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.suppress_client_ca_list",
-		"envoy.config.cluster.v3.Cluster.stats_matcher",
-	},
-	Version139: {
-		"envoy.config.cluster.v3.Cluster.stats_matcher",
-	},
-}
+// absentAPIText lists, per older version, every message, field and enum
+// value of go-control-plane envoy v1.40.0 that the release's API lacks
+// ("<version> M <message>", "F <message>.<field>", "V <enum>.<value>"): Envoy
+// refuses a config using any of them (an unknown field in proto3 JSON/YAML,
+// even at its default value; an Any of an unknown type; an unknown enum
+// name). Generated from envoy/apidata (the schemas tools/envoyapi dumps from
+// each go-control-plane module) by TestAbsentAPI_MatchesTheReleaseSchemas,
+// which keeps it equal to them; the model reads no project package.
+//
+//go:embed absent_api.txt
+var absentAPIText string
 
-// absentTypes are the typed_config types a version does not have. The
-// priority_group cluster specifier is new in 1.40
-// (api/envoy/extensions/router/cluster_specifiers/ at f1dd21b16c and
-// 8eea3285d6 holds only lua and matcher); Envoy refuses an Any whose type
-// it does not know.
-var absentTypes = map[string][]string{
-	Version138: {
-		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
-		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupsOverride",
-		"envoy.extensions.upstreams.http.reverse_tunnel.v3.ReverseTunnelUpstreamCodecOptions",
-	},
-	Version139: {
-		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
-		"envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupsOverride",
-	},
-}
+// absentAPI is absentAPIText by version, as keys "F ...", "M ...", "V ...".
+var absentAPI = func() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, l := range strings.Split(absentAPIText, "\n") {
+		v, key, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if out[v] == nil {
+			out[v] = map[string]bool{}
+		}
+		out[v][key] = true
+	}
+	return out
+}()
 
 // checkVersionFields walks a bootstrap in its JSON form beside the message
 // descriptors and reports every field and typed_config type the version
@@ -96,15 +80,8 @@ var absentTypes = map[string][]string{
 // also catches a field written at its default value
 // (refresh_cluster_on_retry: false), which Envoy 1.38 refuses too.
 func checkVersionFields(version string, md protoreflect.MessageDescriptor, doc []byte) error {
-	fields := map[string]bool{}
-	for _, f := range absentFields[version] {
-		fields[f] = true
-	}
-	types := map[string]bool{}
-	for _, t := range absentTypes[version] {
-		types[t] = true
-	}
-	if len(fields) == 0 && len(types) == 0 {
+	absent := absentAPI[version]
+	if len(absent) == 0 {
 		return nil
 	}
 	var v any
@@ -121,7 +98,7 @@ func checkVersionFields(version string, md protoreflect.MessageDescriptor, doc [
 		if md.FullName() == "google.protobuf.Any" {
 			url, _ := obj["@type"].(string)
 			name := url[strings.LastIndexByte(url, '/')+1:]
-			if types[name] {
+			if absent["M "+name] {
 				errs = append(errs, fmt.Errorf("%s: type %s does not exist in Envoy %s", path, name, version))
 				return
 			}
@@ -151,8 +128,21 @@ func checkVersionFields(version string, md protoreflect.MessageDescriptor, doc [
 			if path == "" {
 				p = string(fd.Name())
 			}
-			if fields[string(md.FullName())+"."+string(fd.Name())] {
+			if absent["F "+string(md.FullName())+"."+string(fd.Name())] {
 				errs = append(errs, fmt.Errorf("%s: field %s does not exist in Envoy %s", p, fd.Name(), version))
+				continue
+			}
+			if ed := fd.Enum(); ed != nil {
+				// An enum written by name; a list of them too.
+				vals, ok := obj[k].([]any)
+				if !ok {
+					vals = []any{obj[k]}
+				}
+				for _, x := range vals {
+					if name, ok := x.(string); ok && absent["V "+string(ed.FullName())+"."+name] {
+						errs = append(errs, fmt.Errorf("%s: value %s does not exist in Envoy %s", p, name, version))
+					}
+				}
 				continue
 			}
 			switch {

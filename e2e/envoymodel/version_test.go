@@ -194,3 +194,18 @@ func TestVersion_HeaderMatcherMultipleValues(t *testing.T) {
 		})
 	}
 }
+
+// TestVersion_RefusesEnumValueTheVersionLacks verifies that an enum value
+// added after a release is refused on it (TLS compliance policy CNSA2_202603
+// is new in 1.39).
+func TestVersion_RefusesEnumValueTheVersionLacks(t *testing.T) {
+	doc := []byte(`{"static_resources":{"clusters":[{"name":"a","transport_socket":{"name":"tls","typed_config":{"@type":"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext","common_tls_context":{"tls_params":{"compliance_policies":["CNSA2_202603"]}}}}}]}}`)
+	md := (&bootstrapv3.Bootstrap{}).ProtoReflect().Descriptor()
+	err := checkVersionFields(Version138, md, doc)
+	if err == nil || !strings.Contains(err.Error(), "compliance_policies: value CNSA2_202603 does not exist in Envoy 1.38") {
+		t.Errorf("1.38: %v, want CNSA2_202603 refused", err)
+	}
+	if err := checkVersionFields(Version139, md, doc); err != nil {
+		t.Errorf("1.39: %v, want it accepted", err)
+	}
+}
