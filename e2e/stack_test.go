@@ -324,17 +324,6 @@ func newStack(t *testing.T, entry string, o stackOpts) *stack {
 // answers it with no address without a lookup.
 const unresolvablePrimaryHost = "primary.invalid"
 
-// freePort is a loopback TCP port free when asked.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startFront parses cfgYAML, starts the real processor on ln and the Envoy
 // model in front of it with the envoy.yaml generated from that config.
 func (s *stack) startFront(ln net.Listener, cfgYAML string) {
@@ -358,8 +347,14 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	s.cfgYAML = serverYAML
 	// Every stack has its own unavailable listener: parallel stacks on the
 	// default port would collide, and the losers' providers with no healthy
-	// host would get no answer.
-	cfg.Envoy.UnavailablePort = freePort(t)
+	// host would get no answer. Its socket is bound here and handed to the
+	// model, so no other stack can take the port in between.
+	unavailable, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unavailable.Close() })
+	cfg.Envoy.UnavailablePort = unavailable.Addr().(*net.TCPAddr).Port
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config with unavailable_port %d: %v", cfg.Envoy.UnavailablePort, err)
 	}
@@ -383,7 +378,8 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	}
 	s.serveGRPC(ln)
 	t.Cleanup(s.stopExtProc)
-	m, err := envoymodel.New(yml, envoymodel.Options{Version: s.version, Backport45355: s.backport45355})
+	m, err := envoymodel.New(yml, envoymodel.Options{Version: s.version, Backport45355: s.backport45355,
+		Listeners: map[string]net.Listener{envoy.UnavailableListener: unavailable}})
 	if err != nil {
 		t.Fatalf("envoymodel.New: %v", err)
 	}

@@ -4,7 +4,7 @@
 // Options.Version picks the version played (default 1.40). It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
 // serves the first HTTP connection manager listener on a loopback address
 // (Options.Listen) and every other HCM listener on its configured loopback
-// address (such as the "unavailable" listener provider clusters reach
+// address (or on a socket the caller bound for it, Options.Listeners) (such as the "unavailable" listener provider clusters reach
 // through a priority-1 endpoint), and talks real gRPC to the configured
 // ext_proc server and real HTTP to the clusters' endpoints.
 //

@@ -223,6 +223,8 @@ type params struct {
 	// UnavailablePort adds a second listener on 127.0.0.1 answering every
 	// request with a direct_response 503.
 	UnavailablePort int
+	// Listeners are Options.Listeners.
+	Listeners map[string]net.Listener
 	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
 	MaxRetries map[string]int
 	NoRefresh  bool
@@ -433,7 +435,7 @@ func renderYAML(t *testing.T, p params) []byte {
 
 func startModel(t *testing.T, p params) *Model {
 	t.Helper()
-	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t), Version: p.Version, Backport45355: p.Backport45355})
+	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t), Version: p.Version, Backport45355: p.Backport45355, Listeners: p.Listeners})
 	if err != nil {
 		t.Fatalf("New: %v\n%s", err, renderYAML(t, p))
 	}

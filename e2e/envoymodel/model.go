@@ -45,10 +45,18 @@ type Options struct {
 	// it; whether Istio 1.30's Envoy has it is not known. Ignored on other
 	// versions, which have it.
 	Backport45355 bool
+	// Listeners are sockets already bound for the bootstrap's other
+	// listeners, by listener name, served instead of binding the
+	// listener's configured address (whose port must be the socket's).
+	// Tests bind 127.0.0.1:0 first and write the port into the config, so
+	// parallel tests never race for a port. Close closes those served; if
+	// New fails, the caller closes them.
+	Listeners map[string]net.Listener
 
 	// listener, when set, picks the listener to model by name (the other
-	// listeners' models are made this way).
+	// listeners' models are made this way); ln, when set, is its socket.
 	listener string
+	ln       net.Listener
 }
 
 // Model is a running model of one Envoy listener.
@@ -151,16 +159,22 @@ func newModel(boot *bootstrapv3.Bootstrap, opts Options, version string) (*Model
 	}
 	if err := m.compile(boot); err != nil {
 		m.closeConns()
+		if opts.ln != nil {
+			_ = opts.ln.Close()
+		}
 		return nil, err
 	}
 	addr := opts.Listen
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		m.closeConns()
-		return nil, fmt.Errorf("envoymodel: listen: %w", err)
+	ln := opts.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			m.closeConns()
+			return nil, fmt.Errorf("envoymodel: listen: %w", err)
+		}
 	}
 	m.ln = ln
 	var protos http.Protocols
@@ -190,7 +204,15 @@ func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
 			m.warn("listener %q: %v; not served", l.GetName(), err)
 			continue
 		}
-		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, Backport45355: opts.Backport45355, listener: l.GetName()}, m.version)
+		ln := opts.Listeners[l.GetName()]
+		if ln != nil {
+			if _, port, _ := net.SplitHostPort(ln.Addr().String()); port != itoa(int64(sa.GetPortValue())) {
+				m.warn("listener %q: the socket given (%s) is not on its port %d; not served", l.GetName(), ln.Addr(), sa.GetPortValue())
+				_ = ln.Close()
+				continue
+			}
+		}
+		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, Backport45355: opts.Backport45355, listener: l.GetName(), ln: ln}, m.version)
 		if err != nil {
 			m.warn("listener %q not served: %v", l.GetName(), err)
 			continue
