@@ -66,7 +66,9 @@ type FileStats struct {
 }
 
 // FileSink writes a Bus's events to a rotating JSON-lines file. Make it
-// with NewFileSink and run it with Run.
+// with NewFileSink and run it with Run. The rotation is lumberjack's, which
+// starts one cleanup goroutine per file on the first write and never stops
+// it: one per process, as the server makes one sink.
 type FileSink struct {
 	o       FileOptions
 	sub     *Subscription
