@@ -202,3 +202,14 @@ func (s *Server) AuditReload(source string, cfg *config.Config, err error) {
 	}
 	s.events.Publish(e)
 }
+
+// settledOutcome is the breaker outcome of an attempt that ended without
+// an answer, with its class and the trace's reason as the detail an
+// opening breaker keeps.
+func settledOutcome(r attemptRecord) breaker.Outcome {
+	o := outcomeOf(provider.Classification{Class: r.Class}, 0)
+	if o.Kind != breaker.Success && o.Kind != breaker.Neutral {
+		o.Detail = truncate(r.Class.String()+": "+r.Message, maxDetail)
+	}
+	return o
+}
