@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +76,31 @@ func TestStartAudit_BadFileFailsAtStart(t *testing.T) {
 	cfg := &config.Config{Audit: config.Audit{File: filepath.Join(blocker, "audit.jsonl")}}
 	if _, _, err := startAudit(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "audit.file") {
 		t.Errorf("startAudit err = %v, want one naming audit.file", err)
+	}
+}
+
+// TestStatus_OpenBreakerSaysWhy verifies /status and the status page show
+// why an open breaker opened (its reason, failure count and the failure),
+// where the failure count used to read 0 with no reason.
+func TestStatus_OpenBreakerSaysWhy(t *testing.T) {
+	_, srv := newServer(t, "", "")
+	b := srv.Registry().Lookup("p/m")
+	for range 3 { // breaker.consecutive_failures' default
+		b.Record(time.Time{}, breaker.Outcome{Kind: breaker.Failure, Status: 503, Detail: "overloaded: busy"})
+	}
+	rec := httptest.NewRecorder()
+	writeStatus(rec, srv)
+	var got struct{ Targets []targetStatus }
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	o := got.Targets[0].Opened
+	if got.Targets[0].State != "open" || o == nil || o.Reason != "consecutive failures" || o.Failures != 3 || o.Status != 503 || o.Detail != "overloaded: busy" {
+		t.Errorf("/status target = %+v, opened %+v; want open, consecutive failures, 3, 503, overloaded: busy", got.Targets[0], o)
+	}
+	rec = httptest.NewRecorder()
+	writeStatusPage(rec, srv)
+	if want := "<td>consecutive failures (3): overloaded: busy</td>"; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("status page lacks %q:\n%s", want, rec.Body)
 	}
 }
