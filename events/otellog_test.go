@@ -56,7 +56,7 @@ func TestLogSink_EmitsOneRecordPerEvent(t *testing.T) {
 	}
 	got := map[attribute.Key]string{}
 	r.WalkAttributes(func(kv attribute.KeyValue) bool {
-		got[kv.Key] = kv.Value.Emit()
+		got[kv.Key] = kv.Value.String()
 		return true
 	})
 	want := map[attribute.Key]string{"v": "1", "seq": "2", "kind": "breaker_transition", "from.provider": "openai", "from.model": "gpt-4o",

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"go.opentelemetry.io/otel/log/global"
+	"go.opentelemetry.io/otel"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/events"
@@ -47,7 +47,7 @@ func startAudit(cfg *config.Config, log *slog.Logger) (bus *events.Bus, stop fun
 		})
 	}
 	if cfg.Audit.OTelLogs {
-		sink, err := events.NewLogSink(bus, global.Logger(events.LoggerName), 0)
+		sink, err := events.NewLogSink(bus, otel.Logger(events.LoggerName), 0)
 		if err != nil {
 			return fail(fmt.Errorf("audit.otel_logs: %w", err))
 		}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/log/embedded"
-	"go.opentelemetry.io/otel/log/global"
 	"go.uber.org/goleak"
 
 	"github.com/llm-failover/llm-failover/breaker"
@@ -137,7 +137,7 @@ func (l *recLogger) Enabled(context.Context, otellog.EnabledParameters) bool { r
 // the global LoggerProvider the telemetry setup installs as a log record.
 func TestStartAudit_OTelLogs(t *testing.T) {
 	p := &recProvider{}
-	global.SetLoggerProvider(p)
+	otel.SetLoggerProvider(p)
 	cfg := &config.Config{Audit: config.Audit{OTelLogs: true}}
 	bus, stop, err := startAudit(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
