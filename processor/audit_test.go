@@ -207,3 +207,22 @@ func TestAudit_Reload(t *testing.T) {
 		t.Errorf("rejected = %+v", got[1])
 	}
 }
+
+// An attempt that ends at its per-try timeout without an answer (Envoy
+// retries it) publishes a failover with reason timeout, no status, and the
+// per-try timeout as the time it cost.
+func TestAudit_PerTryTimeoutIsAFailover(t *testing.T) {
+	h := newHarness(t, "")
+	bus := withBus(h)
+	dm, route := h.planOpen(chatBody)
+	defer route.close()
+	s := h.runAttempt(dm, 1, "openai", "req-3", chatBody)
+	per := h.srv.state.Load().cfg.Envoy.PerTryTimeout.D()
+	h.clock.Advance(per)
+	h.endAttempt(s)
+	fo := ofKind(bus, events.KindFailover)
+	if len(fo) != 1 || fo[0].Reason != "timeout" || fo[0].Status != 0 || fo[0].AddedLatencyMS != per.Milliseconds() ||
+		fo[0].To.Provider != "groq" || !strings.Contains(fo[0].Detail, "per-try timeout") {
+		t.Errorf("failovers = %+v, want one timeout to groq costing %v", fo, per)
+	}
+}
