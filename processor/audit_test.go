@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/events"
 )
@@ -224,5 +226,40 @@ func TestAudit_PerTryTimeoutIsAFailover(t *testing.T) {
 	if len(fo) != 1 || fo[0].Reason != "timeout" || fo[0].Status != 0 || fo[0].AddedLatencyMS != per.Milliseconds() ||
 		fo[0].To.Provider != "groq" || !strings.Contains(fo[0].Detail, "per-try timeout") {
 		t.Errorf("failovers = %+v, want one timeout to groq costing %v", fo, per)
+	}
+}
+
+// An attempt that ends without response headers and that Envoy retries (a
+// reset) publishes a failover once the evidence comes, in either order:
+// the next attempt arriving before or after the first's end is seen.
+func TestAudit_ResetThenRetryIsAFailover(t *testing.T) {
+	tests := []struct {
+		name  string
+		after func(h *harness, dm *structpb.Struct, s *stream)
+	}{
+		{"end seen, then the next attempt", func(h *harness, dm *structpb.Struct, s *stream) {
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}},
+		{"next attempt, then the end seen", func(h *harness, dm *structpb.Struct, s *stream) {
+			s2 := h.runAttempt(dm, 2, "groq", "req-r", chatBody)
+			h.endAttempt(s)
+			s2.close()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			bus := withBus(h)
+			dm, route := h.planOpen(chatBody, "x-request-id", "req-r")
+			defer route.close()
+			s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+			tc.after(h, dm, s)
+			fo := ofKind(bus, events.KindFailover)
+			if len(fo) != 1 || fo[0].From.Provider != "openai" || fo[0].To.Provider != "groq" || fo[0].Attempt != 1 ||
+				fo[0].Reason != "timeout" || fo[0].RequestID != "req-r" || fo[0].Chain != "premium" || !strings.Contains(fo[0].Detail, "Envoy retried") {
+				t.Errorf("failovers = %+v, want one from openai (attempt 1) to groq, timeout, Envoy retried", fo)
+			}
+		})
 	}
 }
