@@ -263,3 +263,23 @@ func TestAudit_ResetThenRetryIsAFailover(t *testing.T) {
 		})
 	}
 }
+
+// A request no target can serve (it needs vision; the only target has
+// tools) publishes a policy_denial unsupported_capability; a malformed
+// request (not JSON) publishes nothing.
+func TestAudit_IncapableIsADenialMalformedIsNot(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers: [{name: p, api: openai, host: p.example}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, supports: [tools]}]}]
+`)
+	bus := withBus(h)
+	for _, body := range []string{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]}`, `not json`} {
+		if d := h.decide(who{}, body); d.status != 400 {
+			t.Fatalf("status = %d, want 400", d.status)
+		}
+	}
+	got := bus.Recent()
+	if len(got) != 1 || got[0].Kind != events.KindPolicyDenial || got[0].Reason != "unsupported_capability" || got[0].Chain != "c" || got[0].Status != 400 {
+		t.Errorf("events = %+v, want one policy_denial unsupported_capability on c", got)
+	}
+}
