@@ -257,8 +257,10 @@ func TestBuildFragments_RefusesWhatBootstrapRefuses(t *testing.T) {
 
 // operatorBootstrap is an Envoy someone else configured: a listener of its
 // own whose connection manager has a health route, a route to a backend
-// of its own (which must not go through llm-failover) and the router.
+// of its own (which must not go through llm-failover) and the router, and
+// the node identity docs/xds.md requires when fragments bring SDS secrets.
 const operatorBootstrap = `
+node: {id: ingress-1, cluster: ingress}
 static_resources:
   clusters:
   - name: backend
