@@ -1,10 +1,15 @@
 // Command llm-failover is the Envoy ext_proc server that fails LLM requests
 // over between providers.
 //
-//	llm-failover [serve] --config FILE        run the server (the default command)
+//	llm-failover [serve] --config FILE [--xds ADDR]
+//	                                          run the server (the default command)
 //	llm-failover check-config FILE            validate and print the effective config
 //	llm-failover envoy-config --config FILE [--out envoy.yaml]
 //	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
+//	llm-failover envoy-config --fragments --config FILE
+//	                                          print only the pieces to merge into an existing Envoy
+//	llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR]
+//	                                          print the bootstrap that takes everything from serve --xds
 //	llm-failover envoy-config --secret-template --config FILE
 //	                                          print the SDS secret file of every key Envoy holds
 //	llm-failover hash-key < KEY               print a client key's sha256:<hex> for clients.list[].api_keys
@@ -65,11 +70,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage:
-  llm-failover [serve] --config FILE     run the ext_proc server
+  llm-failover [serve] --config FILE [--xds ADDR]
+                                         run the ext_proc server (--xds: also serve
+                                         the Envoy resources over ADS on ADDR)
   llm-failover check-config FILE         validate FILE and print the effective config
   llm-failover envoy-config --config FILE [--out envoy.yaml]
                                          generate the matching Envoy 1.40 bootstrap
   llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
+  llm-failover envoy-config --fragments --config FILE
+                                         print only the pieces to merge into an existing Envoy
+  llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR] [--xds-node-id ID]
+                                         print the bootstrap of xDS mode (serve --xds)
   llm-failover envoy-config --secret-template --config FILE
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
@@ -115,8 +126,17 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the envoy.yaml here instead of standard output")
 	check := fs.String("check", "", "validate this envoy.yaml instead of generating one")
 	secretTemplate := fs.Bool("secret-template", false, "print a template of each auth.secret_file (keys held by Envoy) instead of the envoy.yaml")
+	pieces := addPieceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	generate, err := pieces.generator()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if generate == nil {
+		generate = envoy.Generate
 	}
 	if *check != "" {
 		b, err := os.ReadFile(*check)
@@ -156,7 +176,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 		_, _ = stdout.Write(b)
 		return 0
 	}
-	b, err := envoy.Generate(c, envoy.Options{SourceName: *path})
+	b, err := generate(c, envoy.Options{SourceName: *path})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -177,6 +197,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -200,9 +221,22 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	// SIGHUP is caught before any listener opens: its default action ends
+	// the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var xs *xdsServing
+	if *xdsAddr != "" {
+		if xs, err = startXDS(*xdsAddr, cfg, nil, log); err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
+		defer xs.stop()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go reloadOnHangup(ctx, *path, srv, log)
+	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), log)
 	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
@@ -210,13 +244,11 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// reloadOnHangup reloads the configuration on SIGHUP. A bad file is logged
-// and the running configuration kept; streams in flight finish on the
-// snapshot they started with, and breakers keep their state.
-func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHangup reloads the configuration with reload on every SIGHUP
+// hup delivers. A bad file is logged and the running configuration kept;
+// streams in flight finish on the snapshot they started with, and breakers
+// keep their state.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, reload func(*config.Config) error, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -225,7 +257,7 @@ func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log
 		}
 		cfg, err := config.Load(path)
 		if err == nil {
-			err = srv.Reload(cfg)
+			err = reload(cfg)
 		}
 		if err != nil {
 			log.Error("reload failed; keeping the running configuration", "file", path, "error", err.Error())
