@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+
 	"github.com/llm-failover/llm-failover/config"
 )
 
@@ -157,11 +160,13 @@ func TestChart_RefusesContradictoryValues(t *testing.T) {
 		{"TLS and insecure together", `grpc: {tls: {secretName: s}}`, "grpc.insecure: must be false"},
 		{"replicas without a shared plan key", `planKey: {secretName: ""}`, "planKey.secretName"},
 		{"SANs without mutual TLS", `grpc: {insecure: false, tls: {secretName: s, mutual: false, clientSANs: [x]}}`, "grpc.tls.clientSANs"},
-		{"gRPC port out of range", `grpc: {port: 70000}`, "grpc.port: 70000"},
+		{"gRPC port out of range", `grpc: {port: 70000}`, "/grpc/port"},
 		{"admin port equal to gRPC", `admin: {port: 50051}`, "admin.port"},
-		{"drain beyond the server's bound", `drain: {timeoutSeconds: 601}`, "drain.timeoutSeconds"},
-		{"config not a map", `config: "providers: []"`, "config: must be a map"},
+		{"drain beyond the server's bound", `drain: {timeoutSeconds: 601}`, "/drain/timeoutSeconds"},
+		{"config not a map", `config: "providers: []"`, "/config"},
 		{"gateway labels empty", `networkPolicy: {gateway: {podLabels: null}}`, "networkPolicy.gateway.podLabels"},
+		{"misspelt value (values.schema.json)", `replicas: 3`, "replicas"},
+		{"wrong type (values.schema.json)", `replicaCount: two`, "replicaCount"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,5 +230,16 @@ func TestKubeSchema_RefusesBrokenObjects(t *testing.T) {
 	}
 	if err := validateKube("apps/v1", "Deployment", []byte(deployment)); err != nil {
 		t.Fatalf("the rendered Deployment is refused: %v", err)
+	}
+}
+
+// TestChart_LintsClean runs Helm's chart linter (helm lint --strict):
+// no warning and no error.
+func TestChart_LintsClean(t *testing.T) {
+	l := lint.AllWithKubeVersion(chartDir, nil, releaseNamespace, &minKubeVersion)
+	for _, m := range l.Messages {
+		if m.Severity >= support.WarningSev {
+			t.Errorf("helm lint: %s", m)
+		}
 	}
 }
