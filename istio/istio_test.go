@@ -129,3 +129,25 @@ func FuzzServiceOf(f *testing.F) {
 		}
 	})
 }
+
+// TestGenerate_ListsTheSDSFilesOfKeysHeldByEnvoy checks that a provider
+// whose key Envoy holds gets its credential injector in the patches and
+// its SDS file named in the header, for the operator to mount.
+func TestGenerate_ListsTheSDSFilesOfKeysHeldByEnvoy(t *testing.T) {
+	c := loadConfig(t)
+	c.Providers[0].Auth = config.Auth{HeldBy: config.KeyHeldByEnvoy, SecretFile: "/etc/envoy/keys/openai.yaml"}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Generate(c, Options{IstioVersion: V131, Hosts: []string{"llm.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "#   /etc/envoy/keys/openai.yaml: secret openai-key\n"; !strings.Contains(string(out), want) {
+		t.Errorf("header lacks %q:\n%s", want, out[:min(len(out), 800)])
+	}
+	if !strings.Contains(string(out), "envoy.filters.http.credential_injector") {
+		t.Errorf("no credential injector in the patches")
+	}
+}
