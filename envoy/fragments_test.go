@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -33,6 +35,9 @@ func same(t *testing.T, a, b proto.Message) bool {
 	}
 	return string(ya) == string(yb)
 }
+
+// fragmentSections are the sections a fragments document can have.
+var fragmentSections = []string{"http_filters", "route_configuration", "clusters", "listeners", "secrets"}
 
 // allGenerated are every config the generator tests use.
 func allGenerated() []generated {
@@ -177,6 +182,53 @@ func TestBuildFragments_UpstreamFilters(t *testing.T) {
 	}
 }
 
+// TestFragments_GateEnablesTheRoutePhaseOnlyOnItsVirtualHost verifies
+// Gate: the route-phase filter is disabled by default, the failover
+// virtual host enables it with an ExtProcPerRoute that overrides nothing,
+// the 404 route still disables it, a second Gate changes nothing, and the
+// whole client listener is left as the bootstrap has it.
+func TestFragments_GateEnablesTheRoutePhaseOnlyOnItsVirtualHost(t *testing.T) {
+	c, f := buildFragments(t, "../examples/config.yaml")
+	f.Gate()
+	gated, err := f.YAML(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.HTTPFilters) != 1 || !f.HTTPFilters[0].GetDisabled() {
+		t.Fatalf("HTTPFilters after Gate = %v, want the route-phase filter disabled", f.HTTPFilters)
+	}
+	name := f.HTTPFilters[0].GetName()
+	for _, vh := range f.RouteConfiguration.GetVirtualHosts() {
+		var pr extprocv3.ExtProcPerRoute
+		if err := vh.GetTypedPerFilterConfig()[name].UnmarshalTo(&pr); err != nil {
+			t.Fatalf("virtual host %q: typed_per_filter_config[%q]: %v", vh.GetName(), name, err)
+		}
+		if !same(t, pr.GetOverrides(), &extprocv3.ExtProcOverrides{}) || pr.GetOverrides() == nil {
+			t.Errorf("virtual host %q enables %q with %v, want empty overrides", vh.GetName(), name, &pr)
+		}
+		for _, r := range vh.GetRoutes() {
+			if r.GetDirectResponse() == nil {
+				continue
+			}
+			var off extprocv3.ExtProcPerRoute
+			if err := r.GetTypedPerFilterConfig()[name].UnmarshalTo(&off); err != nil || !off.GetDisabled() {
+				t.Errorf("route %q: ext_proc not disabled after Gate (%v)", r.GetName(), err)
+			}
+		}
+	}
+	f.Gate()
+	if again, err := f.YAML(Options{}); err != nil || string(again) != string(gated) {
+		t.Errorf("a second Gate changed the fragments (%v)", err)
+	}
+	b, err := Bootstrap(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same(t, f.Listener, b.GetStaticResources().GetListeners()[0]) {
+		t.Errorf("Gate changed the whole client listener")
+	}
+}
+
 // TestBuildFragments_CopiesThePieces verifies that changing a fragment
 // changes neither another call's fragments nor a later bootstrap.
 func TestBuildFragments_CopiesThePieces(t *testing.T) {
@@ -204,9 +256,17 @@ func TestBuildFragments_RefusesWhatBootstrapRefuses(t *testing.T) {
 }
 
 // operatorBootstrap is an Envoy someone else configured: a listener of its
-// own whose connection manager has a health route and the router.
+// own whose connection manager has a health route, a route to a backend
+// of its own (which must not go through llm-failover) and the router.
 const operatorBootstrap = `
 static_resources:
+  clusters:
+  - name: backend
+    type: STRICT_DNS
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: backend
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: backend.internal, port_value: 8080}}}}]}]
   listeners:
   - name: ingress
     address: {socket_address: {address: 0.0.0.0, port_value: 8443}}
@@ -219,11 +279,13 @@ static_resources:
           route_config:
             name: ingress
             virtual_hosts:
-            - name: health
-              domains: [health.internal]
+            - name: internal
+              domains: [internal.example]
               routes:
               - match: {path: /healthz}
                 direct_response: {status: 200, body: {inline_string: ok}}
+              - match: {prefix: /api/}
+                route: {cluster: backend}
           http_filters:
           - name: envoy.filters.http.router
             typed_config:
@@ -256,8 +318,9 @@ func mergeFragments(t *testing.T, b *bootstrapv3.Bootstrap, f *Fragments) {
 }
 
 // TestFragments_MergedIntoAnotherEnvoyPassCheck verifies that an operator's
-// Envoy with the fragments merged in as documented is a valid Envoy config
-// that keeps the llm-failover contract (Check), for every generator config.
+// Envoy with the gated fragments merged in as documented is a valid Envoy
+// config that keeps the llm-failover contract (Check), for every generator
+// config.
 func TestFragments_MergedIntoAnotherEnvoyPassCheck(t *testing.T) {
 	js, err := yaml.YAMLToJSON([]byte(operatorBootstrap))
 	if err != nil {
@@ -266,6 +329,7 @@ func TestFragments_MergedIntoAnotherEnvoyPassCheck(t *testing.T) {
 	for _, g := range allGenerated() {
 		t.Run(g.name, func(t *testing.T) {
 			_, f := buildFragments(t, g.config)
+			f.Gate()
 			var b bootstrapv3.Bootstrap
 			if err := protojson.Unmarshal(js, &b); err != nil {
 				t.Fatal(err)
@@ -306,6 +370,7 @@ func TestGenerateFragments_SectionsDecodeAsEnvoyTypes(t *testing.T) {
 	for _, g := range allGenerated() {
 		t.Run(g.name, func(t *testing.T) {
 			c, f := buildFragments(t, g.config)
+			f.Gate()
 			y, err := GenerateFragments(c, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -315,7 +380,7 @@ func TestGenerateFragments_SectionsDecodeAsEnvoyTypes(t *testing.T) {
 				t.Fatalf("not YAML: %v", err)
 			}
 			for k := range doc {
-				if !slices.Contains([]string{"http_filters", "route_configuration", "clusters", "listeners", "secrets"}, k) {
+				if !slices.Contains(fragmentSections, k) {
 					t.Errorf("unexpected section %q", k)
 				}
 			}
@@ -356,5 +421,19 @@ func TestGenerateFragments_SectionsDecodeAsEnvoyTypes(t *testing.T) {
 				t.Errorf("header = %q", y[:min(len(y), 120)])
 			}
 		})
+	}
+}
+
+// TestGenerateFragments_DocumentedSections verifies that docs/xds.md's
+// table of sections names every section the document can have.
+func TestGenerateFragments_DocumentedSections(t *testing.T) {
+	doc, err := os.ReadFile("../docs/xds.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range fragmentSections {
+		if !strings.Contains(string(doc), "| `"+key+"` |") {
+			t.Errorf("docs/xds.md has no table row for section %q", key)
+		}
 	}
 }

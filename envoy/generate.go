@@ -79,6 +79,11 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 		}
 		clusters = append(clusters, cl)
 	}
+	shapes, err := shapeClusters(c)
+	if err != nil {
+		return nil, err
+	}
+	clusters = append(clusters, shapes...)
 	ep, err := extProcCluster(c.Envoy.ExtProcAddress, c.Envoy.MaxActiveRequests)
 	if err != nil {
 		return nil, err

@@ -267,7 +267,10 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 // Envoy's own x-envoy-* headers (its mutation rules refuse changes) are left
 // alone; content-type, content-length and the provider's credential and
 // version headers are set by the attempt; x-request-id stays because later
-// attempts read it from the same header map.
+// attempts read it from the same header map, and so do the Envoy 1.39 slot
+// headers, which a retry's matcher cluster specifier reads from that map
+// (docs/compatibility.md): removed, the retry would find no slot and stay
+// on the previous cluster.
 var forwardedHeaders = map[string]bool{
 	"accept":       true,
 	"user-agent":   true,
@@ -276,7 +279,8 @@ var forwardedHeaders = map[string]bool{
 
 // forwarded reports whether the attempt leaves client header name in place.
 func forwarded(name string) bool {
-	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host"
+	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host" ||
+		strings.HasPrefix(name, contract.SlotHeaderPrefix)
 }
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {

@@ -18,6 +18,8 @@ type metrics struct {
 	attempts sync.Map // "provider\x00model\x00outcome" -> *atomic.Int64
 	planned  sync.Map // chain -> *atomic.Int64
 	rejected sync.Map // code -> *atomic.Int64
+	// shapeFallbacks counts 1.38 plans sent to a shorter generated shape, by chain.
+	shapeFallbacks sync.Map // chain -> *atomic.Int64
 	// refused counts attempt streams refused for their plan, by fixed reason.
 	refused [refusalCount]atomic.Int64
 }
@@ -48,6 +50,11 @@ func (s *Server) WriteMetrics(w io.Writer, now time.Time) {
 	fmt.Fprintln(w, "# TYPE llm_failover_requests_rejected_total counter")
 	writeCounters(w, &s.metrics.rejected, func(k string) string {
 		return fmt.Sprintf(`llm_failover_requests_rejected_total{code=%q}`, k)
+	})
+	fmt.Fprintln(w, "# HELP llm_failover_shape_fallbacks_total Requests (Envoy 1.38) whose plan shape was not generated and went to its longest generated prefix, by chain.")
+	fmt.Fprintln(w, "# TYPE llm_failover_shape_fallbacks_total counter")
+	writeCounters(w, &s.metrics.shapeFallbacks, func(k string) string {
+		return fmt.Sprintf(`llm_failover_shape_fallbacks_total{chain=%q}`, k)
 	})
 	fmt.Fprintln(w, "# HELP llm_failover_attempts_refused_total Attempt streams refused for their plan (missing, unverified, expired, provider not in it), by reason.")
 	fmt.Fprintln(w, "# TYPE llm_failover_attempts_refused_total counter")

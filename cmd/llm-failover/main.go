@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -76,13 +77,15 @@ const usage = `usage:
                                          run the ext_proc server (--xds: also serve
                                          the Envoy resources over ADS on ADDR)
   llm-failover check-config FILE         validate FILE and print the effective config
-  llm-failover envoy-config --config FILE [--out envoy.yaml]
-                                         generate the matching Envoy 1.40 bootstrap
-  llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
   llm-failover envoy-config --fragments --config FILE
                                          print only the pieces to merge into an existing Envoy
   llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR] [--xds-node-id ID]
                                          print the bootstrap of xDS mode (serve --xds)
+  llm-failover envoy-config --config FILE [--envoy-version 1.38|1.39|1.40] [--out envoy.yaml]
+                                         generate the matching Envoy bootstrap (default
+                                         envoy.version of FILE, 1.40)
+  llm-failover envoy-config --check FILE [--envoy-version V]
+                                         validate an envoy.yaml against Envoy V's API
   llm-failover envoy-config --secret-template --config FILE
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
@@ -130,6 +133,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "llm-failover configuration file")
 	out := fs.String("out", "", "write the envoy.yaml here instead of standard output")
 	check := fs.String("check", "", "validate this envoy.yaml instead of generating one")
+	envoyVersion := fs.String("envoy-version", "", "the Envoy release to generate for or check against: "+strings.Join(envoy.Versions(), ", ")+" (default: envoy.version of --config, else 1.40)")
 	secretTemplate := fs.Bool("secret-template", false, "print a template of each auth.secret_file (keys held by Envoy) instead of the envoy.yaml")
 	pieces := addPieceFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -143,21 +147,12 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	if generate == nil {
 		generate = envoy.Generate
 	}
+	if *envoyVersion != "" && !slices.Contains(envoy.Versions(), *envoyVersion) {
+		fmt.Fprintf(stderr, "llm-failover: --envoy-version %q: want one of %s\n", *envoyVersion, strings.Join(envoy.Versions(), ", "))
+		return 2
+	}
 	if *check != "" {
-		b, err := os.ReadFile(*check)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		if err := envoy.Check(b); err != nil {
-			fmt.Fprintf(stderr, "%s: invalid Envoy configuration:\n", *check)
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(stderr, "  %s\n", line)
-			}
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: valid for Envoy 1.40\n", *check)
-		return 0
+		return checkEnvoy(*check, *envoyVersion, stdout, stderr)
 	}
 	if *path == "" {
 		fmt.Fprint(stderr, "usage: llm-failover envoy-config --config FILE [--out envoy.yaml]\n")
@@ -167,6 +162,9 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
+	}
+	if *envoyVersion != "" {
+		c.Envoy.Version = *envoyVersion // --envoy-version overrides envoy.version
 	}
 	if *secretTemplate {
 		b, err := envoy.SecretTemplates(c)
@@ -193,6 +191,34 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	return 0
+}
+
+// checkEnvoy validates the envoy.yaml at path for Envoy version (1.40 when
+// empty) and says what that version's topology loses.
+func checkEnvoy(path, version string, stdout, stderr io.Writer) int {
+	if version == "" {
+		version = config.EnvoyV140
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := envoy.CheckVersion(b, version); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid Envoy %s configuration:\n", path, version)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "  %s\n", line)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid for Envoy %s\n", path, version)
+	if losses := envoy.Losses(version); len(losses) > 0 {
+		fmt.Fprintf(stdout, "compared with Envoy 1.40, this topology loses (docs/compatibility.md):\n")
+		for _, l := range losses {
+			fmt.Fprintf(stdout, "  - %s\n", l)
+		}
 	}
 	return 0
 }
