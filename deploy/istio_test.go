@@ -119,6 +119,31 @@ func loadCRDSpecSchema(version, apiVersion, kind string) (*jsonschema.Schema, er
 	return nil, fmt.Errorf("%s: no CRD for %s %s", file, apiVersion, kind)
 }
 
+// withEnvoyVersion adds config.envoy.version: version to the chart values
+// (a YAML document), as an operator sets it for the Istio release's Envoy.
+func withEnvoyVersion(t *testing.T, values, version string) string {
+	t.Helper()
+	v := map[string]any{}
+	if err := yaml.Unmarshal([]byte(values), &v); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := v["config"].(map[string]any)
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	env, _ := cfg["envoy"].(map[string]any)
+	if env == nil {
+		env = map[string]any{}
+	}
+	env["version"] = version
+	cfg["envoy"], v["config"] = env, cfg
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // chartConfig is the configuration of the chart rendered with values.
 func chartConfig(t *testing.T, values string) (*config.Config, *corev1.Service) {
 	t.Helper()
@@ -170,7 +195,7 @@ config:
 	for _, tt := range tests {
 		for _, version := range istio.Versions() {
 			t.Run(tt.name+"/istio "+version, func(t *testing.T) {
-				c, chartSvc := chartConfig(t, tt.values)
+				c, chartSvc := chartConfig(t, withEnvoyVersion(t, tt.values, istio.EnvoyVersion(version)))
 				o := tt.opts
 				o.IstioVersion = version
 				out, err := istio.Generate(c, o)
@@ -361,7 +386,7 @@ var _ = envoy.ExtProcCluster
 // what Istio or Envoy would: an unknown spec field, a bad enum value, an
 // unknown field inside an Envoy patch value, an invalid Envoy value.
 func TestIstioSchema_RefusesBrokenObjects(t *testing.T) {
-	c, chartSvc := chartConfig(t, "")
+	c, chartSvc := chartConfig(t, withEnvoyVersion(t, "", "1.39"))
 	out, err := istio.Generate(c, istio.Options{IstioVersion: istio.V131, Hosts: []string{"llm.example.com"}})
 	if err != nil {
 		t.Fatal(err)

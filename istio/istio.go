@@ -186,8 +186,10 @@ func serviceOf(c *config.Config) (service, error) {
 // Generate returns the objects for c and o as one multi-document YAML
 // stream: a header comment, then the Service, the ServiceEntry and
 // DestinationRule of each provider host, and the EnvoyFilters. c must have
-// had ApplyDefaults and Validate run (config.Parse does both); its
-// envoy.version is replaced by the one of o.IstioVersion.
+// had ApplyDefaults and Validate run (config.Parse does both), and its
+// envoy.version must be the Envoy release of o.IstioVersion
+// (EnvoyVersion): the server serving c writes what that release's routes
+// read.
 func Generate(c *config.Config, o Options) ([]byte, error) {
 	r, err := Build(c, o)
 	if err != nil {
@@ -250,13 +252,16 @@ func Build(c *config.Config, o Options) (*Result, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if v := EnvoyVersion(o.IstioVersion); v != "" && c.Envoy.Version != v {
+		errs = append(errs, fmt.Errorf("%w: envoy.version: %q, but Istio %s runs Envoy %s: set envoy.version: %q in the configuration llm-failover serves (its route phase writes what that version's routes read)", ErrOptions, c.Envoy.Version, o.IstioVersion, v, v))
+	}
 	if c.Envoy.ExtProcTLS != nil || c.Server.TLS != nil {
 		errs = append(errs, fmt.Errorf("%w: envoy.ext_proc_tls and server.tls: leave them unset; in the mesh the sidecars' mutual TLS secures the ext_proc channel (PeerAuthentication STRICT, docs/istio.md)", ErrOptions))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	f, err := envoy.BuildFragments(forEnvoy(c, EnvoyVersion(o.IstioVersion)))
+	f, err := envoy.BuildFragments(c)
 	if err != nil {
 		return nil, err
 	}

@@ -14,12 +14,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-func loadConfig(t *testing.T) *config.Config {
+// loadConfig loads testdata/config.yaml (envoy.version 1.39, Istio
+// 1.31's) with envoy.version set to istio's Envoy release.
+func loadConfig(t *testing.T, istio string) *config.Config {
 	t.Helper()
 	c, err := config.Load(filepath.Join("testdata", "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Envoy.Version = EnvoyVersion(istio)
 	return c
 }
 
@@ -28,7 +31,7 @@ func loadConfig(t *testing.T) *config.Config {
 func TestGenerate_Golden(t *testing.T) {
 	for _, v := range Versions() {
 		t.Run(v, func(t *testing.T) {
-			got, err := Generate(loadConfig(t), Options{IstioVersion: v, Hosts: []string{"llm.example.com"}, SourceName: "istio/testdata/config.yaml"})
+			got, err := Generate(loadConfig(t, v), Options{IstioVersion: v, Hosts: []string{"llm.example.com"}, SourceName: "istio/testdata/config.yaml"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +57,7 @@ func TestGenerate_Golden(t *testing.T) {
 // the Service's Istio cluster, with its FQDN as authority.
 func TestGenerate_EveryExtProcCallGoesToTheService(t *testing.T) {
 	for _, v := range Versions() {
-		out, err := Generate(loadConfig(t), Options{IstioVersion: v, Hosts: []string{"llm.example.com"}})
+		out, err := Generate(loadConfig(t, v), Options{IstioVersion: v, Hosts: []string{"llm.example.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +90,7 @@ func TestBuild_RefusesWhatItCannotWrite(t *testing.T) {
 		{"wildcard host", func(o *Options, _ *config.Config) { o.Hosts = []string{"*"} }, []string{`host "*"`}},
 		{"bad gateway labels", func(o *Options, _ *config.Config) { o.GatewaySelector = map[string]string{"a b": "c"} }, []string{"gateway selector"}},
 		{"sidecar namespace without selector", func(o *Options, _ *config.Config) { o.SidecarNamespace = "apps" }, []string{"sidecar selector: required"}},
+		{"server for another Envoy", func(_ *Options, c *config.Config) { c.Envoy.Version = "1.40" }, []string{`envoy.version: "1.40", but Istio 1.31 runs Envoy 1.39`}},
 		{"ext_proc address not a Service", func(_ *Options, c *config.Config) { c.Envoy.ExtProcAddress = "127.0.0.1:50051" }, []string{"envoy.ext_proc_address"}},
 		{"ext_proc TLS", func(_ *Options, c *config.Config) { c.Envoy.ExtProcTLS = &config.ExtProcTLS{SNI: "x"} }, []string{"envoy.ext_proc_tls"}},
 		{"every problem at once", func(o *Options, c *config.Config) {
@@ -95,7 +99,7 @@ func TestBuild_RefusesWhatItCannotWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, c := good, loadConfig(t)
+			o, c := good, loadConfig(t, good.IstioVersion)
 			tt.edit(&o, c)
 			_, err := Build(c, o)
 			if err == nil {
@@ -134,7 +138,7 @@ func FuzzServiceOf(f *testing.F) {
 // whose key Envoy holds gets its credential injector in the patches and
 // its SDS file named in the header, for the operator to mount.
 func TestGenerate_ListsTheSDSFilesOfKeysHeldByEnvoy(t *testing.T) {
-	c := loadConfig(t)
+	c := loadConfig(t, V131)
 	c.Providers[0].Auth = config.Auth{HeldBy: config.KeyHeldByEnvoy, SecretFile: "/etc/envoy/keys/openai.yaml"}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {

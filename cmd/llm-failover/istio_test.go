@@ -25,7 +25,8 @@ func TestIstioConfig_WritesTheObjects(t *testing.T) {
 		{"written", []string{"--config", cfg, "--istio-version", "1.31", "--host", "llm.example.com", "--out", out}, 0, "", "kind: EnvoyFilter"},
 		{"missing host", []string{"--config", cfg, "--istio-version", "1.31"}, 2, "--host are required", ""},
 		{"unsupported Istio", []string{"--config", cfg, "--istio-version", "1.29", "--host", "h.example"}, 1, `istio version "1.29" is not supported`, ""},
-		{"bad selector", []string{"--config", cfg, "--istio-version", "1.30", "--host", "h.example", "--gateway-selector", "istio"}, 2, "--gateway-selector", ""},
+		{"server for another Envoy", []string{"--config", cfg, "--istio-version", "1.30", "--host", "h.example"}, 1, `envoy.version: "1.39", but Istio 1.30 runs Envoy 1.38`, ""},
+		{"bad selector", []string{"--config", cfg, "--istio-version", "1.31", "--host", "h.example", "--gateway-selector", "istio"}, 2, "--gateway-selector", ""},
 		{"not a Service address", []string{"--config", "../../examples/config.yaml", "--istio-version", "1.30", "--host", "h.example"}, 1, "envoy.ext_proc_address", ""},
 	}
 	for _, tt := range tests {
