@@ -65,8 +65,20 @@ func adapt(f *envoy.Fragments, s service, hosts []string) (*pieces, error) {
 	for _, c := range f.Clusters {
 		p.clusters = append(p.clusters, proto.Clone(c).(*clusterv3.Cluster))
 	}
+	// A listener goes in only when a cluster has an endpoint on it (the
+	// loopback "unavailable" listener has none on Envoy 1.38).
+	used := map[string]bool{}
+	for _, c := range p.clusters {
+		for _, le := range c.GetLoadAssignment().GetEndpoints() {
+			for _, e := range le.GetLbEndpoints() {
+				used[socketKey(e.GetEndpoint().GetAddress().GetSocketAddress())] = true
+			}
+		}
+	}
 	for _, l := range f.Listeners {
-		p.listeners = append(p.listeners, proto.Clone(l))
+		if used[socketKey(l.GetAddress().GetSocketAddress())] {
+			p.listeners = append(p.listeners, proto.Clone(l))
+		}
 	}
 
 	renamed := 0
@@ -114,6 +126,11 @@ func adapt(f *envoy.Fragments, s service, hosts []string) (*pieces, error) {
 		}
 	}
 	return p, nil
+}
+
+// socketKey is a socket address as "address:port".
+func socketKey(a *corev3.SocketAddress) string {
+	return fmt.Sprintf("%s:%d", a.GetAddress(), a.GetPortValue())
 }
 
 // rekey moves m[old] to m[RouteFilterName].

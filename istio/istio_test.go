@@ -155,3 +155,18 @@ func TestGenerate_ListsTheSDSFilesOfKeysHeldByEnvoy(t *testing.T) {
 		t.Errorf("no credential injector in the patches")
 	}
 }
+
+// TestGenerate_AddsTheUnavailableListenerOnlyWhereAClusterUsesIt checks
+// that the loopback 503 listener is added for Envoy 1.39 (provider
+// clusters fall back to it) and not for 1.38 (none does).
+func TestGenerate_AddsTheUnavailableListenerOnlyWhereAClusterUsesIt(t *testing.T) {
+	for v, want := range map[string]int{V130: 0, V131: 1} {
+		out, err := Generate(loadConfig(t, v), Options{IstioVersion: v, Hosts: []string{"llm.example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(out), "applyTo: LISTENER"); got != want {
+			t.Errorf("istio %s: %d LISTENER patches, want %d", v, got, want)
+		}
+	}
+}
