@@ -40,6 +40,9 @@ type Config struct {
 	// Clients is the client access policy (identification, allowed chains
 	// and models, rate limits, token budgets). Unset: every caller is allowed.
 	Clients Clients `json:"clients"`
+	// Audit is the audit trail: the event bus's limits and the JSON-lines
+	// file (docs/audit.md).
+	Audit Audit `json:"audit"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -91,6 +94,7 @@ func (c *Config) ApplyDefaults() {
 	c.Trace.applyDefaults()
 	c.Envoy.applyDefaults()
 	c.Clients.applyDefaults()
+	c.Audit.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -113,6 +117,7 @@ func (c *Config) Validate() error {
 	c.Trace.validate(&p)
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
+	c.Audit.validate(&p)
 	return errors.Join(p.errs...)
 }
 

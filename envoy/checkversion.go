@@ -37,6 +37,7 @@ func CheckVersion(yamlBytes []byte, version string) error {
 	}
 	probs = append(probs, semantic(b)...)
 	probs = append(probs, topologyProblems(b, version)...)
+	probs = append(probs, nodeProblems(b)...)
 	return errors.Join(probs...)
 }
 

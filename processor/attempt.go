@@ -108,14 +108,18 @@ func (a *attemptStream) end(err error) {
 		now := a.s.clock.Now()
 		if per := a.perTry(); now.Sub(a.sent) >= per-per/50 {
 			// Ended at the per-try timeout: Envoy's timer, not the client.
-			a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0,
-				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)})
+			cls := provider.Classification{Class: provider.ClassTimeout, Status: 0,
+				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)}
+			a.record(cls)
+			a.auditFailure(cls)
 			return
 		}
 		// A reset, a per-try timeout we cannot see, or the client leaving:
 		// Envoy tears the stream down alike for all three. The trace store
 		// waits for evidence (docs/envoy-contract.md, attempt phase).
-		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
+		settled := a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{}))
+		a.s.settle(settled)
+		a.auditRetried(settled, a.nextTarget())
 	case attStreaming, attReplacing, attPassing:
 		if a.uncounted {
 			// The answer reached the client and its stream was torn down
@@ -339,7 +343,9 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	a.sent = a.s.clock.Now()
 	// In the trace from now on, so a trace read at any time lists every
 	// attempt sent; a later attempt is evidence about earlier ones.
-	a.s.settle(a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{})))
+	retried := a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{}))
+	a.s.settle(retried)
+	a.auditRetried(retried, target(a.target))
 	return one(requestBodyResponse(c)), nil
 }
 

@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, os.Stdin, stdout, stderr)
+	case "istio-config":
+		return istioConfig(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,6 +90,9 @@ const usage = `usage:
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
   llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
+  llm-failover istio-config --config FILE --istio-version 1.30|1.31 --host NAME
+                                         write the Istio objects (EnvoyFilters, ServiceEntries,
+                                         DestinationRules, the ext_proc Service): docs/istio.md
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
@@ -242,11 +247,18 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("invalid configuration", "file", *path, "error", err.Error())
 		return 1
 	}
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log})
+	bus, stopAudit, err := startAudit(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	defer stopAudit()
+	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	srv.AuditReload(*path, cfg, nil)
 	// SIGHUP is caught before any listener opens: its default action ends
 	// the process.
 	hup := make(chan os.Signal, 1)
@@ -262,7 +274,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), log)
+	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
 	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
@@ -271,10 +283,12 @@ func serve(args []string, stderr io.Writer) int {
 }
 
 // reloadOnHangup reloads the configuration with reload on every SIGHUP
-// hup delivers. A bad file is logged and the running configuration kept;
+// hup delivers, and tells audit (the audit trail's config_reload) each
+// result. A bad file is logged and the running configuration kept;
 // streams in flight finish on the snapshot they started with, and breakers
 // keep their state.
-func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, reload func(*config.Config) error, log *slog.Logger) {
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, reload func(*config.Config) error,
+	audit func(string, *config.Config, error), log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -285,6 +299,7 @@ func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, relo
 		if err == nil {
 			err = reload(cfg)
 		}
+		audit(path, cfg, err)
 		if err != nil {
 			log.Error("reload failed; keeping the running configuration", "file", path, "error", err.Error())
 			continue
