@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -358,7 +359,7 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	r.step = routeDone
 	recs := r.s.traces.get(r.planID, r.s.clock.Now())
 	msg := fmt.Sprintf("no provider of chain %q answered: Envoy replied %d (%s)", r.plan.Chain, r.respStatus,
-		strings.TrimSpace(truncate(string(b.GetBody()), 200)))
+		envoyReplyText(b.GetBody()))
 	body := provider.ErrorJSON(provider.ErrorObject{Message: msg, Type: provider.ErrorType(r.respStatus), Code: "upstream_unavailable",
 		Attempts: attemptsJSON(recs)})
 	m := &mutation{}
@@ -366,6 +367,49 @@ func (r *routeStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Processi
 	m.setHeader("content-length", strconv.Itoa(len(body)))
 	r.logger().Warn("request failed without a provider answer", "chain", r.plan.Chain, "status", r.respStatus, "attempts", len(recs))
 	return one(replaceBody(body, m)), nil
+}
+
+// envoyReplyText is what a client may read of Envoy's own reply: its
+// response code details and body (the generated local_reply_config renders
+// them as an OpenAI error), without the transport failure reason Envoy puts
+// in the details after '|' on every version and in the body on 1.38 (for
+// TLS, the certificate error; Envoy 1.39 took it out of the body, #44746),
+// cut to 200 bytes.
+func envoyReplyText(body []byte) string {
+	var reply struct {
+		Error struct {
+			Message string `json:"message"`
+			Code    string `json:"code"`
+		} `json:"error"`
+	}
+	text := string(body)
+	if json.Unmarshal(body, &reply) == nil && (reply.Error.Message != "" || reply.Error.Code != "") {
+		text = reply.Error.Message
+		if c := withoutTransportReason(reply.Error.Code); c != "" {
+			text = c + ": " + text
+		}
+	}
+	if i := strings.Index(text, ", transport failure reason:"); i >= 0 {
+		text = text[:i]
+	}
+	return strings.TrimSpace(truncate(withoutTransportReason(text), 200))
+}
+
+// withoutTransportReason drops each "|..." inside response code details:
+// "upstream_reset_before_response_started{connection_failure|tls_error}"
+// becomes "upstream_reset_before_response_started{connection_failure}".
+func withoutTransportReason(details string) string {
+	for {
+		i := strings.IndexByte(details, '|')
+		if i < 0 {
+			return details
+		}
+		end := strings.IndexAny(details[i:], "} \n")
+		if end < 0 {
+			return details[:i]
+		}
+		details = details[:i] + details[i+end:]
+	}
 }
 
 // newPlanID is the request id with a random suffix: the trace key. Clients
