@@ -195,7 +195,13 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("invalid configuration", "file", *path, "error", err.Error())
 		return 1
 	}
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log})
+	tel, err := newTelemetry(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	defer shutdownTelemetry(tel, cfg, log)
+	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Telemetry: tel})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -300,10 +306,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("content-type", "text/plain; version=0.0.4")
-		srv.WriteMetrics(w, time.Now())
-	})
+	mux.Handle("/metrics", srv.MetricsHandler())
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	errc := make(chan error, 2)
