@@ -135,8 +135,9 @@ func (s *Server) ClientUsage(name string) (requests, tokens int64) {
 }
 
 // meterStream follows the usage of a streamed answer's chunk b as the
-// client gets it (resp may replace it) and, at the stream's end, charges
-// its completion tokens to the plan's client.
+// client gets it (resp may replace it), for the token metrics (observe.go)
+// and, at the stream's end, charges its completion tokens to the plan's
+// client.
 func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.ProcessingResponse) {
 	if !a.plan.Stream { // the usage is read for the metrics too (observe.go)
 		return

@@ -217,9 +217,10 @@ func (a *attemptStream) genAIProvider() string {
 	return telemetry.GenAIProvider(a.target.Provider, string(a.ep.cfg.API))
 }
 
-// observeFirstToken notes a stream's time to its first content.
+// observeFirstToken notes a stream's time to its first content; a stream
+// passed on unjudged (no content by the hold's end) has none.
 func (a *attemptStream) observeFirstToken() {
-	if a.hold == holdStream {
+	if a.hold == holdStream && a.mon != nil && a.mon.Content() {
 		a.obs.ttft = a.s.clock.Now().Sub(a.sent)
 	}
 }
