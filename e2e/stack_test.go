@@ -136,6 +136,7 @@ type stack struct {
 	mu       sync.Mutex
 	grpcSrv  *grpc.Server
 	tel      *telemetry.Telemetry // stackOpts.telemetry
+	audit    *auditTrail          // the server's audit events and file (audit_test.go)
 }
 
 func externalURL() string { return os.Getenv("E2E_ENVOY_URL") }
@@ -307,7 +308,7 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Rand: func() float64 {
+	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Events: s.startAudit(), Rand: func() float64 {
 		rmu.Lock()
 		defer rmu.Unlock()
 		return rng.Float64()
