@@ -37,6 +37,7 @@ type instruments struct {
 	addedLatency metric.Float64Histogram
 	planLength   metric.Int64Histogram
 	transitions  metric.Int64Counter
+	shapes       metric.Int64Counter
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
@@ -96,6 +97,9 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.transitions, err = m.Int64Counter(MetricBreakerTransitions,
 		metric.WithDescription("Breaker transitions by provider, model, from and to state and reason."))
+	must(err)
+	in.shapes, err = m.Int64Counter(MetricShapeFallbacks,
+		metric.WithDescription("Requests (Envoy 1.38) whose plan shape was not generated and went to its longest generated prefix, by chain."))
 	must(err)
 	in.breakerState, err = m.Int64ObservableGauge(MetricBreakerState,
 		metric.WithDescription("Breaker state per target: 0 closed, 1 open, 2 half-open, 3 recovering."))
@@ -169,6 +173,12 @@ func (t *Telemetry) CountPlanned(chain string, n int) {
 	set := metric.WithAttributes(labelChain.String(Sanitize(chain)))
 	t.inst.planned.Add(context.Background(), 1, set)
 	t.inst.planLength.Record(context.Background(), int64(n), set)
+}
+
+// CountShapeFallback counts a request on chain (Envoy 1.38) whose plan
+// shape was not generated and went to its longest generated prefix.
+func (t *Telemetry) CountShapeFallback(chain string) {
+	t.inst.shapes.Add(context.Background(), 1, metric.WithAttributes(labelChain.String(Sanitize(chain))))
 }
 
 // Failover is one attempt that failed and made Envoy retry.
