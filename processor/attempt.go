@@ -114,6 +114,7 @@ func (a *attemptStream) end(err error) {
 				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)}
 			a.record(cls)
 			a.auditFailure(cls)
+			a.observeFailover(cls)
 			return
 		}
 		// A reset, a per-try timeout we cannot see, or the client leaving:
@@ -122,6 +123,7 @@ func (a *attemptStream) end(err error) {
 		settled := a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{}))
 		a.s.settle(settled)
 		a.auditRetried(settled, a.nextTarget())
+		a.observeRetried(settled, a.nextTarget())
 	case attStreaming, attReplacing, attPassing:
 		if a.uncounted {
 			// The answer reached the client and its stream was torn down
@@ -349,6 +351,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	retried := a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{}))
 	a.s.settle(retried)
 	a.auditRetried(retried, target(a.target))
+	a.observeRetried(retried, target(a.target))
 	return one(requestBodyResponse(c)), nil
 }
 

@@ -187,7 +187,9 @@ type Failover struct {
 	FromProvider, FromModel string
 	ToProvider, ToModel     string
 	Reason                  string // the failed attempt's classification
-	Added                   time.Duration
+	// Added is the latency the failover added; negative when unknown (a
+	// reset seen only through later evidence): then only counted.
+	Added time.Duration
 }
 
 // CountFailover counts f and records the latency it added.
@@ -196,8 +198,10 @@ func (t *Telemetry) CountFailover(ctx context.Context, f Failover) {
 		labelFromProvider.String(Sanitize(f.FromProvider)), labelFromModel.String(Sanitize(f.FromModel)),
 		labelToProvider.String(Sanitize(f.ToProvider)), labelToModel.String(Sanitize(f.ToModel)),
 		labelReason.String(t.reasons.value(f.Reason))))
-	t.inst.addedLatency.Record(ctx, f.Added.Seconds(), metric.WithAttributes(labelChain.String(Sanitize(f.Chain)),
-		labelReason.String(t.reasons.value(f.Reason))))
+	if f.Added >= 0 {
+		t.inst.addedLatency.Record(ctx, f.Added.Seconds(), metric.WithAttributes(labelChain.String(Sanitize(f.Chain)),
+			labelReason.String(t.reasons.value(f.Reason))))
+	}
 }
 
 // CountTransition counts a breaker transition of target provider/model.
