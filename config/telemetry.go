@@ -81,12 +81,15 @@ type TelemetryLogs struct {
 // DefaultOTLPEndpoint is a collector on the same host.
 const DefaultOTLPEndpoint = "127.0.0.1:4317"
 
+// DefaultMaxLabelValues is telemetry.metrics.max_label_values's default.
+const DefaultMaxLabelValues = 200
+
 func (t *Telemetry) applyDefaults() {
 	setStr(&t.ServiceName, "llm-failover")
 	setStr(&t.OTLP.Endpoint, DefaultOTLPEndpoint)
 	setDur(&t.OTLP.Timeout, 10*time.Second)
 	setDur(&t.Metrics.Interval, 30*time.Second)
-	setInt(&t.Metrics.MaxLabelValues, 200)
+	setInt(&t.Metrics.MaxLabelValues, DefaultMaxLabelValues)
 	if t.Traces.SampleRatio == nil {
 		one := 1.0
 		t.Traces.SampleRatio = &one

@@ -34,7 +34,7 @@ func newTelemetry(opts Options) (*telemetry.Telemetry, error) {
 	c := opts.Config.Telemetry
 	c.Metrics.OTLP, c.Traces.Enabled = false, false
 	if c.Metrics.MaxLabelValues == 0 { // a configuration built without ApplyDefaults
-		c.Metrics.MaxLabelValues = 200
+		c.Metrics.MaxLabelValues = config.DefaultMaxLabelValues
 	}
 	return telemetry.New(c, telemetry.Options{})
 }
