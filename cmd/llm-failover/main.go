@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, os.Stdin, stdout, stderr)
+	case "istio-config":
+		return istioConfig(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,6 +90,9 @@ const usage = `usage:
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
   llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
+  llm-failover istio-config --config FILE --istio-version 1.30|1.31 --host NAME
+                                         write the Istio objects (EnvoyFilters, ServiceEntries,
+                                         DestinationRules, the ext_proc Service): docs/istio.md
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
