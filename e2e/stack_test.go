@@ -31,6 +31,7 @@ import (
 	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/fakellm"
 	"github.com/llm-failover/llm-failover/processor"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // Named timeouts of the suite.
@@ -110,6 +111,8 @@ type stackOpts struct {
 	// after envoy.yaml was generated from the unedited one: an Envoy and a
 	// server whose configs disagree.
 	serverEdit func(cfg string) string
+	// telemetry, when set, is the server's (telemetry_test.go); nil: its own.
+	telemetry *telemetry.Telemetry
 }
 
 // envoyVersionEnv names the Envoy version of an external stack
@@ -202,7 +205,8 @@ type stack struct {
 	grpcAddr string
 	mu       sync.Mutex
 	grpcSrv  *grpc.Server
-	audit    *auditTrail // the server's audit events and file (audit_test.go)
+	tel      *telemetry.Telemetry // stackOpts.telemetry
+	audit    *auditTrail          // the server's audit events and file (audit_test.go)
 }
 
 func externalURL() string { return os.Getenv("E2E_ENVOY_URL") }
@@ -277,6 +281,7 @@ func newStack(t *testing.T, entry string, o stackOpts) *stack {
 	}
 	version, backport := envoyVersion(entry)
 	s := &stack{t: t, version: version, backport45355: backport, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	s.tel = o.telemetry
 	ports := map[string]string{}
 	for _, n := range providerNames {
 		f := fakellm.StartTB(t, fakellm.Options{Name: n})
@@ -373,7 +378,7 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 		rmu.Lock()
 		defer rmu.Unlock()
 		return rng.Float64()
-	}})
+	}, Telemetry: s.tel})
 	if err != nil {
 		t.Fatalf("processor.New: %v", err)
 	}

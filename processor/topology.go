@@ -44,7 +44,7 @@ func (r *routeStream) fitTopology(plan routing.Plan, now time.Time) routing.Plan
 	shape := contract.ShapeFor(clusters, r.st.shapes)
 	r.shape = shape.Cluster
 	if shape.Len < len(clusters) {
-		counter(&r.s.metrics.shapeFallbacks, plan.Chain).Add(1)
+		r.s.tel.CountShapeFallback(plan.Chain)
 		r.logger().Warn("plan shape not generated: later targets are not attempted (raise envoy.max_shapes)",
 			"chain", plan.Chain, "planned", len(clusters), "attempted", shape.Len, "cluster", shape.Cluster)
 	}
