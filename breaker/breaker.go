@@ -15,6 +15,36 @@ type Outcome struct {
 	// RetryAfter is the provider's rate-limit hint (RateLimited only);
 	// 0 = none.
 	RetryAfter time.Duration
+	// Status is the HTTP status the provider answered; 0 = none (a reset,
+	// a timeout). Kept only as part of an Opening.
+	Status int
+	// Detail is the failure's classification and message (e.g. "overloaded:
+	// 529 Overloaded"), kept only as part of an Opening so an open breaker
+	// can say why. It must hold no prompt, answer or key: the caller
+	// redacts and bounds it. "" = none.
+	Detail string
+}
+
+// Opening is why a breaker last opened: the trigger, what it had counted,
+// and the outcome that tripped it. It is kept through the Open, HalfOpen
+// and Recovering states that follow, and cleared when the breaker closes.
+type Opening struct {
+	// At is when the breaker opened; zero when it has not opened since it
+	// last closed.
+	At time.Time
+	// Until is the end of the cooldown set at opening (a late outcome may
+	// extend Snapshot.OpenUntil past it).
+	Until time.Time
+	// Reason is the trigger: one of the Reason* constants.
+	Reason string
+	// Failures is what the trigger counted at opening: the consecutive
+	// failures (ReasonConsecutiveFailures), the failures in the window
+	// (ReasonErrorRate), the latency samples in the average
+	// (ReasonLatency), or 1 for a trigger that needs one outcome (auth,
+	// quota, Retry-After, a failed probe or a failure while recovering).
+	Failures int
+	// Last is the outcome that tripped it.
+	Last Outcome
 }
 
 // Transition describes one state change, as passed to
@@ -27,6 +57,8 @@ type Transition struct {
 	Reason   string
 	Until    time.Time // To == Open: when the cooldown ends
 	Stage    int       // To == Recovering: the stage entered
+	// Opening is why it opened (To == Open; zero otherwise).
+	Opening Opening
 }
 
 // Snapshot is a read-only view of a breaker at a given time.
@@ -54,6 +86,9 @@ type Snapshot struct {
 	Generation uint64
 	// Since is when the current state (or recovery stage) began.
 	Since time.Time
+	// Opened is why the breaker last opened, while it is Open, HalfOpen or
+	// Recovering; zero when Closed.
+	Opened Opening
 }
 
 // Breaker is the circuit breaker of one target. Its methods are safe for

@@ -650,7 +650,8 @@ func TestBreaker_Transitions(t *testing.T) {
 	b.Snapshot(at(40 * time.Second))                // a view reports nothing
 	b.Allow(at(32*time.Second), 0)                  // recovering 1 -> closed
 	want := []Transition{
-		{From: Closed, To: Open, At: t0, Reason: ReasonConsecutiveFailures, Until: at(30 * time.Second)},
+		{From: Closed, To: Open, At: t0, Reason: ReasonConsecutiveFailures, Until: at(30 * time.Second),
+			Opening: Opening{At: t0, Until: at(30 * time.Second), Reason: ReasonConsecutiveFailures, Failures: 3, Last: Outcome{Kind: Failure}}},
 		{From: Open, To: HalfOpen, At: at(30 * time.Second), Reason: ReasonCooldownElapsed},
 		{From: HalfOpen, To: Recovering, At: at(30 * time.Second), Reason: ReasonProbeSucceeded, Stage: 0},
 		{From: Recovering, To: Recovering, At: at(31 * time.Second), Reason: ReasonStageCompleted, Stage: 1},
@@ -1002,5 +1003,86 @@ func TestBreaker_AdmitReturnsTheStateItDecidedIn(t *testing.T) {
 	b.Record(now, Outcome{Kind: Success})
 	if a := b.Admit(now, 0); a.Decision != Allow || a.State != Recovering {
 		t.Fatalf("recovering: got %v in %v, want allow in recovering", a.Decision, a.State)
+	}
+}
+
+// TestBreaker_OpeningKeepsWhy verifies an opened breaker says why: the
+// trigger, what it counted, the tripping outcome's status and detail, and
+// the cooldown; the reason outlives the cooldown (HalfOpen, Recovering) and
+// is cleared only when the breaker closes.
+func TestBreaker_OpeningKeepsWhy(t *testing.T) {
+	fail := Outcome{Kind: Failure, Status: 503, Detail: "overloaded: 503 upstream busy"}
+	tests := []struct {
+		name     string
+		s        Settings
+		outcomes []Outcome
+		want     Opening
+	}{
+		{"consecutive failures", Settings{}, []Outcome{fail, fail, fail},
+			Opening{Reason: ReasonConsecutiveFailures, Failures: 3, Last: fail}},
+		{"auth", Settings{}, []Outcome{{Kind: AuthFailure, Status: 401, Detail: "auth: invalid key"}},
+			Opening{Reason: ReasonAuthFailure, Failures: 1, Last: Outcome{Kind: AuthFailure, Status: 401, Detail: "auth: invalid key"}}},
+		{"retry-after", Settings{}, []Outcome{{Kind: RateLimited, Status: 429, RetryAfter: time.Minute}},
+			Opening{Reason: ReasonRetryAfter, Failures: 1, Last: Outcome{Kind: RateLimited, Status: 429, RetryAfter: time.Minute}}},
+		{"error rate", Settings{ConsecutiveFailures: 100, ErrorRate: ErrorRate{Threshold: 0.5, MinRequests: 4}},
+			[]Outcome{{}, fail, {}, fail},
+			Opening{Reason: ReasonErrorRate, Failures: 2, Last: fail}},
+		{"latency", Settings{Latency: Latency{Threshold: time.Second, MinRequests: 2}},
+			[]Outcome{{Latency: 3 * time.Second}, {Latency: 3 * time.Second}},
+			Opening{Reason: ReasonLatency, Failures: 2, Last: Outcome{Latency: 3 * time.Second}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New("t", tc.s)
+			for _, o := range tc.outcomes {
+				b.Record(t0, o)
+			}
+			sn := b.Snapshot(t0)
+			want := tc.want
+			want.At, want.Until = t0, sn.OpenUntil
+			if sn.State != Open || sn.Opened != want {
+				t.Fatalf("state %v, Opened = %+v; want open, %+v", sn.State, sn.Opened, want)
+			}
+			if sn.Opened.Until.IsZero() || !sn.Opened.Until.After(t0) {
+				t.Errorf("Opened.Until = %v, want after %v", sn.Opened.Until, t0)
+			}
+			later := sn.OpenUntil
+			if sn := b.Snapshot(later); sn.State != HalfOpen || sn.Opened != want {
+				t.Errorf("after the cooldown: state %v, Opened = %+v; want half-open, %+v", sn.State, sn.Opened, want)
+			}
+		})
+	}
+}
+
+// TestBreaker_OpeningClearedOnClose verifies a breaker that recovered and
+// closed no longer reports an opening.
+func TestBreaker_OpeningClearedOnClose(t *testing.T) {
+	b := New("t", Settings{RecoveryStages: []float64{1}, RecoveryStageDuration: time.Second})
+	openAt(t, b, t0)
+	now := at(30 * time.Second)
+	b.Allow(now, 0)
+	b.Record(now, Outcome{}) // probe succeeded: recovering
+	if sn := b.Snapshot(now); sn.State != Recovering || sn.Opened.Reason != ReasonConsecutiveFailures {
+		t.Fatalf("recovering: state %v, Opened.Reason %q; want recovering, %q", sn.State, sn.Opened.Reason, ReasonConsecutiveFailures)
+	}
+	b.Record(at(31*time.Second), Outcome{})
+	if sn := b.Snapshot(at(31 * time.Second)); sn.State != Closed || sn.Opened != (Opening{}) {
+		t.Errorf("closed: state %v, Opened = %+v; want closed, zero", sn.State, sn.Opened)
+	}
+}
+
+// TestBreaker_ReopenReplacesOpening verifies a failed probe re-opens with
+// its own reason and outcome.
+func TestBreaker_ReopenReplacesOpening(t *testing.T) {
+	b := New("t", Settings{})
+	openAt(t, b, t0)
+	now := at(30 * time.Second)
+	b.Allow(now, 0)
+	probe := Outcome{Kind: Failure, Status: 500, Detail: "server-error: 500"}
+	b.Record(now, probe)
+	sn := b.Snapshot(now)
+	want := Opening{At: now, Until: sn.OpenUntil, Reason: ReasonProbeFailed, Failures: 1, Last: probe}
+	if sn.State != Open || sn.Opened != want {
+		t.Errorf("state %v, Opened = %+v; want open, %+v", sn.State, sn.Opened, want)
 	}
 }

@@ -39,6 +39,7 @@ type core struct {
 	stageSuccesses int       // Recovering: successes in this stage
 	consecutive    int       // Closed: consecutive failures
 	opens          int       // re-opens in a row
+	opened         Opening   // why it last opened; zero once closed
 
 	// probes is a ring of admission times of the probes in flight, oldest
 	// at probeHead. Only allow writes into it.
@@ -67,6 +68,7 @@ func (c *core) setState(to State, now time.Time, reason string) {
 		c.opens = 0
 		c.stage = 0
 		c.openUntil = time.Time{}
+		c.opened = Opening{}
 		c.win.reset()
 	case Open:
 		c.stage = 0
@@ -82,6 +84,7 @@ func (c *core) setState(to State, now time.Time, reason string) {
 	switch to {
 	case Open:
 		t.Until = c.openUntil
+		t.Opening = c.opened
 	case Recovering:
 		t.Stage = c.stage
 	}
@@ -175,32 +178,32 @@ func (c *core) recordClosed(now time.Time, o Outcome) {
 	case Success:
 		c.consecutive = 0
 		if c.sampleLatency(o) {
-			c.open(now, o, ReasonLatency)
+			c.open(now, o, ReasonLatency, c.lat.n)
 		}
 		return
 	case RateLimited:
 		if o.RetryAfter > 0 {
-			c.open(now, o, ReasonRetryAfter)
+			c.open(now, o, ReasonRetryAfter, 1)
 			return
 		}
 		fallthrough
 	case Failure:
 		c.consecutive++
 		if c.consecutive >= c.s.ConsecutiveFailures {
-			c.open(now, o, ReasonConsecutiveFailures)
+			c.open(now, o, ReasonConsecutiveFailures, c.consecutive)
 			return
 		}
 	case AuthFailure:
-		c.open(now, o, ReasonAuthFailure)
+		c.open(now, o, ReasonAuthFailure, 1)
 		return
 	case QuotaExhausted:
-		c.open(now, o, ReasonQuotaExhausted)
+		c.open(now, o, ReasonQuotaExhausted, 1)
 		return
 	}
 	if c.s.ErrorRate.Threshold > 0 {
 		total, failures := c.win.counts(now)
 		if total >= c.s.ErrorRate.MinRequests && float64(failures) >= c.s.ErrorRate.Threshold*float64(total) {
-			c.open(now, o, ReasonErrorRate)
+			c.open(now, o, ReasonErrorRate, failures)
 		}
 	}
 }
@@ -235,7 +238,7 @@ func (c *core) recordHalfOpen(now time.Time, o Outcome) {
 		c.setState(Recovering, now, ReasonProbeSucceeded)
 		c.sampleLatency(o) // a probe's latency starts the new average
 	default:
-		c.open(now, o, ReasonProbeFailed)
+		c.open(now, o, ReasonProbeFailed, 1)
 	}
 }
 
@@ -245,12 +248,12 @@ func (c *core) recordRecovering(now time.Time, o Outcome) {
 	case Success:
 		c.stageSuccesses++
 		if c.sampleLatency(o) {
-			c.open(now, o, ReasonLatency)
+			c.open(now, o, ReasonLatency, c.lat.n)
 			return
 		}
 		c.maybeNextStage(now)
 	case Failure, RateLimited, AuthFailure, QuotaExhausted:
-		c.open(now, o, ReasonRecoveryFailed)
+		c.open(now, o, ReasonRecoveryFailed, 1)
 	}
 }
 
@@ -281,11 +284,12 @@ func (c *core) sampleLatency(o Outcome) bool {
 
 // open opens the breaker (a re-open from HalfOpen or Recovering grows the
 // cooldown).
-func (c *core) open(now time.Time, o Outcome, reason string) {
+func (c *core) open(now time.Time, o Outcome, reason string, failures int) {
 	if c.state == HalfOpen || c.state == Recovering {
 		c.opens++
 	}
 	c.openUntil = now.Add(c.cooldown(o))
+	c.opened = Opening{At: now, Until: c.openUntil, Reason: reason, Failures: failures, Last: o}
 	c.setState(Open, now, reason)
 }
 
@@ -333,6 +337,7 @@ func (c *core) snapshot(now time.Time) Snapshot {
 		ProbesInFlight:      c.probeN,
 		Generation:          c.gen,
 		Since:               c.since,
+		Opened:              c.opened,
 	}
 	if c.s.ErrorRate.Threshold > 0 {
 		sn.Requests, sn.Failures = c.win.counts(now)

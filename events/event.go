@@ -1,0 +1,110 @@
+package events
+
+import (
+	"strings"
+	"time"
+)
+
+// Version is the schema version written in every Event's "v" field. A
+// change that renames or removes a field, or changes a field's meaning,
+// bumps it; adding a field does not (readers ignore unknown fields).
+const Version = 1
+
+// Kind is what an Event reports.
+type Kind string
+
+// The kinds of version 1. A reader must accept (and may skip) kinds it does
+// not know.
+const (
+	// KindFailover: an attempt failed in a way that makes Envoy retry on
+	// the next target of the plan.
+	KindFailover Kind = "failover"
+	// KindBreakerTransition: a target's breaker changed state (or recovery
+	// stage).
+	KindBreakerTransition Kind = "breaker_transition"
+	// KindPolicyDenial: the route phase refused a request (client policy,
+	// every target open, no capable target).
+	KindPolicyDenial Kind = "policy_denial"
+	// KindConfigReload: a configuration was loaded (or refused).
+	KindConfigReload Kind = "config_reload"
+	// KindProbe: a half-open probe was sent to a target.
+	KindProbe Kind = "probe"
+)
+
+// Target names one failover target: a provider and one of its models.
+type Target struct {
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
+}
+
+// ParseTarget splits a target key "provider/model" (a breaker's name) at
+// its first slash; a key without a slash is a provider alone.
+func ParseTarget(key string) Target {
+	p, m, _ := strings.Cut(key, "/")
+	return Target{Provider: p, Model: m}
+}
+
+// String returns "provider/model", or "" for the zero Target.
+func (t Target) String() string {
+	if t.Model == "" {
+		return t.Provider
+	}
+	return t.Provider + "/" + t.Model
+}
+
+// IsZero reports whether t names nothing.
+func (t Target) IsZero() bool { return t == Target{} }
+
+// Event is one audit record, schema version 1 (docs/audit.md). Fields that
+// do not apply to a kind are left zero and omitted from JSON. It holds no
+// part of a prompt or an answer and never a key.
+type Event struct {
+	// V is the schema version; Publish sets it to Version.
+	V int `json:"v"`
+	// Seq numbers the events of one Bus from 1, in publish order; Publish
+	// sets it. A gap seen by a subscriber means it dropped events.
+	Seq uint64 `json:"seq"`
+	// Time is when it happened (UTC); Publish sets it from the Bus clock
+	// when zero.
+	Time time.Time `json:"time"`
+	Kind Kind      `json:"kind"`
+	// RequestID is Envoy's x-request-id of the request concerned.
+	RequestID string `json:"request_id,omitempty"`
+	// Chain is the routing chain the request was planned on.
+	Chain string `json:"chain,omitempty"`
+	// Client is the authenticated client's name (never its key).
+	Client string `json:"client,omitempty"`
+	// From is the target that failed (failover), the breaker's target
+	// (breaker_transition, probe).
+	From Target `json:"from,omitzero"`
+	// To is the next target of the plan, when known (failover).
+	To Target `json:"to,omitzero"`
+	// Reason is a short, fixed phrase: the failure's classification
+	// (failover), the transition's cause (breaker_transition), the refusal
+	// (policy_denial), "ok" or the error (config_reload).
+	Reason string `json:"reason,omitempty"`
+	// Status is the HTTP status the provider answered (failover) or the
+	// client was given (policy_denial); 0 when none (a reset, a timeout).
+	Status int `json:"status,omitempty"`
+	// Attempt is the attempt's index in the plan, from 0 (failover, probe).
+	Attempt int `json:"attempt,omitempty"`
+	// AddedLatencyMS is the time the failed attempt cost the request, in
+	// milliseconds (failover).
+	AddedLatencyMS int64 `json:"added_latency_ms,omitempty"`
+	// BreakerFrom and BreakerTo are the breaker states ("closed", "open",
+	// "half-open", "recovering") of a breaker_transition.
+	BreakerFrom string `json:"breaker_from,omitempty"`
+	BreakerTo   string `json:"breaker_to,omitempty"`
+	// Stage is the recovery stage entered (breaker_transition to
+	// recovering).
+	Stage int `json:"stage,omitempty"`
+	// Failures is the number of failures that opened the breaker
+	// (breaker_transition to open).
+	Failures int `json:"failures,omitempty"`
+	// CooldownUntil is when an opened breaker's cooldown ends
+	// (breaker_transition to open).
+	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
+	// Detail is a bounded, sanitized human message (e.g. the provider's
+	// error class, a config error); never a prompt, answer or key.
+	Detail string `json:"detail,omitempty"`
+}
