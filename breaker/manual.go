@@ -8,7 +8,7 @@ import "time"
 
 // Trip opens the breaker at now (a zero now means Settings.Clock) for d (d
 // <= 0: Settings.OpenFor), whatever its state, with reason as the
-// transition's reason. Tripping does not grow the re-open count that
+// transition's reason and the Opening's. Tripping does not grow the re-open count that
 // lengthens later cooldowns.
 func (b *Breaker) Trip(now time.Time, d time.Duration, reason string) {
 	now = b.now(now)
@@ -17,6 +17,7 @@ func (b *Breaker) Trip(now time.Time, d time.Duration, reason string) {
 	}
 	b.mu.Lock()
 	b.c.openUntil = now.Add(d)
+	b.c.opened = Opening{At: now, Until: b.c.openUntil, Reason: reason}
 	b.c.setState(Open, now, reason)
 	b.unlockAndNotify()
 }

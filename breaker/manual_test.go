@@ -14,6 +14,8 @@ func TestBreaker_TripOpensAndResetCloses(t *testing.T) {
 	b.Trip(at(0), time.Minute, "admin trip: maintenance")
 	if s := b.Snapshot(at(59 * time.Second)); s.State != Open || !s.OpenUntil.Equal(at(time.Minute)) {
 		t.Fatalf("after Trip(1m): state %v until %v, want open until %v", s.State, s.OpenUntil, at(time.Minute))
+	} else if s.Opened.Reason != "admin trip: maintenance" || !s.Opened.At.Equal(at(0)) {
+		t.Fatalf("after Trip: Opened = %+v, want the trip's reason at t0", s.Opened)
 	}
 	b.Reset(at(time.Second), "admin reset")
 	if s := b.Snapshot(at(time.Second)); s.State != Closed || s.Share != 1 {
