@@ -316,9 +316,8 @@ type TargetStatus struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	State  BreakerState           `protobuf:"varint,2,opt,name=state,proto3,enum=llmfailover.admin.v1.BreakerState" json:"state,omitempty"`
-	// Reason is why the breaker is in its state: for an open breaker the
-	// reason it opened (e.g. "consecutive failures: server_error: 503"),
-	// else the reason of its last transition ("" before the first).
+	// Reason is why the breaker last opened (e.g. "consecutive failures"),
+	// kept while it is open, half-open or recovering; "" when closed.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// CooldownUntil is when an open breaker's cooldown ends (unset
 	// otherwise); CooldownLeft the time left at GetStatusResponse.time.
@@ -339,10 +338,17 @@ type TargetStatus struct {
 	// Since is when the current state (or recovery stage) began.
 	Since *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=since,proto3" json:"since,omitempty"`
 	// OpenedAt is when the breaker last opened (unset if never).
-	OpenedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
-	Stats         *TargetStats           `protobuf:"bytes,15,opt,name=stats,proto3" json:"stats,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OpenedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	Stats    *TargetStats           `protobuf:"bytes,15,opt,name=stats,proto3" json:"stats,omitempty"`
+	// OpenedFailures is what the opening trigger counted (consecutive
+	// failures, window failures, latency samples, or 1); OpenedStatus and
+	// OpenedDetail the HTTP status and classification of the outcome that
+	// tripped it. Kept until the breaker closes.
+	OpenedFailures int32  `protobuf:"varint,16,opt,name=opened_failures,json=openedFailures,proto3" json:"opened_failures,omitempty"`
+	OpenedStatus   int32  `protobuf:"varint,17,opt,name=opened_status,json=openedStatus,proto3" json:"opened_status,omitempty"`
+	OpenedDetail   string `protobuf:"bytes,18,opt,name=opened_detail,json=openedDetail,proto3" json:"opened_detail,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TargetStatus) Reset() {
@@ -478,6 +484,27 @@ func (x *TargetStatus) GetStats() *TargetStats {
 		return x.Stats
 	}
 	return nil
+}
+
+func (x *TargetStatus) GetOpenedFailures() int32 {
+	if x != nil {
+		return x.OpenedFailures
+	}
+	return 0
+}
+
+func (x *TargetStatus) GetOpenedStatus() int32 {
+	if x != nil {
+		return x.OpenedStatus
+	}
+	return 0
+}
+
+func (x *TargetStatus) GetOpenedDetail() string {
+	if x != nil {
+		return x.OpenedDetail
+	}
+	return ""
 }
 
 // TargetStats are a target's attempt statistics since start.
@@ -696,6 +723,17 @@ type Event struct {
 	BreakerTo     string                 `protobuf:"bytes,12,opt,name=breaker_to,json=breakerTo,proto3" json:"breaker_to,omitempty"`
 	CooldownUntil *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=cooldown_until,json=cooldownUntil,proto3" json:"cooldown_until,omitempty"`
 	Client        string                 `protobuf:"bytes,14,opt,name=client,proto3" json:"client,omitempty"`
+	// Seq numbers the events of one server from 1; a gap means the watcher
+	// lost events.
+	Seq uint64 `protobuf:"varint,15,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Attempt is the attempt's index in the plan, from 0.
+	Attempt int32 `protobuf:"varint,16,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Stage is the recovery stage entered.
+	Stage int32 `protobuf:"varint,17,opt,name=stage,proto3" json:"stage,omitempty"`
+	// Failures is the number of failures that opened the breaker.
+	Failures int32 `protobuf:"varint,18,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Detail is a bounded, sanitized message (the failure's classification).
+	Detail        string `protobuf:"bytes,19,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -824,6 +862,41 @@ func (x *Event) GetCooldownUntil() *timestamppb.Timestamp {
 func (x *Event) GetClient() string {
 	if x != nil {
 		return x.Client
+	}
+	return ""
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Event) GetStage() int32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *Event) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *Event) GetDetail() string {
+	if x != nil {
+		return x.Detail
 	}
 	return ""
 }
@@ -1592,7 +1665,7 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\vChainStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06models\x18\x02 \x03(\tR\x06models\x12<\n" +
-	"\atargets\x18\x03 \x03(\v2\".llmfailover.admin.v1.TargetStatusR\atargets\"\xf5\x05\n" +
+	"\atargets\x18\x03 \x03(\v2\".llmfailover.admin.v1.TargetStatusR\atargets\"\xe8\x06\n" +
 	"\fTargetStatus\x124\n" +
 	"\x06target\x18\x01 \x01(\v2\x1c.llmfailover.admin.v1.TargetR\x06target\x128\n" +
 	"\x05state\x18\x02 \x01(\x0e2\".llmfailover.admin.v1.BreakerStateR\x05state\x12\x16\n" +
@@ -1609,7 +1682,10 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\flatency_ewma\x18\f \x01(\v2\x19.google.protobuf.DurationR\vlatencyEwma\x120\n" +
 	"\x05since\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x127\n" +
 	"\topened_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x127\n" +
-	"\x05stats\x18\x0f \x01(\v2!.llmfailover.admin.v1.TargetStatsR\x05stats\"\xe4\x01\n" +
+	"\x05stats\x18\x0f \x01(\v2!.llmfailover.admin.v1.TargetStatsR\x05stats\x12'\n" +
+	"\x0fopened_failures\x18\x10 \x01(\x05R\x0eopenedFailures\x12#\n" +
+	"\ropened_status\x18\x11 \x01(\x05R\fopenedStatus\x12#\n" +
+	"\ropened_detail\x18\x12 \x01(\tR\fopenedDetail\"\xe4\x01\n" +
 	"\vTargetStats\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x03R\battempts\x12\x16\n" +
 	"\x06errors\x18\x02 \x01(\x03R\x06errors\x12\x1d\n" +
@@ -1622,7 +1698,7 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\ahistory\x18\x01 \x01(\bR\ahistory\x12\x14\n" +
 	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"H\n" +
 	"\x13WatchEventsResponse\x121\n" +
-	"\x05event\x18\x01 \x01(\v2\x1b.llmfailover.admin.v1.EventR\x05event\"\xe5\x03\n" +
+	"\x05event\x18\x01 \x01(\v2\x1b.llmfailover.admin.v1.EventR\x05event\"\xdb\x04\n" +
 	"\x05Event\x12\f\n" +
 	"\x01v\x18\x01 \x01(\x05R\x01v\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -1640,7 +1716,12 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"breaker_to\x18\f \x01(\tR\tbreakerTo\x12A\n" +
 	"\x0ecooldown_until\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rcooldownUntil\x12\x16\n" +
-	"\x06client\x18\x0e \x01(\tR\x06client\"\x9e\x02\n" +
+	"\x06client\x18\x0e \x01(\tR\x06client\x12\x10\n" +
+	"\x03seq\x18\x0f \x01(\x04R\x03seq\x12\x18\n" +
+	"\aattempt\x18\x10 \x01(\x05R\aattempt\x12\x14\n" +
+	"\x05stage\x18\x11 \x01(\x05R\x05stage\x12\x1a\n" +
+	"\bfailures\x18\x12 \x01(\x05R\bfailures\x12\x16\n" +
+	"\x06detail\x18\x13 \x01(\tR\x06detail\"\x9e\x02\n" +
 	"\x12ExplainPlanRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12O\n" +
 	"\aheaders\x18\x02 \x03(\v25.llmfailover.admin.v1.ExplainPlanRequest.HeadersEntryR\aheaders\x12\x14\n" +
