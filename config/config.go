@@ -40,6 +40,8 @@ type Config struct {
 	// Clients is the client access policy (identification, allowed chains
 	// and models, rate limits, token budgets). Unset: every caller is allowed.
 	Clients Clients `json:"clients"`
+	// Admin configures the admin API and dashboard (docs/admin.md).
+	Admin Admin `json:"admin"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -91,6 +93,7 @@ func (c *Config) ApplyDefaults() {
 	c.Trace.applyDefaults()
 	c.Envoy.applyDefaults()
 	c.Clients.applyDefaults()
+	c.Admin.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -113,6 +116,7 @@ func (c *Config) Validate() error {
 	c.Trace.validate(&p)
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
+	c.Admin.validate(&p)
 	return errors.Join(p.errs...)
 }
 
