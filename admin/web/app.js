@@ -23,7 +23,9 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === 'class') e.className = v; else e.setAttribute(k, v);
   }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ''));
+  for (const c of children) {
+    if (c instanceof Node) e.append(c); else if (c) e.append(document.createTextNode(c));
+  }
   return e;
 }
 
