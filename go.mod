@@ -13,6 +13,7 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 	sigs.k8s.io/yaml v1.6.0
 )
 

@@ -42,6 +42,9 @@ type Config struct {
 	Clients Clients `json:"clients"`
 	// Admin configures the admin API and dashboard (docs/admin.md).
 	Admin Admin `json:"admin"`
+	// Audit is the audit trail: the event bus's limits and the JSON-lines
+	// file (docs/audit.md).
+	Audit Audit `json:"audit"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -94,6 +97,7 @@ func (c *Config) ApplyDefaults() {
 	c.Envoy.applyDefaults()
 	c.Clients.applyDefaults()
 	c.Admin.applyDefaults()
+	c.Audit.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -117,6 +121,7 @@ func (c *Config) Validate() error {
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
 	c.Admin.validate(&p)
+	c.Audit.validate(&p)
 	return errors.Join(p.errs...)
 }
 

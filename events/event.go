@@ -27,8 +27,14 @@ const (
 	KindPolicyDenial Kind = "policy_denial"
 	// KindConfigReload: a configuration was loaded (or refused).
 	KindConfigReload Kind = "config_reload"
-	// KindProbe: a half-open probe was sent to a target.
+	// KindProbe: the route phase planned a half-open probe of a target.
 	KindProbe Kind = "probe"
+	// KindExhausted: the last planned attempt failed in a way that would
+	// fail over, and no target is left: the client gets the error.
+	KindExhausted Kind = "exhausted"
+	// KindFallbackServed: an attempt after the first answered: a fallback
+	// served the request.
+	KindFallbackServed Kind = "fallback_served"
 )
 
 // Target names one failover target: a provider and one of its models.
@@ -86,7 +92,8 @@ type Event struct {
 	// Status is the HTTP status the provider answered (failover) or the
 	// client was given (policy_denial); 0 when none (a reset, a timeout).
 	Status int `json:"status,omitempty"`
-	// Attempt is the attempt's index in the plan, from 0 (failover, probe).
+	// Attempt is Envoy's attempt number, from 1 (failover, exhausted,
+	// fallback_served).
 	Attempt int `json:"attempt,omitempty"`
 	// AddedLatencyMS is the time the failed attempt cost the request, in
 	// milliseconds (failover).
@@ -104,6 +111,10 @@ type Event struct {
 	// CooldownUntil is when an opened breaker's cooldown ends
 	// (breaker_transition to open).
 	CooldownUntil time.Time `json:"cooldown_until,omitzero"`
+	// ConfigGen identifies the configuration (the "gen" every plan
+	// carries): the one loaded (config_reload), or the one the request was
+	// planned with (failover, exhausted, fallback_served).
+	ConfigGen uint64 `json:"config_gen,omitempty"`
 	// Detail is a bounded, sanitized human message (e.g. the provider's
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`

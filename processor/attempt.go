@@ -108,8 +108,10 @@ func (a *attemptStream) end(err error) {
 		now := a.s.clock.Now()
 		if per := a.perTry(); now.Sub(a.sent) >= per-per/50 {
 			// Ended at the per-try timeout: Envoy's timer, not the client.
-			a.record(provider.Classification{Class: provider.ClassTimeout, Status: 0,
-				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)})
+			cls := provider.Classification{Class: provider.ClassTimeout, Status: 0,
+				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)}
+			a.record(cls)
+			a.auditFailure(cls)
 			return
 		}
 		// A reset, a per-try timeout we cannot see, or the client leaving:

@@ -104,6 +104,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 	}
 	r.step = routeDone
 	counter(&r.s.metrics.rejected, e.Code).Add(1)
+	r.auditDenial(status, reason.String(), chain)
 	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
 	return one(immediate(status, provider.ErrorJSON(e), e.Code, extra))
 }

@@ -226,6 +226,7 @@ func (a *attemptStream) recordAnswer(cls provider.Classification) {
 	}
 	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
 	a.uncounted, a.answered = true, cls.Class
+	a.auditAnswer(cls)
 	if cls.Class != provider.ClassSuccess {
 		a.logger().Info("attempt answered with an error in its stream", "status", cls.Status, "outcome", cls.Class.String(),
 			"error_type", a.providerText(cls.Type), "error_code", a.providerText(cls.Code))
@@ -267,6 +268,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	}
 	a.stopTimer()
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	a.auditAnswer(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.chargeClient(out)
 	m := a.traceHeaders()
 	if tr.ContentType() == "" {
@@ -354,6 +356,7 @@ func (a *attemptStream) last() bool {
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.record(cls)
+	a.auditFailure(cls)
 	if !a.last() {
 		m := &mutation{}
 		m.setHeader(contract.RetryHeader, contract.RetryValue)

@@ -16,7 +16,7 @@ import (
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(now, outcomeOf(cls, a.latency))
+		b.Record(now, a.withDetail(outcomeOf(cls, a.latency), cls))
 	}
 	a.addTrace(cls)
 	if cls.Class != provider.ClassSuccess {
@@ -83,7 +83,7 @@ func (s *Server) settle(recs []attemptRecord) {
 	for _, r := range recs {
 		s.count(r.Provider, r.Model, r.Class)
 		if b := s.registry.Lookup(r.Target); b != nil {
-			b.Record(now, outcomeOf(provider.Classification{Class: r.Class}, 0))
+			b.Record(now, settledOutcome(r))
 		}
 		s.log.Info("attempt ended without an answer", "phase", contract.PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
 			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)

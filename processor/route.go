@@ -211,6 +211,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.rejectIncapable(ch, in, err), nil
 	}
 	if err != nil {
+		r.auditDenial(503, reasonAllTargetsOpen, ch.Name)
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
 	}
@@ -218,9 +219,11 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if len(plan.Steps) == 0 {
 		e := perr.Object()
 		e.Message = fmt.Sprintf("no target of chain %q can take this request; %s: %s", ch.Name, who, perr.Message)
+		r.auditDenial(perr.Status, "untranslatable", ch.Name)
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
 	r.plan = plan
+	r.auditProbes(plan)
 	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
 	r.step = routeWantResponse
 	counter(&r.s.metrics.planned, ch.Name).Add(1)
@@ -292,6 +295,7 @@ func (r *routeStream) rejectIncapable(ch *config.Chain, in provider.Inspection, 
 	msg := fmt.Sprintf("no target of chain %q can serve this request: it needs %s; targets: %s",
 		ch.Name, need, strings.Join(targets, ", "))
 	e := provider.ErrorObject{Message: msg, Type: "invalid_request_error", Code: "unsupported_capability"}
+	r.auditDenial(400, e.Code, ch.Name)
 	if in.OpenAIOnly != "" {
 		e.Param = ptr(in.OpenAIOnly)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
+	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	Rand func() float64
 	// OnStateChange observes every breaker transition (after it was logged).
 	OnStateChange func(breaker.Transition)
+	// Events receives the audit trail (processor/audit.go, docs/audit.md);
+	// nil publishes nothing.
+	Events *events.Bus
 }
 
 // Server is the ext_proc service for both phases. It is safe for concurrent
@@ -55,6 +59,7 @@ type Server struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	rand     func() float64
+	events   *events.Bus // the audit trail (audit.go); nil: none
 
 	metrics  metrics
 	limiter  *access.Limiter // the clients' rate and token windows, across reloads
@@ -109,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Config == nil {
 		return nil, errors.New("processor: Options.Config is required")
 	}
-	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{}), limiter: access.NewLimiter()}
+	s := &Server{clock: opts.Clock, log: opts.Logger, rand: opts.Rand, idle: make(chan struct{}), limiter: access.NewLimiter(), events: opts.Events}
 	if s.clock == nil {
 		s.clock = clock.Wall{}
 	}
@@ -119,6 +124,7 @@ func New(opts Options) (*Server, error) {
 	s.registry = routing.NewRegistry(s.clock, func(t breaker.Transition) {
 		s.log.Info("breaker state change", "target", t.Name, "from", t.From.String(), "to", t.To.String(),
 			"reason", t.Reason, "until", t.Until)
+		s.auditTransition(t)
 		if opts.OnStateChange != nil {
 			opts.OnStateChange(t)
 		}

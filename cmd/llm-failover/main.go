@@ -195,11 +195,18 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("invalid configuration", "file", *path, "error", err.Error())
 		return 1
 	}
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log})
+	bus, stopAudit, err := startAudit(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	defer stopAudit()
+	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	srv.AuditReload(*path, cfg, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go reloadOnHangup(ctx, *path, srv, log)
@@ -227,6 +234,7 @@ func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log
 		if err == nil {
 			err = srv.Reload(cfg)
 		}
+		srv.AuditReload(path, cfg, err)
 		if err != nil {
 			log.Error("reload failed; keeping the running configuration", "file", path, "error", err.Error())
 			continue

@@ -24,7 +24,7 @@ import (
 	"github.com/llm-failover/llm-failover/processor"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, lumberjackMill) }
 
 // TestCheckConfig verifies check-config prints the effective config for a
 // valid file and lists every problem with its path for a broken one.

@@ -22,6 +22,27 @@ type targetStatus struct {
 	WindowRequests      int       `json:"window_requests"`
 	WindowFailures      int       `json:"window_failures"`
 	LatencyEWMAms       int64     `json:"latency_ewma_ms"`
+	// Opened is why the breaker last opened (breaker.Opening), while it is
+	// open, half-open or recovering.
+	Opened *openedStatus `json:"opened,omitempty"`
+}
+
+// openedStatus is breaker.Opening as /status shows it.
+type openedStatus struct {
+	At       time.Time `json:"at"`
+	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason"`
+	Failures int       `json:"failures"`
+	Status   int       `json:"status,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// openedOf is o for /status; nil when the breaker has not opened.
+func openedOf(o breaker.Opening) *openedStatus {
+	if o.At.IsZero() {
+		return nil
+	}
+	return &openedStatus{At: o.At, Until: o.Until, Reason: o.Reason, Failures: o.Failures, Status: o.Last.Status, Detail: o.Last.Detail}
 }
 
 func targets(srv *processor.Server, now time.Time) []targetStatus {
@@ -30,7 +51,7 @@ func targets(srv *processor.Server, now time.Time) []targetStatus {
 		s := b.Snapshot(now)
 		out = append(out, targetStatus{Target: b.Name(), State: s.State.String(), OpenUntil: s.OpenUntil, Stage: s.Stage,
 			Share: s.Share, ConsecutiveFailures: s.ConsecutiveFailures, WindowRequests: s.Requests,
-			WindowFailures: s.Failures, LatencyEWMAms: s.LatencyEWMA.Milliseconds()})
+			WindowFailures: s.Failures, LatencyEWMAms: s.LatencyEWMA.Milliseconds(), Opened: openedOf(s.Opened)})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out
@@ -60,9 +81,9 @@ table{border-collapse:collapse}td,th{padding:.35em .8em;border-bottom:1px solid 
 </style></head><body>
 <h1>llm-failover</h1>
 <p>{{.Streams}} ext_proc streams in flight · refreshed every 5 s · <a href="/status">JSON</a> · <a href="/metrics">metrics</a></p>
-<table><thead><tr><th>target</th><th>state</th><th>traffic share</th><th>cooldown left</th><th>consecutive failures</th><th>window failures / requests</th><th>latency EWMA</th></tr></thead><tbody>
-{{range .Targets}}<tr><td>{{.Target}}</td><td class="{{.State}}">{{.State}}</td><td>{{pct .Share}}%</td><td>{{until .OpenUntil $.Now}}</td><td>{{.ConsecutiveFailures}}</td><td>{{.WindowFailures}} / {{.WindowRequests}}</td><td>{{.LatencyEWMAms}} ms</td></tr>
-{{else}}<tr><td colspan="7">no targets</td></tr>{{end}}
+<table><thead><tr><th>target</th><th>state</th><th>traffic share</th><th>cooldown left</th><th>consecutive failures</th><th>window failures / requests</th><th>latency EWMA</th><th>why it opened</th></tr></thead><tbody>
+{{range .Targets}}<tr><td>{{.Target}}</td><td class="{{.State}}">{{.State}}</td><td>{{pct .Share}}%</td><td>{{until .OpenUntil $.Now}}</td><td>{{.ConsecutiveFailures}}</td><td>{{.WindowFailures}} / {{.WindowRequests}}</td><td>{{.LatencyEWMAms}} ms</td><td>{{with .Opened}}{{.Reason}} ({{.Failures}}){{with .Detail}}: {{.}}{{end}}{{end}}</td></tr>
+{{else}}<tr><td colspan="8">no targets</td></tr>{{end}}
 </tbody></table></body></html>
 `))
 
