@@ -98,7 +98,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		f.clock = &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	}
 	f.bus = events.NewBus(events.Options{Clock: f.clock})
-	f.srv, err = processor.New(processor.Options{Config: cfg, Clock: f.clock, OnStateChange: f.publishTransition})
+	f.srv, err = processor.New(processor.Options{Config: cfg, Clock: f.clock, Events: f.bus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +126,6 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		gs.Stop()
 	})
 	return f
-}
-
-// publishTransition reports a breaker transition on the Bus the way the
-// processor's audit hook does (docs/audit.md).
-func (f *fixture) publishTransition(tr breaker.Transition) {
-	f.bus.Publish(events.Event{Kind: events.KindBreakerTransition, Time: tr.At, From: events.ParseTarget(tr.Name),
-		Reason: tr.Reason, BreakerFrom: tr.From.String(), BreakerTo: tr.To.String(), Stage: tr.Stage,
-		Failures: tr.Opening.Failures, CooldownUntil: tr.Until, Detail: tr.Opening.Last.Detail})
 }
 
 // openTarget fails the target of chain at index i until its breaker opens,

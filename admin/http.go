@@ -145,6 +145,8 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.done:
+			return
 		case <-ping.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || flush(rc) != nil {
 				return

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -59,6 +60,8 @@ type Service struct {
 	log      *slog.Logger
 	buffer   int
 	watchers chan struct{} // a slot per live event stream
+	done     chan struct{} // closed by Close
+	once     sync.Once
 }
 
 var _ adminv1.AdminServiceServer = (*Service)(nil)
@@ -78,8 +81,13 @@ func New(o Options) *Service {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Service{src: o.Source, bus: o.Events, auth: o.Auth, clock: o.Clock, log: o.Logger,
-		buffer: o.WatchBuffer, watchers: make(chan struct{}, o.MaxWatchers)}
+		buffer: o.WatchBuffer, watchers: make(chan struct{}, o.MaxWatchers), done: make(chan struct{})}
 }
+
+// Close ends every event stream (WatchEvents answers UNAVAILABLE, the
+// dashboard's stream ends) and refuses new ones, so a server shutdown need
+// not wait for them. It is safe to call more than once.
+func (s *Service) Close() { s.once.Do(func() { close(s.done) }) }
 
 // Register adds the service to gs.
 func (s *Service) Register(gs *grpc.Server) { adminv1.RegisterAdminServiceServer(gs, s) }
@@ -176,18 +184,23 @@ func (s *Service) WatchEvents(r *adminv1.WatchEventsRequest, stream grpc.ServerS
 	send := func(e events.Event) error {
 		return stream.Send(&adminv1.WatchEventsResponse{Event: event(e)})
 	}
-	if r.GetHistory() {
+	if r.GetHistory() || r.GetHistoryOnly() {
 		for _, e := range sub.Backlog {
 			if err := send(e); err != nil {
 				return err
 			}
 		}
 	}
+	if r.GetHistoryOnly() {
+		return nil
+	}
 	ctx := stream.Context()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.done:
+			return status.Error(codes.Unavailable, "the server is stopping")
 		case e, ok := <-sub.C():
 			if !ok {
 				return status.Error(codes.Unavailable, "the server is stopping")
@@ -207,6 +220,11 @@ var errTooManyWatchers = errors.New("too many event watchers (admin.max_watchers
 func (s *Service) subscribe(kinds []string) (*events.Subscription, func(), error) {
 	if s.bus == nil {
 		return nil, nil, errNoBus
+	}
+	select {
+	case <-s.done:
+		return nil, nil, events.ErrClosed
+	default:
 	}
 	select {
 	case s.watchers <- struct{}{}:

@@ -56,6 +56,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, os.Stdin, stdout, stderr)
+	case "status":
+		return statusCmd(args, stdout, stderr)
+	case "events":
+		return eventsCmd(args, stdout, stderr)
+	case "explain":
+		return explainCmd(args, stdout, stderr)
+	case "trip":
+		return tripCmd(args, stdout, stderr)
+	case "reset":
+		return resetCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -74,6 +84,11 @@ const usage = `usage:
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
   llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
+  llm-failover status [--admin ADDR]     chains, targets in order, breaker state and why (admin API)
+  llm-failover events [--follow]         the recent audit events; --follow streams new ones
+  llm-failover explain --model M         the plan a request for M would get now, and why
+  llm-failover trip [--for D] P/M        open a target's breaker (admin token or mTLS identity)
+  llm-failover reset P/M                 close a target's breaker (admin token or mTLS identity)
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
@@ -307,12 +322,22 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		}
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
+	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain; version=0.0.4")
 		srv.WriteMetrics(w, time.Now())
 	})
-	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	adm, err := newAdminServer(cfg, srv, log)
+	if err != nil {
+		gl.Close()
+		al.Close()
+		return err
+	}
+	if al, err = adminListener(al, cfg, o.clock, log); err != nil {
+		gl.Close()
+		return err
+	}
+	hsrv := &http.Server{Handler: adm.handler(mux), ReadHeaderTimeout: 5 * time.Second, Protocols: adminProtocols()}
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
@@ -334,6 +359,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	case <-ctx.Done():
 	case err := <-errc:
 		gs.Stop()
+		adm.close()
 		_ = hsrv.Close()
 		return err
 	}
@@ -350,6 +376,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	case <-dctx.Done():
 		gs.Stop()
 	}
+	adm.close()
 	_ = hsrv.Shutdown(dctx)
 	if derr != nil {
 		log.Warn("drain incomplete", "error", derr.Error())

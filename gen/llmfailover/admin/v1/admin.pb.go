@@ -604,7 +604,10 @@ type WatchEventsRequest struct {
 	// History sends the recent events the server keeps before the live ones.
 	History bool `protobuf:"varint,1,opt,name=history,proto3" json:"history,omitempty"`
 	// Kinds keeps only events of these kinds (all when empty).
-	Kinds         []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Kinds []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// HistoryOnly sends the recent events and ends the stream (implies
+	// history).
+	HistoryOnly   bool `protobuf:"varint,3,opt,name=history_only,json=historyOnly,proto3" json:"history_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -651,6 +654,13 @@ func (x *WatchEventsRequest) GetKinds() []string {
 		return x.Kinds
 	}
 	return nil
+}
+
+func (x *WatchEventsRequest) GetHistoryOnly() bool {
+	if x != nil {
+		return x.HistoryOnly
+	}
+	return false
 }
 
 // WatchEventsResponse carries one event.
@@ -1693,10 +1703,11 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"error_rate\x18\x03 \x01(\x01R\terrorRate\x124\n" +
 	"\bttfb_p50\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\attfbP50\x124\n" +
 	"\bttfb_p95\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\attfbP95\x12\x16\n" +
-	"\x06tokens\x18\x06 \x01(\x03R\x06tokens\"D\n" +
+	"\x06tokens\x18\x06 \x01(\x03R\x06tokens\"g\n" +
 	"\x12WatchEventsRequest\x12\x18\n" +
 	"\ahistory\x18\x01 \x01(\bR\ahistory\x12\x14\n" +
-	"\x05kinds\x18\x02 \x03(\tR\x05kinds\"H\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12!\n" +
+	"\fhistory_only\x18\x03 \x01(\bR\vhistoryOnly\"H\n" +
 	"\x13WatchEventsResponse\x121\n" +
 	"\x05event\x18\x01 \x01(\v2\x1b.llmfailover.admin.v1.EventR\x05event\"\xdb\x04\n" +
 	"\x05Event\x12\f\n" +
