@@ -181,3 +181,40 @@ func TestAdminCLI_EventsFollowStreamsNewEvents(t *testing.T) {
 		t.Error("events --follow did not end when the server stopped")
 	}
 }
+
+// TestAdminCLI_MTLSIdentityAuthorizesTrip verifies admin.tls with a client
+// CA: the CLI reaches the admin API over mutual TLS, a client certificate
+// with an allowed identity may trip a breaker, one with another identity
+// may read but not trip.
+func TestAdminCLI_MTLSIdentityAuthorizesTrip(t *testing.T) {
+	t.Setenv(config.DefaultAdminTokenEnv, "")
+	dir := t.TempDir()
+	ca := newCA(t, "admin-ca")
+	srvCert, srvKey, _ := ca.issue(t, true)
+	opsCert, opsKey := ca.sign(t, leafTemplate("oncall"))
+	otherCert, otherKey := ca.sign(t, leafTemplate("reader"))
+	files := map[string][]byte{"ca.pem": ca.pem, "srv.pem": srvCert, "srv.key": srvKey, "ops.pem": opsCert, "ops.key": opsKey,
+		"other.pem": otherCert, "other.key": otherKey}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	addr, _ := startAdminServer(t, "admin: {identities: [oncall], tls: {cert_file: "+p("srv.pem")+", key_file: "+p("srv.key")+", client_ca_file: "+p("ca.pem")+"}}\n")
+	tlsArgs := func(who string) []string {
+		return []string{"--admin", addr, "--ca", p("ca.pem"), "--server-name", serverName, "--cert", p(who + ".pem"), "--key", p(who + ".key")}
+	}
+	if code, out, errOut := cli(append([]string{"status"}, tlsArgs("other")...)...); code != 0 || !strings.Contains(out, "1. p/m") {
+		t.Fatalf("status over mTLS: exit %d %q %q, want the chain", code, out, errOut)
+	}
+	if code, _, errOut := cli(append(append([]string{"trip"}, tlsArgs("other")...), "p/m")...); code != 1 || !strings.Contains(errOut, "Unauthenticated") {
+		t.Fatalf("trip as reader: exit %d %q, want refused", code, errOut)
+	}
+	if code, out, errOut := cli(append(append([]string{"trip"}, tlsArgs("ops")...), "p/m")...); code != 0 || !strings.Contains(out, "p/m open") {
+		t.Fatalf("trip as oncall: exit %d %q %q, want p/m open", code, out, errOut)
+	}
+	if code, _, _ := cli("status", "--admin", addr, "--timeout", "2s"); code != 1 {
+		t.Fatalf("plain-text status against the TLS listener: exit %d, want 1", code)
+	}
+}

@@ -337,7 +337,8 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		gl.Close()
 		return err
 	}
-	hsrv := &http.Server{Handler: adm.handler(mux), ReadHeaderTimeout: 5 * time.Second, Protocols: adminProtocols()}
+	hsrv := &http.Server{Handler: adm.handler(mux), ReadHeaderTimeout: 5 * time.Second, Protocols: adminProtocols(),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
