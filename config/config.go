@@ -42,6 +42,8 @@ type Config struct {
 	Clients Clients `json:"clients"`
 	// Admin configures the admin API and dashboard (docs/admin.md).
 	Admin Admin `json:"admin"`
+	// Telemetry configures OpenTelemetry metrics and traces (telemetry.go).
+	Telemetry Telemetry `json:"telemetry"`
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
 	// file (docs/audit.md).
 	Audit Audit `json:"audit"`
@@ -97,6 +99,7 @@ func (c *Config) ApplyDefaults() {
 	c.Envoy.applyDefaults()
 	c.Clients.applyDefaults()
 	c.Admin.applyDefaults()
+	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
 }
 
@@ -121,6 +124,7 @@ func (c *Config) Validate() error {
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
 	c.Admin.validate(&p)
+	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
 	return errors.Join(p.errs...)
 }

@@ -36,6 +36,11 @@ type Plan struct {
 	// signature ("sig", base64url HMAC-SHA256 over AppendCanonical).
 	Exp int64
 	Sig string
+	// Traceparent is the W3C traceparent of the request's span
+	// ("traceparent"; empty when tracing is off): the attempt phase's spans
+	// are its children. Informational and not signed, like Model: a
+	// malformed one only leaves an attempt span without its parent.
+	Traceparent string
 }
 
 // Target is one planned attempt's target.
@@ -61,6 +66,7 @@ const (
 	keyExp          = "exp"
 	keySig          = "sig"
 	keyClient       = "client"
+	keyTraceparent  = "traceparent"
 
 	keyTargetProvider      = "provider"
 	keyTargetCluster       = "cluster"
@@ -129,6 +135,9 @@ func EncodePlan(ns string, p *Plan) *structpb.Struct {
 	if p.Client != "" {
 		details[keyClient] = structpb.NewStringValue(p.Client)
 	}
+	if p.Traceparent != "" {
+		details[keyTraceparent] = structpb.NewStringValue(p.Traceparent)
+	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
@@ -155,6 +164,7 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 		Extra:        int(f[keyExtra].GetNumberValue()),
 		Sig:          f[keySig].GetStringValue(),
 		Client:       f[keyClient].GetStringValue(),
+		Traceparent:  f[keyTraceparent].GetStringValue(),
 	}
 	if ms := f[keyPerTryMS].GetNumberValue(); ms >= 1 && ms < 1e9 {
 		p.PerTry = time.Duration(ms) * time.Millisecond

@@ -31,6 +31,7 @@ import (
 	"github.com/llm-failover/llm-failover/envoy"
 	"github.com/llm-failover/llm-failover/fakellm"
 	"github.com/llm-failover/llm-failover/processor"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // Named timeouts of the suite.
@@ -110,6 +111,8 @@ type stackOpts struct {
 	// after envoy.yaml was generated from the unedited one: an Envoy and a
 	// server whose configs disagree.
 	serverEdit func(cfg string) string
+	// telemetry, when set, is the server's (telemetry_test.go); nil: its own.
+	telemetry *telemetry.Telemetry
 }
 
 // stack is one front door with its fakes.
@@ -132,6 +135,8 @@ type stack struct {
 	grpcAddr string
 	mu       sync.Mutex
 	grpcSrv  *grpc.Server
+	tel      *telemetry.Telemetry // stackOpts.telemetry
+	audit    *auditTrail          // the server's audit events and file (audit_test.go)
 }
 
 func externalURL() string { return os.Getenv("E2E_ENVOY_URL") }
@@ -205,6 +210,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		return externalStack(t, u)
 	}
 	s := &stack{t: t, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	s.tel = o.telemetry
 	ports := map[string]string{}
 	for _, n := range providerNames {
 		f := fakellm.StartTB(t, fakellm.Options{Name: n})
@@ -302,11 +308,11 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Rand: func() float64 {
+	s.proc, err = processor.New(processor.Options{Config: serverCfg, Clock: s.clock, Events: s.startAudit(), Rand: func() float64 {
 		rmu.Lock()
 		defer rmu.Unlock()
 		return rng.Float64()
-	}})
+	}, Telemetry: s.tel})
 	if err != nil {
 		t.Fatalf("processor.New: %v", err)
 	}

@@ -11,7 +11,7 @@ import (
 // metricsText is the /metrics page now.
 func (h *harness) metricsText() string {
 	var b strings.Builder
-	h.srv.WriteMetrics(&b, h.clock.Now())
+	_ = h.srv.WriteMetrics(&b)
 	return b.String()
 }
 
@@ -59,7 +59,7 @@ func TestAttempt_BrokenAnswersFailOver(t *testing.T) {
 			}
 			s.close()
 			h.waitStreams()
-			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 1`
+			want := `llm_failover_attempts_total{model="gpt-4o",outcome="` + tc.outcome + `",provider="openai"} 1`
 			if m := h.metricsText(); !strings.Contains(m, want) || strings.Contains(m, `outcome="cut"`) {
 				t.Fatalf("metrics: got\n%s\nwant %q and no cut", m, want)
 			}
@@ -102,7 +102,7 @@ func TestAttempt_StreamEndWithoutTerminalEvent(t *testing.T) {
 			s.close()
 			h.waitStreams()
 			m := h.metricsText()
-			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 1`
+			want := `llm_failover_attempts_total{model="gpt-4o",outcome="` + tc.outcome + `",provider="openai"} 1`
 			if !strings.Contains(m, want) {
 				t.Fatalf("metrics lack %q:\n%s", want, m)
 			}
@@ -123,7 +123,7 @@ func TestAttempt_StreamCutAfterReachingClientIsNeutral(t *testing.T) {
 	s.recv()
 	s.recv()
 	h.endAttempt(s)
-	if m := h.metricsText(); !strings.Contains(m, `outcome="cut"} 1`) || strings.Contains(m, `outcome="success"`) {
+	if m := h.metricsText(); !strings.Contains(m, `outcome="cut",provider="openai"} 1`) || strings.Contains(m, `outcome="success"`) {
 		t.Fatalf("metrics: got\n%s\nwant one cut and no success", m)
 	}
 }
@@ -194,7 +194,7 @@ func TestAttempt_LastFailedStreamRecordedOnce(t *testing.T) {
 	s.close()
 	h.waitStreams()
 	m := h.metricsText()
-	if !strings.Contains(m, `provider="groq",model="llama-3.3-70b-versatile",outcome="server_error"} 1`) {
+	if !strings.Contains(m, `model="llama-3.3-70b-versatile",outcome="server_error",provider="groq"} 1`) {
 		t.Fatalf("metrics: got\n%s\nwant exactly one server_error for groq", m)
 	}
 }
@@ -225,7 +225,7 @@ func TestAttempt_NonAnswerStatusFailsOver(t *testing.T) {
 			}
 			s.close()
 			h.waitStreams()
-			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="server_error"} 1`
+			want := `llm_failover_attempts_total{model="gpt-4o",outcome="server_error",provider="openai"} 1`
 			if m := h.metricsText(); !strings.Contains(m, want) || strings.Contains(m, `outcome="cut"`) {
 				t.Fatalf("metrics: got\n%s\nwant %q and no cut", m, want)
 			}

@@ -77,6 +77,7 @@ type attemptStream struct {
 	// failover answered with no held body chunk (see done).
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
+	obs     attemptObs          // metrics and span (observe.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -100,6 +101,7 @@ func (a *attemptStream) logger() *slog.Logger {
 func (a *attemptStream) done() bool { return a.closing }
 
 func (a *attemptStream) end(err error) {
+	defer a.endSpan()
 	a.stopTimer()
 	// Only these steps have an outcome still to record: every answer moves
 	// the stream past them.
@@ -183,7 +185,7 @@ func (a *attemptStream) handle(req *extprocv3.ProcessingRequest) ([]*extprocv3.P
 // once here, at error level, with the request and plan ids.
 func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
-	counter(&a.s.metrics.rejected, code).Add(1)
+	a.s.tel.CountRejected(code)
 	a.logger().Error("attempt cannot proceed: misconfiguration", "code", code, "reason", msg,
 		"plan_id", a.plan.ID, "chain", a.plan.Chain)
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
@@ -197,7 +199,7 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 // stream's peer, not the plan's (unverified) content.
 func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
-	a.s.metrics.refused[why].Add(1)
+	a.s.tel.CountRefused(why.String(), 1)
 	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
@@ -309,7 +311,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	m := &mutation{}
 	set := func(k string) bool {
 		return k == "content-type" || k == "content-length" || k == "accept-encoding" ||
-			slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k })
+			slices.ContainsFunc(p.Headers, func(h provider.Header) bool { return h.Key == k }) || a.tracesHeader(k)
 	}
 	// Remove every client header a provider does not need, and every
 	// credential header (upstream filters share one header map across
@@ -331,6 +333,7 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	// Answers must come uncompressed: the attempt phase classifies them,
 	// inspects a stream's first event and translates bodies.
 	m.setHeader("accept-encoding", "identity")
+	a.startSpan(m)
 	c := common(m)
 	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	a.step = attWantResponse

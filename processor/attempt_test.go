@@ -360,8 +360,8 @@ func TestAttempt_NoAnswerBlamedOnlyOnEvidence(t *testing.T) {
 				h.waitStreams()
 			}
 			var b strings.Builder
-			h.srv.WriteMetrics(&b, h.clock.Now())
-			want := `llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="` + tc.outcome + `"} 3`
+			_ = h.srv.WriteMetrics(&b)
+			want := `llm_failover_attempts_total{model="gpt-4o",outcome="` + tc.outcome + `",provider="openai"} 3`
 			if !strings.Contains(b.String(), want) {
 				t.Fatalf("metrics lack %q:\n%s", want, b.String())
 			}
@@ -416,12 +416,12 @@ func TestMetrics_CountAttemptsAndBreakerState(t *testing.T) {
 	s.recv()
 	s.close()
 	var b strings.Builder
-	h.srv.WriteMetrics(&b, h.clock.Now())
+	_ = h.srv.WriteMetrics(&b)
 	for _, want := range []string{
-		`llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="auth"} 1`,
+		`llm_failover_attempts_total{model="gpt-4o",outcome="auth",provider="openai"} 1`,
 		`llm_failover_requests_planned_total{chain="premium"} 1`,
-		`llm_failover_breaker_state{provider="openai",model="gpt-4o"} 1`,
-		`llm_failover_breaker_state{provider="groq",model="llama-3.3-70b-versatile"} 0`,
+		`llm_failover_breaker_state{model="gpt-4o",provider="openai"} 1`,
+		`llm_failover_breaker_state{model="llama-3.3-70b-versatile",provider="groq"} 0`,
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Fatalf("metrics lack %q:\n%s", want, b.String())

@@ -103,7 +103,7 @@ func (r *routeStream) refuseClient(reason access.Reason, retryAfter time.Duratio
 		extra.setHeader("retry-after", strconv.FormatInt(secs, 10))
 	}
 	r.step = routeDone
-	counter(&r.s.metrics.rejected, e.Code).Add(1)
+	r.rejected(status, e.Code)
 	r.auditDenial(status, reason.String(), chain)
 	r.logger().Info("client refused", "by", r.client.id.By, "reason", reason.String(), "status", status, "chain", chain)
 	return one(immediate(status, provider.ErrorJSON(e), e.Code, extra))
@@ -136,10 +136,11 @@ func (s *Server) ClientUsage(name string) (requests, tokens int64) {
 }
 
 // meterStream follows the usage of a streamed answer's chunk b as the
-// client gets it (resp may replace it) and, at the stream's end, charges
-// its completion tokens to the plan's client.
+// client gets it (resp may replace it), for the token metrics (observe.go)
+// and, at the stream's end, charges its completion tokens to the plan's
+// client.
 func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.ProcessingResponse) {
-	if a.plan.Client == "" || !a.plan.Stream || !a.st.access.Active() {
+	if !a.plan.Stream { // the usage is read for the metrics too (observe.go)
 		return
 	}
 	out := b.GetBody()
@@ -149,6 +150,9 @@ func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.Proce
 	a.usage.Feed(out)
 	if b.GetEndOfStream() {
 		a.usage.Feed([]byte("\n")) // a last line without its newline
+		if a.plan.Client == "" || !a.st.access.Active() {
+			return
+		}
 		a.s.limiter.Charge(a.st.access, a.plan.Client, a.usage.CompletionTokens(), a.s.clock.Now())
 	}
 }

@@ -184,6 +184,7 @@ func (a *attemptStream) countAnswer(c provider.Class) {
 	if a.uncounted {
 		a.uncounted = false
 		a.s.count(a.target.Provider, a.target.Model, c)
+		a.observeEnd(provider.Classification{Class: c, Status: a.status})
 	}
 }
 
@@ -213,6 +214,7 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 // 200 stream (recorded as neutral).
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
+	a.observeFirstToken()
 	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
 	return a.release()
 }
@@ -267,6 +269,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
 	a.stopTimer()
+	a.observeUsage(out)
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.auditAnswer(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.chargeClient(out)
@@ -358,6 +361,7 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	a.record(cls)
 	a.auditFailure(cls)
 	if !a.last() {
+		a.observeFailover(cls)
 		m := &mutation{}
 		m.setHeader(contract.RetryHeader, contract.RetryValue)
 		a.retryAfter(m)

@@ -1,85 +1,49 @@
 package processor
 
 import (
-	"fmt"
 	"io"
-	"sort"
+	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
-// metrics counts what the status page and /metrics show. Counters are
-// created once per label set and then updated without locks.
-type metrics struct {
-	attempts sync.Map // "provider\x00model\x00outcome" -> *atomic.Int64
-	planned  sync.Map // chain -> *atomic.Int64
-	rejected sync.Map // code -> *atomic.Int64
-	// refused counts attempt streams refused for their plan, by fixed reason.
-	refused [refusalCount]atomic.Int64
-}
+// The metrics are OpenTelemetry instruments (package telemetry) served on
+// /metrics by the OTel Prometheus exporter; this file wires the server's
+// gauges into them. The families and labels of the hand-written page keep
+// their meaning: llm_failover_attempts_total{provider,model,outcome},
+// llm_failover_requests_planned_total{chain},
+// llm_failover_requests_rejected_total{code},
+// llm_failover_attempts_refused_total{reason},
+// llm_failover_breaker_state{provider,model} (now with its own HELP and
+// TYPE beside llm_failover_breaker_traffic_share) and llm_failover_streams.
 
-func counter(m *sync.Map, key string) *atomic.Int64 {
-	if c, ok := m.Load(key); ok {
-		return c.(*atomic.Int64)
-	}
-	c, _ := m.LoadOrStore(key, new(atomic.Int64))
-	return c.(*atomic.Int64)
-}
-
-// WriteMetrics writes the Prometheus text exposition of the server's
-// counters and its breakers' state at now.
-func (s *Server) WriteMetrics(w io.Writer, now time.Time) {
-	fmt.Fprintln(w, "# HELP llm_failover_attempts_total Attempts by provider, model and outcome.")
-	fmt.Fprintln(w, "# TYPE llm_failover_attempts_total counter")
-	writeCounters(w, &s.metrics.attempts, func(k string) string {
-		p := strings.SplitN(k, "\x00", 3)
-		return fmt.Sprintf(`llm_failover_attempts_total{provider=%q,model=%q,outcome=%q}`, p[0], p[1], p[2])
-	})
-	fmt.Fprintln(w, "# HELP llm_failover_requests_planned_total Requests planned, by chain.")
-	fmt.Fprintln(w, "# TYPE llm_failover_requests_planned_total counter")
-	writeCounters(w, &s.metrics.planned, func(k string) string {
-		return fmt.Sprintf(`llm_failover_requests_planned_total{chain=%q}`, k)
-	})
-	fmt.Fprintln(w, "# HELP llm_failover_requests_rejected_total Requests answered by llm-failover itself, by error code.")
-	fmt.Fprintln(w, "# TYPE llm_failover_requests_rejected_total counter")
-	writeCounters(w, &s.metrics.rejected, func(k string) string {
-		return fmt.Sprintf(`llm_failover_requests_rejected_total{code=%q}`, k)
-	})
-	fmt.Fprintln(w, "# HELP llm_failover_attempts_refused_total Attempt streams refused for their plan (missing, unverified, expired, provider not in it), by reason.")
-	fmt.Fprintln(w, "# TYPE llm_failover_attempts_refused_total counter")
+// observeGauges reads the breakers and streams at each collection, and
+// declares every refusal reason so its series reads 0 before any refusal.
+func (s *Server) observeGauges() error {
 	for r := range refusalCount {
-		fmt.Fprintf(w, "llm_failover_attempts_refused_total{reason=%q} %d\n", r.String(), s.metrics.refused[r].Load())
+		s.tel.CountRefused(r.String(), 0)
 	}
-	fmt.Fprintln(w, "# HELP llm_failover_breaker_state Breaker state per target: 0 closed, 1 open, 2 half-open, 3 recovering.")
-	fmt.Fprintln(w, "# TYPE llm_failover_breaker_state gauge")
-	var lines []string
-	s.registry.Each(func(b *breaker.Breaker) {
-		snap := b.Snapshot(now)
-		p, m, _ := strings.Cut(b.Name(), "/")
-		lines = append(lines, fmt.Sprintf(`llm_failover_breaker_state{provider=%q,model=%q} %d`, p, m, snap.State),
-			fmt.Sprintf(`llm_failover_breaker_traffic_share{provider=%q,model=%q} %g`, p, m, snap.Share))
+	_, err := s.tel.ObserveGauges(telemetry.Gauges{
+		Breakers: func(yield func(telemetry.BreakerGauge)) {
+			now := s.clock.Now()
+			s.registry.Each(func(b *breaker.Breaker) {
+				snap := b.Snapshot(now)
+				p, m, _ := strings.Cut(b.Name(), "/")
+				yield(telemetry.BreakerGauge{Provider: p, Model: m, State: int(snap.State), Share: snap.Share})
+			})
+		},
+		Streams: s.streams.Load,
 	})
-	sort.Strings(lines)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
-	fmt.Fprintln(w, "# HELP llm_failover_streams ext_proc streams in flight.")
-	fmt.Fprintln(w, "# TYPE llm_failover_streams gauge")
-	fmt.Fprintf(w, "llm_failover_streams %d\n", s.streams.Load())
+	return err
 }
 
-func writeCounters(w io.Writer, m *sync.Map, name func(string) string) {
-	var lines []string
-	m.Range(func(k, v any) bool {
-		lines = append(lines, fmt.Sprintf("%s %d", name(k.(string)), v.(*atomic.Int64).Load()))
-		return true
-	})
-	sort.Strings(lines)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
-}
+// MetricsHandler serves /metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.tel.Handler() }
+
+// WriteMetrics writes the /metrics page in the Prometheus text format.
+func (s *Server) WriteMetrics(w io.Writer) error { return s.tel.WriteText(w) }
+
+// Telemetry is the server's telemetry (its own when Options.Telemetry was nil).
+func (s *Server) Telemetry() *telemetry.Telemetry { return s.tel }

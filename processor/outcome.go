@@ -19,6 +19,7 @@ func (a *attemptStream) record(cls provider.Classification) {
 		b.Record(now, a.withDetail(outcomeOf(cls, a.latency), cls))
 	}
 	a.addTrace(cls)
+	a.observeEnd(cls)
 	if cls.Class != provider.ClassSuccess {
 		a.logger().Info("attempt failed", "status", cls.Status, "outcome", cls.Class.String(), "latency_ms", a.latency.Milliseconds(),
 			"retry_after", cls.RetryAfter.String(), "error_type", a.providerText(cls.Type), "error_code", a.providerText(cls.Code))
@@ -67,7 +68,7 @@ func (s *Server) count(providerName, model string, c provider.Class) {
 	if s.registry.Lookup(config.Target{Provider: providerName, Model: model}.Key()) == nil {
 		providerName, model = unknownLabel, unknownLabel
 	}
-	counter(&s.metrics.attempts, providerName+"\x00"+model+"\x00"+c.String()).Add(1)
+	s.tel.CountAttempt(providerName, model, c.String())
 }
 
 // unknownLabel stands for a provider or model that is not a configured target.

@@ -252,9 +252,9 @@ func TestCount_UnconfiguredTargetIsUnknown(t *testing.T) {
 	h.srv.count("nobody", "gpt-4o", provider.ClassAuth)
 	m := h.metricsText()
 	for _, want := range []string{
-		`llm_failover_attempts_total{provider="openai",model="gpt-4o",outcome="success"} 1`,
-		`llm_failover_attempts_total{provider="unknown",model="unknown",outcome="success"} 1`,
-		`llm_failover_attempts_total{provider="unknown",model="unknown",outcome="auth"} 1`,
+		`llm_failover_attempts_total{model="gpt-4o",outcome="success",provider="openai"} 1`,
+		`llm_failover_attempts_total{model="unknown",outcome="success",provider="unknown"} 1`,
+		`llm_failover_attempts_total{model="unknown",outcome="auth",provider="unknown"} 1`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics: got no %s in\n%s", want, m)

@@ -47,6 +47,7 @@ type routeStream struct {
 	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
 	client      clientRoute // the caller (clients.go)
+	obs         routeObs    // the request's span (observe.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -69,6 +70,7 @@ func (r *routeStream) done() bool { return false }
 func (r *routeStream) expire() ([]*extprocv3.ProcessingResponse, error) { return nil, nil }
 
 func (r *routeStream) end(err error) {
+	defer r.endSpan()
 	if r.step == routeWantResponse {
 		// Planned, and no response headers came: the client left (or Envoy
 		// gave up on this stream). Attempts that ended without an answer
@@ -124,7 +126,7 @@ func (r *routeStream) reject(status int, typ, code, msg string) []*extprocv3.Pro
 // response code details (llm_failover_<reason>).
 func (r *routeStream) rejectWith(status int, reason string, e provider.ErrorObject) []*extprocv3.ProcessingResponse {
 	r.step = routeDone
-	counter(&r.s.metrics.rejected, reason).Add(1)
+	r.rejected(status, reason)
 	r.logger().Info("request rejected", "status", status, "code", e.Code, "reason", e.Message)
 	return one(immediate(status, provider.ErrorJSON(e), reason, nil))
 }
@@ -148,6 +150,7 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 		r.step = routeDone
 		return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 	}
+	r.startSpan(hs)
 	if out := r.identifyCaller(hs); out != nil {
 		return out, nil
 	}
@@ -226,7 +229,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	r.auditProbes(plan)
 	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
 	r.step = routeWantResponse
-	counter(&r.s.metrics.planned, ch.Name).Add(1)
+	r.observePlanned(ch, plan, needs)
 	m := &mutation{}
 	m.setHeader(contract.HeaderChain, ch.Name)
 	// Bound the attempts by this plan (a single-target or all-open plan is
@@ -313,6 +316,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
 	pi.Client = r.admittedClient()
+	pi.Traceparent = r.obs.traceparent(r.s.tel.Propagator())
 	now := r.s.clock.Now()
 	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))
 	return contract.EncodePlan(r.st.cfg.MetadataNamespace, &pi)

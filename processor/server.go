@@ -27,6 +27,7 @@ import (
 	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // Options configure a Server. Config is required; the rest may be zero.
@@ -43,6 +44,9 @@ type Options struct {
 	Rand func() float64
 	// OnStateChange observes every breaker transition (after it was logged).
 	OnStateChange func(breaker.Transition)
+	// Telemetry records the metrics and spans; nil makes one from
+	// Config.Telemetry that exports nothing (its /metrics still works).
+	Telemetry *telemetry.Telemetry
 	// Events receives the audit trail (processor/audit.go, docs/audit.md);
 	// nil publishes nothing.
 	Events *events.Bus
@@ -61,9 +65,9 @@ type Server struct {
 	rand     func() float64
 	events   *events.Bus // the audit trail (audit.go); nil: none
 
-	metrics  metrics
-	limiter  *access.Limiter // the clients' rate and token windows, across reloads
-	hosts    sync.Map        // xds.upstream_host_metadata text -> provider name
+	tel      *telemetry.Telemetry // metrics and spans (metrics.go, observe.go)
+	limiter  *access.Limiter      // the clients' rate and token windows, across reloads
+	hosts    sync.Map             // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
 	snaps snapshots // the current configuration and those plans in flight were made with
@@ -124,6 +128,7 @@ func New(opts Options) (*Server, error) {
 	s.registry = routing.NewRegistry(s.clock, func(t breaker.Transition) {
 		s.log.Info("breaker state change", "target", t.Name, "from", t.From.String(), "to", t.To.String(),
 			"reason", t.Reason, "until", t.Until)
+		s.observeTransition(t)
 		s.auditTransition(t)
 		if opts.OnStateChange != nil {
 			opts.OnStateChange(t)
@@ -134,10 +139,16 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("processor: plan key: %w", err)
 	}
 	s.planKeys = pk
+	if s.tel, err = newTelemetry(opts); err != nil {
+		return nil, err
+	}
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {
 		return nil, err
+	}
+	if err := s.observeGauges(); err != nil {
+		return nil, fmt.Errorf("processor: metrics: %w", err)
 	}
 	return s, nil
 }

@@ -12,6 +12,22 @@ func CompletionTokens(answer []byte) int64 {
 	return gjson.GetBytes(answer, "usage.completion_tokens").Int()
 }
 
+// Usage is the token usage an answer in the client's (OpenAI) format
+// reported, and the model it names.
+type Usage struct {
+	Prompt, Completion int64
+	// Reported is set when the answer carried a usage object; without one
+	// the counts are 0, not estimates.
+	Reported bool
+	Model    string
+}
+
+// AnswerUsage is the usage and model of a whole answer in the client's format.
+func AnswerUsage(answer []byte) Usage {
+	r := gjson.GetManyBytes(answer, "usage.prompt_tokens", "usage.completion_tokens", "model")
+	return Usage{Prompt: r[0].Int(), Completion: r[1].Int(), Reported: r[0].Exists() || r[1].Exists(), Model: r[2].String()}
+}
+
 // maxUsageLine bounds the partial stream line the usage meter keeps between
 // chunks: a usage chunk is small, longer lines (content) are skipped.
 const maxUsageLine = 64 << 10
@@ -27,9 +43,11 @@ type UsageMeter struct {
 	line   []byte // the current line's start, from earlier chunks
 	skip   bool   // the current line outgrew maxUsageLine
 	tokens int64
-	seen   bool  // a usage chunk gave tokens
-	text   int64 // bytes of streamed content, reasoning and tool arguments
-	long   int64 // bytes of lines too long to read
+	prompt int64  // the usage chunk's prompt_tokens
+	model  string // the first chunk's model
+	seen   bool   // a usage chunk gave tokens
+	text   int64  // bytes of streamed content, reasoning and tool arguments
+	long   int64  // bytes of lines too long to read
 }
 
 // CompletionTokens is the usage chunk's count, else the estimate: the
@@ -40,6 +58,15 @@ func (u *UsageMeter) CompletionTokens() int64 {
 		return u.tokens
 	}
 	return (u.text + u.long + 3) / 4
+}
+
+// Usage is what the stream's usage chunk reported (Reported unset without
+// one: no estimate) and the model its chunks name.
+func (u *UsageMeter) Usage() Usage {
+	if !u.seen {
+		return Usage{Model: u.model}
+	}
+	return Usage{Prompt: u.prompt, Completion: u.tokens, Reported: true, Model: u.model}
 }
 
 // Feed scans b for complete lines.
@@ -79,7 +106,11 @@ func (u *UsageMeter) scan(line []byte) {
 		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
 			u.seen = true
 			u.tokens = max(u.tokens, n.Int())
+			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
 		}
+	}
+	if u.model == "" {
+		u.model = gjson.GetBytes(data, "model").String()
 	}
 	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
 		d := c.Get("delta")

@@ -91,3 +91,33 @@ func TestUsageMeter_EstimateWithoutUsageChunk(t *testing.T) {
 		})
 	}
 }
+
+// TestUsage_ReportedOrNothing verifies the usage an answer reports (JSON or
+// the stream's usage chunk) with its model, and that an answer without a
+// usage object reports nothing rather than an estimate.
+func TestUsage_ReportedOrNothing(t *testing.T) {
+	stream := "data: {\"model\":\"gpt-4o-2024\",\"choices\":[{\"delta\":{\"content\":\"hello there\"}}]}\n\n" +
+		"data: {\"model\":\"gpt-4o-2024\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":42}}\n\ndata: [DONE]\n\n"
+	var m UsageMeter
+	m.Feed([]byte(stream))
+	var bare UsageMeter
+	bare.Feed([]byte("data: {\"model\":\"x\",\"choices\":[{\"delta\":{\"content\":\"hello there\"}}]}\n\n"))
+	tests := []struct {
+		name string
+		got  Usage
+		want Usage
+	}{
+		{"stream with a usage chunk", m.Usage(), Usage{Prompt: 3, Completion: 42, Reported: true, Model: "gpt-4o-2024"}},
+		{"stream without one", bare.Usage(), Usage{Model: "x"}},
+		{"json answer", AnswerUsage([]byte(`{"model":"m1","usage":{"prompt_tokens":5,"completion_tokens":7}}`)), Usage{Prompt: 5, Completion: 7, Reported: true, Model: "m1"}},
+		{"json answer without usage", AnswerUsage([]byte(`{"model":"m1","choices":[]}`)), Usage{Model: "m1"}},
+		{"not json", AnswerUsage([]byte(`<html>`)), Usage{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %+v, want %+v", tt.got, tt.want)
+			}
+		})
+	}
+}

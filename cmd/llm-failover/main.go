@@ -210,13 +210,19 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("invalid configuration", "file", *path, "error", err.Error())
 		return 1
 	}
+	tel, err := newTelemetry(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	defer shutdownTelemetry(tel, cfg, log)
 	bus, stopAudit, err := startAudit(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
 	defer stopAudit()
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus})
+	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -323,10 +329,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
 	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("content-type", "text/plain; version=0.0.4")
-		srv.WriteMetrics(w, time.Now())
-	})
+	mux.Handle("/metrics", srv.MetricsHandler())
 	adm, err := newAdminServer(cfg, srv, log)
 	if err != nil {
 		gl.Close()
