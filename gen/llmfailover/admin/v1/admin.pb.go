@@ -1463,7 +1463,10 @@ type PlanMetadata struct {
 	// Sig is base64url HMAC-SHA256 over the canonical bytes.
 	Sig string `protobuf:"bytes,12,opt,name=sig,proto3" json:"sig,omitempty"`
 	// Client is the admitted client charged for the answer's tokens.
-	Client        string `protobuf:"bytes,13,opt,name=client,proto3" json:"client,omitempty"`
+	Client string `protobuf:"bytes,13,opt,name=client,proto3" json:"client,omitempty"`
+	// Traceparent is the W3C traceparent of the request's span (informational,
+	// not signed; absent when tracing is off).
+	Traceparent   string `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1585,6 +1588,13 @@ func (x *PlanMetadata) GetSig() string {
 func (x *PlanMetadata) GetClient() string {
 	if x != nil {
 		return x.Client
+	}
+	return ""
+}
+
+func (x *PlanMetadata) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
 	}
 	return ""
 }
@@ -1769,7 +1779,7 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"R\n" +
 	"\x14ResetBreakerResponse\x12:\n" +
-	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\xd3\x02\n" +
+	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\xf5\x02\n" +
 	"\fPlanMetadata\x12\f\n" +
 	"\x01v\x18\x01 \x01(\x05R\x01v\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1785,7 +1795,8 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	" \x03(\v2 .llmfailover.admin.v1.PlanTargetR\atargets\x12\x10\n" +
 	"\x03exp\x18\v \x01(\x03R\x03exp\x12\x10\n" +
 	"\x03sig\x18\f \x01(\tR\x03sig\x12\x16\n" +
-	"\x06client\x18\r \x01(\tR\x06client\"\x7f\n" +
+	"\x06client\x18\r \x01(\tR\x06client\x12 \n" +
+	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\"\x7f\n" +
 	"\n" +
 	"PlanTarget\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x18\n" +
