@@ -10,6 +10,7 @@ import (
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/events"
 	adminv1 "github.com/llm-failover/llm-failover/gen/llmfailover/admin/v1"
+	"github.com/llm-failover/llm-failover/processor"
 	"github.com/llm-failover/llm-failover/routing"
 )
 
@@ -40,8 +41,9 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// targetStatus is tg's breaker snapshot sn at now as a TargetStatus.
-func targetStatus(tg config.Target, sn breaker.Snapshot, stages int, now time.Time) *adminv1.TargetStatus {
+// targetStatus is tg's breaker snapshot sn and statistics at now as a
+// TargetStatus.
+func targetStatus(tg config.Target, sn breaker.Snapshot, stats processor.TargetStats, stages int, now time.Time) *adminv1.TargetStatus {
 	st := &adminv1.TargetStatus{
 		Target:              &adminv1.Target{Provider: tg.Provider, Model: tg.Model},
 		State:               stateOf(sn.State),
@@ -56,6 +58,13 @@ func targetStatus(tg config.Target, sn breaker.Snapshot, stages int, now time.Ti
 		OpenedFailures:      int32(sn.Opened.Failures),
 		OpenedStatus:        int32(sn.Opened.Last.Status),
 		OpenedDetail:        sn.Opened.Last.Detail,
+		Stats:               &adminv1.TargetStats{Attempts: stats.Attempts, Errors: stats.Errors, Tokens: stats.Tokens},
+	}
+	if stats.Attempts > 0 {
+		st.Stats.ErrorRate = float64(stats.Errors) / float64(stats.Attempts)
+	}
+	if stats.TTFBP50 > 0 {
+		st.Stats.TtfbP50, st.Stats.TtfbP95 = durationpb.New(stats.TTFBP50), durationpb.New(stats.TTFBP95)
 	}
 	if sn.LatencySamples > 0 {
 		st.LatencyEwma = durationpb.New(sn.LatencyEWMA)
@@ -70,16 +79,17 @@ func targetStatus(tg config.Target, sn breaker.Snapshot, stages int, now time.Ti
 	return st
 }
 
-// statusOf is the GetStatus answer for table t at now.
-func statusOf(t *routing.Table, streams int64, now time.Time) *adminv1.GetStatusResponse {
+// statusOf is the GetStatus answer of src at now.
+func statusOf(src Source, now time.Time) *adminv1.GetStatusResponse {
+	t := src.Table()
 	cfg := t.Config()
-	out := &adminv1.GetStatusResponse{Time: timestamppb.New(now), Streams: streams, DefaultChain: cfg.DefaultChain}
+	out := &adminv1.GetStatusResponse{Time: timestamppb.New(now), Streams: src.Streams(), DefaultChain: cfg.DefaultChain}
 	stages := len(cfg.Breaker.RecoveryStages)
 	for i := range cfg.Chains {
 		ch := &cfg.Chains[i]
 		cs := &adminv1.ChainStatus{Name: ch.Name, Models: ch.Match.Models}
 		for j, tg := range ch.Targets {
-			cs.Targets = append(cs.Targets, targetStatus(tg, t.Breaker(ch, j).Snapshot(now), stages, now))
+			cs.Targets = append(cs.Targets, targetStatus(tg, t.Breaker(ch, j).Snapshot(now), src.TargetStats(tg.Key()), stages, now))
 		}
 		out.Chains = append(out.Chains, cs)
 	}

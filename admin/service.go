@@ -20,6 +20,7 @@ import (
 	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/events"
 	adminv1 "github.com/llm-failover/llm-failover/gen/llmfailover/admin/v1"
+	"github.com/llm-failover/llm-failover/processor"
 	"github.com/llm-failover/llm-failover/routing"
 )
 
@@ -30,6 +31,8 @@ type Source interface {
 	Table() *routing.Table
 	// Streams is the number of ext_proc streams in flight.
 	Streams() int64
+	// TargetStats are a target's attempt statistics ("provider/model").
+	TargetStats(key string) processor.TargetStats
 }
 
 // Options configure a Service. Source is required.
@@ -94,7 +97,7 @@ func (s *Service) Register(gs *grpc.Server) { adminv1.RegisterAdminServiceServer
 
 // GetStatus returns every chain with its targets' breakers.
 func (s *Service) GetStatus(context.Context, *adminv1.GetStatusRequest) (*adminv1.GetStatusResponse, error) {
-	return statusOf(s.src.Table(), s.src.Streams(), s.clock.Now()), nil
+	return statusOf(s.src, s.clock.Now()), nil
 }
 
 // ExplainPlan returns the plan a request would get now.
@@ -171,7 +174,7 @@ func (s *Service) breaker(key string) (*breaker.Breaker, config.Target, error) {
 
 func (s *Service) targetStatus(b *breaker.Breaker, tg config.Target) *adminv1.TargetStatus {
 	now := s.clock.Now()
-	return targetStatus(tg, b.Snapshot(now), len(s.src.Table().Config().Breaker.RecoveryStages), now)
+	return targetStatus(tg, b.Snapshot(now), s.src.TargetStats(tg.Key()), len(s.src.Table().Config().Breaker.RecoveryStages), now)
 }
 
 // WatchEvents streams the audit events.

@@ -71,6 +71,7 @@ type Server struct {
 	hostsLen atomic.Int64
 
 	snaps snapshots // the current configuration and those plans in flight were made with
+	stats statsStore // each target's attempt statistics (adminstats.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
 
