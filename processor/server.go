@@ -70,7 +70,7 @@ type Server struct {
 	hosts    sync.Map             // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
-	snaps snapshots // the current configuration and those plans in flight were made with
+	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
