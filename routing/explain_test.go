@@ -2,11 +2,12 @@ package routing_test
 
 import (
 	"errors"
-	"github.com/llm-failover/llm-failover/config"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-failover/llm-failover/config"
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/routing"
