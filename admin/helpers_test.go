@@ -86,8 +86,9 @@ type fixtureOptions struct {
 	clock       *fakeClock // nil: a fake clock at a fixed instant
 }
 
-// newFixture starts the fixture; everything stops at the test's end.
-func newFixture(t *testing.T, o fixtureOptions) *fixture {
+// newService builds the fixture's server, Bus and Service, without a
+// listener (fuzz tests call the Service directly).
+func newService(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
 	cfg, err := config.Parse([]byte(testConfig))
 	if err != nil {
@@ -107,6 +108,18 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.svc = admin.New(admin.Options{Source: f.srv, Events: f.bus, Auth: auth, Clock: f.clock, MaxWatchers: o.maxWatchers})
+	t.Cleanup(func() {
+		f.svc.Close()
+		f.bus.Close()
+	})
+	return f
+}
+
+// newFixture is newService with a gRPC server and client over loopback;
+// everything stops at the test's end.
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
+	t.Helper()
+	f := newService(t, o)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +135,6 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	f.client = adminv1.NewAdminServiceClient(conn)
 	t.Cleanup(func() {
 		conn.Close()
-		f.bus.Close()
 		gs.Stop()
 	})
 	return f
@@ -130,7 +142,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 
 // openTarget fails the target of chain at index i until its breaker opens,
 // as three 503 answers would.
-func (f *fixture) openTarget(t *testing.T, chain string, i int) {
+func (f *fixture) openTarget(t testing.TB, chain string, i int) {
 	t.Helper()
 	tbl := f.srv.Table()
 	b := tbl.Breaker(tbl.Config().Chain(chain), i)
