@@ -21,6 +21,8 @@ type Telemetry struct {
 	Metrics TelemetryMetrics `json:"metrics"`
 	// Traces turns tracing on.
 	Traces TelemetryTraces `json:"traces"`
+	// Logs sends the audit trail as OTel log records.
+	Logs TelemetryLogs `json:"logs"`
 }
 
 // TelemetryOTLP is an OTLP/gRPC collector.
@@ -68,6 +70,17 @@ type TelemetryTraces struct {
 	MaxQueue int `json:"max_queue,omitempty"`
 }
 
+// TelemetryLogs sends the audit trail (docs/audit.md) as OTel log records.
+type TelemetryLogs struct {
+	// Audit emits every audit event as an OTel log record to OTLP.Endpoint:
+	// its body the event's JSON line (the audit file's format), its event
+	// name "llm_failover.<kind>". Default false.
+	Audit bool `json:"audit,omitempty"`
+	// MaxQueue bounds the records waiting for export; past it records are
+	// dropped, never an event's publisher delayed. Default 2048, 64..1000000.
+	MaxQueue int `json:"max_queue,omitempty"`
+}
+
 // DefaultOTLPEndpoint is a collector on the same host.
 const DefaultOTLPEndpoint = "127.0.0.1:4317"
 
@@ -82,6 +95,7 @@ func (t *Telemetry) applyDefaults() {
 		t.Traces.SampleRatio = &one
 	}
 	setInt(&t.Traces.MaxQueue, 2048)
+	setInt(&t.Logs.MaxQueue, 2048)
 }
 
 func (t *Telemetry) validate(p *problems) {
@@ -98,6 +112,7 @@ func (t *Telemetry) validate(p *problems) {
 		p.bad("telemetry.traces.sample_ratio", "%g is outside 0..1", *r)
 	}
 	p.intIn("telemetry.traces.max_queue", t.Traces.MaxQueue, 64, 1_000_000)
+	p.intIn("telemetry.logs.max_queue", t.Logs.MaxQueue, 64, 1_000_000)
 }
 
 // PlainText reports whether the OTLP endpoint is reached without TLS:

@@ -28,6 +28,8 @@ func TestTelemetry_DefaultsLeaveExportOff(t *testing.T) {
 		{"traces.enabled", tm.Traces.Enabled, false},
 		{"traces.sample_ratio", *tm.Traces.SampleRatio, 1.0},
 		{"traces.max_queue", tm.Traces.MaxQueue, 2048},
+		{"logs.audit", tm.Logs.Audit, false},
+		{"logs.max_queue", tm.Logs.MaxQueue, 2048},
 		{"otlp plain text on loopback", tm.OTLP.PlainText(), true},
 	}
 	for _, tt := range tests {
@@ -53,6 +55,7 @@ func TestTelemetry_ValidateReportsEveryProblemWithItsPath(t *testing.T) {
 		{"sample ratio above 1", "telemetry: {traces: {sample_ratio: 1.5}}\n", "telemetry.traces.sample_ratio"},
 		{"sample ratio negative", "telemetry: {traces: {sample_ratio: -0.1}}\n", "telemetry.traces.sample_ratio"},
 		{"queue too small", "telemetry: {traces: {max_queue: 10}}\n", "telemetry.traces.max_queue"},
+		{"log queue too large", "telemetry: {logs: {max_queue: 2000000}}\n", "telemetry.logs.max_queue"},
 		{"service name with a tab", "telemetry: {service_name: \"a\\tb\"}\n", "telemetry.service_name"},
 	}
 	for _, tt := range tests {

@@ -71,7 +71,7 @@ func TestScenario_FailoverSignals(t *testing.T) {
 		if e.Name == telemetry.EventFailover {
 			failover = map[string]string{}
 			for _, a := range e.Attributes {
-				failover[string(a.Key)] = a.Value.Emit()
+				failover[string(a.Key)] = a.Value.String()
 			}
 		}
 	}

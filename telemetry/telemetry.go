@@ -18,6 +18,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -37,6 +38,9 @@ type Options struct {
 	// (telemetry.traces.enabled), synchronously as each span ends (tests:
 	// tracetest.InMemoryExporter).
 	SpanExporter sdktrace.SpanExporter
+	// LogExporter receives the audit log records instead of OTLP when
+	// telemetry.logs.audit is set, synchronously as each is emitted.
+	LogExporter sdklog.Exporter
 	// Version is the service.version resource attribute; empty leaves it out.
 	Version string
 }
@@ -48,6 +52,7 @@ type Telemetry struct {
 	meters   *sdkmetric.MeterProvider
 	tracers  *sdktrace.TracerProvider // nil when tracing is off
 	tracer   trace.Tracer
+	logs     *sdklog.LoggerProvider // nil unless telemetry.logs.audit
 	prop     propagation.TextMapPropagator
 
 	inst          instruments
@@ -115,6 +120,12 @@ func New(cfg config.Telemetry, o Options) (*Telemetry, error) {
 		t.tracers = sdktrace.NewTracerProvider(topts...)
 		t.tracer = t.tracers.Tracer(scopeName)
 	}
+	if cfg.Logs.Audit {
+		if t.logs, err = newLogs(cfg, o, res); err != nil {
+			_ = t.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -170,6 +181,9 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error
 	if t.tracers != nil {
 		errs = append(errs, t.tracers.Shutdown(ctx))
+	}
+	if t.logs != nil {
+		errs = append(errs, t.logs.Shutdown(ctx))
 	}
 	errs = append(errs, t.meters.Shutdown(ctx))
 	return errors.Join(errs...)

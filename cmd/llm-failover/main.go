@@ -222,6 +222,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer stopAudit()
+	defer forwardAudit(tel, bus, log)()
 	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/telemetry"
 )
 
@@ -16,9 +17,9 @@ func newTelemetry(cfg *config.Config, log *slog.Logger) (*telemetry.Telemetry, e
 		return nil, err
 	}
 	t := cfg.Telemetry
-	if t.Metrics.OTLP || t.Traces.Enabled {
+	if t.Metrics.OTLP || t.Traces.Enabled || t.Logs.Audit {
 		log.Info("telemetry exports over OTLP", "endpoint", t.OTLP.Endpoint, "metrics", t.Metrics.OTLP, "traces", t.Traces.Enabled,
-			"plain_text", t.OTLP.PlainText())
+			"audit_logs", t.Logs.Audit, "plain_text", t.OTLP.PlainText())
 	}
 	return tel, nil
 }
@@ -30,4 +31,15 @@ func shutdownTelemetry(tel *telemetry.Telemetry, cfg *config.Config, log *slog.L
 	if err := tel.Shutdown(ctx); err != nil {
 		log.Warn("telemetry flush incomplete", "error", err.Error())
 	}
+}
+
+// forwardAudit emits the audit trail as OTel log records when
+// telemetry.logs.audit is set; the returned function stops it.
+func forwardAudit(tel *telemetry.Telemetry, bus *events.Bus, log *slog.Logger) (stop func()) {
+	stop, err := tel.ForwardEvents(bus)
+	if err != nil {
+		log.Error("audit log records off", "error", err.Error())
+		return func() {}
+	}
+	return stop
 }
