@@ -37,6 +37,11 @@ type Audit struct {
 	// MaxSubscribers bounds the live subscribers; one more is refused.
 	// Default 64; 1..10000.
 	MaxSubscribers int `json:"max_subscribers,omitempty"`
+	// OTelLogs also emits every event as an OpenTelemetry log record
+	// (events.LogSink) on the process's global LoggerProvider, which the
+	// telemetry setup provides; until one is set the records are
+	// discarded. It takes a subscriber and SubscriberBuffer. Default false.
+	OTelLogs bool `json:"otel_logs,omitempty"`
 }
 
 func (a *Audit) applyDefaults() {

@@ -166,6 +166,8 @@ chains:
 		{"envoy.unavailable_port", c.Envoy.UnavailablePort, 9902},
 		{"envoy.route_message_timeout", c.Envoy.RouteMessageTimeout.D(), 2 * time.Second},
 		{"envoy.attempt_message_slack", c.Envoy.AttemptMessageSlack.D(), 5 * time.Second},
+		{"envoy.version", c.Envoy.Version, "1.40"},
+		{"envoy.max_shapes", c.Envoy.MaxShapes, 64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,6 +312,8 @@ chains:
 			[]string{"envoy.route_message_timeout", "envoy.attempt_message_slack"}},
 		{"message timeouts above their bounds", minimal + "envoy: {route_message_timeout: 6m, attempt_message_slack: 6m}\n",
 			[]string{"envoy.route_message_timeout", "envoy.attempt_message_slack"}},
+		{"unsupported Envoy version", minimal + "envoy: {version: \"1.37\"}\n", []string{"envoy.version"}},
+		{"max shapes out of bounds", minimal + "envoy: {max_shapes: 5000}\n", []string{"envoy.max_shapes"}},
 		{"more targets than limits.max_targets", `
 providers:
   - {name: openai, api: openai, host: api.openai.com}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -61,6 +62,39 @@ type Envoy struct {
 	// answers. Expiry is a local reply to the client, never retried, so
 	// raise it on a loaded machine. Default 5s, 1s..5m.
 	AttemptMessageSlack Duration `json:"attempt_message_slack,omitempty"`
+	// Version is the Envoy release the generated configuration and the
+	// route phase are written for: "1.40" (priority_group cluster
+	// specifier), "1.39" (matcher cluster specifier over per-attempt slot
+	// headers, for Istio 1.31) or "1.38" (one aggregate cluster per plan
+	// shape, for Istio 1.30). docs/compatibility.md says what each older
+	// version loses. `envoy-config --envoy-version` overrides it. The server
+	// and the Envoy it serves must agree. Default "1.40".
+	Version string `json:"version,omitempty"`
+	// MaxShapes bounds the aggregate clusters generated for Envoy 1.38, one
+	// per plan shape (a sequence of two or more provider clusters): the full
+	// chains first, then their in-order subsequences with fewer targets. A
+	// plan whose shape was not generated uses its longest generated prefix
+	// (at worst its first target alone), which is counted and logged.
+	// Ignored for other versions. Default 64, 1..4096.
+	MaxShapes int `json:"max_shapes,omitempty"`
+}
+
+// Envoy releases the generator and the route phase support (envoy.version).
+const (
+	EnvoyV138 = "1.38"
+	EnvoyV139 = "1.39"
+	EnvoyV140 = "1.40"
+)
+
+// EnvoyVersions are the supported envoy.version values, oldest first.
+func EnvoyVersions() []string { return []string{EnvoyV138, EnvoyV139, EnvoyV140} }
+
+// validateEnvoyVersion checks envoy.version and envoy.max_shapes.
+func (e *Envoy) validateEnvoyVersion(p *problems) {
+	if !slices.Contains(EnvoyVersions(), e.Version) {
+		p.bad("envoy.version", "%q is not a supported Envoy version: want one of %s", e.Version, strings.Join(EnvoyVersions(), ", "))
+	}
+	p.intIn("envoy.max_shapes", e.MaxShapes, 1, 4096)
 }
 
 func (e *Envoy) applyDefaults() {
@@ -76,6 +110,8 @@ func (e *Envoy) applyDefaults() {
 	setInt(&e.UnavailablePort, 9902)
 	setDur(&e.RouteMessageTimeout, 2*time.Second)
 	setDur(&e.AttemptMessageSlack, 5*time.Second)
+	setStr(&e.Version, EnvoyV140)
+	setInt(&e.MaxShapes, 64)
 }
 
 // validateEnvoy checks the envoy section; per_try_idle_timeout is checked
@@ -105,4 +141,5 @@ func (c *Config) validateEnvoy(p *problems) {
 			p.bad(fmt.Sprintf("envoy.routes[%d]", i), "%q must start with '/'", r)
 		}
 	}
+	e.validateEnvoyVersion(p)
 }

@@ -21,7 +21,7 @@ type Telemetry struct {
 	Metrics TelemetryMetrics `json:"metrics"`
 	// Traces turns tracing on.
 	Traces TelemetryTraces `json:"traces"`
-	// Logs sends the audit trail as OTel log records.
+	// Logs bounds the audit trail's OTel log records (audit.otel_logs).
 	Logs TelemetryLogs `json:"logs"`
 }
 
@@ -70,12 +70,9 @@ type TelemetryTraces struct {
 	MaxQueue int `json:"max_queue,omitempty"`
 }
 
-// TelemetryLogs sends the audit trail (docs/audit.md) as OTel log records.
+// TelemetryLogs bounds the OTel log records of the audit trail, which
+// audit.otel_logs turns on: they go to OTLP.Endpoint.
 type TelemetryLogs struct {
-	// Audit emits every audit event as an OTel log record to OTLP.Endpoint:
-	// its body the event's JSON line (the audit file's format), its event
-	// name "llm_failover.<kind>". Default false.
-	Audit bool `json:"audit,omitempty"`
 	// MaxQueue bounds the records waiting for export; past it records are
 	// dropped, never an event's publisher delayed. Default 2048, 64..1000000.
 	MaxQueue int `json:"max_queue,omitempty"`
@@ -84,12 +81,15 @@ type TelemetryLogs struct {
 // DefaultOTLPEndpoint is a collector on the same host.
 const DefaultOTLPEndpoint = "127.0.0.1:4317"
 
+// DefaultMaxLabelValues is telemetry.metrics.max_label_values's default.
+const DefaultMaxLabelValues = 200
+
 func (t *Telemetry) applyDefaults() {
 	setStr(&t.ServiceName, "llm-failover")
 	setStr(&t.OTLP.Endpoint, DefaultOTLPEndpoint)
 	setDur(&t.OTLP.Timeout, 10*time.Second)
 	setDur(&t.Metrics.Interval, 30*time.Second)
-	setInt(&t.Metrics.MaxLabelValues, 200)
+	setInt(&t.Metrics.MaxLabelValues, DefaultMaxLabelValues)
 	if t.Traces.SampleRatio == nil {
 		one := 1.0
 		t.Traces.SampleRatio = &one

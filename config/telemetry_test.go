@@ -28,7 +28,6 @@ func TestTelemetry_DefaultsLeaveExportOff(t *testing.T) {
 		{"traces.enabled", tm.Traces.Enabled, false},
 		{"traces.sample_ratio", *tm.Traces.SampleRatio, 1.0},
 		{"traces.max_queue", tm.Traces.MaxQueue, 2048},
-		{"logs.audit", tm.Logs.Audit, false},
 		{"logs.max_queue", tm.Logs.MaxQueue, 2048},
 		{"otlp plain text on loopback", tm.OTLP.PlainText(), true},
 	}

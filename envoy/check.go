@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/llm-failover/llm-failover/config"
+
 	// Extensions a hand-written envoy.yaml commonly names in typed_config,
 	// linked so that their Any contents resolve and validate. The ones the
 	// generator uses are linked by its own imports.
@@ -61,16 +63,9 @@ func (p *Problem) Unwrap() error { return ErrCheck }
 // it, recursively, and then checks cross references (see semantic.go). The
 // result joins every problem found (errors.Join); each is a *Problem naming
 // its field path, and errors.Is(err, ErrCheck) holds. Nil means valid.
-func Check(yamlBytes []byte) error {
-	b, err := decode(yamlBytes)
-	if err != nil {
-		return err
-	}
-	var probs []error
-	probs = append(probs, validateTree(b.ProtoReflect(), "")...)
-	probs = append(probs, semantic(b)...)
-	return errors.Join(probs...)
-}
+//
+// CheckVersion checks against an older version's topology.
+func Check(yamlBytes []byte) error { return CheckVersion(yamlBytes, config.EnvoyV140) }
 
 // decode turns YAML into a Bootstrap, strictly. On failure it locates every
 // unknown field, bad enum and unknown Any type by path; protojson alone

@@ -70,7 +70,9 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 	la := loadAssignment(p.Cluster, socketAddress(p.Host, p.Port), p.Host, &corev3.Metadata{
 		FilterMetadata: map[string]*structpb.Struct{contract.EndpointNamespace: meta},
 	})
-	la.Endpoints = append(la.Endpoints, unavailableEndpoints(c, p, meta))
+	if unavailableFallback(c) {
+		la.Endpoints = append(la.Endpoints, unavailableEndpoints(c, p, meta))
+	}
 	cl := &clusterv3.Cluster{
 		Name:                 p.Cluster,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS},
@@ -91,6 +93,8 @@ func providerCluster(c *config.Config, p *config.Provider) (*clusterv3.Cluster, 
 			Name:       transportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(upstreamTLS(p))},
 		}
+	}
+	if *p.TLS && unavailableFallback(c) {
 		// The loopback listener speaks plain HTTP: its endpoint's
 		// envoy.transport_socket_match metadata selects raw_buffer.
 		cl.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{{

@@ -79,6 +79,11 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 		}
 		clusters = append(clusters, cl)
 	}
+	shapes, err := shapeClusters(c)
+	if err != nil {
+		return nil, err
+	}
+	clusters = append(clusters, shapes...)
 	ep, err := extProcCluster(c.Envoy.ExtProcAddress, c.Envoy.MaxActiveRequests)
 	if err != nil {
 		return nil, err
@@ -94,6 +99,7 @@ func Bootstrap(c *config.Config) (*bootstrapv3.Bootstrap, error) {
 	clusters = append(clusters, ep)
 
 	return &bootstrapv3.Bootstrap{
+		Node: node(),
 		Admin: &bootstrapv3.Admin{
 			Address: socketAddress("127.0.0.1", c.Envoy.AdminPort),
 		},

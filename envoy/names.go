@@ -20,9 +20,13 @@ const (
 	filterUpstreamCodec = "envoy.filters.http.upstream_codec"
 	filterHCM           = "envoy.filters.network.http_connection_manager"
 	priorityGroupPlugin = "envoy.router.cluster_specifier_plugin.priority_group"
-	accessLogStdout     = "envoy.access_loggers.stdout"
-	transportSocketTLS  = "envoy.transport_sockets.tls"
-	transportSocketRaw  = "envoy.transport_sockets.raw_buffer"
+	matcherPlugin       = "envoy.router.cluster_specifier_plugin.matcher"
+	aggregateCluster    = "envoy.clusters.aggregate"
+	// previousPrioritiesPlugin is the retry priority plugin of the 1.38 topology.
+	previousPrioritiesPlugin = "envoy.retry_priorities.previous_priorities"
+	accessLogStdout          = "envoy.access_loggers.stdout"
+	transportSocketTLS       = "envoy.transport_sockets.tls"
+	transportSocketRaw       = "envoy.transport_sockets.raw_buffer"
 
 	// UnavailableListener answers 503 on 127.0.0.1:envoy.unavailable_port,
 	// every provider cluster's priority-1 endpoint.

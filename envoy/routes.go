@@ -91,40 +91,33 @@ func retryPolicy(c *config.Config) *routev3.RetryPolicy {
 				MatchPattern: &matcherv3.StringMatcher_Exact{Exact: contract.RetryValue},
 			}},
 		}},
-		RefreshClusterOnRetry: true,
 	}
 	rp.PerTryIdleTimeout = durationpb.New(perTryIdleTimeout(c))
 	return rp
 }
 
-// failoverRoute sends path through the priority_group specifier. A path
-// ending in "/" matches as a prefix, any other path exactly.
+// failoverRoute sends path to the cluster the version's topology picks
+// (clusterChoice). A path ending in "/" matches as a prefix, any other path
+// exactly.
 func failoverRoute(c *config.Config, path string, groups []*pgv3.PriorityGroup) *routev3.Route {
 	match := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: path}}
 	if strings.HasSuffix(path, "/") {
 		match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: path}}
 	}
-	spec := &pgv3.PriorityGroupClusterSpecifier{
-		PriorityGroups:            groups,
-		OverrideMetadataNamespace: c.MetadataNamespace,
+	action := &routev3.RouteAction{
+		HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)},
+		Timeout:              durationpb.New(0),
+		// The stream idle timeout (HCM default 5m) sees no activity while
+		// attempts wait for a non-streamed answer or fail over: bound it by
+		// the longest a request's attempts can take instead.
+		IdleTimeout: durationpb.New(c.RequestLifetime()),
+		RetryPolicy: retryPolicy(c),
 	}
+	clusterChoice(c, groups, action)
 	return &routev3.Route{
-		Name:  "failover " + path,
-		Match: match,
-		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-			ClusterSpecifier: &routev3.RouteAction_InlineClusterSpecifierPlugin{
-				InlineClusterSpecifierPlugin: &routev3.ClusterSpecifierPlugin{
-					Extension: &corev3.TypedExtensionConfig{Name: priorityGroupPlugin, TypedConfig: mustAny(spec)},
-				},
-			},
-			HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)},
-			Timeout:              durationpb.New(0),
-			// The stream idle timeout (HCM default 5m) sees no activity while
-			// attempts wait for a non-streamed answer or fail over: bound it by
-			// the longest a request's attempts can take instead.
-			IdleTimeout: durationpb.New(c.RequestLifetime()),
-			RetryPolicy: retryPolicy(c),
-		}},
+		Name:                   "failover " + path,
+		Match:                  match,
+		Action:                 &routev3.Route_Route{Route: action},
 		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(c.Limits.MaxBodyBytes)),
 	}
 }
@@ -241,11 +234,12 @@ func routePhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 		AllowModeOverride: true,
 		MetadataOptions:   &extprocv3.MetadataOptions{ReceivingNamespaces: namespaces(c)},
 		// The route phase bounds each request's retries and per-try timeout
-		// with two x-envoy-* headers, which the default rules refuse:
+		// with two x-envoy-* headers (on 1.39 it also pins
+		// x-envoy-attempt-count), which the default rules refuse:
 		// allow_expression is checked before allow_envoy
 		// (mutation_rules.cc Checker::isAllowed).
 		MutationRules: &mutationrulesv3.HeaderMutationRules{
-			AllowExpression: &matcherv3.RegexMatcher{Regex: contract.PerRequestBoundsHeaders},
+			AllowExpression: &matcherv3.RegexMatcher{Regex: routePhaseMutationRules(c)},
 		},
 	}
 }

@@ -45,6 +45,11 @@ type index struct {
 	vhostRetry     map[*routev3.Route]*routev3.RetryPolicy
 }
 
+func newIndex() *index {
+	return &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
+		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
+}
+
 // semantic makes the cross-reference checks Envoy makes when it loads the
 // bootstrap (clusters exist, terminal filters last) and those the
 // llm-failover contract needs (namespaces agree, ext_proc cluster speaks
@@ -55,8 +60,7 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 	bad := func(path, format string, a ...any) {
 		probs = append(probs, &Problem{Path: path, Reason: fmt.Sprintf(format, a...)})
 	}
-	ix := &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
-		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
+	ix := newIndex()
 	sr := b.GetStaticResources()
 	for i, cl := range sr.GetClusters() {
 		path := fmt.Sprintf("static_resources.clusters[%d]", i)

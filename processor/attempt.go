@@ -114,12 +114,16 @@ func (a *attemptStream) end(err error) {
 				Message: fmt.Sprintf("no answer within the per-try timeout (%s)", per)}
 			a.record(cls)
 			a.auditFailure(cls)
+			a.observeFailover(cls)
 			return
 		}
 		// A reset, a per-try timeout we cannot see, or the client leaving:
 		// Envoy tears the stream down alike for all three. The trace store
 		// waits for evidence (docs/envoy-contract.md, attempt phase).
-		a.s.settle(a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{})))
+		settled := a.s.traces.pend(a.traceID, now, a.traceRecord(provider.Classification{}))
+		a.s.settle(settled)
+		a.auditRetried(settled, a.nextTarget())
+		a.observeRetried(settled, a.nextTarget())
 	case attStreaming, attReplacing, attPassing:
 		if a.uncounted {
 			// The answer reached the client and its stream was torn down
@@ -271,7 +275,10 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 // Envoy's own x-envoy-* headers (its mutation rules refuse changes) are left
 // alone; content-type, content-length and the provider's credential and
 // version headers are set by the attempt; x-request-id stays because later
-// attempts read it from the same header map.
+// attempts read it from the same header map, and so do the Envoy 1.39 slot
+// headers, which a retry's matcher cluster specifier reads from that map
+// (docs/compatibility.md): removed, the retry would find no slot and stay
+// on the previous cluster.
 var forwardedHeaders = map[string]bool{
 	"accept":       true,
 	"user-agent":   true,
@@ -280,7 +287,8 @@ var forwardedHeaders = map[string]bool{
 
 // forwarded reports whether the attempt leaves client header name in place.
 func forwarded(name string) bool {
-	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host"
+	return forwardedHeaders[name] || strings.HasPrefix(name, ":") || strings.HasPrefix(name, "x-envoy-") || name == "host" ||
+		strings.HasPrefix(name, contract.SlotHeaderPrefix)
 }
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
@@ -340,7 +348,10 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	a.sent = a.s.clock.Now()
 	// In the trace from now on, so a trace read at any time lists every
 	// attempt sent; a later attempt is evidence about earlier ones.
-	a.s.settle(a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{})))
+	retried := a.s.traces.begin(a.traceID, a.sent, a.traceRecord(provider.Classification{}))
+	a.s.settle(retried)
+	a.auditRetried(retried, target(a.target))
+	a.observeRetried(retried, target(a.target))
 	return one(requestBodyResponse(c)), nil
 }
 

@@ -535,8 +535,9 @@ chains:
 // TestAttempt_ForwardsOnlyAllowlistedHeaders verifies what reaches a
 // provider: client headers outside the allowlist (cookie,
 // proxy-authorization, accept-encoding, the client's own keys, forwarding
-// and tracing headers) are removed, allowlisted ones and Envoy's are left,
-// and every attempt asks for identity encoding.
+// and tracing headers, the 1.38 cluster header) are removed, allowlisted
+// ones, Envoy's and the 1.39 slot headers (a retry's matcher reads them)
+// are left, and every attempt asks for identity encoding.
 func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 	h := newHarness(t, "")
 	dm := h.planFor(chatBody)
@@ -546,7 +547,7 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 		"cookie", "session=secret", "proxy-authorization", "Basic c2VjcmV0", "accept-encoding", "gzip, br",
 		"x-forwarded-for", "10.0.0.1", "traceparent", "00-abc-def-01", "openai-organization", "org-client",
 		"x-custom", "1", "accept", "text/event-stream", "user-agent", "sdk/1", "x-envoy-attempt-count", "1",
-		"content-type", "application/json"))
+		"content-type", "application/json", contract.SlotHeader(2), "groq", contract.HeaderCluster, "openai"))
 	s.recv()
 	s.send(reqBody(chatBody))
 	m := s.recv().GetRequestBody().GetResponse().GetHeaderMutation()
@@ -555,12 +556,12 @@ func TestAttempt_ForwardsOnlyAllowlistedHeaders(t *testing.T) {
 		removed[k] = true
 	}
 	set := setHeaders(m)
-	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", contract.HeaderChain} {
+	for _, k := range []string{"cookie", "proxy-authorization", "x-forwarded-for", "traceparent", "openai-organization", "x-custom", "x-api-key", contract.HeaderChain, contract.HeaderCluster} {
 		if !removed[k] {
 			t.Errorf("remove_headers %v: got %q kept, want it removed", m.GetRemoveHeaders(), k)
 		}
 	}
-	for _, k := range []string{"accept", "user-agent", "x-request-id", "x-envoy-attempt-count", ":path", ":method", "authorization", "content-type", "accept-encoding"} {
+	for _, k := range []string{"accept", "user-agent", "x-request-id", "x-envoy-attempt-count", ":path", ":method", "authorization", "content-type", "accept-encoding", contract.SlotHeader(2)} {
 		if removed[k] {
 			t.Errorf("remove_headers %v: got %q removed, want it kept or set", m.GetRemoveHeaders(), k)
 		}

@@ -71,15 +71,45 @@ func (a *attemptStream) auditFailure(cls provider.Classification) {
 	if !a.sent.IsZero() {
 		e.AddedLatencyMS = millis(now.Sub(a.sent))
 	}
-	switch next := a.index + 1; {
-	case a.last():
+	if a.last() {
 		e.Kind = events.KindExhausted
-	case next < len(a.plan.Targets):
-		e.To = target(a.plan.Targets[next])
-	default: // same-target retries on the last target (plan.Extra)
-		e.To = e.From
+	} else {
+		e.To = a.nextTarget()
 	}
 	a.s.events.Publish(e)
+}
+
+// nextTarget is the target Envoy's retry after this attempt goes to, as
+// planned: the next of the plan, or this one again for a same-target retry
+// (plan.Extra) after the last; zero when no attempt is left.
+func (a *attemptStream) nextTarget() events.Target {
+	switch next := a.index + 1; {
+	case a.last():
+		return events.Target{}
+	case next < len(a.plan.Targets):
+		return target(a.plan.Targets[next])
+	}
+	return target(a.target)
+}
+
+// auditRetried publishes a failover for each of recs that ended without
+// response headers and that Envoy retried (a reset, or a per-try timeout
+// this replica could not see), once the evidence says so: to is the target
+// of the retry (the attempt that brought the evidence, or the planned
+// next). The time such an attempt cost is not known here.
+func (a *attemptStream) auditRetried(recs []attemptRecord, to events.Target) {
+	if a.s.events == nil {
+		return
+	}
+	for _, r := range recs {
+		if r.Message != whyRetried {
+			continue
+		}
+		e := a.attemptEvent(events.KindFailover, a.s.clock.Now())
+		e.From, e.To, e.Attempt = events.Target{Provider: r.Provider, Model: r.Model}, to, r.Attempt
+		e.Reason, e.Detail = r.Class.String(), r.Class.String()+": "+r.Message
+		a.s.events.Publish(e)
+	}
 }
 
 // auditAnswer publishes fallback_served when an attempt after the first

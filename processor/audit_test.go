@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/events"
 )
@@ -205,5 +207,79 @@ func TestAudit_Reload(t *testing.T) {
 	}
 	if got[1].Reason != "rejected" || got[1].Detail != "/etc/llm-failover.yaml: chains: at least one" {
 		t.Errorf("rejected = %+v", got[1])
+	}
+}
+
+// An attempt that ends at its per-try timeout without an answer (Envoy
+// retries it) publishes a failover with reason timeout, no status, and the
+// per-try timeout as the time it cost.
+func TestAudit_PerTryTimeoutIsAFailover(t *testing.T) {
+	h := newHarness(t, "")
+	bus := withBus(h)
+	dm, route := h.planOpen(chatBody)
+	defer route.close()
+	s := h.runAttempt(dm, 1, "openai", "req-3", chatBody)
+	per := h.srv.state.Load().cfg.Envoy.PerTryTimeout.D()
+	h.clock.Advance(per)
+	h.endAttempt(s)
+	fo := ofKind(bus, events.KindFailover)
+	if len(fo) != 1 || fo[0].Reason != "timeout" || fo[0].Status != 0 || fo[0].AddedLatencyMS != per.Milliseconds() ||
+		fo[0].To.Provider != "groq" || !strings.Contains(fo[0].Detail, "per-try timeout") {
+		t.Errorf("failovers = %+v, want one timeout to groq costing %v", fo, per)
+	}
+}
+
+// An attempt that ends without response headers and that Envoy retries (a
+// reset) publishes a failover once the evidence comes, in either order:
+// the next attempt arriving before or after the first's end is seen.
+func TestAudit_ResetThenRetryIsAFailover(t *testing.T) {
+	tests := []struct {
+		name  string
+		after func(h *harness, dm *structpb.Struct, s *stream)
+	}{
+		{"end seen, then the next attempt", func(h *harness, dm *structpb.Struct, s *stream) {
+			h.endAttempt(s)
+			h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		}},
+		{"next attempt, then the end seen", func(h *harness, dm *structpb.Struct, s *stream) {
+			s2 := h.runAttempt(dm, 2, "groq", "req-r", chatBody)
+			h.endAttempt(s)
+			s2.close()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "")
+			bus := withBus(h)
+			dm, route := h.planOpen(chatBody, "x-request-id", "req-r")
+			defer route.close()
+			s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+			tc.after(h, dm, s)
+			fo := ofKind(bus, events.KindFailover)
+			if len(fo) != 1 || fo[0].From.Provider != "openai" || fo[0].To.Provider != "groq" || fo[0].Attempt != 1 ||
+				fo[0].Reason != "timeout" || fo[0].RequestID != "req-r" || fo[0].Chain != "premium" || !strings.Contains(fo[0].Detail, "Envoy retried") {
+				t.Errorf("failovers = %+v, want one from openai (attempt 1) to groq, timeout, Envoy retried", fo)
+			}
+		})
+	}
+}
+
+// A request no target can serve (it needs vision; the only target has
+// tools) publishes a policy_denial unsupported_capability; a malformed
+// request (not JSON) publishes nothing.
+func TestAudit_IncapableIsADenialMalformedIsNot(t *testing.T) {
+	h := newHarnessYAML(t, `
+providers: [{name: p, api: openai, host: p.example}]
+chains: [{name: c, match: {models: [m]}, targets: [{provider: p, model: m, supports: [tools]}]}]
+`)
+	bus := withBus(h)
+	for _, body := range []string{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]}`, `not json`} {
+		if d := h.decide(who{}, body); d.status != 400 {
+			t.Fatalf("status = %d, want 400", d.status)
+		}
+	}
+	got := bus.Recent()
+	if len(got) != 1 || got[0].Kind != events.KindPolicyDenial || got[0].Reason != "unsupported_capability" || got[0].Chain != "c" || got[0].Status != 400 {
+		t.Errorf("events = %+v, want one policy_denial unsupported_capability on c", got)
 	}
 }

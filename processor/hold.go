@@ -360,8 +360,8 @@ func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.Processin
 	a.stopTimer()
 	a.record(cls)
 	a.auditFailure(cls)
+	a.observeFailover(cls)
 	if !a.last() {
-		a.observeFailover(cls)
 		m := &mutation{}
 		m.setHeader(contract.RetryHeader, contract.RetryValue)
 		a.retryAfter(m)

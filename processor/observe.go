@@ -13,6 +13,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
+	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/provider"
 	"github.com/llm-failover/llm-failover/routing"
 	"github.com/llm-failover/llm-failover/telemetry"
@@ -33,7 +34,7 @@ func newTelemetry(opts Options) (*telemetry.Telemetry, error) {
 	c := opts.Config.Telemetry
 	c.Metrics.OTLP, c.Traces.Enabled = false, false
 	if c.Metrics.MaxLabelValues == 0 { // a configuration built without ApplyDefaults
-		c.Metrics.MaxLabelValues = 200
+		c.Metrics.MaxLabelValues = config.DefaultMaxLabelValues
 	}
 	return telemetry.New(c, telemetry.Options{})
 }
@@ -284,10 +285,15 @@ func (a *attemptStream) observeEnd(cls provider.Classification) {
 	}
 }
 
-// observeFailover counts a failover from this attempt (cls made Envoy
-// retry), the latency it added, and adds the decision to the span.
+// observeFailover counts a failover from this attempt when its failure
+// cls makes Envoy retry (as auditFailure decides: it fails over and an
+// attempt is left), the latency it added, and adds the decision to the
+// span.
 func (a *attemptStream) observeFailover(cls provider.Classification) {
-	next := a.plan.Targets[min(a.attempt, len(a.plan.Targets)-1)]
+	if !a.failsOver(cls) || a.last() {
+		return
+	}
+	next := a.nextTarget()
 	added := a.s.clock.Now().Sub(a.sent)
 	ctx := a.obs.ctx
 	if ctx == nil {
@@ -300,6 +306,19 @@ func (a *attemptStream) observeFailover(cls provider.Classification) {
 		attrs = append(attrs, telemetry.AttrReason.String(cls.Class.String()), telemetry.AttrStatusCode.Int(cls.Status),
 			attribute.Int64("llm_failover.added_latency_ms", added.Milliseconds()))
 		sp.AddEvent(telemetry.EventFailover, trace.WithTimestamp(a.s.clock.Now()), trace.WithAttributes(attrs...))
+	}
+}
+
+// observeRetried counts a failover for each of recs that ended without
+// response headers and that Envoy retried (a reset, a per-try timeout this
+// replica could not see), once the evidence says so (as auditRetried); the
+// latency such an attempt added is not known here.
+func (a *attemptStream) observeRetried(recs []attemptRecord, to events.Target) {
+	for _, r := range recs {
+		if r.Message == whyRetried {
+			a.s.tel.CountFailover(context.Background(), telemetry.Failover{Chain: a.plan.Chain, FromProvider: r.Provider,
+				FromModel: r.Model, ToProvider: to.Provider, ToModel: to.Model, Reason: r.Class.String(), Added: -1})
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -365,4 +366,44 @@ func TestMetrics_StreamTimeToFirstTokenAndUsage(t *testing.T) {
 	if t.Failed() {
 		t.Logf("metrics:\n%s", m)
 	}
+}
+
+// TestMetrics_FailoversWithoutAnAnswerAreCounted verifies the failovers
+// that come without a provider's answer are counted like those with one:
+// an attempt ended at its per-try timeout (with the timeout as its added
+// latency) and a reset Envoy retried (seen through the next attempt; its
+// cost unknown, so only counted).
+func TestMetrics_FailoversWithoutAnAnswerAreCounted(t *testing.T) {
+	const line = `llm_failover_failovers_total{chain="premium",from_model="gpt-4o",from_provider="openai",reason="timeout",to_model="llama-3.3-70b-versatile",to_provider="groq"} 1`
+	t.Run("per-try timeout", func(t *testing.T) {
+		h := newHarness(t, "")
+		dm, route := h.planOpen(chatBody)
+		defer route.close()
+		s := h.runAttempt(dm, 1, "openai", "req-3", chatBody)
+		per := h.srv.state.Load().cfg.Envoy.PerTryTimeout.D()
+		h.clock.Advance(per)
+		h.endAttempt(s)
+		m := h.metricsText()
+		if !strings.Contains(m, line) {
+			t.Errorf("metrics: got no %s\n%s", line, m)
+		}
+		if w := fmt.Sprintf(`llm_failover_failover_added_latency_seconds_sum{chain="premium",reason="timeout"} %g`, per.Seconds()); !strings.Contains(m, w) {
+			t.Errorf("metrics: got no %s", w)
+		}
+	})
+	t.Run("reset then retried", func(t *testing.T) {
+		h := newHarness(t, "")
+		dm, route := h.planOpen(chatBody, "x-request-id", "req-r")
+		defer route.close()
+		s := h.runAttempt(dm, 1, "openai", "req-r", chatBody)
+		h.endAttempt(s)
+		h.runAttempt(dm, 2, "groq", "req-r", chatBody).close()
+		m := h.metricsText()
+		if !strings.Contains(m, line) {
+			t.Errorf("metrics: got no %s\n%s", line, m)
+		}
+		if strings.Contains(m, `llm_failover_failover_added_latency_seconds_count{chain="premium",reason="timeout"}`) {
+			t.Errorf("metrics: got an added latency for a reset whose cost is unknown")
+		}
+	})
 }

@@ -48,6 +48,7 @@ type routeStream struct {
 	respStatus  int
 	client      clientRoute // the caller (clients.go)
 	obs         routeObs    // the request's span (observe.go)
+	shape       string      // Envoy 1.38: the cluster the plan goes to (fitTopology)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -225,6 +226,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		r.auditDenial(perr.Status, "untranslatable", ch.Name)
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
+	plan = r.fitTopology(plan, r.s.clock.Now())
 	r.plan = plan
 	r.auditProbes(plan)
 	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
@@ -234,8 +236,10 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	m.setHeader(contract.HeaderChain, ch.Name)
 	// Bound the attempts by this plan (a single-target or all-open plan is
 	// attempted once, plus same-target retries) and by the chain's attempt
-	// timeout for this kind of request.
+	// timeout for this kind of request; name the clusters the way the
+	// configured Envoy version's topology reads them (topology.go).
 	m.setHeader(contract.HeaderMaxRetries, strconv.Itoa(len(plan.Steps)-1+plan.SameTargetRetries))
+	r.clusterHeaders(m, plan)
 	m.setHeader(contract.HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)

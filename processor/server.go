@@ -104,6 +104,9 @@ type state struct {
 	// attempt left it in the shared header map.
 	credHeaders []string
 	access      *access.Policy // the clients section, compiled
+	// shapes are the 1.38 shape clusters envoy-config generates for cfg
+	// (contract.ShapeCluster of each config.Shapes); nil on other versions.
+	shapes map[string]bool
 }
 
 // endpoint is a provider with its adapter and credential.
@@ -159,7 +162,7 @@ func New(opts Options) (*Server, error) {
 // on the snapshot their plan was made with (see snapshots), and breakers of
 // targets that still exist keep their state.
 func (s *Server) Reload(cfg *config.Config) error {
-	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}, credHeaders: slices.Clone(provider.CredentialHeaders)}
+	st := &state{cfg: cfg, endpoints: map[string]*endpoint{}, credHeaders: slices.Clone(provider.CredentialHeaders), shapes: shapeSet(cfg)}
 	var errs []error
 	if need := MessageLimitsFor(cfg); need.Recv > s.msgLimits.Recv || need.Send > s.msgLimits.Send {
 		errs = append(errs, fmt.Errorf("processor: limits.max_body_bytes %s needs gRPC messages of up to %d bytes, above the %d fixed at start: restart llm-failover to raise it",

@@ -37,6 +37,7 @@ type instruments struct {
 	addedLatency metric.Float64Histogram
 	planLength   metric.Int64Histogram
 	transitions  metric.Int64Counter
+	shapes       metric.Int64Counter
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
@@ -96,6 +97,9 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.transitions, err = m.Int64Counter(MetricBreakerTransitions,
 		metric.WithDescription("Breaker transitions by provider, model, from and to state and reason."))
+	must(err)
+	in.shapes, err = m.Int64Counter(MetricShapeFallbacks,
+		metric.WithDescription("Requests (Envoy 1.38) whose plan shape was not generated and went to its longest generated prefix, by chain."))
 	must(err)
 	in.breakerState, err = m.Int64ObservableGauge(MetricBreakerState,
 		metric.WithDescription("Breaker state per target: 0 closed, 1 open, 2 half-open, 3 recovering."))
@@ -171,13 +175,21 @@ func (t *Telemetry) CountPlanned(chain string, n int) {
 	t.inst.planLength.Record(context.Background(), int64(n), set)
 }
 
+// CountShapeFallback counts a request on chain (Envoy 1.38) whose plan
+// shape was not generated and went to its longest generated prefix.
+func (t *Telemetry) CountShapeFallback(chain string) {
+	t.inst.shapes.Add(context.Background(), 1, metric.WithAttributes(labelChain.String(Sanitize(chain))))
+}
+
 // Failover is one attempt that failed and made Envoy retry.
 type Failover struct {
 	Chain                   string
 	FromProvider, FromModel string
 	ToProvider, ToModel     string
 	Reason                  string // the failed attempt's classification
-	Added                   time.Duration
+	// Added is the latency the failover added; negative when unknown (a
+	// reset seen only through later evidence): then only counted.
+	Added time.Duration
 }
 
 // CountFailover counts f and records the latency it added.
@@ -186,8 +198,10 @@ func (t *Telemetry) CountFailover(ctx context.Context, f Failover) {
 		labelFromProvider.String(Sanitize(f.FromProvider)), labelFromModel.String(Sanitize(f.FromModel)),
 		labelToProvider.String(Sanitize(f.ToProvider)), labelToModel.String(Sanitize(f.ToModel)),
 		labelReason.String(t.reasons.value(f.Reason))))
-	t.inst.addedLatency.Record(ctx, f.Added.Seconds(), metric.WithAttributes(labelChain.String(Sanitize(f.Chain)),
-		labelReason.String(t.reasons.value(f.Reason))))
+	if f.Added >= 0 {
+		t.inst.addedLatency.Record(ctx, f.Added.Seconds(), metric.WithAttributes(labelChain.String(Sanitize(f.Chain)),
+			labelReason.String(t.reasons.value(f.Reason))))
+	}
 }
 
 // CountTransition counts a breaker transition of target provider/model.

@@ -22,6 +22,7 @@ const (
 	MetricBreakerShare       = "llm_failover.breaker.traffic_share"
 	MetricBreakerTransitions = "llm_failover.breaker.transitions"
 	MetricStreams            = "llm_failover.streams"
+	MetricShapeFallbacks     = "llm_failover.shape_fallbacks"
 )
 
 // Attribute keys: the GenAI semantic conventions' and ours. Ours keep the

@@ -38,8 +38,11 @@ type Options struct {
 	// (telemetry.traces.enabled), synchronously as each span ends (tests:
 	// tracetest.InMemoryExporter).
 	SpanExporter sdktrace.SpanExporter
-	// LogExporter receives the audit log records instead of OTLP when
-	// telemetry.logs.audit is set, synchronously as each is emitted.
+	// LogRecords builds an OTLP LoggerProvider for the audit log records
+	// (set from audit.otel_logs; LoggerProvider).
+	LogRecords bool
+	// LogExporter receives those log records instead of OTLP,
+	// synchronously as each is emitted.
 	LogExporter sdklog.Exporter
 	// Version is the service.version resource attribute; empty leaves it out.
 	Version string
@@ -52,7 +55,7 @@ type Telemetry struct {
 	meters   *sdkmetric.MeterProvider
 	tracers  *sdktrace.TracerProvider // nil when tracing is off
 	tracer   trace.Tracer
-	logs     *sdklog.LoggerProvider // nil unless telemetry.logs.audit
+	logs     *sdklog.LoggerProvider // nil unless Options.LogRecords
 	prop     propagation.TextMapPropagator
 
 	inst          instruments
@@ -120,7 +123,7 @@ func New(cfg config.Telemetry, o Options) (*Telemetry, error) {
 		t.tracers = sdktrace.NewTracerProvider(topts...)
 		t.tracer = t.tracers.Tracer(scopeName)
 	}
-	if cfg.Logs.Audit {
+	if o.LogRecords {
 		if t.logs, err = newLogs(cfg, o, res); err != nil {
 			_ = t.Shutdown(context.Background())
 			return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,9 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	otellog "go.opentelemetry.io/otel/log"
+	"go.opentelemetry.io/otel/log/embedded"
 	"go.uber.org/goleak"
 
 	"github.com/llm-failover/llm-failover/breaker"
@@ -102,5 +107,48 @@ func TestStatus_OpenBreakerSaysWhy(t *testing.T) {
 	writeStatusPage(rec, srv)
 	if want := "<td>consecutive failures (3): overloaded: busy</td>"; !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("status page lacks %q:\n%s", want, rec.Body)
+	}
+}
+
+// recProvider is an OpenTelemetry LoggerProvider whose loggers record
+// the event names emitted.
+type recProvider struct {
+	embedded.LoggerProvider
+	mu    sync.Mutex
+	names []string
+}
+
+func (p *recProvider) Logger(string, ...otellog.LoggerOption) otellog.Logger { return &recLogger{p: p} }
+
+type recLogger struct {
+	embedded.Logger
+	p *recProvider
+}
+
+func (l *recLogger) Emit(_ context.Context, r otellog.Record) {
+	l.p.mu.Lock()
+	defer l.p.mu.Unlock()
+	l.p.names = append(l.p.names, r.EventName())
+}
+
+func (l *recLogger) Enabled(context.Context, otellog.EnabledParameters) bool { return true }
+
+// TestStartAudit_OTelLogs verifies audit.otel_logs: every event reaches
+// the global LoggerProvider the telemetry setup installs as a log record.
+func TestStartAudit_OTelLogs(t *testing.T) {
+	p := &recProvider{}
+	otel.SetLoggerProvider(p)
+	cfg := &config.Config{Audit: config.Audit{OTelLogs: true}}
+	bus, stop, err := startAudit(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(events.Event{Kind: events.KindConfigReload, Reason: "loaded"})
+	bus.Publish(events.Event{Kind: events.KindFailover, Reason: "timeout"})
+	stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if got := strings.Join(p.names, ","); got != "llm_failover.audit.config_reload,llm_failover.audit.failover" {
+		t.Errorf("log records = %s, want the config_reload then the failover", got)
 	}
 }

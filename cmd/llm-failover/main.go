@@ -1,10 +1,15 @@
 // Command llm-failover is the Envoy ext_proc server that fails LLM requests
 // over between providers.
 //
-//	llm-failover [serve] --config FILE        run the server (the default command)
+//	llm-failover [serve] --config FILE [--xds ADDR]
+//	                                          run the server (the default command)
 //	llm-failover check-config FILE            validate and print the effective config
 //	llm-failover envoy-config --config FILE [--out envoy.yaml]
 //	llm-failover envoy-config --check FILE    validate an envoy.yaml against Envoy's API
+//	llm-failover envoy-config --fragments --config FILE
+//	                                          print only the pieces to merge into an existing Envoy
+//	llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR]
+//	                                          print the bootstrap that takes everything from serve --xds
 //	llm-failover envoy-config --secret-template --config FILE
 //	                                          print the SDS secret file of every key Envoy holds
 //	llm-failover hash-key < KEY               print a client key's sha256:<hex> for clients.list[].api_keys
@@ -22,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -75,11 +81,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage:
-  llm-failover [serve] --config FILE     run the ext_proc server
+  llm-failover [serve] --config FILE [--xds ADDR]
+                                         run the ext_proc server (--xds: also serve
+                                         the Envoy resources over ADS on ADDR)
   llm-failover check-config FILE         validate FILE and print the effective config
-  llm-failover envoy-config --config FILE [--out envoy.yaml]
-                                         generate the matching Envoy 1.40 bootstrap
-  llm-failover envoy-config --check FILE validate an envoy.yaml against Envoy's API
+  llm-failover envoy-config --fragments --config FILE
+                                         print only the pieces to merge into an existing Envoy
+  llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR] [--xds-node-id ID]
+                                         print the bootstrap of xDS mode (serve --xds)
+  llm-failover envoy-config --config FILE [--envoy-version 1.38|1.39|1.40] [--out envoy.yaml]
+                                         generate the matching Envoy bootstrap (default
+                                         envoy.version of FILE, 1.40)
+  llm-failover envoy-config --check FILE [--envoy-version V]
+                                         validate an envoy.yaml against Envoy V's API
   llm-failover envoy-config --secret-template --config FILE
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
@@ -129,25 +143,26 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "llm-failover configuration file")
 	out := fs.String("out", "", "write the envoy.yaml here instead of standard output")
 	check := fs.String("check", "", "validate this envoy.yaml instead of generating one")
+	envoyVersion := fs.String("envoy-version", "", "the Envoy release to generate for or check against: "+strings.Join(envoy.Versions(), ", ")+" (default: envoy.version of --config, else 1.40)")
 	secretTemplate := fs.Bool("secret-template", false, "print a template of each auth.secret_file (keys held by Envoy) instead of the envoy.yaml")
+	pieces := addPieceFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	generate, err := pieces.generator()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if generate == nil {
+		generate = envoy.Generate
+	}
+	if *envoyVersion != "" && !slices.Contains(envoy.Versions(), *envoyVersion) {
+		fmt.Fprintf(stderr, "llm-failover: --envoy-version %q: want one of %s\n", *envoyVersion, strings.Join(envoy.Versions(), ", "))
+		return 2
+	}
 	if *check != "" {
-		b, err := os.ReadFile(*check)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		if err := envoy.Check(b); err != nil {
-			fmt.Fprintf(stderr, "%s: invalid Envoy configuration:\n", *check)
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(stderr, "  %s\n", line)
-			}
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: valid for Envoy 1.40\n", *check)
-		return 0
+		return checkEnvoy(*check, *envoyVersion, stdout, stderr)
 	}
 	if *path == "" {
 		fmt.Fprint(stderr, "usage: llm-failover envoy-config --config FILE [--out envoy.yaml]\n")
@@ -157,6 +172,9 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
+	}
+	if *envoyVersion != "" {
+		c.Envoy.Version = *envoyVersion // --envoy-version overrides envoy.version
 	}
 	if *secretTemplate {
 		b, err := envoy.SecretTemplates(c)
@@ -171,7 +189,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 		_, _ = stdout.Write(b)
 		return 0
 	}
-	b, err := envoy.Generate(c, envoy.Options{SourceName: *path})
+	b, err := generate(c, envoy.Options{SourceName: *path})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -187,11 +205,40 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkEnvoy validates the envoy.yaml at path for Envoy version (1.40 when
+// empty) and says what that version's topology loses.
+func checkEnvoy(path, version string, stdout, stderr io.Writer) int {
+	if version == "" {
+		version = config.EnvoyV140
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := envoy.CheckVersion(b, version); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid Envoy %s configuration:\n", path, version)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "  %s\n", line)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid for Envoy %s\n", path, version)
+	if losses := envoy.Losses(version); len(losses) > 0 {
+		fmt.Fprintf(stdout, "compared with Envoy 1.40, this topology loses (docs/compatibility.md):\n")
+		for _, l := range losses {
+			fmt.Fprintf(stdout, "  - %s\n", l)
+		}
+	}
+	return 0
+}
+
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -222,16 +269,28 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer stopAudit()
-	defer forwardAudit(tel, bus, log)()
 	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
+	// SIGHUP is caught before any listener opens: its default action ends
+	// the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var xs *xdsServing
+	if *xdsAddr != "" {
+		if xs, err = startXDS(*xdsAddr, cfg, nil, log); err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
+		defer xs.stop()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go reloadOnHangup(ctx, *path, srv, log)
+	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
 	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
@@ -239,13 +298,13 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// reloadOnHangup reloads the configuration on SIGHUP. A bad file is logged
-// and the running configuration kept; streams in flight finish on the
-// snapshot they started with, and breakers keep their state.
-func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHangup reloads the configuration with reload on every SIGHUP
+// hup delivers, and tells audit (the audit trail's config_reload) each
+// result. A bad file is logged and the running configuration kept;
+// streams in flight finish on the snapshot they started with, and breakers
+// keep their state.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, path string, reload func(*config.Config) error,
+	audit func(string, *config.Config, error), log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -254,9 +313,9 @@ func reloadOnHangup(ctx context.Context, path string, srv *processor.Server, log
 		}
 		cfg, err := config.Load(path)
 		if err == nil {
-			err = srv.Reload(cfg)
+			err = reload(cfg)
 		}
-		srv.AuditReload(path, cfg, err)
+		audit(path, cfg, err)
 		if err != nil {
 			log.Error("reload failed; keeping the running configuration", "file", path, "error", err.Error())
 			continue
