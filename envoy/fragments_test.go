@@ -439,3 +439,39 @@ func TestGenerateFragments_DocumentedSections(t *testing.T) {
 		}
 	}
 }
+
+// TestFragments_GatedFilterLeftOffIsRefused verifies that Check refuses a
+// merge where the route-phase filter is disabled in the connection manager
+// (the gated fragments) and the failover routes' virtual host no longer
+// enables it: those requests would reach the providers without a plan
+// (config_impl.cc filterDisabled), while the operator's own routes, which
+// reach no provider, stay unflagged.
+func TestFragments_GatedFilterLeftOffIsRefused(t *testing.T) {
+	js, err := yaml.YAMLToJSON([]byte(operatorBootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, f := buildFragments(t, "../examples/config.yaml")
+	f.Gate()
+	for _, vh := range f.RouteConfiguration.GetVirtualHosts() {
+		for _, h := range f.HTTPFilters {
+			delete(vh.TypedPerFilterConfig, h.GetName())
+		}
+	}
+	var b bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &b); err != nil {
+		t.Fatal(err)
+	}
+	mergeFragments(t, &b, f)
+	y, err := marshalYAML(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(y)
+	if err == nil || !strings.Contains(err.Error(), "is disabled in the connection manager and this route to the providers does not enable it") {
+		t.Fatalf("Check = %v, want the gated filter refusal", err)
+	}
+	if strings.Contains(err.Error(), "virtual_hosts[0]") {
+		t.Errorf("Check flagged the operator's own virtual host: %v", err)
+	}
+}

@@ -43,10 +43,24 @@ type index struct {
 	specifiers     []located[*pgv3.PriorityGroupClusterSpecifier]
 	routes         []located[*routev3.Route]
 	vhostRetry     map[*routev3.Route]*routev3.RetryPolicy
+	// attemptClusters are the clusters with an attempt-phase ext_proc filter.
+	attemptClusters map[string]bool
+	// gated holds, per route, the route-phase ext_proc filters its
+	// connection manager disables by default (HttpFilter.disabled), and
+	// the per-filter configs that may enable them (route config level).
+	gated map[*routev3.Route]gate
+}
+
+// gate is a route's view of the disabled-by-default ext_proc filters of its
+// connection manager.
+type gate struct {
+	names    []string
+	rcConfig map[string]*anypb.Any
 }
 
 func newIndex() *index {
 	return &index{clusters: map[string]int{}, vhostRetry: map[*routev3.Route]*routev3.RetryPolicy{},
+		attemptClusters: map[string]bool{}, gated: map[*routev3.Route]gate{},
 		extProcNames: map[string]bool{}, vhostPerFilter: map[*routev3.Route]map[string]*anypb.Any{}}
 }
 
@@ -150,6 +164,24 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 		}
 		if a.msg.GetFailureModeAllow() {
 			bad(a.path+".failure_mode_allow", "must be false on an attempt-phase filter: an attempt that skips the attempt phase reaches the provider with the client's credentials and any key injected on an earlier attempt")
+		}
+	}
+	// A route-phase filter disabled in the connection manager (the gated
+	// fragments, Istio's patch) runs only where a per-filter config enables
+	// it: the route's, else its virtual host's, else the route
+	// configuration's decides (config_impl.cc filterDisabled; any config
+	// but FilterConfig{disabled: true} enables, per_filter_config.cc
+	// PerFilterConfigs). A route to a provider that leaves it off skips the
+	// route phase: no plan, no client policy.
+	for _, r := range ix.routes {
+		g, ok := ix.gated[r.msg]
+		if !ok || !ix.reachesProviders(r.msg) {
+			continue
+		}
+		for _, name := range g.names {
+			if !enabledBy(name, r.msg.GetTypedPerFilterConfig(), ix.vhostPerFilter[r.msg], g.rcConfig) {
+				bad(r.path+".typed_per_filter_config", "the route-phase ext_proc filter %q is disabled in the connection manager and this route to the providers does not enable it (a per-filter config under that name on the route, its virtual host or the route configuration): its requests would skip the route phase", name)
+			}
 		}
 	}
 	// A route to a cluster with ext_proc disabled skips both phases: no
@@ -301,6 +333,7 @@ func indexCluster(ix *index, cl *clusterv3.Cluster, path string) []error {
 				probs = append(probs, &Problem{Path: p, Reason: fmt.Sprintf("this ext_proc filter follows the credential_injector at http_filters[%d]: its server would receive the injected key; put the credential_injector after every ext_proc filter", injector)})
 			}
 			ix.attempts = append(ix.attempts, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
+			ix.attemptClusters[cl.GetName()] = true
 		}
 	}
 	return probs
@@ -350,6 +383,7 @@ func indexListener(ix *index, l *listenerv3.Listener, path string) []error {
 
 func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error {
 	var probs []error
+	var disabled []string
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
 		p := fmt.Sprintf("%s.http_filters[%d]", path, i)
@@ -364,6 +398,9 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 		if unpack(f.GetTypedConfig(), &ep) {
 			ix.extProcNames[f.GetName()] = true
 			ix.routeExtProc = append(ix.routeExtProc, located[*extprocv3.ExternalProcessor]{p + ".typed_config", &ep})
+			if f.GetDisabled() {
+				disabled = append(disabled, f.GetName())
+			}
 		}
 		if f.GetTypedConfig().MessageIs(&credinjectorv3.CredentialInjector{}) {
 			ix.hcmInjector = append(ix.hcmInjector, p)
@@ -379,6 +416,9 @@ func indexHCM(ix *index, hcm *hcmv3.HttpConnectionManager, path string) []error 
 				ix.vhostRetry[rt] = vh.GetRetryPolicy()
 			}
 			ix.vhostPerFilter[rt] = vh.GetTypedPerFilterConfig()
+			if len(disabled) > 0 {
+				ix.gated[rt] = gate{names: disabled, rcConfig: rc.GetTypedPerFilterConfig()}
+			}
 			ext := rt.GetRoute().GetInlineClusterSpecifierPlugin().GetExtension()
 			var spec pgv3.PriorityGroupClusterSpecifier
 			if unpack(ext.GetTypedConfig(), &spec) {
@@ -444,4 +484,43 @@ func speaksHTTP2(cl *clusterv3.Cluster) bool {
 // unpack unmarshals a into m when a holds m's type.
 func unpack(a *anypb.Any, m proto.Message) bool {
 	return a != nil && a.MessageIs(m) && a.UnmarshalTo(m) == nil
+}
+
+// reachesProviders reports whether route r can send requests to a provider:
+// a cluster specifier plugin or a cluster header (the failover routes of
+// every topology), or a named cluster with an attempt-phase filter.
+func (ix *index) reachesProviders(r *routev3.Route) bool {
+	a := r.GetRoute()
+	if a == nil {
+		return false
+	}
+	if a.GetInlineClusterSpecifierPlugin() != nil || a.GetClusterSpecifierPlugin() != "" || a.GetClusterHeader() != "" {
+		return true
+	}
+	if ix.attemptClusters[a.GetCluster()] {
+		return true
+	}
+	for _, w := range a.GetWeightedClusters().GetClusters() {
+		if ix.attemptClusters[w.GetName()] || w.GetClusterHeader() != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// enabledBy reports whether the first per-filter config map (route, virtual
+// host, route configuration) holding name enables the filter.
+func enabledBy(name string, levels ...map[string]*anypb.Any) bool {
+	for _, pf := range levels {
+		a, ok := pf[name]
+		if !ok {
+			continue
+		}
+		var fc routev3.FilterConfig
+		if unpack(a, &fc) {
+			return !fc.GetDisabled()
+		}
+		return true
+	}
+	return false
 }

@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
 		return hashKey(args, os.Stdin, stdout, stderr)
+	case "istio-config":
+		return istioConfig(args, stdout, stderr)
 	case "status":
 		return statusCmd(args, stdout, stderr)
 	case "events":
@@ -98,6 +100,9 @@ const usage = `usage:
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
   llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
+  llm-failover istio-config --config FILE --istio-version 1.30|1.31 --host NAME
+                                         write the Istio objects (EnvoyFilters, ServiceEntries,
+                                         DestinationRules, the ext_proc Service): docs/istio.md
   llm-failover status [--admin ADDR]     chains, targets in order, breaker state and why (admin API)
   llm-failover events [--follow]         the recent audit events; --follow streams new ones
   llm-failover explain --model M         the plan a request for M would get now, and why
