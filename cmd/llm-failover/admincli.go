@@ -297,6 +297,12 @@ func eventText(e *adminv1.Event) string {
 	if e.GetStatus() != 0 {
 		parts = append(parts, fmt.Sprintf("status=%d", e.GetStatus()))
 	}
+	if e.GetFailures() != 0 {
+		parts = append(parts, fmt.Sprintf("failures=%d", e.GetFailures()))
+	}
+	if e.GetStage() != 0 {
+		parts = append(parts, fmt.Sprintf("stage=%d", e.GetStage()))
+	}
 	if e.GetAddedLatencyMs() != 0 {
 		parts = append(parts, fmt.Sprintf("added=%dms", e.GetAddedLatencyMs()))
 	}
