@@ -98,9 +98,11 @@ func TestDashboard_ShowsAnOpenBreakerWithItsReasonAndTheEvent(t *testing.T) {
 	step("the chains show", chromedp.WaitVisible(chromedp.CSS(`tr[data-target="openai/gpt-4o"][data-state="closed"]`)))
 	shot("dashboard-closed.png")
 
+	opened := time.Now()
 	f.openTarget(t, "premium", 0)
 
 	step("the page shows the open breaker", chromedp.WaitVisible(chromedp.CSS(`tr[data-target="openai/gpt-4o"][data-state="open"]`)))
+	t.Logf("the page showed the open breaker %v after it opened", time.Since(opened).Round(time.Millisecond))
 	step("the timeline shows the event", chromedp.WaitVisible(chromedp.CSS(`#events li[data-kind="breaker_transition"]`)))
 	reason := text(`tr[data-target="openai/gpt-4o"] td.reason`)
 	event := text(`#events li[data-kind="breaker_transition"]`)

@@ -79,7 +79,9 @@ func TestDashboard_FakellmFaultsOpenABreakerThePageShows(t *testing.T) {
 		s.mustOK(s.chat(), "secondary")
 	}
 
+	opened := time.Now()
 	wait("the primary shows open", `tr[data-target="primary/primary-model"][data-state="open"]`)
+	t.Logf("the page showed the open breaker %v after the third request was answered", time.Since(opened).Round(time.Millisecond))
 	wait("the timeline shows the opening", `#events li[data-kind="breaker_transition"]`)
 	wait("the timeline shows the failovers", `#events li[data-kind="failover"]`)
 	reason := text(`tr[data-target="primary/primary-model"] td.reason`)
