@@ -35,6 +35,10 @@ type Admin struct {
 	// this far behind loses events (the stream's seq shows the gap).
 	// Default 256, 1..100000.
 	WatchBuffer int `json:"watch_buffer,omitempty"`
+	// TTFBSamples is how many recent time-to-first-byte samples each
+	// target keeps for the status's p50 and p95 (8 bytes each). Read at
+	// start. Default 512, 16..100000.
+	TTFBSamples int `json:"ttfb_samples,omitempty"`
 }
 
 // Defaults of Admin.
@@ -42,6 +46,7 @@ const (
 	DefaultAdminTokenEnv    = "LLM_FAILOVER_ADMIN_TOKEN"
 	DefaultAdminMaxWatchers = 16
 	DefaultAdminWatchBuffer = 256
+	DefaultAdminTTFBSamples = 512
 	// MinAdminTokenLen is the shortest admin token accepted, in bytes.
 	MinAdminTokenLen = 16
 )
@@ -50,11 +55,13 @@ func (a *Admin) applyDefaults() {
 	setStr(&a.TokenEnv, DefaultAdminTokenEnv)
 	setInt(&a.MaxWatchers, DefaultAdminMaxWatchers)
 	setInt(&a.WatchBuffer, DefaultAdminWatchBuffer)
+	setInt(&a.TTFBSamples, DefaultAdminTTFBSamples)
 }
 
 func (a *Admin) validate(p *problems) {
 	p.intIn("admin.max_watchers", a.MaxWatchers, 1, 1000)
 	p.intIn("admin.watch_buffer", a.WatchBuffer, 1, 100000)
+	p.intIn("admin.ttfb_samples", a.TTFBSamples, 16, 100000)
 	if t := a.TLS; t != nil {
 		if t.CertFile == "" {
 			p.bad("admin.tls.cert_file", "required")

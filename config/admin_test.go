@@ -15,8 +15,8 @@ func TestAdmin_Defaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := c.Admin
-	if a.TokenEnv != "LLM_FAILOVER_ADMIN_TOKEN" || a.MaxWatchers != 16 || a.WatchBuffer != 256 || a.TLS != nil {
-		t.Errorf("admin defaults = %+v, want token_env LLM_FAILOVER_ADMIN_TOKEN, max_watchers 16, watch_buffer 256, no tls", a)
+	if a.TokenEnv != "LLM_FAILOVER_ADMIN_TOKEN" || a.MaxWatchers != 16 || a.WatchBuffer != 256 || a.TTFBSamples != 512 || a.TLS != nil {
+		t.Errorf("admin defaults = %+v, want token_env LLM_FAILOVER_ADMIN_TOKEN, max_watchers 16, watch_buffer 256, ttfb_samples 512, no tls", a)
 	}
 }
 
@@ -26,7 +26,8 @@ func TestAdmin_ValidateReportsEveryProblem(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"bounds", "admin: {max_watchers: 1001, watch_buffer: 100001}", []string{"admin.max_watchers: 1001 is outside 1..1000", "admin.watch_buffer: 100001 is outside 1..100000"}},
+		{"bounds", "admin: {max_watchers: 1001, watch_buffer: 100001, ttfb_samples: 8}", []string{"admin.max_watchers: 1001 is outside 1..1000",
+			"admin.watch_buffer: 100001 is outside 1..100000", "admin.ttfb_samples: 8 is outside 16..100000"}},
 		{"identities need mutual TLS", "admin: {identities: [spiffe://ops/admin, '']}", []string{"admin.identities: needs admin.tls.client_ca_file", "admin.identities[1]: empty"}},
 		{"tls needs its files", "admin: {tls: {client_sans: [x]}}", []string{"admin.tls.cert_file: required", "admin.tls.key_file: required", "admin.tls.client_sans: needs admin.tls.client_ca_file"}},
 		{"valid", "admin: {identities: [spiffe://ops/admin], tls: {cert_file: c, key_file: k, client_ca_file: ca}}", nil},

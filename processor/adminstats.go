@@ -15,10 +15,6 @@ import (
 // same facts as histograms for Prometheus; these are what one process can
 // show without one.
 
-// statsSamples is how many recent time-to-first-byte samples each target
-// keeps for its quantiles.
-const statsSamples = 512
-
 // TargetStats are a target's attempt statistics since start.
 type TargetStats struct {
 	// Attempts and Errors count the attempts with an outcome; Errors those
@@ -27,19 +23,21 @@ type TargetStats struct {
 	// Tokens are the input and output tokens the answers reported.
 	Tokens int64
 	// TTFBP50 and TTFBP95 are quantiles of the time to the response headers
-	// of the last statsSamples attempts that had them; 0 without samples.
+	// of the last admin.ttfb_samples attempts that had them; 0 without
+	// samples.
 	TTFBP50, TTFBP95 time.Duration
 }
 
 // statsStore holds one targetStats per configured target.
 type statsStore struct {
-	m sync.Map // target key -> *targetStats
+	samples int      // each target's ring size (admin.ttfb_samples, fixed at New)
+	m       sync.Map // target key -> *targetStats
 }
 
 type targetStats struct {
 	mu                       sync.Mutex
 	attempts, errors, tokens int64
-	ring                     [statsSamples]time.Duration
+	ring                     []time.Duration // len samples
 	n, next                  int
 }
 
@@ -52,7 +50,7 @@ func (s *Server) recordStats(key string, c provider.Class, ttfb time.Duration, u
 	}
 	v, ok := s.stats.m.Load(key)
 	if !ok {
-		v, _ = s.stats.m.LoadOrStore(key, new(targetStats))
+		v, _ = s.stats.m.LoadOrStore(key, &targetStats{ring: make([]time.Duration, max(s.stats.samples, 1))})
 	}
 	t := v.(*targetStats)
 	t.mu.Lock()
@@ -66,8 +64,8 @@ func (s *Server) recordStats(key string, c provider.Class, ttfb time.Duration, u
 	}
 	if ttfb > 0 {
 		t.ring[t.next] = ttfb
-		t.next = (t.next + 1) % statsSamples
-		t.n = min(t.n+1, statsSamples)
+		t.next = (t.next + 1) % len(t.ring)
+		t.n = min(t.n+1, len(t.ring))
 	}
 }
 

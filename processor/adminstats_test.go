@@ -63,3 +63,20 @@ func TestQuantile_NearestRank(t *testing.T) {
 		t.Errorf("quantile of one sample = %v, want it", got)
 	}
 }
+
+// TestTargetStats_KeepsTheLastTTFBSamples verifies the quantiles come from
+// the last admin.ttfb_samples samples only.
+func TestTargetStats_KeepsTheLastTTFBSamples(t *testing.T) {
+	h := newHarness(t, "admin: {ttfb_samples: 16}\n")
+	for i := 1; i <= 116; i++ { // 1..100ms are pushed out by 16 samples of 1s..1.015s
+		d := time.Duration(i) * time.Millisecond
+		if i > 100 {
+			d = time.Second + time.Duration(i-101)*time.Millisecond
+		}
+		h.srv.recordStats("openai/gpt-4o", 0, d, nil)
+	}
+	got := h.srv.TargetStats("openai/gpt-4o")
+	if got.Attempts != 116 || got.TTFBP50 != time.Second+7*time.Millisecond || got.TTFBP95 != time.Second+14*time.Millisecond {
+		t.Errorf("TargetStats = %+v, want 116 attempts, p50 1.007s and p95 1.014s from the last 16 samples", got)
+	}
+}

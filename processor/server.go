@@ -146,6 +146,7 @@ func New(opts Options) (*Server, error) {
 	if s.tel, err = newTelemetry(opts); err != nil {
 		return nil, err
 	}
+	s.stats.samples = opts.Config.Admin.TTFBSamples
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {
