@@ -78,43 +78,45 @@ func (s *stack) auditLines() []events.Event {
 // around the open breaker publish no failover. No line carries a key or
 // the prompt.
 func TestAudit_FailoverAndBreakerInTheAuditFile(t *testing.T) {
-	s := newStack(t, stackOpts{})
-	if err := s.fakes["primary"].SetFaults(sched(fakellm.Fault{Status: 503, Times: -1})); err != nil {
-		t.Fatal(err)
-	}
-	for range 5 {
-		s.mustOK(s.chat(), "secondary")
-	}
-	lines := s.auditLines()
-	var failovers, served, opened int
-	for _, e := range lines {
-		switch e.Kind {
-		case events.KindFailover:
-			failovers++
-			if e.From.Provider != "primary" || e.To.Provider != "secondary" || e.Reason != "overloaded" || e.Status != 503 ||
-				e.Chain != "main" || e.RequestID == "" || e.Attempt != 1 {
-				t.Errorf("failover %+v: want primary -> secondary, overloaded, 503, chain main, a request id, attempt 1", e)
-			}
-		case events.KindFallbackServed:
-			served++
-			if e.From.Provider != "secondary" || e.Attempt != 2 {
-				t.Errorf("fallback_served %+v: want secondary on attempt 2", e)
-			}
-		case events.KindBreakerTransition:
-			opened++
-			if e.From.Provider != "primary" || e.BreakerTo != "open" || e.Reason != "consecutive failures" || e.Failures != 3 ||
-				e.Status != 503 || e.CooldownUntil.IsZero() {
-				t.Errorf("transition %+v: want primary opened on 3 consecutive failures, 503, with a cooldown", e)
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{})
+		if err := s.fakes["primary"].SetFaults(sched(fakellm.Fault{Status: 503, Times: -1})); err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			s.mustOK(s.chat(), "secondary")
+		}
+		lines := s.auditLines()
+		var failovers, served, opened int
+		for _, e := range lines {
+			switch e.Kind {
+			case events.KindFailover:
+				failovers++
+				if e.From.Provider != "primary" || e.To.Provider != "secondary" || e.Reason != "overloaded" || e.Status != 503 ||
+					e.Chain != "main" || e.RequestID == "" || e.Attempt != 1 {
+					t.Errorf("failover %+v: want primary -> secondary, overloaded, 503, chain main, a request id, attempt 1", e)
+				}
+			case events.KindFallbackServed:
+				served++
+				if e.From.Provider != "secondary" || e.Attempt != 2 {
+					t.Errorf("fallback_served %+v: want secondary on attempt 2", e)
+				}
+			case events.KindBreakerTransition:
+				opened++
+				if e.From.Provider != "primary" || e.BreakerTo != "open" || e.Reason != "consecutive failures" || e.Failures != 3 ||
+					e.Status != 503 || e.CooldownUntil.IsZero() {
+					t.Errorf("transition %+v: want primary opened on 3 consecutive failures, 503, with a cooldown", e)
+				}
 			}
 		}
-	}
-	if failovers != 3 || served != 3 || opened != 1 {
-		t.Errorf("audit file: %d failovers, %d fallback_served, %d transitions; want 3, 3, 1:\n%+v", failovers, served, opened, lines)
-	}
-	raw, _ := os.ReadFile(s.audit.path)
-	for _, secret := range []string{providerKey("primary"), providerKey("secondary"), "Say hello."} {
-		if strings.Contains(string(raw), secret) {
-			t.Errorf("the audit file carries %q", secret)
+		if failovers != 3 || served != 3 || opened != 1 {
+			t.Errorf("audit file: %d failovers, %d fallback_served, %d transitions; want 3, 3, 1:\n%+v", failovers, served, opened, lines)
 		}
-	}
+		raw, _ := os.ReadFile(s.audit.path)
+		for _, secret := range []string{providerKey("primary"), providerKey("secondary"), "Say hello."} {
+			if strings.Contains(string(raw), secret) {
+				t.Errorf("the audit file carries %q", secret)
+			}
+		}
+	})
 }

@@ -31,16 +31,18 @@ func withChain(cfg, fields string) string {
 // per_try_timeout (10s) does: with Envoy #45355 the held headers leave only
 // when the server closes the attempt's stream.
 func TestBounds_SilentStreamFailsOverAtFirstEventTimeout(t *testing.T) {
-	const perTry = 10 * time.Second
-	s := newStack(t, stackOpts{perTry: perTry.String()})
-	s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindStall})
-	start := time.Now()
-	r := s.chatStream()
-	took := time.Since(start)
-	checkStream(t, r, "secondary", 2)
-	if limit := time.Second + promptly; took > limit {
-		t.Errorf("took %v, want under %v: stream_first_event_timeout is 1s, per_try_timeout %v", took, limit, perTry)
-	}
+	forVersions(t, func(t *testing.T, v string) {
+		const perTry = 10 * time.Second
+		s := newStack(t, v, stackOpts{perTry: perTry.String()})
+		s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindStall})
+		start := time.Now()
+		r := s.chatStream()
+		took := time.Since(start)
+		checkStream(t, r, "secondary", 2)
+		if limit := time.Second + promptly; took > limit {
+			t.Errorf("took %v, want under %v: stream_first_event_timeout is 1s, per_try_timeout %v", took, limit, perTry)
+		}
+	})
 }
 
 // TestBounds_SingleTargetChainAttemptsOnce verifies (issue 8 point 7) that
@@ -48,28 +50,30 @@ func TestBounds_SilentStreamFailsOverAtFirstEventTimeout(t *testing.T) {
 // stalls past the per-try timeout or resets: the longest chain (three
 // targets) does not lend it retries.
 func TestBounds_SingleTargetChainAttemptsOnce(t *testing.T) {
-	cases := []struct {
-		name  string
-		fault fakellm.Fault
-	}{
-		{"stall past per-try timeout", fakellm.Fault{Kind: fakellm.KindStall, Times: -1}},
-		{"connection reset", fakellm.Fault{Kind: fakellm.KindReset, Times: -1}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStack(t, stackOpts{perTry: "500ms", edit: withSoloChain})
-			s.needLocal("a stack with a single-target chain")
-			s.setFaults("primary", tc.fault)
-			r := s.chatModel(soloModel)
-			if r.err == nil {
-				t.Fatalf("answered %+v, want an error", r.completion)
-			}
-			s.waitSettled()
-			if c := s.fakes["primary"].Count(); c != 1 {
-				t.Errorf("primary received %d requests, want 1 (trace %q)", c, r.header("x-llm-failover-trace"))
-			}
-		})
-	}
+	forVersions(t, func(t *testing.T, v string) {
+		cases := []struct {
+			name  string
+			fault fakellm.Fault
+		}{
+			{"stall past per-try timeout", fakellm.Fault{Kind: fakellm.KindStall, Times: -1}},
+			{"connection reset", fakellm.Fault{Kind: fakellm.KindReset, Times: -1}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStack(t, v, stackOpts{perTry: "500ms", edit: withSoloChain})
+				s.needLocal("a stack with a single-target chain")
+				s.setFaults("primary", tc.fault)
+				r := s.chatModel(soloModel)
+				if r.err == nil {
+					t.Fatalf("answered %+v, want an error", r.completion)
+				}
+				s.waitSettled()
+				if c := s.fakes["primary"].Count(); c != 1 {
+					t.Errorf("primary received %d requests, want 1 (trace %q)", c, r.header("x-llm-failover-trace"))
+				}
+			})
+		}
+	})
 }
 
 // TestBounds_AllOpenPlanHitsTargetOnce verifies (issue 8 point 7) that when
@@ -77,32 +81,34 @@ func TestBounds_SingleTargetChainAttemptsOnce(t *testing.T) {
 // once, not once per retry of the longest chain, even when that provider
 // resets the connection (which Envoy retries on its own).
 func TestBounds_AllOpenPlanHitsTargetOnce(t *testing.T) {
-	s := newStack(t, stackOpts{})
-	s.needLocal("the server's breaker registry")
-	for _, n := range providerNames {
-		s.setFaults(n, fakellm.Fault{Status: 429, RetryAfter: "60", Times: -1})
-	}
-	if r := s.chat(); r.err == nil {
-		t.Fatal("first request succeeded, want every provider's 429")
-	}
-	s.waitSettled()
-	for _, n := range providerNames {
-		if b := s.breakerOf(n); b.State.String() != "open" {
-			t.Fatalf("%s breaker %s after its 429, want open", n, b.State)
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{})
+		s.needLocal("the server's breaker registry")
+		for _, n := range providerNames {
+			s.setFaults(n, fakellm.Fault{Status: 429, RetryAfter: "60", Times: -1})
 		}
-		s.fakes[n].Reset()
-		// Resets: Envoy's own retry_on, not the server's retry marker.
-		s.setFaults(n, fakellm.Fault{Kind: fakellm.KindReset, Times: -1})
-	}
-	r := s.chat()
-	s.waitSettled()
-	total := 0
-	for _, n := range providerNames {
-		total += s.fakes[n].Count()
-	}
-	if total != 1 {
-		t.Errorf("providers received %d requests with every breaker open, want 1 (status %d, trace %q)", total, r.status(), r.header("x-llm-failover-trace"))
-	}
+		if r := s.chat(); r.err == nil {
+			t.Fatal("first request succeeded, want every provider's 429")
+		}
+		s.waitSettled()
+		for _, n := range providerNames {
+			if b := s.breakerOf(n); b.State.String() != "open" {
+				t.Fatalf("%s breaker %s after its 429, want open", n, b.State)
+			}
+			s.fakes[n].Reset()
+			// Resets: Envoy's own retry_on, not the server's retry marker.
+			s.setFaults(n, fakellm.Fault{Kind: fakellm.KindReset, Times: -1})
+		}
+		r := s.chat()
+		s.waitSettled()
+		total := 0
+		for _, n := range providerNames {
+			total += s.fakes[n].Count()
+		}
+		if total != 1 {
+			t.Errorf("providers received %d requests with every breaker open, want 1 (status %d, trace %q)", total, r.status(), r.header("x-llm-failover-trace"))
+		}
+	})
 }
 
 // TestBounds_LongNonStreamedAnswerIsNotCut verifies (issue 8 point 6) that
@@ -111,41 +117,43 @@ func TestBounds_AllOpenPlanHitsTargetOnce(t *testing.T) {
 // streamed timeout and the other chains' timeout (1s) would have cut: it is
 // answered by its first attempt and paid for once.
 func TestBounds_LongNonStreamedAnswerIsNotCut(t *testing.T) {
-	const generation = 2 * time.Second
-	s := newStack(t, stackOpts{perTry: "1s", edit: func(cfg string) string {
-		return withChain(cfg, "    attempt_timeout: {non_streamed: 30s}\n")
-	}})
-	s.needLocal("a stack with its own chain timeouts")
-	s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation)})
-	r := s.chatModel(soloModel)
-	if r.err != nil {
-		t.Fatalf("request failed: %v\n%s", r.err, r.errBody)
-	}
-	if got := r.header("x-llm-failover-attempt"); got != "1" {
-		t.Errorf("x-llm-failover-attempt = %q, want 1 (trace %q)", got, r.header("x-llm-failover-trace"))
-	}
-	s.waitSettled()
-	if c := s.fakes["primary"].Count(); c != 1 {
-		t.Errorf("primary received %d requests, want 1: the long answer was cut and asked again", c)
-	}
+	forVersions(t, func(t *testing.T, v string) {
+		const generation = 2 * time.Second
+		s := newStack(t, v, stackOpts{perTry: "1s", edit: func(cfg string) string {
+			return withChain(cfg, "    attempt_timeout: {non_streamed: 30s}\n")
+		}})
+		s.needLocal("a stack with its own chain timeouts")
+		s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation)})
+		r := s.chatModel(soloModel)
+		if r.err != nil {
+			t.Fatalf("request failed: %v\n%s", r.err, r.errBody)
+		}
+		if got := r.header("x-llm-failover-attempt"); got != "1" {
+			t.Errorf("x-llm-failover-attempt = %q, want 1 (trace %q)", got, r.header("x-llm-failover-trace"))
+		}
+		s.waitSettled()
+		if c := s.fakes["primary"].Count(); c != 1 {
+			t.Errorf("primary received %d requests, want 1: the long answer was cut and asked again", c)
+		}
 
-	t.Run("streamed keeps the short timeout", func(t *testing.T) {
-		s.resetFakes()
-		s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation), Times: -1})
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		defer cancel()
-		st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
-			Model:    soloModel,
-			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+		t.Run("streamed keeps the short timeout", func(t *testing.T) {
+			s.resetFakes()
+			s.setFaults("primary", fakellm.Fault{Kind: fakellm.KindLatency, Delay: fakellm.Duration(generation), Times: -1})
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			defer cancel()
+			st := s.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+				Model:    soloModel,
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello.")},
+			})
+			for st.Next() {
+			}
+			if st.Err() == nil {
+				t.Errorf("stream answered after %v, want the 1s streamed attempt timeout to end it", time.Since(start))
+			}
+			if took := time.Since(start); took >= generation {
+				t.Errorf("stream failed after %v, want before the %v answer (streamed timeout 1s)", took, generation)
+			}
 		})
-		for st.Next() {
-		}
-		if st.Err() == nil {
-			t.Errorf("stream answered after %v, want the 1s streamed attempt timeout to end it", time.Since(start))
-		}
-		if took := time.Since(start); took >= generation {
-			t.Errorf("stream failed after %v, want before the %v answer (streamed timeout 1s)", took, generation)
-		}
 	})
 }

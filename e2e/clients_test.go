@@ -20,10 +20,10 @@ func withClients(section string) func(string) string {
 	}
 }
 
-// clientStack is a local stack with the clients section.
-func clientStack(t *testing.T, section string) *stack {
+// clientStack is a local stack on matrix entry v with the clients section.
+func clientStack(t *testing.T, v, section string) *stack {
 	t.Helper()
-	s := newStack(t, stackOpts{edit: withClients(section)})
+	s := newStack(t, v, stackOpts{edit: withClients(section)})
 	s.needLocal("a clients section in the server's and Envoy's config")
 	return s
 }
@@ -53,96 +53,110 @@ var clientKeyHash = access.HashKey(clientKey)
 // TestClients_AllowedByKeyAndSource verifies that a client with its key,
 // calling from its network, is served and its key reaches no provider.
 func TestClients_AllowedByKeyAndSource(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+clientKeyHash+`"], sources: [127.0.0.0/8], chains: [main]}
 `)
-	r := s.chat()
-	s.mustOK(r, "primary")
-	rec := onlyRequest(t, s, "primary")
-	for h, sum := range rec.KeySHA256 {
-		if sum == fakellm.KeyHash(clientKey) {
-			t.Errorf("the client's key arrived in %s", h)
+		r := s.chat()
+		s.mustOK(r, "primary")
+		rec := onlyRequest(t, s, "primary")
+		for h, sum := range rec.KeySHA256 {
+			if sum == fakellm.KeyHash(clientKey) {
+				t.Errorf("the client's key arrived in %s", h)
+			}
 		}
-	}
-	if rec.Header.Get("x-api-key") != "" || strings.Contains(rec.Body, clientKey) {
-		t.Errorf("the client's key arrived in x-api-key or the body")
-	}
+		if rec.Header.Get("x-api-key") != "" || strings.Contains(rec.Body, clientKey) {
+			t.Errorf("the client's key arrived in x-api-key or the body")
+		}
+	})
 }
 
 // TestClients_AllowedBySourceOnly verifies that a client identified by its
 // network alone is served, whatever key it sends (no client has keys).
 func TestClients_AllowedBySourceOnly(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: loopback, sources: [127.0.0.1]}
 `)
-	s.mustOK(s.chat(), "primary")
+		s.mustOK(s.chat(), "primary")
+	})
 }
 
 // TestClients_WrongChainIsForbidden verifies 403 for a chain the client may
 // not use and for a chain header it may not send, before any attempt.
 func TestClients_WrongChainIsForbidden(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+clientKeyHash+`"], chains: [side]}
 `)
-	s.mustRefuse(s.chat(), 403, "permission_denied")
-	s.mustRefuse(s.chatModel("side-model", option.WithHeader("x-llm-failover-chain", "side")), 403, "permission_denied")
-	s.mustOK(s.chatModel("side-model"), "secondary")
+		s.mustRefuse(s.chat(), 403, "permission_denied")
+		s.mustRefuse(s.chatModel("side-model", option.WithHeader("x-llm-failover-chain", "side")), 403, "permission_denied")
+		s.mustOK(s.chatModel("side-model"), "secondary")
+	})
 }
 
 // TestClients_OverRateIs429WithRetryAfter verifies that the request past the
 // client's rate is refused 429 with Retry-After until the window ends.
 func TestClients_OverRateIs429WithRetryAfter(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+clientKeyHash+`"], rate: {limit: 1, window: 1m}}
 `)
-	s.mustOK(s.chat(), "primary")
-	s.resetFakes()
-	r := s.chat()
-	s.mustRefuse(r, http.StatusTooManyRequests, "rate_limit_exceeded")
-	if got := r.apiErr.Response.Header.Get("retry-after"); got != "60" {
-		t.Errorf("Retry-After = %q, want 60 (the window ends a minute after the stack's clock)", got)
-	}
+		s.mustOK(s.chat(), "primary")
+		s.resetFakes()
+		r := s.chat()
+		s.mustRefuse(r, http.StatusTooManyRequests, "rate_limit_exceeded")
+		if got := r.apiErr.Response.Header.Get("retry-after"); got != "60" {
+			t.Errorf("Retry-After = %q, want 60 (the window ends a minute after the stack's clock)", got)
+		}
+	})
 }
 
 // TestClients_OverBudgetIs429 verifies that the token budget counts the
 // prompt estimate and the answer's completion tokens, and refuses the next
 // request once they no longer fit.
 func TestClients_OverBudgetIs429(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+clientKeyHash+`"], tokens: {limit: 30, window: 1h}}
 `)
-	r := s.chat()
-	s.mustOK(r, "primary")
-	completion := r.completion.Usage.CompletionTokens
-	_, used := s.proc.ClientUsage("team-a")
-	if completion <= 0 || used <= completion || used-completion > 30 {
-		t.Fatalf("tokens used %d with %d completion tokens: want the prompt estimate (at most 30) plus them", used, completion)
-	}
-	s.resetFakes()
-	r = s.chat()
-	s.mustRefuse(r, http.StatusTooManyRequests, "rate_limit_exceeded")
-	if got := r.apiErr.Response.Header.Get("retry-after"); got != "3600" {
-		t.Errorf("Retry-After = %q, want 3600", got)
-	}
+		r := s.chat()
+		s.mustOK(r, "primary")
+		completion := r.completion.Usage.CompletionTokens
+		_, used := s.proc.ClientUsage("team-a")
+		if completion <= 0 || used <= completion || used-completion > 30 {
+			t.Fatalf("tokens used %d with %d completion tokens: want the prompt estimate (at most 30) plus them", used, completion)
+		}
+		s.resetFakes()
+		r = s.chat()
+		s.mustRefuse(r, http.StatusTooManyRequests, "rate_limit_exceeded")
+		if got := r.apiErr.Response.Header.Get("retry-after"); got != "3600" {
+			t.Errorf("Retry-After = %q, want 3600", got)
+		}
+	})
 }
 
 // TestClients_UnknownCallerDenied verifies the default deny: a caller with
 // no key is 403, one with a key no client has is 401.
 func TestClients_UnknownCallerDenied(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+access.HashKey("sk-some-other-client")+`"]}
 `)
-	s.mustRefuse(s.chat(option.WithHeaderDel("authorization")), 403, "permission_denied")
-	s.mustRefuse(s.chat(), 401, "invalid_api_key")
+		s.mustRefuse(s.chat(option.WithHeaderDel("authorization")), 403, "permission_denied")
+		s.mustRefuse(s.chat(), 401, "invalid_api_key")
+	})
 }
 
 // TestClients_SourceOutsideCIDRIsForbidden verifies 403 for a client calling
 // from outside its sources, also when it claims another address in
 // x-forwarded-for (Envoy takes the TCP peer: use_remote_address).
 func TestClients_SourceOutsideCIDRIsForbidden(t *testing.T) {
-	s := clientStack(t, `  list:
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  list:
     - {name: team-a, api_keys: ["`+clientKeyHash+`"], sources: [10.0.0.0/8]}
 `)
-	s.mustRefuse(s.chat(), 403, "permission_denied")
-	s.mustRefuse(s.chat(option.WithHeader("x-forwarded-for", "10.1.2.3")), 403, "permission_denied")
+		s.mustRefuse(s.chat(), 403, "permission_denied")
+		s.mustRefuse(s.chat(option.WithHeader("x-forwarded-for", "10.1.2.3")), 403, "permission_denied")
+	})
 }

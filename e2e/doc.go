@@ -3,11 +3,15 @@
 // (github.com/openai/openai-go) as the client, while fake providers
 // (package fakellm) record what reached them.
 //
-// By default each test builds its own stack on 127.0.0.1: three fake
+// By default each test runs once per Envoy version (forVersions: 1.38, 1.39,
+// 1.40, and 1.38 with the #45355 backport, as parallel subtests
+// envoy-<entry>) and each run builds its own stack on 127.0.0.1: three fake
 // OpenAI-style providers (primary, secondary, tertiary, tls: false), an
-// llm-failover config for them, the envoy.yaml that envoy.Generate makes from
-// it, the real ext_proc server (processor.New) on a gRPC server, and the Envoy
-// 1.40 behavioural model (package e2e/envoymodel) serving that envoy.yaml.
+// llm-failover config for them with envoy.version set, the envoy.yaml that
+// envoy.Generate makes from it for that version (checked with
+// envoy.CheckVersion), the real ext_proc server (processor.New) on a gRPC
+// server, and the Envoy behavioural model (package e2e/envoymodel) playing
+// that version and serving that envoy.yaml.
 // Each stack's envoy.unavailable_port (the loopback listener that answers
 // 503 for a provider with no healthy host) is a port free at run time, so
 // stacks of parallel tests never share it; a stack whose model cannot serve

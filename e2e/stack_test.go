@@ -115,14 +115,84 @@ type stackOpts struct {
 	telemetry *telemetry.Telemetry
 }
 
+// envoyVersionEnv names the Envoy version of an external stack
+// (E2E_ENVOY_URL); default 1.40, the docker compose stack's.
+const envoyVersionEnv = "E2E_ENVOY_VERSION"
+
+// backport46952 marks the matrix entry that plays Envoy 1.38 with the
+// backport of #45355 (envoymodel.Options.Backport45355): v1.38.0 lacks it,
+// and whether Istio 1.30's Envoy carries it is not known, so both run.
+const backport46952 = "+46952"
+
+// matrix is the suite's matrix: every Envoy version the generator supports
+// (config.EnvoyVersions), and 1.38 once more with the #45355 backport.
+func matrix() []string {
+	vs := config.EnvoyVersions()
+	return append(vs, config.EnvoyV138+backport46952)
+}
+
+// envoyVersion is a matrix entry's Envoy version (envoy.version), and
+// whether the model plays the #45355 backport.
+func envoyVersion(entry string) (version string, backport45355 bool) {
+	version, found := strings.CutSuffix(entry, backport46952)
+	return version, found
+}
+
+// onEnvoy138 reports whether a matrix entry is an Envoy 1.38 topology.
+func onEnvoy138(entry string) bool {
+	v, _ := envoyVersion(entry)
+	return v == config.EnvoyV138
+}
+
+// forVersions runs a scenario once per matrix entry, as parallel subtests
+// named "envoy-<entry>": each builds its own stack with that version's
+// topology (envoy.version in both configs, envoy.CheckVersion) in front of
+// the model playing that version. Against E2E_ENVOY_URL only the external
+// Envoy's version runs (E2E_ENVOY_VERSION, default 1.40).
+func forVersions(t *testing.T, scenario func(t *testing.T, entry string)) {
+	t.Helper()
+	runVersions(t, true, scenario)
+}
+
+// forVersionsSerially is forVersions one entry at a time, for scenarios
+// that measure the whole process (goroutine counts).
+func forVersionsSerially(t *testing.T, scenario func(t *testing.T, entry string)) {
+	t.Helper()
+	runVersions(t, false, scenario)
+}
+
+func runVersions(t *testing.T, parallel bool, scenario func(t *testing.T, entry string)) {
+	t.Helper()
+	entries := matrix()
+	if externalURL() != "" {
+		v := os.Getenv(envoyVersionEnv)
+		if v == "" {
+			v = config.EnvoyV140
+		}
+		entries = []string{v}
+	}
+	for _, v := range entries {
+		t.Run("envoy-"+v, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
+			scenario(t, v)
+		})
+	}
+}
+
 // stack is one front door with its fakes.
 type stack struct {
-	t      *testing.T
-	url    string
-	fakes  map[string]fake
-	client openai.Client
-	http   *http.Client
-	model  *envoymodel.Model
+	t   *testing.T
+	url string
+	// version is the Envoy version of the topology and of the model;
+	// backport45355 has the model play 1.38 with the #45355 backport.
+	version       string
+	backport45355 bool
+	fakes         map[string]fake
+	client        openai.Client
+	http          *http.Client
+	model         *envoymodel.Model
 	// reqTimeout bounds one client request; zero means requestTimeout.
 	reqTimeout time.Duration
 
@@ -204,12 +274,13 @@ func Example_externalConfig() {
 }
 
 // newStack starts a stack, or attaches to E2E_ENVOY_URL.
-func newStack(t *testing.T, o stackOpts) *stack {
+func newStack(t *testing.T, entry string, o stackOpts) *stack {
 	t.Helper()
 	if u := externalURL(); u != "" {
 		return externalStack(t, u)
 	}
-	s := &stack{t: t, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	version, backport := envoyVersion(entry)
+	s := &stack{t: t, version: version, backport45355: backport, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	s.tel = o.telemetry
 	ports := map[string]string{}
 	for _, n := range providerNames {
@@ -259,17 +330,6 @@ func newStack(t *testing.T, o stackOpts) *stack {
 // answers it with no address without a lookup.
 const unresolvablePrimaryHost = "primary.invalid"
 
-// freePort is a loopback TCP port free when asked.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startFront parses cfgYAML, starts the real processor on ln and the Envoy
 // model in front of it with the envoy.yaml generated from that config.
 func (s *stack) startFront(ln net.Listener, cfgYAML string) {
@@ -282,19 +342,25 @@ func (s *stack) startFront(ln net.Listener, cfgYAML string) {
 func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	t := s.t
 	t.Helper()
-	cfg, err := config.Parse([]byte(envoyYAML))
+	cfg, err := s.parseConfig(envoyYAML)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	serverCfg, err := config.Parse([]byte(serverYAML))
+	serverCfg, err := s.parseConfig(serverYAML)
 	if err != nil {
 		t.Fatalf("server config: %v", err)
 	}
 	s.cfgYAML = serverYAML
 	// Every stack has its own unavailable listener: parallel stacks on the
 	// default port would collide, and the losers' providers with no healthy
-	// host would get no answer.
-	cfg.Envoy.UnavailablePort = freePort(t)
+	// host would get no answer. Its socket is bound here and handed to the
+	// model, so no other stack can take the port in between.
+	unavailable, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unavailable.Close() })
+	cfg.Envoy.UnavailablePort = unavailable.Addr().(*net.TCPAddr).Port
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config with unavailable_port %d: %v", cfg.Envoy.UnavailablePort, err)
 	}
@@ -302,8 +368,8 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	if err != nil {
 		t.Fatalf("envoy.Generate: %v", err)
 	}
-	if err := envoy.Check(yml); err != nil {
-		t.Fatalf("envoy.Check: %v", err)
+	if err := envoy.CheckVersion(yml, s.version); err != nil {
+		t.Fatalf("envoy.CheckVersion %s: %v", s.version, err)
 	}
 	// A fixed seed keeps recovery-share draws reproducible.
 	var rmu sync.Mutex
@@ -318,7 +384,8 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	}
 	s.serveGRPC(ln)
 	t.Cleanup(s.stopExtProc)
-	m, err := envoymodel.New(yml, envoymodel.Options{})
+	m, err := envoymodel.New(yml, envoymodel.Options{Version: s.version, Backport45355: s.backport45355,
+		Listeners: map[string]net.Listener{envoy.UnavailableListener: unavailable}})
 	if err != nil {
 		t.Fatalf("envoymodel.New: %v", err)
 	}
@@ -603,10 +670,24 @@ func (s *recordingStream) SendMsg(m any) error {
 // after the client has its answer (outcomes are recorded by then).
 const settle = 5 * time.Second
 
+// parseConfig parses a config of the stack with envoy.version set to the
+// stack's version.
+func (s *stack) parseConfig(cfgYAML string) (*config.Config, error) {
+	cfg, err := config.Parse([]byte(cfgYAML))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Envoy.Version = s.version
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("with envoy.version %q: %w", s.version, err)
+	}
+	return cfg, nil
+}
+
 // reload makes the server run cfgYAML (Envoy keeps its envoy.yaml).
 func (s *stack) reload(cfgYAML string) {
 	s.t.Helper()
-	cfg, err := config.Parse([]byte(cfgYAML))
+	cfg, err := s.parseConfig(cfgYAML)
 	if err != nil {
 		s.t.Fatalf("reload config: %v", err)
 	}

@@ -43,7 +43,7 @@ telemetry: {traces: {enabled: true}}
 func TestScenario_FailoverSignals(t *testing.T) {
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
 	tel, spans := tracedTelemetry(t)
-	s := newStack(t, stackOpts{telemetry: tel})
+	s := newStack(t, config.EnvoyV140, stackOpts{telemetry: tel})
 	s.needLocal("the server's in-process telemetry")
 	s.setFaults("primary", fakellm.Fault{Status: 429, RetryAfter: "20"})
 	s.mustOK(s.chat(option.WithHeader("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")), "secondary")

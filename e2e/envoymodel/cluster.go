@@ -13,6 +13,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	credinjectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/credential_injector/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
@@ -44,6 +45,14 @@ type cluster struct {
 	// retries counts them.
 	maxRetries int64
 	retries    atomic.Int64
+	// children, set on an aggregate cluster (envoy.clusters.aggregate),
+	// are the clusters it balances over, in priority order; their hosts
+	// serve its requests.
+	children []string
+	// retryPolicy is HttpProtocolOptions.retry_policy, nil when unset.
+	retryPolicy *routev3.RetryPolicy
+	// m resolves an aggregate's children.
+	m *Model
 }
 
 // priorityLevel is one priority of a load assignment: its lb_endpoints and
@@ -80,6 +89,11 @@ type endpoint struct {
 	network  string // "unix" for a pipe address, else "tcp"
 	hostname string
 	md       *corev3.Metadata
+	// cluster is the cluster whose load assignment holds the host (an
+	// aggregate's child); its connection settings and max_requests apply.
+	cluster *cluster
+	// priority is the host's priority in that cluster.
+	priority uint32
 }
 
 // connectError marks a failure to establish the upstream connection
@@ -95,13 +109,18 @@ var errNoHealthyUpstream = errors.New("no healthy upstream")
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
-	cl := &cluster{name: c.GetName(), connectTimeout: 5 * time.Second}
+	cl := &cluster{name: c.GetName(), connectTimeout: 5 * time.Second, m: m}
 	// cluster.proto connect_timeout, default 5s.
 	if d := c.GetConnectTimeout(); d != nil {
 		cl.connectTimeout = d.AsDuration()
 	}
-	if err := m.compileEndpoints(cl, c); err != nil {
+	if err := m.compileClusterType(cl, c); err != nil {
 		return nil, err
+	}
+	if cl.children == nil {
+		if err := m.compileEndpoints(cl, c); err != nil {
+			return nil, err
+		}
 	}
 	// upstream_impl.cc ClusterInfoImpl::ResourceManagers::load: defaults
 	// max_requests 1024, max_retries 3.
@@ -146,6 +165,10 @@ func (m *Model) compileCluster(c *clusterv3.Cluster) (*cluster, error) {
 		if e := hpo.GetExplicitHttpConfig(); e != nil && e.GetHttp2ProtocolOptions() != nil {
 			cl.h2 = true
 		}
+		// HttpProtocolOptions.retry_policy replaces the route's retry policy
+		// for requests whose first attempt goes to this cluster
+		// (router.cc Filter::getEffectiveRetryPolicy, present at f1dd21b16c).
+		cl.retryPolicy = hpo.GetRetryPolicy()
 		if hpo.GetAutoConfig() != nil {
 			// auto_config negotiates with ALPN; without TLS it is HTTP/1.1
 			// (source/common/http/mixed_conn_pool.cc).
@@ -339,7 +362,7 @@ func resolve(ctx context.Context, name string) []string {
 
 // hosts resolves a priority's endpoints into its hosts
 // (dns_cluster.cc: a name that does not resolve contributes no host).
-func (l *priorityLevel) hosts(ctx context.Context) []*endpoint {
+func (l *priorityLevel) hosts(ctx context.Context, c *cluster) []*endpoint {
 	var out []*endpoint
 	for _, e := range l.endpoints {
 		if !e.dns {
@@ -347,7 +370,7 @@ func (l *priorityLevel) hosts(ctx context.Context) []*endpoint {
 			if e.network == "tcp" {
 				addr = net.JoinHostPort(e.address, e.port)
 			}
-			out = append(out, &endpoint{addr: addr, network: e.network, hostname: e.hostname, md: e.md})
+			out = append(out, &endpoint{addr: addr, network: e.network, hostname: e.hostname, md: e.md, cluster: c, priority: l.priority})
 			continue
 		}
 		addrs := resolve(ctx, e.address)
@@ -355,30 +378,10 @@ func (l *priorityLevel) hosts(ctx context.Context) []*endpoint {
 			addrs = addrs[:1]
 		}
 		for _, a := range addrs {
-			out = append(out, &endpoint{addr: net.JoinHostPort(a, e.port), network: "tcp", hostname: e.hostname, md: e.md})
+			out = append(out, &endpoint{addr: net.JoinHostPort(a, e.port), network: "tcp", hostname: e.hostname, md: e.md, cluster: c, priority: l.priority})
 		}
 	}
 	return out
-}
-
-// pick chooses a host: the lowest priority that has any host serves, round
-// robin among its hosts (the default lb_policy ROUND_ROBIN). Envoy spreads
-// load over priorities by their health times the overprovisioning factor
-// (1.4, source/common/upstream/load_balancer_context_base / priority
-// load computation in load_balancer_impl.cc); with no health checks every
-// host is healthy, so a priority with any host takes all the load and an
-// empty one none: the model's all-or-nothing choice is exact for that case.
-// No host at any priority is errNoHealthyUpstream.
-func (c *cluster) pick(ctx context.Context) (*endpoint, error) {
-	for _, l := range c.levels {
-		hs := l.hosts(ctx)
-		if len(hs) == 0 {
-			continue
-		}
-		n := l.rr.Add(1) - 1
-		return hs[n%uint64(len(hs))], nil
-	}
-	return nil, errNoHealthyUpstream
 }
 
 func (c *cluster) close() {

@@ -1,14 +1,79 @@
-// Package envoymodel is a behavioural model of the parts of Envoy 1.40 that
-// llm-failover relies on (docs/design.md section 2), for tests where no Envoy binary
-// can run. It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
+// Package envoymodel is a behavioural model of the parts of Envoy 1.38, 1.39
+// and 1.40 that llm-failover relies on (docs/design.md section 2,
+// docs/compatibility.md), for tests where no Envoy binary can run.
+// Options.Version picks the version played (default 1.40). It reads an envoy.yaml into go-control-plane's bootstrapv3.Bootstrap,
 // serves the first HTTP connection manager listener on a loopback address
 // (Options.Listen) and every other HCM listener on its configured loopback
-// address (such as the "unavailable" listener provider clusters reach
+// address (or on a socket the caller bound for it, Options.Listeners) (such as the "unavailable" listener provider clusters reach
 // through a priority-1 endpoint), and talks real gRPC to the configured
 // ext_proc server and real HTTP to the clusters' endpoints.
 //
 // It is a test instrument, not a proxy: every modelled rule names the Envoy
 // source file or proto field it follows, and says "guess" where it guesses.
+//
+// What differs per version (version.go; release commits in the
+// wbpcode/envoy mirror: v1.38.0 f1dd21b16c, v1.39.0 8eea3285d6, 1.40 read at
+// 1.40.0-dev cb2a49b):
+//
+//   - Config a version lacks is refused at load, with its path: every field,
+//     typed_config type and enum value of the 1.40 API missing from the
+//     release's API (absent_api.txt, generated from envoy/apidata and kept
+//     equal to it by a test), such as RetryPolicy.refresh_cluster_on_retry
+//     on 1.38, even written as false, and the priority_group cluster
+//     specifier on 1.38 and 1.39.
+//
+//   - refresh_cluster_on_retry (1.39, 1.40): a retry re-runs the cluster
+//     specifier after the attempt count is incremented and before the
+//     x-envoy-attempt-count header is rewritten (router.cc doRetry,
+//     continueDoRetry), so a matcher keyed on that header sees the previous
+//     attempt's count. Only the matcher and priority_group refresh; a plain
+//     cluster and cluster_header (DynamicRouteEntry) keep their cluster. On
+//     1.38 a retry always reuses the first attempt's cluster.
+//
+//   - #45355 (in 1.39 and 1.40, not in v1.38.0): see the ext_proc item
+//     below. On 1.38 a STREAMED headers answer continues the held response
+//     headers at once (handleHeaderContinue at f1dd21b16c), unless the
+//     upstream body had already ended. Options.Backport45355 plays a 1.38.x
+//     build with the backport (#46952), whose presence in Istio 1.30's Envoy
+//     is unknown: the e2e matrix plays 1.38 both without it and with it.
+//
+//   - #44746 (in 1.39 and 1.40): the local reply for an upstream reset no
+//     longer shows the transport failure reason in its body; on 1.38 it
+//     does (", transport failure reason: delayed connect error: Connection
+//     refused"). The response code details name it on every version.
+//
+//   - #44819 (in 1.39 and 1.40): a HeaderMatcher (route match headers,
+//     retriable_headers) matches a header sent several times value by
+//     value; on 1.38 it matches the values joined with ",".
+//
+// The same on every version:
+//
+//   - The matcher cluster specifier (matcher.go): a matcher_tree on
+//     HttpRequestHeaderMatchInput (every value of the header joined with
+//     ","), exact_match_map, nested matchers, on_no_match (a key found whose
+//     nested matcher does not match falls through to the enclosing
+//     on_no_match), ClusterAction leaves. Nothing matched on the route's
+//     evaluation leaves no cluster (503 cluster_not_found); on a refresh it
+//     keeps the previous cluster. Other matcher shapes are load errors.
+//   - cluster_header: the header's first value names the cluster; none or an
+//     unknown name is a 503 cluster_not_found.
+//   - The aggregate cluster (priority.go; lb_policy CLUSTER_PROVIDED
+//     required): the children's priorities that have a host, linearized in
+//     child order; the host comes from the child (its metadata, hostname,
+//     protocol, connection pool and max_requests), while the upstream HTTP
+//     filters, xds.cluster_name, the retry policy of HttpProtocolOptions and
+//     the max_retries breaker are the aggregate's. A child aggregate is not
+//     modelled.
+//   - retry_priority envoy.retry_priorities.previous_priorities
+//     (update_frequency > 0): on retries, the priorities of the hosts
+//     attempted so far get no load; when none is left, the exclusions are
+//     cleared and the load wraps around to the first priority. It applies
+//     to any cluster: a provider cluster's priority-1 endpoint takes a
+//     retry. Other retry priorities are load errors.
+//   - HttpProtocolOptions.retry_policy of the first attempt's cluster
+//     replaces the route's retry policy (router.cc getEffectiveRetryPolicy)
+//     except per_try_timeout, which stays the route's (finalTimeout).
+//
 // What it models:
 //
 //   - HCM: the downstream remote address (the source.address attribute:
@@ -55,14 +120,16 @@
 //     client at once through the HCM encoder filters and is never retried
 //     (ext_proc.cc sendImmediateResponse, upstream_request.cc
 //     UpstreamFilterManager::sendLocalReply).
-//     STREAMED response bodies follow Envoy #45355 (processor_state.cc
+//     On 1.39 and 1.40, STREAMED response bodies follow Envoy #45355 (processor_state.cc
 //     handleHeaderContinue): a headers answer does not release the held
 //     response headers; they go on with the first answered body chunk, or
 //     when the gRPC stream ends (onGrpcClose, failure_mode_allow), after
 //     which chunks pass unprocessed. Until then the router has not seen the
 //     headers: per_try_timeout runs and an upstream reset is retried.
-//   - Router: cluster, weighted_clusters and the priority_group cluster
-//     specifier plugin with its metadata override; retry_policy (retry_on 5xx,
+//   - Router: cluster, cluster_header, weighted_clusters (refused with
+//     refresh_cluster_on_retry: #44823's refresh is not modelled), the
+//     matcher cluster specifier plugin and, on 1.40, the priority_group
+//     plugin with its metadata override; retry_policy (retry_on 5xx,
 //     gateway-error, reset, connect-failure, retriable-status-codes,
 //     retriable-headers, envoy-ratelimited; num_retries; jittered backoff;
 //     per_try_timeout; refresh_cluster_on_retry); a response with
@@ -136,7 +203,8 @@
 // as spurious, stricter than Envoy, which ignores it without
 // max_message_timeout), Envoy's exact gRPC error messages (the model's come
 // from grpc-go, after the same ext_proc_error_gRPC_error_<code> prefix),
-// rate_limited_retry_back_off, retry host predicates and priorities,
+// rate_limited_retry_back_off, retry host predicates, retry priorities
+// other than previous_priorities, named cluster_specifier_plugins,
 // x-envoy-retry-grpc-on, internal_address_config (every request is treated as
 // external), the ext_proc stream close optimization (a stream stays open
 // until its HTTP stream ends, so the model counts streams at least as long

@@ -144,6 +144,16 @@ func (p *extProc) encode(h *headerMap, src bodySource, endStream bool) (*headerM
 			if hb == nil {
 				hb = p.startPump(src)
 			}
+			if !p.rs.m.holdHeaders45355 && !hb.complete() {
+				// Without #45355 (v1.38.0, processor_state.cc
+				// handleHeaderContinue at f1dd21b16c: sendBufferedDataInStreamedMode
+				// then continueIfNecessary) the headers answer continues the
+				// held headers at once; the chunks follow as they are
+				// answered. Only a body that already ended
+				// (complete_body_available_: handleCompleteBodyAvailable
+				// does not continue) keeps them held until its chunk's answer.
+				return h, hb, nil
+			}
 			return p.holdUntilReleased(h, hb)
 		}
 	}
@@ -278,6 +288,19 @@ func (b *heldBody) pump() {
 			return
 		}
 	}
+}
+
+// complete reports whether the upstream body's end is queued (Envoy's
+// complete_body_available_).
+func (b *heldBody) complete() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, hc := range b.queue {
+		if hc.eos {
+			return true
+		}
+	}
+	return false
 }
 
 // take returns the oldest queued chunk, if any.

@@ -125,7 +125,7 @@ func (m *Model) compileExtProc(name string, pb *extprocv3.ExternalProcessor) (*e
 		// names), never off the loopback network.
 		target = "passthrough:///" + ec.cluster
 		dialOpts = append(dialOpts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			ep, err := cl.pick(ctx)
+			ep, err := cl.pick(cl.prioritySet(ctx), nil)
 			if err != nil {
 				return nil, err
 			}

@@ -223,9 +223,17 @@ type params struct {
 	// UnavailablePort adds a second listener on 127.0.0.1 answering every
 	// request with a direct_response 503.
 	UnavailablePort int
+	// Listeners are Options.Listeners.
+	Listeners map[string]net.Listener
 	// MaxRetries sets circuit_breakers max_retries on a provider cluster.
-	MaxRetries       map[string]int
-	NoRefresh        bool
+	MaxRetries map[string]int
+	NoRefresh  bool
+	// Version is Options.Version; Cluster, when set, replaces the
+	// priority_group specifier with a plain cluster (for 1.38 and 1.39,
+	// which lack priority_group).
+	Version          string
+	Backport45355    bool
+	Cluster          string
 	NoAttemptFilters bool
 	// Injector adds an upstream filter (YAML list item indented by eight
 	// spaces, see injectorYAML) to a provider cluster, after the attempt
@@ -293,7 +301,12 @@ static_resources:
 {{- if .PerTry}}
                     per_try_timeout: {{.PerTry}}
 {{- end}}
-                    refresh_cluster_on_retry: {{not .NoRefresh}}
+{{- if not .NoRefresh}}
+                    refresh_cluster_on_retry: true
+{{- end}}
+{{- if .Cluster}}
+                  cluster: {{.Cluster}}
+{{- else}}
                   inline_cluster_specifier_plugin:
                     extension:
                       name: envoy.router.cluster_specifier_plugin.priority_group
@@ -303,6 +316,7 @@ static_resources:
                         priority_groups:
 {{- range .Groups}}
                         - {name: {{.}}, clusters: [{cluster_name: {{.}}, weight: 1}]}
+{{- end}}
 {{- end}}
           http_filters:
           - name: envoy.filters.http.ext_proc
@@ -421,7 +435,7 @@ func renderYAML(t *testing.T, p params) []byte {
 
 func startModel(t *testing.T, p params) *Model {
 	t.Helper()
-	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t)})
+	m, err := New(renderYAML(t, p), Options{Logger: testLogger(t), Version: p.Version, Backport45355: p.Backport45355, Listeners: p.Listeners})
 	if err != nil {
 		t.Fatalf("New: %v\n%s", err, renderYAML(t, p))
 	}

@@ -20,6 +20,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/grpc"
+	"sigs.k8s.io/yaml"
 )
 
 // Options configures a Model. The zero value works.
@@ -32,10 +33,30 @@ type Options struct {
 	// Rand returns random values for the cluster specifier and the retry
 	// backoff jitter; nil uses math/rand/v2.
 	Rand func() uint64
+	// Version is the Envoy version played: "1.38", "1.39" or "1.40"
+	// (Versions); empty means "1.40". A config setting a field or
+	// typed_config type or enum value the version lacks (absent_api.txt) is
+	// refused, and the rules that differ between versions follow the
+	// version (see doc.go).
+	Version string
+	// Backport45355 plays, on "1.38", a 1.38.x build carrying the backport
+	// (#46952) of Envoy #45355: a STREAMED headers answer does not continue
+	// the held response headers, as on 1.39 and 1.40. v1.38.0 itself lacks
+	// it; whether Istio 1.30's Envoy has it is not known. Ignored on other
+	// versions, which have it.
+	Backport45355 bool
+	// Listeners are sockets already bound for the bootstrap's other
+	// listeners, by listener name, served instead of binding the
+	// listener's configured address (whose port must be the socket's).
+	// Tests bind 127.0.0.1:0 first and write the port into the config, so
+	// parallel tests never race for a port. Close closes those served; if
+	// New fails, the caller closes them.
+	Listeners map[string]net.Listener
 
 	// listener, when set, picks the listener to model by name (the other
-	// listeners' models are made this way).
+	// listeners' models are made this way); ln, when set, is its socket.
 	listener string
+	ln       net.Listener
 }
 
 // Model is a running model of one Envoy listener.
@@ -55,6 +76,15 @@ type Model struct {
 	suppressEnvoyHeaders bool
 	// Warnings lists the configuration the model does not model.
 	Warnings []string
+	// version is Options.Version with the default applied.
+	version string
+	// holdHeaders45355: a STREAMED headers answer leaves the response
+	// headers held (Envoy #45355, in 1.39.0 and later).
+	holdHeaders45355 bool
+	// matchers and priorityGroups are the routes' compiled inline cluster
+	// specifier plugins, by route action.
+	matchers       map[*routev3.RouteAction]*clusterMatcher
+	priorityGroups map[*routev3.RouteAction]*priorityGroupSpec
 
 	ln  net.Listener
 	srv *http.Server
@@ -73,18 +103,53 @@ func New(envoyYAML []byte, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewFromBootstrap(boot, opts)
+	version, err := optsVersion(opts)
+	if err != nil {
+		return nil, err
+	}
+	// The YAML itself is checked, so a field the version lacks is refused
+	// even when written at its default value.
+	j, err := yaml.YAMLToJSON(envoyYAML)
+	if err != nil {
+		return nil, fmt.Errorf("envoymodel: yaml: %w", err)
+	}
+	if err := checkVersionFields(version, boot.ProtoReflect().Descriptor(), j); err != nil {
+		return nil, err
+	}
+	return newModel(boot, opts, version)
 }
 
-// NewFromBootstrap builds a model from a decoded bootstrap and starts serving.
+// NewFromBootstrap builds a model from a decoded bootstrap and starts
+// serving. A field the version lacks is found only when it holds a
+// non-default value: New, reading the YAML, is stricter.
 func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error) {
+	version, err := optsVersion(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersionMessage(version, boot); err != nil {
+		return nil, err
+	}
+	return newModel(boot, opts, version)
+}
+
+func optsVersion(opts Options) (string, error) {
+	if opts.Version == "" {
+		return Version140, nil
+	}
+	return opts.Version, checkVersionName(opts.Version)
+}
+
+func newModel(boot *bootstrapv3.Bootstrap, opts Options, version string) (*Model, error) {
 	m := &Model{
-		listenerName: opts.listener,
-		log:          opts.Logger,
-		rand:         opts.Rand,
-		clusters:     map[string]*cluster{},
-		bufferLimit:  1 << 20,
-		conns:        map[string]*grpc.ClientConn{},
+		version:          version,
+		holdHeaders45355: version != Version138 || opts.Backport45355,
+		listenerName:     opts.listener,
+		log:              opts.Logger,
+		rand:             opts.Rand,
+		clusters:         map[string]*cluster{},
+		bufferLimit:      1 << 20,
+		conns:            map[string]*grpc.ClientConn{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -94,16 +159,22 @@ func NewFromBootstrap(boot *bootstrapv3.Bootstrap, opts Options) (*Model, error)
 	}
 	if err := m.compile(boot); err != nil {
 		m.closeConns()
+		if opts.ln != nil {
+			_ = opts.ln.Close()
+		}
 		return nil, err
 	}
 	addr := opts.Listen
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		m.closeConns()
-		return nil, fmt.Errorf("envoymodel: listen: %w", err)
+	ln := opts.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			m.closeConns()
+			return nil, fmt.Errorf("envoymodel: listen: %w", err)
+		}
 	}
 	m.ln = ln
 	var protos http.Protocols
@@ -133,7 +204,15 @@ func (m *Model) serveOtherListeners(boot *bootstrapv3.Bootstrap, opts Options) {
 			m.warn("listener %q: %v; not served", l.GetName(), err)
 			continue
 		}
-		o, err := NewFromBootstrap(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, listener: l.GetName()})
+		ln := opts.Listeners[l.GetName()]
+		if ln != nil {
+			if _, port, _ := net.SplitHostPort(ln.Addr().String()); port != itoa(int64(sa.GetPortValue())) {
+				m.warn("listener %q: the socket given (%s) is not on its port %d; not served", l.GetName(), ln.Addr(), sa.GetPortValue())
+				_ = ln.Close()
+				continue
+			}
+		}
+		o, err := newModel(boot, Options{Listen: addr, Logger: opts.Logger, Rand: opts.Rand, Version: m.version, Backport45355: opts.Backport45355, listener: l.GetName(), ln: ln}, m.version)
 		if err != nil {
 			m.warn("listener %q not served: %v", l.GetName(), err)
 			continue
@@ -203,6 +282,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 		}
 		m.clusters[cl.name] = cl
 	}
+	if err := m.checkAggregates(); err != nil {
+		return err
+	}
 	if err := m.compileUpstreamFilters(); err != nil {
 		return err
 	}
@@ -246,6 +328,9 @@ func (m *Model) compile(boot *bootstrapv3.Bootstrap) error {
 	m.routes = m.hcm.GetRouteConfig()
 	if m.routes == nil {
 		return errors.New("envoymodel: only an inline route_config is modelled (no RDS)")
+	}
+	if err := m.compileRoutes(); err != nil {
+		return err
 	}
 	lrc, err := compileLocalReply(m.hcm.GetLocalReplyConfig())
 	if err != nil {

@@ -497,3 +497,34 @@ func TestModel_InitialMetadataAndRequestID(t *testing.T) {
 		t.Errorf("x-request-id = %q, want a generated UUID", id)
 	}
 }
+
+// TestModel_GivenListenerSocket verifies Options.Listeners: a socket bound
+// by the caller serves that listener, and one on another port than the
+// listener's is refused with a warning, the listener not served.
+func TestModel_GivenListenerSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, ep, _ := startExtProc(t, continueAll)
+	startModel(t, params{ExtProc: ep, Groups: []string{"a"}, UnavailablePort: port, Listeners: map[string]net.Listener{"unavailable": ln}})
+	resp, err := http.Get("http://" + ln.Addr().String() + "/x")
+	if err != nil {
+		t.Fatalf("GET on the given socket: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("status %d, want the unavailable listener's 503", resp.StatusCode)
+	}
+
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := startModel(t, params{ExtProc: ep, Groups: []string{"a"}, UnavailablePort: port, Listeners: map[string]net.Listener{"unavailable": other}})
+	if !strings.Contains(strings.Join(m2.Warnings, "\n"), "is not on its port") {
+		t.Errorf("warnings %q, want the port mismatch", m2.Warnings)
+	}
+}

@@ -1,14 +1,18 @@
 package envoymodel
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherspecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/matcher/v3"
 	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 var (
@@ -72,7 +76,7 @@ func (m *Model) selectVirtualHost(authority string) *routev3.VirtualHost {
 
 // matchRoute returns the first route of vh matching h
 // (config_impl.cc RouteEntryImplBase::matchRoute: path specifier, then headers).
-func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
+func matchRoute(vh *routev3.VirtualHost, h *headerMap, individually bool) *routev3.Route {
 	path := h.value(":path")
 	pathOnly := path
 	if i := strings.IndexAny(pathOnly, "?#"); i >= 0 {
@@ -103,7 +107,7 @@ func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
 			continue
 		}
 		for _, hm := range mt.GetHeaders() {
-			if !matchHeader(hm, h) {
+			if !matchHeader(hm, h, individually) {
 				ok = false
 				break
 			}
@@ -115,33 +119,64 @@ func matchRoute(vh *routev3.VirtualHost, h *headerMap) *routev3.Route {
 	return nil
 }
 
-// matchHeader is a subset of HeaderMatcher (present_match, string_match,
-// exact_match, prefix_match, invert_match).
-func matchHeader(hm *routev3.HeaderMatcher, h *headerMap) bool {
-	v, has := h.get(strings.ToLower(hm.GetName()))
-	var ok bool
+// matchHeader is HeaderUtility's HeaderMatcher (header_utility.h at
+// f1dd21b16c and 8eea3285d6) for present_match, string_match, exact_match,
+// prefix_match and no specifier (present): a missing header matches only a
+// present matcher whose present equals invert_match, unless
+// treat_missing_header_as_empty, which matches "" instead. A header with
+// several values is matched, on 1.38, as its values joined with ","
+// (matchesHeaders, getAllOfHeaderAsString) and, from 1.39, value by value,
+// any value matching (matchesHeadersIndividually, #44819, runtime guard
+// match_headers_individually default on). Other specifiers never match.
+func matchHeader(hm *routev3.HeaderMatcher, h *headerMap, individually bool) bool {
+	name := strings.ToLower(hm.GetName())
+	var vals []string
+	for _, e := range h.kv {
+		if e.k == name {
+			vals = append(vals, e.v)
+		}
+	}
+	invert, treatMissing := hm.GetInvertMatch(), hm.GetTreatMissingHeaderAsEmpty()
+	present, isPresent := true, false
+	var spec func(v string) bool
 	switch s := hm.GetHeaderMatchSpecifier().(type) {
 	case *routev3.HeaderMatcher_PresentMatch:
-		ok = has == s.PresentMatch
-		if hm.GetInvertMatch() {
-			ok = !ok
-		}
-		return ok
-	case *routev3.HeaderMatcher_StringMatch:
-		ok = has && stringMatch(s.StringMatch, v)
-	case *routev3.HeaderMatcher_ExactMatch:
-		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated exact_match, so the model must too
-		ok = has && v == s.ExactMatch
-	case *routev3.HeaderMatcher_PrefixMatch:
-		//lint:ignore SA1019 Envoy 1.40 still matches the deprecated prefix_match, so the model must too
-		ok = has && strings.HasPrefix(v, s.PrefixMatch)
+		present, isPresent = s.PresentMatch, true
 	case nil:
-		ok = has
+		isPresent = true
+	case *routev3.HeaderMatcher_StringMatch:
+		spec = func(v string) bool { return stringMatch(s.StringMatch, v) }
+	case *routev3.HeaderMatcher_ExactMatch:
+		//lint:ignore SA1019 Envoy still matches the deprecated exact_match, so the model must too
+		spec = func(v string) bool { return v == s.ExactMatch }
+	case *routev3.HeaderMatcher_PrefixMatch:
+		//lint:ignore SA1019 Envoy still matches the deprecated prefix_match, so the model must too
+		spec = func(v string) bool { return strings.HasPrefix(v, s.PrefixMatch) }
+	default:
+		spec = func(string) bool { return false }
 	}
-	if hm.GetInvertMatch() {
-		ok = !ok
+	if isPresent {
+		// HeaderDataPresentMatch::matchesHeaders (also used individually).
+		if len(vals) == 0 && !treatMissing {
+			return invert == present
+		}
+		return present != invert
 	}
-	return ok
+	if len(vals) == 0 {
+		if !treatMissing {
+			return false
+		}
+		return spec("") != invert
+	}
+	if !individually {
+		return spec(strings.Join(vals, ",")) != invert
+	}
+	for _, v := range vals {
+		if spec(v) {
+			return !invert
+		}
+	}
+	return invert
 }
 
 func stringMatch(sm *matcherv3.StringMatcher, v string) bool {
@@ -248,4 +283,83 @@ func pickWeighted(g *pgv3.PriorityGroup, random uint64) string {
 		begin = end
 	}
 	return ""
+}
+
+// compileRoutes runs at load over the route configuration: it compiles
+// each route's inline cluster specifier plugin (matcher, or priority_group
+// where the version has it) and refuses what the model does not model:
+// other plugins, named cluster_specifier_plugin references, retry
+// priorities other than previous_priorities, and weighted_clusters with
+// refresh_cluster_on_retry (WeightedClusterEntry::refreshRouteCluster,
+// #44823, avoids the entries already used: not modelled).
+func (m *Model) compileRoutes() error {
+	m.matchers = map[*routev3.RouteAction]*clusterMatcher{}
+	m.priorityGroups = map[*routev3.RouteAction]*priorityGroupSpec{}
+	clusterRefresh := false
+	for _, cl := range m.clusters {
+		if cl.retryPolicy != nil {
+			if _, err := compileRetryPriority(cl.retryPolicy.GetRetryPriority()); err != nil {
+				return fmt.Errorf("envoymodel: cluster %q: retry_policy: %w", cl.name, err)
+			}
+			clusterRefresh = clusterRefresh || cl.retryPolicy.GetRefreshClusterOnRetry()
+		}
+	}
+	var errs []error
+	for _, vh := range m.routes.GetVirtualHosts() {
+		if _, err := compileRetryPriority(vh.GetRetryPolicy().GetRetryPriority()); err != nil {
+			errs = append(errs, fmt.Errorf("envoymodel: virtual host %q: retry_policy: %w", vh.GetName(), err))
+		}
+		for i, r := range vh.GetRoutes() {
+			ra := r.GetRoute()
+			if ra == nil {
+				continue
+			}
+			where := fmt.Sprintf("envoymodel: virtual host %q route %d (%q)", vh.GetName(), i, r.GetName())
+			rp := ra.GetRetryPolicy()
+			if rp == nil {
+				rp = vh.GetRetryPolicy()
+			}
+			if _, err := compileRetryPriority(ra.GetRetryPolicy().GetRetryPriority()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: retry_policy: %w", where, err))
+			}
+			switch cs := ra.GetClusterSpecifier().(type) {
+			case *routev3.RouteAction_WeightedClusters:
+				if rp.GetRefreshClusterOnRetry() || clusterRefresh {
+					errs = append(errs, fmt.Errorf("%s: weighted_clusters with refresh_cluster_on_retry is not modelled", where))
+				}
+			case *routev3.RouteAction_ClusterSpecifierPlugin:
+				errs = append(errs, fmt.Errorf("%s: cluster_specifier_plugin %q: named plugins are not modelled", where, cs.ClusterSpecifierPlugin))
+			case *routev3.RouteAction_InlineClusterSpecifierPlugin:
+				ext := cs.InlineClusterSpecifierPlugin.GetExtension()
+				tc := ext.GetTypedConfig()
+				pg := &pgv3.PriorityGroupClusterSpecifier{}
+				mc := &matcherspecv3.MatcherClusterSpecifier{}
+				switch {
+				case tc != nil && tc.MessageIs(mc):
+					cm, err := compileClusterSpecifierMatcher(tc, mc)
+					if err != nil {
+						errs = append(errs, fmt.Errorf("%s: %s: %w", where, ext.GetName(), err))
+						continue
+					}
+					m.matchers[ra] = cm
+				case tc != nil && tc.MessageIs(pg):
+					if err := tc.UnmarshalTo(pg); err != nil {
+						errs = append(errs, fmt.Errorf("%s: %s: %w", where, ext.GetName(), err))
+						continue
+					}
+					m.priorityGroups[ra] = &priorityGroupSpec{pb: pg}
+				default:
+					errs = append(errs, fmt.Errorf("%s: cluster specifier plugin %q is not modelled", where, ext.GetName()))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func compileClusterSpecifierMatcher(tc *anypb.Any, mc *matcherspecv3.MatcherClusterSpecifier) (*clusterMatcher, error) {
+	if err := tc.UnmarshalTo(mc); err != nil {
+		return nil, err
+	}
+	return compileClusterMatcher(mc)
 }

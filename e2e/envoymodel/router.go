@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -24,6 +25,9 @@ type retryPolicy struct {
 	perTry      time.Duration
 	base, max   time.Duration
 	refresh     bool
+	// priorityUpdateFrequency is the previous_priorities retry priority's
+	// update_frequency; 0 without a retry priority.
+	priorityUpdateFrequency int
 }
 
 // compileRetry follows route_components.proto RetryPolicy and
@@ -62,6 +66,8 @@ func compileRetry(rp *routev3.RetryPolicy) *retryPolicy {
 		p.max = 10 * p.base
 	}
 	p.refresh = rp.GetRefreshClusterOnRetry()
+	// Checked at load (checkRetryPolicy): only previous_priorities.
+	p.priorityUpdateFrequency, _ = compileRetryPriority(rp.GetRetryPriority())
 	return p
 }
 
@@ -113,7 +119,7 @@ func removeRetryHeaders(h *headerMap) {
 }
 
 // retryOnHeaders is retry_state_impl.cc wouldRetryFromHeaders.
-func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
+func (p *retryPolicy) retryOnHeaders(h *headerMap, individually bool) bool {
 	// A response carrying x-envoy-ratelimited (from an upstream Envoy) is
 	// retried only with retry_on envoy-ratelimited.
 	if h.has("x-envoy-ratelimited") {
@@ -134,7 +140,7 @@ func (p *retryPolicy) retryOnHeaders(h *headerMap) bool {
 	}
 	if p.on["retriable-headers"] {
 		for _, hm := range p.headers {
-			if matchHeader(hm, h) {
+			if matchHeader(hm, h, individually) {
 				return true
 			}
 		}
@@ -198,9 +204,32 @@ type attemptResult struct {
 // retry_state_impl.cc deciding retries.
 func (rs *stream) retryLoop(body []byte) *response {
 	ra := rs.route.GetRoute()
+	first := rs.m.clusters[rs.clusterName]
+	if first == nil {
+		// router.cc decodeHeaders: cluster not found (an unknown name, or the
+		// empty name of a matcher that matched nothing) ->
+		// cluster_not_found_response_code (default 503), never retried.
+		code := 503
+		if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_NOT_FOUND {
+			code = 404
+		} else if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
+			code = 500
+		}
+		return localReply(code, "cluster_not_found", "")
+	}
+	// The route's retry policy (the virtual host's when the route has none)
+	// gives per_try_timeout (router.cc FilterUtility::finalTimeout reads
+	// route.retryPolicy()); everything else comes from the effective policy,
+	// the first attempt's cluster's HttpProtocolOptions.retry_policy when it
+	// has one (router.cc Filter::getEffectiveRetryPolicy, used by
+	// createRetryState and, from 8eea3285d6, for cross_cluster_retry_).
 	rpb := ra.GetRetryPolicy()
 	if rpb == nil {
 		rpb = rs.vhost.GetRetryPolicy()
+	}
+	routePerTry := compileRetry(rpb).perTry
+	if first.retryPolicy != nil {
+		rpb = first.retryPolicy
 	}
 	// route timeout: default 15s, 0 disables (route_components.proto
 	// RouteAction.timeout). The model applies it up to the response headers
@@ -224,6 +253,7 @@ func (rs *stream) retryLoop(body []byte) *response {
 		h.del("x-envoy-upstream-rq-timeout-ms")
 	}
 	pol := compileRetry(rpb)
+	pol.perTry = routePerTry
 	if v, ok := h.get("x-envoy-upstream-rq-per-try-timeout-ms"); ok {
 		if n, err := strconv.ParseUint(v, 10, 63); err == nil {
 			pol.perTry = time.Duration(n) * time.Millisecond
@@ -245,6 +275,11 @@ func (rs *stream) retryLoop(body []byte) *response {
 		pol.fromRequestHeaders(h)
 	} else {
 		removeRetryHeaders(h)
+	}
+	// The retry priority lives in the retry state (retry_state_impl.cc),
+	// made only when a retry_on policy is set.
+	if len(pol.on) > 0 && pol.priorityUpdateFrequency > 0 {
+		rs.retryPriority = &previousPriorities{updateFrequency: pol.priorityUpdateFrequency}
 	}
 	var deadline time.Time
 	if global > 0 {
@@ -294,28 +329,22 @@ func (rs *stream) retryLoop(body []byte) *response {
 	}
 	for attempt := 1; ; attempt++ {
 		rs.attempt = attempt
-		// refresh_cluster_on_retry re-runs the cluster specifier on every
-		// retry (router.cc doRetry -> route_entry_->refreshRouteCluster);
-		// without it a retry reuses the first cluster.
+		// refresh_cluster_on_retry (1.39 on) re-runs the cluster specifier on
+		// every retry (router.cc doRetry, after attempt_count_++ and before
+		// continueDoRetry rewrites x-envoy-attempt-count, so a matcher on
+		// that header sees the previous attempt's count); without it a retry
+		// reuses the first cluster.
 		if attempt > 1 && pol.refresh {
-			rs.clusterName = rs.clusterFor(attempt)
+			rs.refreshCluster(attempt)
 		}
-		cl := rs.m.clusters[rs.clusterName]
-		if cl == nil && attempt > 1 {
+		cl := first
+		if attempt > 1 {
+			cl = rs.m.clusters[rs.clusterName]
+		}
+		if cl == nil {
 			// router.cc doRetry: a cluster gone on a retry is answered with
 			// sendNoHealthyUpstreamResponse.
 			return noHealthyUpstream()
-		}
-		if cl == nil {
-			// router.cc: cluster not found -> cluster_not_found_response_code
-			// (default 503), never retried.
-			code := 503
-			if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_NOT_FOUND {
-				code = 404
-			} else if ra.GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
-				code = 500
-			}
-			return localReply(code, "cluster_not_found", "")
 		}
 		if breaker == nil {
 			breaker = cl
@@ -333,7 +362,7 @@ func (rs *stream) retryLoop(body []byte) *response {
 		case res.final:
 			return res.resp
 		case res.resp != nil:
-			if pol.retryOnHeaders(res.resp.headers) && mayRetry() {
+			if pol.retryOnHeaders(res.resp.headers, rs.m.matchHeadersIndividually()) && mayRetry() {
 				res.resp.body.close()
 				if !rs.sleep(pol.backoff(attempt, rs.m.rand), deadline) {
 					return localReply(504, "upstream_response_timeout", "upstream request timeout")
@@ -365,8 +394,19 @@ func (rs *stream) retryLoop(body []byte) *response {
 				// router.cc onResponseTimeout: details upstream_response_timeout.
 				return localReply(504, "upstream_response_timeout", "upstream request timeout")
 			case failConnect:
-				return localReply(503, "upstream_reset_before_response_started{connection_failure}",
-					"upstream connect error or disconnect/reset before headers. "+retried+"reset reason: connection failure")
+				// The details name the transport failure reason on every
+				// version; the body does only on 1.38: #44746
+				// (hide_transport_failure_reason_in_response_body) is in
+				// 8eea3285d6, not in f1dd21b16c.
+				details := "upstream_reset_before_response_started{connection_failure}"
+				body := "upstream connect error or disconnect/reset before headers. " + retried + "reset reason: connection failure"
+				if res.reason != "" {
+					details = "upstream_reset_before_response_started{connection_failure|" + strings.ReplaceAll(res.reason, " ", "_") + "}"
+					if rs.m.version == Version138 {
+						body += ", transport failure reason: " + res.reason
+					}
+				}
+				return localReply(503, details, body)
 			case failOverflow:
 				// The connection pool refused the request (max_requests):
 				// never retried; x-envoy-overloaded is added unless
@@ -418,7 +458,15 @@ const (
 // upstream HTTP exchange, and the upstream filters on the response headers.
 func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.Duration, deadline time.Time) attemptResult {
 	h := rs.reqHeaders // upstream filters mutate the router's map in place (docs/design.md, "Per-attempt rewrite")
-	ep, err := cl.pick(rs.ctx)
+	ps := cl.prioritySet(rs.ctx)
+	var excluded []bool
+	if attempt > 1 && rs.retryPriority != nil {
+		excluded = rs.retryPriority.determine(ps)
+	}
+	ep, err := cl.pick(ps, excluded)
+	if err == nil && rs.retryPriority != nil {
+		rs.retryPriority.onHostAttempted(ep)
+	}
 	if err != nil {
 		// router.cc createConnPoolOrHandleFailure -> sendNoHealthyUpstreamResponse:
 		// a 503 local reply "no healthy upstream", response flag UH, details
@@ -428,17 +476,22 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	if ep.network == "unix" {
 		// Pipe endpoints are modelled for the gRPC cluster only.
-		return attemptResult{fail: failConnect, reason: "pipe endpoints of HTTP clusters are not modelled"}
+		rs.log.Debug("pipe endpoints of HTTP clusters are not modelled: a connection failure", "cluster", cl.name)
+		return attemptResult{fail: failConnect}
 	}
 	// circuit_breakers max_requests: the request holds a slot while it is
 	// open (conn_pool_base.cc attachStreamToClient); past the limit the
-	// pool fails it with Overflow.
-	if cl.active.Add(1) > cl.maxRequests {
-		cl.active.Add(-1)
+	// pool fails it with Overflow. The pool, its limits and its protocol
+	// are those of the host's cluster: for an aggregate cluster, the child
+	// (cluster_manager_impl.cc takes the pool from host->cluster(), #11435;
+	// the aggregate docs: only max_retries is the aggregate's).
+	pool := ep.cluster
+	if pool.active.Add(1) > pool.maxRequests {
+		pool.active.Add(-1)
 		return attemptResult{fail: failOverflow}
 	}
 	var releaseOnce sync.Once
-	releaseSlot := func() { releaseOnce.Do(func() { cl.active.Add(-1) }) }
+	releaseSlot := func() { releaseOnce.Do(func() { pool.active.Add(-1) }) }
 	actx, cancel := context.WithCancel(rs.ctx)
 	var state atomic.Int32
 	timerFor := func(d time.Duration, s int32) *time.Timer {
@@ -540,7 +593,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 	}
 	req.ContentLength = int64(len(b))
 	sent := time.Now()
-	up, err := cl.transport.RoundTrip(req)
+	up, err := pool.transport.RoundTrip(req)
 	if err != nil {
 		k := timedOut()
 		cleanup()
@@ -549,7 +602,7 @@ func (rs *stream) doAttempt(cl *cluster, attempt int, body []byte, perTry time.D
 		}
 		var ce *connectError
 		if errors.As(err, &ce) {
-			return attemptResult{fail: failConnect, reason: ce.err.Error()}
+			return attemptResult{fail: failConnect, reason: transportFailureReason(ce.err)}
 		}
 		return attemptResult{fail: failReset, reason: err.Error()}
 	}
@@ -669,3 +722,27 @@ func (c *cleanupBody) close() {
 
 // dialAddr is the URL host of the endpoint.
 func (e *endpoint) dialAddr() string { return e.addr }
+
+// transportFailureReason is the connection's failure reason Envoy reports
+// for a failed connect: "delayed connect error: " and strerror(errno)
+// (connection_impl.cc ConnectionImpl::onWriteReady; the same text at
+// f1dd21b16c, 8eea3285d6 and cb2a49b). Guess: a loopback connect refused
+// may instead fail at once ("immediate connect error: ..."); the model
+// always says delayed. Other failures (the model refusing a host off the
+// loopback network, a connect timeout) give no reason.
+func transportFailureReason(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return ""
+	}
+	// Go's errno texts are glibc's strerror with a lower-case first letter.
+	msg := errno.Error()
+	if msg == "" {
+		return ""
+	}
+	return "delayed connect error: " + strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// matchHeadersIndividually: HeaderMatchers match a multi-valued header
+// value by value (#44819, in 8eea3285d6, not in f1dd21b16c).
+func (m *Model) matchHeadersIndividually() bool { return m.version != Version138 }

@@ -246,8 +246,8 @@ func TestModel_OtherListenerServesPriorityOneFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = ln.Close() })
 	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
 	b := startUpstream(t, okJSON(`"b"`))
 	srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
 		if phase == "route" {
@@ -261,7 +261,7 @@ func TestModel_OtherListenerServesPriorityOneFallback(t *testing.T) {
 		return continueAll(phase, req)
 	})
 	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": "127.0.0.1:1", "b": b.addr}, Groups: []string{"a"}, NumRetries: 1,
-		RetryOn: "reset,connect-failure,retriable-headers", UnavailablePort: port,
+		RetryOn: "reset,connect-failure,retriable-headers", UnavailablePort: port, Listeners: map[string]net.Listener{"unavailable": ln},
 		ClusterType: map[string]string{"a": "STRICT_DNS"},
 		Endpoints:   map[string]string{"a": endpointsYAML("a", "0", "provider.invalid:443", "1", fmt.Sprintf("127.0.0.1:%d", port))}})
 	got := post(t, m, "/v1/x", `{}`)

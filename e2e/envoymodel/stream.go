@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	pgv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/router/cluster_specifiers/priority_group/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -31,7 +31,8 @@ type stream struct {
 	downstream string
 	vhost      *routev3.VirtualHost
 	route      *routev3.Route
-	pg         *priorityGroupSpec
+	// retryPriority is the retry state's previous_priorities, nil without.
+	retryPriority *previousPriorities
 	// clusterName is the route's cluster for the current attempt.
 	clusterName string
 	attempt     int
@@ -107,57 +108,80 @@ func (rs *stream) mergeMD(ns string, s *structValue) {
 func (rs *stream) routeName() string { return rs.route.GetName() }
 
 // selectRoute (re)runs route matching and the cluster specifier
-// (source/common/router/config_impl.cc; clear_route_cache re-runs it).
+// (source/common/router/config_impl.cc; clear_route_cache re-runs it). A
+// cluster specifier plugin makes a new route entry each time, so a matcher
+// that matches nothing now leaves no cluster, whatever it matched before.
 func (rs *stream) selectRoute() {
 	rs.vhost = rs.m.selectVirtualHost(rs.reqHeaders.value(":authority"))
-	rs.route, rs.pg, rs.clusterName = nil, nil, ""
+	rs.route, rs.clusterName = nil, ""
 	if rs.vhost == nil {
 		return
 	}
-	rs.route = matchRoute(rs.vhost, rs.reqHeaders)
-	ra := rs.route.GetRoute()
-	if ra == nil {
+	rs.route = matchRoute(rs.vhost, rs.reqHeaders, rs.m.matchHeadersIndividually())
+	if rs.route.GetRoute() == nil {
 		return
 	}
-	rs.clusterName = rs.clusterFor(max(rs.attempt, 1))
+	rs.clusterName, _ = rs.evalClusterSpecifier(max(rs.attempt, 1))
 }
 
-// clusterFor evaluates the route's cluster specifier for an attempt.
-func (rs *stream) clusterFor(attempt int) string {
+// evalClusterSpecifier evaluates the route's cluster specifier for an
+// attempt; false when it names no cluster.
+func (rs *stream) evalClusterSpecifier(attempt int) (string, bool) {
 	ra := rs.route.GetRoute()
 	switch cs := ra.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:
-		return cs.Cluster
+		return cs.Cluster, true
 	case *routev3.RouteAction_ClusterHeader:
-		return rs.reqHeaders.value(cs.ClusterHeader)
+		// header_cluster_specifier.cc HeaderClusterSpecifierPlugin::route:
+		// the header's first value, or no cluster.
+		v, ok := rs.reqHeaders.get(strings.ToLower(cs.ClusterHeader))
+		return v, ok
 	case *routev3.RouteAction_WeightedClusters:
 		var total uint64
 		for _, c := range cs.WeightedClusters.GetClusters() {
 			total += uint64(c.GetWeight().GetValue())
 		}
 		if total == 0 {
-			return ""
+			return "", false
 		}
 		v := rs.random % total
 		var begin uint64
 		for _, c := range cs.WeightedClusters.GetClusters() {
 			begin += uint64(c.GetWeight().GetValue())
 			if v < begin {
-				return c.GetName()
+				return c.GetName(), true
 			}
 		}
 	case *routev3.RouteAction_InlineClusterSpecifierPlugin:
-		if rs.pg == nil {
-			pb := &pgv3.PriorityGroupClusterSpecifier{}
-			if err := cs.InlineClusterSpecifierPlugin.GetExtension().GetTypedConfig().UnmarshalTo(pb); err != nil {
-				rs.log.Debug("cluster specifier plugin not modelled", "err", err)
-				return ""
-			}
-			rs.pg = &priorityGroupSpec{pb: pb}
+		if cm := rs.m.matchers[ra]; cm != nil {
+			return cm.match(rs.reqHeaders)
 		}
-		return rs.pg.selectCluster(attempt, rs.getMD, rs.random)
+		if pg := rs.m.priorityGroups[ra]; pg != nil {
+			c := pg.selectCluster(attempt, rs.getMD, rs.random)
+			return c, c != ""
+		}
 	}
-	return ""
+	return "", false
+}
+
+// refreshCluster is the retry's refreshRouteCluster
+// (conn_manager_impl.cc ActiveStream::refreshRouteCluster on the route
+// entry). Only the matcher (MatcherRouteEntry::refreshRouteCluster: no match
+// keeps the previous cluster) and, on 1.40, priority_group refresh; a plain
+// cluster, cluster_header (DynamicRouteEntry) and the other plugins
+// inherit the empty RouteEntryImplBase::refreshRouteCluster (config_impl.h)
+// and keep their cluster. weighted_clusters with refresh are refused at
+// load (checkRoutes).
+func (rs *stream) refreshCluster(attempt int) {
+	ra := rs.route.GetRoute()
+	if rs.m.matchers[ra] == nil && rs.m.priorityGroups[ra] == nil {
+		return
+	}
+	c, ok := rs.evalClusterSpecifier(attempt)
+	rs.log.Debug("retry refreshes the route's cluster", "attempt", attempt, "matched", ok, "cluster", c, "previous", rs.clusterName)
+	if ok {
+		rs.clusterName = c
+	}
 }
 
 // bufferLimit is the filter manager's buffer limit for the request body:

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/llm-failover/llm-failover/e2e/envoymodel"
@@ -21,6 +22,8 @@ func main() {
 	cfg := flag.String("c", "envoy.yaml", "path of the envoy.yaml to model")
 	listen := flag.String("listen", "127.0.0.1:10000", "listener address (the bootstrap's listener address is ignored)")
 	verbose := flag.Bool("v", false, "debug log to stderr")
+	version := flag.String("envoy-version", envoymodel.Version140, "Envoy version to play: "+strings.Join(envoymodel.Versions, ", "))
+	backport := flag.Bool("backport-45355", false, "with -envoy-version 1.38: play a 1.38.x build with the #45355 backport")
 	flag.Parse()
 	data, err := os.ReadFile(*cfg)
 	if err != nil {
@@ -32,7 +35,7 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	m, err := envoymodel.New(data, envoymodel.Options{Listen: *listen, Logger: log})
+	m, err := envoymodel.New(data, envoymodel.Options{Listen: *listen, Logger: log, Version: *version, Backport45355: *backport})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
