@@ -40,6 +40,8 @@ type Config struct {
 	// Clients is the client access policy (identification, allowed chains
 	// and models, rate limits, token budgets). Unset: every caller is allowed.
 	Clients Clients `json:"clients"`
+	// Admin configures the admin API and dashboard (docs/admin.md).
+	Admin Admin `json:"admin"`
 	// Telemetry configures OpenTelemetry metrics and traces (telemetry.go).
 	Telemetry Telemetry `json:"telemetry"`
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
@@ -96,6 +98,7 @@ func (c *Config) ApplyDefaults() {
 	c.Trace.applyDefaults()
 	c.Envoy.applyDefaults()
 	c.Clients.applyDefaults()
+	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
 }
@@ -120,6 +123,7 @@ func (c *Config) Validate() error {
 	c.Trace.validate(&p)
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
+	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
 	return errors.Join(p.errs...)

@@ -263,6 +263,7 @@ func (a *attemptStream) observeEnd(cls provider.Classification) {
 		ctx = context.Background()
 	}
 	a.s.tel.RecordOperation(ctx, op)
+	a.s.recordStats(targetKey(a.target), cls.Class, a.latency, op.Usage)
 	sp := a.obs.span
 	if sp == nil {
 		return

@@ -70,7 +70,8 @@ type Server struct {
 	hosts    sync.Map             // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
-	snaps snapshots // the current configuration and those plans in flight were made with
+	snaps snapshots  // the current configuration and those plans in flight were made with
+	stats statsStore // each target's attempt statistics (adminstats.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
 
@@ -145,6 +146,7 @@ func New(opts Options) (*Server, error) {
 	if s.tel, err = newTelemetry(opts); err != nil {
 		return nil, err
 	}
+	s.stats.samples = opts.Config.Admin.TTFBSamples
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
 	if err := s.Reload(opts.Config); err != nil {

@@ -64,6 +64,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return hashKey(args, os.Stdin, stdout, stderr)
 	case "istio-config":
 		return istioConfig(args, stdout, stderr)
+	case "status":
+		return statusCmd(args, stdout, stderr)
+	case "events":
+		return eventsCmd(args, stdout, stderr)
+	case "explain":
+		return explainCmd(args, stdout, stderr)
+	case "trip":
+		return tripCmd(args, stdout, stderr)
+	case "reset":
+		return resetCmd(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -93,6 +103,11 @@ const usage = `usage:
   llm-failover istio-config --config FILE --istio-version 1.30|1.31 --host NAME
                                          write the Istio objects (EnvoyFilters, ServiceEntries,
                                          DestinationRules, the ext_proc Service): docs/istio.md
+  llm-failover status [--admin ADDR]     chains, targets in order, breaker state and why (admin API)
+  llm-failover events [--follow]         the recent audit events; --follow streams new ones
+  llm-failover explain --model M         the plan a request for M would get now, and why
+  llm-failover trip [--for D] P/M        open a target's breaker (admin token or mTLS identity)
+  llm-failover reset P/M                 close a target's breaker (admin token or mTLS identity)
 `
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
@@ -378,9 +393,20 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 		}
 	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
+	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.Handle("/metrics", srv.MetricsHandler())
-	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	adm, err := newAdminServer(cfg, srv, log)
+	if err != nil {
+		gl.Close()
+		al.Close()
+		return err
+	}
+	if al, err = adminListener(al, cfg, o.clock, log); err != nil {
+		gl.Close()
+		return err
+	}
+	hsrv := &http.Server{Handler: adm.handler(mux), ReadHeaderTimeout: 5 * time.Second, Protocols: adminProtocols(),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
@@ -402,6 +428,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	case <-ctx.Done():
 	case err := <-errc:
 		gs.Stop()
+		adm.close()
 		_ = hsrv.Close()
 		return err
 	}
@@ -418,6 +445,7 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	case <-dctx.Done():
 		gs.Stop()
 	}
+	adm.close()
 	_ = hsrv.Shutdown(dctx)
 	if derr != nil {
 		log.Warn("drain incomplete", "error", derr.Error())

@@ -81,7 +81,7 @@ func TestServe_HealthReadyMetricsAndDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	bound, done := startServer(ctx, cfg, srv, slog.New(slog.NewTextHandler(io.Discard, nil)), runOptions{})
 	l := <-bound
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`, "/": "<td>p/m</td><td class=\"closed\">closed</td><td>100%</td>"} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "llm_failover_breaker_state", "/status": `"targets"`, "/table": "<td>p/m</td><td class=\"closed\">closed</td><td>100%</td>", "/": "<title>llm-failover</title>", "/api/status": `"BREAKER_STATE_CLOSED"`} {
 		resp, err := http.Get("http://" + l.admin + path)
 		if err != nil {
 			t.Fatal(err)
