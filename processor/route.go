@@ -47,9 +47,9 @@ type routeStream struct {
 	plan        routing.Plan
 	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
-	client      clientRoute // the caller (clients.go)
-	obs         routeObs    // the request's span (observe.go)
-	shape       string      // Envoy 1.38: the cluster the plan goes to (fitTopology)
+	client      clientRoute         // the caller (clients.go)
+	obs         routeObs            // the request's span (observe.go)
+	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
 }
 
