@@ -47,9 +47,10 @@ type routeStream struct {
 	plan        routing.Plan
 	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
-	client      clientRoute // the caller (clients.go)
-	obs         routeObs    // the request's span (observe.go)
-	shape       string      // Envoy 1.38: the cluster the plan goes to (fitTopology)
+	client      clientRoute         // the caller (clients.go)
+	obs         routeObs            // the request's span (observe.go)
+	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
+	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -156,6 +157,9 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	if out := r.identifyCaller(hs); out != nil {
 		return out, nil
 	}
+	if out := r.dispatch(hs, path); out != nil {
+		return out, nil
+	}
 	if ct := hs["content-type"]; ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
@@ -198,7 +202,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(413, "invalid_request_error", "request_too_large",
 			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
 	}
-	in, perr := provider.Inspect(body)
+	in, perr := r.api.Inspect(body)
 	if perr != nil {
 		return r.rejectWith(perr.Status, perr.Code, perr.Object()), nil
 	}
@@ -267,7 +271,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provide
 			kept = append(kept, s)
 			continue
 		}
-		err := ep.adapter.Check(&ep.ep, in.Request(body, s.Model))
+		err := r.check(ep, in.Request(body, s.Model))
 		if err == nil {
 			kept = append(kept, s)
 			continue
@@ -321,6 +325,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
 	pi.Client = r.admittedClient()
+	pi.API = r.api.PlanName()
 	pi.Traceparent = r.obs.traceparent(r.s.tel.Propagator())
 	now := r.s.clock.Now()
 	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))
