@@ -224,6 +224,10 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
 	}
+	plan, out := r.pinState(ch, plan, in, r.s.clock.Now())
+	if out != nil {
+		return out, nil
+	}
 	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
 		e := perr.Object()

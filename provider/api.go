@@ -39,6 +39,7 @@ func (c *ClientAPI) Adapter(api config.API) Adapter { return c.Adapters[api] }
 var clientAPIs = []*ClientAPI{
 	ChatCompletions,
 	Embeddings,
+	Responses,
 }
 
 // ChatCompletions is OpenAI's Chat Completions API: every wire format

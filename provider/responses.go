@@ -27,27 +27,16 @@ const ResponsesPath = "/v1/responses"
 // Responses inspection errors, each answered 400.
 var errResponsesInput = errors.New(`the request body needs an "input" string or array`)
 
-// ResponsesInspection is what the route phase reads from a Responses
-// request: the chat inspection's fields (model, stream, needs) and the
-// state the request depends on.
-type ResponsesInspection struct {
-	Inspection
-	// Stateful names the field that ties the request to state one provider
-	// holds ("previous_response_id" or "store"), or "". Such a request may
-	// only go to the OpenAI-format targets of one provider (StateHolder).
-	Stateful string
-}
-
 // InspectResponses reads what the route phase needs from a Responses body,
 // or refuses it with a 400: not a JSON object, without exactly one "model"
 // string (Param "model") or without an "input" string or array (Param
-// "input"). stream_options.include_usage is always set: a Responses stream
-// ends with its usage (response.completed).
-func InspectResponses(body []byte) (ResponsesInspection, *Error) {
-	var ri ResponsesInspection
+// "input"). IncludeUsage is set for every stream: a Responses stream ends
+// with its usage (response.completed). Stateful names the field that ties
+// the request to one provider's state (previous_response_id, store: true).
+func InspectResponses(body []byte) (Inspection, *Error) {
 	in, perr := Inspect(body) // model, stream, malformed JSON, duplicate models
 	if perr != nil {
-		return ri, perr
+		return Inspection{}, perr
 	}
 	// Inspect read chat fields; the Responses fields that mean the same
 	// needs are read here.
@@ -69,11 +58,11 @@ func InspectResponses(body []byte) (ResponsesInspection, *Error) {
 			in.JSON = t == "json_object" || t == "json_schema"
 		case "previous_response_id":
 			if v.Type == gjson.String && v.Str != "" {
-				ri.Stateful = "previous_response_id"
+				in.Stateful = "previous_response_id"
 			}
 		case "store":
-			if v.Type == gjson.True && ri.Stateful == "" {
-				ri.Stateful = "store"
+			if v.Type == gjson.True && in.Stateful == "" {
+				in.Stateful = "store"
 			}
 		case "top_logprobs", "background", "conversation", "prompt":
 			if v.Type != gjson.Null && v.Type != gjson.False && in.OpenAIOnly == "" {
@@ -83,11 +72,10 @@ func InspectResponses(body []byte) (ResponsesInspection, *Error) {
 		return true
 	})
 	if !input {
-		return ri, &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request_body",
+		return Inspection{}, &Error{Status: 400, Type: "invalid_request_error", Code: "invalid_request_body",
 			Param: "input", Message: errResponsesInput.Error()}
 	}
-	ri.Inspection = in
-	return ri, nil
+	return in, nil
 }
 
 // responsesHasImage reports whether any input message has an input_image part.

@@ -182,25 +182,25 @@ func checkResponsesEvents(t *testing.T, stream []byte) {
 func TestInspectResponses(t *testing.T) {
 	tests := []struct {
 		name, body string
-		want       ResponsesInspection
+		want       Inspection
 		wantParam  string // of the 400; "" when accepted
 	}{
-		{"plain text input", `{"model":"m","input":"hi"}`, ResponsesInspection{Inspection: Inspection{Model: "m"}}, ""},
+		{"plain text input", `{"model":"m","input":"hi"}`, Inspection{Model: "m"}, ""},
 		{"stream asks for usage", `{"model":"m","input":"hi","stream":true}`,
-			ResponsesInspection{Inspection: Inspection{Model: "m", Stream: true, IncludeUsage: true}}, ""},
+			Inspection{Model: "m", Stream: true, IncludeUsage: true}, ""},
 		{"tools, json and image are needs", `{"model":"m","tools":[{"type":"function","name":"f"}],"text":{"format":{"type":"json_schema"}},"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/y.png"}]}]}`,
-			ResponsesInspection{Inspection: Inspection{Model: "m", Tools: true, JSON: true, Vision: true}}, ""},
+			Inspection{Model: "m", Tools: true, JSON: true, Vision: true}, ""},
 		{"previous_response_id is stateful", `{"model":"m","input":"hi","previous_response_id":"resp_1"}`,
-			ResponsesInspection{Inspection: Inspection{Model: "m"}, Stateful: "previous_response_id"}, ""},
+			Inspection{Model: "m", Stateful: "previous_response_id"}, ""},
 		{"store true is stateful", `{"model":"m","input":"hi","store":true}`,
-			ResponsesInspection{Inspection: Inspection{Model: "m"}, Stateful: "store"}, ""},
-		{"store false is not", `{"model":"m","input":"hi","store":false}`, ResponsesInspection{Inspection: Inspection{Model: "m"}}, ""},
+			Inspection{Model: "m", Stateful: "store"}, ""},
+		{"store false is not", `{"model":"m","input":"hi","store":false}`, Inspection{Model: "m"}, ""},
 		{"background is OpenAI only", `{"model":"m","input":"hi","background":true}`,
-			ResponsesInspection{Inspection: Inspection{Model: "m", OpenAIOnly: "background"}}, ""},
-		{"chat messages are not input", `{"model":"m","messages":[]}`, ResponsesInspection{}, "input"},
-		{"input must be a string or array", `{"model":"m","input":3}`, ResponsesInspection{}, "input"},
-		{"model is required", `{"input":"hi"}`, ResponsesInspection{}, "model"},
-		{"not JSON", `{"model":`, ResponsesInspection{}, ""},
+			Inspection{Model: "m", OpenAIOnly: "background"}, ""},
+		{"chat messages are not input", `{"model":"m","messages":[]}`, Inspection{}, "input"},
+		{"input must be a string or array", `{"model":"m","input":3}`, Inspection{}, "input"},
+		{"model is required", `{"input":"hi"}`, Inspection{}, "model"},
+		{"not JSON", `{"model":`, Inspection{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,5 +320,33 @@ func TestAzureResponsesVersion(t *testing.T) {
 		if got := azureResponsesVersion(tt.in); got != tt.want {
 			t.Errorf("azureResponsesVersion(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestResponsesUsage verifies the usage a Responses answer and stream
+// report is read like a chat completion's: whole answers by
+// AnswerUsage/CompletionTokens, streams by UsageMeter (response.completed,
+// else an estimate from the deltas).
+func TestResponsesUsage(t *testing.T) {
+	whole := []byte(`{"id":"resp_1","object":"response","model":"claude-x","output":[],"usage":{"input_tokens":12,"output_tokens":7,"total_tokens":19}}`)
+	if got, want := AnswerUsage(whole), (Usage{Prompt: 12, Completion: 7, Reported: true, Model: "claude-x"}); got != want {
+		t.Errorf("AnswerUsage = %+v, want %+v", got, want)
+	}
+	if got := CompletionTokens(whole); got != 7 {
+		t.Errorf("CompletionTokens = %d, want 7", got)
+	}
+	stream, err := os.ReadFile("testdata/responsesapi/answers/chat/reasoning_text.sse.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m UsageMeter
+	m.Feed(stream)
+	if got, want := m.Usage(), (Usage{Prompt: 12, Completion: 9, Reported: true, Model: "claude-sonnet-4-5"}); got != want {
+		t.Errorf("stream usage = %+v, want %+v", got, want)
+	}
+	var est UsageMeter
+	est.Feed([]byte("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"12345678\"}\n\n"))
+	if got := est.CompletionTokens(); got != 2 {
+		t.Errorf("estimate = %d, want 2 (8 bytes / 4)", got)
 	}
 }
