@@ -351,3 +351,48 @@ func TestResponses_HostedToolRefusedByTranslatedTargets(t *testing.T) {
 		checkUntouched(t, s, xAnthropic, xGemini)
 	})
 }
+
+// TestResponses_ToolsAndJSONTranslated verifies a Responses request with
+// function tools and a json_schema text format reaches Anthropic (after
+// OpenAI failed) and Gemini (claude-first chain, after Anthropic failed)
+// in their native forms, tools as input_schema / functionDeclarations, and
+// that the SDK reads the answer.
+func TestResponses_ToolsAndJSONTranslated(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, rf := newResponsesStack(t, v)
+		schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"}}
+		p := textParams(chainModel)
+		p.Tools = []responses.ToolUnionParam{{OfFunction: &responses.FunctionToolParam{Name: "get_weather", Parameters: schema, Strict: openai.Bool(true)}}}
+		rf.failNext(503)
+		r, h, err := s.newResponse(p)
+		if err != nil {
+			t.Fatalf("request with tools failed: %v", err)
+		}
+		checkAnsweredBy(t, h.Header, xAnthropic, 2)
+		if r.OutputText() != xAnswer(xAnthropic) {
+			t.Errorf("OutputText() = %q, want %q", r.OutputText(), xAnswer(xAnthropic))
+		}
+		rec := onlyRequest(t, s, xAnthropic)
+		if got := gjson.Get(rec.Body, "tools.0.name").String(); got != "get_weather" || !gjson.Get(rec.Body, "tools.0.input_schema.properties.city").Exists() {
+			t.Errorf("anthropic tools = %s, want get_weather with its input_schema", gjson.Get(rec.Body, "tools").Raw)
+		}
+
+		p = textParams(claudeFirstModel)
+		p.Text = responses.ResponseTextConfigParam{Format: responses.ResponseFormatTextConfigUnionParam{
+			OfJSONSchema: &responses.ResponseFormatTextJSONSchemaConfigParam{Name: "place", Schema: schema}}}
+		failFirst(t, s, 503, xAnthropic)
+		r, h, err = s.newResponse(p)
+		if err != nil {
+			t.Fatalf("request with a json_schema format failed: %v", err)
+		}
+		checkAnsweredBy(t, h.Header, xGemini, 2)
+		if r.OutputText() == "" {
+			t.Errorf("empty answer: %s", r.RawJSON())
+		}
+		body := onlyRequest(t, s, xGemini).Body
+		if got := gjson.Get(body, "generationConfig.responseMimeType").String(); got != "application/json" ||
+			!gjson.Get(body, "generationConfig.responseJsonSchema.properties.city").Exists() {
+			t.Errorf("gemini generationConfig = %s, want application/json with the schema", gjson.Get(body, "generationConfig").Raw)
+		}
+	})
+}
