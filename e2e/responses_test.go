@@ -396,3 +396,47 @@ func TestResponses_ToolsAndJSONTranslated(t *testing.T) {
 		}
 	})
 }
+
+// TestResponses_StreamFirstEventErrorFailsOver verifies a streamed
+// Responses call whose Anthropic stream opens with an overloaded error
+// fails over to Gemini within the request: the SDK reads only Gemini's
+// Responses events, with no trace of Anthropic's error.
+func TestResponses_StreamFirstEventErrorFailsOver(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, _ := newResponsesStack(t, v)
+		if err := s.fakes[xAnthropic].SetFaults(sched(fakellm.Fault{Kind: fakellm.KindStreamError})); err != nil {
+			t.Fatal(err)
+		}
+		text, types, final, h, err := s.streamResponse(textParams(claudeFirstModel))
+		if err != nil {
+			t.Fatalf("stream failed: %v (events %v)", err, types)
+		}
+		checkAnsweredBy(t, h.Header, xGemini, 2)
+		if text != xAnswer(xGemini) || final == nil || final.Status != "completed" {
+			t.Errorf("text %q, final %+v: want Gemini's answer, completed", text, final)
+		}
+		if tr := h.Header.Get("x-llm-failover-trace"); !strings.Contains(tr, "provider=anthropic") || !strings.Contains(tr, "outcome=overloaded") {
+			t.Errorf("trace %q does not list Anthropic's overloaded stream", tr)
+		}
+	})
+}
+
+// TestResponses_StreamWithoutTerminalEventIsAnSDKError verifies a
+// translated stream that reached the client and ends without the
+// provider's terminal event (message_stop) ends with an error the SDK
+// raises, never a silently short answer or a response.completed.
+func TestResponses_StreamWithoutTerminalEventIsAnSDKError(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, _ := newResponsesStack(t, v)
+		if err := s.fakes[xAnthropic].SetFaults(sched(fakellm.Fault{Kind: fakellm.KindNoTerminal})); err != nil {
+			t.Fatal(err)
+		}
+		_, types, final, _, err := s.streamResponse(textParams(claudeFirstModel))
+		if err == nil {
+			t.Fatalf("the SDK read a stream without its end and no error (events %v)", types)
+		}
+		if final != nil {
+			t.Errorf("a stream without its end gave a response.completed: %s", final.RawJSON())
+		}
+	})
+}

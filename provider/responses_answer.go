@@ -21,7 +21,9 @@ import (
 // response.reasoning_summary_part.done) and response.output_item.done, and
 // last response.completed, or response.incomplete when the answer was cut
 // (max_output_tokens, content_filter). Ids: the response "resp_"+Env.ID(),
-// its items "msg_", "rs_", "fc_" with the same id; created_at is Env.Now.
+// or, without Env.ID, "resp_" and the chat answer's id (the provider's:
+// Anthropic msg_..., Gemini responseId); its items "msg_", "rs_", "fc_"
+// with the same id; created_at is Env.Now.
 // The answer's reasoning_content becomes a reasoning item with a summary.
 // A stream's error event ({"error":...}, which both official SDKs raise)
 // passes unchanged and ends the stream.
@@ -237,9 +239,9 @@ func (t *responsesWhole) Translate(chunk []byte, eos bool) ([]byte, error) {
 
 // responsesFromChat writes the chat completion chat as a Responses object.
 func responsesFromChat(chat []byte, model string, echo responsesEcho, env Env) []byte {
-	id := translatorID(env)
-	r := responseObject{id: "resp_" + id, model: model, created: translatorNow(env), echo: echo}
 	c := gjson.ParseBytes(chat)
+	id := responsesID(env, c.Get("id").Str)
+	r := responseObject{id: "resp_" + id, model: model, created: translatorNow(env), echo: echo}
 	if m := c.Get("model").Str; m != "" {
 		r.model = m
 	}
@@ -288,9 +290,25 @@ type responsesStream struct {
 }
 
 func newResponsesStream(inner ResponseTranslator, ep *Endpoint, model string, echo responsesEcho, env Env) *responsesStream {
-	id := translatorID(env)
-	return &responsesStream{inner: inner, ep: ep, base: id,
-		obj: responseObject{id: "resp_" + id, model: model, created: translatorNow(env), echo: echo}}
+	s := &responsesStream{inner: inner, ep: ep, obj: responseObject{model: model, created: translatorNow(env), echo: echo}}
+	if env.ID != nil {
+		s.base = responsesID(env, "")
+	}
+	return s
+}
+
+// responsesID is the id a translated answer's ids share: Env.ID's, else
+// the chat answer's (the provider's), else "0".
+func responsesID(env Env, chatID string) string {
+	if env.ID != nil {
+		if id := env.ID(); id != "" {
+			return id
+		}
+	}
+	if chatID != "" {
+		return chatID
+	}
+	return "0"
 }
 
 func (s *responsesStream) ContentType() string { return "text/event-stream" }
@@ -351,6 +369,18 @@ func (s *responsesStream) index(it *outputItem) int {
 	return -1
 }
 
+// begin writes response.created and response.in_progress, the ids taken
+// from the first chunk's id chatID unless Env.ID gave them.
+func (s *responsesStream) begin(chatID string) {
+	if s.base == "" {
+		s.base = responsesID(Env{}, chatID)
+	}
+	s.obj.id = "resp_" + s.base
+	s.stage = streamStarted
+	s.emitResponse("response.created")
+	s.emitResponse("response.in_progress")
+}
+
 // event handles one chat chunk event.
 func (s *responsesStream) event(ev Event) error {
 	d := ev.Data
@@ -372,9 +402,7 @@ func (s *responsesStream) event(ev Event) error {
 		if m := c.Get("model").Str; m != "" {
 			s.obj.model = m
 		}
-		s.stage = streamStarted
-		s.emitResponse("response.created")
-		s.emitResponse("response.in_progress")
+		s.begin(c.Get("id").Str)
 	}
 	if u := chatUsage(c.Get("usage")); u != nil {
 		s.obj.usage = u
@@ -538,8 +566,7 @@ func (s *responsesStream) closeOpen() {
 // for an answer cut short.
 func (s *responsesStream) end() {
 	if s.stage == streamNew {
-		s.emitResponse("response.created")
-		s.emitResponse("response.in_progress")
+		s.begin("")
 	}
 	s.closeOpen()
 	if s.obj.finish == "" {

@@ -350,3 +350,35 @@ func TestResponsesUsage(t *testing.T) {
 		t.Errorf("estimate = %d, want 2 (8 bytes / 4)", got)
 	}
 }
+
+// TestResponsesIDs_FromTheProviderWithoutAnIDSource verifies that without
+// Env.ID (the processor gives none) a translated answer's ids come from the
+// provider's answer id, so two answers never share one.
+func TestResponsesIDs_FromTheProviderWithoutAnIDSource(t *testing.T) {
+	tests := []struct {
+		name, file string
+		stream     bool
+		want       string
+	}{
+		{"whole anthropic answer", "testdata/responsesapi/answers/anthropic/text.json", false, `"id":"resp_msg_`},
+		{"streamed anthropic answer", "testdata/responsesapi/answers/anthropic/text.sse", true, `"id":"resp_msg_`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := os.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := ResponsesAdapter(config.APIAnthropic)
+			ep := targetFor(config.APIAnthropic).ep
+			tr := a.NewResponseTranslator(&ep, Request{Body: responsesEchoBody, Model: "m", Stream: tt.stream}, Env{Now: testEnv().Now})
+			got, err := tr.Translate(body, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(got, []byte(tt.want)) || bytes.Contains(got, []byte(`"resp_0"`)) {
+				t.Errorf("got %s, want ids %s...", got, tt.want)
+			}
+		})
+	}
+}
