@@ -388,8 +388,26 @@ func (s *responsesStream) event(ev Event) error {
 		s.end()
 		return errStop{}
 	}
-	c := gjson.ParseBytes(d)
-	if e := c.Get("error"); e.Exists() {
+	// One pass over the chunk's members; d is only valid during the call,
+	// so strings kept past it are cloned.
+	var id, model string
+	var usageR, choice, errR gjson.Result
+	gjson.Parse(str(d)).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "id":
+			id = v.Str
+		case "model":
+			model = v.Str
+		case "usage":
+			usageR = v
+		case "choices":
+			choice = v.Get("0")
+		case "error":
+			errR = v
+		}
+		return true
+	})
+	if errR.Exists() {
 		// the target's error event: passed on as is, ending the stream
 		s.out = append(s.out, "data: "...)
 		s.out = append(s.out, d...)
@@ -399,48 +417,72 @@ func (s *responsesStream) event(ev Event) error {
 		return errStop{}
 	}
 	if s.stage == streamNew {
-		if m := c.Get("model").Str; m != "" {
-			s.obj.model = m
+		if model != "" {
+			s.obj.model = strings.Clone(model)
 		}
-		s.begin(c.Get("id").Str)
+		s.begin(strings.Clone(id))
 	}
-	if u := chatUsage(c.Get("usage")); u != nil {
+	if u := chatUsage(usageR); u != nil {
 		s.obj.usage = u
 	}
-	ch := c.Get("choices.0")
-	if !ch.Exists() {
+	if !choice.Exists() {
 		return nil
 	}
-	delta := ch.Get("delta")
-	if rc := delta.Get("reasoning_content").String(); rc != "" {
+	var reasoning, content, refusal, calls, finish gjson.Result
+	choice.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "delta":
+			v.ForEach(func(k, v gjson.Result) bool {
+				switch k.Str {
+				case "reasoning_content":
+					reasoning = v
+				case "content":
+					content = v
+				case "refusal":
+					refusal = v
+				case "tool_calls":
+					calls = v
+				}
+				return true
+			})
+		case "finish_reason":
+			finish = v
+		}
+		return true
+	})
+	if rc := reasoning.String(); rc != "" {
 		s.reasoningDelta(rc)
 	}
-	if t := delta.Get("content").String(); t != "" {
+	if t := content.String(); t != "" {
 		s.textDelta(t)
 	}
-	if r := delta.Get("refusal").String(); r != "" {
-		it := s.item("message", "msg_"+s.base)
+	if r := refusal.String(); r != "" {
+		it := s.item("message", "msg_")
 		it.refusal += r
 	}
-	delta.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+	calls.ForEach(func(_, tc gjson.Result) bool {
 		s.callDelta(tc)
 		return true
 	})
-	if f := ch.Get("finish_reason"); f.Type == gjson.String && f.Str != "" {
+	if finish.Type == gjson.String && finish.Str != "" {
 		s.closeOpen()
-		s.obj.finish = f.Str
+		s.obj.finish = strings.Clone(finish.Str)
 	}
 	return nil
 }
 
-// item is the open item of kind, opening a new one (closing the open
-// item of another kind) when needed; a function call is always new, with
-// its call id and name.
-func (s *responsesStream) item(kind, id string, call ...string) *outputItem {
+// item is the open item of kind, opening a new one with the id prefix and
+// the stream's id (closing the open item of another kind) when needed; a
+// function call is always new, with its call id and name, its id numbered.
+func (s *responsesStream) item(kind, prefix string, call ...string) *outputItem {
 	if s.open != nil && s.open.kind == kind && kind != "function_call" {
 		return s.open
 	}
 	s.closeOpen()
+	id := prefix + s.base
+	if kind == "function_call" {
+		id += "_" + itoa(len(s.calls))
+	}
 	it := &outputItem{kind: kind, id: id}
 	if len(call) == 2 {
 		it.callID, it.callName = call[0], call[1]
@@ -471,7 +513,7 @@ func (s *responsesStream) item(kind, id string, call ...string) *outputItem {
 }
 
 func (s *responsesStream) textDelta(t string) {
-	it := s.item("message", "msg_"+s.base)
+	it := s.item("message", "msg_")
 	it.text.WriteString(t)
 	s.emit("response.output_text.delta", func(b []byte) []byte {
 		b = s.itemRef(b, it)
@@ -482,7 +524,7 @@ func (s *responsesStream) textDelta(t string) {
 }
 
 func (s *responsesStream) reasoningDelta(t string) {
-	it := s.item("reasoning", "rs_"+s.base)
+	it := s.item("reasoning", "rs_")
 	it.text.WriteString(t)
 	s.emit("response.reasoning_summary_text.delta", func(b []byte) []byte {
 		b = s.itemRef(b, it)
@@ -498,8 +540,8 @@ func (s *responsesStream) callDelta(tc gjson.Result) {
 		if s.calls == nil {
 			s.calls = make(map[int64]*outputItem)
 		}
-		it = s.item("function_call", "fc_"+s.base+"_"+itoa(len(s.calls)),
-			tc.Get("id").String(), tc.Get("function.name").String())
+		it = s.item("function_call", "fc_",
+			strings.Clone(tc.Get("id").String()), strings.Clone(tc.Get("function.name").String()))
 		s.calls[idx] = it
 	}
 	if a := tc.Get("function.arguments").String(); a != "" {
