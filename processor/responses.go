@@ -13,14 +13,14 @@ import (
 
 // This file keeps a stateful Responses request (previous_response_id,
 // store: true; provider.Inspection.Stateful) on the provider holding its
-// state: the chain's first OpenAI-format target's provider
+// state: the chain's first OpenAI or Azure OpenAI target's provider
 // (provider.StateHolder). No other provider can read a stored response,
 // so failing over to one would answer without the conversation, or store
 // nothing the client could continue.
 
 // pinState leaves in p only the steps of the provider holding a stateful
 // request's state, giving back the probe slots of the others, or answers
-// the request: 400 when ch has no OpenAI-format target, 503 when that
+// the request: 400 when ch has no such target, 503 when that
 // provider has no step left (its breakers are open).
 func (r *routeStream) pinState(ch *config.Chain, p routing.Plan, in provider.Inspection, now time.Time) (routing.Plan, []*extprocv3.ProcessingResponse) {
 	if in.Stateful == "" {

@@ -93,16 +93,23 @@ func responsesHasImage(input gjson.Result) bool {
 
 // StateHolder is the index in apis (a chain's targets' APIs, in order) of
 // the target whose provider holds a stateful request's state: the first
-// target of the client's own format (OpenAI, OpenAI-compatible, Azure
-// OpenAI), or -1 when the chain has none. Only that provider's targets may
-// serve the request: no other provider can read its stored responses.
+// target that serves the Responses API natively (OpenAI, Azure OpenAI), or
+// -1 when the chain has none. Only that provider's targets may serve the
+// request: no other provider can read its stored responses.
 func StateHolder(apis []config.API) int {
 	for i, api := range apis {
-		if clientFormat(api) {
+		if responsesNativeAPI(api) {
 			return i
 		}
 	}
 	return -1
+}
+
+// responsesNativeAPI reports whether targets of api take Responses
+// requests as they are. OpenAI-compatible providers serve chat completions
+// but seldom /responses: they get the translated chat request.
+func responsesNativeAPI(api config.API) bool {
+	return api == config.APIOpenAI || api == config.APIAzureOpenAI
 }
 
 // ErrStateful is the 400 for a stateful request no target can serve;
@@ -113,21 +120,23 @@ func ErrStateful(field, why string) *Error {
 }
 
 // ResponsesAdapter is the adapter of api for Responses requests: OpenAI
-// and Azure OpenAI take them natively; Anthropic and Gemini through a Chat
-// Completions request their own adapters translate.
+// and Azure OpenAI take them natively; OpenAI-compatible, Anthropic and
+// Gemini targets through a Chat Completions request their own adapters
+// prepare.
 func ResponsesAdapter(api config.API) (Adapter, error) {
 	f, ok := formats[api]
 	if !ok {
 		return nil, fmt.Errorf("provider: %w: %q", ErrUnsupportedAPI, api)
 	}
-	if f.native {
+	if responsesNativeAPI(api) {
 		return responsesNative{azure: api == config.APIAzureOpenAI}, nil
 	}
 	return responsesTranslated{inner: f.adapter}, nil
 }
 
 // responsesNative passes Responses requests and answers through to an
-// OpenAI-format provider, setting only the model (and, for Azure, the path).
+// OpenAI or Azure OpenAI provider, setting only the model (and, for Azure,
+// the path).
 type responsesNative struct{ azure bool }
 
 var _ Adapter = responsesNative{}

@@ -266,6 +266,7 @@ func TestStateHolder(t *testing.T) {
 		{"first native target", []config.API{config.APIAnthropic, config.APIOpenAI, config.APIAzureOpenAI}, 1},
 		{"azure counts", []config.API{config.APIAzureOpenAI}, 0},
 		{"no native target", []config.API{config.APIAnthropic, config.APIGemini}, -1},
+		{"openai-compatible holds no state", []config.API{config.APIOpenAICompatible, config.APIOpenAI}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,5 +381,34 @@ func TestResponsesIDs_FromTheProviderWithoutAnIDSource(t *testing.T) {
 				t.Errorf("got %s, want ids %s...", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestResponses_OpenAICompatibleIsTranslated verifies an OpenAI-compatible
+// target gets the translated Chat Completions request (such providers
+// seldom serve /responses) and that its chat answer comes back as a response.
+func TestResponses_OpenAICompatibleIsTranslated(t *testing.T) {
+	a, _ := ResponsesAdapter(config.APIOpenAICompatible)
+	ep := Endpoint{Name: "groq", API: config.APIOpenAICompatible, BasePath: "/openai/v1", AuthHeader: "authorization", AuthValue: "Bearer k"}
+	body := []byte(`{"model":"fast","input":"hi","stream":true}`)
+	in, perr := InspectResponses(body)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	p, err := a.Prepare(&ep, in.Request(body, "llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"model":"llama","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}`
+	if p.Path != "/openai/v1/chat/completions" || string(p.Body) != want {
+		t.Errorf("got %s %s, want /openai/v1/chat/completions %s", p.Path, p.Body, want)
+	}
+	chat, err := os.ReadFile("testdata/responsesapi/answers/chat/reasoning_text.sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.NewResponseTranslator(&ep, in.Request(body, "llama"), testEnv()).Translate(chat, true)
+	if err != nil || !bytes.Contains(out, []byte("event: response.completed")) || !bytes.Contains(out, []byte(`"delta":"two, three."`)) {
+		t.Errorf("translated stream %s (err %v): want Responses events with the text", out, err)
 	}
 }
