@@ -23,9 +23,17 @@ import (
 )
 
 // The Responses stack: the cross-provider chains (openai -> anthropic ->
-// gemini; claude-first: anthropic -> gemini) with /v1/responses routed,
-// the OpenAI provider played by responsesFake (fakellm speaks chat
-// completions only), Anthropic and Gemini by fakellm.
+// gemini; claude-first: anthropic -> gemini) and compat-first (an
+// openai-compatible provider -> anthropic) with /v1/responses routed, the
+// OpenAI provider played by responsesFake (fakellm speaks chat completions
+// only), the others by fakellm.
+
+// xCompat is the openai-compatible provider, and compatFirstModel the
+// model selecting its chain.
+const (
+	xCompat          = "compat"
+	compatFirstModel = "compat-first-e2e"
+)
 
 // responsesFake is an OpenAI Responses API provider: it answers POST
 // /v1/responses with the text xAnswer(openai), whole or streamed, or with
@@ -102,6 +110,10 @@ func (f *responsesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":%s}\n\n", resp)
 }
 
+// setCompatKey puts the compat provider's key in the environment once, as
+// setCrossKeys does for the others (t.Setenv cannot run in parallel tests).
+var setCompatKey sync.Once
+
 // newResponsesStack starts a local cross-provider stack on matrix entry v
 // that routes /v1/responses, with responsesFake as the OpenAI provider.
 func newResponsesStack(t *testing.T, v string) (*stack, *responsesFake) {
@@ -113,10 +125,10 @@ func newResponsesStack(t *testing.T, v string) (*stack, *responsesFake) {
 	s := &stack{t: t, version: version, backport45355: backport, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	rf := startResponsesFake(t)
 	addrs := map[string]string{xOpenAI: rf.addr}
-	for _, p := range xProviders[1:] {
-		f := fakellm.StartTB(t, fakellm.Options{Name: p.name})
-		s.fakes[p.name] = f
-		addrs[p.name] = f.Addr
+	for _, name := range []string{xAnthropic, xGemini, xCompat} {
+		f := fakellm.StartTB(t, fakellm.Options{Name: name})
+		s.fakes[name] = f
+		addrs[name] = f.Addr
 	}
 	setCrossKeys.Do(func() {
 		for _, p := range xProviders {
@@ -130,7 +142,17 @@ func newResponsesStack(t *testing.T, v string) (*stack, *responsesFake) {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	cfg := strings.Replace(xConfigYAML(addrs, s.grpcAddr), "envoy: {", "envoy: {routes: [/v1/chat/completions, /v1/responses], ", 1)
+	setCompatKey.Do(func() {
+		if err := os.Setenv("E2E_X_COMPAT_KEY", providerKey(xCompat)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	host, port, _ := net.SplitHostPort(addrs[xCompat])
+	cfg := xConfigYAML(addrs, s.grpcAddr)
+	cfg = strings.Replace(cfg, "envoy: {", "envoy: {routes: [/v1/chat/completions, /v1/responses], ", 1)
+	cfg = strings.Replace(cfg, "providers:\n", fmt.Sprintf("providers:\n  - {name: %s, api: openai-compatible, host: %s, port: %s, tls: false, auth: {key_env: E2E_X_COMPAT_KEY}}\n", xCompat, host, port), 1)
+	cfg = strings.Replace(cfg, "chains:\n", fmt.Sprintf("chains:\n  - {name: compat-first, match: {models: [%s]}, targets: [{provider: %s, model: %s}, {provider: %s, model: %s}]}\n",
+		compatFirstModel, xCompat, xModel(xCompat), xAnthropic, xModel(xAnthropic)), 1)
 	s.startFront(ln, cfg)
 	return s, rf
 }
@@ -437,6 +459,37 @@ func TestResponses_StreamWithoutTerminalEventIsAnSDKError(t *testing.T) {
 		}
 		if final != nil {
 			t.Errorf("a stream without its end gave a response.completed: %s", final.RawJSON())
+		}
+	})
+}
+
+// TestResponses_OpenAICompatibleByChatCompletions verifies an
+// openai-compatible target is asked through its chat completions endpoint
+// (few such providers serve /responses) and the SDK reads a Responses
+// answer, whole and streamed.
+func TestResponses_OpenAICompatibleByChatCompletions(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, _ := newResponsesStack(t, v)
+		r, h, err := s.newResponse(textParams(compatFirstModel))
+		if err != nil {
+			t.Fatalf("request failed: %v", err)
+		}
+		checkAnsweredBy(t, h.Header, xCompat, 1)
+		if r.OutputText() != xAnswer(xCompat) || r.Usage.OutputTokens < 1 {
+			t.Errorf("OutputText() %q usage %+v: want %q and usage", r.OutputText(), r.Usage, xAnswer(xCompat))
+		}
+		rec := onlyRequest(t, s, xCompat)
+		if rec.Path != "/v1/chat/completions" || gjson.Get(rec.Body, "messages.0.role").String() != "system" ||
+			gjson.Get(rec.Body, "messages.1.content").String() != "Say hello." {
+			t.Errorf("compat got %s %s, want a chat completion with the instructions and input", rec.Path, rec.Body)
+		}
+		text, types, final, h, err := s.streamResponse(textParams(compatFirstModel))
+		if err != nil {
+			t.Fatalf("stream failed: %v (events %v)", err, types)
+		}
+		checkAnsweredBy(t, h.Header, xCompat, 1)
+		if text != xAnswer(xCompat) || final == nil || final.Usage.OutputTokens < 1 {
+			t.Errorf("streamed text %q, final %+v: want %q and usage", text, final, xAnswer(xCompat))
 		}
 	})
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // This file writes a Responses request as the Chat Completions request the
-// Anthropic and Gemini adapters take
+// OpenAI-compatible, Anthropic and Gemini adapters take
 // (https://platform.openai.com/docs/api-reference/responses/create):
 //
 //   - instructions becomes the first system message; input as a string
