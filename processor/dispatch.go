@@ -6,6 +6,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
 )
 
@@ -45,6 +46,20 @@ func apiSuffixes() []string {
 		out = append(out, c.Suffix)
 	}
 	return out
+}
+
+// checkKind refuses a request whose model (or chain header) selects a chain
+// of another kind than the client API's: an embeddings request to a chat
+// chain, or the reverse. The answer is OpenAI's for a model that API does
+// not have: 404 model_not_found.
+func (r *routeStream) checkKind(ch *config.Chain, model string) []*extprocv3.ProcessingResponse {
+	if ch.Kind == r.api.Kind || ch.Kind == "" && r.api.Kind == config.KindChat {
+		return nil
+	}
+	e := provider.ErrorObject{Type: "invalid_request_error", Code: "model_not_found", Param: ptr("model"),
+		Message: fmt.Sprintf("the model %q selects chain %q, whose targets are %s models: %s requests need a chain of kind %q",
+			model, ch.Name, ch.Kind, r.api.Name, r.api.Kind)}
+	return r.rejectWith(404, e.Code, e)
 }
 
 // check is the target's refusal of the request (its adapter's Check for the

@@ -211,6 +211,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
 	}
+	if out := r.checkKind(ch, in.Model); out != nil {
+		return out, nil
+	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil

@@ -23,6 +23,9 @@ type ClientAPI struct {
 	// API whose Suffix its path ends with ("/embeddings" for both
 	// "/v1/embeddings" and "/openai/v1/embeddings"). Unique.
 	Suffix string
+	// Kind is the kind of chain that serves the API: a request whose model
+	// selects a chain of another kind is answered 404 model_not_found.
+	Kind config.ChainKind
 	// Inspect reads what the route phase needs from a request body, or
 	// refuses the body with an OpenAI-style 4xx.
 	Inspect func(body []byte) (Inspection, *Error)
@@ -47,6 +50,7 @@ var ChatCompletions = &ClientAPI{
 	Name:     "chat.completions",
 	Path:     "/v1/chat/completions",
 	Suffix:   "/chat/completions",
+	Kind:     config.KindChat,
 	Inspect:  Inspect,
 	Adapters: chatAdapters(),
 }

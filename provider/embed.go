@@ -21,6 +21,7 @@ var Embeddings = &ClientAPI{
 	Name:    "embeddings",
 	Path:    "/v1/embeddings",
 	Suffix:  "/embeddings",
+	Kind:    config.KindEmbeddings,
 	Inspect: InspectEmbeddings,
 	Adapters: map[config.API]Adapter{
 		config.APIOpenAI:           openAIEmbed{},
