@@ -8,6 +8,7 @@ import (
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // This file dispatches a request by its path: the route phase picks the
@@ -31,6 +32,9 @@ func (r *routeStream) dispatch(hs map[string]string, path string) []*extprocv3.P
 		return r.reject(404, "invalid_request_error", "not_found",
 			fmt.Sprintf("the path %q is routed through failover but serves no API this gateway knows (envoy.routes entries must end in one of: %s)",
 				path, strings.Join(apiSuffixes(), ", ")))
+	}
+	if sp := r.obs.span; sp != nil && r.api.Operation != telemetry.OperationChat {
+		sp.SetAttributes(telemetry.AttrOperationName.String(r.api.Operation))
 	}
 	if method != "" && method != "POST" {
 		return r.reject(405, "invalid_request_error", "method_not_allowed",
@@ -84,6 +88,7 @@ func (a *attemptStream) dispatch() []*extprocv3.ProcessingResponse {
 	if api == nil {
 		return a.fatal("unknown_api", fmt.Sprintf("the plan names client API %q, which this replica does not serve (replicas behind one Envoy run different versions?)", a.plan.API))
 	}
+	a.api = api
 	a.adapter = api.Adapter(a.ep.cfg.API)
 	if a.adapter == nil {
 		return a.fatal("unsupported_api", fmt.Sprintf("provider %q (%s) has no %s endpoint, and the route phase did not plan it", a.target.Provider, a.ep.cfg.API, api.Name))

@@ -265,3 +265,22 @@ func TestAttempt_EmbeddingsOnGemini(t *testing.T) {
 		t.Fatalf("openai path: got %q, want /v1/embeddings", p)
 	}
 }
+
+// TestMetrics_EmbeddingsAreAnEmbeddingsOperation verifies an embeddings
+// attempt is recorded with gen_ai.operation.name "embeddings" and the
+// prompt tokens its answer reported.
+func TestMetrics_EmbeddingsAreAnEmbeddingsOperation(t *testing.T) {
+	h := newEmbedHarness(t, "")
+	body := `{"model":"text-embedding-3-small","input":"a"}`
+	s := h.runAttempt(h.planFor(body, ":path", "/v1/embeddings"), 1, "openai", "m1", body)
+	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
+	s.send(respBody(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}`, true))
+	s.recv()
+	s.close()
+	h.waitStreams()
+	m := h.metricsText()
+	w := `gen_ai_client_inference_usage_input_tokens_total{gen_ai_operation_name="embeddings",gen_ai_provider_name="openai",gen_ai_request_model="text-embedding-3-small",gen_ai_response_model="text-embedding-3-small",llm_failover_provider="openai"} 7`
+	if !strings.Contains(m, w) {
+		t.Fatalf("metrics: got no %s in\n%s", w, m)
+	}
+}

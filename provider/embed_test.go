@@ -201,7 +201,7 @@ func TestClientAPIs_Registry(t *testing.T) {
 			t.Errorf("%s: name or suffix %q used twice", c.Name, c.Suffix)
 		}
 		names[c.Name], suffixes[c.Suffix] = true, true
-		if !strings.HasSuffix(c.Path, c.Suffix) || c.Inspect == nil || c.Kind == "" {
+		if !strings.HasSuffix(c.Path, c.Suffix) || c.Inspect == nil || c.Kind == "" || c.Operation == "" {
 			t.Errorf("%s: path %q, suffix %q, kind %q: want the path to end in the suffix, an Inspect and a kind", c.Name, c.Path, c.Suffix, c.Kind)
 		}
 		if APIForPath(c.Path) != c || APIForPath("/openai"+c.Path) != c || APINamed(c.PlanName()) != c {
