@@ -284,3 +284,29 @@ func TestMetrics_EmbeddingsAreAnEmbeddingsOperation(t *testing.T) {
 		t.Fatalf("metrics: got no %s in\n%s", w, m)
 	}
 }
+
+// TestRoute_PrefixRouteDispatchesByPath verifies a route ending in "/" (a
+// prefix route in the generated Envoy config) reaches the route phase for
+// every path under it: the model list, an API, and a 404 for a path no API
+// serves, instead of an unplanned request.
+func TestRoute_PrefixRouteDispatchesByPath(t *testing.T) {
+	h := newEmbedHarness(t, "envoy: {routes: [/v1/]}\n")
+	for _, tc := range []struct {
+		path, method string
+		status       uint32 // 0: planned (a headers CONTINUE)
+	}{
+		{"/v1/models", "GET", 200},
+		{"/v1/files", "POST", 404},
+		{"/v1/embeddings", "POST", 0},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			s := h.open(contract.PhaseRoute)
+			defer s.close()
+			s.send(reqHeaders(tc.method == "GET", ":path", tc.path, ":method", tc.method, "content-type", "application/json"))
+			r := s.recv()
+			if got := uint32(r.GetImmediateResponse().GetStatus().GetCode()); got != tc.status || tc.status == 0 && r.GetRequestHeaders() == nil {
+				t.Fatalf("got %v, want status %d (0: continue)", r, tc.status)
+			}
+		})
+	}
+}

@@ -186,10 +186,12 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 }
 
-// routed reports whether path is one of the failover routes.
+// routed reports whether path is one of the failover routes, matched as
+// the generated Envoy routes match it (envoy/routes.go failoverRoute): a
+// route ending in "/" as a prefix, any other exactly.
 func routed(routes []string, path string) bool {
 	for _, p := range routes {
-		if p == path {
+		if p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
 			return true
 		}
 	}
