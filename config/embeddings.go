@@ -18,9 +18,6 @@ const (
 // MaxDimensions bounds a target's dimensions.
 const MaxDimensions = 65536
 
-// DefaultRoutes are envoy.routes' default: every client API's OpenAI path.
-var DefaultRoutes = []string{"/v1/chat/completions", "/v1/embeddings", "/v1/models"}
-
 // EmbeddingAPIs are the provider APIs with an embeddings endpoint (the
 // formats provider.Embeddings has adapters for; a provider test keeps the
 // two lists equal).

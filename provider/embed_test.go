@@ -263,3 +263,14 @@ func FuzzEmbeddings(f *testing.F) {
 		}
 	})
 }
+
+// TestClientAPIs_PathsAreDefaultRoutes verifies envoy.routes' default holds
+// every client API's path, so a registered API is reachable without
+// configuration.
+func TestClientAPIs_PathsAreDefaultRoutes(t *testing.T) {
+	for _, c := range ClientAPIs() {
+		if !slices.Contains(config.DefaultRoutes, c.Path) {
+			t.Errorf("%s: path %s is not in config.DefaultRoutes %v", c.Name, c.Path, config.DefaultRoutes)
+		}
+	}
+}
