@@ -17,6 +17,8 @@ import (
 
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
+
+	"github.com/llm-failover/llm-failover/access"
 )
 
 // The endpoints stack (issue 13): the suite's chat stack plus an embeddings
@@ -264,4 +266,48 @@ func asAPIError(err error, out **openai.Error) bool {
 	ae, ok := err.(*openai.Error)
 	*out = ae
 	return ok
+}
+
+// TestEndpoints_ModelsPerClient verifies that under a clients policy the
+// SDK's models.list shows each client what it may use: the client with the
+// suite's key only the main chain's model, another key only side-model, and
+// a caller without a listed key is refused as for any request.
+func TestEndpoints_ModelsPerClient(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := clientStack(t, v, `  default: {action: deny}
+  list:
+    - {name: team-a, api_keys: ["`+clientKeyHash+`"], chains: [main]}
+    - {name: team-b, api_keys: ["`+access.HashKey("sk-team-b")+`"], models: [side-model]}
+`)
+		for _, tc := range []struct {
+			key    string
+			status int
+			want   []string
+		}{
+			{clientKey, 200, []string{chainModel}},
+			{"sk-team-b", 200, []string{"side-model"}},
+			{"sk-nobody", 401, nil},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			page, err := s.client.Models.List(ctx, option.WithAPIKey(tc.key))
+			cancel()
+			var ae *openai.Error
+			if tc.status != 200 {
+				if !asAPIError(err, &ae) || ae.StatusCode != tc.status {
+					t.Fatalf("key %s: got %v, want %d", tc.key, err, tc.status)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("key %s: %v", tc.key, err)
+			}
+			var ids []string
+			for _, m := range page.Data {
+				ids = append(ids, m.ID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Fatalf("key %s: got %v, want %v", tc.key, ids, tc.want)
+			}
+		}
+	})
 }
