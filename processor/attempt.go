@@ -48,7 +48,8 @@ type attemptStream struct {
 	index   int // index of the target in plan.Targets
 	target  contract.Target
 	ep      *endpoint
-	adapter provider.Adapter // the target's wire format for the plan's client API
+	api     *provider.ClientAPI // the plan's client API (dispatch.go)
+	adapter provider.Adapter    // the target's wire format for it
 	preq    provider.Request
 	// headerNames are the request header names this attempt arrived with:
 	// requestBody removes those not on the forwarding allowlist.

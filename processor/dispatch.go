@@ -6,7 +6,9 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/provider"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // This file dispatches a request by its path: the route phase picks the
@@ -31,6 +33,9 @@ func (r *routeStream) dispatch(hs map[string]string, path string) []*extprocv3.P
 			fmt.Sprintf("the path %q is routed through failover but serves no API this gateway knows (envoy.routes entries must end in one of: %s)",
 				path, strings.Join(apiSuffixes(), ", ")))
 	}
+	if sp := r.obs.span; sp != nil && r.api.Operation != telemetry.OperationChat {
+		sp.SetAttributes(telemetry.AttrOperationName.String(r.api.Operation))
+	}
 	if method != "" && method != "POST" {
 		return r.reject(405, "invalid_request_error", "method_not_allowed",
 			fmt.Sprintf("%s takes POST, not %s", path, method))
@@ -45,6 +50,20 @@ func apiSuffixes() []string {
 		out = append(out, c.Suffix)
 	}
 	return out
+}
+
+// checkKind refuses a request whose model (or chain header) selects a chain
+// of another kind than the client API's: an embeddings request to a chat
+// chain, or the reverse. The answer is OpenAI's for a model that API does
+// not have: 404 model_not_found.
+func (r *routeStream) checkKind(ch *config.Chain, model string) []*extprocv3.ProcessingResponse {
+	if ch.Kind == r.api.Kind || ch.Kind == "" && r.api.Kind == config.KindChat {
+		return nil
+	}
+	e := provider.ErrorObject{Type: "invalid_request_error", Code: "model_not_found", Param: ptr("model"),
+		Message: fmt.Sprintf("the model %q selects chain %q, whose targets are %s models: %s requests need a chain of kind %q",
+			model, ch.Name, ch.Kind, r.api.Name, r.api.Kind)}
+	return r.rejectWith(404, e.Code, e)
 }
 
 // check is the target's refusal of the request (its adapter's Check for the
@@ -69,6 +88,7 @@ func (a *attemptStream) dispatch() []*extprocv3.ProcessingResponse {
 	if api == nil {
 		return a.fatal("unknown_api", fmt.Sprintf("the plan names client API %q, which this replica does not serve (replicas behind one Envoy run different versions?)", a.plan.API))
 	}
+	a.api = api
 	a.adapter = api.Adapter(a.ep.cfg.API)
 	if a.adapter == nil {
 		return a.fatal("unsupported_api", fmt.Sprintf("provider %q (%s) has no %s endpoint, and the route phase did not plan it", a.target.Provider, a.ep.cfg.API, api.Name))

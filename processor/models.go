@@ -3,7 +3,6 @@ package processor
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -25,10 +24,9 @@ func (r *routeStream) serveModels(method string) []*extprocv3.ProcessingResponse
 			fmt.Sprintf("the model list takes GET, not %s", method))
 	}
 	r.step = routeDone
-	body := appendModelList(nil, r.st.cfg, r.mayUse)
-	h := &mutation{}
-	h.setHeader("content-length", strconv.Itoa(len(body)))
-	return one(immediate(200, body, "models", h))
+	// Envoy sets content-length from the body (sendLocalReply); a 200 is a
+	// valid ImmediateResponse status (mutation_utils.cc isValidHttpStatus).
+	return one(immediate(200, appendModelList(nil, r.st.cfg, r.mayUse), "models", nil))
 }
 
 // mayUse reports whether the caller may send model to chain ch: always

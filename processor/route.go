@@ -186,10 +186,12 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 }
 
-// routed reports whether path is one of the failover routes.
+// routed reports whether path is one of the failover routes, matched as
+// the generated Envoy routes match it (envoy/routes.go failoverRoute): a
+// route ending in "/" as a prefix, any other exactly.
 func routed(routes []string, path string) bool {
 	for _, p := range routes {
-		if p == path {
+		if p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
 			return true
 		}
 	}
@@ -210,6 +212,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if err != nil {
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
+	}
+	if out := r.checkKind(ch, in.Model); out != nil {
+		return out, nil
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {

@@ -23,6 +23,12 @@ type ClientAPI struct {
 	// API whose Suffix its path ends with ("/embeddings" for both
 	// "/v1/embeddings" and "/openai/v1/embeddings"). Unique.
 	Suffix string
+	// Kind is the kind of chain that serves the API: a request whose model
+	// selects a chain of another kind is answered 404 model_not_found.
+	Kind config.ChainKind
+	// Operation is the GenAI semantic conventions' gen_ai.operation.name
+	// of a request to the API ("chat", "embeddings") in metrics and spans.
+	Operation string
 	// Inspect reads what the route phase needs from a request body, or
 	// refuses the body with an OpenAI-style 4xx.
 	Inspect func(body []byte) (Inspection, *Error)
@@ -45,11 +51,13 @@ var clientAPIs = []*ClientAPI{
 // ChatCompletions is OpenAI's Chat Completions API: every wire format
 // serves it (provider.go's formats).
 var ChatCompletions = &ClientAPI{
-	Name:     "chat.completions",
-	Path:     "/v1/chat/completions",
-	Suffix:   "/chat/completions",
-	Inspect:  Inspect,
-	Adapters: chatAdapters(),
+	Name:      "chat.completions",
+	Path:      "/v1/chat/completions",
+	Suffix:    "/chat/completions",
+	Kind:      config.KindChat,
+	Operation: "chat",
+	Inspect:   Inspect,
+	Adapters:  chatAdapters(),
 }
 
 func chatAdapters() map[config.API]Adapter {

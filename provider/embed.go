@@ -18,10 +18,12 @@ import (
 // Gemini targets by translation (embed_gemini.go). Anthropic has no
 // embeddings API: its targets are left out of an embeddings plan.
 var Embeddings = &ClientAPI{
-	Name:    "embeddings",
-	Path:    "/v1/embeddings",
-	Suffix:  "/embeddings",
-	Inspect: InspectEmbeddings,
+	Name:      "embeddings",
+	Path:      "/v1/embeddings",
+	Suffix:    "/embeddings",
+	Kind:      config.KindEmbeddings,
+	Operation: "embeddings",
+	Inspect:   InspectEmbeddings,
 	Adapters: map[config.API]Adapter{
 		config.APIOpenAI:           openAIEmbed{},
 		config.APIOpenAICompatible: openAIEmbed{},
