@@ -7,11 +7,15 @@ import "github.com/llm-failover/llm-failover/config"
 // translation (responses.go). A request that continues or stores state
 // (Inspection.Stateful) may only go to the provider holding it (StateHolder).
 var Responses = &ClientAPI{
-	Name:     "responses",
-	Path:     ResponsesPath,
-	Suffix:   "/responses",
-	Inspect:  InspectResponses,
-	Adapters: responsesAdapters(),
+	Name:   "responses",
+	Path:   ResponsesPath,
+	Suffix: "/responses",
+	Kind:   config.KindChat,
+	// gen_ai.operation.name: a Responses call is a chat operation in the
+	// GenAI semantic conventions (no value of its own).
+	Operation: "chat",
+	Inspect:   InspectResponses,
+	Adapters:  responsesAdapters(),
 }
 
 func responsesAdapters() map[config.API]Adapter {
