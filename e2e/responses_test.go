@@ -24,7 +24,7 @@ import (
 
 // The Responses stack: the cross-provider chains (openai -> anthropic ->
 // gemini; claude-first: anthropic -> gemini) and compat-first (an
-// openai-compatible provider -> anthropic) with /v1/responses routed, the
+// openai-compatible provider -> anthropic) on the default routes, the
 // OpenAI provider played by responsesFake (fakellm speaks chat completions
 // only), the others by fakellm.
 
@@ -115,7 +115,8 @@ func (f *responsesFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var setCompatKey sync.Once
 
 // newResponsesStack starts a local cross-provider stack on matrix entry v
-// that routes /v1/responses, with responsesFake as the OpenAI provider.
+// with the default routes (/v1/responses among them) and responsesFake as
+// the OpenAI provider.
 func newResponsesStack(t *testing.T, v string) (*stack, *responsesFake) {
 	t.Helper()
 	if externalURL() != "" {
@@ -149,7 +150,6 @@ func newResponsesStack(t *testing.T, v string) (*stack, *responsesFake) {
 	})
 	host, port, _ := net.SplitHostPort(addrs[xCompat])
 	cfg := xConfigYAML(addrs, s.grpcAddr)
-	cfg = strings.Replace(cfg, "envoy: {", "envoy: {routes: [/v1/chat/completions, /v1/responses], ", 1)
 	cfg = strings.Replace(cfg, "providers:\n", fmt.Sprintf("providers:\n  - {name: %s, api: openai-compatible, host: %s, port: %s, tls: false, auth: {key_env: E2E_X_COMPAT_KEY}}\n", xCompat, host, port), 1)
 	cfg = strings.Replace(cfg, "chains:\n", fmt.Sprintf("chains:\n  - {name: compat-first, match: {models: [%s]}, targets: [{provider: %s, model: %s}, {provider: %s, model: %s}]}\n",
 		compatFirstModel, xCompat, xModel(xCompat), xAnthropic, xModel(xAnthropic)), 1)
