@@ -406,9 +406,11 @@ func TestScenario7_BadInput(t *testing.T) {
 		t.Run("unrouted path", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			defer cancel()
-			_, err := s.client.Embeddings.New(ctx, openai.EmbeddingNewParams{
-				Model: chainModel,
-				Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hi")},
+			// Legacy completions (/v1/completions): the default routes
+			// (every client API's path) leave it to Envoy.
+			_, err := s.client.Completions.New(ctx, openai.CompletionNewParams{
+				Model:  openai.CompletionNewParamsModel(chainModel),
+				Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hi")},
 			})
 			ae, ok := err.(*openai.Error)
 			if !ok || ae.StatusCode != 404 {
