@@ -52,10 +52,9 @@ func echoOf(body []byte) responsesEcho {
 
 // outputItem is one item of a Responses output.
 type outputItem struct {
-	kind             string // message, function_call, reasoning
+	kind             string // message, refusal (a message with a refusal part), function_call, reasoning
 	id               string
-	text             strings.Builder // message text, reasoning summary, call arguments
-	refusal          string
+	text             strings.Builder // message text, refusal, reasoning summary, call arguments
 	callID, callName string
 	done             bool
 }
@@ -70,20 +69,18 @@ func (it *outputItem) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, it.id)
 	b = append(b, `,"type":`...)
-	b = appendString(b, it.kind)
+	if it.kind == "refusal" {
+		b = append(b, `"message"`...)
+	} else {
+		b = appendString(b, it.kind)
+	}
 	switch it.kind {
-	case "message":
+	case "message", "refusal":
 		b = append(b, `,"status":`...)
 		b = appendString(b, status)
 		b = append(b, `,"role":"assistant","content":[`...)
 		if it.done {
-			if it.refusal != "" {
-				b = append(b, `{"type":"refusal","refusal":`...)
-				b = appendString(b, it.refusal)
-				b = append(b, '}')
-			} else {
-				b = appendTextPart(b, it.text.String())
-			}
+			b = it.appendPart(b)
 		}
 		b = append(b, ']')
 	case "function_call":
@@ -106,6 +103,20 @@ func (it *outputItem) appendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
+	return append(b, '}')
+}
+
+// appendPart writes a message item's content part with its text so far.
+func (it *outputItem) appendPart(b []byte) []byte {
+	if it.kind == "refusal" {
+		return appendRefusalPart(b, it.text.String())
+	}
+	return appendTextPart(b, it.text.String())
+}
+
+func appendRefusalPart(b []byte, text string) []byte {
+	b = append(b, `{"type":"refusal","refusal":`...)
+	b = appendString(b, text)
 	return append(b, '}')
 }
 
@@ -255,9 +266,14 @@ func responsesFromChat(chat []byte, model string, echo responsesEcho, env Env) [
 	calls := msg.Get("tool_calls").Array()
 	text := msg.Get("content").String()
 	refusal := msg.Get("refusal").String()
-	if text != "" || refusal != "" || len(calls) == 0 {
-		it := &outputItem{kind: "message", id: "msg_" + id, refusal: refusal, done: true}
+	if text != "" || refusal == "" && len(calls) == 0 {
+		it := &outputItem{kind: "message", id: "msg_" + id, done: true}
 		it.text.WriteString(text)
+		r.items = append(r.items, it)
+	}
+	if refusal != "" {
+		it := &outputItem{kind: "refusal", id: "msg_" + id + "_refusal", done: true}
+		it.text.WriteString(refusal)
 		r.items = append(r.items, it)
 	}
 	for i, tc := range calls {
@@ -457,8 +473,7 @@ func (s *responsesStream) event(ev Event) error {
 		s.textDelta(t)
 	}
 	if r := refusal.String(); r != "" {
-		it := s.item("message", "msg_")
-		it.refusal += r
+		s.refusalDelta(r)
 	}
 	calls.ForEach(func(_, tc gjson.Result) bool {
 		s.callDelta(tc)
@@ -480,8 +495,11 @@ func (s *responsesStream) item(kind, prefix string, call ...string) *outputItem 
 	}
 	s.closeOpen()
 	id := prefix + s.base
-	if kind == "function_call" {
+	switch kind {
+	case "function_call":
 		id += "_" + itoa(len(s.calls))
+	case "refusal":
+		id += "_refusal"
 	}
 	it := &outputItem{kind: kind, id: id}
 	if len(call) == 2 {
@@ -496,11 +514,11 @@ func (s *responsesStream) item(kind, prefix string, call ...string) *outputItem 
 		return it.appendJSON(b)
 	})
 	switch kind {
-	case "message":
+	case "message", "refusal":
 		s.emit("response.content_part.added", func(b []byte) []byte {
 			b = s.itemRef(b, it)
 			b = append(b, `,"content_index":0,"part":`...)
-			return appendTextPart(b, "")
+			return it.appendPart(b)
 		})
 	case "reasoning":
 		s.emit("response.reasoning_summary_part.added", func(b []byte) []byte {
@@ -520,6 +538,16 @@ func (s *responsesStream) textDelta(t string) {
 		b = append(b, `,"content_index":0,"delta":`...)
 		b = appendString(b, t)
 		return append(b, `,"logprobs":[]`...)
+	})
+}
+
+func (s *responsesStream) refusalDelta(t string) {
+	it := s.item("refusal", "msg_")
+	it.text.WriteString(t)
+	s.emit("response.refusal.delta", func(b []byte) []byte {
+		b = s.itemRef(b, it)
+		b = append(b, `,"content_index":0,"delta":`...)
+		return appendString(b, t)
 	})
 }
 
@@ -564,20 +592,26 @@ func (s *responsesStream) closeOpen() {
 	it.done = true
 	text := it.text.String()
 	switch it.kind {
-	case "message":
-		if it.refusal == "" {
+	case "message", "refusal":
+		if it.kind == "refusal" {
+			s.emit("response.refusal.done", func(b []byte) []byte {
+				b = s.itemRef(b, it)
+				b = append(b, `,"content_index":0,"refusal":`...)
+				return appendString(b, text)
+			})
+		} else {
 			s.emit("response.output_text.done", func(b []byte) []byte {
 				b = s.itemRef(b, it)
 				b = append(b, `,"content_index":0,"text":`...)
 				b = appendString(b, text)
 				return append(b, `,"logprobs":[]`...)
 			})
-			s.emit("response.content_part.done", func(b []byte) []byte {
-				b = s.itemRef(b, it)
-				b = append(b, `,"content_index":0,"part":`...)
-				return appendTextPart(b, text)
-			})
 		}
+		s.emit("response.content_part.done", func(b []byte) []byte {
+			b = s.itemRef(b, it)
+			b = append(b, `,"content_index":0,"part":`...)
+			return it.appendPart(b)
+		})
 	case "reasoning":
 		s.emit("response.reasoning_summary_text.done", func(b []byte) []byte {
 			b = s.itemRef(b, it)
