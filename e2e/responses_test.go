@@ -493,3 +493,32 @@ func TestResponses_OpenAICompatibleByChatCompletions(t *testing.T) {
 		}
 	})
 }
+
+// TestResponses_ImageInputTranslated verifies a Responses input with a
+// text part and a base64 image reaches Gemini (after Anthropic failed) as
+// a text part and inlineData, and the SDK reads the answer.
+func TestResponses_ImageInputTranslated(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, _ := newResponsesStack(t, v)
+		content := responses.ResponseInputMessageContentListParam{
+			{OfInputText: &responses.ResponseInputTextParam{Text: "What is this?"}},
+			{OfInputImage: &responses.ResponseInputImageParam{Detail: responses.ResponseInputImageDetailLow, ImageURL: openai.String("data:image/png;base64,iVBORw0KGgo=")}},
+		}
+		p := responses.ResponseNewParams{Model: claudeFirstModel, Input: responses.ResponseNewParamsInputUnion{
+			OfInputItemList: responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage(content, responses.EasyInputMessageRoleUser)}}}
+		failFirst(t, s, 503, xAnthropic)
+		r, h, err := s.newResponse(p)
+		if err != nil {
+			t.Fatalf("request failed: %v", err)
+		}
+		checkAnsweredBy(t, h.Header, xGemini, 2)
+		if r.OutputText() != xAnswer(xGemini) {
+			t.Errorf("OutputText() = %q, want %q", r.OutputText(), xAnswer(xGemini))
+		}
+		parts := gjson.Get(onlyRequest(t, s, xGemini).Body, "contents.0.parts")
+		if parts.Get("0.text").String() != "What is this?" || parts.Get("1.inlineData.mimeType").String() != "image/png" ||
+			parts.Get("1.inlineData.data").String() != "iVBORw0KGgo=" {
+			t.Errorf("gemini parts = %s, want the text and the image as inlineData", parts.Raw)
+		}
+	})
+}
