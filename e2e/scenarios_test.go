@@ -406,11 +406,10 @@ func TestScenario7_BadInput(t *testing.T) {
 		t.Run("unrouted path", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			defer cancel()
-			// Legacy completions (/v1/completions): the default routes
-			// (every client API's path) leave it to Envoy.
-			_, err := s.client.Completions.New(ctx, openai.CompletionNewParams{
-				Model:  openai.CompletionNewParamsModel(chainModel),
-				Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hi")},
+			// /v1/moderations: no envoy.routes entry (embeddings are routed since issue 13).
+			_, err := s.client.Moderations.New(ctx, openai.ModerationNewParams{
+				Model: chainModel,
+				Input: openai.ModerationNewParamsInputUnion{OfString: openai.String("hi")},
 			})
 			ae, ok := err.(*openai.Error)
 			if !ok || ae.StatusCode != 404 {
