@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -48,7 +49,7 @@ func InspectResponses(body []byte) (Inspection, *Error) {
 		switch k.Str {
 		case "input":
 			input = v.Type == gjson.String || v.IsArray()
-			if v.IsArray() && bytes.Contains([]byte(v.Raw), []byte("input_image")) {
+			if v.IsArray() && strings.Contains(v.Raw, "input_image") {
 				in.Vision = responsesHasImage(v)
 			}
 		case "tools":
