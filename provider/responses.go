@@ -43,7 +43,7 @@ func InspectResponses(body []byte) (Inspection, *Error) {
 	// needs are read here.
 	in.Tools, in.JSON, in.Vision, in.OpenAIOnly = false, false, false, ""
 	in.IncludeUsage = in.Stream
-	root := gjson.ParseBytes(body)
+	root := gjson.Parse(str(body)) // read only here: nothing kept points into body
 	input := false
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
