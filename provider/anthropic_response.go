@@ -20,7 +20,7 @@ func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) Respo
 		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
-		return anthropicCompletion(body, req.Model, "chatcmpl-"+id, now)
+		return anthropicCompletion(ep, body, req.Model, "chatcmpl-"+id, now)
 	}}
 }
 
@@ -63,8 +63,10 @@ func (t anthropicTokens) usage() usage {
 	return usage{prompt: t.in + t.cacheWrite + t.cacheRead, completion: t.out, cached: t.cacheRead}
 }
 
-// anthropicCompletion translates a whole Messages response.
-func anthropicCompletion(body []byte, model, fallbackID string, created int64) ([]byte, error) {
+// anthropicCompletion translates a whole Messages response. Thinking blocks
+// become the reasoning (reasoning.go) unless ep drops it; redacted_thinking
+// blocks (encrypted) and signatures are never passed on.
+func anthropicCompletion(ep *Endpoint, body []byte, model, fallbackID string, created int64) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, errBadUpstream("anthropic response is not valid JSON")
 	}
@@ -79,8 +81,13 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 	if c.model == "" {
 		c.model = model
 	}
+	pass := passReasoning(ep)
 	r.Get("content").ForEach(func(_, blk gjson.Result) bool {
 		switch blk.Get("type").String() {
+		case "thinking":
+			if pass {
+				c.reasoning.add(blk.Get("thinking").String())
+			}
 		case "text":
 			c.content.WriteString(blk.Get("text").String())
 			c.hasText = true
@@ -103,6 +110,7 @@ type anthropicStream struct {
 	blocks   []int  // content block index -> tool call index, -1 for others
 	toolArgs []bool // tool call index -> some arguments were written
 	tokens   anthropicTokens
+	thinking reasoningStream
 }
 
 func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
@@ -143,6 +151,10 @@ func (s *anthropicStream) event(ev Event) error {
 			if t := d.Get("text"); t.Str != "" {
 				s.out = s.w.content(s.out, rawString(t))
 			}
+		case "thinking_delta":
+			if t := d.Get("thinking"); t.Str != "" && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, rawString(t))
+			}
 		case "input_json_delta":
 			idx := int(gjson.Get(data, "index").Int())
 			if pj := d.Get("partial_json"); idx >= 0 && idx < len(s.blocks) && s.blocks[idx] >= 0 && pj.Str != "" {
@@ -173,6 +185,11 @@ func (s *anthropicStream) event(ev Event) error {
 		case "text":
 			if t := blk.Get("text"); t.String() != "" {
 				s.out = s.w.content(s.out, rawString(t))
+			}
+		case "thinking":
+			s.thinking.block()
+			if t := blk.Get("thinking"); t.Str != "" && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, rawString(t))
 			}
 		}
 	case "content_block_stop":
@@ -237,9 +254,9 @@ func anthropicTextDelta(d string) (string, bool) {
 }
 
 // JudgeEvent judges a Messages stream event: message_stop ends the stream;
-// an error event is an error; a non-empty text, tool input or thinking-free
-// delta, a tool_use block start or a message_delta (the stop reason) is
-// content; message_start, ping and empty blocks are not.
+// an error event is an error; a non-empty text or tool input delta, a
+// tool_use block start or a message_delta (the stop reason) is content;
+// message_start, ping, empty blocks and thinking (reasoning.go) are not.
 func (anthropic) JudgeEvent(ev Event) Verdict {
 	data := str(ev.Data)
 	if _, ok := anthropicTextDelta(data); ok {

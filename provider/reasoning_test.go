@@ -1,0 +1,179 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/llm-failover/llm-failover/config"
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/packages/ssestream"
+)
+
+// translateWith feeds body whole to a fresh translator for ep.
+func translateWith(t *testing.T, ep Endpoint, model string, body []byte, stream bool) []byte {
+	t.Helper()
+	a, err := For(ep.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := a.NewResponseTranslator(&ep, Request{Model: model, Stream: stream}, testEnv())
+	out, err := tr.Translate(body, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// streamedReasoning reads a translated stream with the OpenAI SDK's SSE
+// decoder and joins the reasoning_content of its deltas, as a client that
+// shows reasoning does.
+func streamedReasoning(t *testing.T, stream []byte) string {
+	t.Helper()
+	res := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}},
+		Body: io.NopCloser(bytes.NewReader(stream))}
+	s := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(res), nil)
+	var sb strings.Builder
+	for s.Next() {
+		for _, c := range s.Current().Choices {
+			if f, ok := c.Delta.JSON.ExtraFields[ReasoningField]; ok {
+				var part string
+				if err := json.Unmarshal([]byte(f.Raw()), &part); err != nil {
+					t.Fatalf("delta.%s is not a string: %s", ReasoningField, f.Raw())
+				}
+				sb.WriteString(part)
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("SDK stream error: %v\n%s", err, stream)
+	}
+	return sb.String()
+}
+
+// answerReasoning is message.reasoning_content of a translated answer, read
+// with the OpenAI SDK's types.
+func answerReasoning(t *testing.T, body []byte) (string, bool) {
+	t.Helper()
+	var c openai.ChatCompletion
+	if err := json.Unmarshal(body, &c); err != nil || len(c.Choices) != 1 {
+		t.Fatalf("answer: %v\n%s", err, body)
+	}
+	f, ok := c.Choices[0].Message.JSON.ExtraFields[ReasoningField]
+	if !ok {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal([]byte(f.Raw()), &s); err != nil {
+		t.Fatalf("message.%s is not a string: %s", ReasoningField, f.Raw())
+	}
+	return s, true
+}
+
+// reasoningVectors are the provider answers with reasoning, as stream and
+// answer twins, and the reasoning a client must read from both.
+var reasoningVectors = []struct {
+	api  config.API
+	name string
+	want string
+}{
+	{config.APIAnthropic, "thinking_max_tokens", "Let me count."},
+	{config.APIAnthropic, "interleaved_thinking", "The user asks for the weather; I need the tool.\n\nParis it is."},
+	{config.APIGemini, "thoughts", "**Weighing the question**\n\nThe user wants one sentence about \"AI\"."},
+}
+
+// TestReasoning_ClientReadsSameFromStreamAndAnswer verifies that Anthropic
+// thinking and Gemini thought summaries reach the client as
+// reasoning_content, the same text whether streamed or not (read with the
+// OpenAI SDK; redacted thinking and signatures never appear).
+func TestReasoning_ClientReadsSameFromStreamAndAnswer(t *testing.T) {
+	for _, v := range reasoningVectors {
+		t.Run(string(v.api)+"/"+v.name, func(t *testing.T) {
+			tg := targetFor(v.api)
+			dir := filepath.Join("testdata", "responses", string(v.api))
+			js, err := os.ReadFile(filepath.Join(dir, v.name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sse, err := os.ReadFile(filepath.Join(dir, v.name+".sse"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole := translateWith(t, tg.ep, tg.model, js, false)
+			got, ok := answerReasoning(t, whole)
+			if !ok || got != v.want {
+				t.Errorf("answer reasoning: got %q (present %v), want %q", got, ok, v.want)
+			}
+			if got := streamedReasoning(t, translateWith(t, tg.ep, tg.model, sse, true)); got != v.want {
+				t.Errorf("streamed reasoning: got %q, want %q", got, v.want)
+			}
+			for _, secret := range []string{"signature", "EqQBCgIYAhIM", "EmwKAhgBEgy3va3pzix"} {
+				if bytes.Contains(whole, []byte(secret)) {
+					t.Errorf("answer carries %q: %s", secret, whole)
+				}
+			}
+		})
+	}
+}
+
+// TestReasoning_DroppedBySetting verifies that with reasoning: drop no
+// answer or stream of any vector carries reasoning_content, and that the
+// rest of each thinking vector's translation is its golden file
+// (*.drop.golden).
+func TestReasoning_DroppedBySetting(t *testing.T) {
+	for _, api := range []config.API{config.APIAnthropic, config.APIGemini} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "responses", string(api), "*"))
+		for _, f := range files {
+			if strings.HasSuffix(f, ".golden") {
+				continue
+			}
+			t.Run(strings.TrimPrefix(f, "testdata/responses/"), func(t *testing.T) {
+				body, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tg := targetFor(api)
+				tg.ep.Reasoning = config.ReasoningDrop
+				got := translateWith(t, tg.ep, tg.model, body, strings.HasSuffix(f, ".sse"))
+				if bytes.Contains(got, []byte(ReasoningField)) {
+					t.Errorf("reasoning: drop still sends %s:\n%s", ReasoningField, got)
+				}
+				for _, v := range reasoningVectors {
+					if v.api == api && strings.HasPrefix(filepath.Base(f), v.name+".") {
+						golden(t, f+".drop.golden", got)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestJudgeEvent_ReasoningIsNotContent verifies that thinking and thought
+// events never count as content: a stream failing while the model thinks
+// can still fail over.
+func TestJudgeEvent_ReasoningIsNotContent(t *testing.T) {
+	cases := []struct {
+		api  config.API
+		data string
+	}{
+		{config.APIAnthropic, `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}`},
+		{config.APIAnthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm."}}`},
+		{config.APIAnthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQB"}}`},
+		{config.APIAnthropic, `{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"Emw"}}`},
+		{config.APIGemini, `{"candidates": [{"content": {"parts": [{"text": "Hmm.","thought": true}],"role": "model"},"index": 0}]}`},
+	}
+	for _, c := range cases {
+		a, err := For(c.api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.JudgeEvent(Event{Data: []byte(c.data)}).Kind; got != EventOther {
+			t.Errorf("%s %s: got %v, want %v", c.api, c.data, got, EventOther)
+		}
+	}
+}
