@@ -177,3 +177,80 @@ func TestJudgeEvent_ReasoningIsNotContent(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepare_ReasoningAndStructuredOutputSettings verifies what the
+// provider settings change in a rewritten request: reasoning: drop asks
+// Anthropic and Gemini for no thinking, structured_output: prompt sends a
+// strict schema to Anthropic as the instruction, and the Anthropic
+// thinking budget respects the client's output limit.
+func TestPrepare_ReasoningAndStructuredOutputSettings(t *testing.T) {
+	const effort = `{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high"`
+	const strict = `{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema",` +
+		`"json_schema":{"name":"p","strict":true,"schema":{"type":"object","properties":{},"additionalProperties":false}}}}`
+	cases := []struct {
+		name      string
+		api       config.API
+		reasoning config.Reasoning
+		output    config.StructuredOutput
+		body      string
+		want      []string // substrings of the rewritten body
+		wantNot   []string
+	}{
+		{"anthropic thinking by default", config.APIAnthropic, "", "", effort + `}`,
+			[]string{`"max_tokens":28672`, `"thinking":{"type":"enabled","budget_tokens":24576}`}, nil},
+		{"anthropic drop asks no thinking", config.APIAnthropic, config.ReasoningDrop, "", effort + `}`,
+			[]string{`"max_tokens":4096`}, []string{`thinking`}},
+		{"anthropic effort none asks no thinking", config.APIAnthropic, "", "",
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"none"}`, nil, []string{`thinking`}},
+		{"anthropic budget exactly at the minimum", config.APIAnthropic, "", "", effort + `,"max_tokens":1025}`,
+			[]string{`"max_tokens":1025`, `"budget_tokens":1024`}, nil},
+		{"anthropic limit below the minimum budget asks no thinking", config.APIAnthropic, "", "",
+			effort + `,"max_tokens":1024}`, []string{`"max_tokens":1024`}, []string{`thinking`}},
+		{"anthropic forced tool asks no thinking", config.APIAnthropic, "", "",
+			effort + `,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
+			[]string{`"tool_choice":{"type":"any"}`}, []string{`thinking`}},
+		{"anthropic prefill asks no thinking", config.APIAnthropic, "", "",
+			`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"{"}],"reasoning_effort":"low"}`,
+			nil, []string{`thinking`}},
+		{"anthropic thinking drops temperature", config.APIAnthropic, "", "", effort + `,"temperature":0.2}`,
+			[]string{`"thinking"`}, []string{`temperature`}},
+		{"anthropic strict schema native", config.APIAnthropic, "", "", strict,
+			[]string{`"output_config":{"format":{"type":"json_schema","schema":{"type":"object"`}, []string{`"system"`}},
+		{"anthropic strict schema as prompt", config.APIAnthropic, "", config.StructuredOutputPrompt, strict,
+			[]string{`"system":"Respond with a single valid JSON object`}, []string{`output_config`}},
+		{"anthropic json_object as prompt", config.APIAnthropic, "", "",
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}`,
+			[]string{`"system":"Respond with a single valid JSON object`}, []string{`output_config`}},
+		{"gemini thoughts by default", config.APIGemini, "", "", effort + `}`,
+			[]string{`"thinkingConfig":{"includeThoughts":true,"thinkingBudget":24576}`}, nil},
+		{"gemini drop asks no thoughts", config.APIGemini, config.ReasoningDrop, "", effort + `}`,
+			nil, []string{`thinkingConfig`, `generationConfig`}},
+		{"gemini without effort asks no thoughts", config.APIGemini, "", "",
+			`{"model":"m","messages":[{"role":"user","content":"hi"}]}`, nil, []string{`thinkingConfig`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := targetFor(c.api)
+			tg.ep.Reasoning, tg.ep.StructuredOutput = c.reasoning, c.output
+			a, _ := For(c.api)
+			req := requestFor([]byte(c.body), tg.model)
+			if err := a.Check(&tg.ep, req); err != nil {
+				t.Fatalf("Check: got %v, want nil", err)
+			}
+			p, err := a.Prepare(&tg.ep, req)
+			if err != nil {
+				t.Fatalf("Prepare: got %v, want nil", err)
+			}
+			for _, w := range c.want {
+				if !bytes.Contains(p.Body, []byte(w)) {
+					t.Errorf("body: got %s, want it to contain %s", p.Body, w)
+				}
+			}
+			for _, w := range c.wantNot {
+				if bytes.Contains(p.Body, []byte(w)) {
+					t.Errorf("body: got %s, want no %s", p.Body, w)
+				}
+			}
+		})
+	}
+}
