@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -253,4 +254,83 @@ func TestPrepare_ReasoningAndStructuredOutputSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// translateEither translates body whole for ep, an error as text.
+func translateEither(ep Endpoint, model string, body []byte, stream bool) []byte {
+	a, _ := For(ep.API)
+	out, err := a.NewResponseTranslator(&ep, Request{Model: model, Stream: stream, IncludeUsage: true}, testEnv()).
+		Translate(body, true)
+	if err != nil {
+		return []byte("error: " + err.Error())
+	}
+	return out
+}
+
+// withoutReasoningChunks removes the stream events that carry only a
+// reasoning delta, as the translator writes them.
+func withoutReasoningChunks(out []byte) []byte {
+	var kept []byte
+	for _, ev := range bytes.SplitAfter(out, []byte("\n\n")) {
+		if !bytes.Contains(ev, []byte(`"delta":{"`+ReasoningField+`":`)) {
+			kept = append(kept, ev...)
+		}
+	}
+	return kept
+}
+
+// FuzzReasoningDrop verifies, for random answers and streams of both
+// formats, that the translators never panic, that reasoning: drop removes
+// exactly the reasoning (the rest of the output is the pass output without
+// it) and that every answer stays valid JSON.
+func FuzzReasoningDrop(f *testing.F) {
+	for _, api := range []config.API{config.APIAnthropic, config.APIGemini} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "responses", string(api), "*"))
+		for _, file := range files {
+			if strings.HasSuffix(file, ".golden") {
+				continue
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b, strings.HasSuffix(file, ".sse"))
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte, stream bool) {
+		for _, api := range []config.API{config.APIAnthropic, config.APIGemini} {
+			tg := targetFor(api)
+			pass := translateEither(tg.ep, tg.model, body, stream)
+			tg.ep.Reasoning = config.ReasoningDrop
+			drop := translateEither(tg.ep, tg.model, body, stream)
+			if bytes.Contains(drop, []byte(`"`+ReasoningField+`"`)) {
+				t.Fatalf("%s: reasoning: drop sent reasoning: %s", api, drop)
+			}
+			if stream {
+				if got := withoutReasoningChunks(pass); !bytes.Equal(got, drop) {
+					t.Fatalf("%s: pass output without reasoning differs from drop\npass:\n%s\ndrop:\n%s", api, pass, drop)
+				}
+				continue
+			}
+			if bytes.HasPrefix(pass, []byte("error: ")) || bytes.HasPrefix(drop, []byte("error: ")) {
+				if !bytes.Equal(pass, drop) {
+					t.Fatalf("%s: errors differ: pass %s, drop %s", api, pass, drop)
+				}
+				continue
+			}
+			var p, d map[string]any
+			if err := json.Unmarshal(pass, &p); err != nil {
+				t.Fatalf("%s: answer is not JSON: %v\n%s", api, err, pass)
+			}
+			if err := json.Unmarshal(drop, &d); err != nil {
+				t.Fatalf("%s: answer is not JSON: %v\n%s", api, err, drop)
+			}
+			if msg, ok := p["choices"].([]any)[0].(map[string]any)["message"].(map[string]any); ok {
+				delete(msg, ReasoningField)
+			}
+			if !reflect.DeepEqual(p, d) {
+				t.Fatalf("%s: pass answer without reasoning differs from drop\npass:\n%s\ndrop:\n%s", api, pass, drop)
+			}
+		}
+	})
 }
