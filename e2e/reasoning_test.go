@@ -99,6 +99,14 @@ func (c *thinkingClaude) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // provider entry gets extra (", reasoning: drop" or "").
 func newReasoningStack(t *testing.T, v, extra string) (*stack, *thinkingClaude) {
 	t.Helper()
+	claude := startThinkingClaude(t)
+	return newThinkingStack(t, v, "anthropic", claude.addr, "claude-sonnet-4-5", extra), claude
+}
+
+// newThinkingStack is newReasoningStack with the fallback of api at addr,
+// asked for model.
+func newThinkingStack(t *testing.T, v, api, addr, model, extra string) *stack {
+	t.Helper()
 	if externalURL() != "" {
 		t.Skip("skipped against E2E_ENVOY_URL: needs the reasoning config (openai, a thinking anthropic)")
 	}
@@ -107,7 +115,6 @@ func newReasoningStack(t *testing.T, v, extra string) (*stack, *thinkingClaude) 
 		clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	f := fakellm.StartTB(t, fakellm.Options{Name: xOpenAI})
 	s.fakes[xOpenAI] = f
-	claude := startThinkingClaude(t)
 	setCrossKeys.Do(func() {
 		for _, p := range xProviders {
 			if err := os.Setenv(p.keyEnv, providerKey(p.name)); err != nil {
@@ -121,23 +128,23 @@ func newReasoningStack(t *testing.T, v, extra string) (*stack, *thinkingClaude) 
 	}
 	s.grpcAddr = ln.Addr().String()
 	oh, op, _ := net.SplitHostPort(f.Addr)
-	ch, cp, _ := net.SplitHostPort(claude.addr)
+	ch, cp, _ := net.SplitHostPort(addr)
 	cfg := fmt.Sprintf(`server: {stream_first_event_timeout: 1s}
 providers:
   - {name: %s, api: openai, host: %s, port: %s, tls: false, auth: {key_env: E2E_X_OPENAI_KEY}}
-  - {name: %s, api: anthropic, host: %s, port: %s, tls: false, auth: {key_env: E2E_X_ANTHROPIC_KEY}%s}
+  - {name: %s, api: %s, host: %s, port: %s, tls: false, auth: {key_env: E2E_X_ANTHROPIC_KEY}%s}
 chains:
   - name: reasoning
     match: {models: [%s]}
     targets:
       - {provider: %s, model: gpt-e2e}
-      - {provider: %s, model: claude-sonnet-4-5}
+      - {provider: %s, model: %s}
 breaker: {consecutive_failures: 3, open_for: 30s}
 limits: {max_body_bytes: 64KiB}
 envoy: {ext_proc_address: %q, per_try_timeout: 2s, retry_base_interval: 1ms}
-`, xOpenAI, oh, op, thinkingProvider, ch, cp, extra, reasoningModel, xOpenAI, thinkingProvider, s.grpcAddr)
+`, xOpenAI, oh, op, thinkingProvider, api, ch, cp, extra, reasoningModel, xOpenAI, thinkingProvider, model, s.grpcAddr)
 	s.startFront(ln, cfg)
-	return s, claude
+	return s
 }
 
 // reasoningParams is a request asking for reasoning and a strict JSON answer.
@@ -277,6 +284,127 @@ func TestReasoning_DropSettingHidesThinking(t *testing.T) {
 		}
 		if _, ok := resp.Choices[0].Message.JSON.ExtraFields["reasoning_content"]; ok {
 			t.Errorf("reasoning: drop still sent reasoning_content: %s", resp.RawJSON())
+		}
+	})
+}
+
+// thinkingGemini is a Gemini generateContent server answering with a thought
+// summary part before its text, whole or streamed (two thought pieces, two
+// text pieces); it records the request bodies.
+type thinkingGemini struct{ thinkingClaude }
+
+func startThinkingGemini(t *testing.T) *thinkingGemini {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &thinkingGemini{thinkingClaude{addr: ln.Addr().String()}}
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = g.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = g.srv.Close() })
+	return g
+}
+
+func (g *thinkingGemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	g.mu.Lock()
+	g.bodies = append(g.bodies, string(body))
+	g.mu.Unlock()
+	part := func(text string, thought bool, finish string) string {
+		p := fmt.Sprintf(`{"text":%q}`, text)
+		if thought {
+			p = fmt.Sprintf(`{"text":%q,"thought":true}`, text)
+		}
+		f := ""
+		if finish != "" {
+			f = fmt.Sprintf(`,"finishReason":%q`, finish)
+		}
+		return fmt.Sprintf(`{"candidates":[{"content":{"parts":[%s],"role":"model"}%s,"index":0}],`+
+			`"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":6,"thoughtsTokenCount":20,"totalTokenCount":34},`+
+			`"modelVersion":"gemini-2.5-flash","responseId":"gemini-thinking-e2e"}`, p, f)
+	}
+	if !strings.Contains(r.URL.Path, ":streamGenerateContent") {
+		w.Header().Set("content-type", "application/json")
+		fmt.Fprintf(w, `{"candidates":[{"content":{"parts":[{"text":%q,"thought":true},{"text":%q}],"role":"model"},`+
+			`"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":6,`+
+			`"thoughtsTokenCount":20,"totalTokenCount":34},"modelVersion":"gemini-2.5-flash","responseId":"gemini-thinking-e2e"}`,
+			thinkingText, thinkingAnswer)
+		return
+	}
+	w.Header().Set("content-type", "text/event-stream")
+	for _, e := range []string{
+		part("The user wants a person; ", true, ""),
+		part("Jane is 54.", true, ""),
+		part(`{"name":"Jane",`, false, ""),
+		part(`"age":54}`, false, "STOP"),
+	} {
+		fmt.Fprintf(w, "data: %s\r\n\r\n", e)
+	}
+}
+
+// TestReasoning_GeminiThoughtsReachSDKAfterFailover verifies, through the
+// front door with the OpenAI SDK, that after the OpenAI primary fails with
+// 503 Gemini is asked for thought summaries (includeThoughts, reasoning_effort
+// low's budget) and the schema natively, and that the client reads the
+// thoughts as reasoning_content beside the JSON answer, whole and streamed,
+// with the thought tokens as reasoning_tokens.
+func TestReasoning_GeminiThoughtsReachSDKAfterFailover(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+				g := startThinkingGemini(t)
+				s := newThinkingStack(t, v, "gemini", g.addr, "gemini-2.5-flash", "")
+				failFirst(t, s, 503, xOpenAI)
+				var content, reasoning string
+				var reasoningTokens int64
+				if stream {
+					p := reasoningParams()
+					p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+					st := s.client.Chat.Completions.NewStreaming(reasoningCtx(t), p)
+					var sb, cb strings.Builder
+					for st.Next() {
+						ch := st.Current()
+						reasoningTokens = max(reasoningTokens, ch.Usage.CompletionTokensDetails.ReasoningTokens)
+						for _, c := range ch.Choices {
+							cb.WriteString(c.Delta.Content)
+							if f, ok := c.Delta.JSON.ExtraFields["reasoning_content"]; ok {
+								sb.WriteString(extraString(t, f.Raw()))
+							}
+						}
+					}
+					if err := st.Err(); err != nil {
+						t.Fatalf("stream failed: %v", err)
+					}
+					content, reasoning = cb.String(), sb.String()
+				} else {
+					resp, err := s.client.Chat.Completions.New(reasoningCtx(t), reasoningParams())
+					if err != nil {
+						t.Fatalf("request failed: %v", err)
+					}
+					if len(resp.Choices) != 1 {
+						t.Fatalf("%d choices, want 1: %s", len(resp.Choices), resp.RawJSON())
+					}
+					content = resp.Choices[0].Message.Content
+					if f, ok := resp.Choices[0].Message.JSON.ExtraFields["reasoning_content"]; ok {
+						reasoning = extraString(t, f.Raw())
+					}
+					reasoningTokens = resp.Usage.CompletionTokensDetails.ReasoningTokens
+				}
+				if content != thinkingAnswer || reasoning != thinkingText || reasoningTokens != 20 {
+					t.Errorf("got content %q, reasoning_content %q, reasoning_tokens %d; want %q, %q, 20",
+						content, reasoning, reasoningTokens, thinkingAnswer, thinkingText)
+				}
+				reqs := g.requests()
+				if len(reqs) != 1 {
+					t.Fatalf("gemini received %d requests, want 1", len(reqs))
+				}
+				gc := gjson.Get(reqs[0], "generationConfig")
+				if !gc.Get("thinkingConfig.includeThoughts").Bool() || gc.Get("thinkingConfig.thinkingBudget").Int() != 1024 ||
+					gc.Get("responseJsonSchema.properties.age.type").String() != "integer" {
+					t.Errorf("generationConfig = %s, want thought summaries with budget 1024 and the client's schema", gc.Raw)
+				}
+			})
 		}
 	})
 }
