@@ -130,6 +130,12 @@ func (s *anthropicStream) event(ev Event) error {
 			}
 			return nil
 		}
+		if raw, ok := anthropicThinkingDelta(data); ok {
+			if len(raw) > 2 && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, raw)
+			}
+			return nil
+		}
 	}
 	if !isObject(data) {
 		if ev.Name == "ping" {
@@ -226,15 +232,25 @@ func (s *anthropicStream) event(ev Event) error {
 	return nil
 }
 
-// The compact text delta Anthropic sends for nearly every event; matched
-// without a JSON parser.
+// The compact text and thinking deltas Anthropic sends for nearly every
+// event; matched without a JSON parser.
 const (
-	textDeltaPrefix = `{"type":"content_block_delta","index":`
-	textDeltaMid    = `,"delta":{"type":"text_delta","text":`
+	textDeltaPrefix     = `{"type":"content_block_delta","index":`
+	textDeltaMid        = `,"delta":{"type":"text_delta","text":`
+	thinkingDeltaMid    = `,"delta":{"type":"thinking_delta","thinking":`
+	compactDeltaClosing = `}}`
 )
 
 // anthropicTextDelta returns the text literal of a compact text_delta event.
-func anthropicTextDelta(d string) (string, bool) {
+func anthropicTextDelta(d string) (string, bool) { return anthropicCompactDelta(d, textDeltaMid) }
+
+// anthropicThinkingDelta returns the thinking literal of a compact
+// thinking_delta event.
+func anthropicThinkingDelta(d string) (string, bool) { return anthropicCompactDelta(d, thinkingDeltaMid) }
+
+// anthropicCompactDelta returns the string literal of a compact
+// content_block_delta event whose delta starts with mid.
+func anthropicCompactDelta(d, mid string) (string, bool) {
 	if !strings.HasPrefix(d, textDeltaPrefix) {
 		return "", false
 	}
@@ -243,10 +259,10 @@ func anthropicTextDelta(d string) (string, bool) {
 	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
 		j++
 	}
-	if j == i || !strings.HasPrefix(d[j:], textDeltaMid) {
+	if j == i || !strings.HasPrefix(d[j:], mid) {
 		return "", false
 	}
-	raw, ok := strings.CutSuffix(d[j+len(textDeltaMid):], "}}")
+	raw, ok := strings.CutSuffix(d[j+len(mid):], compactDeltaClosing)
 	if !ok || !jsonStringOK(raw) {
 		return "", false
 	}
@@ -261,6 +277,9 @@ func (anthropic) JudgeEvent(ev Event) Verdict {
 	data := str(ev.Data)
 	if _, ok := anthropicTextDelta(data); ok {
 		return Verdict{Kind: EventContent}
+	}
+	if _, ok := anthropicThinkingDelta(data); ok {
+		return Verdict{} // reasoning is not content (reasoning.go)
 	}
 	name := ev.Name
 	if t := gjson.Get(data, "type"); t.Type == gjson.String {

@@ -334,3 +334,44 @@ func FuzzReasoningDrop(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReasoningStream measures stream translation of answers that are
+// mostly reasoning (Anthropic thinking deltas, Gemini thought parts), passed
+// on and dropped, in 16 KiB body chunks: the shape of a thinking model's
+// stream before its text.
+func BenchmarkReasoningStream(b *testing.B) {
+	thinking := strings.ReplaceAll(string(anthropicBenchStream(2000)), `"type":"text_delta","text":`, `"type":"thinking_delta","thinking":`)
+	thinking = strings.Replace(thinking, `"content_block":{"type":"text","text":""}`, `"content_block":{"type":"thinking","thinking":""}`, 1)
+	thoughts := strings.ReplaceAll(string(geminiBenchStream(1000)), `and some"}]`, `and some","thought": true}]`)
+	streams := []struct {
+		name string
+		api  config.API
+		body []byte
+	}{
+		{"anthropic-thinking", config.APIAnthropic, []byte(thinking)},
+		{"gemini-thoughts", config.APIGemini, []byte(thoughts)},
+	}
+	for _, s := range streams {
+		for _, mode := range []config.Reasoning{config.ReasoningPass, config.ReasoningDrop} {
+			b.Run(s.name+"/"+string(mode), func(b *testing.B) {
+				tg := targetFor(s.api)
+				a, _ := For(s.api)
+				ep := tg.ep
+				ep.Reasoning = mode
+				req := Request{Model: tg.model, Stream: true, IncludeUsage: true}
+				b.SetBytes(int64(len(s.body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					tr := a.NewResponseTranslator(&ep, req, testEnv())
+					for rest := s.body; len(rest) > 0; {
+						n := min(16<<10, len(rest))
+						if _, err := tr.Translate(rest[:n], n == len(rest)); err != nil {
+							b.Fatal(err)
+						}
+						rest = rest[n:]
+					}
+				}
+			})
+		}
+	}
+}
