@@ -246,7 +246,9 @@ func anthropicTextDelta(d string) (string, bool) { return anthropicCompactDelta(
 
 // anthropicThinkingDelta returns the thinking literal of a compact
 // thinking_delta event.
-func anthropicThinkingDelta(d string) (string, bool) { return anthropicCompactDelta(d, thinkingDeltaMid) }
+func anthropicThinkingDelta(d string) (string, bool) {
+	return anthropicCompactDelta(d, thinkingDeltaMid)
+}
 
 // anthropicCompactDelta returns the string literal of a compact
 // content_block_delta event whose delta starts with mid.
