@@ -30,9 +30,7 @@
 // skeleton both cross-format stream translators share; jsonw.go the
 // append-style JSON writer; per wire format: openai.go, azure.go, and
 // anthropic.go / gemini.go (requests) with anthropic_response.go /
-// gemini_response.go (answers, streams, errors); reasoning.go where
-// reasoning goes in the client's format, anthropic_reasoning.go and
-// gemini_reasoning.go how thinking and structured output are asked for.
+// gemini_response.go (answers, streams, errors).
 //
 // # Requests
 //
@@ -123,7 +121,10 @@
 // thinking blocks and Gemini thought summaries become reasoning_content
 // (ReasoningField, reasoning.go), in the message and in stream deltas, or
 // are dropped (Endpoint.Reasoning); redacted thinking and signatures never
-// reach the client, and reasoning never counts as stream content.
+// reach the client, and reasoning never counts as stream content. Files:
+// reasoning.go where reasoning goes in the client's format;
+// anthropic_reasoning.go and gemini_reasoning.go how thinking and
+// structured output are asked for (docs/reasoning.md).
 //
 // Streams end with "data: [DONE]". The usage chunk (choices: []) comes before
 // it when Request.IncludeUsage is set. A provider error inside the stream
