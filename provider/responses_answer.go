@@ -376,6 +376,17 @@ func (s *responsesStream) itemRef(b []byte, it *outputItem) []byte {
 	return appendInt(b, int64(s.index(it)))
 }
 
+// count is the number of items of kind so far.
+func (s *responsesStream) count(kind string) int {
+	n := 0
+	for _, o := range s.obj.items {
+		if o.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *responsesStream) index(it *outputItem) int {
 	for i, o := range s.obj.items {
 		if o == it {
@@ -494,12 +505,14 @@ func (s *responsesStream) item(kind, prefix string, call ...string) *outputItem 
 		return s.open
 	}
 	s.closeOpen()
+	// Ids are unique: a kind's later items (reasoning and text interleaved
+	// with tool calls) are numbered, function calls always.
 	id := prefix + s.base
-	switch kind {
-	case "function_call":
-		id += "_" + itoa(len(s.calls))
-	case "refusal":
+	if kind == "refusal" {
 		id += "_refusal"
+	}
+	if n := s.count(kind); n > 0 || kind == "function_call" {
+		id += "_" + itoa(n)
 	}
 	it := &outputItem{kind: kind, id: id}
 	if len(call) == 2 {
@@ -552,6 +565,13 @@ func (s *responsesStream) refusalDelta(t string) {
 }
 
 func (s *responsesStream) reasoningDelta(t string) {
+	if s.open == nil || s.open.kind != "reasoning" {
+		// A later thinking block's text comes after a blank line (the
+		// chat answer joins blocks so): a new item starts at its text.
+		if t = strings.TrimLeft(t, "\n"); t == "" {
+			return
+		}
+	}
 	it := s.item("reasoning", "rs_")
 	it.text.WriteString(t)
 	s.emit("response.reasoning_summary_text.delta", func(b []byte) []byte {

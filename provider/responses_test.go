@@ -145,12 +145,14 @@ func TestResponsesTranslate_Golden(t *testing.T) {
 }
 
 // checkResponsesEvents verifies a translated stream's framing: every event
-// is named as its data's type, sequence numbers count up from 0, and the
-// stream ends with response.completed, response.incomplete or an error.
+// is named as its data's type, sequence numbers count up from 0, every
+// output item has its own id, and the stream ends with response.completed,
+// response.incomplete or an error.
 func checkResponsesEvents(t *testing.T, stream []byte) {
 	t.Helper()
 	var r SSEReader
 	seq, last := int64(0), ""
+	ids := map[string]bool{}
 	_ = r.Feed(stream, func(ev Event) error {
 		if string(ev.Data) == "[DONE]" {
 			return nil
@@ -168,6 +170,13 @@ func checkResponsesEvents(t *testing.T, stream []byte) {
 		}
 		seq++
 		last = ev.Name
+		if ev.Name == "response.output_item.added" {
+			id := d.Get("item.id").Str
+			if ids[id] {
+				t.Errorf("item id %q is used twice", id)
+			}
+			ids[id] = true
+		}
 		return nil
 	})
 	switch last {
