@@ -23,7 +23,8 @@ import (
 // (max_output_tokens, content_filter). Ids: the response "resp_"+Env.ID(),
 // or, without Env.ID, "resp_" and the chat answer's id (the provider's:
 // Anthropic msg_..., Gemini responseId); its items "msg_", "rs_", "fc_"
-// with the same id; created_at is Env.Now.
+// with the same id (a kind's later items, and function calls, numbered
+// "_1", ...); created_at is Env.Now.
 // The answer's reasoning_content becomes a reasoning item with a summary.
 // A stream's error event ({"error":...}, which both official SDKs raise)
 // passes unchanged and ends the stream.
