@@ -106,19 +106,24 @@ type geminiEmbedAnswer struct {
 	inputs int
 	base64 bool
 	buf    []byte
+	raw    []byte // one vector's float32s, reused for each (base64)
 }
 
 func (t *geminiEmbedAnswer) ContentType() string { return "application/json" }
 
 func (t *geminiEmbedAnswer) Translate(chunk []byte, eos bool) ([]byte, error) {
-	t.buf = append(t.buf, chunk...)
-	if !eos {
-		return nil, nil
-	}
-	if !gjson.ValidBytes(t.buf) {
+	whole := chunk
+	if !eos || t.buf != nil {
+		t.buf = append(t.buf, chunk...)
+		if !eos {
+			return nil, nil
+		}
+		whole = t.buf
+	} // else the whole answer in one piece (the processor holds answers until whole): read in place
+	if !gjson.ValidBytes(whole) {
 		return nil, errBadUpstream("the answer is not valid JSON")
 	}
-	embs := gjson.GetBytes(t.buf, "embeddings")
+	embs := gjson.Get(str(whole), "embeddings") // read only here: no copy of the answer
 	if !embs.IsArray() {
 		return nil, errBadUpstream("the answer is not a batchEmbedContents answer (no embeddings array)")
 	}
@@ -126,7 +131,7 @@ func (t *geminiEmbedAnswer) Translate(chunk []byte, eos bool) ([]byte, error) {
 	if len(items) != t.inputs {
 		return nil, errBadUpstream("the answer has " + itoa(len(items)) + " embeddings for " + itoa(t.inputs) + " inputs")
 	}
-	b := make([]byte, 0, len(t.buf)+64*len(items))
+	b := make([]byte, 0, len(whole)+64*len(items))
 	b = append(b, `{"object":"list","data":[`...)
 	for i, e := range items {
 		vals := e.Get("values")
@@ -154,7 +159,7 @@ func (t *geminiEmbedAnswer) Translate(chunk []byte, eos bool) ([]byte, error) {
 // appendVector appends one embedding: the values as a JSON array of
 // numbers, or OpenAI's base64 form (little-endian float32s).
 func (t *geminiEmbedAnswer) appendVector(b []byte, vals gjson.Result, i int) ([]byte, error) {
-	var raw []byte
+	raw := t.raw[:0]
 	if !t.base64 {
 		b = append(b, '[')
 	}
@@ -180,6 +185,7 @@ func (t *geminiEmbedAnswer) appendVector(b []byte, vals gjson.Result, i int) ([]
 		return nil, errBadUpstream("embedding " + itoa(i) + " has a value that is not a number")
 	}
 	if t.base64 {
+		t.raw = raw
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, raw)
 		return append(b, '"'), nil
