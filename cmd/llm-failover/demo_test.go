@@ -80,6 +80,30 @@ func TestDemo_ServesFailsOverAndStopsOnInterrupt(t *testing.T) {
 	if got := ask(); !strings.Contains(got, "secondary") {
 		t.Errorf("answer with the primary failing %q, want it from the secondary", got)
 	}
+	// A tool call, answered by the Anthropic-format secondary and
+	// translated: the client reads OpenAI tool_calls.
+	toolReq, _ := http.NewRequest(http.MethodPost, urls["front door"]+"/v1/chat/completions", strings.NewReader(
+		`{"model":"local","messages":[{"role":"user","content":"weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}`))
+	resp, err := client.Do(toolReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tool struct {
+		Choices []struct {
+			Message struct {
+				ToolCalls []struct{ Function struct{ Name, Arguments string } } `json:"tool_calls"`
+			}
+			FinishReason string `json:"finish_reason"`
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tool)
+	resp.Body.Close()
+	if err != nil || len(tool.Choices) != 1 || len(tool.Choices[0].Message.ToolCalls) != 1 ||
+		tool.Choices[0].Message.ToolCalls[0].Function.Name != "get_weather" || tool.Choices[0].FinishReason != "tool_calls" {
+		t.Errorf("tool answer %+v (err %v), want one get_weather call", tool, err)
+	} else if args := tool.Choices[0].Message.ToolCalls[0].Function.Arguments; args != `{"city":"example"}` {
+		t.Errorf("tool arguments %s, want {\"city\":\"example\"}", args)
+	}
 	clear, _ := http.NewRequest(http.MethodDelete, urls["primary"]+"/_fake/faults", nil)
 	do(t, client, clear, http.StatusNoContent)
 	health, _ := http.NewRequest(http.MethodGet, urls["dashboard"]+"/healthz", nil)
