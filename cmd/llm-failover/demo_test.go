@@ -91,7 +91,9 @@ func TestDemo_ServesFailsOverAndStopsOnInterrupt(t *testing.T) {
 	var tool struct {
 		Choices []struct {
 			Message struct {
-				ToolCalls []struct{ Function struct{ Name, Arguments string } } `json:"tool_calls"`
+				ToolCalls []struct {
+					Function struct{ Name, Arguments string }
+				} `json:"tool_calls"`
 			}
 			FinishReason string `json:"finish_reason"`
 		}
