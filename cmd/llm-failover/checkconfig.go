@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/llm-failover/llm-failover/admin"
 	"github.com/llm-failover/llm-failover/config"
 )
 
@@ -33,9 +37,12 @@ func unjoin(err error) []error {
 	return nil
 }
 
-// strictProblems is what check-config --strict adds: every provider key
-// the server reads (auth.key_env, auth.key_file) must be readable and
-// non-empty now. The key itself is never printed.
+// strictProblems is what check-config --strict adds: every secret and
+// file the server reads at start must be readable now: each provider key
+// the server holds (auth.key_env, auth.key_file; non-empty), the plan key
+// (server.plan_key_file), the admin token (admin.token_file or
+// admin.token_env; at least 16 bytes when set) and the TLS certificates,
+// keys and CAs of server.tls and admin.tls. No secret is ever printed.
 func strictProblems(c *config.Config) []error {
 	var errs []error
 	for i, p := range c.Providers {
@@ -45,6 +52,35 @@ func strictProblems(c *config.Config) []error {
 				field = "key_file"
 			}
 			errs = append(errs, fmt.Errorf("providers[%d].auth.%s: %w (provider %q)", i, field, err, p.Name))
+		}
+	}
+	if _, err := c.Server.ReadPlanKey(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := admin.NewAuthorizer(c.Admin, nil); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, tlsFileProblems("server.tls", c.Server.TLS)...)
+	return append(errs, tlsFileProblems("admin.tls", c.Admin.TLS)...)
+}
+
+// tlsFileProblems checks t's certificate and key make a pair and its
+// client CA bundle holds a certificate.
+func tlsFileProblems(path string, t *config.ServerTLS) []error {
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+		errs = append(errs, fmt.Errorf("%s.cert_file, %s.key_file: %w", path, path, err))
+	}
+	if t.ClientCAFile != "" {
+		b, err := os.ReadFile(t.ClientCAFile)
+		if err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			err = fmt.Errorf("no PEM certificate in %s", t.ClientCAFile)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.client_ca_file: %w", path, err))
 		}
 	}
 	return errs

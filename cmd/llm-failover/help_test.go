@@ -120,6 +120,20 @@ func TestCheckConfig_LinesAndStrict(t *testing.T) {
 			t.Errorf("--strict stderr lacks %q:\n%s", want, errb.String())
 		}
 	}
+	tlsCfg := filepath.Join(dir, "tls.yaml")
+	os.WriteFile(tlsCfg, []byte("providers: [{name: a, api: openai, host: h}]\nchains: [{name: c, targets: [{provider: a, model: m}]}]\n"+
+		"server: {plan_key_file: "+filepath.Join(dir, "short.key")+", tls: {cert_file: "+filepath.Join(dir, "none.pem")+", key_file: "+filepath.Join(dir, "none.key")+"}}\n"+
+		"admin: {token_file: "+filepath.Join(dir, "short.key")+"}\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "short.key"), []byte("short\n"), 0o600)
+	errb.Reset()
+	if code := run([]string{"check-config", "--strict", tlsCfg}, &out, &errb); code != 1 {
+		t.Fatalf("--strict with bad files: exit %d, want 1: %s", code, errb.String())
+	}
+	for _, want := range []string{"server.plan_key_file " + filepath.Join(dir, "short.key") + ": 5 bytes", "admin.token_file", "server.tls.cert_file, server.tls.key_file: open " + filepath.Join(dir, "none.pem")} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--strict stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
 	t.Setenv("LLMF_TEST_UNSET_KEY", "sk-secret-value")
 	os.WriteFile(filepath.Join(dir, "empty.key"), []byte("sk-file-secret\n"), 0o600)
 	errb.Reset()

@@ -120,7 +120,7 @@ const usage = `usage:
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	path := fs.String("config", "", "configuration file (or FILE as the argument)")
-	strict := fs.Bool("strict", false, "also check every provider key is readable and non-empty")
+	strict := fs.Bool("strict", false, "also read every secret and file the server reads at start (provider keys, plan key, admin token, TLS files)")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
