@@ -170,13 +170,24 @@ func exampleJSON(schema gjson.Result) []byte {
 	return mustJSON((&exampler{root: schema}).value(schema, 0))
 }
 
-type exampler struct{ root gjson.Result }
+type exampler struct {
+	root  gjson.Result
+	nodes int // values made so far
+}
 
-// maxDepth stops a recursive schema.
-const maxDepth = 16
+// Bounds that keep a hostile or recursive schema from making a huge answer:
+// the nesting followed, the values made, an array's items and a string's
+// length.
+const (
+	maxDepth     = 16
+	maxNodes     = 10000
+	maxItems     = 100
+	maxStringLen = 10000
+)
 
 func (e *exampler) value(s gjson.Result, depth int) any {
-	if depth > maxDepth || !s.IsObject() {
+	e.nodes++
+	if depth > maxDepth || e.nodes > maxNodes || !s.IsObject() {
 		if depth == 0 {
 			return map[string]any{"answer": "ok"}
 		}
@@ -234,9 +245,9 @@ func (e *exampler) value(s gjson.Result, depth int) any {
 		})
 		return out
 	case "array":
-		n := max(1, int(s.Get("minItems").Int()))
+		n := min(max(1, int(s.Get("minItems").Int())), maxItems)
 		if mx := s.Get("maxItems"); mx.Exists() {
-			n = min(n, int(mx.Int()))
+			n = max(0, min(n, int(mx.Int())))
 		}
 		out := make([]any, n)
 		for i := range out {
@@ -275,11 +286,11 @@ func exampleString(s gjson.Result) string {
 	case "uuid":
 		v = "00000000-0000-4000-8000-000000000000"
 	}
-	if n := int(s.Get("minLength").Int()); len(v) < n {
+	if n := min(int(s.Get("minLength").Int()), maxStringLen); len(v) < n {
 		v += strings.Repeat("x", n-len(v))
 	}
 	if mx := s.Get("maxLength"); mx.Exists() && len(v) > int(mx.Int()) {
-		v = v[:mx.Int()]
+		v = v[:max(0, mx.Int())]
 	}
 	return v
 }
