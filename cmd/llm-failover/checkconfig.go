@@ -16,14 +16,24 @@ import (
 // "FILE:LINE:COL: PATH: REASON" (the form editors and CI annotate), one a
 // line, on w.
 func printProblems(w io.Writer, file string, err error) {
+	for _, l := range problemLines(file, err) {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// problemLines is every problem of err as "FILE:LINE:COL: PATH: REASON"
+// (FILE: REASON for one without a position).
+func problemLines(file string, err error) []string {
+	var out []string
 	for _, e := range unjoin(err) {
 		var fe *config.FieldError
 		if errors.As(e, &fe) && fe.Line > 0 {
-			fmt.Fprintf(w, "%s:%v\n", file, fe)
+			out = append(out, fmt.Sprintf("%s:%v", file, fe))
 			continue
 		}
-		fmt.Fprintf(w, "%s: %v\n", file, e)
+		out = append(out, fmt.Sprintf("%s: %v", file, e))
 	}
+	return out
 }
 
 // unjoin splits an errors.Join result.

@@ -144,3 +144,26 @@ func TestCheckConfig_LinesAndStrict(t *testing.T) {
 		t.Error("a key was printed")
 	}
 }
+
+// TestEveryCommandNamesTheLineOfAProblem verifies the commands that read a
+// configuration (check-config, envoy-config, istio-config, serve's log)
+// report a problem as FILE:LINE:COL: PATH.
+func TestEveryCommandNamesTheLineOfAProblem(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("providers:\n  - {name: a, api: openai, host: h, prot: 1}\nchains: [{name: c, targets: [{provider: a, model: m}]}]\n"), 0o600)
+	want := bad + `:2:37: providers[0].prot: unknown field; did you mean \"port\"?`
+	for _, args := range [][]string{
+		{"check-config", bad},
+		{"envoy-config", "--config", bad},
+		{"istio-config", "--config", bad, "--istio-version", "1.31", "--host", "llm.example.com"},
+		{"serve", "--config", bad},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 1 {
+			t.Errorf("%v: exit %d, want 1: %s", args, code, errb.String())
+		}
+		if got := strings.ReplaceAll(errb.String(), `\"`, `"`); !strings.Contains(got, strings.ReplaceAll(want, `\"`, `"`)) {
+			t.Errorf("%v: stderr lacks %s:\n%s", args, want, errb.String())
+		}
+	}
+}

@@ -59,7 +59,7 @@ func istioConfig(args []string, stdout, stderr io.Writer) int {
 	o.SourceName = *path
 	c, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		printProblems(stderr, *path, err)
 		return 1
 	}
 	b, err := istio.Generate(c, o)

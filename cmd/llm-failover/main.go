@@ -183,7 +183,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	c, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		printProblems(stderr, *path, err)
 		return 1
 	}
 	if *envoyVersion != "" {
@@ -267,7 +267,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		log.Error("invalid configuration", "file", *path, "error", err.Error())
+		log.Error("invalid configuration", "file", *path, "error", err.Error(), "problems", problemLines(*path, err))
 		return 1
 	}
 	tel, err := newTelemetry(cfg, log)
