@@ -110,6 +110,12 @@ func TestDemo_ServesFailsOverAndStopsOnInterrupt(t *testing.T) {
 	do(t, client, clear, http.StatusNoContent)
 	health, _ := http.NewRequest(http.MethodGet, urls["dashboard"]+"/healthz", nil)
 	do(t, client, health, http.StatusOK)
+	// The banner's status command reads the demo's admin API.
+	var st, stErr strings.Builder
+	if code := run([]string{"status", "--admin", strings.TrimPrefix(urls["dashboard"], "http://")}, &st, &stErr); code != 0 ||
+		!strings.Contains(st.String(), "primary") || !strings.Contains(st.String(), "secondary") {
+		t.Errorf("status: exit %d, stdout %q, stderr %q; want both providers", code, st.String(), stErr.String())
+	}
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
