@@ -2,14 +2,18 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/llm-failover/llm-failover/envoy"
 )
 
 // demoTimeout bounds the demo's start, each request and its stop.
@@ -144,5 +148,47 @@ func do(t *testing.T, c *http.Client, req *http.Request, want int) {
 	resp.Body.Close()
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d", req.Method, req.URL, resp.StatusCode, want)
+	}
+}
+
+// TestDemo_EveryEnvoyVersion verifies the demo's front door answers on
+// every Envoy version it can play and stops when its context ends.
+func TestDemo_EveryEnvoyVersion(t *testing.T) {
+	for _, v := range envoy.Versions() {
+		t.Run(v, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- runDemo(ctx, demoOptions{EnvoyVersion: v, Log: slog.New(slog.DiscardHandler)}, pw)
+				pw.Close()
+			}()
+			sc := bufio.NewScanner(pr)
+			front := ""
+			for front == "" && sc.Scan() {
+				if m := regexp.MustCompile(`front door .*(http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+					front = m[1]
+				}
+			}
+			go func() { _, _ = io.Copy(io.Discard, pr) }()
+			if front == "" {
+				cancel()
+				t.Fatalf("no front door URL: %v", <-done)
+			}
+			client := &http.Client{Timeout: demoTimeout, Transport: &http.Transport{}}
+			req, _ := http.NewRequest(http.MethodPost, front+"/v1/chat/completions",
+				strings.NewReader(`{"model":"local","messages":[{"role":"user","content":"hi"}]}`))
+			do(t, client, req, http.StatusOK)
+			client.CloseIdleConnections()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("runDemo: %v", err)
+				}
+			case <-time.After(demoTimeout):
+				t.Fatal("demo still running after its context ended")
+			}
+		})
 	}
 }
