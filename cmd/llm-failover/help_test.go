@@ -111,6 +111,9 @@ func TestCheckConfig_LinesAndStrict(t *testing.T) {
 	if code := run([]string{"check-config", good}, &out, &errb); code != 0 {
 		t.Fatalf("without --strict: exit %d: %s", code, errb.String())
 	}
+	if want := good + ": warning: providers[0].auth.key_env: environment variable LLMF_TEST_UNSET_KEY is not set"; !strings.Contains(errb.String(), want) {
+		t.Errorf("without --strict, stderr lacks the warning %q:\n%s", want, errb.String())
+	}
 	errb.Reset()
 	if code := run([]string{"check-config", "--strict", good}, &out, &errb); code != 1 {
 		t.Fatalf("--strict: exit %d, want 1", code)

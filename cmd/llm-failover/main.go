@@ -134,6 +134,8 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	c, err := config.Load(*path)
 	if err == nil && *strict {
 		err = errors.Join(strictProblems(c)...)
+	} else if err == nil {
+		warnSecrets(stderr, *path, c)
 	}
 	if err != nil {
 		printProblems(stderr, *path, err)
