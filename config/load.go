@@ -175,11 +175,14 @@ func (w *shapeWalker) structValue(n *yaml.Node, t reflect.Type, path string) map
 	fields := jsonFields(t)
 	out := map[string]any{}
 	seen := map[string]*yaml.Node{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+	pairs, merged := mergedPairs(n)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, v := pairs[i], pairs[i+1]
 		fp := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			w.badAt(k, fp, "written twice (first at line %d:%d)", first.Line, first.Column)
+			if i < merged { // the mapping's own key, twice
+				w.badAt(k, fp, "written twice (first at line %d:%d)", first.Line, first.Column)
+			} // else merged (<<): the mapping's own key, or the first merge, wins, as in YAML
 			continue
 		}
 		seen[k.Value] = k
@@ -193,6 +196,34 @@ func (w *shapeWalker) structValue(n *yaml.Node, t reflect.Type, path string) map
 		}
 	}
 	return out
+}
+
+// mergedPairs is n's keys and values with YAML merge keys ("<<: *base")
+// expanded: the mapping's own pairs first, then the merged ones (returned
+// from index merged on), so that an own key wins over a merged one.
+func mergedPairs(n *yaml.Node) (pairs []*yaml.Node, merged int) {
+	var extra []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Tag != "!!merge" {
+			pairs = append(pairs, k, v)
+			continue
+		}
+		srcs := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			srcs = v.Content
+		}
+		for _, src := range srcs {
+			if src.Kind == yaml.AliasNode {
+				src = src.Alias
+			}
+			if src.Kind == yaml.MappingNode {
+				sub, _ := mergedPairs(src)
+				extra = append(extra, sub...)
+			}
+		}
+	}
+	return append(pairs, extra...), len(pairs)
 }
 
 // generic converts n to a JSON value by its YAML tags.

@@ -102,3 +102,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_MergeKeys verifies a YAML merge key ("<<: *base") gives the
+// mapping the anchor's fields, and the mapping's own key wins.
+func TestParse_MergeKeys(t *testing.T) {
+	c, err := Parse([]byte(`providers:
+  - &base {name: one, api: openai, host: a.example, port: 8443}
+  - {<<: *base, name: two, port: 9443}
+chains: [{name: c, targets: [{provider: one, model: m}, {provider: two, model: m}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Provider("two")
+	if p == nil || p.Host != "a.example" || p.Port != 9443 {
+		t.Errorf("provider two = %+v, want host a.example (merged) and port 9443 (its own)", p)
+	}
+}
