@@ -13,6 +13,7 @@
 //	POST {prefix}/chat/completions                     OpenAI; /v1/..., /openai/v1/...,
 //	                                                   Azure /openai/deployments/{d}/chat/completions
 //	POST {prefix}/messages                             Anthropic
+//	POST {prefix}/responses                            OpenAI Responses API (responses.go)
 //	POST {prefix}/models/{model}:generateContent       Gemini
 //	POST {prefix}/models/{model}:streamGenerateContent Gemini stream (SSE with ?alt=sse,
 //	                                                   else one JSON array)

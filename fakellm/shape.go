@@ -24,9 +24,11 @@ const (
 	// ShapeGemini is Gemini generateContent and streamGenerateContent:
 	// POST {prefix}/models/{model}:generateContent.
 	ShapeGemini
+	// ShapeResponses is the OpenAI Responses API: POST {prefix}/responses.
+	ShapeResponses
 )
 
-var shapeNames = [...]string{"unknown", "openai", "anthropic", "gemini"}
+var shapeNames = [...]string{"unknown", "openai", "anthropic", "gemini", "responses"}
 
 // String returns the name of s, or "Shape(n)" for unknown values.
 func (s Shape) String() string {
@@ -81,6 +83,11 @@ func parseShape(r *http.Request, body []byte) call {
 		}
 		c.stream = gjson.GetBytes(body, "stream").Bool()
 		c.includeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
+		c.sse = c.stream
+		return c
+	case strings.HasSuffix(p, "/responses"):
+		c := call{shape: ShapeResponses, model: gjson.GetBytes(body, "model").String()}
+		c.stream = gjson.GetBytes(body, "stream").Bool()
 		c.sse = c.stream
 		return c
 	case strings.HasSuffix(p, "/messages"):
@@ -209,6 +216,8 @@ func apiOf(s Shape) api {
 		return anthropic{}
 	case ShapeGemini:
 		return gemini{}
+	case ShapeResponses:
+		return responses{}
 	}
 	return nil
 }

@@ -60,6 +60,28 @@ func parseOutput(shape Shape, body []byte) output {
 		if last := get("messages.@reverse.0.role").String(); last == "tool" || last == "function" {
 			tools = nil
 		}
+	case ShapeResponses:
+		// https://platform.openai.com/docs/api-reference/responses/create:
+		// text.format and flat function tools.
+		switch get("text.format.type").String() {
+		case "json_schema":
+			o.jsonOut, o.schema = true, get("text.format.schema")
+		case "json_object":
+			o.jsonOut = true
+		}
+		for _, t := range get("tools").Array() {
+			if t.Get("type").String() == "function" {
+				tools = append(tools, toolSpec{t.Get("name").String(), t.Get("parameters")})
+			}
+		}
+		tc := get("tool_choice")
+		choice = tc.String()
+		if tc.IsObject() {
+			choice, forced = "required", tc.Get("name").String()
+		}
+		if get("input.@reverse.0.type").String() == "function_call_output" {
+			tools = nil
+		}
 	case ShapeAnthropic:
 		// https://docs.anthropic.com/en/docs/build-with-claude/structured-outputs
 		// and https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use

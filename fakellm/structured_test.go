@@ -10,6 +10,7 @@ import (
 
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/responses"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tidwall/gjson"
 
@@ -84,6 +85,8 @@ func TestStructured_JSONAndToolCallsInEveryShape(t *testing.T) {
 		{"openai json_object", "/v1/chat/completions", `{"model":"m",` + msgs + `,"response_format":{"type":"json_object"}}`, `{"type":"object"}`, ""},
 		{"openai tools", "/v1/chat/completions", `{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"other","parameters":{"type":"object"}}},{"type":"function","function":{"name":"get_weather","parameters":` + testSchema + `}}],"tool_choice":{"type":"function","function":{"name":"get_weather"}}}`, testSchema, "get_weather"},
 		{"openai tools auto", "/v1/chat/completions", `{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"get_weather","parameters":` + testSchema + `}}]}`, testSchema, "get_weather"},
+		{"responses text.format", "/v1/responses", `{"model":"m","input":"hi","text":{"format":{"type":"json_schema","name":"w","strict":true,"schema":` + testSchema + `}}}`, testSchema, ""},
+		{"responses tools", "/v1/responses", `{"model":"m","input":"hi","tools":[{"type":"function","name":"get_weather","parameters":` + testSchema + `}],"tool_choice":"required"}`, testSchema, "get_weather"},
 		{"anthropic output_format", "/v1/messages", `{"model":"m","max_tokens":100,` + msgs + `,"output_format":{"type":"json_schema","schema":` + testSchema + `}}`, testSchema, ""},
 		{"anthropic tools", "/v1/messages", `{"model":"m","max_tokens":100,` + msgs + `,"tools":[{"name":"get_weather","description":"d","input_schema":` + testSchema + `}],"tool_choice":{"type":"any"}}`, testSchema, "get_weather"},
 		{"gemini responseJsonSchema", "/v1beta/models/g:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"responseMimeType":"application/json","responseJsonSchema":` + testSchema + `}}`, testSchema, ""},
@@ -111,6 +114,7 @@ func TestStructured_JSONAndToolCallsInEveryShape(t *testing.T) {
 				wantFinish := map[string]map[bool]string{
 					"/v1/chat/completions":             {false: "stop", true: "tool_calls"},
 					"/v1/messages":                     {false: "end_turn", true: "tool_use"},
+					"/v1/responses":                    {false: "completed", true: "completed"},
 					"/v1beta/models/g:generateContent": {false: "STOP", true: "STOP"},
 				}[tc.path][tc.tool != ""]
 				if finish != wantFinish {
@@ -153,6 +157,25 @@ func reassemble(t *testing.T, path string, streamed bool, b []byte) (tool, out, 
 			if f := g.Get("choices.0.finish_reason").String(); f != "" {
 				finish = f
 			}
+		case "/v1/responses":
+			r := g
+			if streamed {
+				r = g.Get("response")
+				sb.WriteString(g.Get("delta").String())
+				if n := g.Get("item.name").String(); n != "" {
+					tool = n
+				}
+			} else {
+				if it := r.Get("output.0"); it.Get("type").String() == "function_call" {
+					tool = it.Get("name").String()
+					sb.WriteString(it.Get("arguments").String())
+				} else {
+					sb.WriteString(it.Get("content.0.text").String())
+				}
+			}
+			if st := r.Get("status").String(); st != "" {
+				finish = st
+			}
 		case "/v1/messages":
 			if !streamed {
 				if g.Get("content.0.type").String() == "tool_use" {
@@ -187,6 +210,54 @@ func reassemble(t *testing.T, path string, streamed bool, b []byte) (tool, out, 
 	return tool, sb.String(), finish
 }
 
+// TestStructured_ResponsesSDK verifies the official openai-go SDK reads
+// fakellm's Responses API answers: text, a function call, and a streamed
+// text whose events it accepts, ending in response.completed.
+func TestStructured_ResponsesSDK(t *testing.T) {
+	e := newEnv(t, fakellm.Options{Name: "fake"})
+	client := openai.NewClient(option.WithBaseURL(e.rs.URL+"/v1/"), option.WithAPIKey("sk-test"), option.WithHTTPClient(e.c), option.WithMaxRetries(0))
+	ctx := context.Background()
+	text := responses.ResponseNewParams{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}}
+	got, err := client.Responses.New(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OutputText() != "Hello from fake (m)." || got.Usage.TotalTokens == 0 {
+		t.Errorf("output text %q, usage %+v; want the greeting and usage", got.OutputText(), got.Usage)
+	}
+	var params map[string]any
+	if err := json.Unmarshal([]byte(testSchema), &params); err != nil {
+		t.Fatal(err)
+	}
+	withTool := text
+	withTool.Tools = []responses.ToolUnionParam{{OfFunction: &responses.FunctionToolParam{Name: "get_weather", Parameters: params, Strict: openai.Bool(true)}}}
+	got, err = client.Responses.New(ctx, withTool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Output) != 1 || got.Output[0].Type != "function_call" || got.Output[0].Name != "get_weather" {
+		t.Fatalf("output %+v, want one get_weather function_call", got.Output)
+	}
+	validate(t, testSchema, got.Output[0].Arguments)
+
+	stream := client.Responses.NewStreaming(ctx, text)
+	var deltas strings.Builder
+	var last string
+	for stream.Next() {
+		ev := stream.Current()
+		if ev.Type == "response.output_text.delta" {
+			deltas.WriteString(ev.Delta.OfString)
+		}
+		last = ev.Type
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if deltas.String() != "Hello from fake (m)." || last != "response.completed" {
+		t.Errorf("streamed %q ending in %s, want the greeting ending in response.completed", deltas.String(), last)
+	}
+}
+
 // TestStructured_ToolResultGetsText verifies a request whose last message
 // is a tool result gets a text answer, not another tool call, in every
 // shape, so an agent loop against fakellm ends.
@@ -195,6 +266,7 @@ func TestStructured_ToolResultGetsText(t *testing.T) {
 	for _, tc := range []struct{ name, path, body, toolField string }{
 		{"openai", "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":"sunny"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}`, "choices.0.message.tool_calls"},
 		{"anthropic", "/v1/messages", `{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"sunny"}]}],"tools":[{"name":"f","input_schema":{"type":"object"}}]}`, `content.#(type=="tool_use")`},
+		{"responses", "/v1/responses", `{"model":"m","input":[{"role":"user","content":"hi"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"sunny"}],"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}]}`, `output.#(type=="function_call")`},
 		{"gemini", "/v1beta/models/g:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":"sunny"}}}]}],"tools":[{"functionDeclarations":[{"name":"f"}]}]}`, "candidates.0.content.parts.0.functionCall"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
