@@ -45,6 +45,19 @@ type Provider struct {
 	APIVersion string `json:"api_version,omitempty"`
 	// Auth says where the provider's key comes from and how it is sent.
 	Auth Auth `json:"auth"`
+	// Reasoning is what happens to the provider's reasoning (Anthropic
+	// thinking blocks, Gemini thought summaries): "pass" sends it to the
+	// client as reasoning_content and asks for it when the client sets
+	// reasoning_effort, "drop" discards it and never asks. Default "pass".
+	// Ignored by openai, openai-compatible and azure-openai (passed through).
+	Reasoning Reasoning `json:"reasoning,omitempty"`
+	// StructuredOutput is how an anthropic provider is asked for a JSON
+	// answer of a strict json_schema: "native" (Anthropic's
+	// output_config.format, Claude 4.5 models and later) or "prompt" (an
+	// instruction with the schema in the system prompt, for older models).
+	// Default "native". Ignored by other APIs (Gemini always gets its native
+	// responseJsonSchema).
+	StructuredOutput StructuredOutput `json:"structured_output,omitempty"`
 }
 
 // Per-API provider defaults. provider falls back on the same constants when
@@ -96,6 +109,7 @@ func (p *Provider) applyDefaults() {
 		setStr(&p.Auth.Scheme, "Bearer")
 	}
 	applyAuthDefaults(&p.Auth)
+	p.applyReasoningDefaults()
 }
 
 var authHeaderRE = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -132,5 +146,6 @@ func (c *Config) validateProviders(p *problems) {
 			p.bad(path+".auth.header", "%q is not a valid header name", pr.Auth.Header)
 		}
 		validateAuth(path+".auth", &pr.Auth, p.bad)
+		pr.validateReasoning(path, p)
 	}
 }

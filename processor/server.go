@@ -198,6 +198,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		st.endpoints[p.Name] = &endpoint{adapter: a, cfg: p, ep: provider.Endpoint{
 			Name: p.Name, API: p.API, BasePath: p.BasePath, APIVersion: p.APIVersion,
 			AuthHeader: p.Auth.Header, AuthValue: value,
+			Reasoning: p.Reasoning, StructuredOutput: p.StructuredOutput,
 		}}
 	}
 	pol, err := access.Compile(&cfg.Clients)

@@ -31,18 +31,18 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	b := make([]byte, 0, len(req.Body)+256)
 	b = append(b, `{"model":`...)
 	b = appendString(b, req.Model)
-	mt, ok := c.maxTokens()
-	if !ok {
-		mt = endpointMaxTokens(ep)
-	}
+	tc := c.toolChoice()
+	think := thinkingFor(ep, c, tc) // anthropic_reasoning.go
 	b = append(b, `,"max_tokens":`...)
-	b = appendInt(b, mt)
+	b = appendInt(b, think.maxTokens)
 
 	rf := c.responseFormat()
-	switch rf.kind {
-	case "json_object":
+	native := nativeSchema(ep, c, rf)
+	switch {
+	case native:
+	case rf.kind == "json_object":
 		d.system = append(d.system, anthropicJSONInstruction)
-	case "json_schema":
+	case rf.kind == "json_schema":
 		d.system = append(d.system, anthropicJSONInstruction+" The object must conform to this JSON Schema:\n"+rf.schema.Raw)
 	}
 	if len(d.system) > 0 {
@@ -51,11 +51,15 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	}
 	b = append(b, `,"messages":`...)
 	b = appendTurns(b, d.turns, "assistant", "content")
-	// Newer Claude models reject temperature and top_p together: temperature wins.
-	if t := c.get("temperature"); t.Type == gjson.Number {
+	// Newer Claude models reject temperature and top_p together: temperature
+	// wins. Thinking takes neither (extended thinking's "feature
+	// compatibility"): both are dropped then.
+	switch t, p := c.get("temperature"), c.get("top_p"); {
+	case think.budget > 0:
+	case t.Type == gjson.Number:
 		b = append(b, `,"temperature":`...)
 		b = appendFloat(b, clamp(t.Float(), 0, 1))
-	} else if p := c.get("top_p"); p.Type == gjson.Number {
+	case p.Type == gjson.Number:
 		b = append(b, `,"top_p":`...)
 		b = appendFloat(b, clamp(p.Float(), 0, 1))
 	}
@@ -71,13 +75,16 @@ func (anthropic) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 		b = appendRawString(b, u)
 		b = append(b, '}')
 	}
+	b = think.appendJSON(b)
+	if native {
+		b = appendOutputFormat(b, rf.schema)
+	}
 	if tools := c.get("tools"); tools.IsArray() && len(tools.Array()) > 0 {
 		b = append(b, `,"tools":[`...)
 		if b, err = appendFunctionTools(b, ep, tools, anthropicInputSchema); err != nil {
 			return nil, err
 		}
 		b = append(b, ']')
-		tc := c.toolChoice()
 		noParallel := c.get("parallel_tool_calls").Type == gjson.False
 		var kind string
 		switch tc.mode {

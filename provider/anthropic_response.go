@@ -20,7 +20,7 @@ func (anthropic) NewResponseTranslator(ep *Endpoint, req Request, env Env) Respo
 		return s
 	}
 	return &buffered{convert: func(body []byte) ([]byte, error) {
-		return anthropicCompletion(body, req.Model, "chatcmpl-"+id, now)
+		return anthropicCompletion(ep, body, req.Model, "chatcmpl-"+id, now)
 	}}
 }
 
@@ -63,8 +63,10 @@ func (t anthropicTokens) usage() usage {
 	return usage{prompt: t.in + t.cacheWrite + t.cacheRead, completion: t.out, cached: t.cacheRead}
 }
 
-// anthropicCompletion translates a whole Messages response.
-func anthropicCompletion(body []byte, model, fallbackID string, created int64) ([]byte, error) {
+// anthropicCompletion translates a whole Messages response. Thinking blocks
+// become the reasoning (reasoning.go) unless ep drops it; redacted_thinking
+// blocks (encrypted) and signatures are never passed on.
+func anthropicCompletion(ep *Endpoint, body []byte, model, fallbackID string, created int64) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, errBadUpstream("anthropic response is not valid JSON")
 	}
@@ -79,8 +81,13 @@ func anthropicCompletion(body []byte, model, fallbackID string, created int64) (
 	if c.model == "" {
 		c.model = model
 	}
+	pass := passReasoning(ep)
 	r.Get("content").ForEach(func(_, blk gjson.Result) bool {
 		switch blk.Get("type").String() {
+		case "thinking":
+			if pass {
+				c.reasoning.add(blk.Get("thinking").String())
+			}
 		case "text":
 			c.content.WriteString(blk.Get("text").String())
 			c.hasText = true
@@ -103,6 +110,7 @@ type anthropicStream struct {
 	blocks   []int  // content block index -> tool call index, -1 for others
 	toolArgs []bool // tool call index -> some arguments were written
 	tokens   anthropicTokens
+	thinking reasoningStream
 }
 
 func (s *anthropicStream) Translate(chunk []byte, eos bool) ([]byte, error) {
@@ -119,6 +127,12 @@ func (s *anthropicStream) event(ev Event) error {
 		if raw, ok := anthropicTextDelta(data); ok {
 			if len(raw) > 2 {
 				s.out = s.w.content(s.out, raw)
+			}
+			return nil
+		}
+		if raw, ok := anthropicThinkingDelta(data); ok {
+			if len(raw) > 2 && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, raw)
 			}
 			return nil
 		}
@@ -142,6 +156,10 @@ func (s *anthropicStream) event(ev Event) error {
 		case "text_delta":
 			if t := d.Get("text"); t.Str != "" {
 				s.out = s.w.content(s.out, rawString(t))
+			}
+		case "thinking_delta":
+			if t := d.Get("thinking"); t.Str != "" && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, rawString(t))
 			}
 		case "input_json_delta":
 			idx := int(gjson.Get(data, "index").Int())
@@ -173,6 +191,11 @@ func (s *anthropicStream) event(ev Event) error {
 		case "text":
 			if t := blk.Get("text"); t.String() != "" {
 				s.out = s.w.content(s.out, rawString(t))
+			}
+		case "thinking":
+			s.thinking.block()
+			if t := blk.Get("thinking"); t.Str != "" && passReasoning(s.ep) {
+				s.out = s.thinking.delta(&s.w, s.out, rawString(t))
 			}
 		}
 	case "content_block_stop":
@@ -209,15 +232,27 @@ func (s *anthropicStream) event(ev Event) error {
 	return nil
 }
 
-// The compact text delta Anthropic sends for nearly every event; matched
-// without a JSON parser.
+// The compact text and thinking deltas Anthropic sends for nearly every
+// event; matched without a JSON parser.
 const (
-	textDeltaPrefix = `{"type":"content_block_delta","index":`
-	textDeltaMid    = `,"delta":{"type":"text_delta","text":`
+	textDeltaPrefix     = `{"type":"content_block_delta","index":`
+	textDeltaMid        = `,"delta":{"type":"text_delta","text":`
+	thinkingDeltaMid    = `,"delta":{"type":"thinking_delta","thinking":`
+	compactDeltaClosing = `}}`
 )
 
 // anthropicTextDelta returns the text literal of a compact text_delta event.
-func anthropicTextDelta(d string) (string, bool) {
+func anthropicTextDelta(d string) (string, bool) { return anthropicCompactDelta(d, textDeltaMid) }
+
+// anthropicThinkingDelta returns the thinking literal of a compact
+// thinking_delta event.
+func anthropicThinkingDelta(d string) (string, bool) {
+	return anthropicCompactDelta(d, thinkingDeltaMid)
+}
+
+// anthropicCompactDelta returns the string literal of a compact
+// content_block_delta event whose delta starts with mid.
+func anthropicCompactDelta(d, mid string) (string, bool) {
 	if !strings.HasPrefix(d, textDeltaPrefix) {
 		return "", false
 	}
@@ -226,10 +261,10 @@ func anthropicTextDelta(d string) (string, bool) {
 	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
 		j++
 	}
-	if j == i || !strings.HasPrefix(d[j:], textDeltaMid) {
+	if j == i || !strings.HasPrefix(d[j:], mid) {
 		return "", false
 	}
-	raw, ok := strings.CutSuffix(d[j+len(textDeltaMid):], "}}")
+	raw, ok := strings.CutSuffix(d[j+len(mid):], compactDeltaClosing)
 	if !ok || !jsonStringOK(raw) {
 		return "", false
 	}
@@ -237,13 +272,16 @@ func anthropicTextDelta(d string) (string, bool) {
 }
 
 // JudgeEvent judges a Messages stream event: message_stop ends the stream;
-// an error event is an error; a non-empty text, tool input or thinking-free
-// delta, a tool_use block start or a message_delta (the stop reason) is
-// content; message_start, ping and empty blocks are not.
+// an error event is an error; a non-empty text or tool input delta, a
+// tool_use block start or a message_delta (the stop reason) is content;
+// message_start, ping, empty blocks and thinking (reasoning.go) are not.
 func (anthropic) JudgeEvent(ev Event) Verdict {
 	data := str(ev.Data)
 	if _, ok := anthropicTextDelta(data); ok {
 		return Verdict{Kind: EventContent}
+	}
+	if _, ok := anthropicThinkingDelta(data); ok {
+		return Verdict{} // reasoning is not content (reasoning.go)
 	}
 	name := ev.Name
 	if t := gjson.Get(data, "type"); t.Type == gjson.String {

@@ -66,9 +66,20 @@
 //     parametersJsonSchema), unchanged.
 //   - response_format: Gemini gets responseMimeType application/json and,
 //     for json_schema, responseJsonSchema (full JSON Schema, unlike the
-//     OpenAPI-subset responseSchema). Messages has no JSON mode: Anthropic
-//     gets an instruction appended to the system prompt (with the schema for
-//     json_schema); the answer is not validated.
+//     OpenAPI-subset responseSchema). Anthropic gets a strict json_schema as
+//     its native output_config.format (structured outputs; Endpoint.
+//     StructuredOutput "prompt" opts out for older models); json_object and
+//     a non-strict schema, which Messages has no native form for, get an
+//     instruction appended to the system prompt (with the schema); such an
+//     answer is not validated (anthropic_reasoning.go).
+//   - reasoning_effort (unless Endpoint.Reasoning drops reasoning): Gemini
+//     gets thinkingConfig with includeThoughts and a budget (low 1024,
+//     medium 8192, high 24576); Anthropic gets extended thinking with that
+//     budget (under a client's max tokens, else added to the default), and
+//     no temperature or top_p, except with a forced tool choice or a
+//     conversation not ending with a user message, which Messages refuses
+//     with thinking. An assistant message's reasoning_content is not sent
+//     back (it carries no provider signature).
 //   - user becomes Anthropic metadata.user_id; Gemini has no equivalent.
 //   - Azure: the deployment path with ?api-version, or with APIVersion "v1"
 //     (AzureV1) the v1 path; the api-key header.
@@ -83,8 +94,7 @@
 // than functions; content parts the target cannot take.
 // Sampling hints without an equivalent are dropped: presence_penalty,
 // frequency_penalty, seed and logit_bias for Anthropic (Gemini takes the
-// first three), and service_tier, store, metadata, prediction,
-// reasoning_effort for both. Every refusal is a 400 from Prepare, and
+// first three), and service_tier, store, metadata and prediction for both. Every refusal is a 400 from Prepare, and
 // Check returns the same refusal without building the body (the route
 // phase leaves out the targets that refuse); the processor decides whether
 // another target is tried.
@@ -107,8 +117,14 @@
 // -> an empty answer with content_filter. Usage: prompt_tokens includes
 // cached and cache-write tokens, cached_tokens is Anthropic
 // cache_read_input_tokens / Gemini cachedContentTokenCount, reasoning_tokens
-// is Gemini thoughtsTokenCount (counted in completion_tokens too). Thinking
-// blocks and thought summaries are not passed on.
+// is Gemini thoughtsTokenCount (counted in completion_tokens too). Anthropic
+// thinking blocks and Gemini thought summaries become reasoning_content
+// (ReasoningField, reasoning.go), in the message and in stream deltas, or
+// are dropped (Endpoint.Reasoning); redacted thinking and signatures never
+// reach the client, and reasoning never counts as stream content. Files:
+// reasoning.go where reasoning goes in the client's format;
+// anthropic_reasoning.go and gemini_reasoning.go how thinking and
+// structured output are asked for (docs/reasoning.md).
 //
 // Streams end with "data: [DONE]". The usage chunk (choices: []) comes before
 // it when Request.IncludeUsage is set. A provider error inside the stream

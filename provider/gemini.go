@@ -103,6 +103,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 			b = append(b, rf.schema.Raw...)
 		}
 	}
+	b = appendGeminiThinking(b, ep, c) // gemini_reasoning.go
 	if len(b) == open {
 		b = b[:g]
 	} else {

@@ -90,14 +90,20 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 		c.model = model
 	}
 	v := viewGemini(r)
-	v.parts(func(text, fc gjson.Result) {
-		if fc.Exists() {
+	pass := passReasoning(ep)
+	v.parts(func(text, fc gjson.Result, thought bool) {
+		switch {
+		case fc.Exists():
 			c.toolCalls = append(c.toolCalls, toolCall{id: geminiToolID(fc, base, len(c.toolCalls)),
 				name: fc.Get("name").String(), args: callArgs(fc.Get("args"))})
-			return
+		case thought:
+			if pass {
+				c.reasoning.extend(text.String())
+			}
+		default:
+			c.content.WriteString(text.String())
+			c.hasText = true
 		}
-		c.content.WriteString(text.String())
-		c.hasText = true
 	})
 	switch {
 	case v.cand.Exists():
@@ -118,6 +124,7 @@ type geminiStream struct {
 	base     string // the answer id's base, for tool call ids
 	tools    int
 	usageRaw []byte // the latest usageMetadata
+	thoughts reasoningStream
 }
 
 func (s *geminiStream) Translate(chunk []byte, eos bool) ([]byte, error) {
@@ -170,12 +177,19 @@ func (s *geminiStream) event(ev Event) error {
 	if s.stage >= streamFinished {
 		return nil
 	}
-	v.parts(func(text, fc gjson.Result) {
-		if fc.Exists() {
+	v.parts(func(text, fc gjson.Result, thought bool) {
+		switch {
+		case fc.Exists():
 			s.out = s.w.toolStart(s.out, s.tools, geminiToolID(fc, s.base, s.tools), fc.Get("name").String(),
 				string(appendString(nil, callArgs(fc.Get("args")))))
 			s.tools++
-		} else if text.Str != "" || text.Raw != `""` {
+		case thought:
+			// One stream of thought: Gemini splits a summary over events,
+			// so its parts are one reasoning block.
+			if text.Str != "" && passReasoning(s.ep) {
+				s.out = s.thoughts.delta(&s.w, s.out, rawString(text))
+			}
+		case text.Str != "" || text.Raw != `""`:
 			s.out = s.w.content(s.out, rawString(text))
 		}
 	})
@@ -261,9 +275,9 @@ func viewGemini(r gjson.Result) geminiView {
 	return v
 }
 
-// parts calls fn for each answer part of the first candidate: text (with
-// fc absent) or a function call. Thought summaries are skipped.
-func (v *geminiView) parts(fn func(text, fc gjson.Result)) {
+// parts calls fn for each part of the first candidate: text (with fc
+// absent; thought marks a thought summary) or a function call.
+func (v *geminiView) parts(fn func(text, fc gjson.Result, thought bool)) {
 	v.content.Get("parts").ForEach(func(_, p gjson.Result) bool {
 		var text, fc gjson.Result
 		thought := false
@@ -278,8 +292,8 @@ func (v *geminiView) parts(fn func(text, fc gjson.Result)) {
 			}
 			return true
 		})
-		if !thought && (fc.Exists() || text.Exists()) {
-			fn(text, fc)
+		if fc.Exists() || text.Exists() {
+			fn(text, fc, thought && !fc.Exists())
 		}
 		return true
 	})
@@ -287,7 +301,8 @@ func (v *geminiView) parts(fn func(text, fc gjson.Result)) {
 
 // JudgeEvent judges a GenerateContentResponse event: an error object is an
 // error; a candidate's finishReason (or a prompt blocked without candidates)
-// ends the stream; a text or functionCall part (thoughts aside) is content.
+// ends the stream; a text or functionCall part is content, a thought
+// summary (reasoning.go) is not.
 func (gemini) JudgeEvent(ev Event) Verdict {
 	data := str(ev.Data)
 	if _, ok := geminiTextChunk(data); ok {
@@ -306,7 +321,9 @@ func (gemini) JudgeEvent(ev Event) Verdict {
 		return Verdict{Kind: EventEnd}
 	}
 	content := false
-	v.parts(func(text, fc gjson.Result) { content = content || fc.Exists() || text.Str != "" })
+	v.parts(func(text, fc gjson.Result, thought bool) {
+		content = content || fc.Exists() || text.Str != "" && !thought
+	})
 	if content {
 		return Verdict{Kind: EventContent}
 	}

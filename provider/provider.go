@@ -22,6 +22,14 @@ type Endpoint struct {
 	// one (Anthropic) when the client gives neither max_completion_tokens nor
 	// max_tokens. Default (0): DefaultMaxTokens (4096). Bounds: > 0.
 	DefaultMaxTokens int
+	// Reasoning is config providers[].reasoning: "" or ReasoningPass sends
+	// Anthropic thinking and Gemini thoughts on as ReasoningField,
+	// ReasoningDrop discards them (reasoning.go).
+	Reasoning config.Reasoning
+	// StructuredOutput is config providers[].structured_output: "" or
+	// StructuredOutputNative sends a strict json_schema to Anthropic as
+	// output_config.format, StructuredOutputPrompt as an instruction.
+	StructuredOutput config.StructuredOutput
 }
 
 // Request is the client's request as the attempt phase has it.

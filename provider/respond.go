@@ -51,6 +51,7 @@ type completion struct {
 	created   int64
 	content   strings.Builder
 	hasText   bool
+	reasoning reasoningText // reasoning.go
 	toolCalls []toolCall
 	finish    string
 	usage     usage
@@ -69,6 +70,7 @@ func (c *completion) appendJSON(b []byte) []byte {
 	} else {
 		b = append(b, "null"...)
 	}
+	b = c.reasoning.appendJSON(b)
 	b = append(b, `,"refusal":null`...)
 	if len(c.toolCalls) > 0 {
 		b = append(b, `,"tool_calls":[`...)
