@@ -155,7 +155,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) (err error) {
 // demoBanner is what the demo prints once everything listens.
 var demoBanner = template.Must(template.New("demo").Parse(`llm-failover demo: everything runs on loopback; Ctrl-C stops it.
 
-  front door (the Envoy {{.Version}} model)  {{.Front}}
+  front door (the Envoy {{.Version}} model)    {{.Front}}
   dashboard                            {{.Admin}}/
   ext_proc gRPC                        {{.GRPC}}
   primary   (fake, OpenAI format)      {{.Primary}}
