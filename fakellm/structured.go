@@ -85,8 +85,13 @@ func parseOutput(shape Shape, body []byte) output {
 	case ShapeAnthropic:
 		// https://docs.anthropic.com/en/docs/build-with-claude/structured-outputs
 		// and https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use
-		if f := get("output_format"); f.Get("type").String() == "json_schema" {
-			o.jsonOut, o.schema = true, f.Get("schema")
+		// output_config.format is the current field, output_format the
+		// earlier beta's; llm-failover sends the current one.
+		for _, path := range []string{"output_config.format", "output_format"} {
+			if f := get(path); f.Get("type").String() == "json_schema" {
+				o.jsonOut, o.schema = true, f.Get("schema")
+				break
+			}
 		}
 		for _, t := range get("tools").Array() {
 			if t.Get("name").Exists() && t.Get("input_schema").Exists() {

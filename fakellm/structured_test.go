@@ -88,6 +88,7 @@ func TestStructured_JSONAndToolCallsInEveryShape(t *testing.T) {
 		{"responses text.format", "/v1/responses", `{"model":"m","input":"hi","text":{"format":{"type":"json_schema","name":"w","strict":true,"schema":` + testSchema + `}}}`, testSchema, ""},
 		{"responses tools", "/v1/responses", `{"model":"m","input":"hi","tools":[{"type":"function","name":"get_weather","parameters":` + testSchema + `}],"tool_choice":"required"}`, testSchema, "get_weather"},
 		{"anthropic output_format", "/v1/messages", `{"model":"m","max_tokens":100,` + msgs + `,"output_format":{"type":"json_schema","schema":` + testSchema + `}}`, testSchema, ""},
+		{"anthropic output_config.format", "/v1/messages", `{"model":"m","max_tokens":100,` + msgs + `,"output_config":{"format":{"type":"json_schema","schema":` + testSchema + `}}}`, testSchema, ""},
 		{"anthropic tools", "/v1/messages", `{"model":"m","max_tokens":100,` + msgs + `,"tools":[{"name":"get_weather","description":"d","input_schema":` + testSchema + `}],"tool_choice":{"type":"any"}}`, testSchema, "get_weather"},
 		{"gemini responseJsonSchema", "/v1beta/models/g:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"responseMimeType":"application/json","responseJsonSchema":` + testSchema + `}}`, testSchema, ""},
 		{"gemini responseSchema", "/v1beta/models/g:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"responseMimeType":"application/json","responseSchema":` + geminiSchema + `}}`, strings.ToLower(geminiSchema), ""},
