@@ -378,7 +378,8 @@ func TestResponses_HostedToolRefusedByTranslatedTargets(t *testing.T) {
 // function tools and a json_schema text format reaches Anthropic (after
 // OpenAI failed) and Gemini (claude-first chain, after Anthropic failed)
 // in their native forms, tools as input_schema / functionDeclarations, and
-// that the SDK reads the answer.
+// that the SDK reads the answers: a function_call item (fakellm calls the
+// tool it is offered) and JSON valid for the schema.
 func TestResponses_ToolsAndJSONTranslated(t *testing.T) {
 	forVersions(t, func(t *testing.T, v string) {
 		s, rf := newResponsesStack(t, v)
@@ -391,8 +392,15 @@ func TestResponses_ToolsAndJSONTranslated(t *testing.T) {
 			t.Fatalf("request with tools failed: %v", err)
 		}
 		checkAnsweredBy(t, h.Header, xAnthropic, 2)
-		if r.OutputText() != xAnswer(xAnthropic) {
-			t.Errorf("OutputText() = %q, want %q", r.OutputText(), xAnswer(xAnthropic))
+		var call *responses.ResponseFunctionToolCall
+		for _, it := range r.Output {
+			if it.Type == "function_call" {
+				fc := it.AsFunctionCall()
+				call = &fc
+			}
+		}
+		if call == nil || call.Name != "get_weather" || call.CallID == "" || !gjson.Get(call.Arguments, "city").Exists() {
+			t.Errorf("output %s: want a get_weather function_call with a call id and a city argument", r.RawJSON())
 		}
 		rec := onlyRequest(t, s, xAnthropic)
 		if got := gjson.Get(rec.Body, "tools.0.name").String(); got != "get_weather" || !gjson.Get(rec.Body, "tools.0.input_schema.properties.city").Exists() {
@@ -408,8 +416,8 @@ func TestResponses_ToolsAndJSONTranslated(t *testing.T) {
 			t.Fatalf("request with a json_schema format failed: %v", err)
 		}
 		checkAnsweredBy(t, h.Header, xGemini, 2)
-		if r.OutputText() == "" {
-			t.Errorf("empty answer: %s", r.RawJSON())
+		if out := r.OutputText(); !gjson.Valid(out) || !gjson.Get(out, "city").Exists() {
+			t.Errorf("answer %q: want JSON with the schema's city", out)
 		}
 		body := onlyRequest(t, s, xGemini).Body
 		if got := gjson.Get(body, "generationConfig.responseMimeType").String(); got != "application/json" ||
