@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/llm-failover/llm-failover/contract"
 )
 
@@ -59,15 +57,17 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes YAML strictly (unknown fields are errors), applies the
-// defaults and validates. The error lists every problem.
+// defaults and validates. The error lists every problem, each a FieldError
+// with its path and its line and column in b (load.go).
 func Parse(b []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalStrict(b, &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	root, err := decode(b, &c)
+	if root == nil && err != nil { // not YAML: nothing to validate
+		return nil, err
 	}
 	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if verr := c.Validate(); verr != nil || err != nil {
+		return nil, locate(errors.Join(append(joined(err), joined(verr)...)...), root)
 	}
 	return &c, nil
 }
@@ -131,6 +131,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
+	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }
 

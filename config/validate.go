@@ -10,13 +10,28 @@ import (
 // ErrInvalid marks every validation problem.
 var ErrInvalid = errors.New("invalid config")
 
-// FieldError is one validation problem at a field path.
+// FieldError is one validation problem at a field path and, for a
+// configuration read from a file, its line and column (1-based; 0: unknown).
 type FieldError struct {
-	Path   string
-	Reason string
+	Path         string
+	Reason       string
+	Line, Column int
 }
 
-func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+// Error is "LINE:COL: PATH: REASON", without the parts that are unknown.
+func (e *FieldError) Error() string {
+	s := e.Reason
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		s = fmt.Sprintf("%d:%d: %s", e.Line, e.Column, s)
+	case e.Line > 0:
+		s = fmt.Sprintf("%d: %s", e.Line, s)
+	}
+	return s
+}
 
 // Unwrap lets errors.Is(err, ErrInvalid) match.
 func (e *FieldError) Unwrap() error { return ErrInvalid }

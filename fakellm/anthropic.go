@@ -1,6 +1,7 @@
 package fakellm
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,29 +24,42 @@ type anText struct {
 	Text string `json:"text"`
 }
 
+// anBlock is a content block: text or tool_use.
+type anBlock struct {
+	Type  string          `json:"type"`
+	Text  *string         `json:"text,omitempty"`
+	ID    string          `json:"id,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Input json.RawMessage `json:"input,omitempty"`
+}
+
 type anMessage struct {
-	ID           string   `json:"id"`
-	Type         string   `json:"type"`
-	Role         string   `json:"role"`
-	Model        string   `json:"model"`
-	Content      []anText `json:"content"`
-	StopReason   *string  `json:"stop_reason"`
-	StopSequence *string  `json:"stop_sequence"`
-	Usage        anUsage  `json:"usage"`
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	Role         string    `json:"role"`
+	Model        string    `json:"model"`
+	Content      []anBlock `json:"content"`
+	StopReason   *string   `json:"stop_reason"`
+	StopSequence *string   `json:"stop_sequence"`
+	Usage        anUsage   `json:"usage"`
 }
 
 func (anthropic) message(a *answer) anMessage {
 	return anMessage{
 		ID: "msg_" + a.id, Type: "message", Role: "assistant", Model: a.model,
-		Content: []anText{},
+		Content: []anBlock{},
 		Usage:   anUsage{InputTokens: a.promptTokens},
 	}
 }
 
 func (an anthropic) body(a *answer) []byte {
 	m := an.message(a)
-	stop := "end_turn"
-	m.Content = []anText{{Type: "text", Text: a.text()}}
+	stop, text := "end_turn", a.text()
+	m.Content = []anBlock{{Type: "text", Text: &text}}
+	if a.tool != "" {
+		stop = "tool_use"
+		m.Content = []anBlock{{Type: "tool_use", ID: toolCallID("toolu", a), Name: a.tool, Input: json.RawMessage(text)}}
+	}
 	m.StopReason = &stop
 	m.Usage.OutputTokens = a.completionTokens
 	return mustJSON(m)
@@ -62,7 +76,24 @@ func (an anthropic) events(a *answer) []event {
 		{"content_block_start", []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)},
 		{"ping", []byte(`{"type":"ping"}`)},
 	}
+	stop := "end_turn"
+	if a.tool != "" {
+		stop = "tool_use"
+		evs[1].data = mustJSON(struct {
+			Type  string  `json:"type"`
+			Index int     `json:"index"`
+			Block anBlock `json:"content_block"`
+		}{"content_block_start", 0, anBlock{Type: "tool_use", ID: toolCallID("toolu", a), Name: a.tool, Input: json.RawMessage(`{}`)}})
+	}
 	for _, d := range a.deltas {
+		if a.tool != "" {
+			evs = append(evs, event{"content_block_delta", mustJSON(struct {
+				Type  string `json:"type"`
+				Index int    `json:"index"`
+				Delta any    `json:"delta"`
+			}{"content_block_delta", 0, map[string]string{"type": "input_json_delta", "partial_json": d}})})
+			continue
+		}
 		evs = append(evs, event{"content_block_delta", mustJSON(struct {
 			Type  string `json:"type"`
 			Index int    `json:"index"`
@@ -72,8 +103,8 @@ func (an anthropic) events(a *answer) []event {
 	return append(evs,
 		event{"content_block_stop", []byte(`{"type":"content_block_stop","index":0}`)},
 		event{"message_delta", []byte(fmt.Sprintf(
-			`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":%d}}`,
-			a.completionTokens))},
+			`{"type":"message_delta","delta":{"stop_reason":%q,"stop_sequence":null},"usage":{"output_tokens":%d}}`,
+			stop, a.completionTokens))},
 		event{"message_stop", []byte(`{"type":"message_stop"}`)},
 	)
 }

@@ -13,6 +13,7 @@
 //	POST {prefix}/chat/completions                     OpenAI; /v1/..., /openai/v1/...,
 //	                                                   Azure /openai/deployments/{d}/chat/completions
 //	POST {prefix}/messages                             Anthropic
+//	POST {prefix}/responses                            OpenAI Responses API (responses.go)
 //	POST {prefix}/models/{model}:generateContent       Gemini
 //	POST {prefix}/models/{model}:streamGenerateContent Gemini stream (SSE with ?alt=sse,
 //	                                                   else one JSON array)
@@ -22,6 +23,18 @@
 // model the request's model (the Azure deployment or the Gemini path when the
 // body has none). Streams send one delta per word. Usage is deterministic:
 // prompt tokens len(body)/4 (at least 1), completion tokens the word count.
+//
+// A request that offers tools gets a call of one instead (the one
+// tool_choice forces, else the first; none when tool_choice is none or the
+// last message is a tool result), with arguments valid against its
+// parameters: OpenAI tool_calls (finish_reason tool_calls; streamed as
+// tool_calls deltas), Anthropic tool_use (stop_reason tool_use; streamed as
+// input_json_delta), Gemini functionCall (one part, whole in a stream). A
+// request asking for JSON (OpenAI response_format json_schema or
+// json_object, Anthropic output_format, Gemini responseJsonSchema,
+// responseSchema or responseMimeType application/json) gets a JSON text
+// valid against its schema. Both are streamed in 16-byte deltas, and the
+// values are deterministic (structured.go).
 // OpenAI streams send a role chunk, content chunks, a finish_reason chunk, a
 // usage chunk when stream_options.include_usage is true, then "data: [DONE]".
 // Anthropic streams send message_start, content_block_start, ping,

@@ -1,6 +1,7 @@
 package fakellm
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 )
@@ -13,8 +14,15 @@ type gemini struct{}
 
 var _ api = gemini{}
 
+// gmPart is a text part or a function call part.
 type gmPart struct {
-	Text string `json:"text"`
+	Text         *string         `json:"text,omitempty"`
+	FunctionCall *gmFunctionCall `json:"functionCall,omitempty"`
+}
+
+type gmFunctionCall struct {
+	Name string          `json:"name"`
+	Args json.RawMessage `json:"args"`
 }
 
 type gmContent struct {
@@ -41,10 +49,19 @@ type gmResponse struct {
 	ResponseID    string        `json:"responseId"`
 }
 
-func (gemini) response(a *answer, text, finish string, completion int) []byte {
+// part is text, or the answer's function call with text as its
+// arguments.
+func (gemini) part(a *answer, text string) gmPart {
+	if a.tool != "" {
+		return gmPart{FunctionCall: &gmFunctionCall{Name: a.tool, Args: json.RawMessage(text)}}
+	}
+	return gmPart{Text: &text}
+}
+
+func (g gemini) response(a *answer, text, finish string, completion int) []byte {
 	return mustJSON(gmResponse{
 		Candidates: []gmCandidate{{
-			Content:      gmContent{Parts: []gmPart{{Text: text}}, Role: "model"},
+			Content:      gmContent{Parts: []gmPart{g.part(a, text)}, Role: "model"},
 			FinishReason: finish,
 		}},
 		UsageMetadata: gmUsage{
@@ -64,6 +81,9 @@ func (g gemini) body(a *answer) []byte {
 // events is one GenerateContentResponse per delta; the last carries
 // finishReason STOP and the full usage, the others the prompt count only.
 func (g gemini) events(a *answer) []event {
+	if a.tool != "" { // Gemini streams a function call whole, in one response
+		return []event{{data: g.response(a, a.text(), "STOP", a.completionTokens)}}
+	}
 	evs := make([]event, len(a.deltas))
 	for i, d := range a.deltas {
 		if i == len(a.deltas)-1 {

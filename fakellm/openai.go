@@ -20,9 +20,24 @@ type oaUsage struct {
 }
 
 type oaMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role      string       `json:"role"`
+	Content   *string      `json:"content"`
+	Refusal   *string      `json:"refusal"`
+	ToolCalls []oaToolCall `json:"tool_calls,omitempty"`
+}
+
+// oaToolCall is a tool call of a message, or a piece of one in a stream
+// delta (Index set, and ID, Type and Name only in the first piece).
+type oaToolCall struct {
+	Index    *int       `json:"index,omitempty"`
+	ID       string     `json:"id,omitempty"`
+	Type     string     `json:"type,omitempty"`
+	Function oaFunction `json:"function"`
+}
+
+type oaFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
 }
 
 type oaChoice struct {
@@ -43,8 +58,9 @@ type oaCompletion struct {
 }
 
 type oaDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string       `json:"role,omitempty"`
+	Content   *string      `json:"content,omitempty"`
+	ToolCalls []oaToolCall `json:"tool_calls,omitempty"`
 }
 
 type oaChunkChoice struct {
@@ -71,14 +87,20 @@ func (openAI) usage(a *answer) oaUsage {
 }
 
 func (o openAI) body(a *answer) []byte {
+	text, finish := a.text(), "stop"
+	msg := oaMessage{Role: "assistant", Content: &text}
+	if a.tool != "" {
+		msg.Content, finish = nil, "tool_calls"
+		msg.ToolCalls = []oaToolCall{{ID: toolCallID("call", a), Type: "function", Function: oaFunction{Name: a.tool, Arguments: text}}}
+	}
 	return mustJSON(oaCompletion{
 		ID:      "chatcmpl-" + a.id,
 		Object:  "chat.completion",
 		Created: a.created.Unix(),
 		Model:   a.model,
 		Choices: []oaChoice{{
-			Message:      oaMessage{Role: "assistant", Content: a.text()},
-			FinishReason: "stop",
+			Message:      msg,
+			FinishReason: finish,
 		}},
 		Usage:             o.usage(a),
 		SystemFingerprint: "fp_fakellm",
@@ -100,8 +122,19 @@ func (o openAI) events(a *answer) []event {
 	}
 	empty, stop := "", "stop"
 	evs := []event{chunk(oaChunkChoice{Delta: oaDelta{Role: "assistant", Content: &empty}})}
+	if a.tool != "" {
+		stop = "tool_calls"
+		zero := 0
+		evs[0] = chunk(oaChunkChoice{Delta: oaDelta{Role: "assistant", ToolCalls: []oaToolCall{{
+			Index: &zero, ID: toolCallID("call", a), Type: "function", Function: oaFunction{Name: a.tool}}}}})
+	}
 	for _, d := range a.deltas {
 		d := d
+		if a.tool != "" {
+			zero := 0
+			evs = append(evs, chunk(oaChunkChoice{Delta: oaDelta{ToolCalls: []oaToolCall{{Index: &zero, Function: oaFunction{Arguments: d}}}}}))
+			continue
+		}
 		evs = append(evs, chunk(oaChunkChoice{Delta: oaDelta{Content: &d}}))
 	}
 	evs = append(evs, chunk(oaChunkChoice{FinishReason: &stop}))

@@ -154,7 +154,7 @@ func (s *Server) writeError(w http.ResponseWriter, api api, a *answer, f Fault) 
 	if f.RetryAfter != "" && f.RetryAfter != "none" {
 		h.Set("Retry-After", f.RetryAfter)
 		if secs, err := strconv.ParseFloat(f.RetryAfter, 64); err == nil && secs >= 0 && secs <= 1e9 {
-			if a.shape == ShapeOpenAI {
+			if a.shape == ShapeOpenAI || a.shape == ShapeResponses {
 				h.Set("retry-after-ms", strconv.FormatInt(int64(secs*1000), 10))
 			}
 			e.retryDelay = strconv.FormatFloat(secs, 'f', -1, 64) + "s"

@@ -24,9 +24,11 @@ const (
 	// ShapeGemini is Gemini generateContent and streamGenerateContent:
 	// POST {prefix}/models/{model}:generateContent.
 	ShapeGemini
+	// ShapeResponses is the OpenAI Responses API: POST {prefix}/responses.
+	ShapeResponses
 )
 
-var shapeNames = [...]string{"unknown", "openai", "anthropic", "gemini"}
+var shapeNames = [...]string{"unknown", "openai", "anthropic", "gemini", "responses"}
 
 // String returns the name of s, or "Shape(n)" for unknown values.
 func (s Shape) String() string {
@@ -57,11 +59,19 @@ type call struct {
 	stream       bool
 	includeUsage bool // OpenAI stream_options.include_usage
 	sse          bool // Gemini alt=sse; OpenAI and Anthropic streams are always SSE
+	out          output
 }
 
 // parseCall finds the shape of r from its path and reads what the answer
 // needs from the body.
 func parseCall(r *http.Request, body []byte) call {
+	c := parseShape(r, body)
+	c.out = parseOutput(c.shape, body)
+	return c
+}
+
+// parseShape is parseCall without the output the request asks for.
+func parseShape(r *http.Request, body []byte) call {
 	p := r.URL.Path
 	switch {
 	case strings.HasSuffix(p, "/chat/completions"):
@@ -73,6 +83,11 @@ func parseCall(r *http.Request, body []byte) call {
 		}
 		c.stream = gjson.GetBytes(body, "stream").Bool()
 		c.includeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
+		c.sse = c.stream
+		return c
+	case strings.HasSuffix(p, "/responses"):
+		c := call{shape: ShapeResponses, model: gjson.GetBytes(body, "model").String()}
+		c.stream = gjson.GetBytes(body, "stream").Bool()
 		c.sse = c.stream
 		return c
 	case strings.HasSuffix(p, "/messages"):
@@ -107,13 +122,19 @@ type answer struct {
 	promptTokens     int
 	completionTokens int
 	key              string // the request's credential, for echo_key faults
+	// tool is the name of the tool the answer calls, with the arguments
+	// (JSON) in deltas; empty: a text answer.
+	tool string
 }
 
 func (a *answer) text() string { return strings.Join(a.deltas, "") }
 
 // newAnswer builds the reply of provider name to c: "Hello from <name>
 // (<model>)." in one delta per word; prompt tokens are len(body)/4 (at
-// least 1), completion tokens the number of words.
+// least 1), completion tokens the number of words. A request offering
+// tools gets a call of one with arguments valid against its parameters,
+// and one asking for JSON gets JSON valid against its schema, both in
+// deltas of 16 bytes (structured.go).
 func newAnswer(c call, name string, body []byte, seq int, now time.Time) *answer {
 	model := c.model
 	if model == "" {
@@ -128,7 +149,7 @@ func newAnswer(c call, name string, body []byte, seq int, now time.Time) *answer
 		}
 		deltas[i] = w
 	}
-	return &answer{
+	a := &answer{
 		call:             c,
 		id:               fmt.Sprintf("fake%06d", seq),
 		created:          now,
@@ -136,6 +157,17 @@ func newAnswer(c call, name string, body []byte, seq int, now time.Time) *answer
 		promptTokens:     max(1, len(body)/4),
 		completionTokens: len(words),
 	}
+	switch {
+	case c.out.tool.name != "":
+		a.tool = c.out.tool.name
+		a.deltas = pieces(string(exampleJSON(c.out.tool.params)), 16)
+	case c.out.jsonOut:
+		a.deltas = pieces(string(exampleJSON(c.out.schema)), 16)
+	default:
+		return a
+	}
+	a.completionTokens = len(a.deltas)
+	return a
 }
 
 // apiError is an error answer to be written in a provider's shape.
@@ -184,6 +216,8 @@ func apiOf(s Shape) api {
 		return anthropic{}
 	case ShapeGemini:
 		return gemini{}
+	case ShapeResponses:
+		return responses{}
 	}
 	return nil
 }

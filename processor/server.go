@@ -131,7 +131,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registry = routing.NewRegistry(s.clock, func(t breaker.Transition) {
 		s.log.Info("breaker state change", "target", t.Name, "from", t.From.String(), "to", t.To.String(),
-			"reason", t.Reason, "until", t.Until)
+			"reason", t.Reason, timeAttr("until", t.Until))
 		s.observeTransition(t)
 		s.auditTransition(t)
 		if opts.OnStateChange != nil {

@@ -25,12 +25,20 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "fakellm:", err)
-		}
-		os.Exit(2)
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "fakellm:", err)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is 0 for a clean stop and for -h (help asked for is not an
+// error, as in llm-failover), 2 otherwise.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 // run serves until ctx ends. ready, when not nil, gets the listen address

@@ -65,3 +65,15 @@ func TestRun_BadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpExitsZero verifies -h prints the flags and exits 0.
+func TestHelpExitsZero(t *testing.T) {
+	var errb strings.Builder
+	err := run(context.Background(), []string{"-h"}, &errb, nil)
+	if got := exitCode(err); got != 0 || !strings.Contains(errb.String(), "-listen") {
+		t.Errorf("exit %d, output %q; want 0 and the flags", got, errb.String())
+	}
+	if got := exitCode(run(context.Background(), []string{"--nope"}, io.Discard, nil)); got != 2 {
+		t.Errorf("bad flag: exit %d, want 2", got)
+	}
+}

@@ -124,8 +124,8 @@ func adminCommand(name string, args []string, stdout, stderr io.Writer, more fun
 	if more != nil {
 		more(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	c, closeConn, err := f.dial()
 	if err != nil {

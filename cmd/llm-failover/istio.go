@@ -20,7 +20,6 @@ const istioUsage = `usage: llm-failover istio-config --config FILE --istio-versi
 func istioConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("istio-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, istioUsage); fs.PrintDefaults() }
 	path := fs.String("config", "", "llm-failover configuration file; envoy.ext_proc_address must be the Service, NAME.NAMESPACE.svc.cluster.local:PORT")
 	var o istio.Options
 	fs.StringVar(&o.IstioVersion, "istio-version", "", "the Istio release of the mesh: 1.30 (Envoy 1.38) or 1.31 (Envoy 1.39)")
@@ -32,8 +31,8 @@ func istioConfig(args []string, stdout, stderr io.Writer) int {
 	scSel := fs.String("sidecar-selector", "", "the labels, KEY=VALUE[,KEY=VALUE], of the pods whose sidecars call the hosts")
 	fs.IntVar(&o.SidecarPort, "sidecar-port", 80, "the port those pods call the hosts on")
 	out := fs.String("out", "", "write the objects here instead of standard output")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "istio-config: unexpected argument %q\n%s", fs.Arg(0), istioUsage)
@@ -60,7 +59,7 @@ func istioConfig(args []string, stdout, stderr io.Writer) int {
 	o.SourceName = *path
 	c, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		printProblems(stderr, *path, err)
 		return 1
 	}
 	b, err := istio.Generate(c, o)

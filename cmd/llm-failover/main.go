@@ -50,12 +50,12 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || slices.Contains([]string{"-h", "-help", "--help", "--version"}, args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(args, stderr)
+		return serve(args, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
 	case "envoy-config":
@@ -74,9 +74,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tripCmd(args, stdout, stderr)
 	case "reset":
 		return resetCmd(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
+	case "demo":
+		return demoCmd(args, stdout, stderr)
+	case "version", "--version":
+		return versionCmd(args, stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		return helpCmd(args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "llm-failover: unknown command %q\n%s", cmd, usage)
 	return 2
@@ -99,6 +102,10 @@ const usage = `usage:
   llm-failover envoy-config --secret-template --config FILE
                                          print a template of the SDS secret file Envoy
                                          reads each key from (auth.held_by: envoy)
+  llm-failover demo [--envoy-version V]  two fake providers, the server and a local front door on
+                                         free ports, with the commands to try; Ctrl-C stops it
+  llm-failover version                   the module version and commit of this binary
+  llm-failover help [COMMAND]            this text, or one command's help and flags
   llm-failover hash-key < KEY            print sha256:<hex> of a client API key (clients.list[].api_keys)
   llm-failover istio-config --config FILE --istio-version 1.30|1.31 --host NAME
                                          write the Istio objects (EnvoyFilters, ServiceEntries,
@@ -112,10 +119,10 @@ const usage = `usage:
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	path := fs.String("config", "", "configuration file (or FILE as the argument)")
+	strict := fs.Bool("strict", false, "also read every secret and file the server reads at start (provider keys, plan key, admin token, TLS files)")
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	if *path == "" && fs.NArg() == 1 {
 		*path = fs.Arg(0)
@@ -125,11 +132,14 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c, err := config.Load(*path)
+	if err == nil && *strict {
+		err = errors.Join(strictProblems(c)...)
+	} else if err == nil {
+		warnSecrets(stderr, *path, c)
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: invalid configuration:\n", *path)
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "  %s\n", line)
-		}
+		printProblems(stderr, *path, err)
+		fmt.Fprintf(stderr, "%s: invalid configuration: %d problem(s)\n", *path, len(unjoin(err)))
 		return 1
 	}
 	j, _ := json.Marshal(c)
@@ -151,8 +161,8 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	envoyVersion := fs.String("envoy-version", "", "the Envoy release to generate for or check against: "+strings.Join(envoy.Versions(), ", ")+" (default: envoy.version of --config, else 1.40)")
 	secretTemplate := fs.Bool("secret-template", false, "print a template of each auth.secret_file (keys held by Envoy) instead of the envoy.yaml")
 	pieces := addPieceFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	generate, err := pieces.generator()
 	if err != nil {
@@ -175,7 +185,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	c, err := config.Load(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+		printProblems(stderr, *path, err)
 		return 1
 	}
 	if *envoyVersion != "" {
@@ -238,14 +248,14 @@ func checkEnvoy(path, version string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, stdout, stderr); done {
+		return code
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
@@ -259,7 +269,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		log.Error("invalid configuration", "file", *path, "error", err.Error())
+		log.Error("invalid configuration", "file", *path, "error", err.Error(), "problems", problemLines(*path, err))
 		return 1
 	}
 	tel, err := newTelemetry(cfg, log)
