@@ -18,7 +18,7 @@ type Chain struct {
 	// AttemptTimeout overrides routing.attempt_timeout for this chain's
 	// requests; a field left unset takes routing's value.
 	AttemptTimeout *AttemptTimeout `json:"attempt_timeout,omitempty"`
-	// Kind is what the chain's targets are (embeddings.go): chat models
+	// Kind is what the chain's targets are: chat models
 	// (chat completions and the APIs translated to them) or embedding
 	// models (/v1/embeddings). Default "chat"; "chat" or "embeddings".
 	Kind ChainKind `json:"kind,omitempty"`
@@ -67,7 +67,7 @@ type Target struct {
 	Supports []Capability `json:"supports,omitempty"`
 	// Dimensions is the size of the vectors an embedding model answers
 	// with (for a request without "dimensions"). Required on the targets of
-	// an embeddings chain (1..MaxDimensions), which must agree unless the
+	// an embeddings chain (1..65536, MaxDimensions), which must agree unless the
 	// chain has allow_mixed_dimensions; must be unset (0) on a chat chain.
 	Dimensions int `json:"dimensions,omitempty"`
 }
