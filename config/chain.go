@@ -18,6 +18,15 @@ type Chain struct {
 	// AttemptTimeout overrides routing.attempt_timeout for this chain's
 	// requests; a field left unset takes routing's value.
 	AttemptTimeout *AttemptTimeout `json:"attempt_timeout,omitempty"`
+	// Kind is what the chain's targets are: chat models
+	// (chat completions and the APIs translated to them) or embedding
+	// models (/v1/embeddings). Default "chat"; "chat" or "embeddings".
+	Kind ChainKind `json:"kind,omitempty"`
+	// AllowMixedDimensions lets an embeddings chain's targets answer with
+	// vectors of different sizes (their dimensions differ): a failover then
+	// changes the size a client gets. Default false: Validate refuses such
+	// a chain. Only for kind "embeddings".
+	AllowMixedDimensions bool `json:"allow_mixed_dimensions,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,
@@ -56,6 +65,11 @@ type Target struct {
 	// (response_format json_object/json_schema), vision (image parts). Empty
 	// means all of them. A request needing a feature skips targets without it.
 	Supports []Capability `json:"supports,omitempty"`
+	// Dimensions is the size of the vectors an embedding model answers
+	// with (for a request without "dimensions"). Required on the targets of
+	// an embeddings chain (1..65536, MaxDimensions), which must agree unless the
+	// chain has allow_mixed_dimensions; must be unset (0) on a chat chain.
+	Dimensions int `json:"dimensions,omitempty"`
 }
 
 // Capability is a request feature a target may lack.
@@ -131,6 +145,7 @@ func (c *Config) validateChains(p *problems) {
 		if t := ch.AttemptTimeout; t != nil {
 			t.validate(p, path+".attempt_timeout")
 		}
+		c.validateKind(p, path, ch)
 	}
 	if c.DefaultChain != "" && !chains[c.DefaultChain] {
 		p.bad("default_chain", "%q is not a configured chain", c.DefaultChain)

@@ -90,6 +90,11 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Routing.applyDefaults()
 	for i := range c.Chains {
+		if c.Chains[i].Kind == "" {
+			c.Chains[i].Kind = KindChat
+		}
+	}
+	for i := range c.Chains {
 		if t := c.Chains[i].AttemptTimeout; t != nil {
 			t.applyDefaults(c.Routing.AttemptTimeout)
 		}

@@ -161,7 +161,7 @@ chains:
 		{"routing.attempt_timeout.non_streamed", c.Routing.AttemptTimeout.NonStreamed.D(), 10 * time.Minute},
 		{"chain attempt_timeout unset", ch.AttemptTimeout == nil, true},
 		{"envoy.retry_base_interval", c.Envoy.RetryBaseInterval.D(), 10 * time.Millisecond},
-		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions"},
+		{"envoy.routes", strings.Join(c.Envoy.Routes, ","), "/v1/chat/completions,/v1/embeddings,/v1/models,/v1/responses"},
 		{"envoy.max_active_requests", c.Envoy.MaxActiveRequests, 10000},
 		{"envoy.unavailable_port", c.Envoy.UnavailablePort, 9902},
 		{"envoy.route_message_timeout", c.Envoy.RouteMessageTimeout.D(), 2 * time.Second},

@@ -28,7 +28,9 @@ type Envoy struct {
 	PerTryIdleTimeout Duration `json:"per_try_idle_timeout,omitempty"`
 	// RetryBaseInterval is Envoy's retry backoff base. Default 10ms, 1ms..1s.
 	RetryBaseInterval Duration `json:"retry_base_interval,omitempty"`
-	// Routes are the paths sent through failover. Default ["/v1/chat/completions"].
+	// Routes are the paths sent through failover; each serves the client
+	// API its path ends with (/chat/completions, /embeddings, /models, and
+	// any API provider.ClientAPIs registers). Default DefaultRoutes.
 	Routes []string `json:"routes,omitempty"`
 	// MaxActiveRequests is the most LLM requests Envoy carries through
 	// llm-failover at once. It sizes the llm_failover_ext_proc cluster's
@@ -104,7 +106,7 @@ func (e *Envoy) applyDefaults() {
 	setDur(&e.PerTryTimeout, DefaultNonStreamedTimeout)
 	setDur(&e.RetryBaseInterval, 10*time.Millisecond)
 	if len(e.Routes) == 0 {
-		e.Routes = []string{"/v1/chat/completions"}
+		e.Routes = append([]string(nil), DefaultRoutes...)
 	}
 	setInt(&e.MaxActiveRequests, 10000)
 	setInt(&e.UnavailablePort, 9902)

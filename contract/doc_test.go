@@ -35,7 +35,7 @@ func TestEnvoyContractDoc_SpellsEveryName(t *testing.T) {
 		}
 	}
 	for _, key := range []string{keyVersion, keyID, keyGen, keyPerTryMS, keyChain, keyModel, keyStream, keyIncludeUsage,
-		keyExtra, keyTargets, keyExp, keySig, keyClient,
+		keyExtra, keyTargets, keyExp, keySig, keyClient, keyAPI,
 		keyTargetProvider, keyTargetCluster, keyTargetModel, keyTargetContextWindow} {
 		if !strings.Contains(doc, `"`+key+`"`) && !strings.Contains(doc, "`"+key+"`") {
 			t.Errorf("docs/envoy-contract.md does not name the plan key %q", key)

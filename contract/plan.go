@@ -41,6 +41,11 @@ type Plan struct {
 	// are its children. Informational and not signed, like Model: a
 	// malformed one only leaves an attempt span without its parent.
 	Traceparent string
+	// API names the client API the request was made to ("api"; the
+	// provider package's ClientAPI.Name, e.g. "embeddings"): the attempt
+	// phase prepares and judges the attempt for it. Empty in a plan from a
+	// replica that predates it, which served chat completions only.
+	API string
 }
 
 // Target is one planned attempt's target.
@@ -67,6 +72,7 @@ const (
 	keySig          = "sig"
 	keyClient       = "client"
 	keyTraceparent  = "traceparent"
+	keyAPI          = "api"
 
 	keyTargetProvider      = "provider"
 	keyTargetCluster       = "cluster"
@@ -138,6 +144,9 @@ func EncodePlan(ns string, p *Plan) *structpb.Struct {
 	if p.Traceparent != "" {
 		details[keyTraceparent] = structpb.NewStringValue(p.Traceparent)
 	}
+	if p.API != "" {
+		details[keyAPI] = structpb.NewStringValue(p.API)
+	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
@@ -165,6 +174,7 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 		Sig:          f[keySig].GetStringValue(),
 		Client:       f[keyClient].GetStringValue(),
 		Traceparent:  f[keyTraceparent].GetStringValue(),
+		API:          f[keyAPI].GetStringValue(),
 	}
 	if ms := f[keyPerTryMS].GetNumberValue(); ms >= 1 && ms < 1e9 {
 		p.PerTry = time.Duration(ms) * time.Millisecond
@@ -199,7 +209,9 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 // AppendCanonical appends p's canonical encoding to b, the bytes its
 // signature covers: a version tag, then every field an attempt acts on in a
 // fixed order, strings length prefixed, numbers and booleans as 8 bytes
-// big-endian, so no two plans encode alike. Model and Sig are not in it.
+// big-endian, so no two plans encode alike. Model, Sig and Traceparent are
+// not in it. API comes last and only when set, so a chat completions plan
+// encodes as it did before the field existed.
 func (p *Plan) AppendCanonical(b []byte) []byte {
 	b = appendStr(b, "llm-failover plan v1")
 	b = appendStr(b, p.ID)
@@ -217,7 +229,11 @@ func (p *Plan) AppendCanonical(b []byte) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(int64(t.ContextWindow)))
 	}
 	b = appendStr(b, p.Client)
-	return binary.BigEndian.AppendUint64(b, uint64(p.Exp))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Exp))
+	if p.API != "" {
+		b = appendStr(b, p.API)
+	}
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {

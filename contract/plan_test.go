@@ -37,7 +37,7 @@ func forwarded(t testing.TB, dm *structpb.Struct) *corev3.Metadata {
 func fullPlan() Plan {
 	return Plan{ID: "rt~1", Gen: 7, Chain: "premium", Model: "gpt-4o", Stream: true, IncludeUsage: true, Extra: 2,
 		PerTry: 1500 * time.Millisecond, Client: "team-a", Exp: 1_700_000_000_000, Sig: "c2ln",
-		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", API: "embeddings",
 		Targets: []Target{
 			{Provider: "openai", Model: "gpt-4o", Cluster: "provider_openai", ContextWindow: 128000},
 			{Provider: "anthropic", Model: "claude", Cluster: "provider_anthropic", ContextWindow: 200000},

@@ -48,6 +48,8 @@ type attemptStream struct {
 	index   int // index of the target in plan.Targets
 	target  contract.Target
 	ep      *endpoint
+	api     *provider.ClientAPI // the plan's client API (dispatch.go)
+	adapter provider.Adapter    // the target's wire format for it
 	preq    provider.Request
 	// headerNames are the request header names this attempt arrived with:
 	// requestBody removes those not on the forwarding allowlist.
@@ -256,6 +258,9 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	if a.ep == nil {
 		return a.fatal("unknown_provider", fmt.Sprintf("provider %q of the plan is not configured on this replica, and the configuration the plan was made with is not kept here", a.target.Provider)), nil
 	}
+	if out := a.dispatch(); out != nil {
+		return out, nil
+	}
 	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
 	if h.GetEndOfStream() {
 		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
@@ -293,7 +298,7 @@ func forwarded(name string) bool {
 
 func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse, error) {
 	a.preq.Body = body
-	p, err := a.ep.adapter.Prepare(&a.ep.ep, a.preq)
+	p, err := a.adapter.Prepare(&a.ep.ep, a.preq)
 	if err != nil {
 		var pe *provider.Error
 		if !errors.As(err, &pe) {
@@ -367,7 +372,7 @@ func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.
 	if a.status >= 200 && a.status < 400 {
 		mt, _, _ := mime.ParseMediaType(hs["content-type"])
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
-			a.mon = provider.NewStreamMonitor(a.ep.adapter)
+			a.mon = provider.NewStreamMonitor(a.adapter)
 			if h.GetEndOfStream() {
 				return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status,
 					Message: "the event stream was empty"}), nil

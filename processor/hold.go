@@ -239,7 +239,7 @@ func (a *attemptStream) recordAnswer(cls provider.Classification) {
 // translated for the client when its API is not OpenAI's.
 func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 	m := a.traceHeaders()
-	a.tr = a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	a.tr = a.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
 	if ct := a.tr.ContentType(); ct != "" {
 		m.removeHeader("content-length")
 		m.setHeader("content-type", ct)
@@ -262,7 +262,7 @@ func (a *attemptStream) release() []*extprocv3.ProcessingResponse {
 // matching status, or, when the provider's body cannot be translated, the
 // attempt fails over like a server error.
 func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
-	tr := a.ep.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
+	tr := a.adapter.NewResponseTranslator(&a.ep.ep, a.preq, provider.Env{Now: a.s.clock.Now})
 	out, err := tr.Translate(a.buf, true)
 	if err != nil {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
@@ -322,7 +322,7 @@ func (a *attemptStream) answerUnchanged(m *mutation) []*extprocv3.ProcessingResp
 
 // decideError classifies a held error response with its body and answers it.
 func (a *attemptStream) decideError() []*extprocv3.ProcessingResponse {
-	cls := a.ep.adapter.Classify(a.status, a.headers, a.buf, a.s.clock.Now())
+	cls := a.adapter.Classify(a.status, a.headers, a.buf, a.s.clock.Now())
 	if cls.Class == provider.ClassSuccess { // a 3xx or odd status: let it through
 		return a.succeed(provider.ClassSuccess)
 	}

@@ -197,9 +197,9 @@ func (a *attemptStream) startSpan(m *mutation) {
 	}
 	prop := a.s.tel.Propagator()
 	parent := prop.Extract(context.Background(), propagation.MapCarrier{"traceparent": a.plan.Traceparent})
-	a.obs.ctx, a.obs.span = a.s.tel.Tracer().Start(parent, telemetry.OperationChat+" "+telemetry.Sanitize(a.target.Model),
+	a.obs.ctx, a.obs.span = a.s.tel.Tracer().Start(parent, a.api.Operation+" "+telemetry.Sanitize(a.target.Model),
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(a.s.clock.Now()), trace.WithAttributes(
-			telemetry.AttrOperationName.String(telemetry.OperationChat),
+			telemetry.AttrOperationName.String(a.api.Operation),
 			telemetry.AttrProviderName.String(a.genAIProvider()),
 			telemetry.AttrRequestModel.String(telemetry.Sanitize(a.target.Model)),
 			telemetry.AttrTarget.String(a.target.Provider),
@@ -244,7 +244,7 @@ func (a *attemptStream) observeEnd(cls provider.Classification) {
 		u := a.usage.Usage()
 		a.obs.usage = &u
 	}
-	op := telemetry.Operation{GenAIProvider: a.genAIProvider(), Target: a.target.Provider, RequestModel: a.target.Model,
+	op := telemetry.Operation{Name: a.api.Operation, GenAIProvider: a.genAIProvider(), Target: a.target.Provider, RequestModel: a.target.Model,
 		Duration: a.s.clock.Now().Sub(a.sent)}
 	if cls.Class != provider.ClassSuccess {
 		op.ErrorType = cls.Class.String()

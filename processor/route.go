@@ -47,9 +47,10 @@ type routeStream struct {
 	plan        routing.Plan
 	perTry      time.Duration // the request's attempt timeout
 	respStatus  int
-	client      clientRoute // the caller (clients.go)
-	obs         routeObs    // the request's span (observe.go)
-	shape       string      // Envoy 1.38: the cluster the plan goes to (fitTopology)
+	client      clientRoute         // the caller (clients.go)
+	obs         routeObs            // the request's span (observe.go)
+	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
+	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -156,6 +157,9 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	if out := r.identifyCaller(hs); out != nil {
 		return out, nil
 	}
+	if out := r.dispatch(hs, path); out != nil {
+		return out, nil
+	}
 	if ct := hs["content-type"]; ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
@@ -182,10 +186,12 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 }
 
-// routed reports whether path is one of the failover routes.
+// routed reports whether path is one of the failover routes, matched as
+// the generated Envoy routes match it (envoy/routes.go failoverRoute): a
+// route ending in "/" as a prefix, any other exactly.
 func routed(routes []string, path string) bool {
 	for _, p := range routes {
-		if p == path {
+		if p == path || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
 			return true
 		}
 	}
@@ -198,7 +204,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(413, "invalid_request_error", "request_too_large",
 			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
 	}
-	in, perr := provider.Inspect(body)
+	in, perr := r.api.Inspect(body)
 	if perr != nil {
 		return r.rejectWith(perr.Status, perr.Code, perr.Object()), nil
 	}
@@ -206,6 +212,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if err != nil {
 		return r.reject(404, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("the model %q does not exist: no chain matches it and there is no default_chain", in.Model)), nil
+	}
+	if out := r.checkKind(ch, in.Model); out != nil {
+		return out, nil
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
@@ -219,6 +228,10 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		r.auditDenial(503, reasonAllTargetsOpen, ch.Name)
 		return r.reject(503, "server_error", "all_targets_open",
 			fmt.Sprintf("every target of chain %q is unavailable (circuit open); retry later", ch.Name)), nil
+	}
+	plan, out := r.pinState(ch, plan, in, r.s.clock.Now())
+	if out != nil {
+		return out, nil
 	}
 	plan, perr, who := r.dropUntranslatable(plan, body, in, r.s.clock.Now())
 	if len(plan.Steps) == 0 {
@@ -267,7 +280,7 @@ func (r *routeStream) dropUntranslatable(p routing.Plan, body []byte, in provide
 			kept = append(kept, s)
 			continue
 		}
-		err := ep.adapter.Check(&ep.ep, in.Request(body, s.Model))
+		err := r.check(ep, in.Request(body, s.Model))
 		if err == nil {
 			kept = append(kept, s)
 			continue
@@ -321,6 +334,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
 	}
 	pi.Client = r.admittedClient()
+	pi.API = r.api.PlanName()
 	pi.Traceparent = r.obs.traceparent(r.s.tel.Propagator())
 	now := r.s.clock.Now()
 	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))

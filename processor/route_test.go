@@ -161,7 +161,7 @@ func TestRoute_UnroutedPathPassesThrough(t *testing.T) {
 	h := newHarness(t, "")
 	s := h.open(contract.PhaseRoute)
 	defer s.close()
-	s.send(reqHeaders(true, ":path", "/v1/models", ":method", "GET"))
+	s.send(reqHeaders(true, ":path", "/v1/files", ":method", "GET"))
 	r := s.recv()
 	must(t, r.GetRequestHeaders() != nil && r.GetRequestHeaders().GetResponse().GetHeaderMutation() == nil,
 		"got %v, want a plain CONTINUE", r)

@@ -109,11 +109,11 @@ type state struct {
 	shapes map[string]bool
 }
 
-// endpoint is a provider with its adapter and credential.
+// endpoint is a provider with its credential. Its adapter depends on the
+// request's client API: ClientAPI.Adapter(cfg.API) (dispatch.go).
 type endpoint struct {
-	ep      provider.Endpoint
-	adapter provider.Adapter
-	cfg     *config.Provider
+	ep  provider.Endpoint
+	cfg *config.Provider
 }
 
 // New builds a server from opts. It reads every provider key now, so a
@@ -175,8 +175,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	for i := range cfg.Providers {
 		p := &cfg.Providers[i]
-		a, err := provider.For(p.API)
-		if err != nil {
+		if _, err := provider.For(p.API); err != nil {
 			errs = append(errs, fmt.Errorf("processor: provider %q: %w", p.Name, err))
 			continue
 		}
@@ -195,7 +194,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		if !slices.Contains(st.credHeaders, p.Auth.Header) {
 			st.credHeaders = append(st.credHeaders, p.Auth.Header)
 		}
-		st.endpoints[p.Name] = &endpoint{adapter: a, cfg: p, ep: provider.Endpoint{
+		st.endpoints[p.Name] = &endpoint{cfg: p, ep: provider.Endpoint{
 			Name: p.Name, API: p.API, BasePath: p.BasePath, APIVersion: p.APIVersion,
 			AuthHeader: p.Auth.Header, AuthValue: value,
 			Reasoning: p.Reasoning, StructuredOutput: p.StructuredOutput,

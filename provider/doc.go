@@ -30,7 +30,11 @@
 // skeleton both cross-format stream translators share; jsonw.go the
 // append-style JSON writer; per wire format: openai.go, azure.go, and
 // anthropic.go / gemini.go (requests) with anthropic_response.go /
-// gemini_response.go (answers, streams, errors).
+// gemini_response.go (answers, streams, errors). OpenAI's Responses API
+// (docs/responses.md): responses_api.go its registration, responses.go
+// inspection, the native adapters and the translated one,
+// responses_request.go the Responses-to-chat request, responses_answer.go
+// the chat answer and stream back as a Responses object and its events.
 //
 // # Requests
 //

@@ -32,6 +32,10 @@ type Inspection struct {
 	// a repeated key), and merging them would change which requests are
 	// routed past such targets and which are refused by them.
 	OpenAIOnly string
+	// Stateful names the field of a Responses request that ties it to the
+	// state one provider holds ("previous_response_id", "store"), or "":
+	// the route phase keeps such a request on that provider (StateHolder).
+	Stateful string
 }
 
 // Inspect reads what the route phase needs from a client's body, or

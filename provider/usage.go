@@ -2,14 +2,20 @@ package provider
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
 
 // CompletionTokens is usage.completion_tokens of a whole answer in the
-// client's format (0 without one).
+// client's format, or a Responses answer's usage.output_tokens (0 without
+// either).
 func CompletionTokens(answer []byte) int64 {
-	return gjson.GetBytes(answer, "usage.completion_tokens").Int()
+	r := gjson.GetManyBytes(answer, "usage.completion_tokens", "usage.output_tokens")
+	if r[0].Exists() {
+		return r[0].Int()
+	}
+	return r[1].Int()
 }
 
 // Usage is the token usage an answer in the client's (OpenAI) format
@@ -23,8 +29,13 @@ type Usage struct {
 }
 
 // AnswerUsage is the usage and model of a whole answer in the client's format.
+// A Responses answer's usage (input_tokens, output_tokens) counts the same.
 func AnswerUsage(answer []byte) Usage {
-	r := gjson.GetManyBytes(answer, "usage.prompt_tokens", "usage.completion_tokens", "model")
+	r := gjson.GetManyBytes(answer, "usage.prompt_tokens", "usage.completion_tokens", "model",
+		"usage.input_tokens", "usage.output_tokens")
+	if !r[0].Exists() && !r[1].Exists() && (r[3].Exists() || r[4].Exists()) {
+		return Usage{Prompt: r[3].Int(), Completion: r[4].Int(), Reported: true, Model: r[2].String()}
+	}
 	return Usage{Prompt: r[0].Int(), Completion: r[1].Int(), Reported: r[0].Exists() || r[1].Exists(), Model: r[2].String()}
 }
 
@@ -109,6 +120,10 @@ func (u *UsageMeter) scan(line []byte) {
 			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
 		}
 	}
+	if bytes.HasPrefix(data, []byte(`{"type":"response.`)) {
+		u.scanResponses(data)
+		return
+	}
 	if u.model == "" {
 		u.model = gjson.GetBytes(data, "model").String()
 	}
@@ -121,4 +136,22 @@ func (u *UsageMeter) scan(line []byte) {
 		})
 		return true
 	})
+}
+
+// scanResponses reads one Responses stream event (data starting
+// {"type":"response.): the usage and model of response.completed /
+// response.incomplete, the model of response.created, the text of deltas.
+func (u *UsageMeter) scanResponses(data []byte) {
+	r := gjson.GetManyBytes(data, "type", "delta", "response.model", "response.usage.input_tokens", "response.usage.output_tokens")
+	if u.model == "" {
+		u.model = r[2].String()
+	}
+	if r[4].Exists() {
+		u.seen = true
+		u.tokens = max(u.tokens, r[4].Int())
+		u.prompt = max(u.prompt, r[3].Int())
+	}
+	if strings.HasSuffix(r[0].Str, ".delta") && r[1].Type == gjson.String {
+		u.text += int64(len(r[1].Str))
+	}
 }

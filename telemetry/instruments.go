@@ -216,6 +216,8 @@ type Usage struct{ Input, Output int64 }
 
 // Operation is one attempt as a GenAI client operation.
 type Operation struct {
+	// Name is gen_ai.operation.name; empty means OperationChat.
+	Name string
 	// GenAIProvider is gen_ai.provider.name (GenAIProvider).
 	GenAIProvider string
 	// Target is the configured provider's name (llm_failover.provider).
@@ -236,7 +238,11 @@ type Operation struct {
 
 // RecordOperation records op in the GenAI instruments.
 func (t *Telemetry) RecordOperation(ctx context.Context, op Operation) {
-	attrs := []attribute.KeyValue{AttrOperationName.String(OperationChat), AttrProviderName.String(Sanitize(op.GenAIProvider)),
+	name := op.Name
+	if name == "" {
+		name = OperationChat
+	}
+	attrs := []attribute.KeyValue{AttrOperationName.String(name), AttrProviderName.String(Sanitize(op.GenAIProvider)),
 		AttrRequestModel.String(Sanitize(op.RequestModel)), AttrTarget.String(Sanitize(op.Target))}
 	if op.ResponseModel != "" {
 		attrs = append(attrs, AttrResponseModel.String(t.responseModel.value(op.ResponseModel)))

@@ -64,6 +64,9 @@ const (
 // OperationChat is gen_ai.operation.name for a chat completion.
 const OperationChat = "chat"
 
+// OperationEmbeddings is gen_ai.operation.name for an embeddings request.
+const OperationEmbeddings = "embeddings"
+
 // Span event names (docs/observability.md).
 const (
 	EventTargetSkipped = "llm_failover.target_skipped"
