@@ -68,8 +68,15 @@ func TestBounds_SingleTargetChainAttemptsOnce(t *testing.T) {
 					t.Fatalf("answered %+v, want an error", r.completion)
 				}
 				s.waitSettled()
-				if c := s.fakes["primary"].Count(); c != 1 {
-					t.Errorf("primary received %d requests, want 1 (trace %q)", c, r.header("x-llm-failover-trace"))
+				// One attempt, never a retry. On a loaded machine the 500ms
+				// per-try timeout may end that attempt before the provider
+				// reads it, so the provider sees at most one request.
+				trace := r.header("x-llm-failover-trace")
+				if n := strings.Count(trace, "attempt="); n != 1 {
+					t.Errorf("trace %q has %d attempts, want 1", trace, n)
+				}
+				if c := s.fakes["primary"].Count(); c > 1 {
+					t.Errorf("primary received %d requests, want at most 1 (trace %q)", c, trace)
 				}
 			})
 		}
