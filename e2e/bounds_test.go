@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/v3"
 
 	"github.com/llm-failover/llm-failover/fakellm"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/fakellm"

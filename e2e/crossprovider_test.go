@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"github.com/tidwall/gjson"
 
 	"github.com/llm-failover/llm-failover/fakellm"
@@ -478,17 +478,15 @@ func TestCrossProvider_AnthropicStreamFirstEventError(t *testing.T) {
 }
 
 // weatherTool is the tool of the pass-through scenario.
-var weatherTool = openai.ChatCompletionToolParam{
-	Function: openai.FunctionDefinitionParam{
-		Name:        "get_weather",
-		Description: openai.String("Get the current weather in a city"),
-		Parameters: openai.FunctionParameters{
-			"type":       "object",
-			"properties": map[string]any{"city": map[string]any{"type": "string"}},
-			"required":   []string{"city"},
-		},
+var weatherTool = openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+	Name:        "get_weather",
+	Description: openai.String("Get the current weather in a city"),
+	Parameters: openai.FunctionParameters{
+		"type":       "object",
+		"properties": map[string]any{"city": map[string]any{"type": "string"}},
+		"required":   []string{"city"},
 	},
-}
+})
 
 const weatherSchema = `{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`
 
@@ -512,7 +510,7 @@ func TestCrossProvider_SystemAndToolsPassThrough(t *testing.T) {
 						openai.SystemMessage(system),
 						openai.UserMessage("Weather in Paris?"),
 					},
-					Tools: []openai.ChatCompletionToolParam{weatherTool},
+					Tools: []openai.ChatCompletionToolUnionParam{weatherTool},
 				}, option.WithResponseInto(&resp))
 				if err != nil {
 					t.Fatalf("request failed: %v", err)

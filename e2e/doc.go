@@ -1,6 +1,6 @@
 // Package e2e holds the end-to-end failover scenarios (issue 4): every
 // scenario goes through the HTTP front door with the official OpenAI Go SDK
-// (github.com/openai/openai-go) as the client, while fake providers
+// (github.com/openai/openai-go/v3) as the client, while fake providers
 // (package fakellm) record what reached them.
 //
 // By default each test runs once per Envoy version (forVersions: 1.38, 1.39,

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llm-failover/llm-failover/access"
 )

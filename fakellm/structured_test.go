@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
-	"github.com/openai/openai-go/responses"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tidwall/gjson"
 
@@ -239,7 +239,7 @@ func TestStructured_ResponsesSDK(t *testing.T) {
 	if len(got.Output) != 1 || got.Output[0].Type != "function_call" || got.Output[0].Name != "get_weather" {
 		t.Fatalf("output %+v, want one get_weather function_call", got.Output)
 	}
-	validate(t, testSchema, got.Output[0].Arguments)
+	validate(t, testSchema, got.Output[0].AsFunctionCall().Arguments)
 
 	stream := client.Responses.NewStreaming(ctx, text)
 	var deltas strings.Builder
@@ -247,7 +247,7 @@ func TestStructured_ResponsesSDK(t *testing.T) {
 	for stream.Next() {
 		ev := stream.Current()
 		if ev.Type == "response.output_text.delta" {
-			deltas.WriteString(ev.Delta.OfString)
+			deltas.WriteString(ev.Delta)
 		}
 		last = ev.Type
 	}
@@ -295,8 +295,8 @@ func TestStructured_OpenAISDK(t *testing.T) {
 	tools := openai.ChatCompletionNewParams{
 		Model:    "m",
 		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("weather?")},
-		Tools: []openai.ChatCompletionToolParam{{Function: openai.FunctionDefinitionParam{
-			Name: "get_weather", Parameters: openai.FunctionParameters(params)}}},
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{
+			Name: "get_weather", Parameters: openai.FunctionParameters(params)})},
 	}
 	ctx := context.Background()
 	got, err := client.Chat.Completions.New(ctx, tools)

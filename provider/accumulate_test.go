@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/llm-failover/llm-failover/config"
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/packages/ssestream"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // accumulate reads a translated stream with the OpenAI Go SDK's SSE decoder

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go/packages/ssestream"
-	"github.com/openai/openai-go/responses"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/responses"
 )
 
 // TestResponsesGolden_ReadByTheSDK verifies the official SDK (openai-go)
