@@ -36,6 +36,28 @@ func (u usage) appendJSON(b []byte) []byte {
 // toolCall is one function call of an answer.
 type toolCall struct{ id, name, args string }
 
+// appendToolCalls appends `,"tool_calls":[...]` in Chat Completions' shape,
+// or nothing when there are no calls.
+func appendToolCalls(b []byte, calls []toolCall) []byte {
+	if len(calls) == 0 {
+		return b
+	}
+	b = append(b, `,"tool_calls":[`...)
+	for i, t := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, t.id)
+		b = append(b, `,"type":"function","function":{"name":`...)
+		b = appendString(b, t.name)
+		b = append(b, `,"arguments":`...)
+		b = appendString(b, t.args)
+		b = append(b, `}}`...)
+	}
+	return append(b, ']')
+}
+
 // callArgs is a provider's function call arguments as raw JSON: r's text,
 // "{}" when absent.
 func callArgs(r gjson.Result) string {
@@ -72,22 +94,7 @@ func (c *completion) appendJSON(b []byte) []byte {
 	}
 	b = c.reasoning.appendJSON(b)
 	b = append(b, `,"refusal":null`...)
-	if len(c.toolCalls) > 0 {
-		b = append(b, `,"tool_calls":[`...)
-		for i, t := range c.toolCalls {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, t.id)
-			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendString(b, t.name)
-			b = append(b, `,"arguments":`...)
-			b = appendString(b, t.args)
-			b = append(b, `}}`...)
-		}
-		b = append(b, ']')
-	}
+	b = appendToolCalls(b, c.toolCalls)
 	b = append(b, `},"logprobs":null,"finish_reason":`...)
 	b = appendString(b, c.finish)
 	b = append(b, `}],"usage":`...)

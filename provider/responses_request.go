@@ -297,22 +297,7 @@ func (m chatMsg) appendJSON(b []byte) []byte {
 	} else {
 		b = append(b, m.content...)
 	}
-	if len(m.toolCalls) > 0 {
-		b = append(b, `,"tool_calls":[`...)
-		for i, t := range m.toolCalls {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = appendString(b, t.id)
-			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendString(b, t.name)
-			b = append(b, `,"arguments":`...)
-			b = appendString(b, t.args)
-			b = append(b, `}}`...)
-		}
-		b = append(b, ']')
-	}
+	b = appendToolCalls(b, m.toolCalls)
 	if m.toolCallID != "" {
 		b = append(b, `,"tool_call_id":`...)
 		b = appendString(b, m.toolCallID)
