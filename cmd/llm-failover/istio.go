@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/llm-failover/llm-failover/config"
@@ -70,15 +69,7 @@ func istioConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	if *out == "" {
-		_, _ = stdout.Write(b)
-		return 0
-	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	return 0
+	return writeOutput(*out, b, stdout, stderr)
 }
 
 // parseLabels reads KEY=VALUE[,KEY=VALUE]; empty is none.

@@ -209,15 +209,7 @@ func envoyConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if *out == "" {
-		_, _ = stdout.Write(b)
-		return 0
-	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	return 0
+	return writeOutput(*out, b, stdout, stderr)
 }
 
 // checkEnvoy validates the envoy.yaml at path for Envoy version (1.40 when
@@ -490,4 +482,18 @@ func tlsMode(t *config.ServerTLS) string {
 		return "mutual"
 	}
 	return "server"
+}
+
+// writeOutput writes a generated document to path, or to stdout when path
+// is empty; the exit code is 1 when the file cannot be written.
+func writeOutput(path string, b []byte, stdout, stderr io.Writer) int {
+	if path == "" {
+		_, _ = stdout.Write(b)
+		return 0
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
 }
