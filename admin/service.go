@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -265,19 +263,6 @@ func toStatus(err error) error {
 // records or echoes.
 const maxTextLen = 128
 
-// clean makes caller text safe for a log line and a breaker reason:
-// control characters and invalid UTF-8 become spaces, and it is cut to
-// maxTextLen bytes at a rune boundary.
-func clean(s string) string {
-	var sb strings.Builder
-	for _, r := range strings.ToValidUTF8(s, " ") {
-		if unicode.IsControl(r) {
-			r = ' '
-		}
-		if sb.Len()+utf8.RuneLen(r) > maxTextLen {
-			break
-		}
-		sb.WriteRune(r)
-	}
-	return sb.String()
-}
+// clean makes caller text safe for a log line and a breaker reason
+// (events.CleanText), cut to maxTextLen bytes.
+func clean(s string) string { return events.CleanText(s, maxTextLen) }

@@ -119,7 +119,7 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	for _, f := range []*string{&e.RequestID, &e.Chain, &e.Client, &e.From.Provider, &e.From.Model,
 		&e.To.Provider, &e.To.Model, &e.Reason, &e.BreakerFrom, &e.BreakerTo, &e.Detail} {
-		*f = cleanText(*f)
+		*f = CleanText(*f, MaxTextLen)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -266,11 +266,11 @@ func (b *Bus) Close() {
 	}
 }
 
-// cleanText makes s safe for one log line and bounded: invalid UTF-8 and
-// control characters become spaces, and it is cut to MaxTextLen bytes at a
-// rune boundary.
-func cleanText(s string) string {
-	clean := len(s) <= MaxTextLen && utf8.ValidString(s)
+// CleanText makes s safe for one log line and bounded: invalid UTF-8 and
+// control characters become spaces, and it is cut to max bytes at a rune
+// boundary.
+func CleanText(s string, max int) string {
+	clean := len(s) <= max && utf8.ValidString(s)
 	if clean {
 		for _, r := range s {
 			if unicode.IsControl(r) {
@@ -287,7 +287,7 @@ func cleanText(s string) string {
 		if unicode.IsControl(r) {
 			r = ' '
 		}
-		if sb.Len()+utf8.RuneLen(r) > MaxTextLen {
+		if sb.Len()+utf8.RuneLen(r) > max {
 			break
 		}
 		sb.WriteRune(r)
