@@ -1,9 +1,7 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/llm-failover/llm-failover/affinity"
@@ -81,15 +79,5 @@ func (c *Config) validateAffinity(p *problems) {
 // random one). An unreadable or short file is an error naming the file;
 // the secret is never part of an error.
 func (a Affinity) ReadSecret() ([]byte, error) {
-	if a.SecretFile == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(a.SecretFile)
-	if err != nil {
-		return nil, fmt.Errorf("affinity.secret_file: %w", err)
-	}
-	if b = bytes.TrimSpace(b); len(b) < 16 {
-		return nil, fmt.Errorf("affinity.secret_file %s: %d bytes, want at least 16", a.SecretFile, len(b))
-	}
-	return b, nil
+	return readSecretFile("affinity.secret_file", a.SecretFile, 16)
 }
