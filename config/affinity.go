@@ -81,3 +81,20 @@ func (c *Config) validateAffinity(p *problems) {
 func (a Affinity) ReadSecret() ([]byte, error) {
 	return readSecretFile("affinity.secret_file", a.SecretFile, 16)
 }
+
+// stayOrders are the orders a plan of a chain with affinity may take
+// besides the chain's own (seq, its provider clusters in order): each
+// later cluster moved first, the others in chain order behind it. Shapes
+// generates them, and their in-order subsequences, after every chain's own,
+// so that on Envoy 1.38 a conversation kept on a later target still fails
+// over to the others.
+func stayOrders(seq []string) [][]string {
+	var out [][]string
+	for i := 1; i < len(seq); i++ {
+		o := make([]string, 0, len(seq))
+		o = append(o, seq[i])
+		o = append(o, seq[:i]...)
+		out = append(out, append(o, seq[i+1:]...))
+	}
+	return out
+}
