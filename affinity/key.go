@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -112,6 +113,7 @@ type Request struct {
 // fails: a body that is not JSON, or fields of the wrong type, simply
 // yield no identifier from the body.
 func (k *Keyer) Key(req Request) (Key, Source) {
+	body := view(req.Body) // read only while Key runs: no copy of a large body
 	for _, s := range k.sources {
 		var mac hash.Hash
 		switch s {
@@ -120,17 +122,17 @@ func (k *Keyer) Key(req Request) (Key, Source) {
 				continue
 			}
 			mac = k.mac(s, req.Chain)
-			mac.Write([]byte(req.Header))
+			mac.Write(bytesOf(req.Header))
 		case SourcePromptCacheKey, SourceUser:
-			v := gjson.GetBytes(req.Body, string(s))
+			v := gjson.Get(body, string(s))
 			if v.Type != gjson.String || v.Str == "" {
 				continue
 			}
 			mac = k.mac(s, req.Chain)
-			mac.Write([]byte(v.Str))
+			mac.Write(bytesOf(v.Str))
 		case SourceMessages:
 			mac = k.mac(s, req.Chain)
-			if !writeOpening(mac, req.Body) {
+			if !writeOpening(mac, body) {
 				continue
 			}
 		}
@@ -146,9 +148,9 @@ func (k *Keyer) Key(req Request) (Key, Source) {
 // values from two sources or two chains never share a key.
 func (k *Keyer) mac(s Source, chain string) hash.Hash {
 	m := hmac.New(sha256.New, k.secret)
-	m.Write([]byte(s))
+	m.Write(bytesOf(string(s)))
 	m.Write([]byte{0})
-	m.Write([]byte(chain))
+	m.Write(bytesOf(chain))
 	m.Write([]byte{0})
 	return m
 }
@@ -156,8 +158,8 @@ func (k *Keyer) mac(s Source, chain string) hash.Hash {
 // writeOpening hashes the conversation's opening (SourceMessages) into w
 // and reports whether there was one: a chat completions "messages" array
 // with a user message, or a responses "input".
-func writeOpening(w hash.Hash, body []byte) bool {
-	r := gjson.GetManyBytes(body, "messages", "instructions", "input")
+func writeOpening(w hash.Hash, body string) bool {
+	r := gjson.GetMany(body, "messages", "instructions", "input")
 	if msgs := r[0]; msgs.IsArray() {
 		found := false
 		msgs.ForEach(func(_, m gjson.Result) bool {
@@ -198,19 +200,19 @@ func writePart(w hash.Hash, role string, content gjson.Result) {
 	var text []byte
 	switch {
 	case content.Type == gjson.String:
-		text = []byte(content.Str)
+		text = bytesOf(content.Str)
 	case content.Exists():
 		var b bytes.Buffer
 		if json.Compact(&b, []byte(content.Raw)) == nil {
 			text = b.Bytes()
 		} else {
-			text = []byte(content.Raw)
+			text = bytesOf(content.Raw)
 		}
 	}
 	var n [8]byte
 	putLen(n[:], len(role))
 	w.Write(n[:])
-	w.Write([]byte(role))
+	w.Write(bytesOf(role))
 	putLen(n[:], len(text))
 	w.Write(n[:])
 	w.Write(text)
@@ -221,3 +223,10 @@ func putLen(b []byte, n int) {
 		b[i] = byte(uint64(n) >> (8 * i))
 	}
 }
+
+// view is b as a string without a copy, for lookups done before b changes.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// bytesOf is s as bytes without a copy, for hash writes (which neither
+// keep nor change what they are given).
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
