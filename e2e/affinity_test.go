@@ -55,6 +55,11 @@ func TestAffinity_ConversationStaysOnItsTarget(t *testing.T) {
 			t.Errorf("primary received %d requests, want 2 (the conversation must not flap back)", n)
 		}
 		step("another conversation starts on the primary", "conv-b", "primary", "miss")
+		if r := s.chatStream(option.WithHeader(sessionHeader, "conv-a")); r.err != nil ||
+			r.resp.Header.Get("x-llm-failover-provider") != "secondary" || r.resp.Header.Get(affinityHeader) != "hit" {
+			t.Fatalf("a streamed turn of conv-a: err %v, answered by %q with affinity %q, want secondary and hit", r.err,
+				r.resp.Header.Get("x-llm-failover-provider"), r.resp.Header.Get(affinityHeader))
+		}
 
 		sec := s.proc.Registry().Lookup("secondary/" + targetModel("secondary"))
 		sec.Trip(s.clock.Now(), time.Minute, "e2e")
@@ -74,9 +79,11 @@ func TestAffinity_ConversationStaysOnItsTarget(t *testing.T) {
 		step("conv-g: conv-e is now the least recently used of three", "conv-g", "primary", "miss")
 		step("conv-e was forgotten beyond max_conversations 2", "conv-e", "primary", "miss")
 
-		r := s.chat()
-		if r.err != nil || r.header(affinityHeader) == "" {
-			t.Fatalf("a request without a session: err %v, affinity %q", r.err, r.header(affinityHeader))
+		for _, want := range []string{"miss", "hit"} {
+			// No session header: the opening messages name the conversation.
+			if r := s.chat(); r.err != nil || r.header(affinityHeader) != want {
+				t.Fatalf("a request without a session: err %v, affinity %q, want %q", r.err, r.header(affinityHeader), want)
+			}
 		}
 
 		var b strings.Builder
@@ -84,7 +91,7 @@ func TestAffinity_ConversationStaysOnItsTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, w := range []string{
-			`llm_failover_affinity_requests_total{chain="main",outcome="hit"} 3`,
+			`llm_failover_affinity_requests_total{chain="main",outcome="hit"} 5`,
 			`llm_failover_affinity_requests_total{chain="main",outcome="moved"} 2`,
 		} {
 			if !strings.Contains(b.String(), w) {
