@@ -2,6 +2,7 @@ package affinity
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -140,5 +141,31 @@ func TestLocal_TTLAndBound(t *testing.T) {
 	s.Resize(1)
 	if s.Len() != 1 {
 		t.Errorf("Len after Resize(1) = %d, want 1", s.Len())
+	}
+}
+
+// TestLocal_ConcurrentUse: Get, Put, Resize and Len from many goroutines
+// keep the bound (run with -race).
+func TestLocal_ConcurrentUse(t *testing.T) {
+	c := &fixedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s := NewLocal(8, c)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				k := Key{byte(g), byte(i)}
+				s.Put(k, Target{"p", "m"}, time.Minute)
+				s.Get(k)
+				if i%50 == 0 {
+					s.Resize(8)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.Len(); n != 8 {
+		t.Errorf("Len after 800 Puts with a bound of 8 = %d, want 8", n)
 	}
 }

@@ -1,9 +1,10 @@
 package affinity
 
 import (
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/llm-failover/llm-failover/clock"
 )
@@ -31,11 +32,15 @@ type Store interface {
 
 // Local is the in-process Store: at most a fixed number of conversations
 // (the least recently used is forgotten first), each expiring ttl after
-// its last Put, on an injected clock. It starts no goroutine: an expired
+// its last Put, on an injected clock. It is golang-lru's simplelru (not
+// safe for concurrent use) inside one mutex, so that reading an entry and
+// dropping it once expired is one step. It starts no goroutine: an expired
 // entry is dropped when it is read, or evicted by newer ones.
 type Local struct {
 	clock clock.Clock
-	cache *lru.Cache[Key, entry]
+
+	mu  sync.Mutex
+	lru *simplelru.LRU[Key, entry]
 }
 
 var _ Store = (*Local)(nil)
@@ -51,18 +56,21 @@ func NewLocal(size int, c clock.Clock) *Local {
 	if c == nil {
 		c = clock.Wall{}
 	}
-	cache, _ := lru.New[Key, entry](max(size, 1)) // errors only for size <= 0
-	return &Local{clock: c, cache: cache}
+	l, _ := simplelru.NewLRU[Key, entry](max(size, 1), nil) // errors only for size <= 0
+	return &Local{clock: c, lru: l}
 }
 
 // Get returns the live target of key; an expired entry is forgotten.
 func (l *Local) Get(key Key) (Target, bool) {
-	e, ok := l.cache.Get(key)
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.lru.Get(key)
 	if !ok {
 		return Target{}, false
 	}
-	if !l.clock.Now().Before(e.expires) {
-		l.cache.Remove(key)
+	if !now.Before(e.expires) {
+		l.lru.Remove(key)
 		return Target{}, false
 	}
 	return e.target, true
@@ -70,13 +78,24 @@ func (l *Local) Get(key Key) (Target, bool) {
 
 // Put remembers t for key until ttl from now.
 func (l *Local) Put(key Key, t Target, ttl time.Duration) {
-	l.cache.Add(key, entry{target: t, expires: l.clock.Now().Add(ttl)})
+	e := entry{target: t, expires: l.clock.Now().Add(ttl)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lru.Add(key, e)
 }
 
 // Resize changes the bound (at least 1), forgetting the least recently
 // used conversations beyond it.
-func (l *Local) Resize(size int) { l.cache.Resize(max(size, 1)) }
+func (l *Local) Resize(size int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lru.Resize(max(size, 1))
+}
 
 // Len is the number of conversations held, expired ones not yet dropped
 // included.
-func (l *Local) Len() int { return l.cache.Len() }
+func (l *Local) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lru.Len()
+}

@@ -68,8 +68,7 @@ func (s *Server) initAffinity(opts Options) error {
 }
 
 // affinityKeyer is the Keyer of cfg: its sources, under the secret of
-// affinity.secret_file or the per-process one. It resizes the local store
-// to cfg's bound.
+// affinity.secret_file or the per-process one.
 func (s *Server) affinityKeyer(cfg *config.Config) (*affinity.Keyer, error) {
 	secret, err := cfg.Affinity.ReadSecret()
 	if err != nil {
@@ -82,10 +81,14 @@ func (s *Server) affinityKeyer(cfg *config.Config) (*affinity.Keyer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("processor: %w", err)
 	}
+	return k, nil
+}
+
+// resizeAffinity bounds the local store by cfg, once cfg is loaded.
+func (s *Server) resizeAffinity(cfg *config.Config) {
 	if s.aff.local != nil {
 		s.aff.local.Resize(cfg.Affinity.MaxConversations)
 	}
-	return k, nil
 }
 
 // routeAffinity is what the route phase knows of its request's conversation.

@@ -222,6 +222,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		return err
 	}
 	s.limiter.Retain(st.access)
+	s.resizeAffinity(cfg)
 	s.planKeys.set(planKey)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	st.gen = generationOf(cfg)
