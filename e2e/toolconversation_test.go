@@ -151,3 +151,42 @@ func TestAffinity_ForeignToolIDsMoveToAnthropic(t *testing.T) {
 		}
 	})
 }
+
+// TestAffinity_ParallelToolResultsReachGeminiInCallOrder verifies that
+// parallel tool calls answered by the client in another order than they
+// were made reach Gemini as functionResponse parts in the order of the
+// functionCall parts (Gemini pairs them by name and order; it has no ids),
+// each with its own result.
+func TestAffinity_ParallelToolResultsReachGeminiInCallOrder(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := newCrossStack(t, v)
+		failFirst(t, s, 500, xAnthropic) // claude-first: anthropic, then gemini
+		call := func(id, name string) openai.ChatCompletionMessageToolCallUnionParam {
+			return openai.ChatCompletionMessageToolCallUnionParam{OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
+				ID: id, Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: name, Arguments: `{"city":"Paris"}`}}}
+		}
+		assistant := openai.ChatCompletionAssistantMessageParam{ToolCalls: []openai.ChatCompletionMessageToolCallUnionParam{
+			call("call_w", "get_weather"), call("call_t", "get_time")}}
+		msgs := []openai.ChatCompletionMessageParamUnion{
+			openai.UserMessage("Weather and time in Paris?"), {OfAssistant: &assistant},
+			openai.ToolMessage(`{"time":"12:00"}`, "call_t"), // answered in the other order
+			openai.ToolMessage(`{"temperature_c":20}`, "call_w"),
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		var resp *http.Response
+		if _, err := s.client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: claudeFirstModel, Messages: msgs},
+			option.WithResponseInto(&resp)); err != nil {
+			t.Fatalf("request failed: %v", err)
+		}
+		checkAnsweredBy(t, resp.Header, xGemini, 2)
+		b := gjson.Parse(onlyRequest(t, s, xGemini).Body)
+		calls := b.Get(`contents.#.parts.#.functionCall.name|@flatten`).Array()
+		responses := b.Get(`contents.#.parts.#.functionResponse|@flatten`).Array()
+		if len(calls) != 2 || len(responses) != 2 || calls[0].String() != "get_weather" ||
+			responses[0].Get("name").String() != "get_weather" || responses[0].Get("response.temperature_c").Int() != 20 ||
+			responses[1].Get("name").String() != "get_time" || responses[1].Get("response.time").String() != "12:00" {
+			t.Errorf("Gemini got calls %v and responses %v; want get_weather then get_time in both, each response with its own result", calls, responses)
+		}
+	})
+}
