@@ -12,6 +12,7 @@ import (
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
+	"github.com/llm-failover/llm-failover/fleet/redistest"
 	"github.com/llm-failover/llm-failover/routing"
 )
 
@@ -122,7 +123,7 @@ breaker:
 // An outage one replica sees opens the target on every replica, within
 // the bound, with the opening's reason and a cooldown of the same length.
 func TestFleet_OpeningOnOneReplicaOpensAll(t *testing.T) {
-	rd := startRedis(t)
+	rd := redistest.Start(t)
 	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
 	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
 	c := newReplica(t, "c", rd.Addr(), breakerYAML, false, nil)
@@ -161,7 +162,7 @@ func TestFleet_OpeningOnOneReplicaOpensAll(t *testing.T) {
 // Exactly one replica probes a target whose cooldown ended, however much
 // traffic the others have; its success starts recovery on all of them.
 func TestFleet_OneProbeFleetWide(t *testing.T) {
-	rd := startRedis(t)
+	rd := redistest.Start(t)
 	const cfg = `
 breaker:
   consecutive_failures: 1
@@ -231,7 +232,7 @@ breaker:
 // With shared counting, one failure on each of three replicas opens a
 // breaker whose consecutive_failures is 3, on all of them.
 func TestFleet_SharedCountingOpensOnFleetFailures(t *testing.T) {
-	rd := startRedis(t)
+	rd := redistest.Start(t)
 	rs := []*replica{
 		newReplica(t, "a", rd.Addr(), breakerYAML, true, nil),
 		newReplica(t, "b", rd.Addr(), breakerYAML, true, nil),
@@ -256,7 +257,7 @@ func TestFleet_SharedCountingOpensOnFleetFailures(t *testing.T) {
 // Without shared counting, each replica counts alone: one failure each on
 // three replicas opens nothing.
 func TestFleet_LocalCountingKeepsCountsLocal(t *testing.T) {
-	rd := startRedis(t)
+	rd := redistest.Start(t)
 	rs := []*replica{
 		newReplica(t, "a", rd.Addr(), breakerYAML, false, nil),
 		newReplica(t, "b", rd.Addr(), breakerYAML, false, nil),
@@ -294,7 +295,7 @@ func TestFleet_LocalCountingKeepsCountsLocal(t *testing.T) {
 // that opens a target meanwhile publishes it once Redis is back, and the
 // fleet converges.
 func TestFleet_RedisRestartConverges(t *testing.T) {
-	rd := startRedis(t)
+	rd := redistest.Start(t)
 	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
 	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
 	waitConnected(t, a, b)
@@ -337,8 +338,8 @@ func TestFleet_RedisRestartConverges(t *testing.T) {
 // A Redis that stops answering (its connections held open, every byte
 // held back) does not delay plans: they are made from local state.
 func TestFleet_StalledRedisDoesNotDelayPlans(t *testing.T) {
-	rd := startRedis(t)
-	proxy := newStallProxy(t, rd.Addr())
+	rd := redistest.Start(t)
+	proxy := redistest.NewStallProxy(t, rd.Addr())
 	a := newReplica(t, "a", proxy.Addr(), breakerYAML, true, nil)
 	waitConnected(t, a)
 	proxy.Stall(true)

@@ -1,4 +1,9 @@
-package fleet_test
+// Package redistest starts a real Redis server for tests: Debian's
+// redis-server (or valkey-server) on a free loopback port, and a TCP proxy
+// that can hold Redis's answers back. Tests that need Redis are skipped,
+// saying why, when neither binary is installed; .ci/run installs
+// redis-server.
+package redistest
 
 import (
 	"bufio"
@@ -16,10 +21,10 @@ import (
 	"time"
 )
 
-// redisServer is a redis-server process the test started on a free
+// Server is a redis-server process the test started on a free
 // loopback port. Stop and Start keep the port, so clients reconnect to the
 // same address.
-type redisServer struct {
+type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
@@ -28,11 +33,11 @@ type redisServer struct {
 	done chan struct{}
 }
 
-// startRedis starts Debian's redis-server (or valkey-server) on a free
+// Start starts Debian's redis-server (or valkey-server) on a free
 // loopback port, without persistence, and stops it when the test ends. The
 // test is skipped, saying so, when neither binary is installed; CI
 // installs redis-server (.ci/run).
-func startRedis(t testing.TB) *redisServer {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -40,7 +45,7 @@ func startRedis(t testing.TB) *redisServer {
 			t.Skip("redis-server is not installed (apt-get install redis-server): the fleet tests need a real Redis")
 		}
 	}
-	r := &redisServer{t: t, bin: bin, dir: t.TempDir()}
+	r := &Server{t: t, bin: bin, dir: t.TempDir()}
 	for attempt := 0; ; attempt++ {
 		r.port = freePort(t)
 		if err := r.start(); err == nil {
@@ -54,9 +59,9 @@ func startRedis(t testing.TB) *redisServer {
 }
 
 // Addr is the server's host:port.
-func (r *redisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+func (r *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
 
-func (r *redisServer) start() error {
+func (r *Server) start() error {
 	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--protected-mode", "no")
 	out, err := r.cmd.StdoutPipe()
@@ -99,7 +104,7 @@ func (r *redisServer) start() error {
 }
 
 // Stop kills the server (as a crash would) and waits for it to exit.
-func (r *redisServer) Stop() {
+func (r *Server) Stop() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
@@ -112,7 +117,7 @@ func (r *redisServer) Stop() {
 }
 
 // Restart starts the server again on the same port, empty.
-func (r *redisServer) Restart() {
+func (r *Server) Restart() {
 	r.t.Helper()
 	var err error
 	for i := 0; i < 50; i++ { // the port can take a moment to be free again
@@ -134,10 +139,10 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// stallProxy forwards TCP connections to a backend, and while stalled
+// StallProxy forwards TCP connections to a backend, and while stalled
 // holds every byte from the backend back, as a network partition that
 // keeps connections open would.
-type stallProxy struct {
+type StallProxy struct {
 	l       net.Listener
 	backend string
 	mu      sync.Mutex
@@ -145,22 +150,22 @@ type stallProxy struct {
 	resume  chan struct{}
 }
 
-func newStallProxy(t testing.TB, backend string) *stallProxy {
+func NewStallProxy(t testing.TB, backend string) *StallProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stallProxy{l: l, backend: backend, resume: make(chan struct{})}
+	p := &StallProxy{l: l, backend: backend, resume: make(chan struct{})}
 	t.Cleanup(func() { l.Close(); p.Stall(false) })
 	go p.serve()
 	return p
 }
 
-func (p *stallProxy) Addr() string { return p.l.Addr().String() }
+func (p *StallProxy) Addr() string { return p.l.Addr().String() }
 
 // Stall starts or ends holding back the backend's bytes.
-func (p *stallProxy) Stall(on bool) {
+func (p *StallProxy) Stall(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if on == p.stalled {
@@ -173,7 +178,7 @@ func (p *stallProxy) Stall(on bool) {
 	}
 }
 
-func (p *stallProxy) gate() {
+func (p *StallProxy) gate() {
 	p.mu.Lock()
 	stalled, resume := p.stalled, p.resume
 	p.mu.Unlock()
@@ -182,7 +187,7 @@ func (p *stallProxy) gate() {
 	}
 }
 
-func (p *stallProxy) serve() {
+func (p *StallProxy) serve() {
 	for {
 		c, err := p.l.Accept()
 		if err != nil {
