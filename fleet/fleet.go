@@ -88,7 +88,7 @@ type outcome struct {
 // stats are the fleet's counters (Status).
 type stats struct {
 	published, applied, stale, dropped, errors, malformed, leasesWon, leasesLost, sharedOpens atomic.Int64
-	degradedSince                                                                           atomic.Int64 // unix ns; 0 = connected
+	degradedSince                                                                             atomic.Int64 // unix ns; 0 = connected
 }
 
 // Status is what the fleet has done, for metrics and the logs.
