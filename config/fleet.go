@@ -38,6 +38,13 @@ type Fleet struct {
 	QueueSize int `json:"queue_size,omitempty"`
 	// Timeout bounds each Redis command. Default 500ms; 10ms..30s.
 	Timeout Duration `json:"timeout,omitempty"`
+	// ClientLimits is "shared" (default): the clients' request-rate and
+	// token windows (clients:) count the whole fleet's requests, synced
+	// every LimitsSyncEvery; or "local": each replica enforces them alone.
+	ClientLimits string `json:"client_limits,omitempty"`
+	// LimitsSyncEvery is how often client windows are synced. Default
+	// 250ms; 10ms..1m.
+	LimitsSyncEvery Duration `json:"limits_sync_every,omitempty"`
 	// ResyncEvery reads every target's state from Redis at this interval,
 	// besides the messages, so a replica that missed a message converges.
 	// Default 30s; 1s..1h.
@@ -87,6 +94,13 @@ const (
 	DefaultFleetQueueSize   = 4096
 	DefaultFleetTimeout     = 500 * time.Millisecond
 	DefaultFleetResyncEvery = 30 * time.Second
+	DefaultFleetLimitsSync  = 250 * time.Millisecond
+)
+
+// fleet.client_limits values.
+const (
+	ClientLimitsShared = "shared"
+	ClientLimitsLocal  = "local"
 )
 
 // Enabled reports whether fleet mode is on.
@@ -97,6 +111,8 @@ func (f *Fleet) applyDefaults(b *Breaker) {
 	setInt(&f.QueueSize, DefaultFleetQueueSize)
 	setDur(&f.Timeout, DefaultFleetTimeout)
 	setDur(&f.ResyncEvery, DefaultFleetResyncEvery)
+	setStr(&f.ClientLimits, ClientLimitsShared)
+	setDur(&f.LimitsSyncEvery, DefaultFleetLimitsSync)
 	setDur(&f.ProbeLease, 2*b.ProbeTimeout.D())
 }
 
@@ -126,6 +142,10 @@ func (f *Fleet) validate(p *problems) {
 	p.intIn("fleet.queue_size", f.QueueSize, 16, 1000000)
 	p.durIn("fleet.timeout", f.Timeout, 10*time.Millisecond, 30*time.Second)
 	p.durIn("fleet.resync_every", f.ResyncEvery, time.Second, time.Hour)
+	if f.ClientLimits != ClientLimitsShared && f.ClientLimits != ClientLimitsLocal {
+		p.bad("fleet.client_limits", "%q must be shared or local", f.ClientLimits)
+	}
+	p.durIn("fleet.limits_sync_every", f.LimitsSyncEvery, 10*time.Millisecond, time.Minute)
 }
 
 // Password reads the Redis password from fleet.redis.password_env or

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
@@ -44,6 +45,9 @@ type Options struct {
 	Log *slog.Logger
 	// Password is fleet.redis's password, already read (config.FleetRedis.Password).
 	Password string
+	// Limiter holds the clients' windows; with fleet.client_limits: shared
+	// they are counted fleet-wide (limits.go). nil: not shared.
+	Limiter *access.Limiter
 	// Dial replaces the TCP dialer (tests put a slow proxy in between).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -53,6 +57,7 @@ type Options struct {
 type Fleet struct {
 	cfg     config.Fleet
 	reg     *routing.Registry
+	limiter *access.Limiter // nil: client windows not shared
 	rdb     *redis.Client
 	clock   clock.Clock
 	log     *slog.Logger
@@ -141,7 +146,7 @@ func New(opts Options) (*Fleet, error) {
 		replica = defaultReplica()
 	}
 	f := &Fleet{
-		cfg: c, reg: opts.Registry, rdb: redis.NewClient(ro), clock: opts.Clock, log: opts.Log,
+		cfg: c, reg: opts.Registry, limiter: opts.Limiter, rdb: redis.NewClient(ro), clock: opts.Clock, log: opts.Log,
 		replica: replica, prefix: c.Redis.KeyPrefix, channel: c.Redis.KeyPrefix + "breakers",
 		dirty: map[string]string{}, lastGen: map[string]uint64{}, watch: map[string]time.Time{}, held: map[string]bool{},
 		wakeSend: make(chan struct{}, 1), wakeLease: make(chan struct{}, 1),
@@ -214,6 +219,10 @@ func (f *Fleet) Start() {
 	go f.sendLoop()
 	go f.leaseLoop()
 	go f.countLoop()
+	if f.limiter != nil && f.cfg.ClientLimits == config.ClientLimitsShared {
+		f.wg.Add(1)
+		go f.limitsLoop()
+	}
 }
 
 // Close stops the fleet: it stops observing the breakers, gives back the

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
@@ -364,4 +365,72 @@ func TestFleet_StalledRedisDoesNotDelayPlans(t *testing.T) {
 		t.Fatal("plans blocked while Redis was stalled")
 	}
 	proxy.Stall(false)
+}
+
+// With client_limits shared, a client's rate limit counts the requests of
+// every replica: once the fleet's count reaches it, every replica refuses.
+func TestFleet_ClientLimitsCountTheFleet(t *testing.T) {
+	rd := redistest.Start(t)
+	const clients = `
+clients:
+  list:
+    - {name: app, sources: [127.0.0.1], rate: {limit: 10, window: 1h}}
+`
+	var limiters []*access.Limiter
+	var policy *access.Policy
+	for _, name := range []string{"a", "b"} {
+		cfg, err := config.Parse([]byte(fleetYAML + breakerYAML + clients))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if policy, err = access.Compile(&cfg.Clients); err != nil {
+			t.Fatal(err)
+		}
+		lim := access.NewLimiter()
+		lim.Retain(policy)
+		limiters = append(limiters, lim)
+		fc := cfg.Fleet
+		fc.Redis.Address, fc.Redis.KeyPrefix, fc.Replica = rd.Addr(), "test-"+t.Name()+":", name
+		fc.LimitsSyncEvery = config.Duration(10 * time.Millisecond)
+		f, err := fleet.New(fleet.Options{Config: fc, Registry: routing.NewRegistry(nil, nil), Limiter: lim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Start()
+		t.Cleanup(func() { _ = f.Close() })
+	}
+	app := policy.Client("app")
+	now := time.Now()
+	for i := 0; i < 6; i++ {
+		if d := limiters[0].Admit(app, 0, now); d.Reason != access.Allowed {
+			t.Fatalf("a's request %d: %s", i, d.Reason)
+		}
+	}
+	// b learns a's 6 within a few syncs: it then admits exactly 4 more.
+	deadline := time.Now().Add(bound)
+	for {
+		ws := limiters[1].Windows(now)
+		if len(ws) == 0 { // b has not seen the client yet: one request makes its entry
+			if d := limiters[1].Admit(app, 0, now); d.Reason != access.Allowed {
+				t.Fatalf("b's first request: %s", d.Reason)
+			}
+			continue
+		}
+		if ws[0].Local+limiters[1].Remote("app", access.KindRate, now) >= 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never learnt a's requests")
+		}
+		time.Sleep(5 * time.Millisecond) // polls the sync's effect
+	}
+	admitted := 0
+	for i := 0; i < 10; i++ {
+		if limiters[1].Admit(app, 0, now).Reason == access.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Errorf("b admitted %d more, want 3 (10 for the fleet: a's 6 and b's first)", admitted)
+	}
 }

@@ -22,7 +22,7 @@ func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Teleme
 	if err != nil {
 		return nil, err
 	}
-	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Log: log, Password: password})
+	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Log: log, Password: password})
 	if err != nil {
 		return nil, err
 	}
