@@ -16,7 +16,7 @@ import (
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(now, a.withDetail(outcomeOf(cls, a.latency), cls))
+		b.Record(now, a.withDetail(a.outcome(cls), cls))
 	}
 	a.addTrace(cls)
 	a.observeEnd(cls)
