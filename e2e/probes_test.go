@@ -51,6 +51,22 @@ func probed(rs []probe.Result) string {
 	return strings.Join(out, " ")
 }
 
+// userRequestSkipsPrimary sends a user request and checks that the
+// secondary answers it at its first attempt and the primary sees nothing
+// of it, because of why.
+func (s *stack) userRequestSkipsPrimary(why string) {
+	s.t.Helper()
+	before := s.fakes["primary"].Count()
+	r := s.chat()
+	s.mustOK(r, "secondary")
+	if got := r.header("x-llm-failover-attempt"); got != "1" {
+		s.t.Errorf("user request when %s: attempt %q, want 1 (trace %q)", why, got, r.header("x-llm-failover-trace"))
+	}
+	if got := s.fakes["primary"].Count(); got != before {
+		s.t.Errorf("user request when %s: the primary got %d requests, want none", why, got-before)
+	}
+}
+
 // TestProbes_OpenATargetBeforeAnyUserRequestFails verifies that with the
 // primary failing, two rounds of probes (through Envoy, with the primary's
 // own key and path and without the probe header) open its breaker with
@@ -81,15 +97,7 @@ func TestProbes_OpenATargetBeforeAnyUserRequestFails(t *testing.T) {
 					rec.Path, rec.Model, rec.KeySHA256, rec.Header.Get(contract.HeaderProbe))
 			}
 		}
-		before := s.fakes["primary"].Count()
-		r := s.chat()
-		s.mustOK(r, "secondary")
-		if got := r.header("x-llm-failover-attempt"); got != "1" {
-			t.Errorf("first user request: attempt %q, want 1 (trace %q)", got, r.header("x-llm-failover-trace"))
-		}
-		if got := s.fakes["primary"].Count(); got != before {
-			t.Errorf("primary got %d requests after the probes opened it, want 0", got-before)
-		}
+		s.userRequestSkipsPrimary("the probes opened it")
 		var b strings.Builder
 		if err := s.proc.WriteMetrics(&b); err != nil {
 			t.Fatal(err)
@@ -144,15 +152,8 @@ func TestProbes_HalfOpenTargetRecoversWithoutAUserRequest(t *testing.T) {
 		if sn := s.breakerOf("primary"); sn.State != breaker.HalfOpen {
 			t.Fatalf("primary %v after its cooldown, want half-open", sn.State)
 		}
+		s.userRequestSkipsPrimary("it is half-open, probed synthetically")
 		before := s.fakes["primary"].Count()
-		r := s.chat()
-		s.mustOK(r, "secondary")
-		if got := r.header("x-llm-failover-attempt"); got != "1" {
-			t.Errorf("user request with the primary half-open: attempt %q, want 1 (trace %q)", got, r.header("x-llm-failover-trace"))
-		}
-		if got := s.fakes["primary"].Count(); got != before {
-			t.Fatalf("a user request reached the half-open primary (%d requests), want none", got-before)
-		}
 		rs := s.probeRound(p)
 		var half *probe.Result
 		for i := range rs {
