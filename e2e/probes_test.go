@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/llm-failover/llm-failover/breaker"
@@ -231,12 +233,19 @@ func TestProbes_ForgedHeaderIsRefused(t *testing.T) {
 	forVersions(t, func(t *testing.T, v string) {
 		s, _ := newProbeStack(t, v, fmt.Sprintf(probesOn, "100"))
 		body := []byte(`{"model":"primary-model","messages":[{"role":"user","content":"ping"}],"max_tokens":1}`)
-		real := s.proc.SignProbe("primary/primary-model", body, s.clock.Now().Add(time.Minute))
-		for _, h := range []string{"1.2.primary/primary-model", real, "9999999999999." + strings.Repeat("A", 43) + ".primary/primary-model"} {
+		signed := s.proc.SignProbe("primary/primary-model", body, s.clock.Now().Add(time.Minute))
+		for _, h := range []string{"1.2.primary/primary-model", signed, "9999999999999." + strings.Repeat("A", 43) + ".primary/primary-model"} {
 			r := s.chat(option.WithHeader(contract.HeaderProbe, h))
 			if r.status() != http.StatusForbidden || r.apiErr == nil || r.apiErr.Code != "invalid_probe" {
 				t.Errorf("probe header %q: got status %d (%v), want 403 invalid_probe", h, r.status(), r.err)
 			}
+		}
+		// The model list is answered before any body: the header must not
+		// stand in for a client's identity there either.
+		_, err := s.client.Models.List(context.Background(), option.WithHeader(contract.HeaderProbe, signed))
+		var ae *openai.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusForbidden || ae.Code != "invalid_probe" {
+			t.Errorf("GET /v1/models with a probe header: got %v, want 403 invalid_probe", err)
 		}
 		for _, n := range providerNames {
 			if got := s.fakes[n].Count(); got != 0 {

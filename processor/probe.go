@@ -95,6 +95,18 @@ func appendLenStr(b []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
+// probeOnItsPath refuses a request with a probe header on another path
+// than probes.path, or with a chain header (a probe sends none): only there is the header verified (with the body), and
+// a request answered before its body (the model list) must not skip the
+// client identification with a header nobody checked.
+func (r *routeStream) probeOnItsPath(path string) []*extprocv3.ProcessingResponse {
+	if path == r.st.cfg.Probes.Path && r.chainHeader == "" {
+		return nil
+	}
+	return r.reject(403, "permission_error", "invalid_probe",
+		fmt.Sprintf("the %s header is for llm-failover's own probes, which are sent to %s only", contract.HeaderProbe, r.st.cfg.Probes.Path))
+}
+
 // planProbe is the route phase of a request with a probe header: verify
 // it against the body, then plan exactly its target (routing.ProbePlan)
 // with the probe's timeout as the attempt timeout, and publish the plan

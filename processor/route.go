@@ -163,6 +163,8 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 		if out := r.identifyCaller(hs); out != nil {
 			return out, nil
 		}
+	} else if out := r.probeOnItsPath(path); out != nil {
+		return out, nil
 	}
 	if out := r.dispatch(hs, path); out != nil {
 		return out, nil
