@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 )
@@ -209,4 +210,50 @@ func TestOutcomeOf(t *testing.T) {
 	if !strings.HasPrefix(truncate(strings.Repeat("x", 300), 200), strings.Repeat("x", 200)) {
 		t.Error("truncate cut too much")
 	}
+}
+
+// firingClock is a clock.Timers whose timers fire at once, at a fixed time.
+type firingClock struct{ at time.Time }
+
+func (c firingClock) Now() time.Time { return c.at }
+func (c firingClock) NewTimer(time.Duration) clock.Timer {
+	ch := make(chan time.Time, 1)
+	ch <- c.at
+	return firedTimer(ch)
+}
+
+type firedTimer chan time.Time
+
+func (t firedTimer) C() <-chan time.Time { return t }
+func (t firedTimer) Stop() bool          { return false }
+
+// cancelling is a host that cancels the run after its first probe.
+type cancelling struct {
+	*host
+	cancel context.CancelFunc
+}
+
+func (c cancelling) ObserveProbe(r Result) {
+	c.host.ObserveProbe(r)
+	c.cancel()
+}
+
+// TestRun_RoundsOnTheClockUntilCancelled verifies Run sends the due probes
+// when its clock's timer fires and returns once its context ends.
+func TestRun_RoundsOnTheClockUntilCancelled(t *testing.T) {
+	h, front, _ := newHost(t, "probes: {enabled: true}", 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := New(Options{Host: cancelling{h, cancel}, Clock: firingClock{t0}, FrontDoor: front.URL})
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of its context ending")
+	}
+	if len(h.results) != 1 {
+		t.Errorf("Run sent %d probes, want 1", len(h.results))
+	}
+	p.o.Client.CloseIdleConnections()
 }

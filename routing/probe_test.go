@@ -94,3 +94,23 @@ func TestProbePlan_IsTheOneTargetWhateverItsBreaker(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlan_Probes measures planning a three-target chain with every
+// breaker closed, with probes off (the baseline) and on with a per-target
+// override (the synthetic half-open check on the leading target).
+func BenchmarkPlan_Probes(b *testing.B) {
+	for _, bc := range []struct{ name, probes string }{
+		{"off", ""},
+		{"on", "probes: {enabled: true, targets: [{target: claude/claude-sonnet, enabled: false}]}\n"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tbl, ch := newTable(b, bc.probes, 0.5)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tbl.Plan(ch, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
