@@ -16,8 +16,9 @@ import (
 // to that one target, so TLS, key and path are those of real traffic.
 // Probe outcomes feed the target's breaker. Off by default.
 type Probes struct {
-	// Enabled turns the probes on for every target of every chain (each
-	// target once), unless a Targets entry turns it off. Default false.
+	// Enabled turns the probes on for every target of every chat chain
+	// (each target once; embeddings chains' targets are not probed), unless
+	// a Targets entry turns it off. Default false.
 	Enabled bool `json:"enabled,omitempty"`
 	// FrontDoor is the base URL of Envoy's client listener the probes are
 	// sent to. Default "http://127.0.0.1:<envoy.listen_port>"; an http or
@@ -145,7 +146,7 @@ func (c *Config) validateProbes(pr *problems) {
 		path := fmt.Sprintf("probes.targets[%d]", i)
 		switch {
 		case !known[t.Target]:
-			pr.bad(path+".target", "%q is not a target (provider/model) of any chain", t.Target)
+			pr.bad(path+".target", "%q is not a target (provider/model) of any chat chain", t.Target)
 		case seen[t.Target]:
 			pr.bad(path+".target", "%q is listed twice", t.Target)
 		}
@@ -180,10 +181,14 @@ func routed(routes []string, path string) bool {
 	})
 }
 
-// targetKeys are the keys of every chain's targets.
+// targetKeys are the keys of every chat chain's targets: the targets a
+// probe (a chat completion) can test.
 func (c *Config) targetKeys() map[string]bool {
 	m := map[string]bool{}
 	for _, ch := range c.Chains {
+		if !ch.probed() {
+			continue
+		}
 		for _, t := range ch.Targets {
 			m[t.Key()] = true
 		}
@@ -201,14 +206,23 @@ type ProbeSettings struct {
 	Timeout   time.Duration
 }
 
+// probed reports whether ch's targets are probed: a probe is a chat
+// completion, so only a chat chain's (an embeddings model cannot answer
+// one). A chain whose kind is unset is a chat chain; nil is none.
+func (ch *Chain) probed() bool { return ch != nil && (ch.Kind == KindChat || ch.Kind == "") }
+
 // ProbedTargets lists the targets probed, each once, in configuration
-// order, with their effective settings; none when probes are off and no
-// override turns one on.
+// order, with their effective settings and the first chat chain that lists
+// them; none when probes are off and no override turns one on. Targets of
+// embeddings chains are never probed.
 func (c *Config) ProbedTargets() []ProbeSettings {
 	p := &c.Probes
 	var out []ProbeSettings
 	seen := map[string]bool{}
 	for _, ch := range c.Chains {
+		if !ch.probed() {
+			continue
+		}
 		for _, t := range ch.Targets {
 			key := t.Key()
 			if seen[key] {
@@ -252,11 +266,12 @@ func (p *Probes) override(key string) *ProbeTarget {
 	return nil
 }
 
-// SyntheticHalfOpenFor reports whether plans keep the half-open slot of
-// provider/model for a synthetic probe: the target is probed and
-// probes.synthetic_half_open is on. It does not allocate.
-func (p *Probes) SyntheticHalfOpenFor(provider, model string) bool {
-	if p.SyntheticHalfOpen == nil || !*p.SyntheticHalfOpen {
+// SyntheticHalfOpenFor reports whether plans of chain ch keep the
+// half-open slot of its target provider/model for a synthetic probe:
+// probes.synthetic_half_open is on and the target is probed (ch is a chat
+// chain, and probes are on for it). It does not allocate.
+func (p *Probes) SyntheticHalfOpenFor(ch *Chain, provider, model string) bool {
+	if p.SyntheticHalfOpen == nil || !*p.SyntheticHalfOpen || !ch.probed() {
 		return false
 	}
 	on := p.Enabled

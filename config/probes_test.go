@@ -12,7 +12,8 @@ import (
 // TestProbes_DefaultsAndOverrides verifies the probes section: off by
 // default with its documented defaults (the front door on Envoy's
 // listener), and the targets probed with their effective settings when on,
-// a per-target override changing one target and turning another off.
+// a per-target override changing one target and turning another off; an
+// embeddings chain's targets are not probed.
 func TestProbes_DefaultsAndOverrides(t *testing.T) {
 	c, err := config.Parse([]byte(minimal + "envoy: {listen_port: 8443}\n"))
 	if err != nil {
@@ -33,6 +34,11 @@ func TestProbes_DefaultsAndOverrides(t *testing.T) {
       - {provider: openai, model: gpt-4o-mini}
       - {provider: openai, model: gpt-4o}
       - {provider: openai, model: o3}
+  - name: vectors
+    kind: embeddings
+    match: {models: [text-embedding-3-small]}
+    targets:
+      - {provider: openai, model: text-embedding-3-small, dimensions: 1536}
 probes:
   enabled: true
   targets:
@@ -51,11 +57,12 @@ probes:
 		t.Errorf("probed: got %q, want %q", list, want)
 	}
 	for _, tt := range []struct {
-		provider, model string
-		want            bool
-	}{{"openai", "gpt-4o", true}, {"openai", "o3", false}, {"openai", "gpt-4o-mini", true}} {
-		if got := c.Probes.SyntheticHalfOpenFor(tt.provider, tt.model); got != tt.want {
-			t.Errorf("SyntheticHalfOpenFor(%s/%s) = %v, want %v", tt.provider, tt.model, got, tt.want)
+		chain, provider, model string
+		want                   bool
+	}{{"main", "openai", "gpt-4o", true}, {"second", "openai", "o3", false}, {"second", "openai", "gpt-4o-mini", true},
+		{"vectors", "openai", "text-embedding-3-small", false}} {
+		if got := c.Probes.SyntheticHalfOpenFor(c.Chain(tt.chain), tt.provider, tt.model); got != tt.want {
+			t.Errorf("SyntheticHalfOpenFor(%s, %s/%s) = %v, want %v", tt.chain, tt.provider, tt.model, got, tt.want)
 		}
 	}
 }

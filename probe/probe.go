@@ -212,7 +212,7 @@ func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Tim
 	case breaker.Open:
 		return d, false
 	case breaker.HalfOpen:
-		if !pc.SyntheticHalfOpenFor(ps.Target.Provider, ps.Target.Model) {
+		if !pc.SyntheticHalfOpenFor(cfg.Chain(ps.Chain), ps.Target.Provider, ps.Target.Model) {
 			return d, false // a user's request probes it
 		}
 		d.halfOpen = true

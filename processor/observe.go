@@ -138,7 +138,7 @@ func (r *routeStream) skipReason(ch *config.Chain, i int, needs routing.Needs) s
 	case breaker.Open:
 		return "breaker_open"
 	case breaker.HalfOpen:
-		if r.st.cfg.Probes.SyntheticHalfOpenFor(tg.Provider, tg.Model) {
+		if r.st.cfg.Probes.SyntheticHalfOpenFor(ch, tg.Provider, tg.Model) {
 			return "breaker_half_open_active_probe" // left to the prober (probe.go)
 		}
 		return "breaker_half_open"

@@ -94,7 +94,7 @@ func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanatio
 			case len(ex.Plan.Steps) > 0:
 				v.Reason = "half-open: probed only when no target precedes it"
 				continue
-			case t.probedSynthetically(ch.Targets[i]):
+			case t.probedSynthetically(ch, ch.Targets[i]):
 				// Left to the active prober (probe.go); the soonest open
 				// target when nothing else is left, as below.
 				v.Reason = "half-open: left to the active prober"

@@ -11,11 +11,11 @@ import (
 // configuration (removed by a reload, or never configured).
 var ErrNotProbed = errors.New("target not probed")
 
-// probedSynthetically reports whether plans leave tg's half-open slot to
+// probedSynthetically reports whether plans of ch leave tg's half-open slot to
 // the active prober (probes.synthetic_half_open): then a half-open tg is
 // left out of user plans, except as the soonest-open last resort.
-func (t *Table) probedSynthetically(tg config.Target) bool {
-	return t.cfg.Probes.SyntheticHalfOpenFor(tg.Provider, tg.Model)
+func (t *Table) probedSynthetically(ch *config.Chain, tg config.Target) bool {
+	return t.cfg.Probes.SyntheticHalfOpenFor(ch, tg.Provider, tg.Model)
 }
 
 // ProbePlan is the plan of an active probe of the target key
