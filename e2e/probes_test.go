@@ -254,3 +254,26 @@ func TestProbes_ForgedHeaderIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestProbes_PassAClientsPolicyThatRefusesTheCaller verifies that under a
+// clients policy the server's probes (no client key) still reach every
+// target, while a caller without a key is refused, with or without a
+// made-up probe header.
+func TestProbes_PassAClientsPolicyThatRefusesTheCaller(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		clients := withClients(`  list:
+    - {name: team-a, api_keys: ["` + clientKeyHash + `"], chains: [main]}
+`)
+		s := newStack(t, v, stackOpts{edit: func(cfg string) string { return clients(cfg) + fmt.Sprintf(probesOn, "100") }})
+		s.needLocal("the server's prober")
+		p := probe.New(probe.Options{Host: s.proc, Clock: s.clock, FrontDoor: s.url, Client: s.http})
+		// The side chain (secondary) comes first in the configuration.
+		if got := probed(s.probeRound(p)); got != "secondary:ok primary:ok tertiary:ok" {
+			t.Fatalf("probes under a clients policy: got %q, want every target ok", got)
+		}
+		s.resetFakes()
+		noKey := option.WithAPIKey("")
+		s.mustRefuse(s.chat(noKey), http.StatusForbidden, "permission_denied")
+		s.mustRefuse(s.chat(noKey, option.WithHeader(contract.HeaderProbe, "1.2.primary/primary-model")), http.StatusForbidden, "invalid_probe")
+	})
+}
