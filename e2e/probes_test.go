@@ -277,3 +277,24 @@ func TestProbes_PassAClientsPolicyThatRefusesTheCaller(t *testing.T) {
 		s.mustRefuse(s.chat(noKey, option.WithHeader(contract.HeaderProbe, "1.2.primary/primary-model")), http.StatusForbidden, "invalid_probe")
 	})
 }
+
+// TestProbes_UnreachableTargetOpensWithReasonProbe verifies that probes of
+// a primary nobody listens for (connect failures, which Envoy answers
+// itself and the server settles later) count as failed probes: two open
+// it with reason "probe".
+func TestProbes_UnreachableTargetOpensWithReasonProbe(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{deadPrimary: true, edit: func(cfg string) string { return cfg + fmt.Sprintf(probesOn, "100") }})
+		s.needLocal("the server's prober")
+		p := probe.New(probe.Options{Host: s.proc, Clock: s.clock, FrontDoor: s.url, Client: s.http})
+		for i := range 2 {
+			s.clock.Advance(time.Duration(i) * 30 * time.Second)
+			if got := probed(s.probeRound(p)); got != "primary:failed secondary:ok tertiary:ok" {
+				t.Fatalf("round %d: got %q, want the primary failed", i+1, got)
+			}
+		}
+		if sn := s.breakerOf("primary"); sn.State != breaker.Open || sn.Opened.Reason != breaker.ReasonProbe {
+			t.Errorf("primary %v opened by %q, want open by %q", sn.State, sn.Opened.Reason, breaker.ReasonProbe)
+		}
+	})
+}
