@@ -105,10 +105,13 @@ type Options struct {
 // Prober schedules and sends the probes. Its methods are safe for
 // concurrent use; Round calls do not overlap (each waits for the last).
 type Prober struct {
-	o     Options
-	round sync.Mutex // one Round at a time
+	o Options
+	// round is held by a Round from start to end: one round at a time,
+	// and it owns the schedule below while it runs. Nothing else takes
+	// it, so the Host and Claimer calls a round makes cannot deadlock on
+	// it.
+	round sync.Mutex
 
-	mu       sync.Mutex
 	next     map[string]time.Time // when a closed or recovering target is due
 	last     map[string]time.Time // when a target was last probed
 	tokens   float64              // the rate limit's bucket
@@ -193,7 +196,7 @@ func (p *Prober) Round(ctx context.Context, now time.Time) []Result {
 	return results
 }
 
-// dueAt decides whether ps's target is probed at now, and schedules it.
+X
 func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Time) (due, bool) {
 	key := ps.Target.Key()
 	b := p.o.Host.Breaker(key)
@@ -202,8 +205,6 @@ func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Tim
 	}
 	pc := &cfg.Probes
 	d := due{ps: ps, key: key, b: b}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	last, probed := p.last[key]
 	if probed && now.Sub(last) < pc.MinInterval.D() {
 		return d, false
@@ -240,7 +241,7 @@ func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Tim
 }
 
 // schedule sets key's last probe to now and its next to now plus the
-// jittered interval, never under min_interval. p.mu is held.
+// jittered interval, never under min_interval.
 func (p *Prober) schedule(pc *config.Probes, ps config.ProbeSettings, key string, now time.Time) {
 	p.last[key] = now
 	iv := float64(ps.Interval)
@@ -251,7 +252,7 @@ func (p *Prober) schedule(pc *config.Probes, ps config.ProbeSettings, key string
 }
 
 // takeToken takes one probe from the bucket (rate per second, burst
-// max(1, rate)), refilled for the time since the last take. p.mu is held.
+// max(1, rate)), refilled for the time since the last take.
 func (p *Prober) takeToken(rate float64, now time.Time) bool {
 	burst := max(1, rate)
 	if p.tokens < 0 { // first use: a full bucket
