@@ -196,7 +196,8 @@ func (p *Prober) Round(ctx context.Context, now time.Time) []Result {
 	return results
 }
 
-X
+// dueAt decides whether ps's target is probed at now, and schedules it
+// (p.round is held).
 func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Time) (due, bool) {
 	key := ps.Target.Key()
 	b := p.o.Host.Breaker(key)
