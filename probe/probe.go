@@ -223,22 +223,25 @@ func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Tim
 			return d, false
 		}
 	}
-	if !p.takeToken(pc.MaxPerSecond, now) {
-		p.o.Host.ObserveSkipped(key, SkippedRateLimited)
-		return d, false
-	}
-	if !p.o.Claimer.Claim(key, now, ps.Timeout) {
-		p.o.Host.ObserveSkipped(key, SkippedNotClaimed)
-		p.schedule(pc, ps, key, now)
-		return d, false
-	}
 	if d.halfOpen {
 		if d.adm = b.Admit(now, 0); d.adm.Decision != breaker.Probe {
 			return d, false // its slot is taken (or it moved on)
 		}
 	}
-	p.schedule(pc, ps, key, now)
-	return d, true
+	skipped := ""
+	switch {
+	case !p.takeToken(pc.MaxPerSecond, now):
+		skipped = SkippedRateLimited
+	case !p.o.Claimer.Claim(key, now, ps.Timeout):
+		skipped = SkippedNotClaimed
+		p.schedule(pc, ps, key, now) // another replica probes it
+	default:
+		p.schedule(pc, ps, key, now)
+		return d, true
+	}
+	b.Release(now, d.adm) // the half-open slot taken above, if any
+	p.o.Host.ObserveSkipped(key, skipped)
+	return d, false
 }
 
 // schedule sets key's last probe to now and its next to now plus the

@@ -179,6 +179,17 @@ func TestRound_HalfOpen(t *testing.T) {
 			t.Errorf("slot taken: %d probes, front door got %d; want none", len(rs), len(*got))
 		}
 	})
+	t.Run("half-open, not claimed: the slot is given back", func(t *testing.T) {
+		h, front, got := newHost(t, "probes: {enabled: true}", 200)
+		h.b = breaker.New("p/m", breaker.Settings{OpenFor: time.Second, AuthOpenFor: time.Second})
+		openNow(h)
+		if rs := round(New(Options{Host: h, FrontDoor: front.URL, Claimer: refuse{}}), t0.Add(2*time.Second)); len(rs) != 0 || len(*got) != 0 {
+			t.Errorf("not claimed: %d probes, front door got %d; want none", len(rs), len(*got))
+		}
+		if n := h.b.Snapshot(t0.Add(2 * time.Second)).ProbesInFlight; n != 0 || fmt.Sprint(h.skipped) != "[not_claimed]" {
+			t.Errorf("probes in flight = %d, skipped %v; want 0 and not_claimed", n, h.skipped)
+		}
+	})
 	t.Run("half-open, front door down: the slot is given back", func(t *testing.T) {
 		h, _, _ := newHost(t, "probes: {enabled: true}", 200)
 		h.b = breaker.New("p/m", breaker.Settings{OpenFor: time.Second, AuthOpenFor: time.Second})
