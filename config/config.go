@@ -47,6 +47,9 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// Probes are the active health probes (probes.go). Off by default.
 	Probes Probes `json:"probes"`
+	// Fleet shares breaker state between replicas through Redis
+	// (docs/fleet.md). Unset: each replica on its own.
+	Fleet Fleet `json:"fleet"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -109,6 +112,7 @@ func (c *Config) ApplyDefaults() {
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
 	c.applyProbeDefaults() // after envoy: the front door is its listener
+	c.Fleet.applyDefaults(&c.Breaker)
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -135,6 +139,7 @@ func (c *Config) Validate() error {
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
 	c.validateProbes(&p)
+	c.Fleet.validate(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }
