@@ -53,6 +53,16 @@ func probed(rs []probe.Result) string {
 	return strings.Join(out, " ")
 }
 
+// noProviderAsked checks that no fake provider received a request.
+func (s *stack) noProviderAsked() {
+	s.t.Helper()
+	for _, n := range providerNames {
+		if got := s.fakes[n].Count(); got != 0 {
+			s.t.Errorf("%s got %d requests, want 0", n, got)
+		}
+	}
+}
+
 // userRequestSkipsPrimary sends a user request and checks that the
 // secondary answers it at its first attempt and the primary sees nothing
 // of it, because of why.
@@ -218,11 +228,7 @@ func TestProbes_OffByDefault(t *testing.T) {
 			}
 			s.clock.Advance(time.Hour)
 		}
-		for _, n := range providerNames {
-			if got := s.fakes[n].Count(); got != 0 {
-				t.Errorf("%s got %d requests, want 0", n, got)
-			}
-		}
+		s.noProviderAsked()
 	})
 }
 
@@ -247,11 +253,7 @@ func TestProbes_ForgedHeaderIsRefused(t *testing.T) {
 		if !errors.As(err, &ae) || ae.StatusCode != http.StatusForbidden || ae.Code != "invalid_probe" {
 			t.Errorf("GET /v1/models with a probe header: got %v, want 403 invalid_probe", err)
 		}
-		for _, n := range providerNames {
-			if got := s.fakes[n].Count(); got != 0 {
-				t.Errorf("%s got %d requests, want 0", n, got)
-			}
-		}
+		s.noProviderAsked()
 	})
 }
 
