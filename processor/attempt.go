@@ -261,7 +261,9 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	if out := a.dispatch(); out != nil {
 		return out, nil
 	}
-	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
+	// The body this attempt gets is the one the route phase inspected and
+	// checked before signing the plan: Prepare does not validate it again.
+	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}.Inspected()
 	if h.GetEndOfStream() {
 		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
 	}
@@ -348,7 +350,12 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	m.setHeader("accept-encoding", "identity")
 	a.startSpan(m)
 	c := common(m)
-	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
+	if !p.Unchanged {
+		// An unchanged body is not sent back: with no body mutation Envoy
+		// forwards the body it buffered (docs/envoy-contract.md, "An
+		// unchanged request body").
+		c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
+	}
 	a.step = attWantResponse
 	a.sent = a.s.clock.Now()
 	// In the trace from now on, so a trace read at any time lists every

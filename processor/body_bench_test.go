@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
@@ -111,10 +113,12 @@ func BenchmarkRequestBody(b *testing.B) {
 				q := newBenchRequest(b, h, c, body)
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
+				cpu := startCPU()
 				for b.Loop() {
 					a := q.run(b, h)
 					a.end(nil)
 				}
+				cpu.report(b)
 			})
 		}
 	}
@@ -177,6 +181,7 @@ func BenchmarkStreamChunks(b *testing.B) {
 				chunks := benchEvents(c.provider, n)
 				out := 0
 				b.ReportAllocs()
+				cpu := startCPU()
 				for b.Loop() {
 					a := q.run(b, h)
 					if _, err := a.handle(rh); err != nil { // held until the first content event
@@ -193,10 +198,32 @@ func BenchmarkStreamChunks(b *testing.B) {
 					}
 					a.end(nil)
 				}
+				cpu.report(b)
 				if c.provider != "openai" && out == 0 {
 					b.Fatal("nothing translated")
 				}
 			})
 		}
 	}
+}
+
+// cpuClock is the process's CPU time (user and system, every thread: the
+// garbage collector's work included) when a benchmark loop started.
+type cpuClock time.Duration
+
+func startCPU() cpuClock { return cpuClock(processCPU()) }
+
+// report adds cpu-ns/op: the process's CPU time per operation, which,
+// unlike ns/op, does not count the time other processes on a loaded
+// machine take the cores away.
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-time.Duration(c))/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // openAI is the OpenAI Chat Completions wire format, also spoken by
@@ -16,22 +15,7 @@ type openAI struct{}
 var _ Adapter = openAI{}
 
 func (openAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	body := req.Body
-	if !gjson.ValidBytes(body) || !gjson.Parse(str(body)).IsObject() {
-		return nil, &Error{Status: 400, Type: "invalid_request_error", Message: "request body is not a JSON object"}
-	}
-	if gjson.GetBytes(body, "model").String() != req.Model {
-		b, err := sjson.SetBytes(body, "model", req.Model)
-		if err != nil {
-			return nil, &Error{Status: 400, Type: "invalid_request_error", Message: "request body: " + err.Error()}
-		}
-		body = b
-	}
-	p := &Prepared{Path: ep.BasePath + "/chat/completions", Body: body}
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return p, nil
+	return passThrough(ep, req, ep.BasePath+"/chat/completions")
 }
 
 // Check accepts every body Inspect accepts: the client's format is this one.
