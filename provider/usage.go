@@ -113,26 +113,90 @@ func (u *UsageMeter) scan(line []byte) {
 		return
 	}
 	data = bytes.TrimSpace(data)
-	if bytes.Contains(data, []byte(`"usage"`)) {
-		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
-			u.seen = true
-			u.tokens = max(u.tokens, n.Int())
-			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
+	responses := bytes.HasPrefix(data, []byte(`{"type":"response.`))
+	// One pass over the top-level members, read in place (nothing kept
+	// points into line), finding what gjson paths would: the first
+	// "choices" and "model", and usage.completion_tokens and
+	// usage.prompt_tokens each in the first "usage" that has it. A key
+	// written with escapes is not a usage key (as the plain scan for it).
+	var usage usageFields
+	hasUsage := bytes.Contains(data, []byte(`"usage"`))
+	var seenModel, seenChoices bool
+	gjson.Parse(str(data)).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "usage":
+			if hasUsage {
+				usage.read(v)
+			}
+		case "model":
+			if !seenModel && !responses && u.model == "" {
+				u.model = strings.Clone(v.String())
+			}
+			seenModel = true
+		case "choices":
+			if !seenChoices && !responses {
+				u.readChoices(v)
+			}
+			seenChoices = true
 		}
+		return true
+	})
+	if usage.seenCompletion {
+		u.seen = true
+		u.tokens = max(u.tokens, usage.completion.Int())
+		u.prompt = max(u.prompt, usage.prompt.Int())
 	}
-	if bytes.HasPrefix(data, []byte(`{"type":"response.`)) {
+	if responses {
 		u.scanResponses(data)
-		return
 	}
-	if u.model == "" {
-		u.model = gjson.GetBytes(data, "model").String()
-	}
-	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
-		d := c.Get("delta")
-		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
-		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			u.text += int64(len(tc.Get("function.arguments").String()))
-			return true
+}
+
+// usageFields are a chat chunk's usage counts, each the first found.
+type usageFields struct {
+	completion, prompt         gjson.Result
+	seenCompletion, seenPrompt bool
+}
+
+// read reads one usage object.
+func (f *usageFields) read(usage gjson.Result) {
+	usage.ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "completion_tokens" && !f.seenCompletion:
+			f.completion, f.seenCompletion = v, true
+		case k.Str == "prompt_tokens" && !f.seenPrompt:
+			f.prompt, f.seenPrompt = v, true
+		}
+		return true
+	})
+}
+
+// readChoices counts the streamed text of a chat chunk's choices: each
+// delta's content, reasoning_content and tool call arguments.
+func (u *UsageMeter) readChoices(choices gjson.Result) {
+	choices.ForEach(func(_, c gjson.Result) bool {
+		c.ForEach(func(k, d gjson.Result) bool {
+			if k.Str != "delta" {
+				return true
+			}
+			var seenContent, seenReasoning, seenTools bool
+			d.ForEach(func(k, v gjson.Result) bool {
+				switch {
+				case k.Str == "content" && !seenContent:
+					seenContent = true
+					u.text += int64(len(v.String()))
+				case k.Str == "reasoning_content" && !seenReasoning:
+					seenReasoning = true
+					u.text += int64(len(v.String()))
+				case k.Str == "tool_calls" && !seenTools:
+					seenTools = true
+					v.ForEach(func(_, tc gjson.Result) bool {
+						u.text += int64(len(tc.Get("function.arguments").String()))
+						return true
+					})
+				}
+				return true
+			})
+			return false // the first delta only
 		})
 		return true
 	})
