@@ -63,18 +63,24 @@ type chatMessage struct {
 	content, toolCalls, toolCall gjson.Result // toolCall: tool_call_id
 }
 
+// readMessage reads message m's members (the last of duplicate keys wins).
+// A string content is a lazyString: unescaped only if its text is asked for.
 func readMessage(m gjson.Result) chatMessage {
 	var cm chatMessage
-	m.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	eachMember(m.Raw, func(k, raw string) bool {
+		switch k {
 		case "role":
-			cm.role = v.String()
+			cm.role = gjson.Parse(raw).String()
 		case "content":
-			cm.content = v
+			if raw[0] == '"' {
+				cm.content = lazyString(raw)
+			} else {
+				cm.content = gjson.Parse(raw)
+			}
 		case "tool_calls":
-			cm.toolCalls = v
+			cm.toolCalls = gjson.Parse(raw)
 		case "tool_call_id":
-			cm.toolCall = v
+			cm.toolCall = gjson.Parse(raw)
 		}
 		return true
 	})
@@ -237,7 +243,7 @@ type audioWriter interface {
 // each part of it (as gjson's ForEach yields them); empty texts are dropped.
 func userParts(ep *Endpoint, content gjson.Result, i int, w partWriter) ([]byte, error) {
 	if content.Type == gjson.String {
-		if content.String() == "" {
+		if emptyString(content) {
 			return nil, nil
 		}
 		return w.text(nil, content), nil
@@ -386,7 +392,7 @@ func clamp(f, lo, hi float64) float64 { return min(max(f, lo), hi) }
 // refusal parts of an array).
 func contentText(content gjson.Result) string {
 	if content.Type == gjson.String {
-		return content.String()
+		return stringText(content)
 	}
 	if !content.IsArray() {
 		return ""

@@ -1,0 +1,150 @@
+package provider
+
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// This file reads a JSON object's members without decoding their values:
+// gjson's ForEach unescapes every string it passes over, and a chat
+// message's content, most of a request body, is mostly copied to the target
+// as written (appendRawString) or not read at all (Check).
+
+// eachMember calls fn with each member of the JSON object obj (its key
+// unescaped, its value's source text) in order, until fn returns false or
+// obj ends. obj is valid JSON for the callers (an inspected body); on other
+// input it stops early, never reading past obj.
+func eachMember(obj string, fn func(key, raw string) bool) {
+	i := skipWS(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipWS(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
+		}
+		end := stringEnd(obj, i)
+		if end < 0 {
+			return
+		}
+		key := obj[i+1 : end-1]
+		if strings.IndexByte(key, '\\') >= 0 {
+			key = gjson.Parse(obj[i:end]).Str
+		}
+		i = skipWS(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = skipWS(obj, i+1)
+		vend := valueEnd(obj, i)
+		if vend <= i {
+			return
+		}
+		if !fn(key, obj[i:vend]) {
+			return
+		}
+		i = skipWS(obj, vend)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// skipWS is the index of the first byte from i on that is not JSON white space.
+func skipWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index after the string starting with the quote at s[i],
+// or -1 when it does not end.
+func stringEnd(s string, i int) int {
+	for j := i + 1; ; {
+		q := strings.IndexByte(s[j:], '"')
+		if q < 0 {
+			return -1
+		}
+		j += q
+		// escaped when an odd number of backslashes stand before it
+		n := 0
+		for k := j - 1; k > i && s[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+		j++
+	}
+}
+
+// valueEnd is the index after the value starting at s[i] (a string, an
+// object or array with everything in it, or a number or literal), or i when
+// none starts there or it does not end.
+func valueEnd(s string, i int) int {
+	if i >= len(s) {
+		return i
+	}
+	switch s[i] {
+	case '"':
+		if end := stringEnd(s, i); end > 0 {
+			return end
+		}
+		return i
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(s); j++ {
+			switch s[j] {
+			case '"':
+				end := stringEnd(s, j)
+				if end < 0 {
+					return i
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return i
+	}
+	j := i
+	for j < len(s) && !strings.ContainsRune(",}] \t\n\r", rune(s[j])) {
+		j++
+	}
+	return j
+}
+
+// lazyString is the JSON string raw as a gjson string result whose Str is
+// set only when raw has no escape (then it is raw's text, as gjson sets
+// it): an escaped string is unescaped when its text is asked for
+// (stringText), which Check and the raw writers never do.
+func lazyString(raw string) gjson.Result {
+	r := gjson.Result{Type: gjson.String, Raw: raw}
+	if len(raw) >= 2 && strings.IndexByte(raw, '\\') < 0 {
+		r.Str = raw[1 : len(raw)-1]
+	}
+	return r
+}
+
+// stringText is r's text: r.String(), unescaping a lazyString first.
+func stringText(r gjson.Result) string {
+	if r.Type == gjson.String && r.Str == "" && len(r.Raw) > 2 {
+		return gjson.Parse(r.Raw).Str
+	}
+	return r.String()
+}
+
+// emptyString reports whether r is the empty string, without unescaping a
+// lazyString (an escape is never empty).
+func emptyString(r gjson.Result) bool {
+	return r.Type == gjson.String && r.Str == "" && len(r.Raw) <= 2
+}
