@@ -64,27 +64,39 @@ type chatMessage struct {
 }
 
 // readMessage reads message m's members (the last of duplicate keys wins).
-// A string content is a lazyString: unescaped only if its text is asked for.
 func readMessage(m gjson.Result) chatMessage {
 	var cm chatMessage
-	eachMember(m.Raw, func(k, raw string) bool {
-		switch k {
-		case "role":
-			cm.role = gjson.Parse(raw).String()
-		case "content":
-			if raw[0] == '"' {
-				cm.content = lazyString(raw)
-			} else {
-				cm.content = gjson.Parse(raw)
-			}
-		case "tool_calls":
-			cm.toolCalls = gjson.Parse(raw)
-		case "tool_call_id":
-			cm.toolCall = gjson.Parse(raw)
-		}
-		return true
-	})
+	cm.readAt(m.Raw, 0)
 	return cm
+}
+
+// readAt reads the message whose source starts at s[i] and returns the
+// index after it (a value that is not an object is a message with no
+// members). A string content is a lazyString: unescaped only if its text is
+// asked for.
+func (cm *chatMessage) readAt(s string, i int) int {
+	if end := membersAt(s, i, cm.member); end >= 0 {
+		return end
+	}
+	*cm = chatMessage{}
+	return valueEnd(s, i)
+}
+
+func (cm *chatMessage) member(k, raw string) {
+	switch k {
+	case "role":
+		cm.role = gjson.Parse(raw).String()
+	case "content":
+		if raw[0] == '"' {
+			cm.content = lazyString(raw)
+		} else {
+			cm.content = gjson.Parse(raw)
+		}
+	case "tool_calls":
+		cm.toolCalls = gjson.Parse(raw)
+	case "tool_call_id":
+		cm.toolCall = gjson.Parse(raw)
+	}
 }
 
 // turnWriter writes chat messages in a target's content format, one
@@ -112,9 +124,10 @@ func (c chatRequest) dialogue(w turnWriter) (dialogue, error) {
 	var d dialogue
 	var err error
 	i := -1
-	c.messages.ForEach(func(_, raw gjson.Result) bool {
+	eachElement(c.messages.Raw, func(s string, at int) int {
 		i++
-		m := readMessage(raw)
+		var m chatMessage
+		end := m.readAt(s, at)
 		var blk []byte
 		switch m.role {
 		case "system", "developer":
@@ -133,7 +146,10 @@ func (c chatRequest) dialogue(w turnWriter) (dialogue, error) {
 		default:
 			err = badRequest("messages", "unknown message role "+quote(m.role))
 		}
-		return err == nil
+		if err != nil {
+			return at // stop
+		}
+		return end
 	})
 	if err != nil {
 		return dialogue{}, err

@@ -12,45 +12,82 @@ import (
 // as written (appendRawString) or not read at all (Check).
 
 // eachMember calls fn with each member of the JSON object obj (its key
-// unescaped, its value's source text) in order, until fn returns false or
-// obj ends. obj is valid JSON for the callers (an inspected body); on other
-// input it stops early, never reading past obj.
-func eachMember(obj string, fn func(key, raw string) bool) {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
+// unescaped, its value's source text) in order.
+func eachMember(obj string, fn func(key, raw string)) {
+	membersAt(obj, skipWS(obj, 0), fn)
+}
+
+// membersAt reads the JSON object starting at s[i] as eachMember does and
+// returns the index after it, or -1 when no object starts there or it does
+// not end. The callers' objects are valid JSON (an inspected body); on
+// other input it stops early, never reading past s.
+func membersAt(s string, i int, fn func(key, raw string)) int {
+	if i >= len(s) || s[i] != '{' {
+		return -1
+	}
+	i = skipWS(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return -1
+		}
+		end := stringEnd(s, i)
+		if end < 0 {
+			return -1
+		}
+		key := s[i+1 : end-1]
+		if strings.IndexByte(key, '\\') >= 0 {
+			key = gjson.Parse(s[i:end]).Str
+		}
+		i = skipWS(s, end)
+		if i >= len(s) || s[i] != ':' {
+			return -1
+		}
+		i = skipWS(s, i+1)
+		vend := valueEnd(s, i)
+		if vend <= i {
+			return -1
+		}
+		fn(key, s[i:vend])
+		i = skipWS(s, vend)
+		if i >= len(s) {
+			return -1
+		}
+		switch s[i] {
+		case '}':
+			return i + 1
+		case ',':
+			i = skipWS(s, i+1)
+		default:
+			return -1
+		}
+	}
+}
+
+// eachElement calls fn with the index of each element of the JSON array arr
+// and arr itself; fn returns the index after the element (or one that does
+// not advance, to stop), so an element is scanned once, by its reader.
+func eachElement(arr string, fn func(s string, i int) int) {
+	i := skipWS(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
 		return
 	}
-	i++
-	for {
-		i = skipWS(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
+	i = skipWS(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return
+	}
+	for i < len(arr) {
+		end := fn(arr, i)
+		if end <= i {
 			return
 		}
-		end := stringEnd(obj, i)
-		if end < 0 {
+		i = skipWS(arr, end)
+		if i >= len(arr) || arr[i] != ',' {
 			return
 		}
-		key := obj[i+1 : end-1]
-		if strings.IndexByte(key, '\\') >= 0 {
-			key = gjson.Parse(obj[i:end]).Str
-		}
-		i = skipWS(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return
-		}
-		i = skipWS(obj, i+1)
-		vend := valueEnd(obj, i)
-		if vend <= i {
-			return
-		}
-		if !fn(key, obj[i:vend]) {
-			return
-		}
-		i = skipWS(obj, vend)
-		if i >= len(obj) || obj[i] != ',' {
-			return
-		}
-		i++
+		i = skipWS(arr, i+1)
 	}
 }
 

@@ -41,14 +41,22 @@ func FuzzReadMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		eachMember(string(b), func(k, raw string) bool {
+		eachMember(string(b), func(k, raw string) {
 			if raw == "" {
 				t.Fatalf("empty value for key %q in %q", k, b)
 			}
-			return true
 		})
 		if !gjson.ValidBytes(b) {
 			return
+		}
+		n := 0
+		eachElement("["+string(b)+","+string(b)+"]", func(s string, i int) int {
+			n++
+			var m chatMessage
+			return m.readAt(s, i)
+		})
+		if n != 2 {
+			t.Fatalf("%d elements in a two-element array of %q", n, b)
 		}
 		m := gjson.ParseBytes(b)
 		got, want := readMessage(m), readMessageBefore(m)
