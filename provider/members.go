@@ -160,6 +160,29 @@ func valueEnd(s string, i int) int {
 	return j
 }
 
+// eachValue calls fn with the source of each element of the JSON array or
+// each member value of the JSON object raw, as gjson's ForEach yields them
+// (a scalar, which ForEach yields itself, holds nothing the callers read:
+// nothing is called).
+func eachValue(raw string, fn func(v string)) {
+	i := skipWS(raw, 0)
+	if i >= len(raw) {
+		return
+	}
+	switch raw[i] {
+	case '{':
+		membersAt(raw, i, func(_, v string) { fn(v) })
+	case '[':
+		eachElement(raw, func(s string, at int) int {
+			end := valueEnd(s, at)
+			if end > at {
+				fn(s[at:end])
+			}
+			return end
+		})
+	}
+}
+
 // lazyString is the JSON string raw as a gjson string result whose Str is
 // set only when raw has no escape (then it is raw's text, as gjson sets
 // it): an escaped string is unescaped when its text is asked for

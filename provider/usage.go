@@ -115,31 +115,31 @@ func (u *UsageMeter) scan(line []byte) {
 	data = bytes.TrimSpace(data)
 	responses := bytes.HasPrefix(data, []byte(`{"type":"response.`))
 	// One pass over the top-level members, read in place (nothing kept
-	// points into line), finding what gjson paths would: the first
-	// "choices" and "model", and usage.completion_tokens and
-	// usage.prompt_tokens each in the first "usage" that has it. A key
-	// written with escapes is not a usage key (as the plain scan for it).
+	// points into line) without decoding the values not needed, finding
+	// what gjson paths would: the first "choices" and "model", and
+	// usage.completion_tokens and usage.prompt_tokens each in the first
+	// "usage" that has it. A key written with escapes is not a usage key
+	// (as the plain scan for it).
 	var usage usageFields
 	hasUsage := bytes.Contains(data, []byte(`"usage"`))
 	var seenModel, seenChoices bool
-	gjson.Parse(str(data)).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	eachMember(str(data), func(k, raw string) {
+		switch k {
 		case "usage":
 			if hasUsage {
-				usage.read(v)
+				usage.read(raw)
 			}
 		case "model":
 			if !seenModel && !responses && u.model == "" {
-				u.model = strings.Clone(v.String())
+				u.model = strings.Clone(gjson.Parse(raw).String())
 			}
 			seenModel = true
 		case "choices":
 			if !seenChoices && !responses {
-				u.readChoices(v)
+				u.readChoices(raw)
 			}
 			seenChoices = true
 		}
-		return true
 	})
 	if usage.seenCompletion {
 		u.seen = true
@@ -158,48 +158,55 @@ type usageFields struct {
 }
 
 // read reads one usage object.
-func (f *usageFields) read(usage gjson.Result) {
-	usage.ForEach(func(k, v gjson.Result) bool {
+func (f *usageFields) read(usage string) {
+	eachMember(usage, func(k, raw string) {
 		switch {
-		case k.Str == "completion_tokens" && !f.seenCompletion:
-			f.completion, f.seenCompletion = v, true
-		case k.Str == "prompt_tokens" && !f.seenPrompt:
-			f.prompt, f.seenPrompt = v, true
+		case k == "completion_tokens" && !f.seenCompletion:
+			f.completion, f.seenCompletion = gjson.Parse(raw), true
+		case k == "prompt_tokens" && !f.seenPrompt:
+			f.prompt, f.seenPrompt = gjson.Parse(raw), true
 		}
-		return true
 	})
 }
 
 // readChoices counts the streamed text of a chat chunk's choices: each
 // delta's content, reasoning_content and tool call arguments.
-func (u *UsageMeter) readChoices(choices gjson.Result) {
-	choices.ForEach(func(_, c gjson.Result) bool {
-		c.ForEach(func(k, d gjson.Result) bool {
-			if k.Str != "delta" {
-				return true
+func (u *UsageMeter) readChoices(choices string) {
+	eachValue(choices, func(c string) {
+		seenDelta := false
+		eachMember(c, func(k, d string) {
+			if k != "delta" || seenDelta {
+				return
 			}
+			seenDelta = true // the first delta only
 			var seenContent, seenReasoning, seenTools bool
-			d.ForEach(func(k, v gjson.Result) bool {
+			eachMember(d, func(k, v string) {
 				switch {
-				case k.Str == "content" && !seenContent:
+				case k == "content" && !seenContent:
 					seenContent = true
-					u.text += int64(len(v.String()))
-				case k.Str == "reasoning_content" && !seenReasoning:
+					u.text += int64(textLen(v))
+				case k == "reasoning_content" && !seenReasoning:
 					seenReasoning = true
-					u.text += int64(len(v.String()))
-				case k.Str == "tool_calls" && !seenTools:
+					u.text += int64(textLen(v))
+				case k == "tool_calls" && !seenTools:
 					seenTools = true
-					v.ForEach(func(_, tc gjson.Result) bool {
-						u.text += int64(len(tc.Get("function.arguments").String()))
-						return true
+					eachValue(v, func(tc string) {
+						u.text += int64(len(gjson.Get(tc, "function.arguments").String()))
 					})
 				}
-				return true
 			})
-			return false // the first delta only
 		})
-		return true
 	})
+}
+
+// textLen is the length of the value raw as gjson's String gives it: a
+// string's text (unescaped only when it has escapes), "" for null, else
+// its source.
+func textLen(raw string) int {
+	if raw[0] == '"' && strings.IndexByte(raw, '\\') < 0 {
+		return len(raw) - 2
+	}
+	return len(gjson.Parse(raw).String())
 }
 
 // scanResponses reads one Responses stream event (data starting

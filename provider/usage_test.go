@@ -192,3 +192,21 @@ func FuzzUsageMeter_OnePass(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkUsageMeterLine measures reading one chat chunk line, the
+// one-pass reader against the reader it replaced (a gjson path per field).
+func BenchmarkUsageMeterLine(b *testing.B) {
+	line := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" token and \"more\""},"finish_reason":null}],"usage":null}`)
+	for _, r := range []struct {
+		name string
+		scan func(*UsageMeter, []byte)
+	}{{"one-pass", (*UsageMeter).scan}, {"gjson-paths", usageScanBefore}} {
+		b.Run(r.name, func(b *testing.B) {
+			var u UsageMeter
+			b.ReportAllocs()
+			for b.Loop() {
+				r.scan(&u, line)
+			}
+		})
+	}
+}
