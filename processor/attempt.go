@@ -60,11 +60,13 @@ type attemptStream struct {
 	headers http.Header
 	latency time.Duration
 
-	hold  holdKind
-	held  []*extprocv3.HttpBody
-	buf   []byte
-	timer clock.Timer // the hold's, on the server's clock
-	tr    provider.ResponseTranslator
+	hold holdKind
+	held []*extprocv3.HttpBody
+	buf  []byte // a held error or answer body (keep)
+	// heldBytes counts the bytes of the held chunks.
+	heldBytes int64
+	timer     clock.Timer // the hold's, on the server's clock
+	tr        provider.ResponseTranslator
 	// mon follows a 200 event stream from its first chunk to its end: the
 	// hold waits for content, the end is judged by the terminal event. nil
 	// for other answers and once the stream outgrew what it may buffer.
