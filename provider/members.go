@@ -153,11 +153,13 @@ func valueEnd(s string, i int) int {
 		}
 		return i
 	}
-	j := i
-	for j < len(s) && !strings.ContainsRune(",}] \t\n\r", rune(s[j])) {
-		j++
+	for j := i; j < len(s); j++ {
+		switch s[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
 	}
-	return j
+	return len(s)
 }
 
 // eachValue calls fn with the source of each element of the JSON array or
