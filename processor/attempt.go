@@ -60,13 +60,14 @@ type attemptStream struct {
 	headers http.Header
 	latency time.Duration
 
-	hold holdKind
-	held []*extprocv3.HttpBody
-	buf  []byte // a held error or answer body (keep)
-	// heldBytes counts the bytes of the held chunks.
+	hold  holdKind
+	held  []*extprocv3.HttpBody
+	buf   []byte
+	timer clock.Timer // the hold's, on the server's clock
+	tr    provider.ResponseTranslator
+	// heldBytes counts the bytes of the held chunks; buf keeps only a held
+	// error or answer body (keep).
 	heldBytes int64
-	timer     clock.Timer // the hold's, on the server's clock
-	tr        provider.ResponseTranslator
 	// mon follows a 200 event stream from its first chunk to its end: the
 	// hold waits for content, the end is judged by the terminal event. nil
 	// for other answers and once the stream outgrew what it may buffer.
@@ -354,8 +355,8 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	c := common(m)
 	if !p.Unchanged {
 		// An unchanged body is not sent back: with no body mutation Envoy
-		// forwards the body it buffered (docs/envoy-contract.md, "An
-		// unchanged request body").
+		// forwards the body it buffered (docs/envoy-contract.md, attempt
+		// phase, request body).
 		c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
 	}
 	a.step = attWantResponse
