@@ -36,13 +36,12 @@ func parseChat(ep *Endpoint, req Request) (chatRequest, error) {
 		return chatRequest{}, badRequest("", "request body is not a JSON object")
 	}
 	// one pass over the top level: the messages array is skipped once, not
-	// once per field looked up
+	// once per field looked up, and read as source text (eachMember)
 	c := chatRequest{fields: make(map[string]gjson.Result, 16)}
-	root.ForEach(func(k, v gjson.Result) bool {
-		if _, dup := c.fields[k.Str]; !dup {
-			c.fields[k.Str] = v
+	eachMember(root.Raw, func(k, raw string) {
+		if _, dup := c.fields[k]; !dup {
+			c.fields[k] = gjson.Parse(raw)
 		}
-		return true
 	})
 	c.messages = c.get("messages")
 	if !c.messages.IsArray() {
