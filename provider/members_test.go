@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -66,4 +67,59 @@ func FuzzReadMessage(f *testing.F) {
 			t.Errorf("message %q: got %+v, want %+v", b, got, want)
 		}
 	})
+}
+
+// TestEachMember_SourceText verifies eachMember gives each member's key
+// unescaped and its value's exact source text, strings with escaped quotes
+// and nested containers with brackets inside strings included, and stops
+// without a member on broken input.
+func TestEachMember_SourceText(t *testing.T) {
+	tests := []struct {
+		name, obj string
+		want      []string // key=raw
+	}{
+		{"scalars", ` { "a" : 1 , "b":true,"c":null,"d":-2.5e3 } `, []string{"a=1", "b=true", "c=null", "d=-2.5e3"}},
+		{"strings", `{"s":"x \"y\" \\","t":""}`, []string{`s="x \"y\" \\"`, `t=""`}},
+		{"containers", `{"o":{"k":"]}"},"a":[1,"[",{"x":[]}]}`, []string{`o={"k":"]}"}`, `a=[1,"[",{"x":[]}]`}},
+		{"escaped key", `{"mod\u0065l":"m"}`, []string{`model="m"`}},
+		{"empty", `{}`, nil},
+		{"not an object", `["a"]`, nil},
+		{"unterminated string", `{"a":"b`, nil},
+		{"missing colon", `{"a" 1,"b":2}`, nil},
+		{"cut after a member", `{"a":1,"b":[1,2`, []string{"a=1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			eachMember(tc.obj, func(k, raw string) { got = append(got, k+"="+raw) })
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("eachMember(%s): got %q, want %q", tc.obj, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLazyString_TextOnDemand verifies a lazy string keeps its source, has
+// its text at once when it has no escape, and gives the unescaped text on
+// demand (stringText) when it has one; emptiness is known without
+// unescaping.
+func TestLazyString_TextOnDemand(t *testing.T) {
+	tests := []struct {
+		raw, text string
+		empty     bool
+	}{
+		{`""`, "", true},
+		{`"plain été"`, "plain été", false},
+		{`"a\nb \"q\" \u00e9"`, "a\nb \"q\" é", false},
+		{`"\u0000"`, "\x00", false},
+	}
+	for _, tc := range tests {
+		r := lazyString(tc.raw)
+		if r.Raw != tc.raw || stringText(r) != tc.text || emptyString(r) != tc.empty {
+			t.Errorf("lazyString(%s): raw %q text %q empty %v, want %q %q %v", tc.raw, r.Raw, stringText(r), emptyString(r), tc.raw, tc.text, tc.empty)
+		}
+		if want := gjson.Parse(tc.raw).Str; stringText(r) != want {
+			t.Errorf("lazyString(%s): text %q, gjson's %q", tc.raw, stringText(r), want)
+		}
+	}
 }
