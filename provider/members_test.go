@@ -123,3 +123,23 @@ func TestLazyString_TextOnDemand(t *testing.T) {
 		}
 	}
 }
+
+// TestStringEnd_EscapesAtEveryOffset verifies the end of a string is found
+// with an escaped quote or backslash at every offset around the switch from
+// the byte scan to the vector scan, and that an unterminated one has none.
+func TestStringEnd_EscapesAtEveryOffset(t *testing.T) {
+	for n := 0; n < 40; n++ {
+		for at := 0; at <= n; at++ {
+			for _, esc := range []string{`\"`, `\\`, `\\\"`} {
+				body := strings.Repeat("a", at) + esc + strings.Repeat("b", n-at)
+				s := `"` + body + `",1`
+				if got, want := stringEnd(s, 0), len(s)-2; got != want {
+					t.Fatalf("stringEnd(%s): got %d, want %d", s, got, want)
+				}
+				if got := stringEnd(`"`+body, 0); got != -1 {
+					t.Fatalf("stringEnd(%s) unterminated: got %d, want -1", `"`+body, got)
+				}
+			}
+		}
+	}
+}
