@@ -6,10 +6,16 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// This file reads a JSON object's members without decoding their values:
-// gjson's ForEach unescapes every string it passes over, and a chat
-// message's content, most of a request body, is mostly copied to the target
-// as written (appendRawString) or not read at all (Check).
+// This file reads JSON objects and arrays as source text, decoding nothing:
+// gjson's ForEach decodes every value it passes over (strings unescaped,
+// numbers parsed), yet a chat message's content, most of a request body, is
+// copied to the target as written (appendRawString) or not read at all
+// (Check), and a stream event's judge and usage meter read a few members.
+// Inspect, the chat reader, the usage meter and the OpenAI event judge walk
+// members with it and decode (gjson.Parse) only the values they read. On
+// valid JSON each walk sees what gjson's ForEach sees (fuzzed against it:
+// FuzzInspectBody, FuzzReadMessage, FuzzUsageMeter_OnePass,
+// FuzzChunkHasContent).
 
 // eachMember calls fn with each member of the JSON object obj (its key
 // unescaped, its value's source text) in order.
@@ -19,8 +25,8 @@ func eachMember(obj string, fn func(key, raw string)) {
 
 // membersAt reads the JSON object starting at s[i] as eachMember does and
 // returns the index after it, or -1 when no object starts there or it does
-// not end. The callers' objects are valid JSON (an inspected body); on
-// other input it stops early, never reading past s.
+// not end. On input that is not valid JSON it stops early, never reading
+// past s.
 func membersAt(s string, i int, fn func(key, raw string)) int {
 	if i >= len(s) || s[i] != '{' {
 		return -1
