@@ -143,6 +143,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(&p)
 	c.validateProbes(&p)
 	c.Fleet.validate(&p)
+	c.validateFleetAffinity(&p)
 	c.validateAffinity(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)

@@ -277,13 +277,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopAudit()
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel})
+	aff := fleetAffinity(cfg)
+	popts := processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel}
+	if aff != nil {
+		popts.AffinityStore = aff
+	}
+	srv, err := processor.New(popts)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
-	claimer, stopFleet, err := startFleet(cfg, srv, tel, log)
+	claimer, stopFleet, err := startFleet(cfg, srv, aff, tel, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
