@@ -219,9 +219,9 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	}
 	a.attempt = attemptCount(attrs, hs)
 	a.reqID = cleanRequestID(hs["x-request-id"])
-	plan, err := contract.DecodePlan(req.GetMetadataContext(), a.st.cfg.MetadataNamespace)
+	plan, err := attemptPlan(req, attrs, a.st.cfg.MetadataNamespace)
 	if err != nil {
-		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
+		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must ask for request attribute %q (request_attributes) and the route-phase filter must run first", err, contract.PlanAttribute(a.st.cfg.MetadataNamespace))), nil
 	}
 	// Nothing of the plan is used before it verifies: an attempt stream
 	// from anyone but Envoy can carry any metadata (docs/security.md).

@@ -60,8 +60,8 @@ func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
 		t.Fatalf("breaker after reload: got %s, want open", got)
 	}
 	dm := h.planFor(`{"model":"renamed"}`)
-	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
-	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "groq" {
+	targets := planOf(t, dm).Targets
+	if len(targets) != 1 || targets[0].Provider != "groq" {
 		t.Fatalf("plan after reload: got %v, want only groq (openai still open)", targets)
 	}
 	t.Setenv("TEST_GROQ_KEY", "")
@@ -309,7 +309,7 @@ chains:
 	if hs[":path"] != "/openai/v1/chat/completions" || hs["authorization"] != "Bearer gsk-groq-secret" {
 		t.Fatalf("attempt 2 after the reload: got %v, want groq's path and key from the plan's configuration", hs)
 	}
-	targets := h.planFor(chatBody).GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	targets := planOf(t, h.planFor(chatBody)).Targets
 	if len(targets) != 1 {
 		t.Fatalf("new plan after the reload: got %d targets, want 1 (groq removed)", len(targets))
 	}

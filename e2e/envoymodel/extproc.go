@@ -339,15 +339,18 @@ func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
 	if err := p.open(); err != nil {
 		return err
 	}
-	if len(p.cfg.fwdNS) > 0 {
-		mc := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-		for _, ns := range p.cfg.fwdNS {
-			if s := p.rs.getMD(ns); s != nil {
-				mc.FilterMetadata[ns] = s
+	// Set on every message, empty without forwarding namespaces
+	// (addDynamicMetadata assigns metadata_context unconditionally).
+	mc := &corev3.Metadata{}
+	for _, ns := range p.cfg.fwdNS {
+		if s := p.rs.getMD(ns); s != nil {
+			if mc.FilterMetadata == nil {
+				mc.FilterMetadata = map[string]*structpb.Struct{}
 			}
+			mc.FilterMetadata[ns] = s
 		}
-		req.MetadataContext = mc
 	}
+	req.MetadataContext = mc
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
 	// message_timeout: the timer is (re)started for every message sent
