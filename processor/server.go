@@ -353,27 +353,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", contract.PhaseHeader, phase, contract.PhaseRoute, contract.PhaseAttempt)
 	}
 
-	type recv struct {
-		req *extprocv3.ProcessingRequest
-		err error
-	}
-	msgs := make(chan recv, 1)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			select {
-			case msgs <- recv{req, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
+	rx := receiver{stream: stream}
+	defer rx.close()
 	send := func(resps []*extprocv3.ProcessingResponse) error {
 		for _, r := range resps {
 			if err := stream.Send(r); err != nil {
@@ -383,51 +364,118 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		return nil
 	}
 	for {
-		select {
-		case m := <-msgs:
-			if m.err != nil {
-				if errors.Is(m.err, io.EOF) {
+		var m received
+		if dl := h.deadline(); dl == nil && !rx.pending {
+			// Nothing to wait for but the next message: receive on this
+			// goroutine (a canceled stream's Recv returns its error).
+			m.req, m.err = stream.Recv()
+		} else {
+			rx.ask()
+			select {
+			case m = <-rx.got:
+				rx.pending = false
+			case <-dl:
+				resps, err := h.expire()
+				if err != nil {
+					h.end(err)
+					return err
+				}
+				if err := send(resps); err != nil {
+					h.end(err)
+					return err
+				}
+				if h.done() {
 					h.end(nil)
 					return nil
 				}
-				h.end(m.err)
-				if status.Code(m.err) == codes.Canceled || errors.Is(m.err, context.Canceled) {
-					return nil
-				}
-				return m.err
+				continue
+			case <-ctx.Done():
+				h.end(ctx.Err())
+				return nil
 			}
-			resps, err := h.handle(m.req)
-			if err != nil {
-				s.log.Error("ext_proc stream ended on a protocol error", "phase", phase, "error", err.Error())
-				h.end(err)
-				return err
-			}
-			if err := send(resps); err != nil {
-				h.end(err)
-				return err
-			}
-			if h.done() {
+		}
+		if m.err != nil {
+			if errors.Is(m.err, io.EOF) {
 				h.end(nil)
 				return nil
 			}
-		case <-h.deadline():
-			resps, err := h.expire()
-			if err != nil {
-				h.end(err)
-				return err
-			}
-			if err := send(resps); err != nil {
-				h.end(err)
-				return err
-			}
-			if h.done() {
-				h.end(nil)
+			h.end(m.err)
+			if status.Code(m.err) == codes.Canceled || errors.Is(m.err, context.Canceled) {
 				return nil
 			}
-		case <-ctx.Done():
-			h.end(ctx.Err())
+			return m.err
+		}
+		resps, err := h.handle(m.req)
+		if err != nil {
+			s.log.Error("ext_proc stream ended on a protocol error", "phase", phase, "error", err.Error())
+			h.end(err)
+			return err
+		}
+		if err := send(resps); err != nil {
+			h.end(err)
+			return err
+		}
+		if h.done() {
+			h.end(nil)
 			return nil
 		}
+	}
+}
+
+// received is one stream.Recv result.
+type received struct {
+	req *extprocv3.ProcessingRequest
+	err error
+}
+
+// receiver receives a stream's next message on a goroutine of its own, for
+// the times the stream's owner must also wait for a hold timer. Only then:
+// otherwise Process receives on its own goroutine, so a stream that never
+// holds (every route phase; an attempt outside its hold, each streamed
+// chunk) costs no second goroutine and no hand-over per message. The
+// goroutine starts at the first ask and receives one message per ask, so
+// the owner and it never call Recv at once.
+type receiver struct {
+	stream  extprocv3.ExternalProcessor_ProcessServer
+	asks    chan struct{}
+	got     chan received // buffered: a late result never blocks the goroutine
+	stop    chan struct{}
+	pending bool // asked, and the result not taken yet
+}
+
+// ask makes sure a Recv is under way on the receiver's goroutine.
+func (r *receiver) ask() {
+	if r.pending {
+		return
+	}
+	if r.asks == nil {
+		r.asks, r.got, r.stop = make(chan struct{}, 1), make(chan received, 1), make(chan struct{})
+		go r.run()
+	}
+	r.pending = true
+	r.asks <- struct{}{}
+}
+
+func (r *receiver) run() {
+	for {
+		select {
+		case <-r.asks:
+		case <-r.stop:
+			return
+		}
+		req, err := r.stream.Recv()
+		r.got <- received{req, err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// close ends the goroutine, if any: at once when it waits for an ask,
+// else when its Recv returns (the stream ends with Process).
+func (r *receiver) close() {
+	if r.stop != nil {
+		close(r.stop)
 	}
 }
 
