@@ -355,13 +355,19 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 
 	rx := receiver{stream: stream}
 	defer rx.close()
-	send := func(resps []*extprocv3.ProcessingResponse) error {
+	// reply sends h's answers and reports whether the stream ends, and how.
+	reply := func(resps []*extprocv3.ProcessingResponse) (bool, error) {
 		for _, r := range resps {
 			if err := stream.Send(r); err != nil {
-				return err
+				h.end(err)
+				return true, err
 			}
 		}
-		return nil
+		if h.done() {
+			h.end(nil)
+			return true, nil
+		}
+		return false, nil
 	}
 	for {
 		var m received
@@ -380,13 +386,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 					h.end(err)
 					return err
 				}
-				if err := send(resps); err != nil {
-					h.end(err)
+				if stop, err := reply(resps); stop {
 					return err
-				}
-				if h.done() {
-					h.end(nil)
-					return nil
 				}
 				continue
 			case <-ctx.Done():
@@ -411,13 +412,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 			h.end(err)
 			return err
 		}
-		if err := send(resps); err != nil {
-			h.end(err)
+		if stop, err := reply(resps); stop {
 			return err
-		}
-		if h.done() {
-			h.end(nil)
-			return nil
 		}
 	}
 }
