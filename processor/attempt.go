@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-failover/llm-failover/clock"
@@ -55,10 +56,13 @@ type attemptStream struct {
 	// requestBody removes those not on the forwarding allowlist.
 	headerNames []string
 
-	sent    time.Time
-	status  int
-	headers http.Header
-	latency time.Duration
+	sent   time.Time
+	status int
+	// respHeaders are the provider's response headers as Envoy sent them;
+	// header() makes them an http.Header when a classification needs one.
+	respHeaders *corev3.HeaderMap
+	headers     http.Header
+	latency     time.Duration
 
 	hold  holdKind
 	held  []*extprocv3.HttpBody
@@ -211,14 +215,13 @@ func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.Proce
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
-	hs := headerMap(h.GetHeaders())
 	attrs := req.GetAttributes()[contract.AttrNamespace]
 	if attrs == nil {
 		//lint:ignore SA1019 an older Envoy sends the attributes on the deprecated HttpHeaders field
 		attrs = h.GetAttributes()[contract.AttrNamespace]
 	}
-	a.attempt = attemptCount(attrs, hs)
-	a.reqID = cleanRequestID(hs["x-request-id"])
+	a.attempt = attemptCount(attrs, h.GetHeaders())
+	a.reqID = cleanRequestID(headerValue(h.GetHeaders(), "x-request-id"))
 	plan, err := attemptPlan(req, attrs, a.st.cfg.MetadataNamespace)
 	if err != nil {
 		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must ask for request attribute %q (request_attributes) and the route-phase filter must run first", err, contract.PlanAttribute(a.st.cfg.MetadataNamespace))), nil
@@ -360,17 +363,28 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	return one(requestBodyResponse(c)), nil
 }
 
+// header is the provider's response headers as an http.Header, made once,
+// at the first need.
+func (a *attemptStream) header() http.Header {
+	if a.headers == nil {
+		hs := headerMap(a.respHeaders)
+		a.headers = make(http.Header, len(hs))
+		for k, v := range hs {
+			a.headers.Set(k, v)
+		}
+	}
+	return a.headers
+}
+
 func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
-	hs := headerMap(h.GetHeaders())
-	a.status = statusOf(hs)
+	// A few names are read here; the whole map only when a classification
+	// needs it (header).
+	a.respHeaders = h.GetHeaders()
+	a.status = parseStatus(headerValue(a.respHeaders, ":status"))
 	a.latency = a.s.clock.Now().Sub(a.sent)
 	a.bodyDone = h.GetEndOfStream()
-	a.headers = make(http.Header, len(hs))
-	for k, v := range hs {
-		a.headers.Set(k, v)
-	}
 	if a.status >= 200 && a.status < 400 {
-		mt, _, _ := mime.ParseMediaType(hs["content-type"])
+		mt, _, _ := mime.ParseMediaType(headerValue(a.respHeaders, "content-type"))
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
 			a.mon = provider.NewStreamMonitor(a.adapter)
 			if h.GetEndOfStream() {

@@ -97,8 +97,27 @@ func headerMap(h *corev3.HeaderMap) map[string]string {
 	return out
 }
 
-func statusOf(h map[string]string) int {
-	n, err := strconv.Atoi(h[":status"])
+// headerValue is the value of header name (lowercase, as Envoy sends
+// names) in h, the last one when it repeats, as headerMap keeps it: a scan
+// of the list, for a message that needs a few names and not a map.
+func headerValue(h *corev3.HeaderMap, name string) string {
+	hs := h.GetHeaders()
+	for i := len(hs) - 1; i >= 0; i-- {
+		if hv := hs[i]; hv.GetKey() == name {
+			if len(hv.GetRawValue()) > 0 {
+				return string(hv.GetRawValue())
+			}
+			return hv.GetValue()
+		}
+	}
+	return ""
+}
+
+func statusOf(h map[string]string) int { return parseStatus(h[":status"]) }
+
+// parseStatus reads a :status value; 0 when it is not a number.
+func parseStatus(v string) int {
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0
 	}

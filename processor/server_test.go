@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 )
@@ -108,12 +109,14 @@ func TestAttemptCount_ReadsEveryEncoding(t *testing.T) {
 	tests := []struct {
 		name  string
 		attrs *structpb.Struct
-		hs    map[string]string
+		hs    *corev3.HeaderMap
 		want  int
 	}{
 		{"number", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewNumberValue(3)}}, nil, 3},
 		{"string", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("2")}}, nil, 2},
-		{"header", nil, map[string]string{"x-envoy-attempt-count": "4"}, 4},
+		{"header", nil, hdrs("x-envoy-attempt-count", "4"), 4},
+		{"raw header, the last of two", nil, &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+			{Key: "x-envoy-attempt-count", RawValue: []byte("4")}, {Key: "x-envoy-attempt-count", RawValue: []byte("5")}}}, 5},
 		{"nothing", nil, nil, 1},
 		{"garbage", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("x")}}, nil, 1},
 	}
