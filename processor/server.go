@@ -239,10 +239,23 @@ func MessageLimitsFor(c *config.Config) MessageLimits {
 }
 
 // GRPCServerOptions are the grpc.NewServer options the server needs: its
-// message limits.
+// message limits, and streamWorkers.
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send)}
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send),
+		grpc.NumStreamWorkers(streamWorkers)}
 }
+
+// streamWorkers is the number of goroutines grpc-go keeps to run streams
+// (grpc.NumStreamWorkers, experimental). A stream runs Process on one
+// goroutine, whose stack grows to hold a message's unmarshal and the
+// handlers (runtime.newstack was 5-10% of the CPU of BenchmarkPhasesGRPC
+// with a fresh goroutine per stream); a worker keeps its grown stack for
+// the next stream (grpc-go resets it every 65536 streams). A stream that
+// finds every worker busy gets a goroutine of its own, as without workers:
+// this is no limit. Both phases hold their streams for a whole request, so
+// 256 covers about 128 requests in flight; idle workers cost their stacks
+// (a few MB in all).
+const streamWorkers = 256
 
 // Registry exposes the breakers (for the status page and metrics).
 func (s *Server) Registry() *routing.Registry { return s.registry }
