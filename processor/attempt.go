@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -42,8 +43,8 @@ type attemptStream struct {
 	step attemptStep
 
 	reqID   string
-	peer    string // the stream's remote address, for refusal logs
-	traceID string // the plan id: the trace key
+	peer    net.Addr // the stream's remote address, for refusal logs; may be nil
+	traceID string   // the plan id: the trace key
 	attempt int
 	plan    contract.Plan
 	index   int // index of the target in plan.Targets
@@ -84,6 +85,14 @@ type attemptStream struct {
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
 	obs     attemptObs          // metrics and span (observe.go)
+}
+
+// addrText is a's text, "" for none.
+func addrText(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -210,7 +219,7 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
 	a.s.tel.CountRefused(why.String(), 1)
-	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
+	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", addrText(a.peer))
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 

@@ -340,10 +340,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 	}()
 	ctx := stream.Context()
 	phase := contract.PhaseRoute
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(contract.PhaseHeader); len(v) > 0 {
-			phase = v[0]
-		}
+	// One key, not a copy of all the stream's metadata (FromIncomingContext).
+	if v := metadata.ValueFromIncomingContext(ctx, contract.PhaseHeader); len(v) > 0 {
+		phase = v[0]
 	}
 	if !s.admit(phase) {
 		return status.Error(codes.Unavailable, "llm-failover is draining")
@@ -357,8 +356,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		h = newRouteStream(s, st)
 	case contract.PhaseAttempt:
 		as := newAttemptStream(s, st)
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			as.peer = p.Addr.String()
+		if p, ok := peer.FromContext(ctx); ok {
+			as.peer = p.Addr // printed only by a refusal's log line
 		}
 		h = as
 	default:
