@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -110,7 +111,8 @@ func TestModel_MetadataOnlyInReceivingNamespaces(t *testing.T) {
 // metadata.filter_metadata['ns']['key'] reads what the route phase wrote:
 // a string as itself, a number printed, a struct as "map value", a missing
 // key or namespace left out, and only on the attempt's first message; the
-// other messages carry an empty metadata_context when nothing is forwarded.
+// other messages carry an empty metadata_context when nothing is forwarded,
+// and only the first carries protocol_config.
 func TestModel_AttributeReadsDynamicMetadata(t *testing.T) {
 	a := startUpstream(t, okJSON(`"a"`))
 	srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
@@ -154,6 +156,9 @@ func TestModel_AttributeReadsDynamicMetadata(t *testing.T) {
 		}
 		if r.GetMetadataContext() == nil || len(r.GetMetadataContext().GetFilterMetadata()) != 0 {
 			t.Errorf("message %d: metadata_context %v, want set and empty", i, r.GetMetadataContext())
+		}
+		if pc := r.GetProtocolConfig(); (i == 0) != (pc != nil) || i == 0 && pc.GetRequestBodyMode() != extprocv3.ProcessingMode_BUFFERED {
+			t.Errorf("message %d: protocol_config %v, want the body modes on the first message only", i, pc)
 		}
 	}
 }
