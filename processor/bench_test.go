@@ -151,18 +151,51 @@ func BenchmarkAttemptStream(b *testing.B) {
 	}
 }
 
-func benchAttemptStream(b *testing.B, targets, chunks int) {
+// chainConfig is a configuration whose chain for model premium has n
+// OpenAI targets.
+func chainConfig(n int) string {
 	var y strings.Builder
 	y.WriteString("providers:\n")
-	for i := range targets {
+	for i := range n {
 		fmt.Fprintf(&y, "  - {name: p%d, api: openai, host: p%d.example.com, auth: {key_env: TEST_OPENAI_KEY}}\n", i, i)
 	}
 	y.WriteString("chains:\n  - name: long\n    match: {models: [premium]}\n    targets:\n")
-	for i := range targets {
+	for i := range n {
 		fmt.Fprintf(&y, "      - {provider: p%d, model: gpt-4o-%d}\n", i, i)
 	}
 	y.WriteString("limits: {max_body_bytes: 1MiB}\n")
-	h := newHarnessYAML(b, y.String())
+	return y.String()
+}
+
+// BenchmarkRoutePhaseTargets measures the route phase (headers and body,
+// the answers marshalled as grpc-go does) for a chain of 2 and of 8
+// targets: the per-target cost of planning and publishing the plan.
+func BenchmarkRoutePhaseTargets(b *testing.B) {
+	for _, targets := range []int{2, 8} {
+		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
+			h := newHarnessYAML(b, chainConfig(targets))
+			rh := reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", "content-type", "application/json", "x-request-id", "bench")
+			rb := reqBody(benchBody(2 << 10))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := newRouteStream(h.srv, h.srv.state.Load())
+				for _, m := range []*extprocv3.ProcessingRequest{rh, rb} {
+					out, err := r.handle(m)
+					if err != nil || len(out) != 1 || out[0].GetImmediateResponse() != nil {
+						b.Fatalf("route phase: %v %v", out, err)
+					}
+					if _, err := proto.Marshal(out[0]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				r.end(nil)
+			}
+		})
+	}
+}
+
+func benchAttemptStream(b *testing.B, targets, chunks int) {
+	h := newHarnessYAML(b, chainConfig(targets))
 	env := newEnvoyAttempt(b, h.srv.state.Load().cfg)
 	body := benchBody(2 << 10)
 	rh := reqHeaders(false, ":path", "/v1/chat/completions", ":method", "POST", ":authority", "gateway.example.com", ":scheme", "https",
@@ -294,6 +327,9 @@ func (e *envoyAttempt) encode(b *testing.B, wire [][]byte, msgs []*extprocv3.Pro
 		c.MetadataContext = md
 		if i == 0 {
 			c.Attributes = map[string]*structpb.Struct{contract.AttrNamespace: attrs}
+			// ext_proc.cc Filter::encodeProtocolConfig: on the first message.
+			c.ProtocolConfig = &extprocv3.ProtocolConfiguration{RequestBodyMode: extprocfilterv3.ProcessingMode_BUFFERED,
+				ResponseBodyMode: extprocfilterv3.ProcessingMode_STREAMED, SendBodyWithoutWaitingForHeaderResponse: true}
 		}
 		w, err := proto.Marshal(c)
 		if err != nil {
