@@ -106,8 +106,11 @@ const MaxTargets = 32
 var ErrNoPlan = errors.New("no plan in the forwarded metadata")
 
 // EncodePlan is the dynamic metadata of p under metadata namespace ns: the
-// priority_group override in ns and the compact plan string
-// (EncodePlanString) under PlanKey in PlanNamespace(ns).
+// priority_group override in ns and, in PlanNamespace(ns), the compact plan
+// string (EncodePlanString) under PlanKey beside a readable summary: v, id,
+// chain, model and stream, as the plan's details were named before the
+// string (access logs read them, e.g. %DYNAMIC_METADATA(llm_failover.plan:chain)%).
+// Nothing decides on the summary, and the attempt phase does not receive it.
 func EncodePlan(ns string, p *Plan) *structpb.Struct {
 	groups := make([]*structpb.Value, len(p.Targets))
 	for i, t := range p.Targets {
@@ -126,7 +129,12 @@ func EncodePlan(ns string, p *Plan) *structpb.Struct {
 			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
 		}}),
 		PlanNamespace(ns): structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			PlanKey: structpb.NewStringValue(EncodePlanString(p)),
+			PlanKey:    structpb.NewStringValue(EncodePlanString(p)),
+			keyVersion: structpb.NewNumberValue(1),
+			keyID:      structpb.NewStringValue(p.ID),
+			keyChain:   structpb.NewStringValue(p.Chain),
+			keyModel:   structpb.NewStringValue(p.Model),
+			keyStream:  structpb.NewBoolValue(p.Stream),
 		}}),
 	}}
 }

@@ -9,6 +9,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -28,13 +29,16 @@ func TestPlanString_RoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncodePlan_PublishesOneString verifies the plan namespace holds
-// exactly the compact plan string under PlanKey.
-func TestEncodePlan_PublishesOneString(t *testing.T) {
+// TestEncodePlan_PublishesTheStringAndASummary verifies the plan namespace
+// holds the compact plan string under PlanKey and, beside it, only the
+// readable summary: v, id, chain, model and stream.
+func TestEncodePlan_PublishesTheStringAndASummary(t *testing.T) {
 	p := fullPlan()
-	f := EncodePlan("ns", &p).GetFields()["ns.plan"].GetStructValue().GetFields()
-	if len(f) != 1 || f[PlanKey].GetStringValue() != EncodePlanString(&p) {
-		t.Errorf("plan namespace: got %v, want only %q: the compact string", f, PlanKey)
+	got := EncodePlan("ns", &p).GetFields()["ns.plan"].GetStructValue()
+	want, _ := structpb.NewStruct(map[string]any{PlanKey: EncodePlanString(&p), keyVersion: 1, keyID: p.ID, keyChain: p.Chain,
+		keyModel: p.Model, keyStream: p.Stream})
+	if !proto.Equal(got, want) {
+		t.Errorf("plan namespace: got %v, want %v", got, want)
 	}
 }
 
