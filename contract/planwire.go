@@ -67,7 +67,7 @@ const MaxPlanWire = 64 << 10
 
 // EncodePlanString is p's compact plan string.
 func EncodePlanString(p *Plan) string {
-	b := AppendPlanWire(nil, p)
+	b := AppendPlanWire(make([]byte, 0, 128+64*len(p.Targets)), p)
 	out := make([]byte, base64.RawURLEncoding.EncodedLen(len(b)))
 	base64.RawURLEncoding.Encode(out, b)
 	return string(out)
@@ -86,19 +86,33 @@ func AppendPlanWire(b []byte, p *Plan) []byte {
 	b = appendVarintField(b, wireIncludeUsage, protowire.EncodeBool(p.IncludeUsage))
 	b = appendVarintField(b, wireExtra, uint64(int64(int32(p.Extra))))
 	for _, t := range p.Targets {
-		var tb []byte
-		tb = appendStringField(tb, wireTargetProvider, t.Provider)
-		tb = appendStringField(tb, wireTargetCluster, t.Cluster)
-		tb = appendStringField(tb, wireTargetModel, t.Model)
-		tb = appendVarintField(tb, wireTargetContextWindow, uint64(int64(int32(t.ContextWindow))))
+		// The target's fields are written in place; its length goes in
+		// front of them once they are (no buffer per target).
 		b = protowire.AppendTag(b, wireTargets, protowire.BytesType)
-		b = protowire.AppendBytes(b, tb)
+		start := len(b)
+		b = appendStringField(b, wireTargetProvider, t.Provider)
+		b = appendStringField(b, wireTargetCluster, t.Cluster)
+		b = appendStringField(b, wireTargetModel, t.Model)
+		b = appendVarintField(b, wireTargetContextWindow, uint64(int64(int32(t.ContextWindow))))
+		b = insertLength(b, start)
 	}
 	b = appendVarintField(b, wireExp, uint64(p.Exp))
 	b = appendStringField(b, wireSig, p.Sig)
 	b = appendStringField(b, wireClient, p.Client)
 	b = appendStringField(b, wireTraceparent, p.Traceparent)
 	b = appendStringField(b, wireAPI, p.API)
+	return b
+}
+
+// insertLength puts the length of b[start:] before it, as a varint.
+func insertLength(b []byte, start int) []byte {
+	n := len(b) - start
+	k := protowire.SizeVarint(uint64(n))
+	for range k {
+		b = append(b, 0)
+	}
+	copy(b[start+k:], b[start:start+n])
+	protowire.AppendVarint(b[:start], uint64(n))
 	return b
 }
 

@@ -14,10 +14,13 @@ import (
 )
 
 // TestPlanString_RoundTrip verifies a plan decodes to itself from its
-// compact string, the empty fields of a minimal plan included, and that the
+// compact string, the empty fields of a minimal plan and targets longer
+// than 127 bytes included, and that the
 // string is base64url without padding (a valid UTF-8 Struct string value).
 func TestPlanString_RoundTrip(t *testing.T) {
-	for _, p := range []Plan{fullPlan(), {ID: "x", Targets: []Target{{Provider: "p"}}}, {Extra: -1, Targets: []Target{{ContextWindow: -3}}}} {
+	long := strings.Repeat("n", 300) // a target longer than a one-byte length
+	for _, p := range []Plan{fullPlan(), {ID: "x", Targets: []Target{{Provider: "p"}}}, {Extra: -1, Targets: []Target{{ContextWindow: -3}}},
+		{ID: long, Targets: []Target{{Provider: long, Model: long, Cluster: long, ContextWindow: 1 << 30}, {Provider: "p"}}}} {
 		s := EncodePlanString(&p)
 		if strings.ContainsAny(s, "+/=") {
 			t.Errorf("plan string %q: want base64url without padding", s)
