@@ -37,6 +37,7 @@ const (
 	wireClient       = 13
 	wireTraceparent  = 14
 	wireAPI          = 15
+	wireProbe        = 16
 
 	wireTargetProvider      = 1
 	wireTargetCluster       = 2
@@ -101,6 +102,7 @@ func AppendPlanWire(b []byte, p *Plan) []byte {
 	b = appendStringField(b, wireClient, p.Client)
 	b = appendStringField(b, wireTraceparent, p.Traceparent)
 	b = appendStringField(b, wireAPI, p.API)
+	b = appendVarintField(b, wireProbe, protowire.EncodeBool(p.Probe))
 	return b
 }
 
@@ -228,6 +230,8 @@ func (d *planDecoder) plan() (Plan, error) {
 				if exp := int64(v); exp > 0 {
 					p.Exp = exp
 				}
+			case wireProbe:
+				p.Probe = v != 0
 			}
 		case isPlanText(num) || isPlanNumber(num) || num == wireTargets:
 			return Plan{}, fmt.Errorf("field %d has wire type %d", num, typ)
@@ -256,7 +260,7 @@ func isPlanText(num protowire.Number) bool {
 
 func isPlanNumber(num protowire.Number) bool {
 	switch num {
-	case wireVersion, wireGen, wirePerTryMS, wireStream, wireIncludeUsage, wireExtra, wireExp:
+	case wireVersion, wireGen, wirePerTryMS, wireStream, wireIncludeUsage, wireExtra, wireExp, wireProbe:
 		return true
 	}
 	return false

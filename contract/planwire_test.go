@@ -70,7 +70,7 @@ func legacyDetails(p *Plan) *structpb.Struct {
 		keyIncludeUsage: structpb.NewBoolValue(p.IncludeUsage), keyExtra: structpb.NewNumberValue(float64(p.Extra)),
 		keyTargets: structpb.NewListValue(&structpb.ListValue{Values: targets}), keyExp: structpb.NewNumberValue(float64(p.Exp)),
 		keySig: structpb.NewStringValue(p.Sig), keyClient: structpb.NewStringValue(p.Client),
-		keyTraceparent: structpb.NewStringValue(p.Traceparent), keyAPI: structpb.NewStringValue(p.API),
+		keyTraceparent: structpb.NewStringValue(p.Traceparent), keyAPI: structpb.NewStringValue(p.API), keyProbe: structpb.NewBoolValue(p.Probe),
 	}}
 }
 

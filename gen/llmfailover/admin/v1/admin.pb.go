@@ -1471,7 +1471,9 @@ type PlanMetadata struct {
 	Traceparent string `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	// Api names the client API the request was made to (provider.ClientAPI
 	// name: "embeddings", "responses"); absent for chat completions.
-	Api           string `protobuf:"bytes,15,opt,name=api,proto3" json:"api,omitempty"`
+	Api string `protobuf:"bytes,15,opt,name=api,proto3" json:"api,omitempty"`
+	// Probe marks the plan of an active probe (signed); absent otherwise.
+	Probe         bool `protobuf:"varint,16,opt,name=probe,proto3" json:"probe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1609,6 +1611,13 @@ func (x *PlanMetadata) GetApi() string {
 		return x.Api
 	}
 	return ""
+}
+
+func (x *PlanMetadata) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
 }
 
 // PlanTarget is one planned attempt's target in PlanMetadata.
@@ -1791,7 +1800,7 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"R\n" +
 	"\x14ResetBreakerResponse\x12:\n" +
-	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\x87\x03\n" +
+	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\x9d\x03\n" +
 	"\fPlanMetadata\x12\f\n" +
 	"\x01v\x18\x01 \x01(\x05R\x01v\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1809,7 +1818,8 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x03sig\x18\f \x01(\tR\x03sig\x12\x16\n" +
 	"\x06client\x18\r \x01(\tR\x06client\x12 \n" +
 	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\x12\x10\n" +
-	"\x03api\x18\x0f \x01(\tR\x03api\"\x7f\n" +
+	"\x03api\x18\x0f \x01(\tR\x03api\x12\x14\n" +
+	"\x05probe\x18\x10 \x01(\bR\x05probe\"\x7f\n" +
 	"\n" +
 	"PlanTarget\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x18\n" +
