@@ -337,7 +337,7 @@ func (a *attemptStream) answerUnchanged(m *mutation) []*extprocv3.ProcessingResp
 
 // decideError classifies a held error response with its body and answers it.
 func (a *attemptStream) decideError() []*extprocv3.ProcessingResponse {
-	cls := a.adapter.Classify(a.status, a.headers, a.buf, a.s.clock.Now())
+	cls := a.adapter.Classify(a.status, a.header(), a.buf, a.s.clock.Now())
 	if cls.Class == provider.ClassSuccess { // a 3xx or odd status: let it through
 		return a.succeed(provider.ClassSuccess)
 	}

@@ -49,7 +49,7 @@ func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as
 // delay-seconds rounded up, when the breaker would take it; removed otherwise.
 func (a *attemptStream) retryAfter(m *mutation) {
-	v := a.headers.Get("retry-after")
+	v := headerValue(a.respHeaders, "retry-after")
 	if v == "" {
 		return
 	}
