@@ -202,4 +202,3 @@ func BenchmarkJudgeAnswer(b *testing.B) {
 		}
 	})
 }
-
