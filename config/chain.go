@@ -27,6 +27,9 @@ type Chain struct {
 	// changes the size a client gets. Default false: Validate refuses such
 	// a chain. Only for kind "embeddings".
 	AllowMixedDimensions bool `json:"allow_mixed_dimensions,omitempty"`
+	// Quality are the checks on this chain's answers that fail them over
+	// (quality.go). Default: none.
+	Quality *Quality `json:"quality,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,
@@ -144,6 +147,9 @@ func (c *Config) validateChains(p *problems) {
 		}
 		if t := ch.AttemptTimeout; t != nil {
 			t.validate(p, path+".attempt_timeout")
+		}
+		if q := ch.Quality; q != nil {
+			q.validate(p, path+".quality")
 		}
 		c.validateKind(p, path, ch)
 	}

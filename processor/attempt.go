@@ -79,6 +79,9 @@ type attemptStream struct {
 	// failover answered with no held body chunk (see done).
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
+	// qualityServed is the quality failure of the last planned attempt's
+	// answer, which reaches the client as it is (quality.go); nil otherwise.
+	qualityServed *provider.Classification
 	obs     attemptObs          // metrics and span (observe.go)
 }
 

@@ -106,6 +106,9 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			cls.Status = a.status
 			return a.fail(cls), nil
 		case a.mon.Content():
+			if out := a.judgeStream(); out != nil {
+				return out, nil
+			}
 			return a.succeed(provider.ClassSuccess), nil
 		case b.GetEndOfStream():
 			msg := "the event stream ended before its first event"
@@ -215,7 +218,7 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.observeFirstToken()
-	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
+	a.recordAnswer(a.servedAs(provider.Classification{Class: cls, Status: a.status}))
 	return a.release()
 }
 
@@ -268,10 +271,14 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
 			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
+	if failed := a.judgeAnswer(out); failed != nil {
+		return failed
+	}
 	a.stopTimer()
 	a.observeUsage(out)
-	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
-	a.auditAnswer(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	served := a.servedAs(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	a.record(served)
+	a.auditAnswer(served)
 	a.chargeClient(out)
 	m := a.traceHeaders()
 	if tr.ContentType() == "" {

@@ -42,7 +42,8 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 // traceRecord is this attempt's trace record with outcome cls.
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
-		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target)}
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
+		Quality: qualityReason(cls)}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as
@@ -105,6 +106,8 @@ func outcomeOf(cls provider.Classification, latency time.Duration) breaker.Outco
 		o.Kind = breaker.AuthFailure
 	case provider.ClassOverloaded, provider.ClassServerError, provider.ClassTimeout:
 		o.Kind = breaker.Failure
+	case provider.ClassQuality:
+		o.Kind = breaker.QualityFailure
 	default:
 		o.Kind = breaker.Neutral
 	}
