@@ -82,7 +82,7 @@ type attemptStream struct {
 	// qualityServed is the quality failure of the last planned attempt's
 	// answer, which reaches the client as it is (quality.go); nil otherwise.
 	qualityServed *provider.Classification
-	obs     attemptObs          // metrics and span (observe.go)
+	obs           attemptObs // metrics and span (observe.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
