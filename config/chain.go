@@ -30,6 +30,9 @@ type Chain struct {
 	// Quality are the checks on this chain's answers that fail them over
 	// (quality.go). Default: none.
 	Quality *Quality `json:"quality,omitempty"`
+	// Retry are same-target retries for this chain (retry.go). Default:
+	// routing.same_target_retries.
+	Retry *Retry `json:"retry,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,
@@ -150,6 +153,9 @@ func (c *Config) validateChains(p *problems) {
 		}
 		if q := ch.Quality; q != nil {
 			q.validate(p, path+".quality")
+		}
+		if r := ch.Retry; r != nil {
+			r.validate(p, path+".retry")
 		}
 		c.validateKind(p, path, ch)
 	}
