@@ -61,3 +61,39 @@ func TestRetry_ChainRetriesTheSameTargetWithEnvoysBackoff(t *testing.T) {
 		}
 	})
 }
+
+// TestRetry_RetryAfterLongerThanTheBackoffSkipsTheSameTargetRetry verifies
+// on every Envoy version that a 429 whose Retry-After outlasts Envoy's
+// longest back-off (10x envoy.retry_base_interval) is not retried on the
+// same target: the client gets the 429 with its Retry-After after one
+// attempt. A Retry-After within the back-off is retried.
+func TestRetry_RetryAfterLongerThanTheBackoffSkipsTheSameTargetRetry(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{slowMachine: true, edit: func(cfg string) string {
+			cfg = withoutProvider(withoutProvider(cfg, "secondary"), "tertiary")
+			cfg = strings.Replace(cfg, "    targets:\n", "    retry: {max_attempts: 3}\n    targets:\n", 1)
+			return strings.Replace(cfg, "retry_base_interval: 1ms", "retry_base_interval: 100ms", 1) // back-off at most 1s
+		}})
+		s.setFaults("primary", fakellm.Fault{Status: 429, RetryAfter: "2"})
+		r := s.chat()
+		if r.status() != 429 {
+			t.Fatalf("status %d, want 429 (%s)", r.status(), r.errBody)
+		}
+		if got := r.header("retry-after"); got != "2" {
+			t.Errorf("Retry-After %q, want 2", got)
+		}
+		if got := s.fakes["primary"].Count(); got != 1 {
+			t.Errorf("primary got %d requests, want 1: a retry within its Retry-After is futile", got)
+		}
+		// A Retry-After within the back-off (the breaker, open for it,
+		// is past it on the injected clock): retried, and answered.
+		s.clock.Advance(time.Minute)
+		s.fakes["primary"].Reset()
+		s.setFaults("primary", fakellm.Fault{Status: 429, RetryAfter: "0"})
+		r = s.chat()
+		s.mustOK(r, "primary")
+		if got := s.fakes["primary"].Count(); got != 2 {
+			t.Errorf("primary got %d requests, want 2 (the 429, then the retry)", got)
+		}
+	})
+}

@@ -82,7 +82,10 @@ type attemptStream struct {
 	// qualityServed is the quality failure of the last planned attempt's
 	// answer, which reaches the client as it is (quality.go); nil otherwise.
 	qualityServed *provider.Classification
-	obs           attemptObs // metrics and span (observe.go)
+	// noRetry makes this attempt the last: a same-target retry it would
+	// lead to is futile (retry.go).
+	noRetry bool
+	obs     attemptObs // metrics and span (observe.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {

@@ -349,9 +349,10 @@ func (a *attemptStream) failsOver(cls provider.Classification) bool {
 	return cls.Class.FailsOver()
 }
 
-// last reports whether no planned attempt follows this one.
+// last reports whether no planned attempt follows this one, or none is
+// worth making (noRetry: retry.go).
 func (a *attemptStream) last() bool {
-	return a.attempt >= len(a.plan.Targets)+a.plan.Extra
+	return a.noRetry || a.attempt >= len(a.plan.Targets)+a.plan.Extra
 }
 
 // fail records a failure another target can serve, then either marks the
@@ -364,6 +365,9 @@ func (a *attemptStream) last() bool {
 // headers and the route phase's view of it. A failover answered with no held
 // body chunk also closes the stream (see done).
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
+	if a.noRetry = a.futileRetry(cls); a.noRetry {
+		a.logger().Info("no same-target retry: the target's Retry-After outlasts Envoy's back-off", "retry_after", cls.RetryAfter.String())
+	}
 	a.stopTimer()
 	a.record(cls)
 	a.auditFailure(cls)
