@@ -85,6 +85,9 @@ type briefTrigger struct {
 type briefRetry struct {
 	MaxAttempts int    `yaml:"max_attempts"`
 	Backoff     string `yaml:"backoff"`
+	Base        string `yaml:"base"`
+	Max         string `yaml:"max"`
+	Jitter      *bool  `yaml:"jitter"`
 }
 
 // IsBrief reports whether b is a brief-shaped file: a YAML mapping with a
@@ -304,7 +307,17 @@ func convertBriefChain(bc briefChain, path string, bad func(path, format string,
 		if r.Backoff != "" && r.Backoff != BackoffExponential {
 			bad(path+".retry.backoff", "%q is not exponential (Envoy's retry back-off)", r.Backoff)
 		}
-		ch["retry"] = map[string]any{"max_attempts": r.MaxAttempts, "backoff": BackoffExponential}
+		retry := map[string]any{"max_attempts": r.MaxAttempts, "backoff": BackoffExponential}
+		if r.Base != "" {
+			retry["base"] = r.Base
+		}
+		if r.Max != "" {
+			retry["max"] = r.Max
+		}
+		if r.Jitter != nil {
+			retry["jitter"] = *r.Jitter
+		}
+		ch["retry"] = retry
 	}
 	return ch, notes
 }
@@ -324,7 +337,7 @@ func checkBriefFields(b []byte, bad func(path, format string, a ...any)) {
 		"":        {"name", "models", "triggers", "retry"},
 		"models":  {"provider", "model", "priority"},
 		"trigger": {"type", "enabled", "threshold_ms", "threshold"},
-		"retry":   {"max_attempts", "backoff"},
+		"retry":   {"max_attempts", "backoff", "base", "max", "jitter"},
 	}
 	check := func(m map[string]any, kind, path string) {
 		for k := range m {

@@ -95,9 +95,6 @@ func (c *Config) ApplyDefaults() {
 		if t := c.Chains[i].Triggers; t != nil {
 			t.applyDefaults()
 		}
-		if r := c.Chains[i].Retry; r != nil {
-			r.applyDefaults()
-		}
 	}
 	c.Routing.applyDefaults()
 	for i := range c.Chains {
@@ -113,6 +110,11 @@ func (c *Config) ApplyDefaults() {
 	c.Limits.applyDefaults()
 	c.Trace.applyDefaults()
 	c.Envoy.applyDefaults()
+	for i := range c.Chains {
+		if r := c.Chains[i].Retry; r != nil {
+			r.applyDefaults(c.Envoy.RetryBaseInterval.D())
+		}
+	}
 	c.Clients.applyDefaults()
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()

@@ -23,7 +23,9 @@ func topOfIntervalRand() func() uint64 {
 }
 
 // TestRetry_ChainRetriesTheSameTargetWithEnvoysBackoff verifies a chain's
-// retry: {max_attempts: 3} through the front door on every Envoy version:
+// retry: {max_attempts: 3, base: 100ms} through the front door on every
+// Envoy version (the chain's back-off on its own routes, the global one
+// 1ms):
 // a target failing twice with 503 is attempted a third time, by Envoy's
 // retry, and answers; the trace lists the three attempts on the same
 // target; and the attempts are spaced by Envoy's jittered exponential
@@ -33,8 +35,8 @@ func TestRetry_ChainRetriesTheSameTargetWithEnvoysBackoff(t *testing.T) {
 	forVersions(t, func(t *testing.T, v string) {
 		s := newStack(t, v, stackOpts{slowMachine: true, modelRand: topOfIntervalRand(), edit: func(cfg string) string {
 			cfg = withoutProvider(withoutProvider(cfg, "secondary"), "tertiary")
-			cfg = strings.Replace(cfg, "    targets:\n", "    retry: {max_attempts: 3, backoff: exponential}\n    targets:\n", 1)
-			return strings.Replace(cfg, "retry_base_interval: 1ms", "retry_base_interval: 100ms", 1)
+			// The chain's own back-off (its own routes); the route's stays 1ms.
+			return strings.Replace(cfg, "    targets:\n", "    retry: {max_attempts: 3, backoff: exponential, base: 100ms}\n    targets:\n", 1)
 		}})
 		s.setFaults("primary", fakellm.Fault{Status: 503, Times: 2})
 		r := s.chat()
@@ -64,15 +66,14 @@ func TestRetry_ChainRetriesTheSameTargetWithEnvoysBackoff(t *testing.T) {
 
 // TestRetry_RetryAfterLongerThanTheBackoffSkipsTheSameTargetRetry verifies
 // on every Envoy version that a 429 whose Retry-After outlasts Envoy's
-// longest back-off (10x envoy.retry_base_interval) is not retried on the
+// longest back-off (the chain's retry max, 10x its base) is not retried on the
 // same target: the client gets the 429 with its Retry-After after one
 // attempt. A Retry-After within the back-off is retried.
 func TestRetry_RetryAfterLongerThanTheBackoffSkipsTheSameTargetRetry(t *testing.T) {
 	forVersions(t, func(t *testing.T, v string) {
 		s := newStack(t, v, stackOpts{slowMachine: true, edit: func(cfg string) string {
 			cfg = withoutProvider(withoutProvider(cfg, "secondary"), "tertiary")
-			cfg = strings.Replace(cfg, "    targets:\n", "    retry: {max_attempts: 3}\n    targets:\n", 1)
-			return strings.Replace(cfg, "retry_base_interval: 1ms", "retry_base_interval: 100ms", 1) // back-off at most 1s
+			return strings.Replace(cfg, "    targets:\n", "    retry: {max_attempts: 3, base: 100ms}\n    targets:\n", 1) // back-off at most 1s
 		}})
 		s.setFaults("primary", fakellm.Fault{Status: 429, RetryAfter: "2"})
 		r := s.chat()

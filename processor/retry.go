@@ -11,11 +11,12 @@ import (
 // target) is worth making at all.
 
 // envoyBackoffMax is the longest wait Envoy's retry back-off makes before
-// an attempt: the route's retry_back_off max_interval, which the generated
-// route leaves unset, so 10 times envoy.retry_base_interval
-// (retry_state_impl.cc RetryStateImpl::RetryStateImpl).
+// an attempt of this chain: its route's retry_back_off max_interval
+// (chains[].retry.max, else 10 times envoy.retry_base_interval, Envoy's
+// default: retry_state_impl.cc RetryStateImpl::RetryStateImpl).
 func (a *attemptStream) envoyBackoffMax() time.Duration {
-	return 10 * a.st.cfg.Envoy.RetryBaseInterval.D()
+	_, max := a.st.cfg.RetryBackoff(a.st.cfg.Chain(a.plan.Chain))
+	return max
 }
 
 // futileRetry reports whether Envoy's next attempt, a retry of this same
