@@ -267,7 +267,9 @@ func TestQuality_LastAttemptServesThePoorAnswer(t *testing.T) {
 // TestQuality_DegradedTargetIsRoutedAround verifies the breaker's quality
 // trigger: once half of a target's answers in the window failed quality
 // checks, its breaker opens (reason quality) and the next request goes
-// straight to the next target, its first attempt.
+// straight to the next target, its first attempt; /metrics counts each
+// quality failure by reason, as attempts with outcome quality, as
+// failovers with reason quality, and the breaker's transition.
 func TestQuality_DegradedTargetIsRoutedAround(t *testing.T) {
 	forVersions(t, func(t *testing.T, v string) {
 		s := newQualityStack(t, v, func(cfg string) string {
@@ -296,6 +298,21 @@ func TestQuality_DegradedTargetIsRoutedAround(t *testing.T) {
 		}
 		if got := s.fakes["q-anthropic"].Count(); got != n {
 			t.Errorf("the degraded target got %d more requests, want 0", got-n)
+		}
+		var m strings.Builder
+		if err := s.proc.WriteMetrics(&m); err != nil {
+			t.Fatal(err)
+		}
+		target := `model="` + xModel("q-anthropic") + `",provider="q-anthropic"`
+		for _, w := range []string{
+			`llm_failover_quality_failures_total{chain="q-anthropic",` + target + `,reason="empty"} 2`,
+			`llm_failover_attempts_total{model="` + xModel("q-anthropic") + `",outcome="quality",provider="q-anthropic"} 2`,
+			`llm_failover_failovers_total{chain="q-anthropic",from_model="` + xModel("q-anthropic") + `",from_provider="q-anthropic",reason="quality",to_model="` + xModel(qGood) + `",to_provider="` + qGood + `"} 2`,
+			`llm_failover_breaker_transitions_total{from="closed",` + target + `,reason="quality",to="open"} 1`,
+		} {
+			if !strings.Contains(m.String(), w) {
+				t.Errorf("metrics: got no %s", w)
+			}
 		}
 	})
 }
