@@ -31,7 +31,7 @@ func (a *attemptStream) judgeAnswer(out []byte) []*extprocv3.ProcessingResponse 
 	if !q.Any() {
 		return nil
 	}
-	v := provider.JudgeAnswer(a.api, a.preq.Body, out, q)
+	v := a.s.judge.Judge(a.api, a.preq.Body, out, q)
 	if !v.Failed() {
 		return nil
 	}

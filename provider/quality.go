@@ -106,7 +106,24 @@ type answerView struct {
 // fails is the verdict. An answer that is not JSON passes (the translator
 // judged it already). A Chat Completions answer with several choices fails
 // when any choice fails.
+//
+// JudgeAnswer compiles a json_schema on every call; a QualityJudge keeps
+// compiled schemas.
 func JudgeAnswer(c *ClientAPI, req, answer []byte, q QualityChecks) QualityVerdict {
+	return (*QualityJudge)(nil).Judge(c, req, answer, q)
+}
+
+// QualityJudge is JudgeAnswer with a bounded cache of compiled response
+// schemas: a client sends the same schema with every request, and
+// compiling costs far more than validating. Safe for concurrent use; a nil
+// *QualityJudge judges without a cache; the zero value works.
+type QualityJudge struct {
+	mu      sync.Mutex
+	schemas map[string]*jsonschema.Schema
+}
+
+// Judge is JudgeAnswer, with j's schema cache.
+func (j *QualityJudge) Judge(c *ClientAPI, req, answer []byte, q QualityChecks) QualityVerdict {
 	if !q.Any() || !gjson.ValidBytes(answer) {
 		return QualityVerdict{}
 	}
@@ -123,7 +140,7 @@ func JudgeAnswer(c *ClientAPI, req, answer []byte, q QualityChecks) QualityVerdi
 	}
 	want := requestedOutput(c, req)
 	for _, v := range views {
-		if r := judgeView(v, want, q, used, hasUsage); r.Failed() {
+		if r := j.judgeView(v, want, q, used, hasUsage); r.Failed() {
 			return r
 		}
 	}
@@ -164,7 +181,7 @@ func requestedOutput(c *ClientAPI, req []byte) wantedOutput {
 	return w
 }
 
-func judgeView(v answerView, want wantedOutput, q QualityChecks, used int64, hasUsage bool) QualityVerdict {
+func (j *QualityJudge) judgeView(v answerView, want wantedOutput, q QualityChecks, used int64, hasUsage bool) QualityVerdict {
 	if v.refusal {
 		if q.Refusal {
 			return QualityVerdict{QualityRefusal, "the model refused to answer"}
@@ -190,7 +207,7 @@ func judgeView(v answerView, want wantedOutput, q QualityChecks, used int64, has
 		return QualityVerdict{QualityEmpty, "the answer has no content and no tool call"}
 	}
 	if q.InvalidJSON && want.json && !v.toolCalls {
-		if msg := checkJSONText(v.text, want.schema); msg != "" {
+		if msg := j.checkJSONText(v.text, want.schema); msg != "" {
 			return QualityVerdict{QualityInvalidJSON, msg}
 		}
 	}
@@ -198,7 +215,7 @@ func judgeView(v answerView, want wantedOutput, q QualityChecks, used int64, has
 }
 
 // checkJSONText says why text is not the JSON the request asked for, or "".
-func checkJSONText(text string, schema gjson.Result) string {
+func (j *QualityJudge) checkJSONText(text string, schema gjson.Result) string {
 	t := strings.TrimSpace(text)
 	if !gjson.Valid(t) {
 		return "the answer is not valid JSON, though the request asked for JSON"
@@ -209,7 +226,7 @@ func checkJSONText(text string, schema gjson.Result) string {
 		}
 		return ""
 	}
-	sch, err := compiledSchema(schema.Raw)
+	sch, err := j.compiledSchema(schema.Raw)
 	if err != nil {
 		return "" // a schema that does not compile cannot judge; the provider took it
 	}
@@ -244,15 +261,7 @@ func truncateRunes(s string, n int) string {
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// schemaCache keeps compiled response schemas: a client sends the same
-// schema with every request, and compiling costs far more than validating.
-// Bounded: past maxCachedSchemas entries it is cleared.
-var schemaCache = struct {
-	sync.Mutex
-	m map[string]*jsonschema.Schema
-}{m: map[string]*jsonschema.Schema{}}
-
-// maxCachedSchemas bounds schemaCache.
+// maxCachedSchemas bounds a QualityJudge's cache; a full cache is emptied.
 const maxCachedSchemas = 256
 
 // maxSchemaBytes is the largest schema compiled; a larger one is not
@@ -261,15 +270,17 @@ const maxSchemaBytes = 64 << 10
 
 // compiledSchema compiles raw (a JSON Schema from a request) with no
 // network or file access: a $ref outside the schema fails to compile.
-func compiledSchema(raw string) (*jsonschema.Schema, error) {
+func (j *QualityJudge) compiledSchema(raw string) (*jsonschema.Schema, error) {
 	if len(raw) > maxSchemaBytes {
 		return nil, errSchemaTooLarge
 	}
-	schemaCache.Lock()
-	s, ok := schemaCache.m[raw]
-	schemaCache.Unlock()
-	if ok {
-		return s, nil
+	if j != nil {
+		j.mu.Lock()
+		s, ok := j.schemas[raw]
+		j.mu.Unlock()
+		if ok {
+			return s, nil
+		}
 	}
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(raw))
 	if err != nil {
@@ -281,16 +292,18 @@ func compiledSchema(raw string) (*jsonschema.Schema, error) {
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, err
 	}
-	s, err = c.Compile(url)
+	s, err := c.Compile(url)
 	if err != nil {
 		return nil, err
 	}
-	schemaCache.Lock()
-	if len(schemaCache.m) >= maxCachedSchemas {
-		clear(schemaCache.m)
+	if j != nil {
+		j.mu.Lock()
+		if j.schemas == nil || len(j.schemas) >= maxCachedSchemas {
+			j.schemas = map[string]*jsonschema.Schema{}
+		}
+		j.schemas[strings.Clone(raw)] = s
+		j.mu.Unlock()
 	}
-	schemaCache.m[strings.Clone(raw)] = s
-	schemaCache.Unlock()
 	return s, nil
 }
 

@@ -188,6 +188,15 @@ func BenchmarkJudgeAnswer(b *testing.B) {
 		}
 	})
 	b.Run("json-schema-all-checks", func(b *testing.B) {
+		var j QualityJudge // its cache keeps the compiled schema, as the server's does
+		b.ReportAllocs()
+		for b.Loop() {
+			if v := j.Judge(ChatCompletions, schemaReq, answer, allChecks); v.Failed() {
+				b.Fatal(v.Message)
+			}
+		}
+	})
+	b.Run("json-schema-uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if v := JudgeAnswer(ChatCompletions, schemaReq, answer, allChecks); v.Failed() {
@@ -201,4 +210,24 @@ func BenchmarkJudgeAnswer(b *testing.B) {
 			JudgeAnswer(ChatCompletions, schemaReq, answer, QualityChecks{})
 		}
 	})
+}
+
+// TestQualityJudge_CachesSchemasBounded verifies a judge compiles a schema
+// once, judges the same with it as without a cache, and never holds more
+// than maxCachedSchemas.
+func TestQualityJudge_CachesSchemasBounded(t *testing.T) {
+	var j QualityJudge
+	answer := []byte(`{"choices":[{"message":{"content":"{\"n\":\"x\"}"},"finish_reason":"stop"}]}`)
+	for i := range maxCachedSchemas + 3 {
+		req := []byte(`{"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"n":{"type":"integer"}},"title":"s` + itoa(i) + `"}}}}`)
+		if got := j.Judge(ChatCompletions, req, answer, allChecks); got.Reason != QualityInvalidJSON {
+			t.Fatalf("schema %d: cached judge says %v, want invalid_json", i, got.Reason)
+		}
+		if got := j.Judge(ChatCompletions, req, answer, allChecks); got.Reason != QualityInvalidJSON {
+			t.Fatalf("schema %d again: %v, want invalid_json", i, got.Reason)
+		}
+		if n := len(j.schemas); n > maxCachedSchemas {
+			t.Fatalf("cache holds %d schemas, want at most %d", n, maxCachedSchemas)
+		}
+	}
 }
