@@ -103,8 +103,8 @@ type answerView struct {
 // JudgeAnswer checks a whole answer to request req, both in API c's client
 // format (Chat Completions or Responses; other APIs pass), with q. Checks
 // run in order refusal, empty, truncated, invalid JSON; the first that
-// fails is the verdict. An answer that is not JSON passes (the translator
-// judged it already). A Chat Completions answer with several choices fails
+// fails is the verdict. An answer that is not a JSON object passes (the
+// translator judged it already). A Chat Completions answer with several choices fails
 // when any choice fails.
 //
 // JudgeAnswer compiles a json_schema on every call; a QualityJudge keeps
@@ -124,7 +124,9 @@ type QualityJudge struct {
 
 // Judge is JudgeAnswer, with j's schema cache.
 func (j *QualityJudge) Judge(c *ClientAPI, req, answer []byte, q QualityChecks) QualityVerdict {
-	if !q.Any() || !gjson.ValidBytes(answer) {
+	// The translator judged the body already (a whole JSON answer); one
+	// that is not a JSON object is not judged again here.
+	if !q.Any() || len(bytes.TrimLeft(answer, " \t\r\n")) == 0 || bytes.TrimLeft(answer, " \t\r\n")[0] != '{' {
 		return QualityVerdict{}
 	}
 	var views []answerView
