@@ -120,7 +120,7 @@ func TestServe_TheBriefShape(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"openai/gpt-4-turbo", "anthropic/claude-3-opus", "google/gemini-pro", "openai/gpt-3.5-turbo", "anthropic/claude-instant"} {
+	for _, want := range []string{"openai/gpt-4-turbo", "anthropic/claude-3-opus", "google/gemini-pro", "openai/gpt-3.5-turbo", "anthropic/claude-instant", `"quality_answers":0,"quality_failures":0`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/status lacks %q: %s", want, body)
 		}
