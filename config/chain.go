@@ -153,6 +153,9 @@ func (c *Config) validateChains(p *problems) {
 		}
 		if q := ch.Quality; q != nil {
 			q.validate(p, path+".quality")
+			if ch.Kind == KindEmbeddings {
+				p.bad(path+".quality", "quality checks judge chat answers; an embeddings chain has none")
+			}
 		}
 		if r := ch.Retry; r != nil {
 			r.validate(p, path+".retry")
