@@ -227,7 +227,7 @@ func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingRespo
 // still fail there: then it is recorded again, as that failure).
 func (a *attemptStream) recordAnswer(cls provider.Classification) {
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(a.s.clock.Now(), outcomeOf(cls, a.latency))
+		b.Record(a.s.clock.Now(), a.outcome(cls))
 	}
 	a.s.traces.finish(a.traceID, a.s.clock.Now(), a.traceRecord(cls))
 	a.uncounted, a.answered = true, cls.Class

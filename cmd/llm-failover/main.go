@@ -41,6 +41,7 @@ import (
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/envoy"
+	"github.com/llm-failover/llm-failover/probe"
 	"github.com/llm-failover/llm-failover/processor"
 )
 
@@ -309,6 +310,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
+	// Active probes (probes.enabled; a reload may turn them on or off).
+	go probe.New(probe.Options{Host: srv, Logger: log}).Run(ctx)
 	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
