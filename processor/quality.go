@@ -63,7 +63,13 @@ func (a *attemptStream) judgeStream() []*extprocv3.ProcessingResponse {
 	if !q.Any() {
 		return nil
 	}
-	v := provider.JudgeStreamStart(a.buf, q)
+	// The stream's held chunks (a stream's bytes are not kept in a.buf:
+	// hold.go keep), joined once, only for a chain with checks.
+	var held []byte
+	for _, h := range a.held {
+		held = append(held, h.GetBody()...)
+	}
+	v := provider.JudgeStreamStart(held, q)
 	if !v.Failed() {
 		return nil
 	}
