@@ -33,6 +33,11 @@ type Chain struct {
 	// Retry are same-target retries for this chain (retry.go). Default:
 	// routing.same_target_retries.
 	Retry *Retry `json:"retry,omitempty"`
+	// Affinity keeps each conversation of this chain on the target that
+	// last served it while that target's breaker admits traffic (the
+	// affinity section says how conversations are named). Default false;
+	// only on a chat chain.
+	Affinity bool `json:"affinity,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,

@@ -42,6 +42,7 @@ type instruments struct {
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
+	aff          affinityInstruments // affinity.go
 }
 
 func (in *instruments) init(m metric.Meter) error {
@@ -111,6 +112,7 @@ func (in *instruments) init(m metric.Meter) error {
 	in.streams, err = m.Int64ObservableGauge(MetricStreams, metric.WithDescription("ext_proc streams in flight."))
 	must(err)
 	must(in.initQuality(m))
+	must(in.aff.init(m))
 	return errors.Join(errs...)
 }
 
