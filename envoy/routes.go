@@ -159,6 +159,7 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 			continue
 		}
 		seen[p] = true
+		routes = append(routes, chainRetryRoutes(c, p, groups)...)
 		routes = append(routes, failoverRoute(c, p, groups))
 	}
 	routes = append(routes, notFoundRoute())

@@ -118,7 +118,7 @@ func (b *Bus) Publish(e Event) Event {
 		e.CooldownUntil = e.CooldownUntil.UTC()
 	}
 	for _, f := range []*string{&e.RequestID, &e.Chain, &e.Client, &e.From.Provider, &e.From.Model,
-		&e.To.Provider, &e.To.Model, &e.Reason, &e.BreakerFrom, &e.BreakerTo, &e.Detail} {
+		&e.To.Provider, &e.To.Model, &e.Reason, &e.Quality, &e.BreakerFrom, &e.BreakerTo, &e.Detail} {
 		*f = CleanText(*f, MaxTextLen)
 	}
 	b.mu.Lock()

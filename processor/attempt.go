@@ -87,7 +87,13 @@ type attemptStream struct {
 	// failover answered with no held body chunk (see done).
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
-	obs     attemptObs          // metrics and span (observe.go)
+	// qualityServed is the quality failure of the last planned attempt's
+	// answer, which reaches the client as it is (quality.go); nil otherwise.
+	qualityServed *provider.Classification
+	// noRetry makes this attempt the last: a same-target retry it would
+	// lead to is futile (retry.go).
+	noRetry bool
+	obs     attemptObs // metrics and span (observe.go)
 }
 
 // addrText is a's text, "" for none.

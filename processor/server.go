@@ -68,7 +68,8 @@ type Server struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	rand     func() float64
-	events   *events.Bus // the audit trail (audit.go); nil: none
+	events   *events.Bus           // the audit trail (audit.go); nil: none
+	judge    provider.QualityJudge // quality checks' schema cache (quality.go)
 
 	tel      *telemetry.Telemetry // metrics and spans (metrics.go, observe.go)
 	limiter  *access.Limiter      // the clients' rate and token windows, across reloads

@@ -38,6 +38,7 @@ type instruments struct {
 	planLength   metric.Int64Histogram
 	transitions  metric.Int64Counter
 	shapes       metric.Int64Counter
+	quality      metric.Int64Counter // quality.go
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
@@ -110,6 +111,7 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.streams, err = m.Int64ObservableGauge(MetricStreams, metric.WithDescription("ext_proc streams in flight."))
 	must(err)
+	must(in.initQuality(m))
 	must(in.aff.init(m))
 	return errors.Join(errs...)
 }

@@ -59,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "import-config":
+		return importConfig(args, stdout, stderr)
 	case "envoy-config":
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
@@ -91,6 +93,9 @@ const usage = `usage:
                                          run the ext_proc server (--xds: also serve
                                          the Envoy resources over ADS on ADDR)
   llm-failover check-config FILE         validate FILE and print the effective config
+  llm-failover import-config FILE [--out F]
+                                         convert a file in the product brief's shape
+                                         (fallback: chains:) into ours, every default shown
   llm-failover envoy-config --fragments --config FILE
                                          print only the pieces to merge into an existing Envoy
   llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR] [--xds-node-id ID]
