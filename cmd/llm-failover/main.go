@@ -246,6 +246,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
+	profiles := fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin address (loopback only; docs/performance.md)")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -298,7 +299,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
-	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
+	if err := runServer(ctx, cfg, srv, log, runOptions{pprof: *profiles}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
@@ -340,6 +341,8 @@ type runOptions struct {
 	bound chan<- listeners
 	// clock drives the TLS file checks; nil means the wall clock.
 	clock clock.Clock
+	// pprof serves Go's profiles on the admin address (serve --pprof).
+	pprof bool
 }
 
 // runServer serves ext_proc and the admin endpoints until ctx is done, then
@@ -397,6 +400,13 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
 	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.Handle("/metrics", srv.MetricsHandler())
+	if o.pprof {
+		if err := servePprof(mux, cfg.Server.AdminAddress); err != nil {
+			gl.Close()
+			al.Close()
+			return err
+		}
+	}
 	adm, err := newAdminServer(cfg, srv, log)
 	if err != nil {
 		gl.Close()
