@@ -40,7 +40,7 @@ type fstream struct {
 	cancel context.CancelFunc
 	mode   Mode
 
-	sentReqAttrs, sentRespAttrs bool
+	sentReqAttrs, sentRespAttrs, sentProtocol bool
 }
 
 func open(ctx context.Context, cc *grpc.ClientConn, f *Filter, req *request) (*fstream, error) {
@@ -63,17 +63,30 @@ func (s *fstream) close() {
 	s.cancel()
 }
 
-// send sends one message with the forwarded namespaces' dynamic metadata
-// as metadata_context, as Envoy does on every message.
+// send sends one message as ext_proc.cc does (setupBodyChunk,
+// buildHeaderRequest): metadata_context always set, holding the forwarded
+// namespaces' dynamic metadata (addDynamicMetadata: an empty Metadata when
+// none), and protocol_config on the stream's first message only
+// (encodeProtocolConfig: the body modes and
+// send_body_without_waiting_for_header_response). Both since 1.38.
 func (s *fstream) send(m *extprocsvc.ProcessingRequest) error {
-	if len(s.f.ForwardNamespaces) > 0 {
-		mc := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-		for _, ns := range s.f.ForwardNamespaces {
-			if v := s.req.md[ns]; v != nil {
-				mc.FilterMetadata[ns] = v
+	mc := &corev3.Metadata{}
+	for _, ns := range s.f.ForwardNamespaces {
+		if v := s.req.md[ns]; v != nil {
+			if mc.FilterMetadata == nil {
+				mc.FilterMetadata = map[string]*structpb.Struct{}
 			}
+			mc.FilterMetadata[ns] = v
 		}
-		m.MetadataContext = mc
+	}
+	m.MetadataContext = mc
+	if !s.sentProtocol {
+		m.ProtocolConfig = &extprocsvc.ProtocolConfiguration{
+			RequestBodyMode:                         s.mode.RequestBody,
+			ResponseBodyMode:                        s.mode.ResponseBody,
+			SendBodyWithoutWaitingForHeaderResponse: s.f.SendBodyWithoutWaiting,
+		}
+		s.sentProtocol = true
 	}
 	s.req.obs.Messages++
 	return s.cs.Send(m)
