@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -67,20 +68,26 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces.
+	return parseStat(b)
+}
+
+// parseStat reads utime+stime from the text of a /proc/<pid>/stat file.
+func parseStat(b []byte) (time.Duration, error) {
+	// The command name (field 2) is in parentheses and may hold spaces
+	// and parentheses: the last ')' ends it.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return 0, fmt.Errorf("/proc stat: no command name")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state): utime is field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+		return 0, fmt.Errorf("/proc stat: %d fields, want at least 15", len(f)+2)
 	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
+	ut, err1 := strconv.ParseUint(f[11], 10, 63)
+	st, err2 := strconv.ParseUint(f[12], 10, 63)
+	if err1 != nil || err2 != nil || ut+st > math.MaxInt64/uint64(time.Second) {
+		return 0, fmt.Errorf("/proc stat: utime %q stime %q", f[11], f[12])
 	}
 	return time.Duration(ut+st) * time.Second / userHZ, nil
 }

@@ -305,13 +305,14 @@ func dial(addr string) (*grpc.ClientConn, error) {
 		target = addr
 	}
 	// Envoy's gRPC client has no receive limit (envoy_grpc
-	// max_receive_message_length 0) and opens HTTP/2 windows of 256 MiB
-	// (http2_protocol_options initial_stream_window_size and
-	// initial_connection_window_size defaults, protocol.proto).
+	// max_receive_message_length 0) and opens HTTP/2 windows of 16 MiB per
+	// stream and 24 MiB per connection (source/common/http/http_option_limits.h
+	// OptionsLimits DEFAULT_INITIAL_STREAM_WINDOW_SIZE and
+	// DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE, 1.38 to 1.40).
 	return grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(256<<20),
-		grpc.WithInitialConnWindowSize(256<<20),
+		grpc.WithInitialWindowSize(16<<20),
+		grpc.WithInitialConnWindowSize(24<<20),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)))
 }
 

@@ -21,8 +21,9 @@ const attributesKey = "envoy.filters.http.ext_proc"
 // dynamic metadata (per namespace, merged as Envoy's setDynamicMetadata
 // merges) and what the servers did, for the report.
 type request struct {
-	md  map[string]*structpb.Struct
-	obs Observed
+	md        map[string]*structpb.Struct
+	mdVersion int // counts the changes of md
+	obs       Observed
 }
 
 // errLocalReply ends a request with the server's ImmediateResponse.
@@ -41,6 +42,9 @@ type fstream struct {
 	mode   Mode
 
 	sentReqAttrs, sentRespAttrs, sentProtocol bool
+	// md is the encoded metadata_context as of the request's mdVersion.
+	md        []byte
+	mdVersion int
 }
 
 func open(ctx context.Context, cc *grpc.ClientConn, f *Filter, req *request) (*fstream, error) {
@@ -48,7 +52,7 @@ func open(ctx context.Context, cc *grpc.ClientConn, f *Filter, req *request) (*f
 	if len(f.InitialMetadata) > 0 {
 		ctx = metadata.NewOutgoingContext(ctx, metadata.New(f.InitialMetadata))
 	}
-	cs, err := extprocsvc.NewExternalProcessorClient(cc).Process(ctx)
+	cs, err := extprocsvc.NewExternalProcessorClient(cc).Process(ctx, grpc.ForceCodecV2(newCodec()))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -70,26 +74,42 @@ func (s *fstream) close() {
 // (encodeProtocolConfig: the body modes and
 // send_body_without_waiting_for_header_response). Both since 1.38.
 func (s *fstream) send(m *extprocsvc.ProcessingRequest) error {
-	mc := &corev3.Metadata{}
-	for _, ns := range s.f.ForwardNamespaces {
-		if v := s.req.md[ns]; v != nil {
-			if mc.FilterMetadata == nil {
-				mc.FilterMetadata = map[string]*structpb.Struct{}
-			}
-			mc.FilterMetadata[ns] = v
-		}
+	var f frames
+	switch r := m.GetRequest().(type) {
+	case *extprocsvc.ProcessingRequest_RequestBody:
+		f = bodyFrames(requestBodyField, r.RequestBody.GetBody(), r.RequestBody.GetEndOfStream())
+	case *extprocsvc.ProcessingRequest_ResponseBody:
+		f = bodyFrames(responseBodyField, r.ResponseBody.GetBody(), r.ResponseBody.GetEndOfStream())
+	default:
+		f = frames{encode(&extprocsvc.ProcessingRequest{Request: m.GetRequest()})}
 	}
-	m.MetadataContext = mc
+	if s.mdVersion != s.req.mdVersion || s.md == nil {
+		mc := &corev3.Metadata{}
+		for _, ns := range s.f.ForwardNamespaces {
+			if v := s.req.md[ns]; v != nil {
+				if mc.FilterMetadata == nil {
+					mc.FilterMetadata = map[string]*structpb.Struct{}
+				}
+				mc.FilterMetadata[ns] = v
+			}
+		}
+		s.md, s.mdVersion = encode(&extprocsvc.ProcessingRequest{MetadataContext: mc}), s.req.mdVersion
+	}
+	f = append(f, s.md)
+	rest := &extprocsvc.ProcessingRequest{Attributes: m.GetAttributes()}
 	if !s.sentProtocol {
-		m.ProtocolConfig = &extprocsvc.ProtocolConfiguration{
+		rest.ProtocolConfig = &extprocsvc.ProtocolConfiguration{
 			RequestBodyMode:                         s.mode.RequestBody,
 			ResponseBodyMode:                        s.mode.ResponseBody,
 			SendBodyWithoutWaitingForHeaderResponse: s.f.SendBodyWithoutWaiting,
 		}
 		s.sentProtocol = true
 	}
+	if rest.Attributes != nil || rest.ProtocolConfig != nil {
+		f = append(f, encode(rest))
+	}
 	s.req.obs.Messages++
-	return s.cs.Send(m)
+	return s.cs.SendMsg(f)
 }
 
 type want int
@@ -124,6 +144,7 @@ func (s *fstream) check(r *extprocsvc.ProcessingResponse, w want) (*extprocsvc.C
 			sv = merged
 		}
 		s.req.md[ns] = sv
+		s.req.mdVersion++
 	}
 	if ir := r.GetImmediateResponse(); ir != nil {
 		return nil, &errLocalReply{status: int32(ir.GetStatus().GetCode())}
