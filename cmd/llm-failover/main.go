@@ -256,6 +256,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	setMemoryLimit(log)
 	if *path == "" {
 		log.Error("no configuration: pass --config FILE")
 		return 2
