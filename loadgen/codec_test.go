@@ -8,6 +8,7 @@ import (
 
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // A body message sent as pieces parses as the message it stands for.
@@ -64,4 +65,30 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("negative CPU time %v from %q", d, b)
 		}
 	})
+}
+
+// An attribute over the dynamic metadata reads the namespace's key as
+// Envoy converts it from CEL; a missing namespace or key leaves it out.
+func TestMetadataAttribute_ValueAsEnvoyConvertsIt(t *testing.T) {
+	md := map[string]*structpb.Struct{"ns": {Fields: map[string]*structpb.Value{
+		"s": structpb.NewStringValue("v1.abc"),
+		"b": structpb.NewBoolValue(true),
+		"n": structpb.NewNumberValue(2),
+		"m": structpb.NewStructValue(&structpb.Struct{}),
+	}}}
+	for key, want := range map[string]*structpb.Value{
+		"s": structpb.NewStringValue("v1.abc"),
+		"b": structpb.NewBoolValue(true),
+		"n": structpb.NewStringValue("2"),
+		"m": structpb.NewStringValue("map value"),
+		"x": nil,
+	} {
+		got := MetadataAttribute{Namespace: "ns", Key: key}.value(md)
+		if !proto.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", key, got, want)
+		}
+	}
+	if got := (MetadataAttribute{Namespace: "other", Key: "s"}).value(md); got != nil {
+		t.Errorf("missing namespace: %v", got)
+	}
 }

@@ -204,23 +204,34 @@ func (s *fstream) recvErr(err error) error {
 	return err
 }
 
-func attrs(values map[string]*structpb.Value) map[string]*structpb.Struct {
-	if values == nil {
+// attrs is the attributes field: the static values and those read from
+// the request's dynamic metadata now. No attributes configured: no field.
+func (s *fstream) attrs(static map[string]*structpb.Value, dyn []MetadataAttribute) map[string]*structpb.Struct {
+	if static == nil && dyn == nil {
 		return nil
 	}
-	return map[string]*structpb.Struct{attributesKey: {Fields: values}}
+	fields := make(map[string]*structpb.Value, len(static)+len(dyn))
+	for k, v := range static {
+		fields[k] = v
+	}
+	for _, a := range dyn {
+		if v := a.value(s.req.md); v != nil {
+			fields[a.Name] = v
+		}
+	}
+	return map[string]*structpb.Struct{attributesKey: {Fields: fields}}
 }
 
 func (s *fstream) addRequestAttributes(m *extprocsvc.ProcessingRequest) {
-	if !s.sentReqAttrs && s.f.RequestAttributes != nil {
-		m.Attributes = attrs(s.f.RequestAttributes)
+	if !s.sentReqAttrs {
+		m.Attributes = s.attrs(s.f.RequestAttributes, s.f.RequestMetadataAttributes)
 	}
 	s.sentReqAttrs = true
 }
 
 func (s *fstream) addResponseAttributes(m *extprocsvc.ProcessingRequest) {
-	if !s.sentRespAttrs && s.f.ResponseAttributes != nil {
-		m.Attributes = attrs(s.f.ResponseAttributes)
+	if !s.sentRespAttrs {
+		m.Attributes = s.attrs(s.f.ResponseAttributes, s.f.ResponseMetadataAttributes)
 	}
 	s.sentRespAttrs = true
 }
