@@ -31,8 +31,10 @@ cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # Ours with a 2-target and an 8-target chain; theirs with 2 and 8 backends.
+# Fixed ports below the kernel's ephemeral range (32768-60999 by default),
+# so no client connection on the machine can hold them.
 for n in 2 8; do
-	$load -write-config "$out/ours$n.yaml" -targets "$n" -grpc-address "127.0.0.1:5006$n" -admin-address "127.0.0.1:947$n"
+	$load -write-config "$out/ours$n.yaml" -targets "$n" -grpc-address "127.0.0.1:2006$n" -admin-address "127.0.0.1:947$n"
 	taskset -c 1 "$out/llm-failover" serve --config "$out/ours$n.yaml" --pprof >"$out/ours$n.log" 2>&1 &
 	pids+=($!)
 	if [ "$aigw" != - ]; then
@@ -45,13 +47,20 @@ for n in 2 8; do
 		pids+=($!)
 	fi
 done
-sleep 3
+# Wait until each server listens (a port still held by an earlier run fails here).
+listening() { ss -ltn | grep -q "127.0.0.1:$1 "; }
+ports=(20062 20068)
+[ "$aigw" = - ] || ports+=(1062 1068)
+for p in "${ports[@]}"; do
+	for _ in $(seq 50); do listening "$p" && break; sleep 0.2; done
+	listening "$p" || { echo "nothing listens on 127.0.0.1:$p; see $out/*.log" >&2; exit 1; }
+done
 
 run() { # name profile n args...
 	local name=$1 profile=$2 n=$3
 	shift 3
 	if [ "$profile" = ours ]; then
-		$load -label "ours/$name" -config "$out/ours$n.yaml" -addr "127.0.0.1:5006$n" -pprof "http://127.0.0.1:947$n/debug/pprof" \
+		$load -label "ours/$name" -config "$out/ours$n.yaml" -addr "127.0.0.1:2006$n" -pprof "http://127.0.0.1:947$n/debug/pprof" \
 			-duration "$duration" -warmup "$warmup" -json "$out/ours-$name.json" "$@" | tail -n +2
 	elif [ "$aigw" != - ]; then
 		local pp=()
