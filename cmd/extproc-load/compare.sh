@@ -88,3 +88,5 @@ for c in "${cases[@]}"; do
 		run "$c" "$profile" "${args[@]}" | tee -a "$out/table.txt"
 	done
 done
+echo
+"$out/extproc-load" -summarize "$out" | tee "$out/summary.md"

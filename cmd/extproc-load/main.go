@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		metrics     = fs.String("metrics", "", "the server's Prometheus URL, for its allocation counters (e.g. http://127.0.0.1:9464/metrics)")
 		pprofURL    = fs.String("pprof", "", "the server's net/http/pprof base URL, for its allocation counters (e.g. http://127.0.0.1:9464/debug/pprof)")
 		jsonOut     = fs.String("json", "", "also write the report as JSON to this file (- for standard output)")
+		summarize   = fs.String("summarize", "", "print the markdown table of a compare.sh output folder (ours-CASE.json, aigw-CASE.json) and exit")
 		writeConfig = fs.String("write-config", "", "write a server configuration for --profile with --targets targets to this file and exit")
 		targets     = fs.Int("targets", 2, "--write-config: the chain's targets (aigw: backends)")
 		grpcAddr    = fs.String("grpc-address", "127.0.0.1:50051", "--write-config (llm-failover): server.grpc_address")
@@ -55,6 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *summarize != "" {
+		if err := loadgen.Summarize(stdout, *summarize); err != nil {
+			fmt.Fprintln(stderr, "extproc-load:", err)
+			return 1
+		}
+		return 0
 	}
 	if *writeConfig != "" {
 		var b []byte
