@@ -137,3 +137,29 @@ func TestChatBody_HasTheSizeAskedFor(t *testing.T) {
 		}
 	}
 }
+
+// With a clients policy the route phase asks for the client's address: the
+// profile sends it once, and the request carries x-forwarded-for as the
+// connection manager with use_remote_address appends it.
+func TestLLMFailover_ClientsPolicyAddsTheClientAddress(t *testing.T) {
+	t.Setenv("LOADGEN_PROVIDER_KEY", "sk-provider-key")
+	yaml := string(LLMFailoverConfig("load", 2, "127.0.0.1:50051", "127.0.0.1:9464")) +
+		"clients:\n  default: {action: allow}\n  list:\n    - {name: lan, sources: [127.0.0.0/8]}\n"
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := LLMFailover(cfg, Shape{Model: "load", BodyBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Route.RequestAttributes[contract.AttrSourceAddress].GetStringValue(); got != downstreamPeer {
+		t.Errorf("source.address = %q, want %q", got, downstreamPeer)
+	}
+	if _, sent := p.Route.RequestAttributes[contract.AttrURISAN]; sent {
+		t.Error("a URI SAN is sent without downstream TLS")
+	}
+	if got := header(p.Request, "x-forwarded-for"); got != "127.0.0.1" {
+		t.Errorf("x-forwarded-for = %q, want the peer's address", got)
+	}
+}

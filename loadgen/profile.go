@@ -143,6 +143,12 @@ func LLMFailover(cfg *config.Config, sh Shape) (*Profile, error) {
 	}
 	body := ChatBody(sh.Model, sh.BodyBytes, sh.Events > 0)
 	req := clientHeaders("/v1/chat/completions", body)
+	if hcm.GetUseRemoteAddress().GetValue() && !hcm.GetSkipXffAppend() {
+		// conn_manager_utility.cc appendXff: the TCP peer's address (the
+		// e2e Envoy model's appendXFF).
+		host, _, _ := strings.Cut(downstreamPeer, ":")
+		req.set("x-forwarded-for", host)
+	}
 	routeAttrs := func(name string) (*structpb.Value, bool) {
 		switch name {
 		case contract.AttrSourceAddress:
