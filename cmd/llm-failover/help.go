@@ -13,7 +13,7 @@ import (
 // flags follow, printed by the command's own flag set, so the two cannot
 // disagree.
 var commandHelp = map[string]string{
-	"serve":         "llm-failover serve --config FILE [--xds ADDR] [--log-level LEVEL]\n  Run the ext_proc server (the default command).",
+	"serve":         "llm-failover serve --config FILE [--xds ADDR] [--log-level LEVEL] [--pprof]\n  Run the ext_proc server (the default command).",
 	"check-config":  "llm-failover check-config [--strict] FILE   (or --config FILE)\n  Report every problem of FILE with its path and line:column, or print the\n  effective configuration. --strict also reads every secret and file the\n  server reads at start: provider keys (non-empty), the plan key, the admin\n  token and the TLS files.",
 	"import-config": "llm-failover import-config FILE [--out FILE]\n  Convert a file in the product brief's shape (fallback: chains: [...]) into\n  llm-failover's own, every default shown, with notes on what each brief\n  setting became (docs/import.md). check-config and serve read such a file as it is.",
 	"envoy-config":  "llm-failover envoy-config --config FILE [--envoy-version V] [--out envoy.yaml]\n  Generate the Envoy bootstrap (or --fragments, --xds-bootstrap,\n  --secret-template), or --check an envoy.yaml.",

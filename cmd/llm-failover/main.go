@@ -252,6 +252,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
+	profiles := fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin address (loopback only; docs/performance.md)")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -261,6 +262,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	setMemoryLimit(log)
 	if *path == "" {
 		log.Error("no configuration: pass --config FILE")
 		return 2
@@ -317,7 +319,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
 	// Active probes (probes.enabled; a reload may turn them on or off).
 	go probe.New(probe.Options{Host: srv, Logger: log, Claimer: claimer}).Run(ctx)
-	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
+	if err := runServer(ctx, cfg, srv, log, runOptions{pprof: *profiles}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
@@ -359,6 +361,8 @@ type runOptions struct {
 	bound chan<- listeners
 	// clock drives the TLS file checks; nil means the wall clock.
 	clock clock.Clock
+	// pprof serves Go's profiles on the admin address (serve --pprof).
+	pprof bool
 }
 
 // runServer serves ext_proc and the admin endpoints until ctx is done, then
@@ -416,6 +420,13 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
 	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.Handle("/metrics", srv.MetricsHandler())
+	if o.pprof {
+		if err := servePprof(mux, cfg.Server.AdminAddress); err != nil {
+			gl.Close()
+			al.Close()
+			return err
+		}
+	}
 	adm, err := newAdminServer(cfg, srv, log)
 	if err != nil {
 		gl.Close()
