@@ -30,6 +30,11 @@ const (
 	HeaderChain    = "x-llm-failover-chain"
 )
 
+// HeaderRegion is the request header naming the region a request prefers,
+// read when the configuration's routing.region_header is on; the attempt
+// phase removes it like every client header a provider does not need.
+const HeaderRegion = "x-llm-failover-region"
+
 // Request headers the route phase sets for Envoy's router, which reads and
 // removes them: every request's attempts are bounded by its own plan.
 const (

@@ -35,6 +35,11 @@ const (
 	// KindFallbackServed: an attempt after the first answered: a fallback
 	// served the request.
 	KindFallbackServed Kind = "fallback_served"
+	// KindRegionOutage: a region's share of open targets reached
+	// routing.regional_outage_share (reason "start") or fell below it
+	// ("end"): its targets are planned behind every other region's while
+	// it lasts.
+	KindRegionOutage Kind = "region_outage"
 )
 
 // Target names one failover target: a provider and one of its models.
@@ -118,4 +123,8 @@ type Event struct {
 	// Detail is a bounded, sanitized human message (e.g. the provider's
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`
+	// Region is the region concerned (region_outage).
+	Region string `json:"region,omitempty"`
+	// Since is when the outage started (region_outage, reason "end").
+	Since time.Time `json:"since,omitzero"`
 }

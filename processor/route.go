@@ -51,6 +51,7 @@ type routeStream struct {
 	obs         routeObs            // the request's span (observe.go)
 	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
+	region      string              // the x-llm-failover-region header, when routing.region_header (regions.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -143,6 +144,7 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	hs := headerMap(h.GetHeaders())
 	r.reqID = cleanRequestID(hs["x-request-id"])
 	r.chainHeader = hs[contract.HeaderChain]
+	r.noteRegion(hs)
 	cfg := r.st.cfg
 	path := hs[":path"]
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -216,13 +218,16 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if out := r.checkKind(ch, in.Model); out != nil {
 		return out, nil
 	}
-	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved, Region: r.preferredRegion()}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.rejectIncapable(ch, in, err), nil
+	}
+	if out := r.rejectRegion(ch, err); out != nil {
+		return out, nil
 	}
 	if err != nil {
 		r.auditDenial(503, reasonAllTargetsOpen, ch.Name)
@@ -331,7 +336,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 	pi := contract.Plan{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
 		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]contract.Target, len(p.Steps))}
 	for i, s := range p.Steps {
-		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
+		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow, Placement: s.Placement}
 	}
 	pi.Client = r.admittedClient()
 	pi.API = r.api.PlanName()

@@ -138,6 +138,7 @@ func New(opts Options) (*Server, error) {
 			opts.OnStateChange(t)
 		}
 	})
+	s.registry.OnRegionChange(s.regionChanged)
 	pk, err := newPlanKeys()
 	if err != nil {
 		return nil, fmt.Errorf("processor: plan key: %w", err)

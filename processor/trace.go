@@ -31,6 +31,9 @@ type attemptRecord struct {
 	Status   int // 0: no response headers (reset, timeout)
 	Latency  time.Duration
 	Message  string
+	// Placement is where tiers and regions put the target in the plan
+	// (contract.Target.Placement); "" for a plain chain.
+	Placement string
 
 	State recordState
 	// Target is the breaker key a pending record is settled on.
@@ -311,7 +314,9 @@ func (s *traceStore) get(id string, now time.Time) []attemptRecord {
 }
 
 // formatTrace renders the x-llm-failover-trace header value:
-// "attempt=1;provider=p;model=m;outcome=o;status=429;ms=12, attempt=2;...".
+// "attempt=1;provider=p;model=m;outcome=o;status=429;ms=12, attempt=2;...",
+// each attempt followed by its target's placement when tiers or regions
+// placed it (";tier=1;weight=3/4;region=eu:preferred").
 func formatTrace(recs []attemptRecord) string {
 	var b strings.Builder
 	for i, a := range recs {
@@ -330,6 +335,10 @@ func formatTrace(recs []attemptRecord) string {
 		b.WriteString(strconv.Itoa(a.Status))
 		b.WriteString(";ms=")
 		b.WriteString(strconv.FormatInt(a.Latency.Milliseconds(), 10))
+		if a.Placement != "" { // contract.ValidPlacement: safe in a header as it is
+			b.WriteString(";")
+			b.WriteString(a.Placement)
+		}
 	}
 	return b.String()
 }

@@ -41,6 +41,7 @@ type instruments struct {
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
+	regionInst   // tiers and regions (regions.go)
 }
 
 func (in *instruments) init(m metric.Meter) error {
@@ -109,6 +110,7 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.streams, err = m.Int64ObservableGauge(MetricStreams, metric.WithDescription("ext_proc streams in flight."))
 	must(err)
+	must(in.regionInst.init(m))
 	return errors.Join(errs...)
 }
 
@@ -125,6 +127,8 @@ type Gauges struct {
 	Breakers func(yield func(BreakerGauge))
 	// Streams is the number of ext_proc streams in flight.
 	Streams func() int64
+	// Regions calls yield once per configured region.
+	Regions func(yield func(RegionGauge))
 }
 
 // ObserveGauges reads g at every collection until the returned function is
@@ -142,8 +146,9 @@ func (t *Telemetry) ObserveGauges(g Gauges) (unregister func(), err error) {
 		if g.Streams != nil {
 			o.ObserveInt64(in.streams, g.Streams())
 		}
+		in.observeRegions(o, g.Regions)
 		return nil
-	}, in.breakerState, in.breakerShare, in.streams)
+	}, in.breakerState, in.breakerShare, in.streams, in.regionOutage, in.regionShare)
 	if err != nil {
 		return nil, err
 	}
