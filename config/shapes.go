@@ -4,25 +4,29 @@ import "slices"
 
 // Shapes are the plan shapes the Envoy 1.38 topology gives an aggregate
 // cluster, at most envoy.max_shapes: sequences of two or more distinct
-// provider clusters in chain order. Every chain's whole sequence comes
-// first (the default chain's first), then the in-order subsequences with
-// one target fewer, and so on, so the shapes of plans that leave out fewer
-// targets are kept when the cap cuts. A chain that names a provider twice
+// provider clusters in an order a plan can take: chain order, then the
+// orders tiers and regions make (targetOrders). Every chain's whole
+// sequences come first (the default chain's first), then the in-order
+// subsequences with one target fewer, and so on, so the shapes of plans
+// that leave out fewer targets are kept when the cap cuts. A chain that names a provider twice
 // keeps its first occurrence: an aggregate cannot hold a cluster twice.
 func (c *Config) Shapes() [][]string {
 	var seqs [][]string
 	add := func(ch *Chain) {
-		var seq []string
-		for _, t := range ch.Targets {
-			cl := t.Provider
-			if p := c.Provider(t.Provider); p != nil && p.Cluster != "" {
-				cl = p.Cluster
+		for _, order := range c.targetOrders(ch) { // chain order first; tiers and regions reorder (shapes_tiers.go)
+			var seq []string
+			for _, j := range order {
+				t := ch.Targets[j]
+				cl := t.Provider
+				if p := c.Provider(t.Provider); p != nil && p.Cluster != "" {
+					cl = p.Cluster
+				}
+				if !slices.Contains(seq, cl) {
+					seq = append(seq, cl)
+				}
 			}
-			if !slices.Contains(seq, cl) {
-				seq = append(seq, cl)
-			}
+			seqs = append(seqs, seq)
 		}
-		seqs = append(seqs, seq)
 	}
 	if ch := c.Chain(c.DefaultChain); ch != nil {
 		add(ch)

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/llm-failover/llm-failover/config"
@@ -119,5 +120,48 @@ clients:
 	want := []string{"routing.regional_outage_share", "routing.regional_outage_min_targets", "chains[1].targets[0].region", "clients.default.region"}
 	if got := fieldPaths(t, err); !slices.Equal(got, want) {
 		t.Errorf("problem paths = %v, want %v (%v)", got, want, err)
+	}
+}
+
+// TestConfig_ShapesCoverTierAndRegionOrders verifies the Envoy 1.38 shapes
+// include every order a tier's draws make and each region first and last,
+// so a reordered plan keeps all its attempts.
+func TestConfig_ShapesCoverTierAndRegionOrders(t *testing.T) {
+	tests := []struct {
+		name, targets string
+		want          []string
+	}{
+		{"tier of three then one", `[{provider: a, model: m, tier: 1}, {provider: b, model: m, tier: 1}, {provider: c, model: m, tier: 1}, {provider: d, model: m}]`,
+			[]string{"a b c d", "b a c d", "c a b d", "a c b d", "b c a d", "c b a d"}},
+		{"regions first and last", `[{provider: a, model: m}, {provider: b, model: m, region: r2}, {provider: c, model: m, region: r1}]`,
+			[]string{"a b c", "a c b", "b a c"}}, // r1 = {a, c} first and last; r2 = {b} first and last
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(`
+providers:
+  - {name: a, api: openai, host: a.example, region: r1}
+  - {name: b, api: openai, host: b.example}
+  - {name: c, api: openai, host: c.example}
+  - {name: d, api: openai, host: d.example}
+chains:
+  - {name: x, match: {models: [m]}, targets: ` + tt.targets + `}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range c.Shapes() {
+				got = append(got, strings.Join(s, " "))
+			}
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("shapes %v lack %q", got, w)
+				}
+			}
+			if got[0] != tt.want[0] {
+				t.Errorf("first shape %q, want chain order %q", got[0], tt.want[0])
+			}
+		})
 	}
 }
