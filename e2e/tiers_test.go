@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/fakellm"
 )
@@ -283,4 +286,46 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestDashboard_ShowsTheTierSplitAndARegionalOutage drives the dashboard
+// of a stack whose primary (weight 3) and secondary (weight 1) share tier 1
+// in region a: after 40 requests the "led" column shows each one's share
+// of the plans as the server counted them; when the primary fails and opens,
+// the header shows region a in outage and the timeline its region_outage.
+func TestDashboard_ShowsTheTierSplitAndARegionalOutage(t *testing.T) {
+	s := newStack(t, config.EnvoyV140, stackOpts{edit: withTargetFields(
+		map[string]string{"primary": "tier: 1, weight: 3", "secondary": "tier: 1, weight: 1"}, regional, nil)})
+	pg := openDashboard(t, s)
+	pg.wait("the timeline connects", `#conn[data-state="live"]`)
+	for range 40 {
+		if r := s.chat(); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	s.waitSettled()
+	leads := s.proc.Leads("main")
+	for _, n := range []string{"primary", "secondary"} {
+		key := n + "/" + targetModel(n)
+		want := fmt.Sprintf("%d%% (%d)", int(math.Round(100*float64(leads.ByTarget[key])/float64(leads.Plans))), leads.ByTarget[key])
+		if got := pg.textOnceIt(`tr[data-target="`+key+`"] td.led`, func(s string) bool { return s == want }); got != want || leads.Plans != 40 {
+			t.Errorf("%s led cell %q, want %q of %d plans", n, got, want, leads.Plans)
+		}
+		if got := pg.text(`tr[data-target="` + key + `"] td.tier`); !strings.HasPrefix(got, "1 · w") {
+			t.Errorf("%s tier cell %q, want tier 1 with its weight", n, got)
+		}
+	}
+	s.setFaults("primary", fakellm.Fault{Status: 500, Times: -1})
+	for i := 0; s.breakerOf("primary").State != breaker.Open; i++ { // it is tried when it leads: 3 of 4 plans
+		if i == 30 {
+			t.Fatal("the primary did not open in 30 requests")
+		}
+		_ = s.chat()
+		s.waitSettled()
+	}
+	pg.wait("the timeline shows the outage", `#events li[data-kind="region_outage"]`)
+	if got := pg.textOnceIt(`#summary`, func(s string) bool { return strings.Contains(s, "a OUTAGE") }); !strings.Contains(got, "a OUTAGE") {
+		t.Errorf("summary %q, want region a in outage", got)
+	}
+	pg.screenshot("dashboard-tiers-region-outage.png")
 }

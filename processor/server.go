@@ -72,6 +72,7 @@ type Server struct {
 
 	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)
+	leads leadStore  // the plans each target led, per chain (leads.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
 
