@@ -243,8 +243,9 @@ func TestRegions_StrictResidencyRefusesRatherThanLeave(t *testing.T) {
 
 // TestRegions_PreferenceHeader verifies the x-llm-failover-region header
 // (routing.region_header on) puts its region's target first, never reaches
-// a provider, that an unknown region is answered 400 unknown_region, and
-// that with the setting off the header is ignored.
+// a provider, that an unknown region is answered 400 unknown_region, that
+// with the setting off the header is ignored, and that a client policy's
+// region wins over it.
 func TestRegions_PreferenceHeader(t *testing.T) {
 	three := map[string]string{"primary": "region: a", "secondary": "region: b", "tertiary": "region: c"}
 	forVersions(t, func(t *testing.T, v string) {
@@ -274,6 +275,15 @@ func TestRegions_PreferenceHeader(t *testing.T) {
 
 		off := newStack(t, v, stackOpts{edit: withTargetFields(nil, three, nil)})
 		off.mustOK(off.chat(option.WithHeader("x-llm-failover-region", "c")), "primary")
+
+		// A client's region is the operator's word: the header cannot override it.
+		policy := withClients(`  list:
+    - {name: team-a, api_keys: ["` + clientKeyHash + `"], region: c}
+`)
+		pinned := newStack(t, v, stackOpts{edit: withTargetFields(nil, three, func(cfg string) string {
+			return policy(withRouting("region_header: true")(cfg))
+		})})
+		pinned.mustOK(pinned.chat(option.WithHeader("x-llm-failover-region", "b")), "tertiary")
 	})
 }
 
