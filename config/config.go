@@ -45,6 +45,9 @@ type Config struct {
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
 	// file (docs/audit.md).
 	Audit Audit `json:"audit"`
+	// Fleet shares breaker state between replicas through Redis
+	// (docs/fleet.md). Unset: each replica on its own.
+	Fleet Fleet `json:"fleet"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -107,6 +110,7 @@ func (c *Config) ApplyDefaults() {
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
+	c.Fleet.applyDefaults(&c.Breaker)
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -133,6 +137,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
+	c.Fleet.validate(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }

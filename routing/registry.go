@@ -2,6 +2,7 @@ package routing
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/llm-failover/llm-failover/breaker"
@@ -22,6 +23,8 @@ type Registry struct {
 	// onChange receives every breaker transition (for logs and metrics).
 	onChange func(breaker.Transition)
 	clock    breaker.Clock
+	// observer also sees every transition and outcome (Observe); nil: none.
+	observer atomic.Pointer[Observer]
 	// regions follows the regions' outages from the transitions (regionwatch.go).
 	regions *regionWatch
 }
@@ -41,16 +44,24 @@ func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 	}
 	s.Clock = r.clock
 	s.OnStateChange = r.changed
+	s.OnOutcome = func(key string, now time.Time, out breaker.Outcome) {
+		if o := r.observer.Load(); o != nil {
+			(*o).Outcome(key, now, out)
+		}
+	}
 	b := breaker.New(key, s)
 	r.m[key] = b
 	return b
 }
 
-// changed delivers a transition to onChange, then lets the region watch
-// re-evaluate the target's region.
+// changed delivers a transition to onChange and the observer, then lets
+// the region watch re-evaluate the target's region.
 func (r *Registry) changed(t breaker.Transition) {
 	if r.onChange != nil {
 		r.onChange(t)
+	}
+	if o := r.observer.Load(); o != nil {
+		(*o).Transition(t)
 	}
 	r.regions.observe(t.Name, t.At)
 }
@@ -116,4 +127,22 @@ func (r *Registry) Lookup(key string) *breaker.Breaker {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.m[key]
+}
+
+// Observer sees every breaker's transitions and recorded outcomes, after
+// the breaker's own observer (package fleet shares them with other
+// replicas). Its methods must not block.
+type Observer interface {
+	Transition(breaker.Transition)
+	Outcome(key string, now time.Time, o breaker.Outcome)
+}
+
+// Observe makes o see every breaker of the registry, those already made and
+// those to come; nil stops it.
+func (r *Registry) Observe(o Observer) {
+	if o == nil {
+		r.observer.Store(nil)
+		return
+	}
+	r.observer.Store(&o)
 }
