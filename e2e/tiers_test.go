@@ -53,13 +53,18 @@ func (s *stack) metricsText() string {
 }
 
 // TestTiers_WeightSplitOver2000Requests verifies a tier weighted 3:1
-// between primary and secondary leads 2000 requests within the binomial
-// bound of 1500:500, every request answered by the target that led it
-// (tertiary, the next tier, never), the split counted in
-// llm_failover_target_selected_total and the tier shown in the trace.
+// between primary and secondary leads 2000 requests (Envoy 1.40; 400 on
+// the older topologies, which follow the same plans: the suite's time is
+// bounded) within the binomial bound of 3:1, every request answered by the
+// target that led it (tertiary, the next tier, never), the split counted
+// in llm_failover_target_selected_total and the tier shown in the trace.
 func TestTiers_WeightSplitOver2000Requests(t *testing.T) {
-	const n, workers = 2000, 8
+	const workers = 8
 	forVersions(t, func(t *testing.T, v string) {
+		n := 2000
+		if v != config.EnvoyV140 {
+			n = 400
+		}
 		s := newStack(t, v, stackOpts{slowMachine: true, edit: withTargetFields(
 			map[string]string{"primary": "tier: 1, weight: 3", "secondary": "tier: 1, weight: 1", "tertiary": "tier: 2"}, nil, nil)})
 		var mu sync.Mutex
@@ -91,9 +96,9 @@ func TestTiers_WeightSplitOver2000Requests(t *testing.T) {
 		}
 		wg.Wait()
 		p := 0.75
-		bound := 5 * math.Sqrt(n*p*(1-p)) // 5 standard deviations: a correct split exceeds it with probability < 1e-6
-		if d := math.Abs(float64(served["primary"]) - p*n); d > bound || served["primary"]+served["secondary"] != n {
-			t.Fatalf("served %v; want primary %.0f ± %.0f and secondary the rest of %d", served, p*n, bound, n)
+		bound := 5 * math.Sqrt(float64(n)*p*(1-p)) // 5 standard deviations: a correct split exceeds it with probability < 1e-6
+		if d := math.Abs(float64(served["primary"]) - p*float64(n)); d > bound || served["primary"]+served["secondary"] != n {
+			t.Fatalf("served %v; want primary %.0f ± %.0f and secondary the rest of %d", served, p*float64(n), bound, n)
 		}
 		if c := s.fakes["tertiary"].Count(); c != 0 {
 			t.Errorf("tertiary (tier 2) got %d requests, want 0 while tier 1 is healthy", c)
@@ -115,7 +120,7 @@ func TestTiers_WeightSplitOver2000Requests(t *testing.T) {
 			}
 		}
 		t.Logf("realised split over %d requests: primary %d (%.1f%%), secondary %d; bound ±%.0f", n, served["primary"],
-			100*float64(served["primary"])/n, served["secondary"], bound)
+			100*float64(served["primary"])/float64(n), served["secondary"], bound)
 	})
 }
 
