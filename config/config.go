@@ -45,6 +45,8 @@ type Config struct {
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
 	// file (docs/audit.md).
 	Audit Audit `json:"audit"`
+	// Probes are the active health probes (probes.go). Off by default.
+	Probes Probes `json:"probes"`
 	// Fleet shares breaker state between replicas through Redis
 	// (docs/fleet.md). Unset: each replica on its own.
 	Fleet Fleet `json:"fleet"`
@@ -110,6 +112,7 @@ func (c *Config) ApplyDefaults() {
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
+	c.applyProbeDefaults() // after envoy: the front door is its listener
 	c.Fleet.applyDefaults(&c.Breaker)
 }
 
@@ -137,6 +140,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
+	c.validateProbes(&p)
 	c.Fleet.validate(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)

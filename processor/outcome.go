@@ -16,7 +16,7 @@ import (
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(now, a.withDetail(outcomeOf(cls, a.latency), cls))
+		b.Record(now, a.withDetail(a.outcome(cls), cls))
 	}
 	a.addTrace(cls)
 	a.observeEnd(cls)
@@ -42,7 +42,8 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 // traceRecord is this attempt's trace record with outcome cls.
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
-		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target), Placement: a.target.Placement}
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
+		Probe: a.plan.Probe, Placement: a.target.Placement}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as

@@ -186,14 +186,16 @@ func (pl *placed) sortByRank(info *chainInfo, region string) {
 // probeOutageFirst moves the first target of a region in outage whose
 // breaker is half-open with a free probe slot to the front: a half-open
 // target is probed only when it leads a plan, and a region behind every
-// other would otherwise never be probed and its outage never end.
+// other would otherwise never be probed and its outage never end. A target
+// the active prober probes synthetically is left to it.
 func (t *Table) probeOutageFirst(ch *config.Chain, pl *placed, now time.Time) {
 	for k, s := range pl.sit {
 		if s != sitOutage {
 			continue
 		}
 		sn := t.breakers[ch][pl.order[k]].Snapshot(now)
-		if sn.State != breaker.HalfOpen || sn.ProbesInFlight >= t.cfg.Breaker.HalfOpenProbes {
+		if sn.State != breaker.HalfOpen || sn.ProbesInFlight >= t.cfg.Breaker.HalfOpenProbes ||
+			t.probedSynthetically(ch, ch.Targets[pl.order[k]]) { // the active prober probes it (probe.go)
 			continue
 		}
 		i := pl.order[k]
