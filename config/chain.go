@@ -70,6 +70,14 @@ type Target struct {
 	// an embeddings chain (1..65536, MaxDimensions), which must agree unless the
 	// chain has allow_mixed_dimensions; must be unset (0) on a chat chain.
 	Dimensions int `json:"dimensions,omitempty"`
+	// Price overrides the target's price (the provider's prices, else the
+	// shipped table). Default unset.
+	Price *Price `json:"price,omitempty"`
+	// CostTier ranks the target for budgets past their warning share:
+	// lower tiers are planned first (a target without one after every
+	// tiered target). Default 0 (none), 0..100. A chain with no tiers is
+	// ordered by the targets' prices.
+	CostTier int `json:"cost_tier,omitempty"`
 }
 
 // Capability is a request feature a target may lack.

@@ -45,6 +45,9 @@ type Config struct {
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
 	// file (docs/audit.md).
 	Audit Audit `json:"audit"`
+	// Budgets are spending limits in dollars or tokens over calendar
+	// windows, per chain, client or overall (cost.go).
+	Budgets Budgets `json:"budgets"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -106,6 +109,7 @@ func (c *Config) ApplyDefaults() {
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
+	c.Budgets.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -131,6 +135,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
+	c.validateBudgets(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }

@@ -58,6 +58,10 @@ type Provider struct {
 	// Default "native". Ignored by other APIs (Gemini always gets its native
 	// responseJsonSchema).
 	StructuredOutput StructuredOutput `json:"structured_output,omitempty"`
+	// Prices are the prices of the provider's models, by the model name
+	// a target sends; they override the shipped table (cost/prices.yaml).
+	// Default none.
+	Prices map[string]Price `json:"prices,omitempty"`
 }
 
 // Per-API provider defaults. provider falls back on the same constants when

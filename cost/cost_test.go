@@ -74,8 +74,8 @@ func TestShipped_KnowsWellKnownModelsAndTheirSnapshots(t *testing.T) {
 		{"gemini-2.0-flash", "gemini-2.0-flash"},
 		{"gemini-2.5-flash-lite", "gemini-2.5-flash-lite"},
 		{"text-embedding-3-small", "text-embedding-3-small"},
-		{"claude-sonnet-4-6", ""},     // a newer model is not priced as an older one
-		{"gpt-4o-audio-preview", ""},  // another model sharing the prefix
+		{"claude-sonnet-4-6", ""},    // a newer model is not priced as an older one
+		{"gpt-4o-audio-preview", ""}, // another model sharing the prefix
 		{"llama-3.3-70b-versatile", ""},
 		{"", ""},
 	} {
