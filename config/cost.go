@@ -221,3 +221,7 @@ func (c *Config) hasClient(name string) bool {
 	}
 	return false
 }
+
+// ApplyBudgetDefaults applies the budgets section's defaults to b alone
+// (for code that builds a section without a whole configuration).
+func ApplyBudgetDefaults(b *Budgets) { b.applyDefaults() }
