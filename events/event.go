@@ -35,6 +35,12 @@ const (
 	// KindFallbackServed: an attempt after the first answered: a fallback
 	// served the request.
 	KindFallbackServed Kind = "fallback_served"
+	// KindAnswerCost: an answer reached the client and its usage is known:
+	// its tokens and cost (one per answer, first attempts included).
+	KindAnswerCost Kind = "answer_cost"
+	// KindBudget: a budget crossed its warning share or was exhausted
+	// (once per budget, window and threshold in one process).
+	KindBudget Kind = "budget"
 )
 
 // Target names one failover target: a provider and one of its models.
@@ -118,4 +124,18 @@ type Event struct {
 	// Detail is a bounded, sanitized human message (e.g. the provider's
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`
+	// InputTokens (cached ones included), CachedInputTokens and
+	// OutputTokens are an answer's usage (answer_cost).
+	InputTokens       int64 `json:"input_tokens,omitempty"`
+	CachedInputTokens int64 `json:"cached_input_tokens,omitempty"`
+	OutputTokens      int64 `json:"output_tokens,omitempty"`
+	// CostUSD is the answer's cost in US dollars (answer_cost); nil when
+	// the target has no price: unknown, never 0.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// UsageEstimated is set when the answer reported no usage and the
+	// tokens (and cost) are estimates (answer_cost).
+	UsageEstimated bool `json:"usage_estimated,omitempty"`
+	// Budget names the budget concerned (budget; policy_denial
+	// budget_exceeded).
+	Budget string `json:"budget,omitempty"`
 }

@@ -121,3 +121,32 @@ func TestUsage_ReportedOrNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestUsage_CachedTokensInEveryShape verifies the cached prompt tokens are
+// read from chat completion answers and usage chunks, Responses answers and
+// response.completed events, and embeddings answers count their prompt.
+func TestUsage_CachedTokensInEveryShape(t *testing.T) {
+	var chat UsageMeter
+	chat.Feed([]byte("data: {\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":60}}}\n\n"))
+	var resp UsageMeter
+	resp.Feed([]byte(`data: {"type":"response.completed","response":{"model":"m","usage":{"input_tokens":90,"input_tokens_details":{"cached_tokens":30},"output_tokens":4}}}` + "\n\n"))
+	for _, tc := range []struct {
+		name      string
+		got, want Usage
+	}{
+		{"chat answer", AnswerUsage([]byte(`{"model":"m","usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}`)),
+			Usage{Prompt: 100, Completion: 5, Cached: 60, Reported: true, Model: "m"}},
+		{"responses answer", AnswerUsage([]byte(`{"model":"m","usage":{"input_tokens":90,"input_tokens_details":{"cached_tokens":30},"output_tokens":4}}`)),
+			Usage{Prompt: 90, Completion: 4, Cached: 30, Reported: true, Model: "m"}},
+		{"embeddings answer", AnswerUsage([]byte(`{"object":"list","model":"e","usage":{"prompt_tokens":8,"total_tokens":8}}`)),
+			Usage{Prompt: 8, Reported: true, Model: "e"}},
+		{"chat usage chunk", chat.Usage(), Usage{Prompt: 100, Completion: 5, Cached: 60, Reported: true, Model: "m"}},
+		{"responses completed event", resp.Usage(), Usage{Prompt: 90, Completion: 4, Cached: 30, Reported: true, Model: "m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %+v, want %+v", tc.got, tc.want)
+			}
+		})
+	}
+}
