@@ -80,6 +80,7 @@ type attemptStream struct {
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
 	obs     attemptObs          // metrics and span (observe.go)
+	cost    *answerCost         // the answer's usage and cost, once known (cost.go)
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {

@@ -270,6 +270,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	}
 	a.stopTimer()
 	a.observeUsage(out)
+	a.costAnswer(*a.obs.usage, int64(len(out)/4))
 	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.auditAnswer(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.chargeClient(out)
@@ -427,5 +428,6 @@ func (a *attemptStream) traceHeaders() *mutation {
 	m.setHeader(contract.HeaderAttempt, strconv.Itoa(a.attempt))
 	m.setHeader(contract.HeaderChain, a.plan.Chain)
 	m.setHeader(contract.HeaderTrace, formatTrace(a.s.traces.get(a.traceID, a.s.clock.Now())))
+	a.budgetHeader(m)
 	return m
 }

@@ -42,7 +42,8 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 // traceRecord is this attempt's trace record with outcome cls.
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
-		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target)}
+		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
+		Cost: a.cost}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as

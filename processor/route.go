@@ -17,6 +17,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
@@ -51,6 +52,7 @@ type routeStream struct {
 	obs         routeObs            // the request's span (observe.go)
 	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
+	budget      budget.Decision     // what the budgets asked of the plan (budget.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -220,7 +222,13 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
+	if out := r.budgetGate(ch, &needs); out != nil {
+		return out, nil
+	}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
+	if out := r.overBudget(ch, err); out != nil {
+		return out, nil
+	}
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.rejectIncapable(ch, in, err), nil
 	}
@@ -257,6 +265,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	m.setHeader(contract.HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
+	r.noteBudget()
 	resp.DynamicMetadata = r.planMetadata(in, plan)
 	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
 		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))

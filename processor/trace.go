@@ -31,6 +31,7 @@ type attemptRecord struct {
 	Status   int // 0: no response headers (reset, timeout)
 	Latency  time.Duration
 	Message  string
+	Cost     *answerCost // the answer's usage and cost (cost.go); nil: not known
 
 	State recordState
 	// Target is the breaker key a pending record is settled on.
@@ -92,9 +93,10 @@ type requestTrace struct {
 	created  time.Time
 	attempts []attemptRecord
 	// Evidence about the request as a whole.
-	highest   int  // the highest attempt whose request went upstream
-	responded bool // the route phase saw response headers
-	left      bool // the route phase ended without response headers: the client left
+	highest   int    // the highest attempt whose request went upstream
+	responded bool   // the route phase saw response headers
+	left      bool   // the route phase ended without response headers: the client left
+	budget    string // the x-llm-failover-budget value of the plan (budget.go)
 }
 
 func newTraceStore(size int, ttl time.Duration) *traceStore {
@@ -330,6 +332,7 @@ func formatTrace(recs []attemptRecord) string {
 		b.WriteString(strconv.Itoa(a.Status))
 		b.WriteString(";ms=")
 		b.WriteString(strconv.FormatInt(a.Latency.Milliseconds(), 10))
+		appendCost(&b, a.Cost)
 	}
 	return b.String()
 }
