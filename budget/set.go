@@ -241,15 +241,18 @@ func (s *Set) Each(now time.Time, fn func(Usage)) {
 }
 
 // WindowEndOf is the end of the window starting at start of the budget
-// whose Store key is key, or the zero time when no budget has that key
-// (for Persister.Load).
+// whose Store key is key, or the zero time when no budget has that key or
+// start begins none of its windows (for Persister.Load).
 func (s *Set) WindowEndOf(key string, start time.Time) time.Time {
 	if s.Empty() {
 		return time.Time{}
 	}
 	for i := range s.list {
-		if s.list[i].key == key {
-			return WindowEnd(s.list[i].Window, WindowStart(s.list[i].Window, start))
+		if w := s.list[i].Window; s.list[i].key == key {
+			if !WindowStart(w, start).Equal(start) {
+				return time.Time{} // not the start of one of its windows
+			}
+			return WindowEnd(w, start)
 		}
 	}
 	return time.Time{}
