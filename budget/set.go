@@ -132,12 +132,13 @@ func (s *Set) Decide(chain, client string, now time.Time) Decision {
 	if s.Empty() {
 		return d
 	}
+	var starts windowStarts
 	for i := range s.list {
 		b := &s.list[i]
 		if !b.matches(chain, client) {
 			continue
 		}
-		start := WindowStart(b.Window, now)
+		start := starts.of(b.Window, now)
 		used := s.store.Get(b.key, start)
 		switch {
 		case used >= b.Limit && b.Action == config.BudgetRefuse:
@@ -256,4 +257,23 @@ func (s *Set) WindowEndOf(key string, start time.Time) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// windowStarts computes each window kind's start at most once per call.
+type windowStarts struct {
+	hour, day, month time.Time
+}
+
+func (w *windowStarts) of(win config.BudgetWindow, now time.Time) time.Time {
+	p := &w.day
+	switch win {
+	case config.WindowHour:
+		p = &w.hour
+	case config.WindowMonth:
+		p = &w.month
+	}
+	if p.IsZero() {
+		*p = WindowStart(win, now)
+	}
+	return *p
 }
