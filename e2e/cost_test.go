@@ -301,3 +301,55 @@ func TestBudget_RestartKeepsTheCounters(t *testing.T) {
 		}
 	})
 }
+
+// TestCost_ResponsesAPIJSONAndStream verifies the Responses API's answers
+// are costed too: an Anthropic answer translated to a response object
+// shows its tokens in the trace, and a streamed one publishes its usage
+// (cached tokens included) in answer_cost at the stream's end.
+func TestCost_ResponsesAPIJSONAndStream(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s, _ := newResponsesStack(t, v)
+		setUsage(t, s, costUsage)
+		_, resp, err := s.newResponse(textParams(claudeFirstModel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr := resp.Header.Get("x-llm-failover-trace"); !strings.HasSuffix(tr, ";tokens=1000/200/500;cost_usd=unknown") {
+			t.Fatalf("trace: got %q, want the translated usage and cost_usd=unknown", tr)
+		}
+		_, _, final, _, err := s.streamResponse(textParams(claudeFirstModel))
+		if err != nil || final == nil || final.Usage.InputTokens != 1000 || final.Usage.InputTokensDetails.CachedTokens != 200 {
+			t.Fatalf("stream: %v, final %+v", err, final)
+		}
+		s.waitSettled()
+		var got []string
+		for _, e := range s.auditLines() {
+			if e.Kind == events.KindAnswerCost {
+				got = append(got, fmt.Sprintf("%s %d/%d/%d estimated=%v priced=%v", e.From.Provider, e.InputTokens, e.CachedInputTokens, e.OutputTokens, e.UsageEstimated, e.CostUSD != nil))
+			}
+		}
+		want := "anthropic 1000/200/500 estimated=false priced=false"
+		if len(got) != 2 || got[0] != want || got[1] != want {
+			t.Fatalf("answer_cost events: got %q, want twice %q", got, want)
+		}
+	})
+}
+
+// TestCost_EmbeddingsAnswersAreCosted verifies an embeddings answer's usage
+// (prompt tokens only) reaches its trace entry and the token counter.
+func TestCost_EmbeddingsAnswersAreCosted(t *testing.T) {
+	forVersions(t, func(t *testing.T, entry string) {
+		s := newEmbedStack(t, entry)
+		_, resp, err := s.embed(embedModel, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr := resp.Header.Get("x-llm-failover-trace"); !strings.HasSuffix(tr, ";tokens=4/0/0;cost_usd=unknown") {
+			t.Fatalf("trace: got %q, want tokens=4/0/0;cost_usd=unknown", tr)
+		}
+		s.waitSettled()
+		if w := `llm_failover_tokens_total{chain="embed",model="embed-openai-model",provider="embed-openai",type="input"} 4`; !strings.Contains(s.metricsText(), w) {
+			t.Fatalf("metrics: got no %s", w)
+		}
+	})
+}
