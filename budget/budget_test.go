@@ -251,3 +251,21 @@ func TestPersister_MaybeSaveWritesAtMostEveryInterval(t *testing.T) {
 		t.Fatalf("MaybeSave after the interval wrote nothing: %v", err)
 	}
 }
+
+// TestSet_ReloadKeepsCountersOfUnchangedBudgets verifies a new Set over the
+// same store (a configuration reload) keeps the counter of a budget whose
+// name, window and unit are unchanged, and starts a budget whose window or
+// unit changed at 0.
+func TestSet_ReloadKeepsCountersOfUnchangedBudgets(t *testing.T) {
+	l := NewLocal()
+	before := &config.Budgets{List: []config.Budget{{Name: "a", Tokens: 100}, {Name: "b", Tokens: 100}, {Name: "c", Tokens: 100}}}
+	config.ApplyBudgetDefaults(before)
+	NewSet(before, l).Charge(Charge{Tokens: 40}, t0)
+	after := &config.Budgets{List: []config.Budget{{Name: "a", Tokens: 200}, {Name: "b", Tokens: 100, Window: config.WindowHour}, {Name: "c", USD: 1}}}
+	config.ApplyBudgetDefaults(after)
+	got := map[string]int64{}
+	NewSet(after, l).Each(t0, func(u Usage) { got[u.Budget.Name] = u.Used })
+	if want := map[string]int64{"a": 40, "b": 0, "c": 0}; got["a"] != want["a"] || got["b"] != 0 || got["c"] != 0 {
+		t.Fatalf("after reload: got %v, want %v", got, want)
+	}
+}

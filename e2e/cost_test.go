@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3/option"
+
 	"github.com/llm-failover/llm-failover/events"
 	"github.com/llm-failover/llm-failover/fakellm"
 	"github.com/llm-failover/llm-failover/processor"
@@ -351,5 +353,21 @@ func TestCost_EmbeddingsAnswersAreCosted(t *testing.T) {
 		if w := `llm_failover_tokens_total{chain="embed",model="embed-openai-model",provider="embed-openai",type="input"} 4`; !strings.Contains(s.metricsText(), w) {
 			t.Fatalf("metrics: got no %s", w)
 		}
+	})
+}
+
+// TestBudget_PerClientCountsOnlyThatClient verifies a budget of one client
+// of the clients policy refuses that client once exhausted while another
+// caller (unknown, allowed by the default policy) is still served.
+func TestBudget_PerClientCountsOnlyThatClient(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		budgets := priced("    - {name: team-a-tokens, client: team-a, window: day, tokens: 1500}\n", "")
+		clients := withClients("  default: {action: allow}\n  list:\n    - {name: team-a, api_keys: [\"" + clientKeyHash + "\"]}\n")
+		s := newStack(t, v, stackOpts{edit: func(cfg string) string { return clients(budgets(cfg)) }})
+		setUsage(t, s, costUsage)
+		s.mustOK(s.chat(), "primary") // 1500 tokens: team-a's budget is spent
+		s.resetFakes()
+		s.mustRefuse(s.chat(), 429, "budget_exceeded")
+		s.mustOK(s.chat(option.WithHeaderDel("authorization")), "primary") // an unknown caller: another budget
 	})
 }
