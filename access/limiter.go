@@ -27,6 +27,10 @@ type usage struct {
 type window struct {
 	start time.Time
 	n     int64
+	// remote is the other replicas' count in this window, as of the last
+	// fleet sync, and sent the part of n that sync shared (shared.go); both
+	// stay 0 outside fleet mode.
+	remote, sent int64
 }
 
 // roll moves w to the window that holds now, emptied when it is a new one,
@@ -37,7 +41,7 @@ func (w *window) roll(length time.Duration, now time.Time) time.Time {
 		start = now.Truncate(length) // before 1970: a test clock; any fixed grid will do
 	}
 	if !w.start.Equal(start) {
-		w.start, w.n = start, 0
+		w.start, w.n, w.remote, w.sent = start, 0, 0, 0
 	}
 	return start.Add(length)
 }
@@ -66,13 +70,13 @@ func (l *Limiter) Admit(c *Client, prompt int64, now time.Time) Decision {
 	u := l.entry(c.Name)
 	if r := c.rate; r != nil {
 		end := u.rate.roll(r.Window.D(), now)
-		if u.rate.n+1 > r.Limit {
+		if u.rate.n+u.rate.remote+1 > r.Limit {
 			return Decision{Reason: RateExceeded, RetryAfter: end.Sub(now)}
 		}
 	}
 	if t := c.tokens; t != nil {
 		end := u.tokens.roll(t.Window.D(), now)
-		if u.tokens.n+max(prompt, 0) > t.Limit {
+		if u.tokens.n+u.tokens.remote+max(prompt, 0) > t.Limit {
 			return Decision{Reason: BudgetExceeded, RetryAfter: end.Sub(now)}
 		}
 	}

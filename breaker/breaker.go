@@ -59,6 +59,10 @@ type Transition struct {
 	Stage    int       // To == Recovering: the stage entered
 	// Opening is why it opened (To == Open; zero otherwise).
 	Opening Opening
+	// Fleet is set when the transition was adopted from another replica
+	// (Adopt) or held for one (HoldOpen) rather than decided here: package
+	// fleet does not publish it again.
+	Fleet bool
 }
 
 // Snapshot is a read-only view of a breaker at a given time.
@@ -224,6 +228,9 @@ func (b *Breaker) Record(now time.Time, o Outcome) {
 	b.mu.Lock()
 	b.c.record(now, o)
 	b.unlockAndNotify()
+	if b.s.OnOutcome != nil {
+		b.s.OnOutcome(b.name, now, o)
+	}
 }
 
 // Snapshot returns a view of the breaker at now (a zero now means

@@ -49,6 +49,10 @@ type core struct {
 
 	win window
 	lat ewma
+
+	// fleet marks the transitions setState reports while it is set as
+	// adopted from another replica (Transition.Fleet; fleet.go).
+	fleet bool
 }
 
 // setState is the one place every transition happens: it bumps the
@@ -80,7 +84,7 @@ func (c *core) setState(to State, now time.Time, reason string) {
 	if c.events == nil {
 		return
 	}
-	t := Transition{Name: c.name, From: from, To: to, At: now, Reason: reason}
+	t := Transition{Name: c.name, From: from, To: to, At: now, Reason: reason, Fleet: c.fleet}
 	switch to {
 	case Open:
 		t.Until = c.openUntil

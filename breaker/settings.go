@@ -95,6 +95,10 @@ type Settings struct {
 	// is released, one call at a time and in transition order. It may call
 	// any method of the Breaker. Default: none.
 	OnStateChange func(Transition)
+	// OnOutcome is called by Record with every outcome, after the breaker's
+	// lock is released (package fleet counts failures across replicas
+	// with it). It must not block. Default: none.
+	OnOutcome func(name string, now time.Time, o Outcome)
 }
 
 // ErrorRate opens a Closed breaker when, over the sliding Window, failures

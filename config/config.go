@@ -48,6 +48,9 @@ type Config struct {
 	// Budgets are spending limits in dollars or tokens over calendar
 	// windows, per chain, client or overall (cost.go).
 	Budgets Budgets `json:"budgets"`
+	// Fleet shares breaker state between replicas through Redis
+	// (docs/fleet.md). Unset: each replica on its own.
+	Fleet Fleet `json:"fleet"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -110,6 +113,7 @@ func (c *Config) ApplyDefaults() {
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
 	c.Budgets.applyDefaults()
+	c.Fleet.applyDefaults(&c.Breaker)
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -136,6 +140,7 @@ func (c *Config) Validate() error {
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
 	c.validateBudgets(&p)
+	c.Fleet.validate(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }

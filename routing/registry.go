@@ -2,6 +2,8 @@ package routing
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
@@ -21,6 +23,8 @@ type Registry struct {
 	// onChange receives every breaker transition (for logs and metrics).
 	onChange func(breaker.Transition)
 	clock    breaker.Clock
+	// observer also sees every transition and outcome (Observe); nil: none.
+	observer atomic.Pointer[Observer]
 }
 
 // NewRegistry returns an empty registry. clock may be nil (wall clock);
@@ -37,7 +41,19 @@ func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 		return b
 	}
 	s.Clock = r.clock
-	s.OnStateChange = r.onChange
+	s.OnStateChange = func(t breaker.Transition) {
+		if r.onChange != nil {
+			r.onChange(t)
+		}
+		if o := r.observer.Load(); o != nil {
+			(*o).Transition(t)
+		}
+	}
+	s.OnOutcome = func(key string, now time.Time, out breaker.Outcome) {
+		if o := r.observer.Load(); o != nil {
+			(*o).Outcome(key, now, out)
+		}
+	}
 	b := breaker.New(key, s)
 	r.m[key] = b
 	return b
@@ -97,4 +113,22 @@ func (r *Registry) Lookup(key string) *breaker.Breaker {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.m[key]
+}
+
+// Observer sees every breaker's transitions and recorded outcomes, after
+// the breaker's own observer (package fleet shares them with other
+// replicas). Its methods must not block.
+type Observer interface {
+	Transition(breaker.Transition)
+	Outcome(key string, now time.Time, o breaker.Outcome)
+}
+
+// Observe makes o see every breaker of the registry, those already made and
+// those to come; nil stops it.
+func (r *Registry) Observe(o Observer) {
+	if o == nil {
+		r.observer.Store(nil)
+		return
+	}
+	r.observer.Store(&o)
 }

@@ -282,6 +282,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
+	stopFleet, err := startFleet(cfg, srv, tel, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	defer stopFleet()
 	// SIGHUP is caught before any listener opens: its default action ends
 	// the process.
 	hup := make(chan os.Signal, 1)
