@@ -1,0 +1,42 @@
+package processor
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/llm-failover/llm-failover/budget"
+)
+
+// TestBudget_RouteDecisions verifies the route phase's answer for each
+// budget state: planned as usual under or past the warning share, planned
+// on the targets under a cap, refused 429 budget_exceeded (Retry-After to
+// the day's end) when a refusing budget is exhausted or when no target is
+// under the cap.
+func TestBudget_RouteDecisions(t *testing.T) {
+	for _, tc := range []struct {
+		name, budgets string
+		share         int64 // of the limit charged first, in percent
+		want          decision
+	}{
+		{"under", "{name: b, usd: 1}", 50, decision{status: 200}},
+		{"warning", "{name: b, usd: 1}", 90, decision{status: 200}},
+		{"exhausted, refuse", "{name: b, usd: 1}", 100, decision{status: 429, code: "budget_exceeded", retryAfter: "86400"}},
+		{"exhausted, cap with a target under it", "{name: b, usd: 1, exhausted: cap, price_cap: {input: 3, output: 10}}", 100, decision{status: 200}},
+		{"exhausted, cap with none under it", "{name: b, usd: 1, exhausted: cap, price_cap: {input: 0.1, output: 0.1}}", 100, decision{status: 429, code: "budget_exceeded", retryAfter: "86400"}},
+		{"another chain's budget", "{name: b, chain: other, usd: 1}", 100, decision{status: 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessYAML(t, strings.Replace(testConfig, "chains:\n", "chains:\n  - {name: other, match: {models: [o]}, targets: [{provider: openai, model: gpt-4o-mini}]}\n", 1)+
+				"limits: {max_body_bytes: 4KiB}\nbudgets:\n  list: ["+tc.budgets+"]\n")
+			now := h.srv.clock.Now()
+			for _, b := range h.srv.state.Load().budgets.Budgets() {
+				h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit*tc.share/100)
+			}
+			got := h.decide(who{}, premiumBody)
+			got.plan = nil
+			if got != tc.want {
+				t.Fatalf("decision: got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
