@@ -204,3 +204,41 @@ func (a *attemptStream) chargeBudgets(c *answerCost) {
 		}
 	}
 }
+
+// BudgetStatus is one budget's current window, as /status shows it.
+type BudgetStatus struct {
+	Name   string `json:"name"`
+	Chain  string `json:"chain,omitempty"`
+	Client string `json:"client,omitempty"`
+	Window string `json:"window"`
+	Unit   string `json:"unit"`
+	// Limit and Used are in Unit: US dollars or tokens.
+	Limit float64 `json:"limit"`
+	Used  float64 `json:"used"`
+	// State is under, warning or exhausted.
+	State       string    `json:"state"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+}
+
+// Budgets returns every budget's use of its current window (for /status).
+func (s *Server) Budgets() []BudgetStatus {
+	now := s.clock.Now()
+	var out []BudgetStatus
+	s.state.Load().budgets.Each(now, func(u budget.Usage) {
+		b := u.Budget
+		st := BudgetStatus{Name: b.Name, Chain: b.Chain, Client: b.Client, Window: string(b.Window), Unit: b.Unit.String(),
+			Limit: float64(b.Limit), Used: float64(u.Used), State: "under", WindowStart: u.Start, WindowEnd: budget.WindowEnd(b.Window, u.Start)}
+		if b.Unit == budget.UnitUSD {
+			st.Limit, st.Used = cost.USD(b.Limit), cost.USD(u.Used)
+		}
+		switch {
+		case u.Used >= b.Limit:
+			st.State = "exhausted"
+		case u.Used >= b.Warn:
+			st.State = "warning"
+		}
+		out = append(out, st)
+	})
+	return out
+}
