@@ -7,6 +7,8 @@ import (
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/config"
@@ -79,6 +81,10 @@ func (r *routeStream) budgetGate(ch *config.Chain, needs *routing.Needs) []*extp
 	}
 	r.budget = d
 	r.s.tel.CountBudgetDecision(d.Budget, d.State.String())
+	if sp := r.obs.span; sp != nil {
+		sp.AddEvent(telemetry.EventBudget, trace.WithTimestamp(now), trace.WithAttributes(
+			attribute.String("llm_failover.budget", d.Budget), attribute.String("llm_failover.budget.state", d.State.String())))
+	}
 	switch d.State {
 	case budget.Refused:
 		return r.refuseBudget(ch.Name, d.Budget, d.RetryAt, now)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/llm-failover/llm-failover/budget"
+	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // TestBudget_RouteDecisions verifies the route phase's answer for each
@@ -38,5 +39,28 @@ func TestBudget_RouteDecisions(t *testing.T) {
 				t.Fatalf("decision: got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestTrace_BudgetCapShowsOnTheRequestSpan verifies a plan an exhausted
+// budget capped carries a budget event and names the target without a
+// price (groq's llama) as skipped for budget_cap.
+func TestTrace_BudgetCapShowsOnTheRequestSpan(t *testing.T) {
+	h, exp := newTracedHarness(t, "budgets: {list: [{name: b, usd: 1, exhausted: cap, price_cap: {input: 3, output: 10}}]}\n"+
+		"limits: {max_body_bytes: 4KiB}\n")
+	now := h.srv.clock.Now()
+	for _, b := range h.srv.state.Load().budgets.Budgets() {
+		h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit)
+	}
+	if d := h.decide(who{}, premiumBody); d.status != 200 {
+		t.Fatalf("decision: got %+v, want a plan (gpt-4o is under the cap)", d)
+	}
+	h.waitStreams()
+	sp := spanNamed(t, exp.GetSpans(), "llm_failover.request")
+	if ev := eventNamed(sp, telemetry.EventBudget); ev["llm_failover.budget"] != "b" || ev["llm_failover.budget.state"] != "capped" {
+		t.Fatalf("budget event: got %v, want budget b capped", ev)
+	}
+	if ev := eventNamed(sp, telemetry.EventTargetSkipped); ev["llm_failover.model"] != "llama-3.3-70b-versatile" || ev["llm_failover.reason"] != "budget_cap" {
+		t.Fatalf("skipped event: got %v, want llama skipped for budget_cap", ev)
 	}
 }

@@ -75,6 +75,13 @@ func (t *Table) PriceFor(chain, providerName, model string) (cost.Price, bool) {
 	return cost.Price{}, false
 }
 
+// UnderCap reports whether the target of ch at index i has a known price
+// at most cap, input and output (one a capped plan may keep).
+func (t *Table) UnderCap(ch *config.Chain, i int, cap cost.Price) bool {
+	ps := t.prices[ch]
+	return i >= 0 && i < len(ps) && underCap(ps[i], cap)
+}
+
 // underCap reports whether the price p is known and at most cap, input and output.
 func underCap(p targetPrice, cap cost.Price) bool {
 	return p.known && p.price.Input <= cap.Input && p.price.Output <= cap.Output

@@ -17,6 +17,10 @@ const (
 	MetricBudgetDecisions = "llm_failover.budget.decisions"
 )
 
+// EventBudget is the request span's event of a plan a budget shaped
+// (docs/observability.md).
+const EventBudget = "llm_failover.budget"
+
 var (
 	labelType   = attribute.Key("type")
 	labelBudget = attribute.Key("budget")
