@@ -66,14 +66,15 @@ type Server struct {
 	rand     func() float64
 	events   *events.Bus // the audit trail (audit.go); nil: none
 
-	tel     *telemetry.Telemetry // metrics and spans (metrics.go, observe.go)
-	limiter *access.Limiter      // the clients' rate and token windows, across reloads
+	tel      *telemetry.Telemetry // metrics and spans (metrics.go, observe.go)
+	limiter  *access.Limiter      // the clients' rate and token windows, across reloads
+	hosts    sync.Map             // xds.upstream_host_metadata text -> provider name
+	hostsLen atomic.Int64
+
 	// budgetStore holds the budget counters across reloads; budgetFile
 	// keeps them across restarts (nil without budgets.state_file). budget.go.
 	budgetStore *budget.Local
 	budgetFile  *budget.Persister
-	hosts       sync.Map // xds.upstream_host_metadata text -> provider name
-	hostsLen    atomic.Int64
 
 	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)

@@ -93,10 +93,12 @@ type requestTrace struct {
 	created  time.Time
 	attempts []attemptRecord
 	// Evidence about the request as a whole.
-	highest   int    // the highest attempt whose request went upstream
-	responded bool   // the route phase saw response headers
-	left      bool   // the route phase ended without response headers: the client left
-	budget    string // the x-llm-failover-budget value of the plan (budget.go)
+	highest   int  // the highest attempt whose request went upstream
+	responded bool // the route phase saw response headers
+	left      bool // the route phase ended without response headers: the client left
+
+	// budget is the x-llm-failover-budget value of the plan (budget.go).
+	budget string
 }
 
 func newTraceStore(size int, ttl time.Duration) *traceStore {
