@@ -43,6 +43,11 @@ const (
 	KindBudget Kind = "budget"
 )
 
+// Routine reports a kind published for every request (answer_cost): the
+// Bus's history does not keep it, so it cannot push the rest out, and a
+// subscription may skip it (SubscribeOptions.SkipRoutine).
+func (k Kind) Routine() bool { return k == KindAnswerCost }
+
 // Target names one failover target: a provider and one of its models.
 type Target struct {
 	Provider string `json:"provider,omitempty"`
