@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
@@ -65,13 +66,20 @@ func (s *Server) observeBudgets() error {
 	return err
 }
 
-// budgetGate reads the budgets a request of ch matches: it refuses the
-// request (429 budget_exceeded) when a budget that refuses is exhausted,
-// and otherwise sets what its plan must do in needs (a cap, or cheaper
-// targets first). Nothing without budgets.
-func (r *routeStream) budgetGate(ch *config.Chain, needs *routing.Needs) []*extprocv3.ProcessingResponse {
+// budgetGate reads the budgets a request of ch for model matches: it
+// refuses the request (429 budget_exceeded) when a budget that refuses is
+// exhausted, and otherwise sets what its plan must do in needs (a cap, or
+// cheaper targets first). Nothing without budgets. It runs before the
+// client's admission, so a request it refuses counts in no client window,
+// and leaves a client the policy does not allow the route to admitClient
+// (403, which says nothing of budgets).
+func (r *routeStream) budgetGate(ch *config.Chain, model string, needs *routing.Needs) []*extprocv3.ProcessingResponse {
 	set := r.st.budgets
 	if set.Empty() {
+		return nil
+	}
+	if c := r.client.id.Client; r.st.access.Active() && c != nil &&
+		c.Authorize(access.Route{Chain: ch.Name, Model: model, ChainHeader: r.chainHeader != ""}) != access.Allowed {
 		return nil
 	}
 	now := r.s.clock.Now()

@@ -64,3 +64,25 @@ func TestTrace_BudgetCapShowsOnTheRequestSpan(t *testing.T) {
 		t.Fatalf("skipped event: got %v, want llama skipped for budget_cap", ev)
 	}
 }
+
+// TestBudget_RefusalCountsInNoClientWindow verifies a request a budget
+// refuses is not counted in its client's rate window, and a client the
+// policy forbids the chain gets its 403, not the budget's 429.
+func TestBudget_RefusalCountsInNoClientWindow(t *testing.T) {
+	h := newHarnessYAML(t, strings.Replace(testConfig, "chains:\n", "chains:\n  - {name: other, match: {models: [o]}, targets: [{provider: openai, model: gpt-4o-mini}]}\n", 1)+
+		"budgets: {list: [{name: b, tokens: 10}]}\nclients:\n  default: {action: allow, rate: {limit: 5}}\n"+
+		"  list: [{name: team, sources: [10.0.0.0/8], chains: [other]}]\nlimits: {max_body_bytes: 4KiB}\n")
+	now := h.srv.clock.Now()
+	for _, b := range h.srv.state.Load().budgets.Budgets() {
+		h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit)
+	}
+	if d := h.decide(who{}, premiumBody); d.status != 429 || d.code != "budget_exceeded" {
+		t.Fatalf("unknown caller: got %+v, want 429 budget_exceeded", d)
+	}
+	if reqs, _ := h.srv.ClientUsage("(unknown)"); reqs != 0 {
+		t.Fatalf("rate window: got %d requests counted, want 0 (refused by the budget)", reqs)
+	}
+	if d := h.decide(who{source: "10.1.2.3"}, premiumBody); d.status != 403 {
+		t.Fatalf("client not allowed the chain: got %+v, want 403", d)
+	}
+}

@@ -219,10 +219,10 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return out, nil
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
-	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
+	if out := r.budgetGate(ch, in.Model, &needs); out != nil {
 		return out, nil
 	}
-	if out := r.budgetGate(ch, &needs); out != nil {
+	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
