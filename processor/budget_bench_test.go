@@ -29,11 +29,8 @@ func BenchmarkRoutePhaseBudgets(b *testing.B) {
 			h := newHarness(b, bc.yaml)
 			st := h.srv.state.Load()
 			if bc.warning {
-				now := h.srv.clock.Now()
-				for _, bu := range st.budgets.Budgets() {
-					h.srv.budgetStore.Add(bu.Key(), budget.WindowStart(bu.Window, now), bu.Limit*9/10)
-				}
-				if d := st.budgets.Decide("premium", "", now); d.State != budget.Warning {
+				spendBudgets(h, 90)
+				if d := st.budgets.Decide("premium", "", h.srv.clock.Now()); d.State != budget.Warning {
 					b.Fatalf("decision: got %v, want warning", d.State)
 				}
 			}

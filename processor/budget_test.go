@@ -8,6 +8,15 @@ import (
 	"github.com/llm-failover/llm-failover/telemetry"
 )
 
+// spendBudgets charges every budget of h percent of its limit in its
+// current window.
+func spendBudgets(h *harness, percent int64) {
+	now := h.srv.clock.Now()
+	for _, b := range h.srv.state.Load().budgets.Budgets() {
+		h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit*percent/100)
+	}
+}
+
 // TestBudget_RouteDecisions verifies the route phase's answer for each
 // budget state: planned as usual under or past the warning share, planned
 // on the targets under a cap, refused 429 budget_exceeded (Retry-After to
@@ -29,10 +38,7 @@ func TestBudget_RouteDecisions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarnessYAML(t, strings.Replace(testConfig, "chains:\n", "chains:\n  - {name: other, match: {models: [o]}, targets: [{provider: openai, model: gpt-4o-mini}]}\n", 1)+
 				"limits: {max_body_bytes: 4KiB}\nbudgets:\n  list: ["+tc.budgets+"]\n")
-			now := h.srv.clock.Now()
-			for _, b := range h.srv.state.Load().budgets.Budgets() {
-				h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit*tc.share/100)
-			}
+			spendBudgets(h, tc.share)
 			got := h.decide(who{}, premiumBody)
 			got.plan = nil
 			if got != tc.want {
@@ -48,10 +54,7 @@ func TestBudget_RouteDecisions(t *testing.T) {
 func TestTrace_BudgetCapShowsOnTheRequestSpan(t *testing.T) {
 	h, exp := newTracedHarness(t, "budgets: {list: [{name: b, usd: 1, exhausted: cap, price_cap: {input: 3, output: 10}}]}\n"+
 		"limits: {max_body_bytes: 4KiB}\n")
-	now := h.srv.clock.Now()
-	for _, b := range h.srv.state.Load().budgets.Budgets() {
-		h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit)
-	}
+	spendBudgets(h, 100)
 	if d := h.decide(who{}, premiumBody); d.status != 200 {
 		t.Fatalf("decision: got %+v, want a plan (gpt-4o is under the cap)", d)
 	}
@@ -72,10 +75,7 @@ func TestBudget_RefusalCountsInNoClientWindow(t *testing.T) {
 	h := newHarnessYAML(t, strings.Replace(testConfig, "chains:\n", "chains:\n  - {name: other, match: {models: [o]}, targets: [{provider: openai, model: gpt-4o-mini}]}\n", 1)+
 		"budgets: {list: [{name: b, tokens: 10}]}\nclients:\n  default: {action: allow, rate: {limit: 5}}\n"+
 		"  list: [{name: team, sources: [10.0.0.0/8], chains: [other]}]\nlimits: {max_body_bytes: 4KiB}\n")
-	now := h.srv.clock.Now()
-	for _, b := range h.srv.state.Load().budgets.Budgets() {
-		h.srv.budgetStore.Add(b.Key(), budget.WindowStart(b.Window, now), b.Limit)
-	}
+	spendBudgets(h, 100)
 	if d := h.decide(who{}, premiumBody); d.status != 429 || d.code != "budget_exceeded" {
 		t.Fatalf("unknown caller: got %+v, want 429 budget_exceeded", d)
 	}
