@@ -23,6 +23,11 @@ type Outcome struct {
 	// can say why. It must hold no prompt, answer or key: the caller
 	// redacts and bounds it. "" = none.
 	Detail string
+	// Probe marks the outcome of an active probe (a synthetic request the
+	// server sent itself, package probe), not of a user's request: while
+	// Closed, Settings.ProbeFailures failed probes in a row open the
+	// breaker with ReasonProbe. It counts like any other outcome otherwise.
+	Probe bool
 }
 
 // Opening is why a breaker last opened: the trigger, what it had counted,

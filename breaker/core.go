@@ -22,6 +22,8 @@ const (
 	ReasonRecoveryFailed      = "failure while recovering"
 	ReasonStageCompleted      = "recovery stage completed"
 	ReasonRecovered           = "recovered"
+	// ReasonProbe: Settings.ProbeFailures active probes failed in a row.
+	ReasonProbe = "probe"
 )
 
 // core is the breaker's state machine without locking: the Breaker holds
@@ -38,6 +40,7 @@ type core struct {
 	stage          int       // Recovering only
 	stageSuccesses int       // Recovering: successes in this stage
 	consecutive    int       // Closed: consecutive failures
+	probeFailures  int       // Closed: failed active probes since the last success
 	opens          int       // re-opens in a row
 	opened         Opening   // why it last opened; zero once closed
 
@@ -65,6 +68,7 @@ func (c *core) setState(to State, now time.Time, reason string) {
 	c.gen++
 	c.since = now
 	c.consecutive = 0
+	c.probeFailures = 0
 	c.stageSuccesses = 0
 	c.probeHead, c.probeN = 0, 0
 	switch to {
@@ -178,6 +182,9 @@ func (c *core) recordClosed(now time.Time, o Outcome) {
 	if c.s.ErrorRate.Threshold > 0 {
 		c.win.add(now, failed)
 	}
+	if c.probeFailed(now, o) {
+		return
+	}
 	switch o.Kind {
 	case Success:
 		c.consecutive = 0
@@ -210,6 +217,23 @@ func (c *core) recordClosed(now time.Time, o Outcome) {
 			c.open(now, o, ReasonErrorRate, failures)
 		}
 	}
+}
+
+// probeFailed counts failed active probes while Closed (any success resets
+// the count) and opens the breaker with ReasonProbe on the
+// Settings.ProbeFailures-th in a row; it reports whether it opened.
+func (c *core) probeFailed(now time.Time, o Outcome) bool {
+	switch {
+	case o.Kind == Success:
+		c.probeFailures = 0
+	case o.Probe && o.Kind != Neutral:
+		c.probeFailures++
+		if c.probeFailures >= c.s.ProbeFailures {
+			c.open(now, o, ReasonProbe, c.probeFailures)
+			return true
+		}
+	}
+	return false
 }
 
 // recordOpen handles a late outcome: see Breaker.

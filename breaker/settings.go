@@ -29,6 +29,7 @@ const (
 	DefaultErrorRateMinRequests  = 20
 	DefaultLatencyMinRequests    = 5
 	DefaultLatencyAlpha          = 0.3
+	DefaultProbeFailures         = 2
 
 	// MaxHalfOpenProbes bounds Settings.HalfOpenProbes (its slots are
 	// allocated once, in New).
@@ -84,6 +85,10 @@ type Settings struct {
 	// one success and no failure before the next stage starts. After the
 	// last stage the breaker closes. Default 10s; > 0.
 	RecoveryStageDuration time.Duration
+	// ProbeFailures opens a Closed breaker on the Nth failed active probe
+	// in a row (Outcome.Probe; a success of any kind in between resets the
+	// count), with ReasonProbe. Default 2; >= 1.
+	ProbeFailures int
 	// ErrorRate opens the breaker on a failure ratio. Zero value: off.
 	ErrorRate ErrorRate
 	// Latency opens the breaker on slow responses. Zero value: off.
@@ -145,6 +150,9 @@ type Latency struct {
 func (s Settings) withDefaults() Settings {
 	if s.ConsecutiveFailures <= 0 {
 		s.ConsecutiveFailures = DefaultConsecutiveFailures
+	}
+	if s.ProbeFailures <= 0 {
+		s.ProbeFailures = DefaultProbeFailures
 	}
 	if s.OpenFor <= 0 {
 		s.OpenFor = DefaultOpenFor
@@ -228,6 +236,9 @@ func (s Settings) Validate() error {
 	}
 	if s.ConsecutiveFailures < 0 {
 		bad("ConsecutiveFailures", "must not be negative, got %d", s.ConsecutiveFailures)
+	}
+	if s.ProbeFailures < 0 {
+		bad("ProbeFailures", "must not be negative, got %d", s.ProbeFailures)
 	}
 	nonNeg("OpenFor", s.OpenFor)
 	nonNeg("MaxOpenFor", s.MaxOpenFor)

@@ -48,6 +48,8 @@ type Config struct {
 	// Budgets are spending limits in dollars or tokens over calendar
 	// windows, per chain, client or overall (cost.go).
 	Budgets Budgets `json:"budgets"`
+	// Probes are the active health probes (probes.go). Off by default.
+	Probes Probes `json:"probes"`
 	// Fleet shares breaker state between replicas through Redis
 	// (docs/fleet.md). Unset: each replica on its own.
 	Fleet Fleet `json:"fleet"`
@@ -113,6 +115,7 @@ func (c *Config) ApplyDefaults() {
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
 	c.Budgets.applyDefaults()
+	c.applyProbeDefaults() // after envoy: the front door is its listener
 	c.Fleet.applyDefaults(&c.Breaker)
 }
 
@@ -140,6 +143,7 @@ func (c *Config) Validate() error {
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
 	c.validateBudgets(&p)
+	c.validateProbes(&p)
 	c.Fleet.validate(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)

@@ -33,6 +33,13 @@ const (
 	HeaderBudget = "x-llm-failover-budget"
 )
 
+// HeaderProbe is the request header of an active probe (package probe):
+// "<exp unix ms>.<base64url HMAC-SHA256>.<provider/model>", signed with the
+// plan key over the expiry, the target and the body's SHA-256. The route
+// phase plans exactly that target for a request whose header verifies, and
+// refuses one whose header does not (docs/security.md).
+const HeaderProbe = "x-llm-failover-probe"
+
 // Request headers the route phase sets for Envoy's router, which reads and
 // removes them: every request's attempts are bounded by its own plan.
 const (

@@ -46,6 +46,9 @@ type Plan struct {
 	// phase prepares and judges the attempt for it. Empty in a plan from a
 	// replica that predates it, which served chat completions only.
 	API string
+	// Probe marks the plan of an active probe ("probe"; signed): the
+	// attempt phase records its outcome as a probe's (breaker.Outcome.Probe).
+	Probe bool
 }
 
 // Target is one planned attempt's target.
@@ -73,6 +76,7 @@ const (
 	keyClient       = "client"
 	keyTraceparent  = "traceparent"
 	keyAPI          = "api"
+	keyProbe        = "probe"
 
 	keyTargetProvider      = "provider"
 	keyTargetCluster       = "cluster"
@@ -147,6 +151,9 @@ func EncodePlan(ns string, p *Plan) *structpb.Struct {
 	if p.API != "" {
 		details[keyAPI] = structpb.NewStringValue(p.API)
 	}
+	if p.Probe {
+		details[keyProbe] = structpb.NewBoolValue(true)
+	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
@@ -175,6 +182,7 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 		Client:       f[keyClient].GetStringValue(),
 		Traceparent:  f[keyTraceparent].GetStringValue(),
 		API:          f[keyAPI].GetStringValue(),
+		Probe:        f[keyProbe].GetBoolValue(),
 	}
 	if ms := f[keyPerTryMS].GetNumberValue(); ms >= 1 && ms < 1e9 {
 		p.PerTry = time.Duration(ms) * time.Millisecond
@@ -210,8 +218,9 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 // signature covers: a version tag, then every field an attempt acts on in a
 // fixed order, strings length prefixed, numbers and booleans as 8 bytes
 // big-endian, so no two plans encode alike. Model, Sig and Traceparent are
-// not in it. API comes last and only when set, so a chat completions plan
-// encodes as it did before the field existed.
+// not in it. API comes last and only when set (or when Probe is), then
+// Probe only when set, so a chat completions plan encodes as it did before
+// these fields existed.
 func (p *Plan) AppendCanonical(b []byte) []byte {
 	b = appendStr(b, "llm-failover plan v1")
 	b = appendStr(b, p.ID)
@@ -230,8 +239,11 @@ func (p *Plan) AppendCanonical(b []byte) []byte {
 	}
 	b = appendStr(b, p.Client)
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Exp))
-	if p.API != "" {
+	if p.API != "" || p.Probe {
 		b = appendStr(b, p.API)
+	}
+	if p.Probe {
+		b = appendBool(b, true)
 	}
 	return b
 }

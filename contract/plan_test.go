@@ -48,7 +48,9 @@ func fullPlan() Plan {
 // metadata, in the plan namespace of the configured namespace, and that the
 // priority_group override names the targets' clusters in order.
 func TestPlan_RoundTrip(t *testing.T) {
-	for _, p := range []Plan{fullPlan(), {ID: "x", Targets: []Target{{Provider: "p"}}}} {
+	probe := fullPlan()
+	probe.Probe = true
+	for _, p := range []Plan{fullPlan(), {ID: "x", Targets: []Target{{Provider: "p"}}}, probe} {
 		dm := EncodePlan("custom_ns", &p)
 		got, err := DecodePlan(forwarded(t, dm), "custom_ns")
 		if err != nil {
@@ -119,6 +121,15 @@ func TestAppendCanonical_LeavesOutModelAndSig(t *testing.T) {
 	q.Chain = "other"
 	if bytes.Equal(p.AppendCanonical(nil), q.AppendCanonical(nil)) {
 		t.Error("chain did not change the canonical bytes")
+	}
+	for _, api := range []string{"", "chat"} {
+		r := p
+		r.API, r.Probe = api, true
+		s := r
+		s.Probe = false
+		if bytes.Equal(r.AppendCanonical(nil), s.AppendCanonical(nil)) {
+			t.Errorf("api %q: probe did not change the canonical bytes", api)
+		}
 	}
 }
 

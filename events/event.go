@@ -27,7 +27,9 @@ const (
 	KindPolicyDenial Kind = "policy_denial"
 	// KindConfigReload: a configuration was loaded (or refused).
 	KindConfigReload Kind = "config_reload"
-	// KindProbe: the route phase planned a half-open probe of a target.
+	// KindProbe: the route phase planned a half-open probe of a target
+	// (reason "probe"), or the server sent an active probe (reason
+	// "active", package probe).
 	KindProbe Kind = "probe"
 	// KindExhausted: the last planned attempt failed in a way that would
 	// fail over, and no target is left: the client gets the error.
@@ -143,4 +145,11 @@ type Event struct {
 	// Budget names the budget concerned (budget; policy_denial
 	// budget_exceeded).
 	Budget string `json:"budget,omitempty"`
+	// ProbeLatencyMS is an active probe's duration through Envoy, in
+	// milliseconds (probe, reason active).
+	ProbeLatencyMS int64 `json:"probe_latency_ms,omitempty"`
+	// ProbeInputTokens and ProbeOutputTokens are the tokens an active
+	// probe's answer reported (probe, reason active): what it cost.
+	ProbeInputTokens  int64 `json:"probe_input_tokens,omitempty"`
+	ProbeOutputTokens int64 `json:"probe_output_tokens,omitempty"`
 }

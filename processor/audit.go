@@ -238,6 +238,7 @@ func (s *Server) AuditReload(source string, cfg *config.Config, err error) {
 // opening breaker keeps.
 func settledOutcome(r attemptRecord) breaker.Outcome {
 	o := outcomeOf(provider.Classification{Class: r.Class}, 0)
+	o.Probe = r.Probe
 	if o.Kind != breaker.Success && o.Kind != breaker.Neutral {
 		o.Detail = truncate(r.Class.String()+": "+r.Message, maxDetail)
 	}

@@ -25,9 +25,12 @@ type answerCost struct {
 
 // costAnswer prices the answer whose usage u reported (or, without a
 // reported usage, the estimates: the request body's bytes / 4 and
-// outTokens) and records it everywhere, once per attempt.
+// outTokens) and records it everywhere, once per attempt. An active
+// probe's answer is not a client's: its tokens are the probe's own
+// (llm_failover_probe_tokens_total, the probe event), and it is neither
+// costed here nor charged to a budget.
 func (a *attemptStream) costAnswer(u provider.Usage, outTokens int64) {
-	if a.cost != nil {
+	if a.cost != nil || a.plan.Probe {
 		return
 	}
 	cu := cost.Usage{Input: u.Prompt, CachedInput: u.Cached, Output: u.Completion}

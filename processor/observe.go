@@ -113,7 +113,8 @@ func stepIndex(p routing.Plan, tg config.Target) int {
 
 // skipReason says why the i-th target of ch is not in the plan:
 // "capability:<what>", "context_window", "breaker_open",
-// "breaker_half_open" (its probe is taken), or "untranslatable" (its
+// "breaker_half_open" (its probe is taken), "breaker_half_open_active_probe"
+// (left to the active prober), or "untranslatable" (its
 // adapter refused the request).
 func (r *routeStream) skipReason(ch *config.Chain, i int, needs routing.Needs) string {
 	tg := ch.Targets[i]
@@ -140,6 +141,9 @@ func (r *routeStream) skipReason(ch *config.Chain, i int, needs routing.Needs) s
 	case breaker.Open:
 		return "breaker_open"
 	case breaker.HalfOpen:
+		if r.st.cfg.Probes.SyntheticHalfOpenFor(ch, tg.Provider, tg.Model) {
+			return "breaker_half_open_active_probe" // left to the prober (probe.go)
+		}
 		return "breaker_half_open"
 	}
 	return "untranslatable"

@@ -16,7 +16,7 @@ import (
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(now, a.withDetail(outcomeOf(cls, a.latency), cls))
+		b.Record(now, a.withDetail(a.outcome(cls), cls))
 	}
 	a.addTrace(cls)
 	a.observeEnd(cls)
@@ -43,7 +43,7 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
 		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
-		Cost: a.cost}
+		Cost: a.cost, Probe: a.plan.Probe}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as

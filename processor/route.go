@@ -52,7 +52,11 @@ type routeStream struct {
 	obs         routeObs            // the request's span (observe.go)
 	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
-	budget      budget.Decision     // what the budgets asked of the plan (budget.go)
+	// probeHeader is the request's contract.HeaderProbe; probing is set
+	// once it verified and the plan is a probe's (probe.go).
+	probeHeader string
+	probing     bool
+	budget      budget.Decision // what the budgets asked of the plan (budget.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -156,7 +160,12 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 		return one(requestHeadersResponse(&extprocv3.CommonResponse{})), nil
 	}
 	r.startSpan(hs)
-	if out := r.identifyCaller(hs); out != nil {
+	// A probe has no client: its header is verified with the body (probe.go).
+	if r.probeHeader = hs[contract.HeaderProbe]; r.probeHeader == "" {
+		if out := r.identifyCaller(hs); out != nil {
+			return out, nil
+		}
+	} else if out := r.probeOnItsPath(path); out != nil {
 		return out, nil
 	}
 	if out := r.dispatch(hs, path); out != nil {
@@ -206,6 +215,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.reject(413, "invalid_request_error", "request_too_large",
 			fmt.Sprintf("the request body has %d bytes, more than the limit of %d (limits.max_body_bytes)", len(body), int64(cfg.Limits.MaxBodyBytes))), nil
 	}
+	if r.probeHeader != "" {
+		return r.planProbe(body), nil
+	}
 	in, perr := r.api.Inspect(body)
 	if perr != nil {
 		return r.rejectWith(perr.Status, perr.Code, perr.Object()), nil
@@ -249,11 +261,18 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return r.rejectWith(perr.Status, "untranslatable", e), nil
 	}
 	plan = r.fitTopology(plan, r.s.clock.Now())
-	r.plan = plan
 	r.auditProbes(plan)
 	r.perTry = cfg.AttemptTimeoutFor(ch, in.Stream)
-	r.step = routeWantResponse
 	r.observePlanned(ch, plan, needs)
+	return r.publish(ch, plan, in), nil
+}
+
+// publish answers the request body with plan: the bounds and cluster
+// headers Envoy's router reads and the signed plan as dynamic metadata.
+// r.perTry is set.
+func (r *routeStream) publish(ch *config.Chain, plan routing.Plan, in provider.Inspection) []*extprocv3.ProcessingResponse {
+	r.plan = plan
+	r.step = routeWantResponse
 	m := &mutation{}
 	m.setHeader(contract.HeaderChain, ch.Name)
 	// Bound the attempts by this plan (a single-target or all-open plan is
@@ -270,7 +289,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
 		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))
 	}
-	return one(resp), nil
+	return one(resp)
 }
 
 // dropUntranslatable leaves out the steps whose provider cannot express the
@@ -344,6 +363,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 	}
 	pi.Client = r.admittedClient()
 	pi.API = r.api.PlanName()
+	pi.Probe = r.probing
 	pi.Traceparent = r.obs.traceparent(r.s.tel.Propagator())
 	now := r.s.clock.Now()
 	r.s.planKeys.sign(&pi, planExpiry(r.st.cfg, now))

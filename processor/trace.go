@@ -38,6 +38,9 @@ type attemptRecord struct {
 	Target string
 	// Deadline ends a pending record's wait for evidence.
 	Deadline time.Time
+	// Probe: the attempt is an active probe's (probe.go); its settled
+	// outcome is recorded as a probe's.
+	Probe bool
 }
 
 // outcomeName names the attempt's outcome; an attempt without response

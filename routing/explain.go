@@ -94,6 +94,14 @@ func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanatio
 			case len(ex.Plan.Steps) > 0:
 				v.Reason = "half-open: probed only when no target precedes it"
 				continue
+			case t.probedSynthetically(ch, ch.Targets[i]):
+				// Left to the active prober (probe.go); the soonest open
+				// target when nothing else is left, as below.
+				v.Reason = "half-open: left to the active prober"
+				if soonest < 0 || sn.OpenUntil.Before(ex.Targets[soonest].Breaker.OpenUntil) {
+					soonest = i
+				}
+				continue
 			case sn.ProbesInFlight >= t.cfg.Breaker.HalfOpenProbes:
 				// PlanFor takes it as the soonest open target (its
 				// cooldown is over) when nothing else is left.

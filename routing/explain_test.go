@@ -31,6 +31,13 @@ func TestTable_ExplainMatchesPlan(t *testing.T) {
 			reasons: []string{"open until 2026-01-01T12:01:01Z", "closed", "closed"}},
 		{name: "first half-open leads and is probed", setup: func(tbl *routing.Table, ch *routingChain) { open(ch.b(tbl, 0), t0) },
 			reasons: []string{"probe", "closed", "closed"}},
+		{name: "half-open left to the active prober", extra: "probes: {enabled: true}\n", setup: func(tbl *routing.Table, ch *routingChain) { open(ch.b(tbl, 0), t0) },
+			reasons: []string{"half-open: left to the active prober", "closed", "closed"}},
+		{name: "half-open left to the active prober, nothing else left", extra: "probes: {enabled: true}\n", setup: func(tbl *routing.Table, ch *routingChain) {
+			open(ch.b(tbl, 0), t0)
+			open(ch.b(tbl, 1), at)
+			open(ch.b(tbl, 2), at)
+		}, reasons: []string{"soonest-open", "open until 2026-01-01T12:01:01Z", "open until 2026-01-01T12:01:01Z"}},
 		{name: "half-open behind a closed target is left out", setup: func(tbl *routing.Table, ch *routingChain) { open(ch.b(tbl, 1), t0) },
 			reasons: []string{"closed", "half-open: probed only when no target precedes it", "closed"}},
 		{name: "recovering counts as admitted", setup: func(tbl *routing.Table, ch *routingChain) { recovering(ch.b(tbl, 0)) },

@@ -222,9 +222,12 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		// A probe behind a healthy target would rarely be sent but would
 		// hold the probe slot until it times out: probe it when it leads.
 		var adm breaker.Admission
-		if len(p.Steps) == 0 {
+		// A target probed synthetically keeps its half-open slot for the
+		// prober (probe.go); with nothing planned yet it may still be the
+		// soonest-open last resort.
+		if len(p.Steps) == 0 && !t.probedSynthetically(ch, tg) {
 			adm = b.Admit(now, t.rand())
-		} else if adm = b.AdmitBehind(now, t.rand()); adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject {
+		} else if adm = b.AdmitBehind(now, t.rand()); adm.State == breaker.HalfOpen && adm.Decision == breaker.Reject && len(p.Steps) > 0 {
 			continue
 		}
 		switch adm.Decision {

@@ -86,6 +86,7 @@ func Settings(c *config.Config, ch *config.Chain) breaker.Settings {
 		ProbeTimeout:          b.ProbeTimeout.D(),
 		RecoveryStages:        append([]float64(nil), b.RecoveryStages...),
 		RecoveryStageDuration: b.RecoveryStageDuration.D(),
+		ProbeFailures:         c.Probes.FailuresToOpen,
 	}
 	if b.Jitter != nil {
 		s.Jitter = *b.Jitter

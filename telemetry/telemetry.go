@@ -59,7 +59,8 @@ type Telemetry struct {
 	prop     propagation.TextMapPropagator
 
 	inst          instruments
-	cost          costInstruments // cost.go
+	cost          costInstruments  // cost.go
+	probes        probeInstruments // made on first use (probes.go)
 	legacyTokens  bool
 	responseModel *boundedValues // gen_ai.response.model comes from the provider
 	reasons       *boundedValues // free-text reasons and codes, bounded all the same

@@ -71,6 +71,7 @@ envoy:
   version: "%s"
   ext_proc_address: "%s"
   unavailable_port: %d
+probes: {enabled: false, interval: 30s}
 `
 
 // runDemo starts two fake providers, the server and the Envoy model front
