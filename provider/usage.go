@@ -173,7 +173,11 @@ func (f *usageFields) read(usage string) {
 		case k == "prompt_tokens" && !f.seenPrompt:
 			f.prompt, f.seenPrompt = gjson.Parse(raw), true
 		case k == "prompt_tokens_details" && !f.seenCached:
-			f.cached, f.seenCached = gjson.Get(raw, "cached_tokens"), true
+			// The first details object that has cached_tokens, as a gjson
+			// path finds it.
+			if c := gjson.Get(raw, "cached_tokens"); c.Exists() {
+				f.cached, f.seenCached = c, true
+			}
 		}
 	})
 }

@@ -199,6 +199,8 @@ func FuzzUsageMeter_OnePass(f *testing.F) {
 		`data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi \"x\"","reasoning_content":"r"},"finish_reason":null}],"usage":null}`,
 		`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":42,"total_tokens":45}}`,
 		`data: {"usage":{"prompt_tokens":3},"usage":{"completion_tokens":5}}`,
+		`data: {"usage":{"completion_tokens":5,"prompt_tokens_details":{"audio_tokens":1},"prompt_tokens_details":{"cached_tokens":2}}}`,
+		`data: {"usage":{"prompt_tokens_details":{"cached_tokens":4}},"usage":{"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}`,
 		`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}},{"delta":{"content":"x"},"delta":{"content":"yy"}}]}`,
 		`data: {"choices":{"a":{"delta":{"content":"obj"}}},"model":7}`,
 		`data: {"type":"response.completed","response":{"model":"m","usage":{"input_tokens":2,"output_tokens":9}}}`,
@@ -216,9 +218,10 @@ func FuzzUsageMeter_OnePass(f *testing.F) {
 		if !gjson.ValidBytes(bytes.TrimSpace(data)) {
 			return
 		}
-		if got.tokens != want.tokens || got.prompt != want.prompt || got.seen != want.seen || got.text != want.text || got.model != want.model {
-			t.Errorf("line %q: got tokens %d prompt %d seen %v text %d model %q, want %d %d %v %d %q",
-				line, got.tokens, got.prompt, got.seen, got.text, got.model, want.tokens, want.prompt, want.seen, want.text, want.model)
+		if got.tokens != want.tokens || got.prompt != want.prompt || got.seen != want.seen || got.text != want.text || got.model != want.model ||
+			got.cached != want.cached {
+			t.Errorf("line %q: got tokens %d prompt %d cached %d seen %v text %d model %q, want %d %d %d %v %d %q",
+				line, got.tokens, got.prompt, got.cached, got.seen, got.text, got.model, want.tokens, want.prompt, want.cached, want.seen, want.text, want.model)
 		}
 	})
 }
