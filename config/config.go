@@ -53,6 +53,8 @@ type Config struct {
 	// Fleet shares breaker state between replicas through Redis
 	// (docs/fleet.md). Unset: each replica on its own.
 	Fleet Fleet `json:"fleet"`
+	// Affinity keeps conversations on the target that served them (affinity.go).
+	Affinity Affinity `json:"affinity"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -117,6 +119,7 @@ func (c *Config) ApplyDefaults() {
 	c.Budgets.applyDefaults()
 	c.applyProbeDefaults() // after envoy: the front door is its listener
 	c.Fleet.applyDefaults(&c.Breaker)
+	c.Affinity.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -145,6 +148,7 @@ func (c *Config) Validate() error {
 	c.validateBudgets(&p)
 	c.validateProbes(&p)
 	c.Fleet.validate(&p)
+	c.validateAffinity(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }

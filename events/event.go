@@ -43,6 +43,9 @@ const (
 	// KindBudget: a budget crossed its warning share or was exhausted
 	// (once per budget, window and threshold in one process).
 	KindBudget Kind = "budget"
+	// KindAffinityMoved: a conversation remembered on one target was
+	// answered by another, which it now stays on (conversation affinity).
+	KindAffinityMoved Kind = "affinity_moved"
 )
 
 // Routine reports a kind published for every request (answer_cost): the
@@ -145,6 +148,10 @@ type Event struct {
 	// Budget names the budget concerned (budget; policy_denial
 	// budget_exceeded).
 	Budget string `json:"budget,omitempty"`
+	// Conversation is the first 8 hex characters of the conversation's key
+	// (a keyed hash, never the identifier it was made from), to follow one
+	// conversation across events (affinity_moved).
+	Conversation string `json:"conversation,omitempty"`
 	// ProbeLatencyMS is an active probe's duration through Envoy, in
 	// milliseconds (probe, reason active).
 	ProbeLatencyMS int64 `json:"probe_latency_ms,omitempty"`

@@ -49,6 +49,9 @@ type Needs struct {
 	Unserved func(api config.API) string
 	// Budget is what the budgets the request matches ask (budget.go).
 	Budget BudgetNeeds
+	// Stay is the target the request's conversation stays on while its
+	// breaker admits traffic (conversation affinity, affinity.go); zero: none.
+	Stay StayTarget
 }
 
 // missing names the first capability tg lacks for n, or "".
@@ -261,7 +264,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		step.Reason = "soonest-open"
 		p.Steps = append(p.Steps, step)
 	}
-	return p, nil
+	return p.stay(needs.Stay), nil
 }
 
 // probeSlot is the half-open probe slot a step took.
