@@ -83,9 +83,10 @@ func TestWatchEvents_RefusesWatchersBeyondTheLimit(t *testing.T) {
 
 // TestDashboardEvents_ServerSentEvents verifies /api/events sends the
 // history and then live events as server-sent "audit" events whose data is
-// the Event message as JSON.
+// the Event message as JSON, without the routine answer_cost events.
 func TestDashboardEvents_ServerSentEvents(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
+	f.bus.Publish(events.Event{Kind: events.KindAnswerCost, Chain: "premium"})
 	f.bus.Publish(events.Event{Kind: events.KindConfigReload, Reason: "loaded"})
 	hs := httptest.NewServer(f.svc.Handler())
 	defer hs.Close()
@@ -113,7 +114,8 @@ func TestDashboardEvents_ServerSentEvents(t *testing.T) {
 				}
 				return &e
 			}
-			if line == ": live\n" { // the history is sent: publish the live event
+			if line == ": live\n" { // the history is sent: publish the live events
+				f.bus.Publish(events.Event{Kind: events.KindAnswerCost, Chain: "premium"})
 				f.openTarget(t, "premium", 0)
 			}
 		}

@@ -108,7 +108,10 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if k := r.URL.Query().Get("kinds"); k != "" {
 		kinds = strings.Split(k, ",")
 	}
-	sub, release, err := s.subscribe(kinds)
+	// The dashboard's timeline: without ?kinds, no routine event (an
+	// answer_cost per request would bury the rest and refresh the page
+	// on every request).
+	sub, release, err := s.subscribe(events.SubscribeOptions{Kinds: kindsOf(kinds), SkipRoutine: kinds == nil})
 	if err != nil {
 		httpError(w, toStatus(err))
 		return

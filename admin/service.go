@@ -183,7 +183,7 @@ func (s *Service) targetStatus(b *breaker.Breaker, tg config.Target) *adminv1.Ta
 
 // WatchEvents streams the audit events.
 func (s *Service) WatchEvents(r *adminv1.WatchEventsRequest, stream grpc.ServerStreamingServer[adminv1.WatchEventsResponse]) error {
-	sub, release, err := s.subscribe(r.GetKinds())
+	sub, release, err := s.subscribe(events.SubscribeOptions{Kinds: kindsOf(r.GetKinds())})
 	if err != nil {
 		return toStatus(err)
 	}
@@ -222,9 +222,9 @@ func (s *Service) WatchEvents(r *adminv1.WatchEventsRequest, stream grpc.ServerS
 // Errors of subscribe.
 var errTooManyWatchers = errors.New("too many event watchers (admin.max_watchers)")
 
-// subscribe takes a watcher slot and subscribes to the Bus; release gives
-// both back.
-func (s *Service) subscribe(kinds []string) (*events.Subscription, func(), error) {
+// subscribe takes a watcher slot and subscribes to the Bus with o (its
+// Buffer set to admin.watch_buffer); release gives both back.
+func (s *Service) subscribe(o events.SubscribeOptions) (*events.Subscription, func(), error) {
 	if s.bus == nil {
 		return nil, nil, errNoBus
 	}
@@ -238,11 +238,8 @@ func (s *Service) subscribe(kinds []string) (*events.Subscription, func(), error
 	default:
 		return nil, nil, errTooManyWatchers
 	}
-	ks := make([]events.Kind, 0, len(kinds))
-	for _, k := range kinds {
-		ks = append(ks, events.Kind(k))
-	}
-	sub, err := s.bus.Subscribe(events.SubscribeOptions{Buffer: s.buffer, Kinds: ks})
+	o.Buffer = s.buffer
+	sub, err := s.bus.Subscribe(o)
 	if err != nil {
 		<-s.watchers
 		return nil, nil, err
@@ -272,3 +269,12 @@ const maxTextLen = 128
 // clean makes caller text safe for a log line and a breaker reason
 // (events.CleanText), cut to maxTextLen bytes.
 func clean(s string) string { return events.CleanText(s, maxTextLen) }
+
+// kindsOf converts the kinds a watcher asked for.
+func kindsOf(kinds []string) []events.Kind {
+	ks := make([]events.Kind, 0, len(kinds))
+	for _, k := range kinds {
+		ks = append(ks, events.Kind(k))
+	}
+	return ks
+}

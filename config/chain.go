@@ -107,6 +107,14 @@ type Target struct {
 	// Default: its provider's region. A name ([a-z0-9_.-], at most 60
 	// characters); a provider/model target has one region in every chain.
 	Region string `json:"region,omitempty"`
+	// Price overrides the target's price (the provider's prices, else the
+	// shipped table). Default unset.
+	Price *Price `json:"price,omitempty"`
+	// CostTier ranks the target for budgets past their warning share:
+	// lower tiers are planned first (a target without one after every
+	// tiered target). Default 0 (none), 0..100. A chain with no tiers is
+	// ordered by the targets' prices.
+	CostTier int `json:"cost_tier,omitempty"`
 }
 
 // Capability is a request feature a target may lack.

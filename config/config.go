@@ -45,6 +45,9 @@ type Config struct {
 	// Audit is the audit trail: the event bus's limits and the JSON-lines
 	// file (docs/audit.md).
 	Audit Audit `json:"audit"`
+	// Budgets are spending limits in dollars or tokens over calendar
+	// windows, per chain, client or overall (cost.go).
+	Budgets Budgets `json:"budgets"`
 	// Probes are the active health probes (probes.go). Off by default.
 	Probes Probes `json:"probes"`
 	// Fleet shares breaker state between replicas through Redis
@@ -127,6 +130,7 @@ func (c *Config) ApplyDefaults() {
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
 	c.Audit.applyDefaults()
+	c.Budgets.applyDefaults()
 	c.applyProbeDefaults() // after envoy: the front door is its listener
 	c.Fleet.applyDefaults(&c.Breaker)
 	c.Affinity.applyDefaults()
@@ -156,6 +160,7 @@ func (c *Config) Validate() error {
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)
+	c.validateBudgets(&p)
 	c.validateProbes(&p)
 	c.Fleet.validate(&p)
 	c.validateFleetAffinity(&p)

@@ -62,6 +62,10 @@ type Provider struct {
 	// serves from, e.g. "eu-west"; its targets are in it unless they set
 	// their own. Default none. A name ([a-z0-9_.-], at most 60 characters).
 	Region string `json:"region,omitempty"`
+	// Prices are the prices of the provider's models, by the model name
+	// a target sends; they override the shipped table (cost/prices.yaml).
+	// Default none.
+	Prices map[string]Price `json:"prices,omitempty"`
 }
 
 // Per-API provider defaults. provider falls back on the same constants when

@@ -28,6 +28,9 @@ const (
 	HeaderAttempt  = "x-llm-failover-attempt"
 	HeaderTrace    = "x-llm-failover-trace"
 	HeaderChain    = "x-llm-failover-chain"
+	// HeaderBudget is set on an answer (and a 429 budget_exceeded) whose
+	// plan a budget shaped: "state=warning|capped|refused;budget=<name>".
+	HeaderBudget = "x-llm-failover-budget"
 )
 
 // HeaderRegion is the request header naming the region a request prefers,

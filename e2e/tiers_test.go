@@ -42,16 +42,6 @@ func withRouting(fields string) func(string) string {
 	return func(cfg string) string { return strings.Replace(cfg, "routing: {", "routing: {"+fields+", ", 1) }
 }
 
-// metricsText is the server's /metrics page.
-func (s *stack) metricsText() string {
-	s.t.Helper()
-	var b strings.Builder
-	if err := s.proc.WriteMetrics(&b); err != nil {
-		s.t.Fatal(err)
-	}
-	return b.String()
-}
-
 // TestTiers_WeightSplitOver2000Requests verifies a tier weighted 3:1
 // between primary and secondary leads 2000 requests on Envoy 1.40 within
 // the binomial bound of 3:1, every request answered by the target that led
@@ -293,17 +283,6 @@ func TestRegions_PreferenceHeader(t *testing.T) {
 		})})
 		pinned.mustOK(pinned.chat(option.WithHeader("x-llm-failover-region", "b")), "tertiary")
 	})
-}
-
-// grepLines is the lines of text that contain sub.
-func grepLines(text, sub string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // TestDashboard_ShowsTheTierSplitAndARegionalOutage drives the dashboard

@@ -128,7 +128,7 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	b.seq++
 	e.Seq = b.seq
-	if len(b.ring) > 0 {
+	if len(b.ring) > 0 && !e.Kind.Routine() {
 		b.ring[(b.head+b.n)%len(b.ring)] = e
 		if b.n < len(b.ring) {
 			b.n++
@@ -137,7 +137,7 @@ func (b *Bus) Publish(e Event) Event {
 		}
 	}
 	for s := range b.subs {
-		if s.kinds != nil && !s.kinds[e.Kind] {
+		if s.kinds != nil && !s.kinds[e.Kind] || s.skipRoutine && e.Kind.Routine() {
 			continue
 		}
 		select {
@@ -183,6 +183,9 @@ type SubscribeOptions struct {
 	Buffer int
 	// Kinds keeps only these kinds; empty means every kind.
 	Kinds []Kind
+	// SkipRoutine leaves out the routine kinds (Kind.Routine: one event
+	// per request), which the history never holds.
+	SkipRoutine bool
 }
 
 // Subscription receives the events published after it was made, through
@@ -193,11 +196,13 @@ type Subscription struct {
 	// Backlog is the history at subscription time, oldest first.
 	Backlog []Event
 
-	bus     *Bus
-	ch      chan Event
-	kinds   map[Kind]bool // nil: every kind
-	dropped uint64        // guarded by bus.mu
-	closed  bool          // guarded by bus.mu
+	bus   *Bus
+	ch    chan Event
+	kinds map[Kind]bool // nil: every kind
+	// skipRoutine leaves out routine kinds (SubscribeOptions.SkipRoutine).
+	skipRoutine bool
+	dropped     uint64 // guarded by bus.mu
+	closed      bool   // guarded by bus.mu
 }
 
 // Subscribe starts a subscription. It fails with ErrTooManySubscribers when
@@ -207,7 +212,7 @@ func (b *Bus) Subscribe(o SubscribeOptions) (*Subscription, error) {
 	if o.Buffer != 0 {
 		size = min(max(o.Buffer, 1), MaxBuffer)
 	}
-	s := &Subscription{bus: b, ch: make(chan Event, size)}
+	s := &Subscription{bus: b, ch: make(chan Event, size), skipRoutine: o.SkipRoutine}
 	if len(o.Kinds) > 0 {
 		s.kinds = make(map[Kind]bool, len(o.Kinds))
 		for _, k := range o.Kinds {

@@ -272,3 +272,37 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestBus_RoutineKindsStayOutOfTheHistory verifies answer_cost events (one
+// per request) reach every subscriber but the ones skipping routine kinds,
+// and never take a place in the history.
+func TestBus_RoutineKindsStayOutOfTheHistory(t *testing.T) {
+	b := NewBus(Options{History: 2})
+	defer b.Close()
+	b.Publish(Event{Kind: KindFailover})
+	all, err := b.Subscribe(SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeline, err := b.Subscribe(SubscribeOptions{SkipRoutine: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		b.Publish(Event{Kind: KindAnswerCost})
+	}
+	b.Publish(Event{Kind: KindProbe})
+	var kinds []Kind
+	for _, e := range b.Recent() {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != KindFailover || kinds[1] != KindProbe {
+		t.Fatalf("history: got %v, want failover and probe only", kinds)
+	}
+	if got := len(all.C()); got != 6 {
+		t.Fatalf("subscriber of every kind: got %d events, want 6", got)
+	}
+	if got := len(timeline.C()); got != 1 || (<-timeline.C()).Kind != KindProbe {
+		t.Fatalf("subscriber skipping routine kinds: got %d events, want the probe only", got)
+	}
+}

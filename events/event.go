@@ -37,6 +37,12 @@ const (
 	// KindFallbackServed: an attempt after the first answered: a fallback
 	// served the request.
 	KindFallbackServed Kind = "fallback_served"
+	// KindAnswerCost: an answer reached the client and its usage is known:
+	// its tokens and cost (one per answer, first attempts included).
+	KindAnswerCost Kind = "answer_cost"
+	// KindBudget: a budget crossed its warning share or was exhausted
+	// (once per budget, window and threshold in one process).
+	KindBudget Kind = "budget"
 	// KindAffinityMoved: a conversation remembered on one target was
 	// answered by another, which it now stays on (conversation affinity).
 	KindAffinityMoved Kind = "affinity_moved"
@@ -46,6 +52,11 @@ const (
 	// it lasts.
 	KindRegionOutage Kind = "region_outage"
 )
+
+// Routine reports a kind published for every request (answer_cost): the
+// Bus's history does not keep it, so it cannot push the rest out, and a
+// subscription may skip it (SubscribeOptions.SkipRoutine).
+func (k Kind) Routine() bool { return k == KindAnswerCost }
 
 // Target names one failover target: a provider and one of its models.
 type Target struct {
@@ -131,6 +142,20 @@ type Event struct {
 	// Detail is a bounded, sanitized human message (e.g. the provider's
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`
+	// InputTokens (cached ones included), CachedInputTokens and
+	// OutputTokens are an answer's usage (answer_cost).
+	InputTokens       int64 `json:"input_tokens,omitempty"`
+	CachedInputTokens int64 `json:"cached_input_tokens,omitempty"`
+	OutputTokens      int64 `json:"output_tokens,omitempty"`
+	// CostUSD is the answer's cost in US dollars (answer_cost); nil when
+	// the target has no price: unknown, never 0.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// UsageEstimated is set when the answer reported no usage and the
+	// tokens (and cost) are estimates (answer_cost).
+	UsageEstimated bool `json:"usage_estimated,omitempty"`
+	// Budget names the budget concerned (budget; policy_denial
+	// budget_exceeded).
+	Budget string `json:"budget,omitempty"`
 	// Conversation is the first 8 hex characters of the conversation's key
 	// (a keyed hash, never the identifier it was made from), to follow one
 	// conversation across events (affinity_moved).

@@ -114,5 +114,15 @@ func Attributes(e Event) []attribute.KeyValue {
 	}
 	num("config_gen", int64(e.ConfigGen))
 	str("detail", e.Detail)
+	num("input_tokens", e.InputTokens)
+	num("cached_input_tokens", e.CachedInputTokens)
+	num("output_tokens", e.OutputTokens)
+	if e.CostUSD != nil {
+		kv = append(kv, attribute.Float64("cost_usd", *e.CostUSD))
+	}
+	if e.UsageEstimated {
+		kv = append(kv, attribute.Bool("usage_estimated", true))
+	}
+	str("budget", e.Budget)
 	return kv
 }

@@ -12,6 +12,7 @@ import (
 //	GET    /_fake/faults    what is left of the schedule (ScheduleState)
 //	POST   /_fake/faults    replace the schedule (ParseSchedule's body)
 //	DELETE /_fake/faults    ClearFaults
+//	GET, POST, DELETE /_fake/usage  the usage answers report (usage.go)
 //
 // Admin requests are never recorded and never faulted.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +52,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		default:
 			adminError(w, http.StatusMethodNotAllowed, "use GET, POST or DELETE")
 		}
+	case "usage":
+		s.serveUsage(w, r) // usage.go
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint "+r.URL.Path)
 	}

@@ -15,8 +15,9 @@ type anthropic struct{}
 var _ api = anthropic{}
 
 type anUsage struct {
-	InputTokens  int `json:"input_tokens"`
-	OutputTokens int `json:"output_tokens"`
+	InputTokens          int `json:"input_tokens"`
+	CacheReadInputTokens int `json:"cache_read_input_tokens,omitempty"`
+	OutputTokens         int `json:"output_tokens"`
 }
 
 type anText struct {
@@ -48,7 +49,7 @@ func (anthropic) message(a *answer) anMessage {
 	return anMessage{
 		ID: "msg_" + a.id, Type: "message", Role: "assistant", Model: a.model,
 		Content: []anBlock{},
-		Usage:   anUsage{InputTokens: a.promptTokens},
+		Usage:   anUsage{InputTokens: a.uncachedPrompt(), CacheReadInputTokens: a.cachedTokens},
 	}
 }
 

@@ -22,7 +22,10 @@
 // The answer is "Hello from <name> (<model>)." where name is Options.Name and
 // model the request's model (the Azure deployment or the Gemini path when the
 // body has none). Streams send one delta per word. Usage is deterministic:
-// prompt tokens len(body)/4 (at least 1), completion tokens the word count.
+// prompt tokens len(body)/4 (at least 1), completion tokens the word count;
+// Options.Usage, SetUsage or POST /_fake/usage set the prompt, cached and
+// completion tokens every answer reports instead, in each API's fields
+// (usage.go).
 //
 // A request that offers tools gets a call of one instead (the one
 // tool_choice forces, else the first; none when tool_choice is none or the

@@ -37,9 +37,10 @@ type gmCandidate struct {
 }
 
 type gmUsage struct {
-	PromptTokenCount     int `json:"promptTokenCount"`
-	CandidatesTokenCount int `json:"candidatesTokenCount,omitempty"`
-	TotalTokenCount      int `json:"totalTokenCount"`
+	PromptTokenCount        int `json:"promptTokenCount"`
+	CachedContentTokenCount int `json:"cachedContentTokenCount,omitempty"`
+	CandidatesTokenCount    int `json:"candidatesTokenCount,omitempty"`
+	TotalTokenCount         int `json:"totalTokenCount"`
 }
 
 type gmResponse struct {
@@ -65,9 +66,10 @@ func (g gemini) response(a *answer, text, finish string, completion int) []byte 
 			FinishReason: finish,
 		}},
 		UsageMetadata: gmUsage{
-			PromptTokenCount:     a.promptTokens,
-			CandidatesTokenCount: completion,
-			TotalTokenCount:      a.promptTokens + completion,
+			PromptTokenCount:        a.promptTokens,
+			CachedContentTokenCount: a.cachedTokens,
+			CandidatesTokenCount:    completion,
+			TotalTokenCount:         a.promptTokens + completion,
 		},
 		ModelVersion: a.model,
 		ResponseID:   a.id,

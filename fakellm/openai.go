@@ -14,9 +14,10 @@ type openAI struct{}
 var _ api = openAI{}
 
 type oaUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens        int            `json:"prompt_tokens"`
+	CompletionTokens    int            `json:"completion_tokens"`
+	TotalTokens         int            `json:"total_tokens"`
+	PromptTokensDetails map[string]int `json:"prompt_tokens_details,omitempty"`
 }
 
 type oaMessage struct {
@@ -83,7 +84,11 @@ type oaChunk struct {
 }
 
 func (openAI) usage(a *answer) oaUsage {
-	return oaUsage{a.promptTokens, a.completionTokens, a.promptTokens + a.completionTokens}
+	u := oaUsage{PromptTokens: a.promptTokens, CompletionTokens: a.completionTokens, TotalTokens: a.promptTokens + a.completionTokens}
+	if a.cachedTokens > 0 {
+		u.PromptTokensDetails = map[string]int{"cached_tokens": a.cachedTokens}
+	}
+	return u
 }
 
 func (o openAI) body(a *answer) []byte {

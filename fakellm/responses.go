@@ -69,7 +69,7 @@ func (r responses) response(a *answer, status string) rsResponse {
 	if status == "completed" {
 		resp.Output = []rsItem{r.item(a, a.text(), "completed")}
 		resp.Usage = &rsUsage{
-			InputTokens: a.promptTokens, InputTokensDetails: map[string]int{"cached_tokens": 0},
+			InputTokens: a.promptTokens, InputTokensDetails: map[string]int{"cached_tokens": a.cachedTokens},
 			OutputTokens: a.completionTokens, OutputTokensDetails: map[string]int{"reasoning_tokens": 0},
 			TotalTokens: a.promptTokens + a.completionTokens,
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,8 @@ type Options struct {
 	// Logger receives one debug line per request, credentials masked.
 	// Default: discard.
 	Logger *slog.Logger
+	// Usage, when set, is the usage every answer reports (see Usage).
+	Usage *Usage
 }
 
 func (o Options) withDefaults() Options {
@@ -75,6 +78,7 @@ type Server struct {
 	records  []Recorded
 	count    int // requests since the last Reset
 	schedule *scheduler
+	usage    atomic.Pointer[Usage] // nil: the default usage (usage.go)
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -82,11 +86,16 @@ var _ http.Handler = (*Server)(nil)
 // New returns a Server; it starts no goroutine.
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
-	return &Server{
+	s := &Server{
 		opts:        opts,
 		faultHeader: http.CanonicalHeaderKey(FaultHeader + "-" + opts.Name),
 		closed:      make(chan struct{}),
 	}
+	if opts.Usage != nil {
+		u := *opts.Usage
+		s.usage.Store(&u)
+	}
+	return s
 }
 
 // Name is the provider name the Server answers with.
@@ -233,6 +242,7 @@ func (s *Server) serveProvider(w http.ResponseWriter, r *http.Request) {
 	}
 	a := newAnswer(c, s.opts.Name, body, seq, s.opts.Now())
 	a.key = rec.secret
+	s.applyUsage(a)
 	s.respond(w, r, api, a, f)
 }
 

@@ -121,6 +121,7 @@ type answer struct {
 	deltas           []string // the text, in stream pieces
 	promptTokens     int
 	completionTokens int
+	cachedTokens     int    // the part of promptTokens read from the cache (usage.go)
 	key              string // the request's credential, for echo_key faults
 	// tool is the name of the tool the answer calls, with the arguments
 	// (JSON) in deltas; empty: a text answer.

@@ -93,7 +93,8 @@ type attemptStream struct {
 	// noRetry makes this attempt the last: a same-target retry it would
 	// lead to is futile (retry.go).
 	noRetry bool
-	obs     attemptObs // metrics and span (observe.go)
+	obs     attemptObs  // metrics and span (observe.go)
+	cost    *answerCost // the answer's usage and cost, once known (cost.go)
 }
 
 // addrText is a's text, "" for none.

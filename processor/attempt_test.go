@@ -133,7 +133,7 @@ func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {
 		t.Fatalf("who answered: got %v", hs)
 	}
 	want := "attempt=1;provider=openai;model=gpt-4o;outcome=overloaded;status=503;ms=0, " +
-		"attempt=2;provider=groq;model=llama-3.3-70b-versatile;outcome=success;status=200;ms=250"
+		"attempt=2;provider=groq;model=llama-3.3-70b-versatile;outcome=success;status=200;ms=250;tokens=~15/0/5;cost_usd=unknown"
 	if hs[contract.HeaderTrace] != want {
 		t.Fatalf("trace:\n got %q\nwant %q", hs[contract.HeaderTrace], want)
 	}
@@ -480,7 +480,7 @@ func TestTrace_ReusedRequestIDKeepsTracesApart(t *testing.T) {
 	s.send(respHeaders(false, ":status", "200", "content-type", "application/json"))
 	s.send(respBody(`{"choices":[]}`, true))
 	got := s.recvSetHeaders()[contract.HeaderTrace]
-	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0"; got != want {
+	if want := "attempt=1;provider=openai;model=gpt-4o;outcome=success;status=200;ms=0;tokens=~15/0/3;cost_usd=0.0000675"; got != want {
 		t.Fatalf("trace: got %q, want %q", got, want)
 	}
 }

@@ -150,6 +150,7 @@ func (a *attemptStream) meterStream(b *extprocv3.HttpBody, resp *extprocv3.Proce
 	a.usage.Feed(out)
 	if b.GetEndOfStream() {
 		a.usage.Feed([]byte("\n")) // a last line without its newline
+		a.costAnswer(a.usage.Usage(), a.usage.CompletionTokens())
 		if a.plan.Client == "" || !a.st.access.Active() {
 			return
 		}

@@ -13,5 +13,7 @@
 // (Inspect, Check, translators, ClientError, UsageMeter), and hold timers
 // run on the injected clock (package clock). On chains with affinity the
 // route phase also names the request's conversation and keeps it on its
-// target (affinity.go, package affinity).
+// target (affinity.go, package affinity). Budgets (package budget) are
+// read by the route phase before it plans and charged by the attempt phase
+// with each answer's cost (package cost): budget.go and cost.go.
 package processor

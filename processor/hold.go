@@ -291,6 +291,7 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 	}
 	a.stopTimer()
 	a.observeUsage(out)
+	a.costAnswer(*a.obs.usage, int64(len(out)/4))
 	served := a.servedAs(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
 	a.record(served)
 	a.auditAnswer(served)
@@ -453,5 +454,6 @@ func (a *attemptStream) traceHeaders() *mutation {
 	m.setHeader(contract.HeaderAttempt, strconv.Itoa(a.attempt))
 	m.setHeader(contract.HeaderChain, a.plan.Chain)
 	m.setHeader(contract.HeaderTrace, formatTrace(a.s.traces.get(a.traceID, a.s.clock.Now())))
+	a.budgetHeader(m)
 	return m
 }

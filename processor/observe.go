@@ -136,6 +136,9 @@ func (r *routeStream) skipReason(ch *config.Chain, i int, needs routing.Needs) s
 	if tg.ContextWindow > 0 && needs.PromptTokens > tg.ContextWindow {
 		return "context_window"
 	}
+	if c := needs.Budget.Cap; c != nil && !r.st.table.UnderCap(ch, i, *c) {
+		return "budget_cap" // an exhausted budget's price cap (budget.go)
+	}
 	switch r.st.table.Breaker(ch, i).Snapshot(r.s.clock.Now()).State {
 	case breaker.Open:
 		return "breaker_open"

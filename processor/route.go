@@ -17,6 +17,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 	"github.com/llm-failover/llm-failover/provider"
@@ -57,6 +58,7 @@ type routeStream struct {
 	// once it verified and the plan is a probe's (probe.go).
 	probeHeader string
 	probing     bool
+	budget      budget.Decision // what the budgets asked of the plan (budget.go)
 }
 
 func newRouteStream(s *Server, st *state) *routeStream {
@@ -234,10 +236,16 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved, Region: r.preferredRegion()}
 	needs.Stay = r.stayTarget(ch, body)
+	if out := r.budgetGate(ch, in.Model, &needs); out != nil {
+		return out, nil
+	}
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
+	if out := r.overBudget(ch, err); out != nil {
+		return out, nil
+	}
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.rejectIncapable(ch, in, err), nil
 	}
@@ -284,6 +292,7 @@ func (r *routeStream) publish(ch *config.Chain, plan routing.Plan, in provider.I
 	m.setHeader(contract.HeaderPerTryTimeout, strconv.FormatInt(r.perTry.Milliseconds(), 10))
 	resp := requestBodyResponse(&extprocv3.CommonResponse{HeaderMutation: m.proto(), ClearRouteCache: true})
 	r.planID = newPlanID(r.reqID)
+	r.noteBudget()
 	resp.DynamicMetadata = r.planMetadata(in, plan)
 	if r.s.log.Enabled(context.Background(), slog.LevelDebug) { // logger() costs a With per request
 		r.logger().Debug("planned", "chain", ch.Name, "model", in.Model, "targets", len(plan.Steps))

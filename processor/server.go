@@ -22,6 +22,7 @@ import (
 	"github.com/llm-failover/llm-failover/access"
 	"github.com/llm-failover/llm-failover/affinity"
 	"github.com/llm-failover/llm-failover/breaker"
+	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
@@ -76,6 +77,11 @@ type Server struct {
 	hosts    sync.Map             // xds.upstream_host_metadata text -> provider name
 	hostsLen atomic.Int64
 
+	// budgetStore holds the budget counters across reloads; budgetFile
+	// keeps them across restarts (nil without budgets.state_file). budget.go.
+	budgetStore *budget.Local
+	budgetFile  *budget.Persister
+
 	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)
 	leads leadStore  // the plans each target led, per chain (leads.go)
@@ -115,7 +121,9 @@ type state struct {
 	// shapes are the 1.38 shape clusters envoy-config generates for cfg
 	// (contract.ShapeCluster of each config.Shapes); nil on other versions.
 	shapes map[string]bool
-	keyer  *affinity.Keyer // names conversations (affinity.go)
+	// budgets are cfg's budgets over the server's counters (budget.go).
+	budgets *budget.Set
+	keyer   *affinity.Keyer // names conversations (affinity.go)
 }
 
 // endpoint is a provider with its credential. Its adapter depends on the
@@ -162,10 +170,12 @@ func New(opts Options) (*Server, error) {
 	s.stats.samples = opts.Config.Admin.TTFBSamples
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
+	s.budgetStore = budget.NewLocal()
 	if err := s.Reload(opts.Config); err != nil {
 		return nil, err
 	}
-	if err := s.observeGauges(); err != nil {
+	s.startBudgets(opts.Config)
+	if err := errors.Join(s.observeGauges(), s.observeBudgets()); err != nil {
 		return nil, fmt.Errorf("processor: metrics: %w", err)
 	}
 	return s, nil
@@ -228,6 +238,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.resizeAffinity(cfg)
 	s.planKeys.set(planKey)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
+	st.budgets = budget.NewSet(&cfg.Budgets, s.budgetStore)
 	st.gen = generationOf(cfg)
 	s.snaps.add(st, s.clock.Now())
 	s.state.Store(st)

@@ -35,6 +35,7 @@ type attemptRecord struct {
 	// Placement is where tiers and regions put the target in the plan
 	// (contract.Target.Placement); "" for a plain chain.
 	Placement string
+	Cost      *answerCost // the answer's usage and cost (cost.go); nil: not known
 
 	State recordState
 	// Target is the breaker key a pending record is settled on.
@@ -102,6 +103,9 @@ type requestTrace struct {
 	highest   int  // the highest attempt whose request went upstream
 	responded bool // the route phase saw response headers
 	left      bool // the route phase ended without response headers: the client left
+
+	// budget is the x-llm-failover-budget value of the plan (budget.go).
+	budget string
 }
 
 func newTraceStore(size int, ttl time.Duration) *traceStore {
@@ -347,6 +351,7 @@ func formatTrace(recs []attemptRecord) string {
 			b.WriteString(";")
 			b.WriteString(a.Placement)
 		}
+		appendCost(&b, a.Cost)
 	}
 	return b.String()
 }

@@ -22,6 +22,10 @@ func CompletionTokens(answer []byte) int64 {
 // reported, and the model it names.
 type Usage struct {
 	Prompt, Completion int64
+	// Cached is the part of Prompt read from the provider's prompt cache
+	// (prompt_tokens_details.cached_tokens; a Responses answer's
+	// input_tokens_details.cached_tokens).
+	Cached int64
 	// Reported is set when the answer carried a usage object; without one
 	// the counts are 0, not estimates.
 	Reported bool
@@ -32,11 +36,12 @@ type Usage struct {
 // A Responses answer's usage (input_tokens, output_tokens) counts the same.
 func AnswerUsage(answer []byte) Usage {
 	r := gjson.GetManyBytes(answer, "usage.prompt_tokens", "usage.completion_tokens", "model",
-		"usage.input_tokens", "usage.output_tokens")
+		"usage.input_tokens", "usage.output_tokens", "usage.prompt_tokens_details.cached_tokens",
+		"usage.input_tokens_details.cached_tokens")
 	if !r[0].Exists() && !r[1].Exists() && (r[3].Exists() || r[4].Exists()) {
-		return Usage{Prompt: r[3].Int(), Completion: r[4].Int(), Reported: true, Model: r[2].String()}
+		return Usage{Prompt: r[3].Int(), Completion: r[4].Int(), Cached: r[6].Int(), Reported: true, Model: r[2].String()}
 	}
-	return Usage{Prompt: r[0].Int(), Completion: r[1].Int(), Reported: r[0].Exists() || r[1].Exists(), Model: r[2].String()}
+	return Usage{Prompt: r[0].Int(), Completion: r[1].Int(), Cached: r[5].Int(), Reported: r[0].Exists() || r[1].Exists(), Model: r[2].String()}
 }
 
 // maxUsageLine bounds the partial stream line the usage meter keeps between
@@ -55,6 +60,7 @@ type UsageMeter struct {
 	skip   bool   // the current line outgrew maxUsageLine
 	tokens int64
 	prompt int64  // the usage chunk's prompt_tokens
+	cached int64  // the usage chunk's cached prompt tokens
 	model  string // the first chunk's model
 	seen   bool   // a usage chunk gave tokens
 	text   int64  // bytes of streamed content, reasoning and tool arguments
@@ -77,7 +83,7 @@ func (u *UsageMeter) Usage() Usage {
 	if !u.seen {
 		return Usage{Model: u.model}
 	}
-	return Usage{Prompt: u.prompt, Completion: u.tokens, Reported: true, Model: u.model}
+	return Usage{Prompt: u.prompt, Completion: u.tokens, Cached: u.cached, Reported: true, Model: u.model}
 }
 
 // Feed scans b for complete lines.
@@ -145,6 +151,7 @@ func (u *UsageMeter) scan(line []byte) {
 		u.seen = true
 		u.tokens = max(u.tokens, usage.completion.Int())
 		u.prompt = max(u.prompt, usage.prompt.Int())
+		u.cached = max(u.cached, usage.cached.Int())
 	}
 	if responses {
 		u.scanResponses(data)
@@ -153,8 +160,8 @@ func (u *UsageMeter) scan(line []byte) {
 
 // usageFields are a chat chunk's usage counts, each the first found.
 type usageFields struct {
-	completion, prompt         gjson.Result
-	seenCompletion, seenPrompt bool
+	completion, prompt, cached             gjson.Result
+	seenCompletion, seenPrompt, seenCached bool
 }
 
 // read reads one usage object.
@@ -165,6 +172,12 @@ func (f *usageFields) read(usage string) {
 			f.completion, f.seenCompletion = gjson.Parse(raw), true
 		case k == "prompt_tokens" && !f.seenPrompt:
 			f.prompt, f.seenPrompt = gjson.Parse(raw), true
+		case k == "prompt_tokens_details" && !f.seenCached:
+			// The first details object that has cached_tokens, as a gjson
+			// path finds it.
+			if c := gjson.Get(raw, "cached_tokens"); c.Exists() {
+				f.cached, f.seenCached = c, true
+			}
 		}
 	})
 }
@@ -213,7 +226,8 @@ func textLen(raw string) int {
 // {"type":"response.): the usage and model of response.completed /
 // response.incomplete, the model of response.created, the text of deltas.
 func (u *UsageMeter) scanResponses(data []byte) {
-	r := gjson.GetManyBytes(data, "type", "delta", "response.model", "response.usage.input_tokens", "response.usage.output_tokens")
+	r := gjson.GetManyBytes(data, "type", "delta", "response.model", "response.usage.input_tokens", "response.usage.output_tokens",
+		"response.usage.input_tokens_details.cached_tokens")
 	if u.model == "" {
 		u.model = r[2].String()
 	}
@@ -221,6 +235,7 @@ func (u *UsageMeter) scanResponses(data []byte) {
 		u.seen = true
 		u.tokens = max(u.tokens, r[4].Int())
 		u.prompt = max(u.prompt, r[3].Int())
+		u.cached = max(u.cached, r[5].Int())
 	}
 	if strings.HasSuffix(r[0].Str, ".delta") && r[1].Type == gjson.String {
 		u.text += int64(len(r[1].Str))

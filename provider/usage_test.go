@@ -125,6 +125,35 @@ func TestUsage_ReportedOrNothing(t *testing.T) {
 	}
 }
 
+// TestUsage_CachedTokensInEveryShape verifies the cached prompt tokens are
+// read from chat completion answers and usage chunks, Responses answers and
+// response.completed events, and embeddings answers count their prompt.
+func TestUsage_CachedTokensInEveryShape(t *testing.T) {
+	var chat UsageMeter
+	chat.Feed([]byte("data: {\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":60}}}\n\n"))
+	var resp UsageMeter
+	resp.Feed([]byte(`data: {"type":"response.completed","response":{"model":"m","usage":{"input_tokens":90,"input_tokens_details":{"cached_tokens":30},"output_tokens":4}}}` + "\n\n"))
+	for _, tc := range []struct {
+		name      string
+		got, want Usage
+	}{
+		{"chat answer", AnswerUsage([]byte(`{"model":"m","usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}`)),
+			Usage{Prompt: 100, Completion: 5, Cached: 60, Reported: true, Model: "m"}},
+		{"responses answer", AnswerUsage([]byte(`{"model":"m","usage":{"input_tokens":90,"input_tokens_details":{"cached_tokens":30},"output_tokens":4}}`)),
+			Usage{Prompt: 90, Completion: 4, Cached: 30, Reported: true, Model: "m"}},
+		{"embeddings answer", AnswerUsage([]byte(`{"object":"list","model":"e","usage":{"prompt_tokens":8,"total_tokens":8}}`)),
+			Usage{Prompt: 8, Reported: true, Model: "e"}},
+		{"chat usage chunk", chat.Usage(), Usage{Prompt: 100, Completion: 5, Cached: 60, Reported: true, Model: "m"}},
+		{"responses completed event", resp.Usage(), Usage{Prompt: 90, Completion: 4, Cached: 30, Reported: true, Model: "m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %+v, want %+v", tc.got, tc.want)
+			}
+		})
+	}
+}
+
 // usageScanBefore is UsageMeter.scan as it was before it read a line in one
 // pass (a gjson path per field): the oracle FuzzUsageMeter_OnePass holds the
 // one-pass reader to.
@@ -139,6 +168,7 @@ func usageScanBefore(u *UsageMeter, line []byte) {
 			u.seen = true
 			u.tokens = max(u.tokens, n.Int())
 			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
+			u.cached = max(u.cached, gjson.GetBytes(data, "usage.prompt_tokens_details.cached_tokens").Int())
 		}
 	}
 	if bytes.HasPrefix(data, []byte(`{"type":"response.`)) {
@@ -169,6 +199,8 @@ func FuzzUsageMeter_OnePass(f *testing.F) {
 		`data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi \"x\"","reasoning_content":"r"},"finish_reason":null}],"usage":null}`,
 		`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":42,"total_tokens":45}}`,
 		`data: {"usage":{"prompt_tokens":3},"usage":{"completion_tokens":5}}`,
+		`data: {"usage":{"completion_tokens":5,"prompt_tokens_details":{"audio_tokens":1},"prompt_tokens_details":{"cached_tokens":2}}}`,
+		`data: {"usage":{"prompt_tokens_details":{"cached_tokens":4}},"usage":{"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}}`,
 		`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}},{"delta":{"content":"x"},"delta":{"content":"yy"}}]}`,
 		`data: {"choices":{"a":{"delta":{"content":"obj"}}},"model":7}`,
 		`data: {"type":"response.completed","response":{"model":"m","usage":{"input_tokens":2,"output_tokens":9}}}`,
@@ -186,9 +218,10 @@ func FuzzUsageMeter_OnePass(f *testing.F) {
 		if !gjson.ValidBytes(bytes.TrimSpace(data)) {
 			return
 		}
-		if got.tokens != want.tokens || got.prompt != want.prompt || got.seen != want.seen || got.text != want.text || got.model != want.model {
-			t.Errorf("line %q: got tokens %d prompt %d seen %v text %d model %q, want %d %d %v %d %q",
-				line, got.tokens, got.prompt, got.seen, got.text, got.model, want.tokens, want.prompt, want.seen, want.text, want.model)
+		if got.tokens != want.tokens || got.prompt != want.prompt || got.seen != want.seen || got.text != want.text || got.model != want.model ||
+			got.cached != want.cached {
+			t.Errorf("line %q: got tokens %d prompt %d cached %d seen %v text %d model %q, want %d %d %d %v %d %q",
+				line, got.tokens, got.prompt, got.cached, got.seen, got.text, got.model, want.tokens, want.prompt, want.cached, want.seen, want.text, want.model)
 		}
 	})
 }

@@ -2,7 +2,10 @@
 // to and the ordered targets Envoy walks, one per attempt, chosen from live
 // breaker state and from what the request needs of a target (Needs:
 // capabilities, context window, fields only OpenAI-format targets serve;
-// the target a conversation stays on, affinity.go). A Table is an immutable snapshot of the configuration with
+// the target a conversation stays on, affinity.go) and from the budgets it
+// matches (BudgetNeeds: cheaper targets first, or only targets under a
+// price cap; each target's price resolved by ResolvePrice, budget.go). A
+// Table is an immutable snapshot of the configuration with
 // the breakers of its targets; breakers outlive configuration reloads through
 // a Registry. The plan is published to Envoy as the priority_group cluster
 // specifier's override (docs/envoy-contract.md). A chain's tiers share

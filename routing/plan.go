@@ -47,6 +47,8 @@ type Needs struct {
 	// (e.g. "n" > 1, which only OpenAI-format targets serve), or ""; nil
 	// when nothing is lacking (provider.Inspection.Unserved).
 	Unserved func(api config.API) string
+	// Budget is what the budgets the request matches ask (budget.go).
+	Budget BudgetNeeds
 	// Stay is the target the request's conversation stays on while its
 	// breaker admits traffic (conversation affinity, affinity.go); zero: none.
 	Stay StayTarget
@@ -105,6 +107,7 @@ type Table struct {
 	byModel  map[string]*config.Chain
 	byName   map[string]*config.Chain
 	breakers map[*config.Chain][]*breaker.Breaker
+	prices   map[*config.Chain][]targetPrice // resolved per target (budget.go)
 	rand     func() float64
 	info     map[*config.Chain]*chainInfo // tiers and regions (tiers.go)
 	known    map[string]bool              // the configured regions
@@ -118,7 +121,7 @@ func NewTable(cfg *config.Config, reg *Registry, rnd func() float64) *Table {
 		rnd = rand.Float64
 	}
 	t := &Table{cfg: cfg, byModel: map[string]*config.Chain{}, byName: map[string]*config.Chain{},
-		breakers: map[*config.Chain][]*breaker.Breaker{}, rand: rnd, info: map[*config.Chain]*chainInfo{}, known: map[string]bool{}, regions: reg.regions}
+		breakers: map[*config.Chain][]*breaker.Breaker{}, rand: rnd, info: map[*config.Chain]*chainInfo{}, known: map[string]bool{}, regions: reg.regions, prices: chainPrices(cfg)}
 	for i := range cfg.Chains {
 		ch := &cfg.Chains[i]
 		t.byName[ch.Name] = ch
@@ -187,7 +190,8 @@ func (t *Table) Plan(ch *config.Chain, now time.Time) (Plan, error) {
 // request needs are left out (ErrNoCapableTarget when none is left), and so
 // are targets whose known context window is below the prompt estimate, unless
 // that would leave none: then the largest window is kept and the provider
-// judges.
+// judges. needs.Budget then orders the rest cheaper first, or keeps only
+// targets under a price cap (ErrOverBudget when none is: budget.go).
 func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, error) {
 	p := Plan{Chain: ch.Name, Steps: make([]Step, 0, len(ch.Targets)), SameTargetRetries: t.cfg.SameTargetRetries(ch)}
 	candidates := make([]int, 0, len(ch.Targets))
@@ -220,7 +224,11 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 	if len(candidates) == 0 {
 		candidates = append(candidates, largest)
 	}
-	pl, err := t.arrange(ch, candidates, now, needs.Region, t.rand)
+	candidates, err := t.applyBudget(ch, candidates, needs.Budget) // budget.go: cheaper first, or capped
+	if err != nil {
+		return p, err
+	}
+	pl, err := t.arrange(ch, candidates, now, needs.Region, t.rand) // region.go: tiers and regions
 	if err != nil {
 		return p, err
 	}

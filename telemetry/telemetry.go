@@ -59,6 +59,7 @@ type Telemetry struct {
 	prop     propagation.TextMapPropagator
 
 	inst          instruments
+	cost          costInstruments  // cost.go
 	probes        probeInstruments // made on first use (probes.go)
 	legacyTokens  bool
 	responseModel *boundedValues // gen_ai.response.model comes from the provider
@@ -98,7 +99,7 @@ func New(cfg config.Telemetry, o Options) (*Telemetry, error) {
 			sdkmetric.WithInterval(cfg.Metrics.Interval.D()), sdkmetric.WithTimeout(cfg.OTLP.Timeout.D()))))
 	}
 	t.meters = sdkmetric.NewMeterProvider(mopts...)
-	if err := t.inst.init(t.meters.Meter(scopeName)); err != nil {
+	if err := errors.Join(t.inst.init(t.meters.Meter(scopeName)), t.cost.init(t.meters.Meter(scopeName))); err != nil {
 		_ = t.meters.Shutdown(context.Background())
 		return nil, fmt.Errorf("telemetry: instruments: %w", err)
 	}

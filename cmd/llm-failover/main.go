@@ -479,6 +479,9 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	}
 	adm.close()
 	_ = hsrv.Shutdown(dctx)
+	if err := srv.SaveBudgets(); err != nil { // budgets.state_file, at shutdown
+		log.Warn("budget state file not written", "error", err.Error())
+	}
 	if derr != nil {
 		log.Warn("drain incomplete", "error", derr.Error())
 	}

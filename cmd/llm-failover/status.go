@@ -65,7 +65,7 @@ func targets(srv *processor.Server, now time.Time) []targetStatus {
 // writeStatus serves the breakers' state as JSON.
 func writeStatus(w http.ResponseWriter, srv *processor.Server) {
 	w.Header().Set("content-type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"streams": srv.Streams(), "targets": targets(srv, time.Now())})
+	_ = json.NewEncoder(w).Encode(map[string]any{"streams": srv.Streams(), "targets": targets(srv, time.Now()), "budgets": srv.Budgets()})
 }
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
