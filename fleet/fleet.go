@@ -51,6 +51,9 @@ type Options struct {
 	// Affinity is the server's conversation-affinity store, shared with
 	// the fleet (affinity.go); nil: not shared.
 	Affinity *AffinityStore
+	// Budgets is the server's budget store, shared with the fleet
+	// (budget.go); nil: not shared.
+	Budgets *BudgetStore
 	// Dial replaces the TCP dialer (tests put a slow proxy in between).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -62,6 +65,7 @@ type Fleet struct {
 	reg        *routing.Registry
 	limiter    *access.Limiter // nil: client windows not shared
 	affinity   *AffinityStore  // nil: conversations not shared
+	budgets    *BudgetStore    // nil: budgets not shared
 	affChannel string
 	affQueue   chan affinityMessage
 	rdb        *redis.Client
@@ -152,7 +156,7 @@ func New(opts Options) (*Fleet, error) {
 		replica = defaultReplica()
 	}
 	f := &Fleet{
-		cfg: c, reg: opts.Registry, limiter: opts.Limiter, affinity: opts.Affinity, affChannel: c.Redis.KeyPrefix + "affinity",
+		cfg: c, reg: opts.Registry, limiter: opts.Limiter, affinity: opts.Affinity, budgets: opts.Budgets, affChannel: c.Redis.KeyPrefix + "affinity",
 		affQueue: make(chan affinityMessage, c.QueueSize), rdb: redis.NewClient(ro), clock: opts.Clock, log: opts.Log,
 		replica: replica, prefix: c.Redis.KeyPrefix, channel: c.Redis.KeyPrefix + "breakers",
 		dirty: map[string]string{}, lastGen: map[string]uint64{}, watch: map[string]time.Time{}, held: map[string]bool{},
@@ -231,7 +235,7 @@ func (f *Fleet) Start() {
 		go f.affinityLoop()
 		f.affinity.fleet.Store(f)
 	}
-	if f.limiter != nil && f.cfg.ClientLimits == config.ClientLimitsShared {
+	if f.limiter != nil && f.cfg.ClientLimits == config.ClientLimitsShared || f.budgets != nil {
 		f.wg.Add(1)
 		go f.limitsLoop()
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llm-failover/llm-failover/config"
 )
 
 // This file shares the clients' request-rate and token windows
@@ -26,7 +28,12 @@ func (f *Fleet) limitsLoop() {
 		case <-f.ctx.Done():
 			return
 		case <-tick.C:
-			f.syncLimits()
+			if f.limiter != nil && f.cfg.ClientLimits == config.ClientLimitsShared {
+				f.syncLimits()
+			}
+			if f.budgets != nil {
+				f.syncBudgets()
+			}
 		}
 	}
 }

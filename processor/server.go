@@ -56,6 +56,13 @@ type Options struct {
 	// nil means an in-process affinity.Local bounded by
 	// affinity.max_conversations.
 	AffinityStore affinity.Store
+	// BudgetStore is the budgets' counters over a local store (the local
+	// part is what budgets.state_file keeps): fleet mode shares them
+	// across replicas. nil: a budget.Local of this process.
+	BudgetStore interface {
+		budget.Store
+		LocalStore() *budget.Local
+	}
 }
 
 // Server is the ext_proc service for both phases. It is safe for concurrent
@@ -81,6 +88,9 @@ type Server struct {
 	// keeps them across restarts (nil without budgets.state_file). budget.go.
 	budgetStore *budget.Local
 	budgetFile  *budget.Persister
+	// budgets is what the budgets count on: budgetStore, or the store of
+	// Options.BudgetStore that wraps it (fleet mode shares it).
+	budgets budget.Store
 
 	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)
@@ -171,6 +181,10 @@ func New(opts Options) (*Server, error) {
 	s.traces = newTraceStore(opts.Config.Trace.MaxEntries, opts.Config.Trace.TTL.D())
 	s.msgLimits = MessageLimitsFor(opts.Config)
 	s.budgetStore = budget.NewLocal()
+	s.budgets = s.budgetStore
+	if bs := opts.BudgetStore; bs != nil {
+		s.budgetStore, s.budgets = bs.LocalStore(), bs
+	}
 	if err := s.Reload(opts.Config); err != nil {
 		return nil, err
 	}
@@ -238,7 +252,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.resizeAffinity(cfg)
 	s.planKeys.set(planKey)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
-	st.budgets = budget.NewSet(&cfg.Budgets, s.budgetStore)
+	st.budgets = budget.NewSet(&cfg.Budgets, s.budgets)
 	st.gen = generationOf(cfg)
 	s.snaps.add(st, s.clock.Now())
 	s.state.Store(st)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/llm-failover/llm-failover/affinity"
+	"github.com/llm-failover/llm-failover/budget"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
 	"github.com/llm-failover/llm-failover/probe"
@@ -18,7 +19,7 @@ import (
 // lease, or every replica its own when fleet mode is off. stop gives the
 // probe leases back and closes the connections; it is a no-op when fleet
 // mode is off.
-func startFleet(cfg *config.Config, srv *processor.Server, aff *fleet.AffinityStore, tel *telemetry.Telemetry, log *slog.Logger) (claimer probe.Claimer, stop func(), err error) {
+func startFleet(cfg *config.Config, srv *processor.Server, aff *fleet.AffinityStore, budgets *fleet.BudgetStore, tel *telemetry.Telemetry, log *slog.Logger) (claimer probe.Claimer, stop func(), err error) {
 	if !cfg.Fleet.Enabled() {
 		return probe.Local{}, func() {}, nil
 	}
@@ -26,7 +27,7 @@ func startFleet(cfg *config.Config, srv *processor.Server, aff *fleet.AffinitySt
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Affinity: aff, Log: log, Password: password})
+	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Affinity: aff, Budgets: budgets, Log: log, Password: password})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,4 +57,13 @@ func fleetAffinity(cfg *config.Config) *fleet.AffinityStore {
 		return nil
 	}
 	return fleet.NewAffinityStore(affinity.NewLocal(cfg.Affinity.MaxConversations, nil))
+}
+
+// fleetBudgets is the budget store serve gives the server: in fleet mode
+// one the fleet shares (nil otherwise: the server makes its own).
+func fleetBudgets(cfg *config.Config) *fleet.BudgetStore {
+	if !cfg.Fleet.Enabled() {
+		return nil
+	}
+	return fleet.NewBudgetStore(budget.NewLocal())
 }

@@ -289,13 +289,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if aff != nil {
 		popts.AffinityStore = aff
 	}
+	budgets := fleetBudgets(cfg)
+	if budgets != nil {
+		popts.BudgetStore = budgets
+	}
 	srv, err := processor.New(popts)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
-	claimer, stopFleet, err := startFleet(cfg, srv, aff, tel, log)
+	claimer, stopFleet, err := startFleet(cfg, srv, aff, budgets, tel, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
