@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/llm-failover/llm-failover/cost"
+
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-failover/llm-failover/breaker"
@@ -158,14 +160,23 @@ func (s *Server) ObserveProbe(r probe.Result) {
 	if s.registry.Lookup(r.Target.Key()) == nil {
 		provider, model = unknownLabel, unknownLabel
 	}
-	s.tel.CountProbe(telemetry.ProbeResult{Provider: provider, Model: model, Result: r.Outcome, Duration: r.Duration,
-		Usage: telemetry.Usage{Input: r.InputTokens, Output: r.OutputTokens}})
+	pr := telemetry.ProbeResult{Provider: provider, Model: model, Result: r.Outcome, Duration: r.Duration,
+		Usage: telemetry.Usage{Input: r.InputTokens, Output: r.OutputTokens}}
+	// A probe is not charged to any budget, but what it cost is counted.
+	if price, ok := s.Table().PriceFor(r.Chain, r.Target.Provider, r.Target.Model); ok {
+		pr.USD, pr.Priced = cost.Of(cost.Usage{Input: r.InputTokens, Output: r.OutputTokens}, price), true
+	}
+	s.tel.CountProbe(pr)
 	if s.events == nil {
 		return
 	}
 	e := events.Event{Kind: events.KindProbe, Time: r.At, Chain: r.Chain, From: events.Target{Provider: r.Target.Provider, Model: r.Target.Model},
 		Reason: "active", Status: r.Status, Detail: r.Outcome, ProbeLatencyMS: millis(r.Duration),
 		ProbeInputTokens: r.InputTokens, ProbeOutputTokens: r.OutputTokens}
+	if pr.Priced {
+		usd := pr.USD
+		e.CostUSD = &usd
+	}
 	if r.HalfOpen {
 		e.Detail += " (half-open)"
 	}

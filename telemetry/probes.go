@@ -16,6 +16,7 @@ const (
 	MetricProbeDuration  = "llm_failover.probe.duration"
 	MetricProbeTokens    = "llm_failover.probe.tokens"
 	MetricProbesSkipped  = "llm_failover.probe.skipped"
+	MetricProbeCostUSD   = "llm_failover.probe.cost_usd"
 	probeTokenTypeInput  = "input"
 	probeTokenTypeOutput = "output"
 )
@@ -34,11 +35,12 @@ type probeInstruments struct {
 	duration metric.Float64Histogram
 	tokens   metric.Int64Counter
 	skipped  metric.Int64Counter
+	cost     metric.Float64Counter
 }
 
 func (p *probeInstruments) init(m metric.Meter) error {
 	p.once.Do(func() {
-		var errs [4]error
+		var errs [5]error
 		p.sent, errs[0] = m.Int64Counter(MetricProbesSent,
 			metric.WithDescription("Active probes sent, by target and result (ok, failed, neutral, error)."))
 		p.duration, errs[1] = m.Float64Histogram(MetricProbeDuration, metric.WithUnit("s"),
@@ -48,6 +50,8 @@ func (p *probeInstruments) init(m metric.Meter) error {
 			metric.WithDescription("Tokens the active probes' answers reported, by target and type (input, output): what the probes cost."))
 		p.skipped, errs[3] = m.Int64Counter(MetricProbesSkipped,
 			metric.WithDescription("Active probes due but not sent, by reason (rate_limited, not_claimed)."))
+		p.cost, errs[4] = m.Float64Counter(MetricProbeCostUSD, metric.WithUnit("USD"),
+			metric.WithDescription("What the active probes cost in US dollars, by target: their answers' usage at the target's price (probes of unpriced targets count only tokens)."))
 		p.err = errors.Join(errs[:]...)
 	})
 	return p.err
@@ -60,6 +64,9 @@ type ProbeResult struct {
 	Result   string
 	Duration time.Duration
 	Usage    Usage
+	// USD is the probe's cost when Priced (the target has a price).
+	USD    float64
+	Priced bool
 }
 
 // CountProbe counts one active probe sent, its duration and its tokens.
@@ -76,6 +83,9 @@ func (t *Telemetry) CountProbe(r ProbeResult) {
 	}
 	if r.Usage.Output > 0 {
 		t.probes.tokens.Add(ctx, r.Usage.Output, metric.WithAttributes(append(target[:2:2], labelTokenType.String(probeTokenTypeOutput))...))
+	}
+	if r.Priced {
+		t.probes.cost.Add(ctx, r.USD, metric.WithAttributes(target...))
 	}
 }
 
