@@ -50,7 +50,7 @@ func (p *probeInstruments) init(m metric.Meter) error {
 			metric.WithDescription("Tokens the active probes' answers reported, by target and type (input, output): what the probes cost."))
 		p.skipped, errs[3] = m.Int64Counter(MetricProbesSkipped,
 			metric.WithDescription("Active probes due but not sent, by reason (rate_limited, not_claimed)."))
-		p.cost, errs[4] = m.Float64Counter(MetricProbeCostUSD, metric.WithUnit("USD"),
+		p.cost, errs[4] = m.Float64Counter(MetricProbeCostUSD,
 			metric.WithDescription("What the active probes cost in US dollars, by target: their answers' usage at the target's price (probes of unpriced targets count only tokens)."))
 		p.err = errors.Join(errs[:]...)
 	})
