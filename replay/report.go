@@ -15,6 +15,8 @@ type Report struct {
 	// --baseline configuration replayed; Candidate is the candidate replayed.
 	Baseline  *Run `json:"baseline"`
 	Candidate *Run `json:"candidate"`
+	// Violations are the --fail-if criteria that held (Gate).
+	Violations []Violation `json:"violations,omitempty"`
 	// Skipped counts the input lines not replayed, by reason.
 	Skipped map[string]int `json:"skipped,omitempty"`
 }
@@ -128,4 +130,30 @@ func (r *Run) AnsweredShare() float64 {
 		return 1
 	}
 	return float64(r.Answered) / float64(r.Requests)
+}
+
+// MeanLeftAfterMS is the mean time from an incident's first failure until
+// traffic left the target (its breaker opened); -1 without incident.
+func (r *Run) MeanLeftAfterMS() int64 {
+	return mean(r.Incidents, func(in Incident) (int64, bool) { return in.LeftAfterMS, true })
+}
+
+// MeanBackAfterMS is the mean time from an incident's first failure until
+// the target's breaker closed again, over the incidents that ended within
+// the recording; -1 without one.
+func (r *Run) MeanBackAfterMS() int64 {
+	return mean(r.Incidents, func(in Incident) (int64, bool) { return in.BackAfterMS, !in.Back.IsZero() })
+}
+
+func mean(ins []Incident, f func(Incident) (int64, bool)) int64 {
+	var sum, n int64
+	for _, in := range ins {
+		if v, ok := f(in); ok {
+			sum, n = sum+v, n+1
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return sum / n
 }

@@ -47,8 +47,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		return fmt.Sprintf("%s / %s / %s", ms(r.AddedTTFB.P50), ms(r.AddedTTFB.P95), ms(r.AddedTTFB.P99))
 	})
 	row("breaker openings (flaps)", func(r *Run) string { return fmt.Sprint(r.Flaps) })
-	row("traffic left after (mean)", func(r *Run) string { return meanOf(r.Incidents, func(i Incident) int64 { return i.LeftAfterMS }) })
-	row("traffic back after (mean)", func(r *Run) string { return meanOf(r.Incidents, func(i Incident) int64 { return i.BackAfterMS }) })
+	row("traffic left after (mean)", func(r *Run) string { return msOr(r.MeanLeftAfterMS()) })
+	row("traffic back after (mean)", func(r *Run) string { return msOr(r.MeanBackAfterMS()) })
 	row("tokens in/out", func(r *Run) string { return fmt.Sprintf("%d / %d", r.InputTokens, r.OutputTokens) })
 	if err := tw.Flush(); err != nil {
 		return err
@@ -72,6 +72,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
+	for _, v := range r.Violations {
+		fmt.Fprintf(w, "\nFAIL %s\n", v)
+	}
 	if len(r.Skipped) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
@@ -85,17 +88,10 @@ func (r *Report) WriteText(w io.Writer) error {
 // ms formats milliseconds as a duration.
 func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
-// meanOf is the mean of f over the incidents where it is set, or "-".
-func meanOf(ins []Incident, f func(Incident) int64) string {
-	var sum, n int64
-	for _, in := range ins {
-		if v := f(in); v > 0 || !in.Back.IsZero() {
-			sum += v
-			n++
-		}
-	}
-	if n == 0 {
+// msOr formats milliseconds, or "-" for none (negative).
+func msOr(v int64) string {
+	if v < 0 {
 		return "-"
 	}
-	return ms(sum / n)
+	return ms(v)
 }

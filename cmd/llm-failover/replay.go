@@ -23,6 +23,14 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "the report's format: text, json or html")
 	out := fs.String("out", "", "write the report to this file instead of stdout")
 	seed := fs.Uint64("seed", 1, "seed of the recovery-share admissions and cooldown jitter")
+	var criteria []replay.Criterion
+	fs.Func("fail-if", "exit 1 when this holds for the candidate, e.g. 'answered<99.9%', 'p95_added_ttfb>2s', 'flaps>baseline+2' (repeatable; docs/replay.md)", func(s string) error {
+		c, err := replay.ParseCriterion(s)
+		if err == nil {
+			criteria = append(criteria, c)
+		}
+		return err
+	})
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -61,6 +69,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		return fail("%s: %v", *evPath, err)
 	}
 	rep := replay.Compare(rec, baseline, candidate, [2]string{filepath.Base(*base), filepath.Base(*cand)}, replay.Options{Seed: *seed})
+	violations := rep.Gate(criteria)
 	w := stdout
 	if *out != "" {
 		of, err := os.Create(*out)
@@ -78,6 +87,12 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return fail("writing the report: %v", err)
+	}
+	if len(violations) > 0 {
+		for _, v := range violations {
+			fmt.Fprintf(stderr, "llm-failover replay: FAIL %s\n", v)
+		}
+		return 1
 	}
 	return 0
 }
