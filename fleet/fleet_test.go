@@ -434,3 +434,30 @@ clients:
 		t.Errorf("b admitted %d more, want 3 (10 for the fleet: a's 6 and b's first)", admitted)
 	}
 }
+
+// Active probes (probes:) are claimed per target fleet-wide: one replica
+// holds a target's claim for the interval and renews it; the others do
+// not probe it meanwhile; a replica that cannot reach Redis probes alone.
+func TestFleet_ActiveProbeClaim(t *testing.T) {
+	rd := redistest.Start(t)
+	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
+	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
+	waitConnected(t, a, b)
+	now := time.Now()
+	if !a.fleet.Claim(target, now, time.Minute) {
+		t.Fatal("a's first claim refused")
+	}
+	if b.fleet.Claim(target, now, time.Minute) {
+		t.Fatal("b claimed a target a holds")
+	}
+	if !a.fleet.Claim(target, now, time.Minute) {
+		t.Fatal("a could not renew its own claim")
+	}
+	if !b.fleet.Claim("claude/claude-sonnet", now, time.Minute) {
+		t.Fatal("b could not claim another target")
+	}
+	rd.Stop()
+	if !b.fleet.Claim(target, now, time.Minute) {
+		t.Fatal("with Redis down, b did not probe alone")
+	}
+}

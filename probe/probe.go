@@ -40,7 +40,8 @@ type Host interface {
 // with expiry in the shared store, so one replica probes a target at a time.
 type Claimer interface {
 	// Claim reports whether this replica probes key now; the claim should
-	// hold for ttl (the probe's timeout), after which another may take it.
+	// hold for ttl (the target's probe interval), after which another may
+	// take it, so the fleet probes a target once per interval.
 	Claim(key string, now time.Time, ttl time.Duration) bool
 }
 
@@ -232,7 +233,7 @@ func (p *Prober) dueAt(cfg *config.Config, ps config.ProbeSettings, now time.Tim
 	switch {
 	case !p.takeToken(pc.MaxPerSecond, now):
 		skipped = SkippedRateLimited
-	case !p.o.Claimer.Claim(key, now, ps.Timeout):
+	case !p.o.Claimer.Claim(key, now, max(ps.Interval, ps.Timeout)):
 		skipped = SkippedNotClaimed
 		p.schedule(pc, ps, key, now) // another replica probes it
 	default:

@@ -65,6 +65,9 @@ type attemptStream struct {
 	buf   []byte
 	timer clock.Timer // the hold's, on the server's clock
 	tr    provider.ResponseTranslator
+	// heldBytes counts the bytes of the held chunks; buf keeps only a held
+	// error or answer body (keep).
+	heldBytes int64
 	// mon follows a 200 event stream from its first chunk to its end: the
 	// hold waits for content, the end is judged by the terminal event. nil
 	// for other answers and once the stream outgrew what it may buffer.
@@ -261,7 +264,9 @@ func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extp
 	if out := a.dispatch(); out != nil {
 		return out, nil
 	}
-	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}
+	// The body this attempt gets is the one the route phase inspected and
+	// checked before signing the plan: Prepare does not validate it again.
+	a.preq = provider.Request{Model: a.target.Model, Stream: plan.Stream, IncludeUsage: plan.IncludeUsage}.Inspected()
 	if h.GetEndOfStream() {
 		return a.fatal("missing_body", "the attempt reached the attempt phase without a request body (the route phase refuses bodiless requests: is the route-phase filter configured?)"), nil
 	}
@@ -348,7 +353,12 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	m.setHeader("accept-encoding", "identity")
 	a.startSpan(m)
 	c := common(m)
-	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
+	if !p.Unchanged {
+		// An unchanged body is not sent back: with no body mutation Envoy
+		// forwards the body it buffered (docs/envoy-contract.md, attempt
+		// phase, request body).
+		c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: p.Body}}
+	}
 	a.step = attWantResponse
 	a.sent = a.s.clock.Now()
 	// In the trace from now on, so a trace read at any time lists every

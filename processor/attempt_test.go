@@ -68,6 +68,46 @@ func TestAttempt_RewritesRequestForProvider(t *testing.T) {
 	}
 }
 
+// TestAttempt_UnchangedBodyIsNotSentBack verifies that a body already
+// naming the target's model goes back to Envoy as no body mutation (Envoy
+// forwards its own copy), with the path, credential and a content-length
+// matching that body; a body whose model is rewritten is sent back.
+func TestAttempt_UnchangedBodyIsNotSentBack(t *testing.T) {
+	h := newHarness(t, "")
+	tests := []struct {
+		name, body string
+		wantBody   bool
+	}{
+		{"target model", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, false},
+		{"chain model", chatBody, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := h.open(contract.PhaseAttempt)
+			defer s.close()
+			s.send(h.attemptRequest(h.planFor(tc.body), 1, "openai", "req-1"))
+			s.recv()
+			s.send(reqBody(tc.body))
+			c := s.recv().GetRequestBody().GetResponse()
+			hs := setHeaders(c.GetHeaderMutation())
+			if hs[":path"] != "/v1/chat/completions" || hs["authorization"] != "Bearer sk-openai-secret" {
+				t.Fatalf("headers: got path %q auth %q, want the provider's path and key", hs[":path"], hs["authorization"])
+			}
+			bm := c.GetBodyMutation()
+			if got := bm != nil; got != tc.wantBody {
+				t.Fatalf("body mutation: got %v (%s), want %v", got, bm.GetBody(), tc.wantBody)
+			}
+			want := len(tc.body)
+			if bm != nil {
+				want = len(bm.GetBody())
+			}
+			if hs["content-length"] != strconv.Itoa(want) {
+				t.Fatalf("content-length: got %q, want %d", hs["content-length"], want)
+			}
+		})
+	}
+}
+
 // TestAttempt_SuccessTellsWhoAnswered verifies the response headers naming
 // provider, model, attempt and the whole trace.
 func TestAttempt_SuccessTellsWhoAnswered(t *testing.T) {

@@ -73,8 +73,8 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 	case attHolding:
 		a.held = append(a.held, b)
 		a.bodyDone = b.GetEndOfStream()
-		a.buf = append(a.buf, b.GetBody()...)
-		over := int64(len(a.buf)) > int64(a.st.cfg.Server.MaxStreamHoldBytes)
+		a.keep(b.GetBody())
+		over := a.heldBytes > int64(a.st.cfg.Server.MaxStreamHoldBytes)
 		if a.hold == holdError {
 			if b.GetEndOfStream() || over {
 				return a.decideError(), nil
@@ -85,9 +85,9 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			if b.GetEndOfStream() {
 				return a.finishBody(), nil
 			}
-			if int64(len(a.buf)) > int64(a.st.cfg.Limits.MaxBodyBytes) {
+			if a.heldBytes > int64(a.st.cfg.Limits.MaxBodyBytes) {
 				// Too large to hold (limits.max_body_bytes): passed on unjudged.
-				a.logger().Warn("answer larger than limits.max_body_bytes; passing it on unjudged", "held_bytes", len(a.buf))
+				a.logger().Warn("answer larger than limits.max_body_bytes; passing it on unjudged", "held_bytes", a.heldBytes)
 				return a.succeed(provider.ClassSuccess), nil
 			}
 			return nil, nil
@@ -114,7 +114,7 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			}
 			return a.fail(provider.Classification{Class: provider.ClassServerError, Status: a.status, Message: msg}), nil
 		case over:
-			a.logger().Warn("no content within server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", len(a.buf))
+			a.logger().Warn("no content within server.max_stream_hold_bytes; passing the stream on unjudged", "held_bytes", a.heldBytes)
 			return a.succeed(provider.ClassSuccess), nil
 		}
 		return nil, nil
@@ -124,7 +124,22 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 	case attReplacing:
 		return one(replaceBody(nil, nil)), nil
 	}
-	return one(responseBodyResponse(&extprocv3.CommonResponse{})), nil
+	return one(continueBody()), nil
+}
+
+// keep takes a held chunk's bytes: a stream's are only counted (the monitor
+// judges its events as they come), an error or answer body is kept whole to
+// be read at its end; a body that came in one chunk is read where it is,
+// not copied.
+func (a *attemptStream) keep(chunk []byte) {
+	a.heldBytes += int64(len(chunk))
+	switch {
+	case a.hold == holdStream:
+	case a.bodyDone && a.heldBytes == int64(len(chunk)): // the whole body, in this chunk
+		a.buf = chunk
+	default:
+		a.buf = append(a.buf, chunk...)
+	}
 }
 
 // stream answers one body chunk of an answer that reached the client and,
@@ -198,7 +213,7 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 				return replaceBody(body, nil)
 			}
 		}
-		return responseBodyResponse(&extprocv3.CommonResponse{})
+		return continueBody()
 	}
 	out, err := a.tr.Translate(b.GetBody(), b.GetEndOfStream())
 	if err != nil {
@@ -314,7 +329,7 @@ func (a *attemptStream) answerUnchanged(m *mutation) []*extprocv3.ProcessingResp
 	a.step = attPassing
 	out := []*extprocv3.ProcessingResponse{responseHeadersResponse(common(m))}
 	for range a.held {
-		out = append(out, responseBodyResponse(&extprocv3.CommonResponse{}))
+		out = append(out, continueBody())
 	}
 	a.held, a.buf = nil, nil
 	return out

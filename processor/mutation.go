@@ -56,12 +56,40 @@ func responseBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResp
 		ResponseBody: &extprocv3.BodyResponse{Response: c}}}
 }
 
+// bodyAnswer is a response body answer made as one allocation instead of
+// six: a streamed answer sends one per chunk. Never copied: the messages
+// point into it.
+type bodyAnswer struct {
+	resp     extprocv3.ProcessingResponse
+	oneof    extprocv3.ProcessingResponse_ResponseBody
+	body     extprocv3.BodyResponse
+	common   extprocv3.CommonResponse
+	mutation extprocv3.BodyMutation
+	replace  extprocv3.BodyMutation_Body
+}
+
+// newBodyAnswer is a response body answer with header mutation m (nil for
+// none) and no body mutation.
+func newBodyAnswer(m *mutation) *bodyAnswer {
+	a := &bodyAnswer{}
+	a.common.HeaderMutation = m.proto()
+	a.body.Response = &a.common
+	a.oneof.ResponseBody = &a.body
+	a.resp.Response = &a.oneof
+	return a
+}
+
 // replaceBody is a body response that replaces the chunk with b.
 func replaceBody(b []byte, m *mutation) *extprocv3.ProcessingResponse {
-	c := common(m)
-	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: b}}
-	return responseBodyResponse(c)
+	a := newBodyAnswer(m)
+	a.replace.Body = b
+	a.mutation.Mutation = &a.replace
+	a.common.BodyMutation = &a.mutation
+	return &a.resp
 }
+
+// continueBody is a body response that passes the chunk unchanged.
+func continueBody() *extprocv3.ProcessingResponse { return &newBodyAnswer(nil).resp }
 
 // immediate answers the client directly with an OpenAI-style JSON error; the
 // local reply's response code details are contract.DetailsPrefix + code.

@@ -70,7 +70,7 @@ func anthropicCompletion(ep *Endpoint, body []byte, model, fallbackID string, cr
 	if !gjson.ValidBytes(body) {
 		return nil, errBadUpstream("anthropic response is not valid JSON")
 	}
-	r := gjson.ParseBytes(body)
+	r := gjson.Parse(str(body)) // read in place: the answer is written anew before returning
 	if !r.IsObject() || !r.Get("content").IsArray() {
 		return nil, errBadUpstream("anthropic response is not a message (no content array)")
 	}

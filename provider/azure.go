@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/llm-failover/llm-failover/config"
 )
@@ -25,34 +24,17 @@ var _ Adapter = azureOpenAI{}
 const AzureV1 = "v1"
 
 func (azureOpenAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	if !gjson.ValidBytes(req.Body) || !gjson.Parse(str(req.Body)).IsObject() {
-		return nil, badRequest("", "request body is not a JSON object")
-	}
-	body := req.Body
-	var p Prepared
-	if ep.APIVersion == AzureV1 {
-		p.Path = ep.BasePath + "/v1/chat/completions"
-	} else {
+	path := ep.BasePath + "/v1/chat/completions"
+	if ep.APIVersion != AzureV1 {
 		v := ep.APIVersion
 		if v == "" {
 			v = config.DefaultAzureAPIVersion
 		}
-		p.Path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/chat/completions?api-version=" + url.QueryEscape(v)
+		path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/chat/completions?api-version=" + url.QueryEscape(v)
 	}
 	// The deployment path ignores the body's model; keep both paths' bodies
 	// naming the target model.
-	if gjson.GetBytes(body, "model").String() != req.Model {
-		b, err := sjson.SetBytes(body, "model", req.Model)
-		if err != nil {
-			return nil, badRequest("model", "request body: "+err.Error())
-		}
-		body = b
-	}
-	p.Body = body
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return &p, nil
+	return passThrough(ep, req, path)
 }
 
 // Check accepts every body Inspect accepts: the client's format is this one.

@@ -36,13 +36,12 @@ func parseChat(ep *Endpoint, req Request) (chatRequest, error) {
 		return chatRequest{}, badRequest("", "request body is not a JSON object")
 	}
 	// one pass over the top level: the messages array is skipped once, not
-	// once per field looked up
+	// once per field looked up, and read as source text (eachMember)
 	c := chatRequest{fields: make(map[string]gjson.Result, 16)}
-	root.ForEach(func(k, v gjson.Result) bool {
-		if _, dup := c.fields[k.Str]; !dup {
-			c.fields[k.Str] = v
+	eachMember(root.Raw, func(k, raw string) {
+		if _, dup := c.fields[k]; !dup {
+			c.fields[k] = gjson.Parse(raw)
 		}
-		return true
 	})
 	c.messages = c.get("messages")
 	if !c.messages.IsArray() {
@@ -63,22 +62,40 @@ type chatMessage struct {
 	content, toolCalls, toolCall gjson.Result // toolCall: tool_call_id
 }
 
+// readMessage reads message m's members (the last of duplicate keys wins).
 func readMessage(m gjson.Result) chatMessage {
 	var cm chatMessage
-	m.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "role":
-			cm.role = v.String()
-		case "content":
-			cm.content = v
-		case "tool_calls":
-			cm.toolCalls = v
-		case "tool_call_id":
-			cm.toolCall = v
-		}
-		return true
-	})
+	cm.readAt(m.Raw, 0)
 	return cm
+}
+
+// readAt reads the message whose source starts at s[i] and returns the
+// index after it (a value that is not an object is a message with no
+// members). A string content is a lazyString: unescaped only if its text is
+// asked for.
+func (cm *chatMessage) readAt(s string, i int) int {
+	if end := membersAt(s, i, cm.member); end >= 0 {
+		return end
+	}
+	*cm = chatMessage{}
+	return valueEnd(s, i)
+}
+
+func (cm *chatMessage) member(k, raw string) {
+	switch k {
+	case "role":
+		cm.role = gjson.Parse(raw).String()
+	case "content":
+		if raw[0] == '"' {
+			cm.content = lazyString(raw)
+		} else {
+			cm.content = gjson.Parse(raw)
+		}
+	case "tool_calls":
+		cm.toolCalls = gjson.Parse(raw)
+	case "tool_call_id":
+		cm.toolCall = gjson.Parse(raw)
+	}
 }
 
 // turnWriter writes chat messages in a target's content format, one
@@ -106,9 +123,10 @@ func (c chatRequest) dialogue(w turnWriter) (dialogue, error) {
 	var d dialogue
 	var err error
 	i := -1
-	c.messages.ForEach(func(_, raw gjson.Result) bool {
+	eachElement(c.messages.Raw, func(s string, at int) int {
 		i++
-		m := readMessage(raw)
+		var m chatMessage
+		end := m.readAt(s, at)
 		var blk []byte
 		switch m.role {
 		case "system", "developer":
@@ -127,7 +145,10 @@ func (c chatRequest) dialogue(w turnWriter) (dialogue, error) {
 		default:
 			err = badRequest("messages", "unknown message role "+quote(m.role))
 		}
-		return err == nil
+		if err != nil {
+			return at // stop
+		}
+		return end
 	})
 	if err != nil {
 		return dialogue{}, err
@@ -237,7 +258,7 @@ type audioWriter interface {
 // each part of it (as gjson's ForEach yields them); empty texts are dropped.
 func userParts(ep *Endpoint, content gjson.Result, i int, w partWriter) ([]byte, error) {
 	if content.Type == gjson.String {
-		if content.String() == "" {
+		if emptyString(content) {
 			return nil, nil
 		}
 		return w.text(nil, content), nil
@@ -386,7 +407,7 @@ func clamp(f, lo, hi float64) float64 { return min(max(f, lo), hi) }
 // refusal parts of an array).
 func contentText(content gjson.Result) string {
 	if content.Type == gjson.String {
-		return content.String()
+		return stringText(content)
 	}
 	if !content.IsArray() {
 		return ""

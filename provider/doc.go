@@ -28,7 +28,11 @@
 // the other formats, check.go Check's walk over them, respond.go writing
 // answers and stream chunks in the client's format and stream.go the
 // skeleton both cross-format stream translators share; jsonw.go the
-// append-style JSON writer; per wire format: openai.go, azure.go, and
+// append-style JSON writer; members.go the reading of an object's members
+// as source text (a value decoded only when read, a string content
+// unescaped only when its text is needed); passthrough.go the request of
+// the formats that speak the client's own (only the model set,
+// Prepared.Unchanged when nothing is); per wire format: openai.go, azure.go, and
 // anthropic.go / gemini.go (requests) with anthropic_response.go /
 // gemini_response.go (answers, streams, errors). OpenAI's Responses API
 // (docs/responses.md): responses_api.go its registration, responses.go

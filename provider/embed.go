@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/llm-failover/llm-failover/config"
 )
@@ -130,15 +129,7 @@ type openAIEmbed struct{}
 var _ Adapter = openAIEmbed{}
 
 func (openAIEmbed) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	body, err := withModel(req)
-	if err != nil {
-		return nil, err
-	}
-	p := &Prepared{Path: ep.BasePath + "/embeddings", Body: body}
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return p, nil
+	return passThrough(ep, req, ep.BasePath+"/embeddings")
 }
 
 // Check accepts every body InspectEmbeddings accepts: the client's format is this one.
@@ -165,24 +156,15 @@ type azureEmbed struct{}
 var _ Adapter = azureEmbed{}
 
 func (azureEmbed) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	body, err := withModel(req)
-	if err != nil {
-		return nil, err
-	}
-	p := &Prepared{Body: body}
-	if ep.APIVersion == AzureV1 {
-		p.Path = ep.BasePath + "/v1/embeddings"
-	} else {
+	path := ep.BasePath + "/v1/embeddings"
+	if ep.APIVersion != AzureV1 {
 		v := ep.APIVersion
 		if v == "" {
 			v = config.DefaultAzureAPIVersion
 		}
-		p.Path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/embeddings?api-version=" + url.QueryEscape(v)
+		path = ep.BasePath + "/deployments/" + url.PathEscape(req.Model) + "/embeddings?api-version=" + url.QueryEscape(v)
 	}
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return p, nil
+	return passThrough(ep, req, path)
 }
 
 // Check accepts every body InspectEmbeddings accepts: the client's format is this one.
@@ -196,22 +178,6 @@ func (azureEmbed) JudgeEvent(ev Event) Verdict { return azureOpenAI{}.JudgeEvent
 
 func (azureEmbed) Classify(status int, h http.Header, body []byte, now time.Time) Classification {
 	return azureOpenAI{}.Classify(status, h, body, now)
-}
-
-// withModel is the client's body naming the target's model.
-func withModel(req Request) ([]byte, error) {
-	body := req.Body
-	if !gjson.ValidBytes(body) || !gjson.Parse(str(body)).IsObject() {
-		return nil, badRequest("", "request body is not a JSON object")
-	}
-	if gjson.GetBytes(body, "model").String() == req.Model {
-		return body, nil
-	}
-	b, err := sjson.SetBytes(body, "model", req.Model)
-	if err != nil {
-		return nil, badRequest("model", "request body: "+err.Error())
-	}
-	return b, nil
 }
 
 // checkedAnswer passes a whole answer through unchanged once check accepts

@@ -100,7 +100,9 @@ func FuzzGeminiStream(f *testing.F) {
 }
 
 // FuzzPrepare verifies request translation never panics and, when it
-// succeeds, always yields valid JSON.
+// succeeds, always yields valid JSON; that a body Inspect accepts is
+// prepared the same whether or not it is marked inspected (the attempt
+// phase's Request.Inspected), and an unchanged body is the client's own.
 func FuzzPrepare(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
 	for _, file := range files {
@@ -108,12 +110,27 @@ func FuzzPrepare(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		_, inspectErr := Inspect(body)
 		for _, tg := range goldenTargets {
 			a, _ := For(tg.ep.API)
 			ep := tg.ep
 			p, err := a.Prepare(&ep, requestFor(body, tg.model))
 			if err == nil && !gjson.ValidBytes(p.Body) {
 				t.Errorf("%s: invalid JSON body %q from %q", tg.ep.Name, p.Body, body)
+			}
+			if err == nil && p.Unchanged && !bytes.Equal(p.Body, body) {
+				t.Errorf("%s: body %q marked unchanged, want %q", tg.ep.Name, p.Body, body)
+			}
+			// Marked inspected without Inspect's proof (never done, but it
+			// must not panic); with it, the same result.
+			pi, ierr := a.Prepare(&ep, requestFor(body, tg.model).Inspected())
+			if inspectErr != nil {
+				continue
+			}
+			if (err == nil) != (ierr == nil) || err != nil && err.Error() != ierr.Error() {
+				t.Errorf("%s: inspected error %v, want %v", tg.ep.Name, ierr, err)
+			} else if err == nil && (!bytes.Equal(p.Body, pi.Body) || p.Unchanged != pi.Unchanged || p.Path != pi.Path) {
+				t.Errorf("%s: inspected body %q (unchanged %v), want %q (%v)", tg.ep.Name, pi.Body, pi.Unchanged, p.Body, p.Unchanged)
 			}
 		}
 	})

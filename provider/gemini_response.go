@@ -78,7 +78,7 @@ func geminiCompletion(ep *Endpoint, body []byte, model, base string, created int
 	if !gjson.ValidBytes(body) {
 		return nil, errBadUpstream("gemini response is not valid JSON")
 	}
-	r := gjson.ParseBytes(body)
+	r := gjson.Parse(str(body)) // read in place: the answer is written anew before returning
 	if !r.IsObject() || !r.Get("candidates").IsArray() && !r.Get("promptFeedback").Exists() {
 		return nil, errBadUpstream("gemini response is not a GenerateContentResponse (no candidates)")
 	}

@@ -70,7 +70,8 @@ func (in Inspection) Unserved(api config.API) string {
 }
 
 // inspectBody reads the model and stream flags with one pass over the
-// top-level keys, without unmarshalling the body. Keys are compared after
+// top-level keys, without unmarshalling the body: each member's source text
+// (eachMember) is decoded only for the keys read. Keys are compared after
 // JSON unescaping, so "mod\u0065l" counts as a second "model": parsers
 // disagree on which duplicate wins, and the provider must never see another
 // model than the one routed.
@@ -79,67 +80,69 @@ func inspectBody(b []byte) (Inspection, error) {
 	if !gjson.ValidBytes(b) {
 		return in, errMalformedJSON
 	}
-	root := gjson.ParseBytes(b)
-	if !root.IsObject() {
+	body := str(b) // read in place: Model is cloned, nothing else points into b
+	if firstByte(b) != '{' {
 		return in, errNotObject
 	}
 	models := 0
 	var err error
-	root.ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
+	eachMember(body, func(key, raw string) {
+		if err != nil {
+			return
+		}
+		switch key {
 		case "model":
 			models++
-			if models > 1 {
+			value := gjson.Parse(raw)
+			switch {
+			case models > 1:
 				err = errDuplicateModel
-				return false
-			}
-			if value.Type != gjson.String || value.Str == "" {
+			case value.Type != gjson.String || value.Str == "":
 				err = errMissingModel
-				return false
-			}
-			if !utf8.ValidString(value.Str) {
+			case !utf8.ValidString(value.Str):
 				// The model travels in the plan (a protobuf string must be
 				// UTF-8) and in error messages: refuse it here, with a 400.
 				err = errModelEncoding
-				return false
+			default:
+				in.Model = strings.Clone(value.Str)
 			}
-			in.Model = value.Str
 		case "stream":
-			in.Stream = value.Type == gjson.True
+			in.Stream = raw == "true"
 		case "stream_options":
-			in.IncludeUsage = value.Get("include_usage").Type == gjson.True
+			in.IncludeUsage = gjson.Get(raw, "include_usage").Type == gjson.True
 		case "tools", "functions":
-			in.Tools = in.Tools || value.IsArray() && len(value.Array()) > 0
+			in.Tools = in.Tools || nonEmptyArray(raw)
 		case "response_format":
-			t := value.Get("type").Str
+			t := gjson.Get(raw, "type").Str
 			in.JSON = t == "json_object" || t == "json_schema"
 		case "messages":
 			// A plain substring scan first: most requests have no image part,
-			// and walking every message is the slow path.
-			if strings.Contains(value.Raw, "image") {
-				in.Vision = hasImage(value)
+			// and walking every message is the slow path. "mage" finds every
+			// "image" and scans several times faster: its first byte is rarer
+			// in text than "i", on which the scan stops to compare.
+			if strings.Contains(raw, "mage") {
+				in.Vision = hasImage(gjson.Parse(raw))
 			}
 		case "n":
-			if value.Type == gjson.Number && value.Num != 1 {
+			if v := gjson.Parse(raw); v.Type == gjson.Number && v.Num != 1 {
 				in.OpenAIOnly = "n"
 			}
 		case "logprobs":
-			if value.Type == gjson.True {
+			if raw == "true" {
 				in.OpenAIOnly = "logprobs"
 			}
 		case "top_logprobs", "audio":
-			if value.Type != gjson.Null {
-				in.OpenAIOnly = key.Str
+			if raw != "null" {
+				in.OpenAIOnly = key
 			}
 		case "modalities":
-			value.ForEach(func(_, m gjson.Result) bool {
+			gjson.Parse(raw).ForEach(func(_, m gjson.Result) bool {
 				if m.Str != "text" {
 					in.OpenAIOnly = "modalities"
 				}
 				return in.OpenAIOnly == ""
 			})
 		}
-		return true
 	})
 	if err != nil {
 		return in, err
@@ -148,6 +151,12 @@ func inspectBody(b []byte) (Inspection, error) {
 		return in, errMissingModel
 	}
 	return in, nil
+}
+
+// nonEmptyArray reports whether raw is a JSON array with an element.
+func nonEmptyArray(raw string) bool {
+	i := skipWS(raw, 1)
+	return raw[0] == '[' && i < len(raw) && raw[i] != ']'
 }
 
 // hasImage reports whether any message has an image part.

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -44,8 +46,10 @@ func TestInspectBody(t *testing.T) {
 	}
 }
 
-// FuzzInspectBody checks inspectBody never panics and that an accepted body
-// is valid JSON whose one top-level "model" is the value returned.
+// FuzzInspectBody checks inspectBody never panics, reads what the reader
+// built on gjson's ForEach read (the oracle, inspectBodyBefore), and that an
+// accepted body is valid JSON whose one top-level "model" is the value
+// returned.
 func FuzzInspectBody(f *testing.F) {
 	for _, s := range []string{
 		`{"model":"gpt-4o","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Hello!"}]}`,
@@ -57,6 +61,10 @@ func FuzzInspectBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in, err := inspectBody(b)
+		was, wasErr := inspectBodyBefore(b)
+		if err != wasErr || err == nil && in != was {
+			t.Fatalf("%q: got %+v (%v), want %+v (%v) as gjson's ForEach read it", b, in, err, was, wasErr)
+		}
 		if err != nil {
 			return
 		}
@@ -71,4 +79,78 @@ func FuzzInspectBody(f *testing.F) {
 			t.Fatalf("accepted a body without a model: %q", b)
 		}
 	})
+}
+
+// inspectBodyBefore is inspectBody as it was before it read the members'
+// source text (gjson's ForEach): FuzzInspectBody's oracle.
+func inspectBodyBefore(b []byte) (Inspection, error) {
+	var in Inspection
+	if !gjson.ValidBytes(b) {
+		return in, errMalformedJSON
+	}
+	root := gjson.ParseBytes(b)
+	if !root.IsObject() {
+		return in, errNotObject
+	}
+	models := 0
+	var err error
+	root.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "model":
+			models++
+			if models > 1 {
+				err = errDuplicateModel
+				return false
+			}
+			if value.Type != gjson.String || value.Str == "" {
+				err = errMissingModel
+				return false
+			}
+			if !utf8.ValidString(value.Str) {
+				err = errModelEncoding
+				return false
+			}
+			in.Model = value.Str
+		case "stream":
+			in.Stream = value.Type == gjson.True
+		case "stream_options":
+			in.IncludeUsage = value.Get("include_usage").Type == gjson.True
+		case "tools", "functions":
+			in.Tools = in.Tools || value.IsArray() && len(value.Array()) > 0
+		case "response_format":
+			t := value.Get("type").Str
+			in.JSON = t == "json_object" || t == "json_schema"
+		case "messages":
+			if strings.Contains(value.Raw, "image") {
+				in.Vision = hasImage(value)
+			}
+		case "n":
+			if value.Type == gjson.Number && value.Num != 1 {
+				in.OpenAIOnly = "n"
+			}
+		case "logprobs":
+			if value.Type == gjson.True {
+				in.OpenAIOnly = "logprobs"
+			}
+		case "top_logprobs", "audio":
+			if value.Type != gjson.Null {
+				in.OpenAIOnly = key.Str
+			}
+		case "modalities":
+			value.ForEach(func(_, m gjson.Result) bool {
+				if m.Str != "text" {
+					in.OpenAIOnly = "modalities"
+				}
+				return in.OpenAIOnly == ""
+			})
+		}
+		return true
+	})
+	if err != nil {
+		return in, err
+	}
+	if models == 0 {
+		return in, errMissingModel
+	}
+	return in, nil
 }

@@ -62,7 +62,7 @@ func appendRawString(b []byte, r gjson.Result) []byte {
 	if r.Type == gjson.String && jsonStringOK(r.Raw) {
 		return append(b, r.Raw...)
 	}
-	return appendString(b, r.String())
+	return appendString(b, stringText(r))
 }
 
 // rawString is r as a JSON string literal: its source when that is one.
@@ -70,7 +70,7 @@ func rawString(r gjson.Result) string {
 	if r.Type == gjson.String && jsonStringOK(r.Raw) {
 		return r.Raw
 	}
-	return string(appendString(nil, r.String()))
+	return string(appendString(nil, stringText(r)))
 }
 
 // jsonStringOK reports whether raw is exactly one valid JSON string literal

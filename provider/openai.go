@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 )
 
 // openAI is the OpenAI Chat Completions wire format, also spoken by
@@ -16,22 +15,7 @@ type openAI struct{}
 var _ Adapter = openAI{}
 
 func (openAI) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	body := req.Body
-	if !gjson.ValidBytes(body) || !gjson.Parse(str(body)).IsObject() {
-		return nil, &Error{Status: 400, Type: "invalid_request_error", Message: "request body is not a JSON object"}
-	}
-	if gjson.GetBytes(body, "model").String() != req.Model {
-		b, err := sjson.SetBytes(body, "model", req.Model)
-		if err != nil {
-			return nil, &Error{Status: 400, Type: "invalid_request_error", Message: "request body: " + err.Error()}
-		}
-		body = b
-	}
-	p := &Prepared{Path: ep.BasePath + "/chat/completions", Body: body}
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return p, nil
+	return passThrough(ep, req, ep.BasePath+"/chat/completions")
 }
 
 // Check accepts every body Inspect accepts: the client's format is this one.
@@ -109,27 +93,52 @@ func judgeOpenAIEvent(ev Event) Verdict {
 			return Verdict{Kind: EventError, Failure: &c}
 		}
 	}
-	content := false
-	gjson.Get(str(d), "choices").ForEach(func(_, ch gjson.Result) bool {
-		if f := ch.Get("finish_reason"); f.Exists() && f.Type != gjson.Null {
-			content = true
-			return false
-		}
-		ch.Get("delta").ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "content", "refusal", "reasoning_content", "reasoning":
-				content = v.Type == gjson.String && v.Str != ""
-			case "tool_calls", "function_call":
-				content = v.Type != gjson.Null
-			}
-			return !content
-		})
-		return !content
-	})
-	if content {
+	if chunkHasContent(str(d)) {
 		return Verdict{Kind: EventContent}
 	}
 	return Verdict{}
+}
+
+// chunkHasContent reports whether a chat.completion.chunk has content: a
+// choice (in the first "choices") whose first finish_reason is not null, or
+// whose first delta has a non-empty content, refusal or reasoning text, or
+// tool calls. It reads the members' source text (eachMember): nothing is
+// decoded, since a JSON string is empty only when written "".
+func chunkHasContent(d string) bool {
+	var choices string
+	eachMember(d, func(k, raw string) {
+		if k == "choices" && choices == "" {
+			choices = raw
+		}
+	})
+	content := false
+	eachValue(choices, func(ch string) {
+		if content {
+			return
+		}
+		var finish, delta string
+		eachMember(ch, func(k, raw string) {
+			switch {
+			case k == "finish_reason" && finish == "":
+				finish = raw
+			case k == "delta" && delta == "":
+				delta = raw
+			}
+		})
+		if finish != "" && finish != "null" {
+			content = true
+			return
+		}
+		eachMember(delta, func(k, raw string) {
+			switch k {
+			case "content", "refusal", "reasoning_content", "reasoning":
+				content = content || raw[0] == '"' && raw != `""`
+			case "tool_calls", "function_call":
+				content = content || raw != "null"
+			}
+		})
+	})
+	return content
 }
 
 func (openAI) Classify(status int, h http.Header, body []byte, now time.Time) Classification {

@@ -47,6 +47,16 @@ type Request struct {
 	inspected bool
 }
 
+// Inspected is req for a body Inspect accepted, from a caller that has its
+// proof without the Inspection: the attempt phase, whose signed plan the
+// route phase made after inspecting this very body (Envoy sends each attempt
+// the request's buffered body, which the route phase does not change).
+// Check and Prepare then read the body without validating it again.
+func (req Request) Inspected() Request {
+	req.inspected = true
+	return req
+}
+
 // wallNow is the clock translators use when Env.Now is nil.
 func wallNow() time.Time { return time.Now() }
 
@@ -62,6 +72,10 @@ type Prepared struct {
 	Headers []Header
 	// Body is the body to send.
 	Body []byte
+	// Unchanged reports that Body is the client's body as it came: the
+	// attempt phase sends no body back (Envoy forwards its buffered body
+	// when a body response carries no body mutation).
+	Unchanged bool
 }
 
 // CredentialHeaders are the request headers any provider reads credentials or

@@ -200,6 +200,11 @@ type buffered struct {
 }
 
 func (t *buffered) Translate(chunk []byte, eos bool) ([]byte, error) {
+	if eos && t.buf == nil {
+		// The whole answer in one piece (the processor holds answers until
+		// whole): read in place, not copied.
+		return t.convert(chunk)
+	}
 	t.buf = append(t.buf, chunk...)
 	if !eos {
 		return nil, nil

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 
 	"github.com/llm-failover/llm-failover/config"
 )
@@ -143,33 +142,19 @@ type responsesNative struct{ azure bool }
 var _ Adapter = responsesNative{}
 
 func (n responsesNative) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
-	body := req.Body
-	if !gjson.ValidBytes(body) || !gjson.Parse(str(body)).IsObject() {
-		return nil, badRequest("", "request body is not a JSON object")
-	}
-	if gjson.GetBytes(body, "model").String() != req.Model {
-		b, err := sjson.SetBytes(body, "model", req.Model)
-		if err != nil {
-			return nil, badRequest("model", "request body: "+err.Error())
-		}
-		body = b
-	}
-	p := &Prepared{Path: ep.BasePath + "/responses", Body: body}
+	path := ep.BasePath + "/responses"
 	if n.azure {
 		// The Responses API has no deployment path: the deployment is the
 		// body's model, the api-version a query (2025-03-01-preview or
 		// later), or the v1 path
 		// (https://learn.microsoft.com/azure/ai-foundry/openai/how-to/responses).
 		if ep.APIVersion == AzureV1 {
-			p.Path = ep.BasePath + "/v1/responses"
+			path = ep.BasePath + "/v1/responses"
 		} else {
-			p.Path = ep.BasePath + "/responses?api-version=" + url.QueryEscape(azureResponsesVersion(ep.APIVersion))
+			path = ep.BasePath + "/responses?api-version=" + url.QueryEscape(azureResponsesVersion(ep.APIVersion))
 		}
 	}
-	if ep.AuthValue != "" {
-		p.Headers = append(p.Headers, Header{Key: ep.AuthHeader, Value: ep.AuthValue})
-	}
-	return p, nil
+	return passThrough(ep, req, path)
 }
 
 // AzureResponsesAPIVersion is the api-version Responses requests to Azure

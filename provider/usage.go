@@ -113,29 +113,100 @@ func (u *UsageMeter) scan(line []byte) {
 		return
 	}
 	data = bytes.TrimSpace(data)
-	if bytes.Contains(data, []byte(`"usage"`)) {
-		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
-			u.seen = true
-			u.tokens = max(u.tokens, n.Int())
-			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
+	responses := bytes.HasPrefix(data, []byte(`{"type":"response.`))
+	// One pass over the top-level members, read in place (nothing kept
+	// points into line) without decoding the values not needed, finding
+	// what gjson paths would: the first "choices" and "model", and
+	// usage.completion_tokens and usage.prompt_tokens each in the first
+	// "usage" that has it. A key written with escapes is not a usage key
+	// (as the plain scan for it).
+	var usage usageFields
+	hasUsage := bytes.Contains(data, []byte(`"usage"`))
+	var seenModel, seenChoices bool
+	eachMember(str(data), func(k, raw string) {
+		switch k {
+		case "usage":
+			if hasUsage {
+				usage.read(raw)
+			}
+		case "model":
+			if !seenModel && !responses && u.model == "" {
+				u.model = strings.Clone(gjson.Parse(raw).String())
+			}
+			seenModel = true
+		case "choices":
+			if !seenChoices && !responses {
+				u.readChoices(raw)
+			}
+			seenChoices = true
 		}
-	}
-	if bytes.HasPrefix(data, []byte(`{"type":"response.`)) {
-		u.scanResponses(data)
-		return
-	}
-	if u.model == "" {
-		u.model = gjson.GetBytes(data, "model").String()
-	}
-	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
-		d := c.Get("delta")
-		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
-		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			u.text += int64(len(tc.Get("function.arguments").String()))
-			return true
-		})
-		return true
 	})
+	if usage.seenCompletion {
+		u.seen = true
+		u.tokens = max(u.tokens, usage.completion.Int())
+		u.prompt = max(u.prompt, usage.prompt.Int())
+	}
+	if responses {
+		u.scanResponses(data)
+	}
+}
+
+// usageFields are a chat chunk's usage counts, each the first found.
+type usageFields struct {
+	completion, prompt         gjson.Result
+	seenCompletion, seenPrompt bool
+}
+
+// read reads one usage object.
+func (f *usageFields) read(usage string) {
+	eachMember(usage, func(k, raw string) {
+		switch {
+		case k == "completion_tokens" && !f.seenCompletion:
+			f.completion, f.seenCompletion = gjson.Parse(raw), true
+		case k == "prompt_tokens" && !f.seenPrompt:
+			f.prompt, f.seenPrompt = gjson.Parse(raw), true
+		}
+	})
+}
+
+// readChoices counts the streamed text of a chat chunk's choices: each
+// delta's content, reasoning_content and tool call arguments.
+func (u *UsageMeter) readChoices(choices string) {
+	eachValue(choices, func(c string) {
+		seenDelta := false
+		eachMember(c, func(k, d string) {
+			if k != "delta" || seenDelta {
+				return
+			}
+			seenDelta = true // the first delta only
+			var seenContent, seenReasoning, seenTools bool
+			eachMember(d, func(k, v string) {
+				switch {
+				case k == "content" && !seenContent:
+					seenContent = true
+					u.text += int64(textLen(v))
+				case k == "reasoning_content" && !seenReasoning:
+					seenReasoning = true
+					u.text += int64(textLen(v))
+				case k == "tool_calls" && !seenTools:
+					seenTools = true
+					eachValue(v, func(tc string) {
+						u.text += int64(len(gjson.Get(tc, "function.arguments").String()))
+					})
+				}
+			})
+		})
+	})
+}
+
+// textLen is the length of the value raw as gjson's String gives it: a
+// string's text (unescaped only when it has escapes), "" for null, else
+// its source.
+func textLen(raw string) int {
+	if raw[0] == '"' && strings.IndexByte(raw, '\\') < 0 {
+		return len(raw) - 2
+	}
+	return len(gjson.Parse(raw).String())
 }
 
 // scanResponses reads one Responses stream event (data starting

@@ -1,8 +1,11 @@
 package provider
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // TestUsageMeter verifies that the completion tokens are found in a stream's
@@ -117,6 +120,92 @@ func TestUsage_ReportedOrNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.got != tt.want {
 				t.Errorf("got %+v, want %+v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// usageScanBefore is UsageMeter.scan as it was before it read a line in one
+// pass (a gjson path per field): the oracle FuzzUsageMeter_OnePass holds the
+// one-pass reader to.
+func usageScanBefore(u *UsageMeter, line []byte) {
+	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+	if !ok {
+		return
+	}
+	data = bytes.TrimSpace(data)
+	if bytes.Contains(data, []byte(`"usage"`)) {
+		if n := gjson.GetBytes(data, "usage.completion_tokens"); n.Exists() {
+			u.seen = true
+			u.tokens = max(u.tokens, n.Int())
+			u.prompt = max(u.prompt, gjson.GetBytes(data, "usage.prompt_tokens").Int())
+		}
+	}
+	if bytes.HasPrefix(data, []byte(`{"type":"response.`)) {
+		u.scanResponses(data)
+		return
+	}
+	if u.model == "" {
+		u.model = gjson.GetBytes(data, "model").String()
+	}
+	gjson.GetBytes(data, "choices").ForEach(func(_, c gjson.Result) bool {
+		d := c.Get("delta")
+		u.text += int64(len(d.Get("content").String()) + len(d.Get("reasoning_content").String()))
+		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			u.text += int64(len(tc.Get("function.arguments").String()))
+			return true
+		})
+		return true
+	})
+}
+
+// FuzzUsageMeter_OnePass verifies the one-pass line reader finds what the
+// reader with one gjson path per field found, on every line whose data is
+// valid JSON (what providers and the translators send). On broken JSON the
+// two may differ (gjson paths and ForEach recover from different errors);
+// neither panics, and only the token estimate of a broken stream can change.
+func FuzzUsageMeter_OnePass(f *testing.F) {
+	for _, s := range []string{
+		`data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi \"x\"","reasoning_content":"r"},"finish_reason":null}],"usage":null}`,
+		`data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":42,"total_tokens":45}}`,
+		`data: {"usage":{"prompt_tokens":3},"usage":{"completion_tokens":5}}`,
+		`data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}},{"delta":{"content":"x"},"delta":{"content":"yy"}}]}`,
+		`data: {"choices":{"a":{"delta":{"content":"obj"}}},"model":7}`,
+		`data: {"type":"response.completed","response":{"model":"m","usage":{"input_tokens":2,"output_tokens":9}}}`,
+		`data: {"type":"response.output_text.delta","delta":"abc","usage":{"completion_tokens":1}}`,
+		`data: [DONE]`,
+		`data: {"model":"a","model":"b","choices":[{"delta":{"content":null}}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got, want UsageMeter
+		got.scan(line)
+		usageScanBefore(&want, line)
+		data, _ := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+		if !gjson.ValidBytes(bytes.TrimSpace(data)) {
+			return
+		}
+		if got.tokens != want.tokens || got.prompt != want.prompt || got.seen != want.seen || got.text != want.text || got.model != want.model {
+			t.Errorf("line %q: got tokens %d prompt %d seen %v text %d model %q, want %d %d %v %d %q",
+				line, got.tokens, got.prompt, got.seen, got.text, got.model, want.tokens, want.prompt, want.seen, want.text, want.model)
+		}
+	})
+}
+
+// BenchmarkUsageMeterLine measures reading one chat chunk line, the
+// one-pass reader against the reader it replaced (a gjson path per field).
+func BenchmarkUsageMeterLine(b *testing.B) {
+	line := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" token and \"more\""},"finish_reason":null}],"usage":null}`)
+	for _, r := range []struct {
+		name string
+		scan func(*UsageMeter, []byte)
+	}{{"one-pass", (*UsageMeter).scan}, {"gjson-paths", usageScanBefore}} {
+		b.Run(r.name, func(b *testing.B) {
+			var u UsageMeter
+			b.ReportAllocs()
+			for b.Loop() {
+				r.scan(&u, line)
 			}
 		})
 	}

@@ -6,37 +6,40 @@ import (
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
+	"github.com/llm-failover/llm-failover/probe"
 	"github.com/llm-failover/llm-failover/processor"
 	"github.com/llm-failover/llm-failover/telemetry"
 )
 
 // startFleet joins the fleet (docs/fleet.md) when fleet.redis.address is
-// set: it returns at once, Redis being reached in the background. stop
-// gives the probe leases back and closes the connections; it is a no-op
-// when fleet mode is off.
-func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Telemetry, log *slog.Logger) (stop func(), err error) {
+// set: it returns at once, Redis being reached in the background. claimer
+// decides which replica sends each active probe (probes:): the fleet's
+// lease, or every replica its own when fleet mode is off. stop gives the
+// probe leases back and closes the connections; it is a no-op when fleet
+// mode is off.
+func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Telemetry, log *slog.Logger) (claimer probe.Claimer, stop func(), err error) {
 	if !cfg.Fleet.Enabled() {
-		return func() {}, nil
+		return probe.Local{}, func() {}, nil
 	}
 	password, err := cfg.Fleet.Redis.Password()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Log: log, Password: password})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unregister := func() {}
 	if tel != nil {
 		if unregister, err = f.RegisterMetrics(tel.Meter()); err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("fleet metrics: %w", err)
+			return nil, nil, fmt.Errorf("fleet metrics: %w", err)
 		}
 	}
 	f.Start()
 	log.Info("fleet mode: sharing breaker state through redis", "address", cfg.Fleet.Redis.Address,
 		"replica", f.Replica(), "shared_counting", cfg.Fleet.SharedCounting)
-	return func() {
+	return f, func() {
 		unregister()
 		if err := f.Close(); err != nil {
 			log.Warn("fleet: close", "error", err.Error())

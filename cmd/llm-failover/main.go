@@ -286,7 +286,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
-	stopFleet, err := startFleet(cfg, srv, tel, log)
+	claimer, stopFleet, err := startFleet(cfg, srv, tel, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -309,7 +309,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
 	// Active probes (probes.enabled; a reload may turn them on or off).
-	go probe.New(probe.Options{Host: srv, Logger: log}).Run(ctx)
+	go probe.New(probe.Options{Host: srv, Logger: log, Claimer: claimer}).Run(ctx)
 	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
