@@ -43,9 +43,11 @@ type Run struct {
 	// requests (from the request's first attempt to the start of the one
 	// that answered), in milliseconds, over every answered request.
 	AddedTTFB Percentiles `json:"added_ttfb_ms"`
-	// Flaps is the number of times a breaker opened.
+	// Flaps is the number of times a breaker opened from closed (or
+	// recovering): a reopening after a failed half-open probe is part of the
+	// same incident.
 	Flaps int `json:"flaps"`
-	// Incidents are the breaker openings with how long traffic took to
+	// Incidents are the breaker openings (one per flap) with how long traffic took to
 	// leave the target and to come back.
 	Incidents []Incident `json:"incidents"`
 	// Transitions are every breaker transition, in time order.

@@ -95,8 +95,8 @@ func (t *tally) transition(tr Transition) {
 	t.run.Transitions = append(t.run.Transitions, tr)
 	switch tr.To {
 	case breaker.Open.String():
-		if tr.From == breaker.Open.String() {
-			return
+		if _, ongoing := t.open[tr.Target]; ongoing {
+			return // reopened after a failed probe: the same incident
 		}
 		t.run.Flaps++
 		start, ok := t.failSince[tr.Target]

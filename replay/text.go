@@ -25,31 +25,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "replay of %s .. %s (%s)\n\n", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.To.Sub(r.From).Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\tbaseline (%s)\tcandidate (%s)\n", b.Name, c.Name)
-	row := func(name string, f func(*Run) string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, f(b), f(c)) }
-	row("requests", func(r *Run) string { return fmt.Sprint(r.Requests) })
-	row("answered", func(r *Run) string { return fmt.Sprintf("%d (%.3f%%)", r.Answered, 100*r.AnsweredShare()) })
-	row("returned (client errors)", func(r *Run) string { return fmt.Sprint(r.Returned) })
-	reasons := map[string]bool{}
-	for _, run := range []*Run{b, c} {
-		for k := range run.Failed {
-			reasons[k] = true
-		}
+	var rows textRows
+	r.rows(&rows)
+	for _, row := range rows.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Name, row.Baseline, row.Candidate)
 	}
-	if len(reasons) == 0 {
-		row("failed", func(*Run) string { return "0" })
-	}
-	for _, k := range slices.Sorted(maps.Keys(reasons)) {
-		row("failed: "+k, func(r *Run) string { return fmt.Sprint(r.Failed[k]) })
-	}
-	row("attempts", func(r *Run) string { return fmt.Sprint(r.Attempts) })
-	row("attempts on failing targets", func(r *Run) string { return fmt.Sprint(r.FailedAttempts) })
-	row("added TTFB p50/p95/p99", func(r *Run) string {
-		return fmt.Sprintf("%s / %s / %s", ms(r.AddedTTFB.P50), ms(r.AddedTTFB.P95), ms(r.AddedTTFB.P99))
-	})
-	row("breaker openings (flaps)", func(r *Run) string { return fmt.Sprint(r.Flaps) })
-	row("traffic left after (mean)", func(r *Run) string { return msOr(r.MeanLeftAfterMS()) })
-	row("traffic back after (mean)", func(r *Run) string { return msOr(r.MeanBackAfterMS()) })
-	row("tokens in/out", func(r *Run) string { return fmt.Sprintf("%d / %d", r.InputTokens, r.OutputTokens) })
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -83,6 +63,40 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\nnot replayed: %s\n", strings.Join(parts, ", "))
 	}
 	return nil
+}
+
+// textRows collects the side-by-side figures.
+type textRows struct{ rows []htmlRow }
+
+// rows are the figures of both runs, one row a figure, for the text table
+// and the HTML page.
+func (r *Report) rows(out *textRows) {
+	b, c := r.Baseline, r.Candidate
+	row := func(name string, f func(*Run) string) { out.rows = append(out.rows, htmlRow{name, f(b), f(c)}) }
+	row("requests", func(r *Run) string { return fmt.Sprint(r.Requests) })
+	row("answered", func(r *Run) string { return fmt.Sprintf("%d (%.3f%%)", r.Answered, 100*r.AnsweredShare()) })
+	row("returned (client errors)", func(r *Run) string { return fmt.Sprint(r.Returned) })
+	reasons := map[string]bool{}
+	for _, run := range []*Run{b, c} {
+		for k := range run.Failed {
+			reasons[k] = true
+		}
+	}
+	if len(reasons) == 0 {
+		row("failed", func(*Run) string { return "0" })
+	}
+	for _, k := range slices.Sorted(maps.Keys(reasons)) {
+		row("failed: "+k, func(r *Run) string { return fmt.Sprint(r.Failed[k]) })
+	}
+	row("attempts", func(r *Run) string { return fmt.Sprint(r.Attempts) })
+	row("attempts on failing targets", func(r *Run) string { return fmt.Sprint(r.FailedAttempts) })
+	row("added TTFB p50/p95/p99", func(r *Run) string {
+		return fmt.Sprintf("%s / %s / %s", ms(r.AddedTTFB.P50), ms(r.AddedTTFB.P95), ms(r.AddedTTFB.P99))
+	})
+	row("breaker openings (flaps)", func(r *Run) string { return fmt.Sprint(r.Flaps) })
+	row("traffic left after (mean)", func(r *Run) string { return msOr(r.MeanLeftAfterMS()) })
+	row("traffic back after (mean)", func(r *Run) string { return msOr(r.MeanBackAfterMS()) })
+	row("tokens in/out", func(r *Run) string { return fmt.Sprintf("%d / %d", r.InputTokens, r.OutputTokens) })
 }
 
 // ms formats milliseconds as a duration.

@@ -82,6 +82,8 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 	switch *format {
 	case "json":
 		err = rep.WriteJSON(w)
+	case "html":
+		err = rep.WriteHTML(w)
 	default:
 		err = rep.WriteText(w)
 	}
