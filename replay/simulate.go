@@ -92,6 +92,7 @@ type sim struct {
 	tally *tally
 	queue pending
 	seq   uint64
+	free  []*event // events handled, for reuse
 }
 
 // flight is a request being replayed.
@@ -176,6 +177,8 @@ func (s *sim) drain(due func(*event) bool) {
 		e := heap.Pop(&s.queue).(*event)
 		s.clock.now = e.at
 		s.outcome(e)
+		*e = event{}
+		s.free = append(s.free, e)
 	}
 }
 
@@ -219,8 +222,12 @@ func (s *sim) send(f *flight, now time.Time) {
 	f.n++
 	f.tried = append(f.tried, target)
 	s.seq++
-	heap.Push(&s.queue, &event{at: now.Add(a.At.Sub(a.SentAt)), seq: f.req.Attempts[0].Seq, sub: f.n, f: f, sent: now, a: a,
-		step: step, order: s.seq})
+	e := &event{}
+	if n := len(s.free); n > 0 {
+		e, s.free = s.free[n-1], s.free[:n-1]
+	}
+	*e = event{at: now.Add(a.At.Sub(a.SentAt)), seq: f.req.Attempts[0].Seq, sub: f.n, f: f, sent: now, a: a, step: step, order: s.seq}
+	heap.Push(&s.queue, e)
 }
 
 // lookup is the outcome of the flight's attempt on target: the one
