@@ -89,7 +89,7 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		return nil, fmt.Errorf("%w: %v", ErrScenario, err)
 	}
 	if in.Start.IsZero() {
-		in.Start = t0
+		in.Start = defaultStart
 	}
 	if in.TTFB == 0 {
 		in.TTFB = config.Duration(300 * time.Millisecond)
@@ -291,3 +291,6 @@ func (in *Scenario) Schedules() map[string]fakellm.Schedule {
 func sameFault(a, b fakellm.Fault) bool {
 	return a.Kind == b.Kind && a.Status == b.Status && a.RetryAfter == b.RetryAfter && a.Delay == b.Delay
 }
+
+// defaultStart is a Scenario's start when it names none.
+var defaultStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/replay"
@@ -18,7 +20,9 @@ import (
 func replayCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	cand := fs.String("config", "", "the candidate configuration (required)")
-	evPath := fs.String("events", "", "the audit file recorded with audit.attempts: true (required)")
+	evPath := fs.String("events", "", "the audit file recorded with audit.attempts: true (or --scenario)")
+	scenario := fs.String("scenario", "", "an incident scenario file (replay/incidents/*.yaml) instead of --events")
+	schedules := fs.String("write-schedules", "", "with --scenario: write each target's fakellm fault schedule to DIR/<provider>_<model>.json")
 	base := fs.String("baseline", "", "the baseline configuration; default: the recording as it happened")
 	format := fs.String("format", "text", "the report's format: text, json or html")
 	out := fs.String("out", "", "write the report to this file instead of stdout")
@@ -38,14 +42,24 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "llm-failover replay: "+format+"\n", a...)
 		return 2
 	}
-	if *cand == "" || *evPath == "" {
-		return fail("--config and --events are required")
+	if (*evPath == "") == (*scenario == "") {
+		return fail("want one of --events and --scenario")
+	}
+	if *schedules != "" && *scenario == "" {
+		return fail("--write-schedules needs --scenario")
+	}
+	if *cand == "" && *schedules == "" {
+		return fail("--config is required")
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
 	}
 	if *format != "text" && *format != "json" && *format != "html" {
 		return fail("--format %q: want text, json or html", *format)
+	}
+	rec, code := readRecording(*evPath, *scenario, *schedules, stderr)
+	if rec == nil || *cand == "" {
+		return code
 	}
 	candidate, err := config.Load(*cand)
 	if err != nil {
@@ -58,15 +72,6 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 			printProblems(stderr, *base, err)
 			return 2
 		}
-	}
-	f, err := os.Open(*evPath)
-	if err != nil {
-		return fail("%v", err)
-	}
-	rec, err := replay.Read(f)
-	f.Close()
-	if err != nil {
-		return fail("%s: %v", *evPath, err)
 	}
 	rep := replay.Compare(rec, baseline, candidate, [2]string{filepath.Base(*base), filepath.Base(*cand)}, replay.Options{Seed: *seed})
 	violations := rep.Gate(criteria)
@@ -97,4 +102,60 @@ func replayCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// readRecording reads the audit file, or expands the scenario (writing its
+// fakellm schedules to dir when set). A nil recording comes with the exit
+// code (an error is printed).
+func readRecording(events, scenario, dir string, stderr io.Writer) (*replay.Recording, int) {
+	if scenario == "" {
+		f, err := os.Open(events)
+		if err != nil {
+			fmt.Fprintf(stderr, "llm-failover replay: %v\n", err)
+			return nil, 2
+		}
+		defer f.Close()
+		rec, err := replay.Read(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "llm-failover replay: %s: %v\n", events, err)
+			return nil, 2
+		}
+		return rec, 0
+	}
+	sc, err := replay.LoadScenario(scenario)
+	if err != nil {
+		fmt.Fprintf(stderr, "llm-failover replay: %s: %v\n", scenario, err)
+		return nil, 2
+	}
+	if dir != "" {
+		if err := writeSchedules(sc, dir); err != nil {
+			fmt.Fprintf(stderr, "llm-failover replay: %v\n", err)
+			return nil, 2
+		}
+	}
+	rec, err := replay.FromEvents(sc.Expand())
+	if err != nil {
+		fmt.Fprintf(stderr, "llm-failover replay: %s: %v\n", scenario, err)
+		return nil, 2
+	}
+	return rec, 0
+}
+
+// writeSchedules writes each target's fakellm schedule as
+// DIR/<provider>_<model>.json (POST it to fakellm's /_fake/faults).
+func writeSchedules(sc *replay.Scenario, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for target, s := range sc.Schedules() {
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return err
+		}
+		name := strings.NewReplacer("/", "_", string(filepath.Separator), "_").Replace(target) + ".json"
+		if err := os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/llm-failover/llm-failover/events"
+	"github.com/llm-failover/llm-failover/fakellm"
 )
 
 // replayFiles writes a candidate config (breakers open after 3
@@ -113,5 +114,35 @@ func TestReplayCmd_JSONReport(t *testing.T) {
 	}
 	if c.Requests != 10 || c.Answered != 10 || c.Attempts != 13 || c.Flaps != 1 {
 		t.Errorf("candidate %+v, want 10 requests answered in 13 attempts (3 on the primary before it opens), 1 flap", c)
+	}
+}
+
+// TestReplayCmd_ScenarioAndItsSchedules verifies --scenario with
+// --write-schedules: the outage of the library gives an HTML report and
+// one fakellm schedule per target that fakellm accepts.
+func TestReplayCmd_ScenarioAndItsSchedules(t *testing.T) {
+	dir := t.TempDir()
+	incidents := filepath.Join("..", "..", "replay", "incidents")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "--config", filepath.Join(incidents, "candidate.yaml"), "--scenario", filepath.Join(incidents, "outage.yaml"),
+		"--write-schedules", dir, "--format", "html", "--out", filepath.Join(dir, "report.html")}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(page), "<svg") {
+		t.Errorf("report.html: %v, want an HTML page with SVG plots", err)
+	}
+	for _, name := range []string{"p_m.json", "q_m.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fakellm.ParseSchedule(b); err != nil {
+			t.Errorf("%s: fakellm refuses it: %v", name, err)
+		}
+	}
+	if code := run([]string{"replay", "--config", "x.yaml", "--events", "a", "--scenario", "b"}, &stdout, &stderr); code != 2 {
+		t.Errorf("--events with --scenario: exit %d, want 2", code)
 	}
 }
