@@ -78,3 +78,17 @@ func TestReplay_ReproducesTheRecordedRunExactly(t *testing.T) {
 		}
 	})
 }
+
+// TestReplay_AttemptEventsAreOptIn verifies audit.attempts' default: a
+// request answered at once publishes no attempt event (nor anything else).
+func TestReplay_AttemptEventsAreOptIn(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{})
+		s.mustOK(s.chat(), "primary")
+		for _, e := range s.auditLines() {
+			if e.Kind == events.KindAttempt {
+				t.Errorf("attempt event %+v without audit.attempts", e)
+			}
+		}
+	})
+}
