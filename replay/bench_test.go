@@ -1,9 +1,9 @@
 package replay
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,15 +25,14 @@ func synthetic(d time.Duration) *Recording {
 	for i := range n {
 		start := t0.Add(time.Duration(i) * 10 * time.Millisecond)
 		r := &rec.Requests[i]
-		r.ID, r.Chain, r.Model = fmt.Sprint(i), "c", "m"
-		r.Attempts = make([]Attempt, 1, 2)
+		r.ID, r.Chain, r.Model = strconv.Itoa(i), "c", "m"
 		if outage := start.Sub(t0)%time.Hour < 10*time.Minute; outage || rng.Float64() < 0.01 {
-			r.Attempts[0] = Attempt{Target: "p/m", SentAt: start, At: start.Add(80 * time.Millisecond), Class: provider.ClassOverloaded,
-				TTFB: 80 * time.Millisecond, Outcome: breaker.Outcome{Kind: breaker.Failure, Status: 503}}
-			r.Attempts = append(r.Attempts, ok("q/m", start.Add(80*time.Millisecond), 300*time.Millisecond))
+			r.Attempts = []Attempt{{Target: "p/m", SentAt: start, At: start.Add(80 * time.Millisecond), Class: provider.ClassOverloaded,
+				TTFB: 80 * time.Millisecond, Outcome: breaker.Outcome{Kind: breaker.Failure, Status: 503}},
+				ok("q/m", start.Add(80*time.Millisecond), 300*time.Millisecond)}
 			continue
 		}
-		r.Attempts[0] = ok("p/m", start, 250*time.Millisecond)
+		r.Attempts = []Attempt{ok("p/m", start, 250*time.Millisecond)}
 	}
 	rec.index()
 	return rec

@@ -61,7 +61,7 @@ type Recording struct {
 	// be used (unknown class or outcome), by reason.
 	Skipped map[string]int
 
-	series map[string][]Attempt // per target, by SentAt: Lookup's input
+	series map[string][]*Attempt // per target, by SentAt: nearest's input
 	median time.Duration        // the median recorded TTFB of a success
 }
 
@@ -96,6 +96,14 @@ func Read(r io.Reader) (*Recording, error) {
 func FromEvents(evs []events.Event) (*Recording, error) {
 	rec := &Recording{Skipped: map[string]int{}}
 	byID := map[string]int{}
+	names := map[string]string{} // one copy of each chain, model, client, target name
+	intern := func(s string) string {
+		if v, ok := names[s]; ok {
+			return v
+		}
+		names[s] = s
+		return s
+	}
 	for _, e := range evs {
 		switch e.Kind {
 		case events.KindBreakerTransition:
@@ -113,11 +121,13 @@ func FromEvents(evs []events.Event) (*Recording, error) {
 			rec.Skipped["kind "+string(e.Kind)]++
 			continue
 		}
+		e.Chain, e.Model, e.Client = intern(e.Chain), intern(e.Model), intern(e.Client)
 		a, err := attemptOf(e)
 		if err != nil {
 			rec.Skipped[err.Error()]++
 			continue
 		}
+		a.Target = intern(a.Target)
 		if e.RequestID == "" || e.ActiveProbe {
 			rec.Standalone = append(rec.Standalone, a)
 			continue
@@ -146,29 +156,29 @@ func (rec *Recording) index() {
 		return cmp.Or(a.Start().Compare(b.Start()), cmp.Compare(a.Attempts[0].Seq, b.Attempts[0].Seq))
 	})
 	slices.SortStableFunc(rec.Standalone, func(a, b Attempt) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq)) })
-	rec.series = map[string][]Attempt{}
-	var ttfbs []time.Duration
-	add := func(a Attempt) {
+	rec.series = map[string][]*Attempt{}
+	var ttfbs []int32 // ms: a day's successes fit
+	add := func(a *Attempt) {
 		rec.series[a.Target] = append(rec.series[a.Target], a)
 		if a.Class == provider.ClassSuccess && a.TTFB > 0 {
-			ttfbs = append(ttfbs, a.TTFB)
+			ttfbs = append(ttfbs, int32(min(a.TTFB.Milliseconds(), 1<<31-1)))
 		}
 	}
-	for _, r := range rec.Requests {
-		for _, a := range r.Attempts {
-			add(a)
+	for i := range rec.Requests {
+		for j := range rec.Requests[i].Attempts {
+			add(&rec.Requests[i].Attempts[j])
 		}
 	}
-	for _, a := range rec.Standalone {
-		add(a)
+	for i := range rec.Standalone {
+		add(&rec.Standalone[i])
 	}
 	for k, s := range rec.series {
-		slices.SortStableFunc(s, func(a, b Attempt) int { return a.SentAt.Compare(b.SentAt) })
-		rec.series[k] = s
+		slices.SortStableFunc(s, func(a, b *Attempt) int { return a.SentAt.Compare(b.SentAt) })
+		rec.series[k] = slices.Clip(s)
 	}
 	if len(ttfbs) > 0 {
 		slices.Sort(ttfbs)
-		rec.median = ttfbs[len(ttfbs)/2]
+		rec.median = time.Duration(ttfbs[len(ttfbs)/2]) * time.Millisecond
 	}
 }
 
@@ -178,14 +188,14 @@ func (rec *Recording) nearest(target string, t time.Time) (Attempt, bool) {
 	if len(s) == 0 {
 		return Attempt{}, false
 	}
-	i, _ := slices.BinarySearchFunc(s, t, func(a Attempt, t time.Time) int { return a.SentAt.Compare(t) })
+	i, _ := slices.BinarySearchFunc(s, t, func(a *Attempt, t time.Time) int { return a.SentAt.Compare(t) })
 	switch {
 	case i == len(s):
-		return s[i-1], true
+		return *s[i-1], true
 	case i > 0 && t.Sub(s[i-1].SentAt) <= s[i].SentAt.Sub(t):
-		return s[i-1], true
+		return *s[i-1], true
 	}
-	return s[i], true
+	return *s[i], true
 }
 
 // attemptOf is an attempt event as an Attempt.
@@ -205,7 +215,7 @@ func attemptOf(e events.Event) (Attempt, error) {
 	a := Attempt{Target: e.From.String(), SentAt: sent, At: e.Time, Class: cls, TTFB: time.Duration(e.TTFBMS) * time.Millisecond,
 		InputTokens: e.InputTokens, OutputTokens: e.OutputTokens, Seq: e.Seq}
 	a.Outcome = breaker.Outcome{Kind: kind, RetryAfter: time.Duration(e.RetryAfterMS) * time.Millisecond, Status: e.Status,
-		Probe: e.ActiveProbe, Detail: e.Reason}
+		Probe: e.ActiveProbe, Detail: cls.String()}
 	if e.Status != 0 {
 		a.Outcome.Latency = a.TTFB
 	}

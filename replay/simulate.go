@@ -84,24 +84,25 @@ func latest(a, b time.Time) time.Time {
 }
 
 type sim struct {
-	rec   *Recording
-	o     Options
-	clock *virtualClock
-	reg   *routing.Registry
-	table *routing.Table
-	tally *tally
-	queue pending
-	seq   uint64
-	free  []*event // events handled, for reuse
+	rec     *Recording
+	o       Options
+	clock   *virtualClock
+	reg     *routing.Registry
+	table   *routing.Table
+	tally   *tally
+	queue   pending
+	seq     uint64
+	free    []*event  // events handled, for reuse
+	flights []*flight // flights ended, for reuse
 }
 
 // flight is a request being replayed.
 type flight struct {
 	req   *Request
 	plan  routing.Plan
-	limit int // attempts allowed: steps + same-target retries
-	n     int // attempts made
-	used  map[int]bool
+	limit int    // attempts allowed: steps + same-target retries
+	n     int    // attempts made
+	used  uint64 // recorded attempts already replayed (bit i: Attempts[i]; beyond 64 never marked)
 	start time.Time
 	tried []string
 	in    int64
@@ -192,7 +193,8 @@ func (s *sim) standalone(a Attempt) {
 // begin plans a request and sends its first attempt.
 func (s *sim) begin(r *Request) {
 	now := s.clock.now
-	f := &flight{req: r, start: now}
+	f := s.newFlight()
+	*f = flight{req: r, start: now}
 	ch, err := s.table.Resolve(r.Model, "")
 	if err != nil && r.Chain != "" {
 		ch, err = s.table.Resolve("", r.Chain)
@@ -220,7 +222,9 @@ func (s *sim) send(f *flight, now time.Time) {
 	target := config.Target{Provider: step.Provider, Model: step.Model}.Key()
 	a := s.lookup(f, target, now)
 	f.n++
-	f.tried = append(f.tried, target)
+	if s.o.KeepPlans {
+		f.tried = append(f.tried, target)
+	}
 	s.seq++
 	e := &event{}
 	if n := len(s.free); n > 0 {
@@ -234,13 +238,11 @@ func (s *sim) send(f *flight, now time.Time) {
 // recorded for this request, else the target's recorded nearest in time,
 // else a success with the median time to first byte.
 func (s *sim) lookup(f *flight, target string, now time.Time) Attempt {
-	for i, a := range f.req.Attempts {
-		if a.Target == target && !f.used[i] {
-			if f.used == nil {
-				f.used = map[int]bool{}
-			}
-			f.used[i] = true
-			return a
+	for i := range f.req.Attempts {
+		a := &f.req.Attempts[i]
+		if bit := uint64(1) << min(i, 63); a.Target == target && (i >= 64 || f.used&bit == 0) {
+			f.used |= bit
+			return *a
 		}
 	}
 	if a, ok := s.rec.nearest(target, now); ok {
@@ -266,6 +268,7 @@ func (s *sim) outcome(e *event) {
 		f.in, f.out = e.a.InputTokens, e.a.OutputTokens
 		s.tally.request(f.start, resultAnswered, e.sent.Sub(f.start), f.in, f.out)
 		s.keep(f, resultAnswered)
+		s.done(f)
 	case !s.failsOver(f, e):
 		s.end(f, resultReturned)
 	case f.n >= f.limit:
@@ -288,6 +291,23 @@ func (s *sim) failsOver(f *flight, e *event) bool {
 func (s *sim) end(f *flight, result string) {
 	s.tally.request(f.start, result, 0, 0, 0)
 	s.keep(f, result)
+	s.done(f)
+}
+
+// newFlight is a flight to fill, reused when one is free.
+func (s *sim) newFlight() *flight {
+	if n := len(s.flights); n > 0 {
+		f := s.flights[n-1]
+		s.flights = s.flights[:n-1]
+		return f
+	}
+	return &flight{}
+}
+
+// done frees a flight whose request ended.
+func (s *sim) done(f *flight) {
+	*f = flight{}
+	s.flights = append(s.flights, f)
 }
 
 // keep notes the flight's plan (Options.KeepPlans).
