@@ -62,7 +62,7 @@ type Recording struct {
 	Skipped map[string]int
 
 	series map[string][]*Attempt // per target, by SentAt: nearest's input
-	median time.Duration        // the median recorded TTFB of a success
+	median time.Duration         // the median recorded TTFB of a success
 }
 
 // ErrNoAttempts is returned by Read when the events hold no attempt event:
