@@ -113,5 +113,20 @@ func Attributes(e Event) []attribute.KeyValue {
 	}
 	num("config_gen", int64(e.ConfigGen))
 	str("detail", e.Detail)
+	// The attempt kind's fields (audit.attempts).
+	str("model", e.Model)
+	str("outcome", e.Outcome)
+	if !e.SentAt.IsZero() {
+		str("sent_at", e.SentAt.UTC().Format(time.RFC3339Nano))
+	}
+	num("ttfb_ms", e.TTFBMS)
+	num("latency_ms", e.LatencyMS)
+	num("retry_after_ms", e.RetryAfterMS)
+	num("input_tokens", e.InputTokens)
+	num("output_tokens", e.OutputTokens)
+	num("planned", int64(e.Planned))
+	if e.ActiveProbe {
+		kv = append(kv, attribute.Bool("active_probe", true))
+	}
 	return kv
 }
