@@ -27,6 +27,11 @@ type Chain struct {
 	// changes the size a client gets. Default false: Validate refuses such
 	// a chain. Only for kind "embeddings".
 	AllowMixedDimensions bool `json:"allow_mixed_dimensions,omitempty"`
+	// Affinity keeps each conversation of this chain on the target that
+	// last served it while that target's breaker admits traffic (the
+	// affinity section says how conversations are named). Default false;
+	// only on a chat chain.
+	Affinity bool `json:"affinity,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,

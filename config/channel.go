@@ -125,16 +125,24 @@ func (e *ExtProcTLS) validate(p *problems, server *ServerTLS) {
 // is unreadable or shorter than 32 bytes is an error naming the file; the
 // key is never part of an error.
 func (s Server) ReadPlanKey() ([]byte, error) {
-	if s.PlanKeyFile == "" {
+	return readSecretFile("server.plan_key_file", s.PlanKeyFile, minPlanKeyBytes)
+}
+
+// readSecretFile returns the content of the secret file at path (the
+// config field field) with surrounding white space trimmed, or nil when
+// path is empty. An unreadable file or one shorter than min bytes is an
+// error naming the field and the file, never the secret.
+func readSecretFile(field, path string, min int) ([]byte, error) {
+	if path == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(s.PlanKeyFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("server.plan_key_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	b = bytes.TrimSpace(b)
-	if len(b) < minPlanKeyBytes {
-		return nil, fmt.Errorf("server.plan_key_file %s: %d bytes, want at least %d (e.g. openssl rand -base64 48)", s.PlanKeyFile, len(b), minPlanKeyBytes)
+	if len(b) < min {
+		return nil, fmt.Errorf("%s %s: %d bytes, want at least %d (e.g. openssl rand -base64 48)", field, path, len(b), min)
 	}
 	return b, nil
 }

@@ -50,6 +50,8 @@ type Config struct {
 	// Fleet shares breaker state between replicas through Redis
 	// (docs/fleet.md). Unset: each replica on its own.
 	Fleet Fleet `json:"fleet"`
+	// Affinity keeps conversations on the target that served them (affinity.go).
+	Affinity Affinity `json:"affinity"`
 }
 
 // Load reads, defaults and validates the configuration file at path.
@@ -113,6 +115,7 @@ func (c *Config) ApplyDefaults() {
 	c.Audit.applyDefaults()
 	c.applyProbeDefaults() // after envoy: the front door is its listener
 	c.Fleet.applyDefaults(&c.Breaker)
+	c.Affinity.applyDefaults()
 }
 
 var metadataNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -140,6 +143,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(&p)
 	c.validateProbes(&p)
 	c.Fleet.validate(&p)
+	c.validateAffinity(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
 }

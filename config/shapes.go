@@ -8,9 +8,11 @@ import "slices"
 // first (the default chain's first), then the in-order subsequences with
 // one target fewer, and so on, so the shapes of plans that leave out fewer
 // targets are kept when the cap cuts. A chain that names a provider twice
-// keeps its first occurrence: an aggregate cannot hold a cluster twice.
+// keeps its first occurrence: an aggregate cannot hold a cluster twice. A
+// chain with affinity also gets its stay orders (each later cluster first,
+// stayOrders), after every chain's own sequence, with their subsequences.
 func (c *Config) Shapes() [][]string {
-	var seqs [][]string
+	var seqs, stays [][]string
 	add := func(ch *Chain) {
 		var seq []string
 		for _, t := range ch.Targets {
@@ -23,6 +25,9 @@ func (c *Config) Shapes() [][]string {
 			}
 		}
 		seqs = append(seqs, seq)
+		if ch.Affinity {
+			stays = append(stays, stayOrders(seq)...) // affinity.go
+		}
 	}
 	if ch := c.Chain(c.DefaultChain); ch != nil {
 		add(ch)
@@ -32,6 +37,7 @@ func (c *Config) Shapes() [][]string {
 			add(&c.Chains[i])
 		}
 	}
+	seqs = append(seqs, stays...)
 	limit := c.Envoy.MaxShapes
 	var shapes [][]string
 	seen := map[string]bool{}

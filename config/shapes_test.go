@@ -9,8 +9,9 @@ import (
 
 // TestConfig_ShapesOrderAndCap verifies Shapes lists whole chains first
 // (the default chain's first), then subsequences with fewer targets, keeps
-// chain order inside a shape, drops repeated clusters and shapes, and stops
-// at envoy.max_shapes.
+// chain order inside a shape (a chain with affinity also each later target
+// first, after every chain's own), drops repeated clusters and shapes, and
+// stops at envoy.max_shapes.
 func TestConfig_ShapesOrderAndCap(t *testing.T) {
 	const providers = `
 providers:
@@ -48,6 +49,11 @@ chains:
   - {name: x, match: {models: [m]}, targets: [{provider: a, model: m}, {provider: b, model: m}]}
   - {name: y, match: {models: [n]}, targets: [{provider: a, model: n}, {provider: b, model: n}]}
 `, 64, []string{"a b"}},
+		{"affinity adds each later target first, after the chains' own", `
+chains:
+  - {name: x, match: {models: [m]}, affinity: true, targets: [{provider: a, model: m}, {provider: b, model: m}, {provider: c, model: m}]}
+  - {name: y, match: {models: [n]}, targets: [{provider: d, model: m}, {provider: a, model: m}]}
+`, 64, []string{"a b c", "d a", "b a c", "c a b", "a b", "a c", "b c", "b a", "c a", "c b"}},
 		{"the cap keeps the longest shapes", `
 chains:
   - {name: x, match: {models: [m]}, targets: [{provider: a, model: m}, {provider: b, model: m}, {provider: c, model: m}, {provider: d, model: m}]}

@@ -85,6 +85,12 @@ var setCrossKeys sync.Once
 // all-OpenAI config, so these scenarios need the local one.
 func newCrossStack(t *testing.T, v string) *stack {
 	t.Helper()
+	return newCrossStackWith(t, v, nil)
+}
+
+// newCrossStackWith is newCrossStack with its config rewritten by edit (nil: as is).
+func newCrossStackWith(t *testing.T, v string, edit func(cfg string) string) *stack {
+	t.Helper()
 	if externalURL() != "" {
 		t.Skip("skipped against E2E_ENVOY_URL: needs the cross-provider config (openai, anthropic, gemini)")
 	}
@@ -108,7 +114,11 @@ func newCrossStack(t *testing.T, v string) *stack {
 		t.Fatal(err)
 	}
 	s.grpcAddr = ln.Addr().String()
-	s.startFront(ln, xConfigYAML(addrs, s.grpcAddr))
+	cfg := xConfigYAML(addrs, s.grpcAddr)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	s.startFront(ln, cfg)
 	return s
 }
 

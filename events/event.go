@@ -41,6 +41,9 @@ const (
 	// it (opt-in: audit.attempts). The input of the replay lab (package
 	// replay); one line per attempt.
 	KindAttempt Kind = "attempt"
+	// KindAffinityMoved: a conversation remembered on one target was
+	// answered by another, which it now stays on (conversation affinity).
+	KindAffinityMoved Kind = "affinity_moved"
 )
 
 // Target names one failover target: a provider and one of its models.
@@ -124,6 +127,10 @@ type Event struct {
 	// Detail is a bounded, sanitized human message (e.g. the provider's
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`
+	// Conversation is the first 8 hex characters of the conversation's key
+	// (a keyed hash, never the identifier it was made from), to follow one
+	// conversation across events (affinity_moved).
+	Conversation string `json:"conversation,omitempty"`
 	// ProbeLatencyMS is an active probe's duration through Envoy, in
 	// milliseconds (probe, reason active).
 	ProbeLatencyMS int64 `json:"probe_latency_ms,omitempty"`

@@ -226,6 +226,10 @@ func (s *Server) serveProvider(w http.ResponseWriter, r *http.Request) {
 			"message": badFault.Error(), "type": "fakellm_bad_fault", "code": "fakellm_bad_fault",
 		}}))
 		return
+	case f == nil && historyError(c.shape, body) != "":
+		// A history the real API refuses (history.go).
+		writeJSON(w, http.StatusBadRequest, historyErrorBody(c.shape, historyError(c.shape, body)))
+		return
 	}
 	a := newAnswer(c, s.opts.Name, body, seq, s.opts.Now())
 	a.key = rec.secret

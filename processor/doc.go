@@ -11,5 +11,7 @@
 // docs/design.md. It speaks only ext_proc and plans: what a request or
 // answer says in the client's format is asked of package provider
 // (Inspect, Check, translators, ClientError, UsageMeter), and hold timers
-// run on the injected clock (package clock).
+// run on the injected clock (package clock). On chains with affinity the
+// route phase also names the request's conversation and keeps it on its
+// target (affinity.go, package affinity).
 package processor

@@ -51,6 +51,7 @@ type routeStream struct {
 	obs         routeObs            // the request's span (observe.go)
 	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
+	aff         routeAffinity       // the request's conversation (affinity.go)
 	// probeHeader is the request's contract.HeaderProbe; probing is set
 	// once it verified and the plan is a probe's (probe.go).
 	probeHeader string
@@ -147,6 +148,7 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	hs := headerMap(h.GetHeaders())
 	r.reqID = cleanRequestID(hs["x-request-id"])
 	r.chainHeader = hs[contract.HeaderChain]
+	r.noteSession(hs)
 	cfg := r.st.cfg
 	path := hs[":path"]
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -229,6 +231,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 		return out, nil
 	}
 	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
+	needs.Stay = r.stayTarget(ch, body)
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
 	}
@@ -372,8 +375,9 @@ func (r *routeStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pr
 		r.s.settle(r.s.traces.responded(r.planID, r.s.clock.Now()))
 	}
 	if r.step != routeWantResponse || hs[contract.HeaderTrace] != "" || r.respStatus < 400 {
+		c := common(r.affinityAnswered(hs))
 		r.step = routeDone
-		return one(responseHeadersResponse(&extprocv3.CommonResponse{})), nil
+		return one(responseHeadersResponse(c)), nil
 	}
 	now := r.s.clock.Now()
 	recs := r.s.traces.get(r.planID, now)

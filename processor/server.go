@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/llm-failover/llm-failover/access"
+	"github.com/llm-failover/llm-failover/affinity"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/clock"
 	"github.com/llm-failover/llm-failover/config"
@@ -50,6 +51,10 @@ type Options struct {
 	// Events receives the audit trail (processor/audit.go, docs/audit.md);
 	// nil publishes nothing.
 	Events *events.Bus
+	// AffinityStore remembers each conversation's target (affinity.go);
+	// nil means an in-process affinity.Local bounded by
+	// affinity.max_conversations.
+	AffinityStore affinity.Store
 }
 
 // Server is the ext_proc service for both phases. It is safe for concurrent
@@ -74,6 +79,7 @@ type Server struct {
 	stats statsStore // each target's attempt statistics (adminstats.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
+	aff      serverAffinity // conversation affinity (affinity.go)
 
 	mu         sync.Mutex
 	draining   bool
@@ -107,6 +113,7 @@ type state struct {
 	// shapes are the 1.38 shape clusters envoy-config generates for cfg
 	// (contract.ShapeCluster of each config.Shapes); nil on other versions.
 	shapes map[string]bool
+	keyer  *affinity.Keyer // names conversations (affinity.go)
 }
 
 // endpoint is a provider with its credential. Its adapter depends on the
@@ -144,6 +151,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.planKeys = pk
 	if s.tel, err = newTelemetry(opts); err != nil {
+		return nil, err
+	}
+	if err := s.initAffinity(opts); err != nil {
 		return nil, err
 	}
 	s.stats.samples = opts.Config.Admin.TTFBSamples
@@ -205,10 +215,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 		errs = append(errs, fmt.Errorf("processor: %w", err))
 	}
 	st.access = pol
+	if st.keyer, err = s.affinityKeyer(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	s.limiter.Retain(st.access)
+	s.resizeAffinity(cfg)
 	s.planKeys.set(planKey)
 	st.table = routing.NewTable(cfg, s.registry, s.rand)
 	st.gen = generationOf(cfg)

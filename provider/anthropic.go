@@ -178,7 +178,7 @@ func (anthropicTurns) assistant(m chatMessage, i int) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"type":"tool_use","id":`...)
-		b = appendRawString(b, tc.Get("id"))
+		b = appendAnthropicToolID(b, tc.Get("id")) // toolids.go
 		b = append(b, `,"name":`...)
 		b = appendRawString(b, tc.Get("function.name"))
 		b = append(b, `,"input":`...)
@@ -191,7 +191,7 @@ func (anthropicTurns) assistant(m chatMessage, i int) ([]byte, error) {
 // tool writes a tool message as a tool_result block.
 func (anthropicTurns) tool(m chatMessage, _ int) ([]byte, error) {
 	b := append([]byte(nil), `{"type":"tool_result","tool_use_id":`...)
-	b = appendString(b, m.toolCall.String())
+	b = appendAnthropicToolID(b, m.toolCall) // toolids.go
 	if t := contentText(m.content); t != "" {
 		b = append(b, `,"content":`...)
 		b = appendString(b, t)

@@ -56,6 +56,13 @@
 //     whose id no earlier call has is a 400. Assistant function calls sent to
 //     Gemini carry Gemini's documented placeholder thoughtSignature, since
 //     another provider may have produced them.
+//     The results of one assistant message's parallel calls go to Gemini
+//     in the order of the calls (Gemini pairs them by name and order), in
+//     whatever order the client sent them (toolids.go).
+//   - Tool call ids go to Anthropic as they are when they match its
+//     pattern ^[a-zA-Z0-9_-]+$, else mapped (refused bytes to '_' plus a
+//     hash suffix) the same for tool_use and tool_result (toolids.go); the
+//     client keeps seeing the ids it got.
 //   - Images: base64 data URLs become Anthropic base64 sources / Gemini
 //     inlineData; http(s) URLs become Anthropic url sources / Gemini fileData
 //     (MIME type guessed from the extension, JPEG when unknown). Files with

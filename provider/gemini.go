@@ -26,7 +26,7 @@ func (gemini) Prepare(ep *Endpoint, req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := geminiTurns{ep: ep, names: map[string]string{}}
+	w := geminiTurns{ep: ep, names: map[string]string{}, calls: &geminiCalls{messages: c.messages}}
 	d, err := c.dialogue(turnWriter{user: w.user, assistant: w.assistant, tool: w.tool})
 	if err != nil {
 		return nil, err
@@ -154,6 +154,7 @@ func geminiParameters(b []byte, params gjson.Result) []byte {
 type geminiTurns struct {
 	ep    *Endpoint
 	names map[string]string
+	calls *geminiCalls // the order of calls and results (toolids.go)
 }
 
 // assistant writes an assistant message: text, then functionCall parts.
@@ -164,9 +165,11 @@ func (w geminiTurns) assistant(m chatMessage, i int) ([]byte, error) {
 		b = appendString(b, t)
 		b = append(b, '}')
 	}
+	group := w.calls.newGroup()
 	err := m.eachToolCall(i, func(tc gjson.Result, args string) {
 		name := tc.Get("function.name").String()
 		w.names[tc.Get("id").String()] = name
+		w.calls.add(group, tc.Get("id").String())
 		if len(b) > 0 {
 			b = append(b, ',')
 		}
@@ -179,15 +182,30 @@ func (w geminiTurns) assistant(m chatMessage, i int) ([]byte, error) {
 	return b, err
 }
 
-// tool writes a tool message as a functionResponse part: its content when
-// that is a JSON object, else {"content": text}.
+// tool writes tool message i, and the other results of its assistant
+// message's calls that follow it, as functionResponse parts in the order of
+// the calls (geminiCalls.results): Gemini pairs calls and responses by name
+// and order.
 func (w geminiTurns) tool(m chatMessage, i int) ([]byte, error) {
 	id := m.toolCall.String()
-	name, ok := w.names[id]
-	if !ok {
+	if _, ok := w.names[id]; !ok {
 		return nil, geminiUnknownCall(i, id)
 	}
-	b := append([]byte(nil), `{"functionResponse":{"name":`...)
+	var b []byte
+	for _, r := range w.calls.results(m, i) {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = w.functionResponse(b, r)
+	}
+	return b, nil
+}
+
+// functionResponse writes tool message m as a functionResponse part: its
+// content when that is a JSON object, else {"content": text}.
+func (w geminiTurns) functionResponse(b []byte, m chatMessage) []byte {
+	name := w.names[m.toolCall.String()]
+	b = append(b, `{"functionResponse":{"name":`...)
 	b = appendString(b, name)
 	b = append(b, `,"response":`...)
 	t := contentText(m.content)
@@ -198,7 +216,7 @@ func (w geminiTurns) tool(m chatMessage, i int) ([]byte, error) {
 		b = appendString(b, t)
 		b = append(b, '}')
 	}
-	return append(b, `}}`...), nil
+	return append(b, `}}`...)
 }
 
 // geminiUnknownCall refuses tool message i, whose call id names no earlier call.

@@ -47,6 +47,9 @@ type Needs struct {
 	// (e.g. "n" > 1, which only OpenAI-format targets serve), or ""; nil
 	// when nothing is lacking (provider.Inspection.Unserved).
 	Unserved func(api config.API) string
+	// Stay is the target the request's conversation stays on while its
+	// breaker admits traffic (conversation affinity, affinity.go); zero: none.
+	Stay StayTarget
 }
 
 // missing names the first capability tg lacks for n, or "".
@@ -253,7 +256,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 		step.Reason = "soonest-open"
 		p.Steps = append(p.Steps, step)
 	}
-	return p, nil
+	return p.stay(needs.Stay), nil
 }
 
 // probeSlot is the half-open probe slot a step took.

@@ -41,6 +41,7 @@ type instruments struct {
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
+	aff          affinityInstruments // affinity.go
 }
 
 func (in *instruments) init(m metric.Meter) error {
@@ -109,6 +110,7 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.streams, err = m.Int64ObservableGauge(MetricStreams, metric.WithDescription("ext_proc streams in flight."))
 	must(err)
+	must(in.aff.init(m))
 	return errors.Join(errs...)
 }
 
