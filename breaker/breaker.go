@@ -84,7 +84,10 @@ type Snapshot struct {
 	// Requests and Failures are the counts in the error-rate window (0 when
 	// the trigger is off).
 	Requests, Failures int
-	LatencyEWMA        time.Duration
+	// Answers and QualityFailures are the counts in the quality window (0
+	// when the quality trigger is off).
+	Answers, QualityFailures int
+	LatencyEWMA              time.Duration
 	// LatencySamples is the number of samples in LatencyEWMA.
 	LatencySamples int
 	// Opens is the number of re-opens in a row; it drives the growing
@@ -137,6 +140,7 @@ func New(name string, s Settings) *Breaker {
 		name:   name,
 		probes: make([]time.Time, b.s.HalfOpenProbes),
 		win:    newWindow(b.s.ErrorRate.Window),
+		qwin:   newWindow(b.s.Quality.Window),
 		lat:    ewma{alpha: b.s.Latency.Alpha},
 	}
 	if b.s.OnStateChange != nil {

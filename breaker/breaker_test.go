@@ -68,6 +68,7 @@ func TestEnums_String(t *testing.T) {
 		{Recovering.String(), "recovering"},
 		{State(9).String(), "state(9)"},
 		{Success.String(), "success"},
+		{QualityFailure.String(), "quality-failure"},
 		{Failure.String(), "failure"},
 		{RateLimited.String(), "rate-limited"},
 		{AuthFailure.String(), "auth-failure"},

@@ -16,6 +16,7 @@ const (
 	ReasonQuotaExhausted      = "quota exhausted"
 	ReasonErrorRate           = "error rate"
 	ReasonLatency             = "latency"
+	ReasonQuality             = "quality"
 	ReasonCooldownElapsed     = "cooldown elapsed"
 	ReasonProbeSucceeded      = "probe succeeded"
 	ReasonProbeFailed         = "probe failed"
@@ -50,8 +51,9 @@ type core struct {
 	probeHead int
 	probeN    int
 
-	win window
-	lat ewma
+	win  window
+	qwin window // the quality window (Settings.Quality)
+	lat  ewma
 
 	// fleet marks the transitions setState reports while it is set as
 	// adopted from another replica (Transition.Fleet; fleet.go).
@@ -78,9 +80,11 @@ func (c *core) setState(to State, now time.Time, reason string) {
 		c.openUntil = time.Time{}
 		c.opened = Opening{}
 		c.win.reset()
+		c.qwin.reset()
 	case Open:
 		c.stage = 0
 		c.win.reset()
+		c.qwin.reset()
 		c.lat.reset()
 	case HalfOpen, Recovering:
 		c.openUntil = time.Time{}
@@ -175,7 +179,7 @@ func (c *core) record(now time.Time, o Outcome) {
 }
 
 func (c *core) recordClosed(now time.Time, o Outcome) {
-	if o.Kind == Neutral || o.Kind > Neutral {
+	if c.recordQuality(now, o) || o.Kind == Neutral || o.Kind > Neutral {
 		return
 	}
 	failed := o.Kind != Success
@@ -255,7 +259,7 @@ func (c *core) recordOpen(now time.Time, o Outcome) {
 }
 
 func (c *core) recordHalfOpen(now time.Time, o Outcome) {
-	if c.probeN == 0 || o.Kind > Neutral {
+	if c.probeN == 0 || o.Kind > QualityFailure {
 		return // not a probe's outcome: see Breaker
 	}
 	c.popProbe()
@@ -271,6 +275,9 @@ func (c *core) recordHalfOpen(now time.Time, o Outcome) {
 }
 
 func (c *core) recordRecovering(now time.Time, o Outcome) {
+	if c.recordQuality(now, o) {
+		return
+	}
 	switch o.Kind {
 	case Neutral:
 	case Success:
@@ -283,6 +290,28 @@ func (c *core) recordRecovering(now time.Time, o Outcome) {
 	case Failure, RateLimited, AuthFailure, QuotaExhausted:
 		c.open(now, o, ReasonRecoveryFailed, 1)
 	}
+}
+
+// recordQuality counts an answer (Success or QualityFailure) in the
+// quality window and opens the breaker when the trigger fires; it reports
+// whether it opened or the outcome was a QualityFailure (which nothing
+// else counts).
+func (c *core) recordQuality(now time.Time, o Outcome) bool {
+	q := &c.s.Quality
+	if o.Kind != Success && o.Kind != QualityFailure {
+		return false
+	}
+	if q.Threshold > 0 {
+		c.qwin.add(now, o.Kind == QualityFailure)
+		if o.Kind == QualityFailure {
+			total, failed := c.qwin.counts(now)
+			if total >= q.MinRequests && float64(failed) >= q.Threshold*float64(total) {
+				c.open(now, o, ReasonQuality, failed)
+				return true
+			}
+		}
+	}
+	return o.Kind == QualityFailure
 }
 
 // maybeNextStage moves to the next recovery stage, or closes after the last,
@@ -369,6 +398,9 @@ func (c *core) snapshot(now time.Time) Snapshot {
 	}
 	if c.s.ErrorRate.Threshold > 0 {
 		sn.Requests, sn.Failures = c.win.counts(now)
+	}
+	if c.s.Quality.Threshold > 0 {
+		sn.Answers, sn.QualityFailures = c.qwin.counts(now)
 	}
 	switch c.state {
 	case Closed:

@@ -1,7 +1,8 @@
 // Package breaker keeps the health of each failover target (one provider and
 // model) as a circuit breaker: it opens on consecutive failures, on a
 // provider's Retry-After, on auth or quota errors, on a sliding-window error
-// rate or on a slow latency EWMA; after a cooldown that grows on every re-open
+// rate, on a sliding-window share of answers failing quality checks
+// (Settings.Quality, its own window) or on a slow latency EWMA; after a cooldown that grows on every re-open
 // it admits a few half-open probes, then readmits traffic in stages
 // (Settings.RecoveryStages) before closing again. An opened breaker keeps
 // why it opened (Opening: the trigger, what it counted, the outcome that

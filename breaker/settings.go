@@ -29,6 +29,8 @@ const (
 	DefaultErrorRateMinRequests  = 20
 	DefaultLatencyMinRequests    = 5
 	DefaultLatencyAlpha          = 0.3
+	DefaultQualityWindow         = 5 * time.Minute
+	DefaultQualityMinRequests    = 10
 	DefaultProbeFailures         = 2
 
 	// MaxHalfOpenProbes bounds Settings.HalfOpenProbes (its slots are
@@ -93,6 +95,9 @@ type Settings struct {
 	ErrorRate ErrorRate
 	// Latency opens the breaker on slow responses. Zero value: off.
 	Latency Latency
+	// Quality opens the breaker on a share of answers failing quality
+	// checks. Zero value: off.
+	Quality Quality
 	// Clock supplies the time when a method is called with a zero time.
 	// Default: the wall clock.
 	Clock Clock
@@ -143,6 +148,24 @@ type Latency struct {
 	MinRequests int
 	// Alpha is the weight of the newest sample. Default 0.3; in (0, 1].
 	Alpha float64
+}
+
+// Quality opens a Closed or Recovering breaker when, over the sliding
+// Window, QualityFailure outcomes divided by answers (Success and
+// QualityFailure) reach Threshold and answers are at least MinRequests:
+// the brief's "response quality drops below thresholds". Its window is
+// its own (the error-rate window's shape, 10 buckets), separate from the
+// error rate's, since a target that answers every request badly is
+// available but should still be routed around.
+type Quality struct {
+	// Threshold is the share of failed answers that opens. 0 turns the
+	// trigger off; in [0, 1].
+	Threshold float64
+	// Window is the length of the sliding window. Default 5m; >= 0.
+	Window time.Duration
+	// MinRequests is the least number of answers in the window before the
+	// share is trusted. Default 10; >= 0.
+	MinRequests int
 }
 
 // withDefaults returns s with every default applied and every invalid field
@@ -215,6 +238,16 @@ func (s Settings) withDefaults() Settings {
 			s.Latency.Alpha = DefaultLatencyAlpha
 		}
 	}
+	if !(s.Quality.Threshold > 0 && s.Quality.Threshold <= 1) {
+		s.Quality = Quality{}
+	} else {
+		if s.Quality.Window <= 0 {
+			s.Quality.Window = DefaultQualityWindow
+		}
+		if s.Quality.MinRequests <= 0 {
+			s.Quality.MinRequests = DefaultQualityMinRequests
+		}
+	}
 	if s.Clock == nil {
 		s.Clock = clock.Wall{}
 	}
@@ -276,6 +309,13 @@ func (s Settings) Validate() error {
 	}
 	if !(s.Latency.Alpha >= 0 && s.Latency.Alpha <= 1) {
 		bad("Latency.Alpha", "must be in [0, 1] (0 = default), got %v", s.Latency.Alpha)
+	}
+	if !(s.Quality.Threshold >= 0 && s.Quality.Threshold <= 1) {
+		bad("Quality.Threshold", "must be in [0, 1], got %v", s.Quality.Threshold)
+	}
+	nonNeg("Quality.Window", s.Quality.Window)
+	if s.Quality.MinRequests < 0 {
+		bad("Quality.MinRequests", "must not be negative, got %d", s.Quality.MinRequests)
 	}
 	return errors.Join(errs...)
 }

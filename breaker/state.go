@@ -51,10 +51,16 @@ const (
 	// Neutral says nothing about the target's health (a client error such as
 	// 400, 404, 413); it only frees a probe slot.
 	Neutral
+	// QualityFailure is an answer that failed a quality check (empty,
+	// invalid JSON, truncated, refusal): the target answers, but badly.
+	// It counts only in the quality window (Settings.Quality), never
+	// towards consecutive failures or the error rate; a half-open probe
+	// answered so fails.
+	QualityFailure
 )
 
 // String returns "success", "failure", "rate-limited", "auth-failure",
-// "quota-exhausted", "neutral" or "kind(N)".
+// "quota-exhausted", "neutral", "quality-failure" or "kind(N)".
 func (k Kind) String() string {
 	switch k {
 	case Success:
@@ -69,6 +75,8 @@ func (k Kind) String() string {
 		return "quota-exhausted"
 	case Neutral:
 		return "neutral"
+	case QualityFailure:
+		return "quality-failure"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

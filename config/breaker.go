@@ -12,6 +12,9 @@ type Triggers struct {
 	Latency *LatencyTrigger `json:"latency,omitempty"`
 	// ErrorRate opens the breaker when too many requests in a window fail.
 	ErrorRate *ErrorRateTrigger `json:"error_rate,omitempty"`
+	// Quality opens the breaker when too many answers in a window fail the
+	// chains' quality checks (quality.go). On by default in breaker.triggers.
+	Quality *QualityTrigger `json:"quality,omitempty"`
 }
 
 // LatencyTrigger opens a breaker when the EWMA of time to first response
@@ -86,6 +89,7 @@ func (b *Breaker) applyDefaults() {
 		b.RecoveryStages = breaker.DefaultRecoveryStages()
 	}
 	setDur(&b.RecoveryStageDuration, breaker.DefaultRecoveryStageDuration)
+	b.Triggers.applyQualityDefault()
 	b.Triggers.applyDefaults()
 }
 
@@ -97,6 +101,9 @@ func (t *Triggers) applyDefaults() {
 	if r := t.ErrorRate; r != nil {
 		setDur(&r.Window, breaker.DefaultErrorRateWindow)
 		setInt(&r.MinRequests, breaker.DefaultErrorRateMinRequests)
+	}
+	if q := t.Quality; q != nil {
+		q.applyDefaults()
 	}
 }
 
@@ -137,5 +144,8 @@ func (t *Triggers) validate(p *problems, path string) {
 		}
 		p.durIn(path+".error_rate.window", r.Window, time.Second, time.Hour)
 		p.intIn(path+".error_rate.min_requests", r.MinRequests, 1, 1_000_000)
+	}
+	if q := t.Quality; q != nil {
+		q.validate(p, path+".quality")
 	}
 }

@@ -27,6 +27,12 @@ type Chain struct {
 	// changes the size a client gets. Default false: Validate refuses such
 	// a chain. Only for kind "embeddings".
 	AllowMixedDimensions bool `json:"allow_mixed_dimensions,omitempty"`
+	// Quality are the checks on this chain's answers that fail them over
+	// (quality.go). Default: none.
+	Quality *Quality `json:"quality,omitempty"`
+	// Retry are same-target retries for this chain (retry.go). Default:
+	// routing.same_target_retries.
+	Retry *Retry `json:"retry,omitempty"`
 	// Affinity keeps each conversation of this chain on the target that
 	// last served it while that target's breaker admits traffic (the
 	// affinity section says how conversations are named). Default false;
@@ -149,6 +155,15 @@ func (c *Config) validateChains(p *problems) {
 		}
 		if t := ch.AttemptTimeout; t != nil {
 			t.validate(p, path+".attempt_timeout")
+		}
+		if q := ch.Quality; q != nil {
+			q.validate(p, path+".quality")
+			if ch.Kind == KindEmbeddings {
+				p.bad(path+".quality", "quality checks judge chat answers; an embeddings chain has none")
+			}
+		}
+		if r := ch.Retry; r != nil {
+			r.validate(p, path+".retry")
 		}
 		c.validateKind(p, path, ch)
 	}

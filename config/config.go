@@ -64,9 +64,17 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes YAML strictly (unknown fields are errors), applies the
-// defaults and validates. The error lists every problem, each a FieldError
+// defaults and validates. A file in the product brief's shape (a
+// top-level fallback: key) is converted first (ConvertBrief). The error lists every problem, each a FieldError
 // with its path and its line and column in b (load.go).
 func Parse(b []byte) (*Config, error) {
+	if IsBrief(b) { // the product brief's shape (brief.go)
+		conv, _, err := ConvertBrief(b)
+		if err != nil {
+			return nil, err
+		}
+		b = conv
+	}
 	var c Config
 	root, err := decode(b, &c)
 	if root == nil && err != nil { // not YAML: nothing to validate
@@ -109,6 +117,11 @@ func (c *Config) ApplyDefaults() {
 	c.Limits.applyDefaults()
 	c.Trace.applyDefaults()
 	c.Envoy.applyDefaults()
+	for i := range c.Chains {
+		if r := c.Chains[i].Retry; r != nil {
+			r.applyDefaults(c.Envoy.RetryBaseInterval.D())
+		}
+	}
 	c.Clients.applyDefaults()
 	c.Admin.applyDefaults()
 	c.Telemetry.applyDefaults()
@@ -143,6 +156,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(&p)
 	c.validateProbes(&p)
 	c.Fleet.validate(&p)
+	c.validateFleetAffinity(&p)
 	c.validateAffinity(&p)
 	c.validateControlChars(&p) // last: a field already reported is not reported again
 	return errors.Join(p.errs...)
@@ -202,15 +216,13 @@ func (c *Config) LongestAttemptTimeout(streamed bool) time.Duration {
 	return d
 }
 
-// MaxAttempts is the most attempts a request of c may make: the longest
-// chain plus routing.same_target_retries.
+// MaxAttempts is the most attempts a request of c may make: the most of a
+// chain's targets plus its same-target retries (chains[].retry, else
+// routing.same_target_retries).
 func (c *Config) MaxAttempts() int {
 	n := 0
-	for _, ch := range c.Chains {
-		n = max(n, len(ch.Targets))
-	}
-	if c.Routing.SameTargetRetries != nil {
-		n += *c.Routing.SameTargetRetries
+	for i := range c.Chains {
+		n = max(n, len(c.Chains[i].Targets)+c.SameTargetRetries(&c.Chains[i]))
 	}
 	return max(n, 1)
 }

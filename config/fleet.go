@@ -167,3 +167,18 @@ func (r *FleetRedis) Password() (string, error) {
 	}
 	return "", nil
 }
+
+// validateFleetAffinity refuses fleet mode with conversation affinity but
+// no shared secret: each replica would name conversations with its own
+// random secret, and no replica could find another's.
+func (c *Config) validateFleetAffinity(p *problems) {
+	if !c.Fleet.Enabled() || c.Affinity.SecretFile != "" {
+		return
+	}
+	for _, ch := range c.Chains {
+		if ch.Affinity {
+			p.bad("affinity.secret_file", "fleet mode shares conversation affinity (chain %q): set affinity.secret_file to the same secret on every replica", ch.Name)
+			return
+		}
+	}
+}

@@ -70,6 +70,11 @@ func yamlDoc(t *testing.T, path string) any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if IsBrief(b) { // the brief's shape (brief.go): its conversion must be valid
+		if b, _, err = ConvertBrief(b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var v any
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)

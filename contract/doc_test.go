@@ -24,7 +24,7 @@ func TestEnvoyContractDoc_SpellsEveryName(t *testing.T) {
 		"(default `" + DefaultNamespace + "`)", "`" + PlanNamespace("NS") + "`", "`" + JWTNamespace + "`",
 		"{" + EndpointNamespace + ": {" + EndpointProviderKey + ": <name>}}",
 		`attributes["` + AttrNamespace + `"]`,
-		"request_attributes: [" + strings.Join(AttemptAttributes(), ", ") + "]",
+		"request_attributes: [" + strings.Join(AttemptAttributes("NS"), ", ") + "]",
 		"request_attributes: [" + strings.Join(ClientAttributes(), ", ") + "]",
 		"details `" + DetailsPrefix + "<code>`",
 		`{"` + keyPriorityGroups + `": [{"` + keyGroupName + `": "` + GroupName(0) + `", "` + keyGroupClusters +

@@ -68,9 +68,9 @@ const (
 	JWTNamespace = "envoy.filters.http.jwt_authn"
 )
 
-// PlanNamespace is the namespace of the plan details beside metadata
-// namespace ns: the route phase publishes to both, the attempt phase reads
-// both from its forwarding_namespaces.
+// PlanNamespace is the namespace of the plan beside metadata namespace ns:
+// the route phase publishes to both, the attempt phase reads the plan from
+// it through the request attribute PlanAttribute(ns).
 func PlanNamespace(ns string) string { return ns + planSuffix }
 
 // Endpoint metadata: every provider endpoint names its provider, so the
@@ -102,8 +102,11 @@ const (
 	AttrURISAN = "connection.uri_san_peer_certificate"
 )
 
-// AttemptAttributes are the attempt-phase filter's request_attributes.
-func AttemptAttributes() []string { return []string{AttrHostMetadata, AttrAttemptCount} }
+// AttemptAttributes are the attempt-phase filter's request_attributes for
+// metadata namespace ns: the host metadata, the attempt count and the plan.
+func AttemptAttributes(ns string) []string {
+	return []string{AttrHostMetadata, AttrAttemptCount, PlanAttribute(ns)}
+}
 
 // ClientAttributes are the route-phase filter's request_attributes with a
 // clients policy.

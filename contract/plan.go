@@ -12,9 +12,10 @@ import (
 )
 
 // Plan is what the route phase publishes as dynamic metadata and the
-// attempt phase reads back from the forwarded metadata
-// (docs/envoy-contract.md, "Route phase"): EncodePlan and DecodePlan are its
-// one encoder and decoder, AppendCanonical the bytes its signature covers.
+// attempt phase reads back from a request attribute (docs/envoy-contract.md,
+// "Route phase"): EncodePlan and EncodePlanString are its encoders,
+// DecodePlanString and DecodePlan its decoders (planwire.go), AppendCanonical
+// the bytes its signature covers.
 type Plan struct {
 	ID string
 	// Gen is the generation of the configuration the plan was made with
@@ -59,7 +60,9 @@ type Target struct {
 	ContextWindow int
 }
 
-// Keys of the plan details (PlanNamespace) and of each of its targets.
+// Keys of the nested plan details (PlanNamespace) and of each of its
+// targets, as replicas before the compact plan string published them;
+// DecodePlan still reads them.
 const (
 	keyVersion      = "v"
 	keyID           = "id"
@@ -107,10 +110,13 @@ const MaxTargets = 32
 var ErrNoPlan = errors.New("no plan in the forwarded metadata")
 
 // EncodePlan is the dynamic metadata of p under metadata namespace ns: the
-// priority_group override in ns and the plan details in PlanNamespace(ns).
+// priority_group override in ns and, in PlanNamespace(ns), the compact plan
+// string (EncodePlanString) under PlanKey beside a readable summary: v, id,
+// chain, model and stream, as the plan's details were named before the
+// string (access logs read them, e.g. %DYNAMIC_METADATA(llm_failover.plan:chain)%).
+// Nothing decides on the summary, and the attempt phase does not receive it.
 func EncodePlan(ns string, p *Plan) *structpb.Struct {
 	groups := make([]*structpb.Value, len(p.Targets))
-	targets := make([]*structpb.Value, len(p.Targets))
 	for i, t := range p.Targets {
 		groups[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			keyGroupName: structpb.NewStringValue(GroupName(i)),
@@ -121,56 +127,36 @@ func EncodePlan(ns string, p *Plan) *structpb.Struct {
 				}}),
 			}}),
 		}})
-		targets[i] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			keyTargetProvider:      structpb.NewStringValue(t.Provider),
-			keyTargetCluster:       structpb.NewStringValue(t.Cluster),
-			keyTargetModel:         structpb.NewStringValue(t.Model),
-			keyTargetContextWindow: structpb.NewNumberValue(float64(t.ContextWindow)),
-		}})
-	}
-	details := map[string]*structpb.Value{
-		keyVersion:      structpb.NewNumberValue(1),
-		keyID:           structpb.NewStringValue(p.ID),
-		keyGen:          structpb.NewNumberValue(float64(p.Gen)),
-		keyPerTryMS:     structpb.NewNumberValue(float64(p.PerTry.Milliseconds())),
-		keyChain:        structpb.NewStringValue(p.Chain),
-		keyModel:        structpb.NewStringValue(p.Model),
-		keyStream:       structpb.NewBoolValue(p.Stream),
-		keyIncludeUsage: structpb.NewBoolValue(p.IncludeUsage),
-		keyExtra:        structpb.NewNumberValue(float64(p.Extra)),
-		keyTargets:      structpb.NewListValue(&structpb.ListValue{Values: targets}),
-		keyExp:          structpb.NewNumberValue(float64(p.Exp)),
-		keySig:          structpb.NewStringValue(p.Sig),
-	}
-	if p.Client != "" {
-		details[keyClient] = structpb.NewStringValue(p.Client)
-	}
-	if p.Traceparent != "" {
-		details[keyTraceparent] = structpb.NewStringValue(p.Traceparent)
-	}
-	if p.API != "" {
-		details[keyAPI] = structpb.NewStringValue(p.API)
-	}
-	if p.Probe {
-		details[keyProbe] = structpb.NewBoolValue(true)
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		ns: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
 			keyPriorityGroups: structpb.NewListValue(&structpb.ListValue{Values: groups}),
 		}}),
-		PlanNamespace(ns): structpb.NewStructValue(&structpb.Struct{Fields: details}),
+		PlanNamespace(ns): structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			PlanKey:    structpb.NewStringValue(EncodePlanString(p)),
+			keyVersion: structpb.NewNumberValue(1),
+			keyID:      structpb.NewStringValue(p.ID),
+			keyChain:   structpb.NewStringValue(p.Chain),
+			keyModel:   structpb.NewStringValue(p.Model),
+			keyStream:  structpb.NewBoolValue(p.Stream),
+		}}),
 	}}
 }
 
-// DecodePlan reads the plan from the forwarded dynamic metadata md, in the
-// plan namespace of metadata namespace ns. It does not verify the plan's
-// signature (the processor does).
+// DecodePlan reads the plan from forwarded dynamic metadata md, in the plan
+// namespace of metadata namespace ns: the compact plan string under PlanKey
+// (DecodePlanString), or the nested plan details a replica before the
+// compact string published (a Struct whose fields the keys above name). It
+// does not verify the plan's signature (the processor does).
 func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 	s := md.GetFilterMetadata()[PlanNamespace(ns)]
 	if s == nil {
 		return Plan{}, ErrNoPlan
 	}
 	f := s.GetFields()
+	if v, ok := f[PlanKey]; ok {
+		return DecodePlanString(v.GetStringValue())
+	}
 	p := Plan{
 		ID:           f[keyID].GetStringValue(),
 		Chain:        f[keyChain].GetStringValue(),

@@ -84,7 +84,8 @@ func TestPlanNamespace_IsTheNamespaceWithPlan(t *testing.T) {
 // TestDecodePlan_RefusesWhatNoRoutePhaseMade verifies metadata without the
 // plan namespace, a plan without targets, and a forged plan with more
 // targets than limits.max_targets allows any chain are refused as no plan,
-// the last before it is copied; a plan at the bound is decoded.
+// the last before it is copied; a plan at the bound is decoded (nested
+// details, as earlier replicas published them).
 func TestDecodePlan_RefusesWhatNoRoutePhaseMade(t *testing.T) {
 	md := func(n int) *corev3.Metadata {
 		vs := make([]*structpb.Value, n)
@@ -161,12 +162,12 @@ func FuzzPlanCodec(f *testing.F) {
 				return // the wire carries UTF-8 only
 			}
 		}
-		const exact = 1 << 53 // numbers travel as float64
-		p := Plan{ID: id, Gen: gen % exact, Chain: chain, Model: model, Stream: stream, IncludeUsage: usage,
-			Extra: int(extra % exact), PerTry: time.Duration(perTryMS%1e9) * time.Millisecond, Client: client,
-			Exp: max(exp%exact, 0), Sig: id2}
+		// extra and context_window are PlanMetadata int32 fields.
+		p := Plan{ID: id, Gen: gen, Chain: chain, Model: model, Stream: stream, IncludeUsage: usage,
+			Extra: int(int32(extra)), PerTry: time.Duration(perTryMS%1e9) * time.Millisecond, Client: client,
+			Exp: max(exp, 0), Sig: id2}
 		for i := range int(n)%MaxTargets + 1 {
-			p.Targets = append(p.Targets, Target{Provider: prov + strconv.Itoa(i), Model: model, Cluster: cluster, ContextWindow: int(cw % exact)})
+			p.Targets = append(p.Targets, Target{Provider: prov + strconv.Itoa(i), Model: model, Cluster: cluster, ContextWindow: int(int32(cw))})
 		}
 		got, err := DecodePlan(forwarded(t, EncodePlan("ns", &p)), "ns")
 		if err != nil || !reflect.DeepEqual(got, p) {

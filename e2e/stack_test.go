@@ -113,6 +113,9 @@ type stackOpts struct {
 	serverEdit func(cfg string) string
 	// telemetry, when set, is the server's (telemetry_test.go); nil: its own.
 	telemetry *telemetry.Telemetry
+	// modelRand, when set, is the Envoy model's random source (retry
+	// back-off draws, request ids; retry_test.go); nil: math/rand/v2.
+	modelRand func() uint64
 }
 
 // envoyVersionEnv names the Envoy version of an external stack
@@ -197,16 +200,17 @@ type stack struct {
 	reqTimeout time.Duration
 
 	// Local stacks only.
-	local    bool
-	clock    *fakeClock
-	cfgYAML  string // the config the server runs
-	proc     *processor.Server
-	rec      recorder
-	grpcAddr string
-	mu       sync.Mutex
-	grpcSrv  *grpc.Server
-	tel      *telemetry.Telemetry // stackOpts.telemetry
-	audit    *auditTrail          // the server's audit events and file (audit_test.go)
+	local     bool
+	clock     *fakeClock
+	cfgYAML   string // the config the server runs
+	proc      *processor.Server
+	rec       recorder
+	grpcAddr  string
+	mu        sync.Mutex
+	grpcSrv   *grpc.Server
+	tel       *telemetry.Telemetry // stackOpts.telemetry
+	modelRand func() uint64        // stackOpts.modelRand
+	audit     *auditTrail          // the server's audit events and file (audit_test.go)
 }
 
 func externalURL() string { return os.Getenv("E2E_ENVOY_URL") }
@@ -282,6 +286,7 @@ func newStack(t *testing.T, entry string, o stackOpts) *stack {
 	version, backport := envoyVersion(entry)
 	s := &stack{t: t, version: version, backport45355: backport, local: true, fakes: map[string]fake{}, clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	s.tel = o.telemetry
+	s.modelRand = o.modelRand
 	ports := map[string]string{}
 	for _, n := range providerNames {
 		f := fakellm.StartTB(t, fakellm.Options{Name: n})
@@ -385,7 +390,7 @@ func (s *stack) startFrontWith(ln net.Listener, envoyYAML, serverYAML string) {
 	s.serveGRPC(ln)
 	t.Cleanup(s.stopExtProc)
 	m, err := envoymodel.New(yml, envoymodel.Options{Version: s.version, Backport45355: s.backport45355,
-		Listeners: map[string]net.Listener{envoy.UnavailableListener: unavailable}})
+		Listeners: map[string]net.Listener{envoy.UnavailableListener: unavailable}, Rand: s.modelRand})
 	if err != nil {
 		t.Fatalf("envoymodel.New: %v", err)
 	}

@@ -121,9 +121,9 @@ var brokenCases = []brokenCase{
 		want: []string{hcmPath + ".http_filters[0]: the router must be the last HTTP filter"},
 	},
 	{
-		name: "attempt phase forwards another namespace",
-		text: replace("forwarding_namespaces:\n                untyped:\n                - llm_failover\n                - llm_failover.plan", "forwarding_namespaces:\n                untyped:\n                - llm_failover\n                - llm_failover.plans"),
-		want: []string{upstreamPath + `[0].typed_config.metadata_options.forwarding_namespaces.untyped: ["llm_failover" "llm_failover.plans"] lacks namespace "llm_failover.plan" of the cluster specifier`},
+		name: "attempt phase reads another namespace's plan",
+		text: replace("- metadata.filter_metadata['llm_failover.plan']['p']", "- metadata.filter_metadata['llm_failover.plans']['p']"),
+		want: []string{upstreamPath + `[0].typed_config.request_attributes: ["xds.upstream_host_metadata" "upstream.request_attempt_count" "metadata.filter_metadata['llm_failover.plans']['p']"] lacks "metadata.filter_metadata['llm_failover.plan']['p']", the plan of the cluster specifier's namespace`},
 	},
 	{
 		name: "route phase receives another namespace",
@@ -135,7 +135,7 @@ var brokenCases = []brokenCase{
 		text: replace("override_metadata_namespace: llm_failover", "override_metadata_namespace: failover"),
 		want: []string{
 			`namespace "failover" is not in the route-phase ext_proc metadata_options.receiving_namespaces.untyped`,
-			`lacks namespace "failover.plan" of the cluster specifier`,
+			`lacks "metadata.filter_metadata['failover.plan']['p']", the plan of the cluster specifier's namespace`,
 		},
 	},
 	{

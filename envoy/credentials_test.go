@@ -267,7 +267,7 @@ func TestCheck_NoAttributeCarriesAnInjectedKey(t *testing.T) {
 		repackHCM(t, b, h)
 	}
 	tests := []meshEdit{
-		{"attempt request_attributes request.headers", attempt("request.headers", ""), `request_attributes[2]: "request.headers" reads the request headers`},
+		{"attempt request_attributes request.headers", attempt("request.headers", ""), `request_attributes[3]: "request.headers" reads the request headers`},
 		{"attempt request_attributes one header by index", attempt(`request.headers["authorization"]`, ""), "reads the request headers"},
 		{"attempt request_attributes the whole request", attempt("request", ""), "reads the request headers"},
 		{"attempt request_attributes request by index", attempt(`has(request["headers"])`, ""), "reads the request headers"},

@@ -159,6 +159,7 @@ func httpConnectionManager(c *config.Config, groups []*pgv3.PriorityGroup) (*hcm
 			continue
 		}
 		seen[p] = true
+		routes = append(routes, chainRetryRoutes(c, p, groups)...)
 		routes = append(routes, failoverRoute(c, p, groups))
 	}
 	routes = append(routes, notFoundRoute())
@@ -258,9 +259,12 @@ func attemptPhaseExtProc(c *config.Config) *extprocv3.ExternalProcessor {
 			RequestTrailerMode:  extprocv3.ProcessingMode_SKIP,
 			ResponseTrailerMode: extprocv3.ProcessingMode_SKIP,
 		},
-		RequestAttributes:                       contract.AttemptAttributes(),
+		// The plan is a request attribute, sent once on the first message;
+		// no forwarding_namespaces, which Envoy would attach to every
+		// message, each response body chunk included (ext_proc.cc
+		// Filter::addDynamicMetadata; docs/envoy-contract.md).
+		RequestAttributes:                       contract.AttemptAttributes(c.MetadataNamespace),
 		MessageTimeout:                          durationpb.New(attemptMessageTimeout(c)),
-		MetadataOptions:                         &extprocv3.MetadataOptions{ForwardingNamespaces: namespaces(c)},
 		SendBodyWithoutWaitingForHeaderResponse: true,
 		ForwardRules:                            hiddenCredentials(c),
 	}

@@ -263,11 +263,14 @@ func semantic(b *bootstrapv3.Bootstrap) []error {
 				bad(s.path+".override_metadata_namespace", "namespace %q is not in the route-phase ext_proc metadata_options.receiving_namespaces.untyped %q (%s)",
 					want, receiving, ix.routeExtProc[0].path)
 			}
-			for _, a := range ix.attempts {
-				fwd := a.msg.GetMetadataOptions().GetForwardingNamespaces().GetUntyped()
-				if !slices.Contains(fwd, want) {
-					bad(a.path+".metadata_options.forwarding_namespaces.untyped", "%q lacks namespace %q of the cluster specifier (%s)", fwd, want, s.path)
-				}
+		}
+		// The attempt phase reads the plan from its request attribute (or,
+		// in a config from before it, from the forwarded plan namespace).
+		for _, a := range ix.attempts {
+			attr := contract.PlanAttribute(ns)
+			if !slices.Contains(a.msg.GetRequestAttributes(), attr) &&
+				!slices.Contains(a.msg.GetMetadataOptions().GetForwardingNamespaces().GetUntyped(), contract.PlanNamespace(ns)) {
+				bad(a.path+".request_attributes", "%q lacks %q, the plan of the cluster specifier's namespace (%s)", a.msg.GetRequestAttributes(), attr, s.path)
 			}
 		}
 	}

@@ -121,7 +121,7 @@ func (b *Bus) Publish(e Event) Event {
 		e.SentAt = e.SentAt.UTC()
 	}
 	for _, f := range []*string{&e.RequestID, &e.Chain, &e.Client, &e.From.Provider, &e.From.Model,
-		&e.To.Provider, &e.To.Model, &e.Reason, &e.BreakerFrom, &e.BreakerTo, &e.Detail, &e.Model, &e.Outcome} {
+		&e.To.Provider, &e.To.Model, &e.Reason, &e.Quality, &e.BreakerFrom, &e.BreakerTo, &e.Detail, &e.Model, &e.Outcome} {
 		*f = CleanText(*f, MaxTextLen)
 	}
 	b.mu.Lock()

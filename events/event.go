@@ -98,6 +98,9 @@ type Event struct {
 	// (failover), the transition's cause (breaker_transition), the refusal
 	// (policy_denial), "ok" or the error (config_reload).
 	Reason string `json:"reason,omitempty"`
+	// Quality is the quality check that failed, when Reason is "quality"
+	// (failover, exhausted): empty, invalid_json, truncated or refusal.
+	Quality string `json:"quality,omitempty"`
 	// Status is the HTTP status the provider answered (failover) or the
 	// client was given (policy_denial); 0 when none (a reset, a timeout).
 	Status int `json:"status,omitempty"`

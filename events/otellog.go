@@ -101,6 +101,7 @@ func Attributes(e Event) []attribute.KeyValue {
 	str("to.provider", e.To.Provider)
 	str("to.model", e.To.Model)
 	str("reason", e.Reason)
+	str("quality", e.Quality)
 	num("status", int64(e.Status))
 	num("attempt", int64(e.Attempt))
 	num("added_latency_ms", e.AddedLatencyMS)

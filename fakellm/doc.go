@@ -78,6 +78,14 @@
 //	{"kind":"empty"}                               200 with an empty body (stream: no event)
 //	{"status":401,"echo_key":true}                 error message quotes the request's full key
 //	{"status":429,"retry_after":"-5"}              any Retry-After, sent verbatim
+//	{"kind":"empty_answer"}                        200 answer with no content (quality.go)
+//	{"kind":"not_json"}                            200 answer in prose, though JSON was asked for
+//	{"kind":"truncated"}                           200 answer cut for length (finish_reason length,
+//	                                               max_tokens, MAX_TOKENS, incomplete); a stream
+//	                                               before any content
+//	{"kind":"refusal"}                             200 refusal: OpenAI refusal, Anthropic
+//	                                               stop_reason refusal, Gemini SAFETY, Responses
+//	                                               refusal part, each streamed too
 //	{"header":{"x-llm-failover-retry":"1"}}        normal answer with extra response headers
 //	                                               ("header" also works with any other kind
 //	                                               but reset, which sends no response)

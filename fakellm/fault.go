@@ -93,6 +93,11 @@ var kindNames = [...]string{
 	KindNoTerminal:      "no_terminal",
 	KindErrorAfterStart: "error_after_start",
 	KindAnswer:          "answer",
+	// The quality answers (quality.go).
+	KindEmptyAnswer: "empty_answer",
+	KindNotJSON:     "not_json",
+	KindTruncated:   "truncated",
+	KindRefusal:     "refusal",
 }
 
 // String returns the JSON name of k, or "Kind(n)" for unknown values.

@@ -66,8 +66,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, api api, a *ans
 		}
 	}
 	api.setHeaders(w.Header(), a)
+	applyQuality(a, nf.Kind)
 	if !a.stream {
-		body := api.body(a)
+		body := qualityBody(a, nf.Kind, api.body(a))
 		switch nf.Kind {
 		case KindCut:
 			w.Header().Set("Content-Type", "application/json")
@@ -84,7 +85,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, api api, a *ans
 		writeJSON(w, http.StatusOK, body)
 		return
 	}
-	evs := api.events(a)
+	evs := qualityEvents(a, nf.Kind, api.events(a))
 	switch nf.Kind {
 	case KindStreamError:
 		evs = []event{api.errorEvent(a)}

@@ -48,6 +48,9 @@ type Options struct {
 	// Limiter holds the clients' windows; with fleet.client_limits: shared
 	// they are counted fleet-wide (limits.go). nil: not shared.
 	Limiter *access.Limiter
+	// Affinity is the server's conversation-affinity store, shared with
+	// the fleet (affinity.go); nil: not shared.
+	Affinity *AffinityStore
 	// Dial replaces the TCP dialer (tests put a slow proxy in between).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -55,15 +58,18 @@ type Options struct {
 // Fleet keeps one replica's breakers in step with the fleet's. Its methods
 // are safe for concurrent use.
 type Fleet struct {
-	cfg     config.Fleet
-	reg     *routing.Registry
-	limiter *access.Limiter // nil: client windows not shared
-	rdb     *redis.Client
-	clock   clock.Clock
-	log     *slog.Logger
-	replica string
-	prefix  string
-	channel string
+	cfg        config.Fleet
+	reg        *routing.Registry
+	limiter    *access.Limiter // nil: client windows not shared
+	affinity   *AffinityStore  // nil: conversations not shared
+	affChannel string
+	affQueue   chan affinityMessage
+	rdb        *redis.Client
+	clock      clock.Clock
+	log        *slog.Logger
+	replica    string
+	prefix     string
+	channel    string
 
 	mu      sync.Mutex
 	dirty   map[string]string // target -> reason of its newest local transition to publish
@@ -146,7 +152,8 @@ func New(opts Options) (*Fleet, error) {
 		replica = defaultReplica()
 	}
 	f := &Fleet{
-		cfg: c, reg: opts.Registry, limiter: opts.Limiter, rdb: redis.NewClient(ro), clock: opts.Clock, log: opts.Log,
+		cfg: c, reg: opts.Registry, limiter: opts.Limiter, affinity: opts.Affinity, affChannel: c.Redis.KeyPrefix + "affinity",
+		affQueue: make(chan affinityMessage, c.QueueSize), rdb: redis.NewClient(ro), clock: opts.Clock, log: opts.Log,
 		replica: replica, prefix: c.Redis.KeyPrefix, channel: c.Redis.KeyPrefix + "breakers",
 		dirty: map[string]string{}, lastGen: map[string]uint64{}, watch: map[string]time.Time{}, held: map[string]bool{},
 		wakeSend: make(chan struct{}, 1), wakeLease: make(chan struct{}, 1),
@@ -219,6 +226,11 @@ func (f *Fleet) Start() {
 	go f.sendLoop()
 	go f.leaseLoop()
 	go f.countLoop()
+	if f.affinity != nil {
+		f.wg.Add(1)
+		go f.affinityLoop()
+		f.affinity.fleet.Store(f)
+	}
 	if f.limiter != nil && f.cfg.ClientLimits == config.ClientLimitsShared {
 		f.wg.Add(1)
 		go f.limitsLoop()
@@ -233,6 +245,9 @@ func (f *Fleet) Close() error {
 		return f.rdb.Close()
 	}
 	f.reg.Observe(nil)
+	if f.affinity != nil {
+		f.affinity.fleet.Store(nil)
+	}
 	f.cancel()
 	f.wg.Wait()
 	f.mu.Lock()
@@ -412,7 +427,7 @@ func (f *Fleet) publish(target, reason string) bool {
 // fleet.resync_every.
 func (f *Fleet) subscribeLoop() {
 	defer f.wg.Done()
-	ps := f.rdb.Subscribe(f.ctx, f.channel)
+	ps := f.rdb.Subscribe(f.ctx, f.channel, f.affChannel)
 	defer ps.Close()
 	ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(f.cfg.QueueSize), redis.WithChannelHealthCheckInterval(f.cfg.ResyncEvery.D()))
 	tick := time.NewTicker(f.cfg.ResyncEvery.D())
@@ -430,13 +445,17 @@ func (f *Fleet) subscribeLoop() {
 			}
 			switch m := msg.(type) {
 			case *redis.Subscription:
-				if m.Kind == "subscribe" {
+				if m.Kind == "subscribe" && m.Channel == f.channel {
 					f.ok()
 					f.resync() // messages sent while we were away are lost: read the stored states
 					signal(f.wakeSend)
 				}
 			case *redis.Message:
-				f.apply(m.Payload)
+				if m.Channel == f.affChannel {
+					f.applyAffinity(m.Payload)
+				} else {
+					f.apply(m.Payload)
+				}
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/llm-failover/llm-failover/access"
+	"github.com/llm-failover/llm-failover/affinity"
 	"github.com/llm-failover/llm-failover/breaker"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
@@ -459,5 +460,56 @@ func TestFleet_ActiveProbeClaim(t *testing.T) {
 	rd.Stop()
 	if !b.fleet.Claim(target, now, time.Minute) {
 		t.Fatal("with Redis down, b did not probe alone")
+	}
+}
+
+// In fleet mode a conversation's target, remembered by the replica that
+// served its turn, is found by the replica its next turn reaches.
+func TestFleet_AffinityFollowsTheConversation(t *testing.T) {
+	rd := redistest.Start(t)
+	stores := map[string]*fleet.AffinityStore{}
+	var fleets []*fleet.Fleet
+	for _, name := range []string{"a", "b"} {
+		cfg, err := config.Parse([]byte(fleetYAML + breakerYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[name] = fleet.NewAffinityStore(affinity.NewLocal(100, nil))
+		fc := cfg.Fleet
+		fc.Redis.Address, fc.Redis.KeyPrefix, fc.Replica = rd.Addr(), "test-"+t.Name()+":", name
+		f, err := fleet.New(fleet.Options{Config: fc, Registry: routing.NewRegistry(nil, nil), Affinity: stores[name]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Start()
+		t.Cleanup(func() { _ = f.Close() })
+		fleets = append(fleets, f)
+	}
+	deadline := time.Now().Add(bound)
+	for !fleets[0].Status().Connected || !fleets[1].Status().Connected {
+		if time.Now().After(deadline) {
+			t.Fatal("never connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	key := affinity.Key{1, 2, 3}
+	want := affinity.Target{Provider: "claude", Model: "claude-sonnet"}
+	// b subscribes in the background: publish until it hears, as turns
+	// keep coming in a conversation.
+	for {
+		stores["a"].Put(key, want, time.Hour)
+		if got, ok := stores["b"].Get(key); ok {
+			if got != want {
+				t.Fatalf("b remembers %v, want %v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never learnt the conversation a served")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, ok := stores["b"].Get(affinity.Key{9}); ok {
+		t.Error("b remembers a conversation nobody served")
 	}
 }

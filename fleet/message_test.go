@@ -82,3 +82,19 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// parseAffinity never panics, and what it accepts is in range.
+func FuzzParseAffinity(f *testing.F) {
+	f.Add(`{"r":"a","k":"0102030405060708090a0b0c0d0e0f10","p":"claude","m":"sonnet","ttl":3600000}`)
+	f.Add(`{"r":"a","k":"01","p":"claude","m":"sonnet","ttl":1}`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		m, _, err := parseAffinity(s)
+		if err != nil {
+			return
+		}
+		if m.Replica == "" || m.Provider == "" || m.Model == "" || m.TTLMS <= 0 || len(m.Key) != 32 {
+			t.Fatalf("accepted out-of-range message %+v", m)
+		}
+	})
+}

@@ -43,7 +43,7 @@ const (
 // serverAffinity is the server's affinity state, kept across reloads.
 type serverAffinity struct {
 	store  affinity.Store
-	local  *affinity.Local // the default store, resized on reload; nil with Options.AffinityStore
+	local  *affinity.Local // the default store (or the one Options.AffinityStore wraps), resized on reload; nil with another store
 	secret []byte          // the per-process secret, when no secret_file is set
 }
 
@@ -57,9 +57,14 @@ func (s *Server) initAffinity(opts Options) error {
 	}
 	s.aff.secret = secret
 	s.aff.store = opts.AffinityStore
+	if w, ok := s.aff.store.(interface{ LocalStore() *affinity.Local }); ok {
+		s.aff.local = w.LocalStore() // a store over a Local (the fleet's): resized and counted as ours
+	}
 	if s.aff.store == nil {
 		s.aff.local = affinity.NewLocal(opts.Config.Affinity.MaxConversations, s.clock)
 		s.aff.store = s.aff.local
+	}
+	if s.aff.local != nil {
 		if _, err := s.tel.ObserveConversations(func() int64 { return int64(s.aff.local.Len()) }); err != nil {
 			return fmt.Errorf("processor: metrics: %w", err)
 		}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/llm-failover/llm-failover/clock"
@@ -41,8 +43,8 @@ type attemptStream struct {
 	step attemptStep
 
 	reqID   string
-	peer    string // the stream's remote address, for refusal logs
-	traceID string // the plan id: the trace key
+	peer    net.Addr // the stream's remote address, for refusal logs; may be nil
+	traceID string   // the plan id: the trace key
 	attempt int
 	plan    contract.Plan
 	index   int // index of the target in plan.Targets
@@ -55,10 +57,13 @@ type attemptStream struct {
 	// requestBody removes those not on the forwarding allowlist.
 	headerNames []string
 
-	sent    time.Time
-	status  int
-	headers http.Header
-	latency time.Duration
+	sent   time.Time
+	status int
+	// respHeaders are the provider's response headers as Envoy sent them;
+	// header() makes them an http.Header when a classification needs one.
+	respHeaders *corev3.HeaderMap
+	headers     http.Header
+	latency     time.Duration
 
 	hold  holdKind
 	held  []*extprocv3.HttpBody
@@ -82,7 +87,21 @@ type attemptStream struct {
 	// failover answered with no held body chunk (see done).
 	closing bool
 	usage   provider.UsageMeter // a streamed answer's completion tokens (clients.go)
-	obs     attemptObs          // metrics and span (observe.go)
+	// qualityServed is the quality failure of the last planned attempt's
+	// answer, which reaches the client as it is (quality.go); nil otherwise.
+	qualityServed *provider.Classification
+	// noRetry makes this attempt the last: a same-target retry it would
+	// lead to is futile (retry.go).
+	noRetry bool
+	obs     attemptObs // metrics and span (observe.go)
+}
+
+// addrText is a's text, "" for none.
+func addrText(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 func newAttemptStream(s *Server, st *state) *attemptStream {
@@ -209,22 +228,21 @@ func (a *attemptStream) fatal(code, msg string) []*extprocv3.ProcessingResponse 
 func (a *attemptStream) refuse(why refusal, code, msg string) []*extprocv3.ProcessingResponse {
 	a.step = attPassing
 	a.s.tel.CountRefused(why.String(), 1)
-	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", a.peer)
+	a.s.log.Error("attempt refused", "phase", contract.PhaseAttempt, "code", code, "reason", why.String(), "request_id", a.reqID, "peer", addrText(a.peer))
 	return one(immediate(500, provider.ErrorJSON(provider.ErrorObject{Message: "llm-failover: " + msg, Type: "server_error", Code: code}), code, nil))
 }
 
 func (a *attemptStream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
-	hs := headerMap(h.GetHeaders())
 	attrs := req.GetAttributes()[contract.AttrNamespace]
 	if attrs == nil {
 		//lint:ignore SA1019 an older Envoy sends the attributes on the deprecated HttpHeaders field
 		attrs = h.GetAttributes()[contract.AttrNamespace]
 	}
-	a.attempt = attemptCount(attrs, hs)
-	a.reqID = cleanRequestID(hs["x-request-id"])
-	plan, err := contract.DecodePlan(req.GetMetadataContext(), a.st.cfg.MetadataNamespace)
+	a.attempt = attemptCount(attrs, h.GetHeaders())
+	a.reqID = cleanRequestID(headerValue(h.GetHeaders(), "x-request-id"))
+	plan, err := attemptPlan(req, attrs, a.st.cfg.MetadataNamespace)
 	if err != nil {
-		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must forward namespace %q (metadata_options.forwarding_namespaces) and the route-phase filter must run first", err, a.st.cfg.PlanNamespace())), nil
+		return a.refuse(refusedNoPlan, "plan_missing", fmt.Sprintf("the attempt phase got no plan: %v; the upstream ext_proc filter must ask for request attribute %q (request_attributes) and the route-phase filter must run first", err, contract.PlanAttribute(a.st.cfg.MetadataNamespace))), nil
 	}
 	// Nothing of the plan is used before it verifies: an attempt stream
 	// from anyone but Envoy can carry any metadata (docs/security.md).
@@ -370,17 +388,28 @@ func (a *attemptStream) requestBody(body []byte) ([]*extprocv3.ProcessingRespons
 	return one(requestBodyResponse(c)), nil
 }
 
+// header is the provider's response headers as an http.Header, made once,
+// at the first need.
+func (a *attemptStream) header() http.Header {
+	if a.headers == nil {
+		hs := headerMap(a.respHeaders)
+		a.headers = make(http.Header, len(hs))
+		for k, v := range hs {
+			a.headers.Set(k, v)
+		}
+	}
+	return a.headers
+}
+
 func (a *attemptStream) responseHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.ProcessingResponse, error) {
-	hs := headerMap(h.GetHeaders())
-	a.status = statusOf(hs)
+	// A few names are read here; the whole map only when a classification
+	// needs it (header).
+	a.respHeaders = h.GetHeaders()
+	a.status = parseStatus(headerValue(a.respHeaders, ":status"))
 	a.latency = a.s.clock.Now().Sub(a.sent)
 	a.bodyDone = h.GetEndOfStream()
-	a.headers = make(http.Header, len(hs))
-	for k, v := range hs {
-		a.headers.Set(k, v)
-	}
 	if a.status >= 200 && a.status < 400 {
-		mt, _, _ := mime.ParseMediaType(hs["content-type"])
+		mt, _, _ := mime.ParseMediaType(headerValue(a.respHeaders, "content-type"))
 		if a.plan.Stream && mt == "text/event-stream" && a.status == 200 {
 			a.mon = provider.NewStreamMonitor(a.adapter)
 			if h.GetEndOfStream() {

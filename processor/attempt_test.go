@@ -418,31 +418,27 @@ func TestAttempt_PlanPerTryTimeoutBlames(t *testing.T) {
 	h := newHarness(t, "")
 	dm, route := h.planOpen(chatBody)
 	defer route.close()
-	plan := dm.GetFields()["llm_failover.plan"].GetStructValue()
-	if plan == nil {
-		t.Fatalf("no plan namespace in %v", dm)
-	}
-	plan.Fields["per_try_ms"] = structpb.NewNumberValue(2000)
+	editPlan(t, dm, func(p *contract.Plan) { p.PerTry = 2 * time.Second })
 	h.resign(dm)
 	s := h.runAttempt(dm, 1, "openai", "req-1", chatBody)
 	h.clock.Advance(2 * time.Second)
 	h.endAttempt(s)
-	recs := h.srv.traces.get(plan.Fields["id"].GetStringValue(), h.clock.Now())
+	recs := h.srv.traces.get(planOf(t, dm).ID, h.clock.Now())
 	if len(recs) != 1 || recs[0].State != recDone || recs[0].Class.String() != "timeout" {
 		t.Fatalf("trace: got %+v, want attempt 1 settled as a timeout", recs)
 	}
 }
 
 // TestAttempt_MissingPlanIsAClearError verifies a misconfigured Envoy (no
-// forwarded plan) gets a 500 naming the fix rather than a wrong provider call.
+// plan attribute) gets a 500 naming the fix rather than a wrong provider call.
 func TestAttempt_MissingPlanIsAClearError(t *testing.T) {
 	h := newHarness(t, "")
 	s := h.open(contract.PhaseAttempt)
 	defer s.close()
 	s.send(reqHeaders(false, ":path", "/v1/chat/completions"))
 	ir := s.recv().GetImmediateResponse()
-	if ir == nil || ir.GetStatus().GetCode() != 500 || !strings.Contains(string(ir.GetBody()), "forwarding_namespaces") {
-		t.Fatalf("got %v, want a 500 naming forwarding_namespaces", ir)
+	if ir == nil || ir.GetStatus().GetCode() != 500 || !strings.Contains(string(ir.GetBody()), "request_attributes") {
+		t.Fatalf("got %v, want a 500 naming request_attributes", ir)
 	}
 }
 
@@ -507,10 +503,10 @@ func TestAttempt_MisconfigurationAnswersAndLogs(t *testing.T) {
 		}},
 		{"provider not configured", "unknown_provider", func(h *harness) *extprocv3.ProcessingRequest {
 			dm := h.planFor(chatBody)
-			plan := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()
-			plan["gen"] = structpb.NewNumberValue(12345) // made elsewhere, with another configuration
-			t0 := plan["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
-			t0["provider"] = structpb.NewStringValue("elsewhere")
+			editPlan(t, dm, func(p *contract.Plan) {
+				p.Gen = 12345 // made elsewhere, with another configuration
+				p.Targets[0].Provider = "elsewhere"
+			})
 			h.resign(dm) // by a replica sharing the key
 			return h.attemptRequest(dm, 1, "", "rq-9")
 		}},
@@ -714,4 +710,23 @@ func TestAttempt_EventsWithoutContentPassUnjudgedAtTheBudget(t *testing.T) {
 		t.Fatalf("headers: got %v, want the stream released as an answer", hs)
 	}
 	a.end(nil)
+}
+
+// TestAttempt_ReadsAPlanForwardedByAnEarlierEnvoyConfig verifies an Envoy
+// still running an envoy-config from before the plan attribute (the plan
+// namespaces forwarded on every message, no attribute) is served alike.
+func TestAttempt_ReadsAPlanForwardedByAnEarlierEnvoyConfig(t *testing.T) {
+	h := newHarness(t, "")
+	dm := h.planFor(chatBody)
+	s := h.open(contract.PhaseAttempt)
+	defer s.close()
+	s.send(h.forwardedAttemptRequest(dm, 1, "openai", "req-1"))
+	if r := s.recv(); r.GetRequestHeaders() == nil {
+		t.Fatalf("attempt headers: got %v, want a headers response", r)
+	}
+	s.send(reqBody(chatBody))
+	hs := setHeaders(s.recv().GetRequestBody().GetResponse().GetHeaderMutation())
+	if hs["authorization"] != "Bearer sk-openai-secret" {
+		t.Fatalf("authorization: got %q, want the openai key set", hs["authorization"])
+	}
 }

@@ -68,6 +68,7 @@ func (a *attemptStream) auditFailure(cls provider.Classification) {
 	now := a.s.clock.Now()
 	e := a.attemptEvent(events.KindFailover, now)
 	e.Reason, e.Status, e.Detail = cls.Class.String(), cls.Status, a.failureDetail(cls)
+	e.Quality = qualityReason(cls)
 	if !a.sent.IsZero() {
 		e.AddedLatencyMS = millis(now.Sub(a.sent))
 	}

@@ -200,7 +200,7 @@ func TestClients_TokenBudgetCountsCompletions(t *testing.T) {
 	if d.status != 200 {
 		t.Fatalf("first: %d %s", d.status, d.code)
 	}
-	if got := d.plan.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["client"].GetStringValue(); got != "team-a" {
+	if got := planOf(t, d.plan).Client; got != "team-a" {
 		t.Fatalf("plan client = %q, want team-a", got)
 	}
 	s := h.runAttempt(d.plan, 1, "openai", "r", premiumBody)
@@ -228,7 +228,7 @@ func TestClients_ForgedPlanClientChargesNothing(t *testing.T) {
 			d := h.decide(who{headers: []string{"authorization", "Bearer sk-team-a"}, source: "10.0.0.1:1"}, premiumBody)
 			before := h.srv.limiter.Len()
 			_, usedBefore := h.srv.limiter.Used(h.srv.state.Load().access, name, h.clock.Now())
-			d.plan.GetFields()["llm_failover.plan"].GetStructValue().Fields["client"] = structpb.NewStringValue(name)
+			editPlan(t, d.plan, func(p *contract.Plan) { p.Client = name })
 			s := h.open(contract.PhaseAttempt)
 			s.send(h.attemptRequest(d.plan, 1, "openai", "r"))
 			r := s.recv()
@@ -254,7 +254,7 @@ func TestClients_NoSectionKeepsOldBehaviour(t *testing.T) {
 	if d.status != 200 {
 		t.Fatalf("got %d %s, want 200", d.status, d.code)
 	}
-	if _, ok := d.plan.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["client"]; ok {
+	if planOf(t, d.plan).Client != "" {
 		t.Errorf("the plan names a client without a clients section")
 	}
 }

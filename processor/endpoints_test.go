@@ -167,13 +167,13 @@ func TestRoute_EmbeddingsPlanNamesTheAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dm := h.planFor(tc.body, ":path", "/v1/embeddings")
-			plan := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()
-			if got := plan["api"].GetStringValue(); got != "embeddings" {
+			plan := planOf(t, dm)
+			if got := plan.API; got != "embeddings" {
 				t.Fatalf("plan api: got %q, want embeddings", got)
 			}
 			var got []string
-			for _, v := range plan["targets"].GetListValue().GetValues() {
-				got = append(got, v.GetStructValue().GetFields()["provider"].GetStringValue())
+			for _, tg := range plan.Targets {
+				got = append(got, tg.Provider)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("targets: got %v, want %v", got, tc.want)
@@ -187,8 +187,8 @@ func TestRoute_EmbeddingsPlanNamesTheAPI(t *testing.T) {
 func TestRoute_ChatPlanNamesNoAPI(t *testing.T) {
 	h := newEmbedHarness(t, "")
 	dm := h.planFor(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
-	if _, ok := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["api"]; ok {
-		t.Fatalf("chat plan: got an api key, want none")
+	if api := planOf(t, dm).API; api != "" {
+		t.Fatalf("chat plan: got api %q, want none", api)
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 // (docs/envoy-contract.md).
 
 // attemptCount reads upstream.request_attempt_count (a number, or a string),
-// falling back to x-envoy-attempt-count, then 1.
-func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
+// falling back to the x-envoy-attempt-count header of h, then 1.
+func attemptCount(attrs *structpb.Struct, h *corev3.HeaderMap) int {
 	if v := attrs.GetFields()[contract.AttrAttemptCount]; v != nil {
 		switch k := v.Kind.(type) {
 		case *structpb.Value_NumberValue:
@@ -27,7 +27,7 @@ func attemptCount(attrs *structpb.Struct, hs map[string]string) int {
 			}
 		}
 	}
-	if n, err := strconv.Atoi(hs["x-envoy-attempt-count"]); err == nil && n >= 1 {
+	if n, err := strconv.Atoi(headerValue(h, "x-envoy-attempt-count")); err == nil && n >= 1 {
 		return n
 	}
 	return 1

@@ -367,16 +367,32 @@ func (h *harness) planOpen(body string, kv ...string) (*structpb.Struct, *stream
 // sharing the key would have signed it.
 func (h *harness) resign(dm *structpb.Struct) {
 	h.t.Helper()
-	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-	for ns, v := range dm.GetFields() {
-		md.FilterMetadata[ns] = v.GetStructValue()
-	}
-	p, err := contract.DecodePlan(md, "llm_failover")
+	editPlan(h.t, dm, func(p *contract.Plan) { h.srv.planKeys.sign(p, time.UnixMilli(p.Exp)) })
+}
+
+// planOf is the plan dm publishes.
+func planOf(t testing.TB, dm *structpb.Struct) contract.Plan {
+	t.Helper()
+	p, err := contract.DecodePlanString(dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()[contract.PlanKey].GetStringValue())
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatalf("plan of %v: %v", dm, err)
 	}
-	h.srv.planKeys.sign(&p, time.UnixMilli(p.Exp))
-	md.FilterMetadata["llm_failover.plan"].Fields["sig"] = structpb.NewStringValue(p.Sig)
+	return p
+}
+
+// editPlan changes the plan dm publishes with edit, keeping its signature
+// (resign signs it again).
+func editPlan(t testing.TB, dm *structpb.Struct, edit func(p *contract.Plan)) {
+	t.Helper()
+	p := planOf(t, dm)
+	edit(&p)
+	dm.GetFields()["llm_failover.plan"].GetStructValue().Fields[contract.PlanKey] = structpb.NewStringValue(contract.EncodePlanString(&p))
+}
+
+// publishedPlan is the dynamic metadata a route phase would publish for p,
+// signed or not.
+func publishedPlan(p contract.Plan) *structpb.Struct {
+	return contract.EncodePlan("llm_failover", &p)
 }
 
 // waitStreams waits until at most n (default 0) ext_proc streams run: the
@@ -411,21 +427,38 @@ func (h *harness) endAttempt(s *stream) {
 	}
 }
 
-// attemptRequest is the attempt phase's first message for attempt n on providerName.
+// attemptRequest is the attempt phase's first message for attempt n on
+// providerName, as the generated upstream filter makes Envoy send it: the
+// plan is the request attribute contract.PlanAttribute, read from the
+// dynamic metadata dm the route phase published.
 func (h *harness) attemptRequest(dm *structpb.Struct, attempt int, providerName, reqID string, kv ...string) *extprocv3.ProcessingRequest {
 	h.t.Helper()
-	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-	for ns, v := range dm.GetFields() {
-		md.FilterMetadata[ns] = v.GetStructValue()
-	}
 	args := append([]string{":path", "/v1/chat/completions", ":method", "POST", "x-request-id", reqID,
 		"authorization", "Bearer client-key", "x-api-key", "left-by-attempt-1"}, kv...)
 	r := reqHeaders(false, args...)
-	r.MetadataContext = md
-	r.Attributes = map[string]*structpb.Struct{contract.AttrNamespace: {Fields: map[string]*structpb.Value{
+	r.MetadataContext = &corev3.Metadata{} // no forwarding namespaces: Envoy sends it empty
+	attrs := map[string]*structpb.Value{
 		contract.AttrHostMetadata: structpb.NewStringValue(hostMetadataText(h.t, providerName)),
 		contract.AttrAttemptCount: structpb.NewNumberValue(float64(attempt)),
-	}}}
+	}
+	if v, ok := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()[contract.PlanKey]; ok {
+		attrs[contract.PlanAttribute("llm_failover")] = v
+	}
+	r.Attributes = map[string]*structpb.Struct{contract.AttrNamespace: {Fields: attrs}}
+	return r
+}
+
+// forwardedAttemptRequest is attemptRequest as an envoy-config before the
+// plan attribute makes Envoy send it: dm's namespaces forwarded as
+// metadata_context, and no plan attribute.
+func (h *harness) forwardedAttemptRequest(dm *structpb.Struct, attempt int, providerName, reqID string) *extprocv3.ProcessingRequest {
+	h.t.Helper()
+	r := h.attemptRequest(dm, attempt, providerName, reqID)
+	delete(r.Attributes[contract.AttrNamespace].Fields, contract.PlanAttribute("llm_failover"))
+	r.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for ns, v := range dm.GetFields() {
+		r.MetadataContext.FilterMetadata[ns] = v.GetStructValue()
+	}
 	return r
 }
 

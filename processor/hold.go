@@ -106,6 +106,9 @@ func (a *attemptStream) responseBody(b *extprocv3.HttpBody) ([]*extprocv3.Proces
 			cls.Status = a.status
 			return a.fail(cls), nil
 		case a.mon.Content():
+			if out := a.judgeStream(); out != nil {
+				return out, nil
+			}
 			return a.succeed(provider.ClassSuccess), nil
 		case b.GetEndOfStream():
 			msg := "the event stream ended before its first event"
@@ -230,7 +233,7 @@ func (a *attemptStream) translate(b *extprocv3.HttpBody) *extprocv3.ProcessingRe
 func (a *attemptStream) succeed(cls provider.Class) []*extprocv3.ProcessingResponse {
 	a.stopTimer()
 	a.observeFirstToken()
-	a.recordAnswer(provider.Classification{Class: cls, Status: a.status})
+	a.recordAnswer(a.servedAs(provider.Classification{Class: cls, Status: a.status}))
 	return a.release()
 }
 
@@ -283,10 +286,14 @@ func (a *attemptStream) finishBody() []*extprocv3.ProcessingResponse {
 		return a.fail(provider.Classification{Class: provider.ClassServerError, Status: 502,
 			Message: "the provider's answer is not a usable answer: " + err.Error()})
 	}
+	if failed := a.judgeAnswer(out); failed != nil {
+		return failed
+	}
 	a.stopTimer()
 	a.observeUsage(out)
-	a.record(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
-	a.auditAnswer(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	served := a.servedAs(provider.Classification{Class: provider.ClassSuccess, Status: a.status})
+	a.record(served)
+	a.auditAnswer(served)
 	a.chargeClient(out)
 	m := a.traceHeaders()
 	if tr.ContentType() == "" {
@@ -337,7 +344,7 @@ func (a *attemptStream) answerUnchanged(m *mutation) []*extprocv3.ProcessingResp
 
 // decideError classifies a held error response with its body and answers it.
 func (a *attemptStream) decideError() []*extprocv3.ProcessingResponse {
-	cls := a.adapter.Classify(a.status, a.headers, a.buf, a.s.clock.Now())
+	cls := a.adapter.Classify(a.status, a.header(), a.buf, a.s.clock.Now())
 	if cls.Class == provider.ClassSuccess { // a 3xx or odd status: let it through
 		return a.succeed(provider.ClassSuccess)
 	}
@@ -357,9 +364,10 @@ func (a *attemptStream) failsOver(cls provider.Classification) bool {
 	return cls.Class.FailsOver()
 }
 
-// last reports whether no planned attempt follows this one.
+// last reports whether no planned attempt follows this one, or none is
+// worth making (noRetry: retry.go).
 func (a *attemptStream) last() bool {
-	return a.attempt >= len(a.plan.Targets)+a.plan.Extra
+	return a.noRetry || a.attempt >= len(a.plan.Targets)+a.plan.Extra
 }
 
 // fail records a failure another target can serve, then either marks the
@@ -372,6 +380,9 @@ func (a *attemptStream) last() bool {
 // headers and the route phase's view of it. A failover answered with no held
 // body chunk also closes the stream (see done).
 func (a *attemptStream) fail(cls provider.Classification) []*extprocv3.ProcessingResponse {
+	if a.noRetry = a.futileRetry(cls); a.noRetry {
+		a.logger().Info("no same-target retry: the target's Retry-After outlasts Envoy's back-off", "retry_after", cls.RetryAfter.String())
+	}
 	a.stopTimer()
 	a.record(cls)
 	a.auditFailure(cls)

@@ -16,11 +16,18 @@ type mutation struct {
 	remove []string
 }
 
+// headerPair is one set header's two messages, allocated together: one
+// allocation instead of two per header, and no room left unused.
+type headerPair struct {
+	opt corev3.HeaderValueOption
+	hv  corev3.HeaderValue
+}
+
 func (m *mutation) setHeader(k, v string) {
-	m.set = append(m.set, &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: k, RawValue: []byte(v)},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-	})
+	p := &headerPair{}
+	p.hv.Key, p.hv.RawValue = k, []byte(v)
+	p.opt.Header, p.opt.AppendAction = &p.hv, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	m.set = append(m.set, &p.opt)
 }
 
 func (m *mutation) removeHeader(k string) { m.remove = append(m.remove, k) }
@@ -36,24 +43,54 @@ func common(m *mutation) *extprocv3.CommonResponse {
 	return &extprocv3.CommonResponse{HeaderMutation: m.proto()}
 }
 
+// The four answers' messages: the ProcessingResponse, its oneof wrapper
+// and the Headers/BodyResponse are allocated together (one allocation per
+// answer instead of three; an SSE answer makes one per chunk).
+type (
+	requestHeadersAnswer struct {
+		r  extprocv3.ProcessingResponse
+		w  extprocv3.ProcessingResponse_RequestHeaders
+		hr extprocv3.HeadersResponse
+	}
+	requestBodyAnswer struct {
+		r  extprocv3.ProcessingResponse
+		w  extprocv3.ProcessingResponse_RequestBody
+		br extprocv3.BodyResponse
+	}
+	responseHeadersAnswer struct {
+		r  extprocv3.ProcessingResponse
+		w  extprocv3.ProcessingResponse_ResponseHeaders
+		hr extprocv3.HeadersResponse
+	}
+	responseBodyAnswer struct {
+		r  extprocv3.ProcessingResponse
+		w  extprocv3.ProcessingResponse_ResponseBody
+		br extprocv3.BodyResponse
+	}
+)
+
 func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
-		RequestHeaders: &extprocv3.HeadersResponse{Response: c}}}
+	x := &requestHeadersAnswer{}
+	x.hr.Response, x.w.RequestHeaders, x.r.Response = c, &x.hr, &x.w
+	return &x.r
 }
 
 func requestBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{
-		RequestBody: &extprocv3.BodyResponse{Response: c}}}
+	x := &requestBodyAnswer{}
+	x.br.Response, x.w.RequestBody, x.r.Response = c, &x.br, &x.w
+	return &x.r
 }
 
 func responseHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HeadersResponse{Response: c}}}
+	x := &responseHeadersAnswer{}
+	x.hr.Response, x.w.ResponseHeaders, x.r.Response = c, &x.hr, &x.w
+	return &x.r
 }
 
 func responseBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
-	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{
-		ResponseBody: &extprocv3.BodyResponse{Response: c}}}
+	x := &responseBodyAnswer{}
+	x.br.Response, x.w.ResponseBody, x.r.Response = c, &x.br, &x.w
+	return &x.r
 }
 
 // bodyAnswer is a response body answer made as one allocation instead of
@@ -125,8 +162,27 @@ func headerMap(h *corev3.HeaderMap) map[string]string {
 	return out
 }
 
-func statusOf(h map[string]string) int {
-	n, err := strconv.Atoi(h[":status"])
+// headerValue is the value of header name (lowercase, as Envoy sends
+// names) in h, the last one when it repeats, as headerMap keeps it: a scan
+// of the list, for a message that needs a few names and not a map.
+func headerValue(h *corev3.HeaderMap, name string) string {
+	hs := h.GetHeaders()
+	for i := len(hs) - 1; i >= 0; i-- {
+		if hv := hs[i]; hv.GetKey() == name {
+			if len(hv.GetRawValue()) > 0 {
+				return string(hv.GetRawValue())
+			}
+			return hv.GetValue()
+		}
+	}
+	return ""
+}
+
+func statusOf(h map[string]string) int { return parseStatus(h[":status"]) }
+
+// parseStatus reads a :status value; 0 when it is not a number.
+func parseStatus(v string) int {
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0
 	}

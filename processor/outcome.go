@@ -45,13 +45,13 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
 		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
-		Probe: a.plan.Probe}
+		Quality: qualityReason(cls), Probe: a.plan.Probe}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as
 // delay-seconds rounded up, when the breaker would take it; removed otherwise.
 func (a *attemptStream) retryAfter(m *mutation) {
-	v := a.headers.Get("retry-after")
+	v := headerValue(a.respHeaders, "retry-after")
 	if v == "" {
 		return
 	}
@@ -110,6 +110,8 @@ func outcomeOf(cls provider.Classification, latency time.Duration) breaker.Outco
 		o.Kind = breaker.AuthFailure
 	case provider.ClassOverloaded, provider.ClassServerError, provider.ClassTimeout:
 		o.Kind = breaker.Failure
+	case provider.ClassQuality:
+		o.Kind = breaker.QualityFailure
 	default:
 		o.Kind = breaker.Neutral
 	}

@@ -44,11 +44,6 @@ func newForgeHarness(t *testing.T) *harness {
 	return newHarnessYAML(t, forgeConfig)
 }
 
-// planStruct returns dm's plan namespace, for a test to change.
-func planStruct(dm *structpb.Struct) map[string]*structpb.Value {
-	return dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()
-}
-
 // metricLabels is the /metrics page with every value removed: the label sets.
 func metricLabels(h *harness) string {
 	return regexp.MustCompile(`(?m) [0-9.e+-]+$`).ReplaceAllString(h.metricsText(), "")
@@ -67,31 +62,26 @@ func TestAttempt_ForgedStreamsGetNothing(t *testing.T) {
 		forge  func(h *harness) (dm *structpb.Struct, host string)
 	}{
 		{"a plan it made up, unsigned", "bad_signature", func(h *harness) (*structpb.Struct, string) {
-			dm, _ := structpb.NewStruct(map[string]any{"llm_failover.plan": map[string]any{
-				"id": "x", "chain": "premium", "targets": []any{map[string]any{"provider": "openai", "model": "made-up-model", "cluster": "openai"}},
-			}})
-			return dm, "openai"
+			return publishedPlan(contract.Plan{ID: "x", Chain: "premium", Targets: []contract.Target{{Provider: "openai", Model: "made-up-model", Cluster: "openai"}}}), "openai"
 		}},
 		{"a plan it made up, with a signature of its own", "bad_signature", func(h *harness) (*structpb.Struct, string) {
 			dm := h.planFor(chatBody)
-			planStruct(dm)["sig"] = structpb.NewStringValue(base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
+			editPlan(t, dm, func(p *contract.Plan) { p.Sig = base64.RawURLEncoding.EncodeToString(make([]byte, 32)) })
 			return dm, "openai"
 		}},
 		{"a genuine plan with another provider", "bad_signature", func(h *harness) (*structpb.Struct, string) {
 			dm := h.planFor(chatBody)
-			t0 := planStruct(dm)["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
-			t0["provider"] = structpb.NewStringValue("mistral")
+			editPlan(t, dm, func(p *contract.Plan) { p.Targets[0].Provider = "mistral" })
 			return dm, "mistral"
 		}},
 		{"a genuine plan with another model", "bad_signature", func(h *harness) (*structpb.Struct, string) {
 			dm := h.planFor(chatBody)
-			t0 := planStruct(dm)["targets"].GetListValue().GetValues()[0].GetStructValue().GetFields()
-			t0["model"] = structpb.NewStringValue("label-bomb-1")
+			editPlan(t, dm, func(p *contract.Plan) { p.Targets[0].Model = "label-bomb-1" })
 			return dm, "openai"
 		}},
 		{"a genuine plan with a later expiry", "bad_signature", func(h *harness) (*structpb.Struct, string) {
 			dm := h.planFor(chatBody)
-			planStruct(dm)["exp"] = structpb.NewNumberValue(planStruct(dm)["exp"].GetNumberValue() + 1)
+			editPlan(t, dm, func(p *contract.Plan) { p.Exp++ })
 			return dm, "openai"
 		}},
 		{"an expired plan", "expired", func(h *harness) (*structpb.Struct, string) {
@@ -321,7 +311,7 @@ func TestServer_PlanKeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := h.planFor(chatBody)
-	if planStruct(before)["sig"].GetStringValue() == planStruct(after)["sig"].GetStringValue() {
+	if planOf(t, before).Sig == planOf(t, after).Sig {
 		t.Fatal("the plan after the reload has the signature of the old key")
 	}
 	for name, dm := range map[string]*structpb.Struct{"before the reload": before, "after the reload": after} {

@@ -61,16 +61,16 @@ func TestRoute_StatefulResponsesStayOnTheStateHolder(t *testing.T) {
 			if dm == nil {
 				t.Fatalf("got %v, want a plan", r)
 			}
-			plan := dm.AsMap()["llm_failover.plan"].(map[string]any)
+			plan := planOf(t, dm)
 			targets := ""
-			for _, tg := range plan["targets"].([]any) {
-				targets += `"` + tg.(map[string]any)["provider"].(string) + `" `
+			for _, tg := range plan.Targets {
+				targets += `"` + tg.Provider + `" `
 			}
 			if !strings.Contains(targets, tt.wantIn) || tt.wantNot != "" && strings.Contains(targets, tt.wantNot) {
 				t.Errorf("plan targets %s: want %s, not %s", targets, tt.wantIn, tt.wantNot)
 			}
-			if plan["api"] != "responses" {
-				t.Errorf("plan api = %v, want responses", plan["api"])
+			if plan.API != "responses" {
+				t.Errorf("plan api = %v, want responses", plan.API)
 			}
 		})
 	}

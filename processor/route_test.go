@@ -2,9 +2,11 @@ package processor
 
 import (
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -32,28 +34,29 @@ func TestRoute_PublishesPlanAsPriorityGroupOverride(t *testing.T) {
 	if got := setHeaders(c.GetHeaderMutation())[contract.HeaderChain]; got != "premium" {
 		t.Fatalf("%s: got %q, want %q (clear_route_cache needs a header mutation)", contract.HeaderChain, got, "premium")
 	}
+	plan := planOf(t, r.GetDynamicMetadata())
+	if !strings.HasPrefix(plan.ID, "r1~") || len(plan.ID) < 5 {
+		t.Fatalf("plan id: got %q, want the request id with a random suffix", plan.ID)
+	}
+	if plan.Gen != h.srv.state.Load().gen || plan.Gen == 0 {
+		t.Fatalf("plan gen: got %v, want the configuration's generation %d", plan.Gen, h.srv.state.Load().gen)
+	}
+	if plan.Exp != h.clock.Now().Add(h.srv.state.Load().cfg.RequestLifetime()+planClockSlack).UnixMilli() {
+		t.Fatalf("plan exp: got %v, want the request lifetime plus %s from now", plan.Exp, planClockSlack)
+	}
+	if len(plan.Sig) != 43 {
+		t.Fatalf("plan sig: got %q, want 43 base64url characters (HMAC-SHA256)", plan.Sig)
+	}
+	plan.ID, plan.Gen, plan.Exp, plan.Sig = "r1", 7, 0, ""
+	wantPlan := contract.Plan{ID: "r1", Gen: 7, Chain: "premium", Model: "premium", Stream: true, IncludeUsage: true, PerTry: time.Minute,
+		Targets: []contract.Target{{Provider: "openai", Model: "gpt-4o", Cluster: "openai"}, {Provider: "groq", Model: "llama-3.3-70b-versatile", Cluster: "groq"}}}
+	if !reflect.DeepEqual(plan, wantPlan) {
+		t.Fatalf("plan:\n got %+v\nwant %+v", plan, wantPlan)
+	}
 	dm := r.GetDynamicMetadata().AsMap()
-	plan := dm["llm_failover.plan"].(map[string]any)
-	if id, _ := plan["id"].(string); !strings.HasPrefix(id, "r1~") || len(id) < 5 {
-		t.Fatalf("plan id: got %q, want the request id with a random suffix", id)
-	}
-	plan["id"] = "r1"
-	if g, _ := plan["gen"].(float64); uint64(g) != h.srv.state.Load().gen || g == 0 {
-		t.Fatalf("plan gen: got %v, want the configuration's generation %d", plan["gen"], h.srv.state.Load().gen)
-	}
-	plan["gen"] = 7
-	if exp, _ := plan["exp"].(float64); int64(exp) != h.clock.Now().Add(h.srv.state.Load().cfg.RequestLifetime()+planClockSlack).UnixMilli() {
-		t.Fatalf("plan exp: got %v, want the request lifetime plus %s from now", plan["exp"], planClockSlack)
-	}
-	if sig, _ := plan["sig"].(string); len(sig) != 43 {
-		t.Fatalf("plan sig: got %q, want 43 base64url characters (HMAC-SHA256)", sig)
-	}
-	delete(plan, "exp")
-	delete(plan, "sig")
+	delete(dm, "llm_failover.plan")
 	got, _ := json.Marshal(dm)
-	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]},` +
-		`"llm_failover.plan":{"chain":"premium","extra":0,"gen":7,"id":"r1","include_usage":true,"model":"premium","per_try_ms":60000,"stream":true,"targets":[` +
-		`{"cluster":"openai","context_window":0,"model":"gpt-4o","provider":"openai"},{"cluster":"groq","context_window":0,"model":"llama-3.3-70b-versatile","provider":"groq"}],"v":1}}`
+	want := `{"llm_failover":{"priority_groups":[{"clusters":[{"cluster_name":"openai","weight":1}],"name":"attempt-1"},{"clusters":[{"cluster_name":"groq","weight":1}],"name":"attempt-2"}]}}`
 	if string(got) != want {
 		t.Fatalf("dynamic metadata:\n got %s\nwant %s", got, want)
 	}
@@ -134,7 +137,7 @@ func containsKey(kv []string, k string) bool {
 func TestRoute_DefaultChainServesUnknownModels(t *testing.T) {
 	h := newHarness(t, "default_chain: premium\n")
 	dm := h.planFor(`{"model":"whatever","messages":[]}`)
-	if got := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["chain"].GetStringValue(); got != "premium" {
+	if got := planOf(t, dm).Chain; got != "premium" {
 		t.Fatalf("chain: got %q, want premium", got)
 	}
 }
@@ -250,7 +253,7 @@ func TestRoute_RequestIDNotUTF8IsEscaped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "")
 			dm := h.planFor(chatBody, "x-request-id", tc.id)
-			id := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["id"].GetStringValue()
+			id := planOf(t, dm).ID
 			if !strings.HasPrefix(id, tc.wantPrefix) {
 				t.Fatalf("plan id: got %q, want prefix %q", id, tc.wantPrefix)
 			}
@@ -307,8 +310,7 @@ chains:
 			if hs[contract.HeaderMaxRetries] != tc.retries || hs[contract.HeaderPerTryTimeout] != tc.perTry {
 				t.Fatalf("got %s=%q %s=%q, want %q and %q", contract.HeaderMaxRetries, hs[contract.HeaderMaxRetries], contract.HeaderPerTryTimeout, hs[contract.HeaderPerTryTimeout], tc.retries, tc.perTry)
 			}
-			plan := r.GetDynamicMetadata().GetFields()["llm_failover.plan"].GetStructValue().GetFields()
-			if got := strconv.FormatFloat(plan["per_try_ms"].GetNumberValue(), 'f', -1, 64); got != tc.perTry {
+			if got := strconv.FormatInt(planOf(t, r.GetDynamicMetadata()).PerTry.Milliseconds(), 10); got != tc.perTry {
 				t.Fatalf("plan per_try_ms: got %s, want %s", got, tc.perTry)
 			}
 		})

@@ -68,7 +68,8 @@ type Server struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	rand     func() float64
-	events   *events.Bus // the audit trail (audit.go); nil: none
+	events   *events.Bus           // the audit trail (audit.go); nil: none
+	judge    provider.QualityJudge // quality checks' schema cache (quality.go)
 
 	tel      *telemetry.Telemetry // metrics and spans (metrics.go, observe.go)
 	limiter  *access.Limiter      // the clients' rate and token windows, across reloads
@@ -253,10 +254,23 @@ func MessageLimitsFor(c *config.Config) MessageLimits {
 }
 
 // GRPCServerOptions are the grpc.NewServer options the server needs: its
-// message limits.
+// message limits, and streamWorkers.
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send)}
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(s.msgLimits.Recv), grpc.MaxSendMsgSize(s.msgLimits.Send),
+		grpc.NumStreamWorkers(streamWorkers)}
 }
+
+// streamWorkers is the number of goroutines grpc-go keeps to run streams
+// (grpc.NumStreamWorkers, experimental). A stream runs Process on one
+// goroutine, whose stack grows to hold a message's unmarshal and the
+// handlers (runtime.newstack was 5-10% of the CPU of BenchmarkPhasesGRPC
+// with a fresh goroutine per stream); a worker keeps its grown stack for
+// the next stream (grpc-go resets it every 65536 streams). A stream that
+// finds every worker busy gets a goroutine of its own, as without workers:
+// this is no limit. Both phases hold their streams for a whole request, so
+// 256 covers about 128 requests in flight; idle workers cost their stacks
+// (a few MB in all).
+const streamWorkers = 256
 
 // Registry exposes the breakers (for the status page and metrics).
 func (s *Server) Registry() *routing.Registry { return s.registry }
@@ -341,10 +355,9 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 	}()
 	ctx := stream.Context()
 	phase := contract.PhaseRoute
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(contract.PhaseHeader); len(v) > 0 {
-			phase = v[0]
-		}
+	// One key, not a copy of all the stream's metadata (FromIncomingContext).
+	if v := metadata.ValueFromIncomingContext(ctx, contract.PhaseHeader); len(v) > 0 {
+		phase = v[0]
 	}
 	if !s.admit(phase) {
 		return status.Error(codes.Unavailable, "llm-failover is draining")
@@ -358,8 +371,8 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		h = newRouteStream(s, st)
 	case contract.PhaseAttempt:
 		as := newAttemptStream(s, st)
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			as.peer = p.Addr.String()
+		if p, ok := peer.FromContext(ctx); ok {
+			as.peer = p.Addr // printed only by a refusal's log line
 		}
 		h = as
 	default:
@@ -367,81 +380,125 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 		return status.Errorf(codes.InvalidArgument, "llm-failover: unknown %s %q (want %q or %q)", contract.PhaseHeader, phase, contract.PhaseRoute, contract.PhaseAttempt)
 	}
 
-	type recv struct {
-		req *extprocv3.ProcessingRequest
-		err error
-	}
-	msgs := make(chan recv, 1)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			req, err := stream.Recv()
-			select {
-			case msgs <- recv{req, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	send := func(resps []*extprocv3.ProcessingResponse) error {
+	rx := receiver{stream: stream}
+	defer rx.close()
+	// reply sends h's answers and reports whether the stream ends, and how.
+	reply := func(resps []*extprocv3.ProcessingResponse) (bool, error) {
 		for _, r := range resps {
 			if err := stream.Send(r); err != nil {
-				return err
+				h.end(err)
+				return true, err
 			}
 		}
-		return nil
+		if h.done() {
+			h.end(nil)
+			return true, nil
+		}
+		return false, nil
 	}
 	for {
-		select {
-		case m := <-msgs:
-			if m.err != nil {
-				if errors.Is(m.err, io.EOF) {
-					h.end(nil)
-					return nil
+		var m received
+		if dl := h.deadline(); dl == nil && !rx.pending {
+			// Nothing to wait for but the next message: receive on this
+			// goroutine (a canceled stream's Recv returns its error).
+			m.req, m.err = stream.Recv()
+		} else {
+			rx.ask()
+			select {
+			case m = <-rx.got:
+				rx.pending = false
+			case <-dl:
+				resps, err := h.expire()
+				if err != nil {
+					h.end(err)
+					return err
 				}
-				h.end(m.err)
-				if status.Code(m.err) == codes.Canceled || errors.Is(m.err, context.Canceled) {
-					return nil
+				if stop, err := reply(resps); stop {
+					return err
 				}
-				return m.err
-			}
-			resps, err := h.handle(m.req)
-			if err != nil {
-				s.log.Error("ext_proc stream ended on a protocol error", "phase", phase, "error", err.Error())
-				h.end(err)
-				return err
-			}
-			if err := send(resps); err != nil {
-				h.end(err)
-				return err
-			}
-			if h.done() {
-				h.end(nil)
+				continue
+			case <-ctx.Done():
+				h.end(ctx.Err())
 				return nil
 			}
-		case <-h.deadline():
-			resps, err := h.expire()
-			if err != nil {
-				h.end(err)
-				return err
-			}
-			if err := send(resps); err != nil {
-				h.end(err)
-				return err
-			}
-			if h.done() {
-				h.end(nil)
-				return nil
-			}
-		case <-ctx.Done():
-			h.end(ctx.Err())
-			return nil
 		}
+		if m.err != nil {
+			if errors.Is(m.err, io.EOF) {
+				h.end(nil)
+				return nil
+			}
+			h.end(m.err)
+			if status.Code(m.err) == codes.Canceled || errors.Is(m.err, context.Canceled) {
+				return nil
+			}
+			return m.err
+		}
+		resps, err := h.handle(m.req)
+		if err != nil {
+			s.log.Error("ext_proc stream ended on a protocol error", "phase", phase, "error", err.Error())
+			h.end(err)
+			return err
+		}
+		if stop, err := reply(resps); stop {
+			return err
+		}
+	}
+}
+
+// received is one stream.Recv result.
+type received struct {
+	req *extprocv3.ProcessingRequest
+	err error
+}
+
+// receiver receives a stream's next message on a goroutine of its own, for
+// the times the stream's owner must also wait for a hold timer. Only then:
+// otherwise Process receives on its own goroutine, so a stream that never
+// holds (every route phase; an attempt outside its hold, each streamed
+// chunk) costs no second goroutine and no hand-over per message. The
+// goroutine starts at the first ask and receives one message per ask, so
+// the owner and it never call Recv at once.
+type receiver struct {
+	stream  extprocv3.ExternalProcessor_ProcessServer
+	asks    chan struct{}
+	got     chan received // buffered: a late result never blocks the goroutine
+	stop    chan struct{}
+	pending bool // asked, and the result not taken yet
+}
+
+// ask makes sure a Recv is under way on the receiver's goroutine.
+func (r *receiver) ask() {
+	if r.pending {
+		return
+	}
+	if r.asks == nil {
+		r.asks, r.got, r.stop = make(chan struct{}, 1), make(chan received, 1), make(chan struct{})
+		go r.run()
+	}
+	r.pending = true
+	r.asks <- struct{}{}
+}
+
+func (r *receiver) run() {
+	for {
+		select {
+		case <-r.asks:
+		case <-r.stop:
+			return
+		}
+		req, err := r.stream.Recv()
+		r.got <- received{req, err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// close ends the goroutine, if any: at once when it waits for an ask,
+// else when its Recv returns (the stream ends with Process).
+func (r *receiver) close() {
+	if r.stop != nil {
+		close(r.stop)
 	}
 }
 

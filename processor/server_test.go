@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/contract"
 )
@@ -60,8 +61,8 @@ func TestServer_ReloadKeepsBreakersAndAppliesToNewStreams(t *testing.T) {
 		t.Fatalf("breaker after reload: got %s, want open", got)
 	}
 	dm := h.planFor(`{"model":"renamed"}`)
-	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
-	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "groq" {
+	targets := planOf(t, dm).Targets
+	if len(targets) != 1 || targets[0].Provider != "groq" {
 		t.Fatalf("plan after reload: got %v, want only groq (openai still open)", targets)
 	}
 	t.Setenv("TEST_GROQ_KEY", "")
@@ -108,12 +109,14 @@ func TestAttemptCount_ReadsEveryEncoding(t *testing.T) {
 	tests := []struct {
 		name  string
 		attrs *structpb.Struct
-		hs    map[string]string
+		hs    *corev3.HeaderMap
 		want  int
 	}{
 		{"number", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewNumberValue(3)}}, nil, 3},
 		{"string", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("2")}}, nil, 2},
-		{"header", nil, map[string]string{"x-envoy-attempt-count": "4"}, 4},
+		{"header", nil, hdrs("x-envoy-attempt-count", "4"), 4},
+		{"raw header, the last of two", nil, &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+			{Key: "x-envoy-attempt-count", RawValue: []byte("4")}, {Key: "x-envoy-attempt-count", RawValue: []byte("5")}}}, 5},
 		{"nothing", nil, nil, 1},
 		{"garbage", &structpb.Struct{Fields: map[string]*structpb.Value{contract.AttrAttemptCount: structpb.NewStringValue("x")}}, nil, 1},
 	}
@@ -309,7 +312,7 @@ chains:
 	if hs[":path"] != "/openai/v1/chat/completions" || hs["authorization"] != "Bearer gsk-groq-secret" {
 		t.Fatalf("attempt 2 after the reload: got %v, want groq's path and key from the plan's configuration", hs)
 	}
-	targets := h.planFor(chatBody).GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
+	targets := planOf(t, h.planFor(chatBody)).Targets
 	if len(targets) != 1 {
 		t.Fatalf("new plan after the reload: got %d targets, want 1 (groq removed)", len(targets))
 	}

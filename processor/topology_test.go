@@ -88,11 +88,11 @@ func TestRoute_WritesWhatTheEnvoyVersionReads(t *testing.T) {
 			if got := hs[contract.HeaderMaxRetries]; got != tc.retries {
 				t.Errorf("%s: got %q, want %q", contract.HeaderMaxRetries, got, tc.retries)
 			}
-			plan := r.GetDynamicMetadata().GetFields()["llm_failover.plan"].GetStructValue().GetFields()
-			if got := len(plan["targets"].GetListValue().GetValues()); got != tc.targets {
+			plan := planOf(t, r.GetDynamicMetadata())
+			if got := len(plan.Targets); got != tc.targets {
 				t.Errorf("signed plan targets: got %d, want %d", got, tc.targets)
 			}
-			if got := int(plan["extra"].GetNumberValue()); got != tc.extra {
+			if got := plan.Extra; got != tc.extra {
 				t.Errorf("signed plan extra: got %d, want %d", got, tc.extra)
 			}
 			if tc.metric != "" {

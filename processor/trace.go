@@ -31,6 +31,7 @@ type attemptRecord struct {
 	Status   int // 0: no response headers (reset, timeout)
 	Latency  time.Duration
 	Message  string
+	Quality  string // the failed quality check (outcome quality); "" otherwise
 
 	State recordState
 	// Target is the breaker key a pending record is settled on.
@@ -333,6 +334,10 @@ func formatTrace(recs []attemptRecord) string {
 		b.WriteString(strconv.Itoa(a.Status))
 		b.WriteString(";ms=")
 		b.WriteString(strconv.FormatInt(a.Latency.Milliseconds(), 10))
+		if a.Quality != "" {
+			b.WriteString(";quality=")
+			b.WriteString(a.Quality)
+		}
 	}
 	return b.String()
 }

@@ -118,8 +118,8 @@ func TestRoute_OpenAIOnlyFieldSkipsOtherFormats(t *testing.T) {
     targets: [{provider: claude, model: claude-sonnet-4-5}]
 `)
 	dm := h.planFor(`{"model":"mixed","n":2,"messages":[{"role":"user","content":"hi"}]}`)
-	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
-	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
+	targets := planOf(t, dm).Targets
+	if len(targets) != 1 || targets[0].Provider != "openai" {
 		t.Fatalf("plan targets: got %v, want only openai", targets)
 	}
 	s := h.open(contract.PhaseRoute)
@@ -148,8 +148,8 @@ chains:
 `)
 	msgs := `"messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]`
 	dm := h.planFor(`{"model":"both",` + msgs + `}`)
-	targets := dm.GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
-	if len(targets) != 1 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "openai" {
+	targets := planOf(t, dm).Targets
+	if len(targets) != 1 || targets[0].Provider != "openai" {
 		t.Fatalf("plan targets: got %v, want only openai", targets)
 	}
 	s := h.open(contract.PhaseRoute)
@@ -180,9 +180,8 @@ chains:
 	h.clock.Advance(11 * time.Second) // half-open: the next plan leading with gem probes it
 	untranslatable := `{"model":"both","messages":[{"role":"user","content":"hi"},{"role":"tool","tool_call_id":"call_unknown","content":"42"}]}`
 	h.planFor(untranslatable) // gem's probe slot taken, then the step dropped
-	targets := h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`).
-		GetFields()["llm_failover.plan"].GetStructValue().GetFields()["targets"].GetListValue().GetValues()
-	if len(targets) != 2 || targets[0].GetStructValue().GetFields()["provider"].GetStringValue() != "gem" {
+	targets := planOf(t, h.planFor(`{"model":"both","messages":[{"role":"user","content":"hi"}]}`)).Targets
+	if len(targets) != 2 || targets[0].Provider != "gem" {
 		t.Fatalf("next plan: got %v, want gem probed first", targets)
 	}
 }

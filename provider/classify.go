@@ -27,10 +27,11 @@ const (
 	ClassClientError          // any other 4xx: return it
 	ClassCancelled            // the client left before an answer: nobody's failure (neutral)
 	ClassCut                  // an answer torn down after it reached the client: provider or client, unknown (neutral)
+	ClassQuality              // a 200 answer that failed a chain's quality check (Code: the reason, quality.go): fail over
 )
 
 var classNames = [...]string{"success", "rate_limited", "quota_exhausted", "overloaded", "server_error",
-	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled", "cut"}
+	"auth", "timeout", "context_length", "content_policy", "invalid_request", "client_error", "cancelled", "cut", "quality"}
 
 func (c Class) String() string {
 	if int(c) < len(classNames) {
@@ -43,7 +44,7 @@ func (c Class) String() string {
 // ClassContextLength fails over only to a larger window; the caller decides.
 func (c Class) FailsOver() bool {
 	switch c {
-	case ClassRateLimited, ClassQuotaExhausted, ClassOverloaded, ClassServerError, ClassAuth, ClassTimeout:
+	case ClassRateLimited, ClassQuotaExhausted, ClassOverloaded, ClassServerError, ClassAuth, ClassTimeout, ClassQuality:
 		return true
 	}
 	return false

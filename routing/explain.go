@@ -42,7 +42,7 @@ type Explanation struct {
 // PlanFor whenever PlanFor's draws admit every recovering target.
 func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanation {
 	ex := Explanation{
-		Plan:    Plan{Chain: ch.Name, SameTargetRetries: *t.cfg.Routing.SameTargetRetries},
+		Plan:    Plan{Chain: ch.Name, SameTargetRetries: t.cfg.SameTargetRetries(ch)},
 		Targets: make([]Verdict, len(ch.Targets)),
 	}
 	candidates := make([]int, 0, len(ch.Targets))

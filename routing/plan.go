@@ -177,7 +177,7 @@ func (t *Table) Plan(ch *config.Chain, now time.Time) (Plan, error) {
 // that would leave none: then the largest window is kept and the provider
 // judges.
 func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, error) {
-	p := Plan{Chain: ch.Name, Steps: make([]Step, 0, len(ch.Targets)), SameTargetRetries: *t.cfg.Routing.SameTargetRetries}
+	p := Plan{Chain: ch.Name, Steps: make([]Step, 0, len(ch.Targets)), SameTargetRetries: t.cfg.SameTargetRetries(ch)}
 	candidates := make([]int, 0, len(ch.Targets))
 	var lacking config.Capability
 	largest := -1

@@ -110,6 +110,9 @@ func Settings(c *config.Config, ch *config.Chain) breaker.Settings {
 		if ch.Triggers.Latency != nil {
 			t.Latency = ch.Triggers.Latency
 		}
+		if ch.Triggers.Quality != nil {
+			t.Quality = ch.Triggers.Quality
+		}
 		if ch.Triggers.ErrorRate != nil {
 			t.ErrorRate = ch.Triggers.ErrorRate
 		}
@@ -120,6 +123,7 @@ func Settings(c *config.Config, ch *config.Chain) breaker.Settings {
 	if e := t.ErrorRate; e != nil && e.Threshold > 0 {
 		s.ErrorRate = breaker.ErrorRate{Threshold: e.Threshold, Window: e.Window.D(), MinRequests: e.MinRequests}
 	}
+	s.Quality = t.Quality.Breaker()
 	return s
 }
 

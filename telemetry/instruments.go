@@ -38,6 +38,7 @@ type instruments struct {
 	planLength   metric.Int64Histogram
 	transitions  metric.Int64Counter
 	shapes       metric.Int64Counter
+	quality      metric.Int64Counter // quality.go
 	breakerState metric.Int64ObservableGauge
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
@@ -110,6 +111,7 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	in.streams, err = m.Int64ObservableGauge(MetricStreams, metric.WithDescription("ext_proc streams in flight."))
 	must(err)
+	must(in.initQuality(m))
 	must(in.aff.init(m))
 	return errors.Join(errs...)
 }
@@ -155,8 +157,13 @@ func (t *Telemetry) ObserveGauges(g Gauges) (unregister func(), err error) {
 // CountAttempt counts one attempt outcome. The caller bounds provider and
 // model (configured targets only).
 func (t *Telemetry) CountAttempt(provider, model, outcome string) {
-	t.inst.attempts.Add(context.Background(), 1, metric.WithAttributes(
-		labelProvider.String(Sanitize(provider)), labelModel.String(Sanitize(model)), labelOutcome.String(Sanitize(outcome))))
+	k := attemptKey{provider, model, outcome}
+	set, ok := t.sets.attempts.load(k)
+	if !ok {
+		set = metric.WithAttributes(labelProvider.String(Sanitize(provider)), labelModel.String(Sanitize(model)), labelOutcome.String(Sanitize(outcome)))
+		t.sets.attempts.store(k, set)
+	}
+	t.inst.attempts.Add(context.Background(), 1, set)
 }
 
 // CountRefused adds n refused attempt streams of reason (a fixed set; n 0
@@ -172,7 +179,11 @@ func (t *Telemetry) CountRejected(code string) {
 
 // CountPlanned counts a request planned on chain with a plan of n targets.
 func (t *Telemetry) CountPlanned(chain string, n int) {
-	set := metric.WithAttributes(labelChain.String(Sanitize(chain)))
+	set, ok := t.sets.planned.load(chain)
+	if !ok {
+		set = metric.WithAttributes(labelChain.String(Sanitize(chain)))
+		t.sets.planned.store(chain, set)
+	}
 	t.inst.planned.Add(context.Background(), 1, set)
 	t.inst.planLength.Record(context.Background(), int64(n), set)
 }
@@ -240,6 +251,30 @@ type Operation struct {
 
 // RecordOperation records op in the GenAI instruments.
 func (t *Telemetry) RecordOperation(ctx context.Context, op Operation) {
+	sets := t.operationSets(op)
+	t.inst.opDuration.Record(ctx, op.Duration.Seconds(), sets.all)
+	if op.TimeToFirstToken > 0 {
+		t.inst.ttft.Record(ctx, op.TimeToFirstToken.Seconds(), sets.ok)
+	}
+	if op.Usage == nil {
+		return
+	}
+	t.inst.usageIn.Add(ctx, op.Usage.Input, sets.ok)
+	t.inst.usageOut.Add(ctx, op.Usage.Output, sets.ok)
+	t.inst.opIn.Record(ctx, op.Usage.Input, sets.ok)
+	t.inst.opOut.Record(ctx, op.Usage.Output, sets.ok)
+	if t.legacyTokens {
+		t.inst.tokenUsage.Record(ctx, op.Usage.Input, sets.in)
+		t.inst.tokenUsage.Record(ctx, op.Usage.Output, sets.out)
+	}
+}
+
+// operationSets are op's attribute sets, built once per label values.
+func (t *Telemetry) operationSets(op Operation) opSets {
+	k := opKey{op.Name, op.GenAIProvider, op.RequestModel, op.Target, op.ResponseModel, op.ErrorType}
+	if s, ok := t.sets.ops.load(k); ok {
+		return s
+	}
 	name := op.Name
 	if name == "" {
 		name = OperationChat
@@ -253,23 +288,13 @@ func (t *Telemetry) RecordOperation(ctx context.Context, op Operation) {
 	if op.ErrorType != "" {
 		attrs = append(attrs, AttrErrorType.String(t.reasons.value(op.ErrorType)))
 	}
-	t.inst.opDuration.Record(ctx, op.Duration.Seconds(), metric.WithAttributes(attrs...))
 	ok := attrs[:base] // token and first-token metrics carry no error.type
-	if op.TimeToFirstToken > 0 {
-		t.inst.ttft.Record(ctx, op.TimeToFirstToken.Seconds(), metric.WithAttributes(ok...))
+	in := append(append([]attribute.KeyValue(nil), ok...), AttrTokenType.String("input"))
+	out := append(append([]attribute.KeyValue(nil), ok...), AttrTokenType.String("output"))
+	s := opSets{all: metric.WithAttributes(attrs...), ok: metric.WithAttributes(ok...),
+		in: metric.WithAttributes(in...), out: metric.WithAttributes(out...)}
+	if len(op.ResponseModel) <= maxValueBytes { // the provider's text: keep no long key
+		t.sets.ops.store(k, s)
 	}
-	if op.Usage == nil {
-		return
-	}
-	set := metric.WithAttributes(ok...)
-	t.inst.usageIn.Add(ctx, op.Usage.Input, set)
-	t.inst.usageOut.Add(ctx, op.Usage.Output, set)
-	t.inst.opIn.Record(ctx, op.Usage.Input, set)
-	t.inst.opOut.Record(ctx, op.Usage.Output, set)
-	if t.legacyTokens {
-		in := append(append([]attribute.KeyValue(nil), ok...), AttrTokenType.String("input"))
-		out := append(append([]attribute.KeyValue(nil), ok...), AttrTokenType.String("output"))
-		t.inst.tokenUsage.Record(ctx, op.Usage.Input, metric.WithAttributes(in...))
-		t.inst.tokenUsage.Record(ctx, op.Usage.Output, metric.WithAttributes(out...))
-	}
+	return s
 }

@@ -63,6 +63,7 @@ type Telemetry struct {
 	legacyTokens  bool
 	responseModel *boundedValues // gen_ai.response.model comes from the provider
 	reasons       *boundedValues // free-text reasons and codes, bounded all the same
+	sets          setCaches      // the hot calls' attribute sets (setcache.go)
 }
 
 // New builds the providers of cfg (telemetry section, defaults applied):

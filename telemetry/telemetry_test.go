@@ -201,3 +201,32 @@ func FuzzSanitize(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordOperation_CachedSetsCountAlike verifies an operation recorded
+// twice with the same labels (the second from the attribute set cache) and
+// once with another error type land in the series they would without a
+// cache: two in one, one in the other.
+func TestRecordOperation_CachedSetsCountAlike(t *testing.T) {
+	tel := newTelemetry(t, "")
+	op := telemetry.Operation{GenAIProvider: "openai", Target: "openai", RequestModel: "gpt-4o", ResponseModel: "gpt-4o-2024", Duration: time.Second,
+		Usage: &telemetry.Usage{Input: 3, Output: 5}}
+	tel.RecordOperation(context.Background(), op)
+	tel.RecordOperation(context.Background(), op)
+	op.ErrorType = "timeout"
+	tel.RecordOperation(context.Background(), op)
+	tel.CountAttempt("openai", "gpt-4o", "success")
+	tel.CountAttempt("openai", "gpt-4o", "success")
+	var b strings.Builder
+	if err := tel.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",gen_ai_response_model="gpt-4o-2024",llm_failover_provider="openai"} 2`,
+		`error_type="timeout"`,
+		`llm_failover_attempts_total{model="gpt-4o",outcome="success",provider="openai"} 2`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %s in\n%s", want, b.String())
+		}
+	}
+}

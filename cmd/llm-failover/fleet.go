@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/llm-failover/llm-failover/affinity"
 	"github.com/llm-failover/llm-failover/config"
 	"github.com/llm-failover/llm-failover/fleet"
 	"github.com/llm-failover/llm-failover/probe"
@@ -17,7 +18,7 @@ import (
 // lease, or every replica its own when fleet mode is off. stop gives the
 // probe leases back and closes the connections; it is a no-op when fleet
 // mode is off.
-func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Telemetry, log *slog.Logger) (claimer probe.Claimer, stop func(), err error) {
+func startFleet(cfg *config.Config, srv *processor.Server, aff *fleet.AffinityStore, tel *telemetry.Telemetry, log *slog.Logger) (claimer probe.Claimer, stop func(), err error) {
 	if !cfg.Fleet.Enabled() {
 		return probe.Local{}, func() {}, nil
 	}
@@ -25,7 +26,7 @@ func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Teleme
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Log: log, Password: password})
+	f, err := fleet.New(fleet.Options{Config: cfg.Fleet, Registry: srv.Registry(), Limiter: srv.Limiter(), Affinity: aff, Log: log, Password: password})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,4 +46,14 @@ func startFleet(cfg *config.Config, srv *processor.Server, tel *telemetry.Teleme
 			log.Warn("fleet: close", "error", err.Error())
 		}
 	}, nil
+}
+
+// fleetAffinity is the conversation-affinity store serve gives the server:
+// in fleet mode one the fleet shares (nil otherwise: the server makes its
+// own).
+func fleetAffinity(cfg *config.Config) *fleet.AffinityStore {
+	if !cfg.Fleet.Enabled() {
+		return nil
+	}
+	return fleet.NewAffinityStore(affinity.NewLocal(cfg.Affinity.MaxConversations, nil))
 }

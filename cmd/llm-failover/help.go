@@ -13,20 +13,21 @@ import (
 // flags follow, printed by the command's own flag set, so the two cannot
 // disagree.
 var commandHelp = map[string]string{
-	"serve":        "llm-failover serve --config FILE [--xds ADDR] [--log-level LEVEL]\n  Run the ext_proc server (the default command).",
-	"check-config": "llm-failover check-config [--strict] FILE   (or --config FILE)\n  Report every problem of FILE with its path and line:column, or print the\n  effective configuration. --strict also reads every secret and file the\n  server reads at start: provider keys (non-empty), the plan key, the admin\n  token and the TLS files.",
-	"envoy-config": "llm-failover envoy-config --config FILE [--envoy-version V] [--out envoy.yaml]\n  Generate the Envoy bootstrap (or --fragments, --xds-bootstrap,\n  --secret-template), or --check an envoy.yaml.",
-	"hash-key":     "llm-failover hash-key < KEY\n  Print sha256:<hex> of the client API key read on stdin (clients.list[].api_keys).\n  It takes no flags: a key on the command line is visible to other users.",
-	"istio-config": "llm-failover istio-config --config FILE --istio-version V --host NAME\n  Write the Istio objects (docs/istio.md).",
-	"status":       "llm-failover status [--admin ADDR]\n  Chains, targets in order, breaker state and why (admin API).",
-	"events":       "llm-failover events [--follow]\n  The recent audit events; --follow streams new ones.",
-	"explain":      "llm-failover explain --model M\n  The plan a request for M would get now, and why.",
-	"replay":       "llm-failover replay --config CANDIDATE --events AUDIT.jsonl [--baseline CURRENT] [--fail-if CRITERION]...\n  Replay recorded traffic (audit.attempts) under a candidate configuration\n  and a baseline with the real routing and breakers on a virtual clock, and\n  report both side by side (docs/replay.md).",
-	"trip":         "llm-failover trip [--for D] PROVIDER/MODEL\n  Open a target's breaker (admin token or mTLS identity).",
-	"reset":        "llm-failover reset PROVIDER/MODEL\n  Close a target's breaker (admin token or mTLS identity).",
-	"demo":         "llm-failover demo [--envoy-version V]\n  Start two fake providers, the server and the Envoy model front door on\n  free loopback ports, print the URLs and the commands to try, and stop\n  everything on Ctrl-C.",
-	"version":      "llm-failover version\n  Print the module version and the VCS commit the binary was built from.",
-	"help":         "llm-failover help [COMMAND]\n  Print the commands, or one command's help and flags.",
+	"serve":         "llm-failover serve --config FILE [--xds ADDR] [--log-level LEVEL] [--pprof]\n  Run the ext_proc server (the default command).",
+	"check-config":  "llm-failover check-config [--strict] FILE   (or --config FILE)\n  Report every problem of FILE with its path and line:column, or print the\n  effective configuration. --strict also reads every secret and file the\n  server reads at start: provider keys (non-empty), the plan key, the admin\n  token and the TLS files.",
+	"import-config": "llm-failover import-config FILE [--out FILE]\n  Convert a file in the product brief's shape (fallback: chains: [...]) into\n  llm-failover's own, every default shown, with notes on what each brief\n  setting became (docs/import.md). check-config and serve read such a file as it is.",
+	"envoy-config":  "llm-failover envoy-config --config FILE [--envoy-version V] [--out envoy.yaml]\n  Generate the Envoy bootstrap (or --fragments, --xds-bootstrap,\n  --secret-template), or --check an envoy.yaml.",
+	"hash-key":      "llm-failover hash-key < KEY\n  Print sha256:<hex> of the client API key read on stdin (clients.list[].api_keys).\n  It takes no flags: a key on the command line is visible to other users.",
+	"istio-config":  "llm-failover istio-config --config FILE --istio-version V --host NAME\n  Write the Istio objects (docs/istio.md).",
+	"status":        "llm-failover status [--admin ADDR]\n  Chains, targets in order, breaker state and why (admin API).",
+	"events":        "llm-failover events [--follow]\n  The recent audit events; --follow streams new ones.",
+	"explain":       "llm-failover explain --model M\n  The plan a request for M would get now, and why.",
+	"replay":        "llm-failover replay --config CANDIDATE --events AUDIT.jsonl [--baseline CURRENT] [--fail-if CRITERION]...\n  Replay recorded traffic (audit.attempts) under a candidate configuration\n  and a baseline with the real routing and breakers on a virtual clock, and\n  report both side by side (docs/replay.md).",
+	"trip":          "llm-failover trip [--for D] PROVIDER/MODEL\n  Open a target's breaker (admin token or mTLS identity).",
+	"reset":         "llm-failover reset PROVIDER/MODEL\n  Close a target's breaker (admin token or mTLS identity).",
+	"demo":          "llm-failover demo [--envoy-version V]\n  Start two fake providers, the server and the Envoy model front door on\n  free loopback ports, print the URLs and the commands to try, and stop\n  everything on Ctrl-C.",
+	"version":       "llm-failover version\n  Print the module version and the VCS commit the binary was built from.",
+	"help":          "llm-failover help [COMMAND]\n  Print the commands, or one command's help and flags.",
 }
 
 // helpCmd prints the usage (no argument) or one command's help with its

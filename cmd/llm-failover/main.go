@@ -59,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "import-config":
+		return importConfig(args, stdout, stderr)
 	case "envoy-config":
 		return envoyConfig(args, stdout, stderr)
 	case "hash-key":
@@ -93,6 +95,9 @@ const usage = `usage:
                                          run the ext_proc server (--xds: also serve
                                          the Envoy resources over ADS on ADDR)
   llm-failover check-config FILE         validate FILE and print the effective config
+  llm-failover import-config FILE [--out F]
+                                         convert a file in the product brief's shape
+                                         (fallback: chains:) into ours, every default shown
   llm-failover envoy-config --fragments --config FILE
                                          print only the pieces to merge into an existing Envoy
   llm-failover envoy-config --xds-bootstrap --config FILE [--xds-address ADDR] [--xds-node-id ID]
@@ -250,6 +255,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (required)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	xdsAddr := fs.String("xds", "", "also serve the Envoy resources over ADS on this address (host:port or unix:/path; docs/xds.md)")
+	profiles := fs.Bool("pprof", false, "serve Go's profiles under /debug/pprof/ on the admin address (loopback only; docs/performance.md)")
 	if code, done := parseFlags(fs, args, stdout, stderr); done {
 		return code
 	}
@@ -259,6 +265,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	setMemoryLimit(log)
 	if *path == "" {
 		log.Error("no configuration: pass --config FILE")
 		return 2
@@ -280,13 +287,18 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopAudit()
-	srv, err := processor.New(processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel})
+	aff := fleetAffinity(cfg)
+	popts := processor.Options{Config: cfg, Logger: log, Events: bus, Telemetry: tel}
+	if aff != nil {
+		popts.AffinityStore = aff
+	}
+	srv, err := processor.New(popts)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
 	srv.AuditReload(*path, cfg, nil)
-	claimer, stopFleet, err := startFleet(cfg, srv, tel, log)
+	claimer, stopFleet, err := startFleet(cfg, srv, aff, tel, log)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -310,7 +322,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	go reloadOnHangup(ctx, hup, *path, xs.reloader(srv.Reload), srv.AuditReload, log)
 	// Active probes (probes.enabled; a reload may turn them on or off).
 	go probe.New(probe.Options{Host: srv, Logger: log, Claimer: claimer}).Run(ctx)
-	if err := runServer(ctx, cfg, srv, log, runOptions{}); err != nil {
+	if err := runServer(ctx, cfg, srv, log, runOptions{pprof: *profiles}); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
@@ -352,6 +364,8 @@ type runOptions struct {
 	bound chan<- listeners
 	// clock drives the TLS file checks; nil means the wall clock.
 	clock clock.Clock
+	// pprof serves Go's profiles on the admin address (serve --pprof).
+	pprof bool
 }
 
 // runServer serves ext_proc and the admin endpoints until ctx is done, then
@@ -409,6 +423,13 @@ func runServer(ctx context.Context, cfg *config.Config, srv *processor.Server, l
 	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, srv) })
 	mux.HandleFunc("/table", func(w http.ResponseWriter, _ *http.Request) { writeStatusPage(w, srv) })
 	mux.Handle("/metrics", srv.MetricsHandler())
+	if o.pprof {
+		if err := servePprof(mux, cfg.Server.AdminAddress); err != nil {
+			gl.Close()
+			al.Close()
+			return err
+		}
+	}
 	adm, err := newAdminServer(cfg, srv, log)
 	if err != nil {
 		gl.Close()

@@ -21,7 +21,11 @@ type targetStatus struct {
 	ConsecutiveFailures int       `json:"consecutive_failures"`
 	WindowRequests      int       `json:"window_requests"`
 	WindowFailures      int       `json:"window_failures"`
-	LatencyEWMAms       int64     `json:"latency_ewma_ms"`
+	// QualityAnswers and QualityFailures are the quality window's counts
+	// (triggers.quality; docs/quality.md).
+	QualityAnswers  int   `json:"quality_answers"`
+	QualityFailures int   `json:"quality_failures"`
+	LatencyEWMAms   int64 `json:"latency_ewma_ms"`
 	// Opened is why the breaker last opened (breaker.Opening), while it is
 	// open, half-open or recovering.
 	Opened *openedStatus `json:"opened,omitempty"`
@@ -51,7 +55,8 @@ func targets(srv *processor.Server, now time.Time) []targetStatus {
 		s := b.Snapshot(now)
 		out = append(out, targetStatus{Target: b.Name(), State: s.State.String(), OpenUntil: s.OpenUntil, Stage: s.Stage,
 			Share: s.Share, ConsecutiveFailures: s.ConsecutiveFailures, WindowRequests: s.Requests,
-			WindowFailures: s.Failures, LatencyEWMAms: s.LatencyEWMA.Milliseconds(), Opened: openedOf(s.Opened)})
+			WindowFailures: s.Failures, QualityAnswers: s.Answers, QualityFailures: s.QualityFailures,
+			LatencyEWMAms: s.LatencyEWMA.Milliseconds(), Opened: openedOf(s.Opened)})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
 	return out

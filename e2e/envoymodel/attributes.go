@@ -1,6 +1,8 @@
 package envoymodel
 
 import (
+	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,12 +100,57 @@ func (p *extProc) evalAttributes(names []string, h *headerMap, resp *headerMap) 
 					v = structpb.NewNumberValue(float64(n))
 				}
 			}
+		default:
+			if m := metadataValue.FindStringSubmatch(n); m != nil {
+				v = p.metadataAttribute(m[1], m[2])
+			}
 		}
 		if v != nil {
 			out.Fields[n] = v
 		}
 	}
 	return out
+}
+
+// metadataValue is the one shape of CEL expression over the dynamic metadata
+// the model evaluates: metadata.filter_metadata['<namespace>']['<key>'],
+// both indexes string literals without quotes or escapes inside.
+var metadataValue = regexp.MustCompile(`^metadata\.filter_metadata\['([^'\\]*)'\]\['([^'\\]*)'\]$`)
+
+// metadataAttribute evaluates metadata.filter_metadata[ns][key]. "metadata"
+// is the stream's dynamic metadata as a core.v3.Metadata message
+// (source/extensions/filters/common/expr/evaluator.cc
+// StreamActivation::FindValue, ActivationToken::Metadata), which an upstream
+// filter shares with the downstream stream (source/common/router/upstream_request.cc
+// UpstreamFilterManager::streamInfo returns the router's stream info). A
+// missing namespace or key is a CEL error: the attribute is left out. The
+// Struct value converts as CEL converts google.protobuf.Value: a string
+// stays a string, a bool a bool (matching_utils.cc evaluateAttributes); a
+// number is a CEL double, printed with absl::StrCat (evaluator.cc print;
+// "%.6g" is a guess at absl's six digits), a struct or list prints as
+// "map value" / "list value", null as "NULL".
+func (p *extProc) metadataAttribute(ns, key string) *structpb.Value {
+	s := p.rs.getMD(ns)
+	if s == nil {
+		return nil
+	}
+	v, ok := s.GetFields()[key]
+	if !ok {
+		return nil
+	}
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return structpb.NewStringValue(k.StringValue)
+	case *structpb.Value_BoolValue:
+		return structpb.NewBoolValue(k.BoolValue)
+	case *structpb.Value_NumberValue:
+		return structpb.NewStringValue(fmt.Sprintf("%.6g", k.NumberValue))
+	case *structpb.Value_StructValue:
+		return structpb.NewStringValue("map value")
+	case *structpb.Value_ListValue:
+		return structpb.NewStringValue("list value")
+	}
+	return structpb.NewStringValue("NULL")
 }
 
 // shortDebugString prints a core Metadata like C++ Message::ShortDebugString:

@@ -204,6 +204,8 @@ type extProc struct {
 	complete      bool
 	sentReqAttrs  bool
 	sentRespAttrs bool
+	// sentProtocol is ext_proc.cc protocol_config_encoded_.
+	sentProtocol bool
 	// clearRoute is set when a decode response cleared the route cache.
 	clearRoute bool
 
@@ -339,17 +341,29 @@ func (p *extProc) send(req *extprocsvc.ProcessingRequest) error {
 	if err := p.open(); err != nil {
 		return err
 	}
-	if len(p.cfg.fwdNS) > 0 {
-		mc := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
-		for _, ns := range p.cfg.fwdNS {
-			if s := p.rs.getMD(ns); s != nil {
-				mc.FilterMetadata[ns] = s
+	// Set on every message, empty without forwarding namespaces
+	// (addDynamicMetadata assigns metadata_context unconditionally).
+	mc := &corev3.Metadata{}
+	for _, ns := range p.cfg.fwdNS {
+		if s := p.rs.getMD(ns); s != nil {
+			if mc.FilterMetadata == nil {
+				mc.FilterMetadata = map[string]*structpb.Struct{}
 			}
+			mc.FilterMetadata[ns] = s
 		}
-		req.MetadataContext = mc
 	}
+	req.MetadataContext = mc
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
+	// The filter's first message carries its body modes and
+	// send_body_without_waiting_for_header_response (ext_proc.cc
+	// Filter::encodeProtocolConfig, called by buildHeaderRequest,
+	// setupBodyChunk and sendTrailers; 1.38 to 1.40 alike).
+	if !p.sentProtocol { // under sendMu: a held-body pump sends too
+		p.sentProtocol = true
+		req.ProtocolConfig = &extprocsvc.ProtocolConfiguration{RequestBodyMode: p.mode.reqBody, ResponseBodyMode: p.mode.respBody,
+			SendBodyWithoutWaitingForHeaderResponse: p.cfg.pb.GetSendBodyWithoutWaitingForHeaderResponse()}
+	}
 	// message_timeout: the timer is (re)started for every message sent
 	// (processor_state.cc onStartProcessorCall); docs/design.md, "Holding the answer".
 	p.lastSend.Store(time.Now().UnixNano())

@@ -199,13 +199,17 @@ func respondStatus(code int) http.HandlerFunc {
 
 // params shape the test envoy.yaml.
 type params struct {
-	ExtProc        string
-	Clusters       map[string]string // name -> addr
-	Groups         []string          // configured priority groups, one cluster each
-	RouteMode      string            // processing_mode YAML (flow style)
-	AttemptMode    string
-	RouteExtra     string // more ExternalProcessor fields (flow style, leading comma)
-	AttemptExtra   string
+	ExtProc      string
+	Clusters     map[string]string // name -> addr
+	Groups       []string          // configured priority groups, one cluster each
+	RouteMode    string            // processing_mode YAML (flow style)
+	AttemptMode  string
+	RouteExtra   string // more ExternalProcessor fields (flow style, leading comma)
+	AttemptExtra string
+	// AttemptAttrs and AttemptForward replace the attempt filter's
+	// request_attributes and forwarding namespaces (flow style lists).
+	AttemptAttrs   string
+	AttemptForward string
 	RetryOn        string
 	NumRetries     int
 	PerTry         string
@@ -384,8 +388,8 @@ static_resources:
             grpc_service: {envoy_grpc: {cluster_name: extproc}, initial_metadata: [{key: x-phase, value: attempt}]}
             processing_mode: {{$.AttemptMode}}
             message_timeout: {{$.MessageTimeout}}
-            request_attributes: [xds.upstream_host_metadata, upstream.request_attempt_count]
-            metadata_options: {forwarding_namespaces: {untyped: [ns.plan]}}{{$.AttemptExtra}}
+            request_attributes: {{$.AttemptAttrs}}
+            metadata_options: {forwarding_namespaces: {untyped: {{$.AttemptForward}}}}{{$.AttemptExtra}}
 {{- if not $.InjectorFirst}}{{with index $.Injector $name}}
 {{.}}
 {{- end}}{{end}}
@@ -412,6 +416,12 @@ func renderYAML(t *testing.T, p params) []byte {
 	t.Helper()
 	if p.RouteMode == "" {
 		p.RouteMode = "{request_header_mode: SEND, request_body_mode: BUFFERED, response_header_mode: SEND, response_body_mode: NONE, request_trailer_mode: SKIP, response_trailer_mode: SKIP}"
+	}
+	if p.AttemptForward == "" {
+		p.AttemptForward = "[ns.plan]"
+	}
+	if p.AttemptAttrs == "" {
+		p.AttemptAttrs = "[xds.upstream_host_metadata, upstream.request_attempt_count]"
 	}
 	if p.AttemptMode == "" {
 		p.AttemptMode = "{request_header_mode: SEND, request_body_mode: BUFFERED, response_header_mode: SEND, response_body_mode: NONE, request_trailer_mode: SKIP, response_trailer_mode: SKIP}"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocsvc "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -103,6 +104,62 @@ func TestModel_MetadataOnlyInReceivingNamespaces(t *testing.T) {
 	}
 	if _, ok := fm["ns"]; ok {
 		t.Errorf("namespace ns forwarded, but it is not in forwarding_namespaces")
+	}
+}
+
+// TestModel_AttributeReadsDynamicMetadata verifies a request attribute
+// metadata.filter_metadata['ns']['key'] reads what the route phase wrote:
+// a string as itself, a number printed, a struct as "map value", a missing
+// key or namespace left out, and only on the attempt's first message; the
+// other messages carry an empty metadata_context when nothing is forwarded,
+// and only the first carries protocol_config.
+func TestModel_AttributeReadsDynamicMetadata(t *testing.T) {
+	a := startUpstream(t, okJSON(`"a"`))
+	srv, ep, _ := startExtProc(t, func(phase string, req *extprocsvc.ProcessingRequest) []*extprocsvc.ProcessingResponse {
+		if phase == "route" && req.GetRequestBody() != nil {
+			r := continueFor(req, &extprocsvc.CommonResponse{HeaderMutation: setHeaders("x-a", "1"), ClearRouteCache: true})
+			md := overrideMD("ns", "a")
+			md.Fields["ns.plan"] = structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+				"p": structpb.NewStringValue("AbC-_9"), "n": structpb.NewNumberValue(1.5),
+				"s": structpb.NewStructValue(&structpb.Struct{}),
+			}})
+			r.DynamicMetadata = md
+			return []*extprocsvc.ProcessingResponse{r}
+		}
+		return continueAll(phase, req)
+	})
+	attr := func(ns, key string) string { return "metadata.filter_metadata['" + ns + "']['" + key + "']" }
+	m := startModel(t, params{ExtProc: ep, Clusters: map[string]string{"a": a.addr}, Groups: []string{"a"},
+		AttemptForward: "[]",
+		AttemptAttrs: `["` + attr("ns.plan", "p") + `", "` + attr("ns.plan", "n") + `", "` + attr("ns.plan", "s") + `", "` +
+			attr("ns.plan", "missing") + `", "` + attr("nope", "p") + `"]`})
+	if got := post(t, m, "/v1/x", `{}`); got.body != `"a"` {
+		t.Fatalf("got %q, want a", got.body)
+	}
+	reqs := srv.requests("attempt")
+	if len(reqs) < 2 {
+		t.Fatalf("attempt phase saw %d messages, want at least 2", len(reqs))
+	}
+	got := reqs[0].GetAttributes()["envoy.filters.http.ext_proc"].GetFields()
+	want := map[string]string{attr("ns.plan", "p"): "AbC-_9", attr("ns.plan", "n"): "1.5", attr("ns.plan", "s"): "map value"}
+	if len(got) != len(want) {
+		t.Errorf("attributes: got %v, want exactly %v", got, want)
+	}
+	for k, v := range want {
+		if got[k].GetStringValue() != v {
+			t.Errorf("attribute %s: got %v, want %q", k, got[k], v)
+		}
+	}
+	for i, r := range reqs {
+		if i > 0 && r.GetAttributes() != nil {
+			t.Errorf("message %d: got attributes %v, want them on the first message only", i, r.GetAttributes())
+		}
+		if r.GetMetadataContext() == nil || len(r.GetMetadataContext().GetFilterMetadata()) != 0 {
+			t.Errorf("message %d: metadata_context %v, want set and empty", i, r.GetMetadataContext())
+		}
+		if pc := r.GetProtocolConfig(); (i == 0) != (pc != nil) || i == 0 && pc.GetRequestBodyMode() != extprocv3.ProcessingMode_BUFFERED {
+			t.Errorf("message %d: protocol_config %v, want the body modes on the first message only", i, pc)
+		}
 	}
 }
 

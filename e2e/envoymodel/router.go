@@ -176,18 +176,26 @@ func (p *retryPolicy) retryOnReset(k failKind) bool {
 	return p.on["5xx"] || p.on["gateway-error"] || p.on["reset"]
 }
 
-// backoff is JitteredExponentialBackOffStrategy (source/common/common/backoff_strategy.cc):
-// random in [0, min(base * (2^n - 1), max)) for the n-th retry, n from 1.
+// backoff is JitteredExponentialBackOffStrategy::nextBackOffMs
+// (source/common/common/backoff_strategy.cc, the same in v1.38.0, v1.39.0
+// and 1.40.0-dev): the interval starts at base and doubles after each retry
+// while it is below max/2 (doubling_limit_), else becomes max; the n-th
+// retry (n from 1) waits random() % interval milliseconds, so in
+// [0, min(base*2^(n-1), max)), in whole milliseconds.
 func (p *retryPolicy) backoff(n int, rnd func() uint64) time.Duration {
-	mult := uint64(1)<<uint(min(n, 30)) - 1
-	ceil := time.Duration(mult) * p.base
-	if ceil > p.max || ceil <= 0 {
-		ceil = p.max
+	base, maxMs := uint64(p.base/time.Millisecond), uint64(p.max/time.Millisecond)
+	interval := base
+	for i := 1; i < n && interval < maxMs; i++ {
+		if interval < maxMs/2 {
+			interval *= 2
+		} else {
+			interval = maxMs
+		}
 	}
-	if ceil <= 0 {
+	if interval == 0 {
 		return 0
 	}
-	return time.Duration(rnd() % uint64(ceil))
+	return time.Duration(rnd()%interval) * time.Millisecond
 }
 
 type attemptResult struct {

@@ -78,16 +78,31 @@ func TestShortDebugString(t *testing.T) {
 	}
 }
 
-// TestBackoff verifies the fully jittered exponential backoff bounds.
+// TestBackoff verifies the fully jittered exponential backoff bounds of
+// Envoy's JitteredExponentialBackOffStrategy: the interval doubles from
+// base while below max/2, then is max; draws are whole milliseconds.
 func TestBackoff(t *testing.T) {
-	p := &retryPolicy{base: 10 * time.Millisecond, max: 100 * time.Millisecond}
-	for n, ceil := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 30 * time.Millisecond, 3: 70 * time.Millisecond, 4: 100 * time.Millisecond, 10: 100 * time.Millisecond} {
-		// The largest draw below the ceiling, and the ceiling itself (wraps to 0).
-		if got := p.backoff(n, func() uint64 { return uint64(ceil - 1) }); got != ceil-1 {
-			t.Errorf("retry %d: backoff %v, want %v", n, got, ceil-1)
-		}
-		if got := p.backoff(n, func() uint64 { return uint64(ceil) }); got != 0 {
-			t.Errorf("retry %d: backoff %v for a draw of the ceiling %v, want 0", n, got, ceil)
+	ms := time.Millisecond
+	tests := []struct {
+		base, max time.Duration
+		ceils     []time.Duration // the interval of retry 1, 2, ...
+	}{
+		{10 * ms, 100 * ms, []time.Duration{10 * ms, 20 * ms, 40 * ms, 80 * ms, 100 * ms, 100 * ms}},
+		{30 * ms, 100 * ms, []time.Duration{30 * ms, 60 * ms, 100 * ms, 100 * ms}},
+		{10 * ms, 15 * ms, []time.Duration{10 * ms, 15 * ms, 15 * ms}},
+		{25 * ms, 250 * ms, []time.Duration{25 * ms, 50 * ms, 100 * ms, 200 * ms, 250 * ms}},
+	}
+	for _, tt := range tests {
+		p := &retryPolicy{base: tt.base, max: tt.max}
+		for i, ceil := range tt.ceils {
+			n := i + 1
+			// The largest draw below the interval, and the interval itself (wraps to 0).
+			if got := p.backoff(n, func() uint64 { return uint64(ceil/ms - 1) }); got != ceil-ms {
+				t.Errorf("base %v max %v retry %d: backoff %v, want %v", tt.base, tt.max, n, got, ceil-ms)
+			}
+			if got := p.backoff(n, func() uint64 { return uint64(ceil / ms) }); got != 0 {
+				t.Errorf("base %v max %v retry %d: backoff %v for a draw of the interval %v, want 0", tt.base, tt.max, n, got, ceil)
+			}
 		}
 	}
 }

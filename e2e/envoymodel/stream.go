@@ -38,9 +38,10 @@ type stream struct {
 	attempt     int
 
 	// dynMD is the stream's dynamic metadata (StreamInfo::dynamicMetadata),
-	// shared by the HCM filters and the upstream filters (guess: docs/design.md,
-	// "Per-attempt cluster choice", relies on forwarding_namespaces reaching
-	// the attempt phase).
+	// shared by the HCM filters and the upstream filters: an upstream
+	// filter's stream info is the router's
+	// (source/common/router/upstream_request.cc UpstreamFilterManager::streamInfo,
+	// 1.38 to 1.40).
 	dynMD map[string]*structValue
 	// mdMu guards dynMD: a held-body pump reads it while the stream's
 	// goroutine applies a response.

@@ -1438,9 +1438,11 @@ func (x *ResetBreakerResponse) GetTarget() *TargetStatus {
 
 // PlanMetadata is the plan the route phase publishes as dynamic metadata in
 // the plan namespace (docs/envoy-contract.md, "Route phase") and the attempt
-// phase reads back from the forwarded metadata: its JSON form (proto names)
-// is the metadata's Struct, field for field. contract.EncodePlan is its
-// encoder; a test keeps the two identical.
+// phase reads back from a request attribute: the plan namespace's key "p"
+// holds its protobuf binary encoding, base64url without padding.
+// contract.AppendPlanWire is its encoder; a test parses that with this
+// message. Replicas before the compact string published its JSON form
+// (proto names) as the namespace's Struct instead.
 type PlanMetadata struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// V is the schema version (1).
@@ -1466,7 +1468,12 @@ type PlanMetadata struct {
 	Client string `protobuf:"bytes,13,opt,name=client,proto3" json:"client,omitempty"`
 	// Traceparent is the W3C traceparent of the request's span (informational,
 	// not signed; absent when tracing is off).
-	Traceparent   string `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Traceparent string `protobuf:"bytes,14,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// Api names the client API the request was made to (provider.ClientAPI
+	// name: "embeddings", "responses"); absent for chat completions.
+	Api string `protobuf:"bytes,15,opt,name=api,proto3" json:"api,omitempty"`
+	// Probe marks the plan of an active probe (signed); absent otherwise.
+	Probe         bool `protobuf:"varint,16,opt,name=probe,proto3" json:"probe,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1597,6 +1604,20 @@ func (x *PlanMetadata) GetTraceparent() string {
 		return x.Traceparent
 	}
 	return ""
+}
+
+func (x *PlanMetadata) GetApi() string {
+	if x != nil {
+		return x.Api
+	}
+	return ""
+}
+
+func (x *PlanMetadata) GetProbe() bool {
+	if x != nil {
+		return x.Probe
+	}
+	return false
 }
 
 // PlanTarget is one planned attempt's target in PlanMetadata.
@@ -1779,7 +1800,7 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"R\n" +
 	"\x14ResetBreakerResponse\x12:\n" +
-	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\xf5\x02\n" +
+	"\x06target\x18\x01 \x01(\v2\".llmfailover.admin.v1.TargetStatusR\x06target\"\x9d\x03\n" +
 	"\fPlanMetadata\x12\f\n" +
 	"\x01v\x18\x01 \x01(\x05R\x01v\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1796,7 +1817,9 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x03exp\x18\v \x01(\x03R\x03exp\x12\x10\n" +
 	"\x03sig\x18\f \x01(\tR\x03sig\x12\x16\n" +
 	"\x06client\x18\r \x01(\tR\x06client\x12 \n" +
-	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\"\x7f\n" +
+	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\x12\x10\n" +
+	"\x03api\x18\x0f \x01(\tR\x03api\x12\x14\n" +
+	"\x05probe\x18\x10 \x01(\bR\x05probe\"\x7f\n" +
 	"\n" +
 	"PlanTarget\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x18\n" +
