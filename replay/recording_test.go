@@ -41,3 +41,13 @@ func TestRead_SkipsUnknownAttemptsAndCountsThem(t *testing.T) {
 		t.Errorf("requests %d, skipped %v; want 1 request and the novel class skipped once", len(rec.Requests), rec.Skipped)
 	}
 }
+
+// TestClassOf_KnowsEveryProviderClass verifies that every class the
+// provider package names (quality included) is read back from an event.
+func TestClassOf_KnowsEveryProviderClass(t *testing.T) {
+	for _, name := range []string{"success", "overloaded", "cut", "quality"} {
+		if c, ok := classOf(name); !ok || c.String() != name {
+			t.Errorf("classOf(%q) = %v, %v", name, c, ok)
+		}
+	}
+}
