@@ -60,5 +60,5 @@ func BenchmarkSimulate_HourAt100PerSecond(b *testing.B) {
 	b.ReportMetric(float64(len(rec.Requests))*float64(b.N)/b.Elapsed().Seconds(), "requests/s")
 	// CPU seconds per replay (GC included), which a loaded machine does
 	// not inflate as it does the wall time.
-	b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 }
