@@ -88,11 +88,15 @@ func statusOf(src Source, now time.Time) *adminv1.GetStatusResponse {
 	for i := range cfg.Chains {
 		ch := &cfg.Chains[i]
 		cs := &adminv1.ChainStatus{Name: ch.Name, Models: ch.Match.Models}
+		leads := src.Leads(ch.Name)
 		for j, tg := range ch.Targets {
-			cs.Targets = append(cs.Targets, targetStatus(tg, t.Breaker(ch, j).Snapshot(now), src.TargetStats(tg.Key()), stages, now))
+			st := targetStatus(tg, t.Breaker(ch, j).Snapshot(now), src.TargetStats(tg.Key()), stages, now)
+			placeStatus(st, cfg, tg, leads)
+			cs.Targets = append(cs.Targets, st)
 		}
 		out.Chains = append(out.Chains, cs)
 	}
+	out.Regions = regionStatuses(src.Regions(now))
 	return out
 }
 
@@ -101,7 +105,7 @@ func explanation(ex routing.Explanation) *adminv1.ExplainPlanResponse {
 	out := &adminv1.ExplainPlanResponse{Chain: ex.Plan.Chain, SameTargetRetries: int32(ex.Plan.SameTargetRetries)}
 	for _, st := range ex.Plan.Steps {
 		out.Steps = append(out.Steps, &adminv1.PlanStep{Target: &adminv1.Target{Provider: st.Provider, Model: st.Model},
-			Cluster: st.Cluster, Reason: st.Reason})
+			Cluster: st.Cluster, Reason: st.Reason, Placement: st.Placement})
 	}
 	for _, v := range ex.Targets {
 		reason := v.Reason
@@ -109,7 +113,8 @@ func explanation(ex routing.Explanation) *adminv1.ExplainPlanResponse {
 			reason += " (" + v.Breaker.Opened.Reason + ")"
 		}
 		out.Targets = append(out.Targets, &adminv1.TargetVerdict{Target: &adminv1.Target{Provider: v.Provider, Model: v.Model},
-			Included: v.Included, Position: int32(v.Position), Reason: reason, State: stateOf(v.Breaker.State)})
+			Included: v.Included, Position: int32(v.Position), Reason: reason, State: stateOf(v.Breaker.State),
+			Tier: int32(v.Tier), Weight: int32(v.Weight), Region: v.Region, LeadShare: v.Lead, Placement: v.Placement})
 	}
 	if ex.Err != nil {
 		out.Error = ex.Err.Error()

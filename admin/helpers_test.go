@@ -84,13 +84,18 @@ type fixtureOptions struct {
 	token       string // the admin token; "" for none
 	maxWatchers int
 	clock       *fakeClock // nil: a fake clock at a fixed instant
+	config      string     // the configuration; "": testConfig
 }
 
 // newService builds the fixture's server, Bus and Service, without a
 // listener (fuzz tests call the Service directly).
 func newService(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	y := testConfig
+	if o.config != "" {
+		y = o.config
+	}
+	cfg, err := config.Parse([]byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}

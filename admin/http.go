@@ -37,7 +37,7 @@ const keepAlive = 15 * time.Second
 //	GET /                 the dashboard
 //	GET /static/...       its CSS and JavaScript
 //	GET /api/status       GetStatusResponse
-//	GET /api/explain      ExplainPlanResponse (?model=M, ?chain=C, ?tools=1, ?json=1, ?vision=1)
+//	GET /api/explain      ExplainPlanResponse (?model=M, ?chain=C, ?tools=1, ?json=1, ?vision=1, ?region=R)
 //	GET /api/events       the audit events as server-sent events ("audit"), after the history with ?history=1
 //
 // None of them changes anything; breakers are tripped and reset over gRPC
@@ -60,7 +60,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/explain", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		req := &adminv1.ExplainPlanRequest{Model: q.Get("model"), Tools: q.Get("tools") == "1", Json: q.Get("json") == "1",
-			Vision: q.Get("vision") == "1"}
+			Vision: q.Get("vision") == "1", Region: q.Get("region")}
 		if c := q.Get("chain"); c != "" {
 			req.Headers = map[string]string{contract.HeaderChain: c}
 		}

@@ -20,7 +20,7 @@ func TestPlanMetadata_IsTheSchemaOfTheEncodedPlan(t *testing.T) {
 	p := &contract.Plan{ID: "req-1", Gen: 42, Chain: "premium", Model: "gpt-4o", Stream: true, IncludeUsage: true, Extra: 1,
 		PerTry: 1500 * time.Millisecond, Client: "team-a", Exp: 1767225600000, Sig: "c2ln",
 		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", API: "embeddings", Probe: true,
-		Targets: []contract.Target{{Provider: "openai", Model: "gpt-4o", Cluster: "openai", ContextWindow: 128000},
+		Targets: []contract.Target{{Provider: "openai", Model: "gpt-4o", Cluster: "openai", ContextWindow: 128000, Placement: "tier=1;weight=3/4;region=eu:preferred"},
 			{Provider: "anthropic", Model: "claude-sonnet-4", Cluster: "anthropic_cluster"}}}
 	s := contract.EncodePlan("llm_failover", p).GetFields()[contract.PlanNamespace("llm_failover")].GetStructValue().GetFields()[contract.PlanKey].GetStringValue()
 	b, err := base64.RawURLEncoding.DecodeString(s)
@@ -37,7 +37,7 @@ func TestPlanMetadata_IsTheSchemaOfTheEncodedPlan(t *testing.T) {
 	want := &adminv1.PlanMetadata{V: 1, Id: "req-1", Gen: 42, PerTryMs: 1500, Chain: "premium", Model: "gpt-4o", Stream: true,
 		IncludeUsage: true, Extra: 1, Exp: 1767225600000, Sig: "c2ln", Client: "team-a",
 		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Api: "embeddings", Probe: true,
-		Targets: []*adminv1.PlanTarget{{Provider: "openai", Cluster: "openai", Model: "gpt-4o", ContextWindow: 128000},
+		Targets: []*adminv1.PlanTarget{{Provider: "openai", Cluster: "openai", Model: "gpt-4o", ContextWindow: 128000, Placement: "tier=1;weight=3/4;region=eu:preferred"},
 			{Provider: "anthropic", Cluster: "anthropic_cluster", Model: "claude-sonnet-4"}}}
 	if !proto.Equal(&got, want) {
 		t.Errorf("PlanMetadata = %v, want %v", &got, want)

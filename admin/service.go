@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +32,10 @@ type Source interface {
 	Streams() int64
 	// TargetStats are a target's attempt statistics ("provider/model").
 	TargetStats(key string) processor.TargetStats
+	// Leads are a chain's plans since start and the targets that led them.
+	Leads(chain string) processor.Leads
+	// Regions are the configured regions' states at now.
+	Regions(now time.Time) []routing.RegionStatus
 }
 
 // Options configure a Service. Source is required.
@@ -111,7 +116,8 @@ func (s *Service) ExplainPlan(_ context.Context, r *adminv1.ExplainPlanRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	needs := routing.Needs{Tools: r.GetTools(), JSON: r.GetJson(), Vision: r.GetVision(), PromptTokens: int(max(r.GetPromptTokens(), 0))}
+	needs := routing.Needs{Tools: r.GetTools(), JSON: r.GetJson(), Vision: r.GetVision(), PromptTokens: int(max(r.GetPromptTokens(), 0)),
+		Region: r.GetRegion()}
 	return explanation(t.Explain(ch, s.clock.Now(), needs)), nil
 }
 

@@ -38,6 +38,17 @@ type Chain struct {
 	// affinity section says how conversations are named). Default false;
 	// only on a chat chain.
 	Affinity bool `json:"affinity,omitempty"`
+	// Region is the region this chain's requests prefer when neither the
+	// client's policy nor the x-llm-failover-region header names one: its
+	// targets are planned first. Default none; a region some target of
+	// the chain is in (regions.go).
+	Region string `json:"region,omitempty"`
+	// Residency says whether a request may leave its preferred region:
+	// "prefer" (default) plans the region's targets first and the others
+	// after them; "strict" plans only the region's targets and answers 503
+	// region_unavailable when none can take the request, and 400
+	// region_required when the request has no region (regions.go).
+	Residency Residency `json:"residency,omitempty"`
 }
 
 // AttemptTimeout bounds each attempt of a request (Envoy's per-try timeout,
@@ -81,6 +92,21 @@ type Target struct {
 	// an embeddings chain (1..65536, MaxDimensions), which must agree unless the
 	// chain has allow_mixed_dimensions; must be unset (0) on a chat chain.
 	Dimensions int `json:"dimensions,omitempty"`
+	// Tier groups adjacent targets into one step of the chain: the plan
+	// leads with one of a tier's targets drawn by weight among those whose
+	// breakers admit traffic, orders the rest of the tier by further
+	// draws, then falls back to the next tier (tiers.go). Default 0: the
+	// target is a tier of its own. 1..32; a tier's targets are adjacent and
+	// tier numbers do not decrease along the list.
+	Tier int `json:"tier,omitempty"`
+	// Weight is the target's share of its tier's traffic, relative to the
+	// weights of the tier's other targets. Default 1 in a tier; 1..1000;
+	// only with tier.
+	Weight int `json:"weight,omitempty"`
+	// Region is the region (or deployment zone) the target serves from.
+	// Default: its provider's region. A name ([a-z0-9_.-], at most 60
+	// characters); a provider/model target has one region in every chain.
+	Region string `json:"region,omitempty"`
 }
 
 // Capability is a request feature a target may lack.
@@ -166,6 +192,7 @@ func (c *Config) validateChains(p *problems) {
 			r.validate(p, path+".retry")
 		}
 		c.validateKind(p, path, ch)
+		c.validateTiers(p, path, ch)
 	}
 	if c.DefaultChain != "" && !chains[c.DefaultChain] {
 		p.bad("default_chain", "%q is not a configured chain", c.DefaultChain)

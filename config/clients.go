@@ -68,6 +68,10 @@ type ClientPolicy struct {
 	// stream_options.include_usage; without it the streamed text's bytes /
 	// 4). Unset: no budget.
 	Tokens *ClientWindow `json:"tokens,omitempty"`
+	// Region is the region the client's requests prefer (ahead of the
+	// x-llm-failover-region header and the chain's region). Default none;
+	// a region some target is in.
+	Region string `json:"region,omitempty"`
 }
 
 // ClientWindow is a limit per fixed window (windows start at multiples of

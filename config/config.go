@@ -108,6 +108,7 @@ func (c *Config) ApplyDefaults() {
 		if c.Chains[i].Kind == "" {
 			c.Chains[i].Kind = KindChat
 		}
+		c.Chains[i].applyTierDefaults()
 	}
 	for i := range c.Chains {
 		if t := c.Chains[i].AttemptTimeout; t != nil {
@@ -151,6 +152,7 @@ func (c *Config) Validate() error {
 	c.Trace.validate(&p)
 	c.validateEnvoy(&p)
 	c.validateClients(&p)
+	c.validateRegionRefs(&p)
 	c.Admin.validate(&p)
 	c.Telemetry.validate(&p)
 	c.Audit.validate(&p)

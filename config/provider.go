@@ -58,6 +58,10 @@ type Provider struct {
 	// Default "native". Ignored by other APIs (Gemini always gets its native
 	// responseJsonSchema).
 	StructuredOutput StructuredOutput `json:"structured_output,omitempty"`
+	// Region is the region (or deployment zone) the provider's endpoint
+	// serves from, e.g. "eu-west"; its targets are in it unless they set
+	// their own. Default none. A name ([a-z0-9_.-], at most 60 characters).
+	Region string `json:"region,omitempty"`
 }
 
 // Per-API provider defaults. provider falls back on the same constants when
@@ -147,5 +151,6 @@ func (c *Config) validateProviders(p *problems) {
 		}
 		validateAuth(path+".auth", &pr.Auth, p.bad)
 		pr.validateReasoning(path, p)
+		validRegion(p, path+".region", pr.Region)
 	}
 }

@@ -4,29 +4,34 @@ import "slices"
 
 // Shapes are the plan shapes the Envoy 1.38 topology gives an aggregate
 // cluster, at most envoy.max_shapes: sequences of two or more distinct
-// provider clusters in chain order. Every chain's whole sequence comes
-// first (the default chain's first), then the in-order subsequences with
-// one target fewer, and so on, so the shapes of plans that leave out fewer
-// targets are kept when the cap cuts. A chain that names a provider twice
-// keeps its first occurrence: an aggregate cannot hold a cluster twice. A
-// chain with affinity also gets its stay orders (each later cluster first,
-// stayOrders), after every chain's own sequence, with their subsequences.
+// provider clusters in an order a plan can take: chain order, then the
+// orders tiers and regions make (targetOrders). Every chain's whole
+// sequences come first (the default chain's first), then the in-order
+// subsequences with one target fewer, and so on, so the shapes of plans
+// that leave out fewer targets are kept when the cap cuts. A chain that
+// names a provider twice keeps its first occurrence: an aggregate cannot
+// hold a cluster twice. A chain with affinity also gets the stay orders of
+// its chain order (each later cluster first, stayOrders), after every
+// chain's own sequences, with their subsequences.
 func (c *Config) Shapes() [][]string {
 	var seqs, stays [][]string
 	add := func(ch *Chain) {
-		var seq []string
-		for _, t := range ch.Targets {
-			cl := t.Provider
-			if p := c.Provider(t.Provider); p != nil && p.Cluster != "" {
-				cl = p.Cluster
+		for k, order := range c.targetOrders(ch) { // chain order first; tiers and regions reorder (shapes_tiers.go)
+			var seq []string
+			for _, j := range order {
+				t := ch.Targets[j]
+				cl := t.Provider
+				if p := c.Provider(t.Provider); p != nil && p.Cluster != "" {
+					cl = p.Cluster
+				}
+				if !slices.Contains(seq, cl) {
+					seq = append(seq, cl)
+				}
 			}
-			if !slices.Contains(seq, cl) {
-				seq = append(seq, cl)
+			seqs = append(seqs, seq)
+			if k == 0 && ch.Affinity {
+				stays = append(stays, stayOrders(seq)...) // affinity.go
 			}
-		}
-		seqs = append(seqs, seq)
-		if ch.Affinity {
-			stays = append(stays, stayOrders(seq)...) // affinity.go
 		}
 	}
 	if ch := c.Chain(c.DefaultChain); ch != nil {

@@ -30,6 +30,11 @@ const (
 	HeaderChain    = "x-llm-failover-chain"
 )
 
+// HeaderRegion is the request header naming the region a request prefers,
+// read when the configuration's routing.region_header is on; the attempt
+// phase removes it like every client header a provider does not need.
+const HeaderRegion = "x-llm-failover-region"
+
 // HeaderProbe is the request header of an active probe (package probe):
 // "<exp unix ms>.<base64url HMAC-SHA256>.<provider/model>", signed with the
 // plan key over the expiry, the target and the body's SHA-256. The route

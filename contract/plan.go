@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -58,6 +59,11 @@ type Target struct {
 	Model         string
 	Cluster       string
 	ContextWindow int
+	// Placement says where the target's tier and region put it in the
+	// plan ("placement", e.g. "tier=1;weight=3/4;region=eu:preferred"),
+	// for the trace header. Informational and not signed, like Model:
+	// DecodePlan keeps it only when it is ValidPlacement.
+	Placement string
 }
 
 // Keys of the nested plan details (PlanNamespace) and of each of its
@@ -85,6 +91,7 @@ const (
 	keyTargetCluster       = "cluster"
 	keyTargetModel         = "model"
 	keyTargetContextWindow = "context_window"
+	keyTargetPlacement     = "placement"
 )
 
 // Keys of the priority_group cluster specifier's override
@@ -189,6 +196,7 @@ func DecodePlan(md *corev3.Metadata, ns string) (Plan, error) {
 			Model:         t[keyTargetModel].GetStringValue(),
 			Cluster:       t[keyTargetCluster].GetStringValue(),
 			ContextWindow: int(t[keyTargetContextWindow].GetNumberValue()),
+			Placement:     placement(t[keyTargetPlacement].GetStringValue()),
 		})
 	}
 	if g := f[keyGen].GetNumberValue(); g > 0 && g < 1<<53 {
@@ -243,4 +251,31 @@ func appendBool(b []byte, v bool) []byte {
 		return binary.BigEndian.AppendUint64(b, 1)
 	}
 	return binary.BigEndian.AppendUint64(b, 0)
+}
+
+// MaxPlacement bounds a target's placement text.
+const MaxPlacement = 200
+
+// ValidPlacement reports whether s may be a target's placement: at most
+// MaxPlacement bytes of [a-z0-9=;:/._-] (what routing writes: names and
+// numbers), so it is safe in a header and a log.
+func ValidPlacement(s string) bool {
+	if len(s) > MaxPlacement {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("=;:/._-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// placement is s when ValidPlacement, else "".
+func placement(s string) string {
+	if ValidPlacement(s) {
+		return s
+	}
+	return ""
 }

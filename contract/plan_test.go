@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -177,6 +178,32 @@ func FuzzPlanCodec(f *testing.F) {
 		q.ID, q.Chain = id2, chain2
 		if bytes.Equal(p.AppendCanonical(nil), q.AppendCanonical(nil)) && (p.ID != q.ID || p.Chain != q.Chain) {
 			t.Fatalf("plans with ID/chain %q/%q and %q/%q encode alike", p.ID, p.Chain, q.ID, q.Chain)
+		}
+	})
+}
+
+// FuzzPlacement verifies a target's placement survives the plan codec
+// exactly when ValidPlacement holds (header-safe characters, bounded), and
+// is dropped otherwise, never failing the plan.
+func FuzzPlacement(f *testing.F) {
+	f.Add("tier=1;weight=3/4;region=eu-west:preferred")
+	f.Add("region=a\r\nx-evil: 1")
+	f.Add(strings.Repeat("a", MaxPlacement+1))
+	f.Fuzz(func(t *testing.T, placement string) {
+		if !utf8.ValidString(placement) {
+			return // the wire carries UTF-8 only
+		}
+		p := Plan{ID: "id", Chain: "c", Targets: []Target{{Provider: "p", Model: "m", Cluster: "p", Placement: placement}}}
+		got, err := DecodePlan(forwarded(t, EncodePlan("ns", &p)), "ns")
+		if err != nil {
+			t.Fatalf("DecodePlan: %v", err)
+		}
+		want := ""
+		if ValidPlacement(placement) {
+			want = placement
+		}
+		if got.Targets[0].Placement != want {
+			t.Fatalf("placement %q decoded as %q, want %q", placement, got.Targets[0].Placement, want)
 		}
 	})
 }

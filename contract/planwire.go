@@ -43,6 +43,7 @@ const (
 	wireTargetCluster       = 2
 	wireTargetModel         = 3
 	wireTargetContextWindow = 4
+	wireTargetPlacement     = 5
 )
 
 // PlanKey is the key of the compact plan string in the plan namespace.
@@ -95,6 +96,7 @@ func AppendPlanWire(b []byte, p *Plan) []byte {
 		b = appendStringField(b, wireTargetCluster, t.Cluster)
 		b = appendStringField(b, wireTargetModel, t.Model)
 		b = appendVarintField(b, wireTargetContextWindow, uint64(int64(int32(t.ContextWindow))))
+		b = appendStringField(b, wireTargetPlacement, t.Placement)
 		b = insertLength(b, start)
 	}
 	b = appendVarintField(b, wireExp, uint64(p.Exp))
@@ -278,6 +280,13 @@ func (d *planDecoder) target(start, stop int) (Target, error) {
 			return Target{}, err
 		}
 		switch {
+		case typ == protowire.BytesType && num == wireTargetPlacement:
+			// Unsigned and informational: kept only when ValidPlacement.
+			s, err := d.text()
+			if err != nil {
+				return Target{}, err
+			}
+			t.Placement = placement(s)
 		case typ == protowire.BytesType && num >= wireTargetProvider && num <= wireTargetModel:
 			s, err := d.text()
 			if err != nil {
@@ -297,7 +306,7 @@ func (d *planDecoder) target(start, stop int) (Target, error) {
 				return Target{}, err
 			}
 			t.ContextWindow = int(int32(v))
-		case num >= wireTargetProvider && num <= wireTargetContextWindow:
+		case num >= wireTargetProvider && num <= wireTargetPlacement:
 			return Target{}, fmt.Errorf("target field %d has wire type %d", num, typ)
 		default:
 			if err := d.skip(num, typ); err != nil {

@@ -27,51 +27,11 @@ import (
 // The screenshot is kept in the test's artifact directory
 // (go test -artifacts).
 func TestDashboard_FakellmFaultsOpenABreakerThePageShows(t *testing.T) {
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (.ci/run installs Debian's)")
-		}
-		t.Skip("chromium is not installed: apt-get install chromium")
-	}
 	// One Envoy version is enough: the page reads the server, whichever
 	// topology is in front of it (the audit scenario runs on every version).
 	s := newStack(t, config.EnvoyV140, stackOpts{})
-	s.needLocal("the server's dashboard")
-	svc := admin.New(admin.Options{Source: s.proc, Events: s.audit.bus, Clock: s.clock})
-	defer svc.Close()
-	hs := httptest.NewServer(svc.Handler())
-	defer hs.Close()
-
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chrome), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 900))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	// The first call starts the browser, which lives as long as its
-	// context: it takes no timeout of its own.
-	if err := chromedp.Do(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
-		t.Fatalf("opening the dashboard: %v", err)
-	}
-	wait := func(what, sel string) {
-		t.Helper()
-		c, cancel := context.WithTimeout(bctx, 5*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
-			t.Fatalf("%s (%s): %v", what, sel, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		c, cancel := context.WithTimeout(bctx, 5*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
+	pg := openDashboard(t, s)
+	wait, text := pg.wait, pg.text
 	wait("the timeline connects", `#conn[data-state="live"]`)
 	wait("the primary shows closed", `tr[data-target="primary/primary-model"][data-state="closed"]`)
 
@@ -97,13 +57,91 @@ func TestDashboard_FakellmFaultsOpenABreakerThePageShows(t *testing.T) {
 	if plan := text(`article[data-chain="main"] .plan`); !strings.Contains(plan, "left out: primary/primary-model: open until") {
 		t.Errorf("next plan = %q, want the primary left out as open", plan)
 	}
-	c, cancel := context.WithTimeout(bctx, 5*time.Second)
+	pg.screenshot("dashboard-fakellm-open.png")
+}
+
+// dashboardPage is a stack's admin dashboard open in headless Chromium.
+type dashboardPage struct {
+	t    *testing.T
+	bctx context.Context
+}
+
+// openDashboard serves the dashboard of local stack s and opens it in
+// headless Chromium (Debian's chromium; skipped without it outside CI);
+// everything closes when the test ends.
+func openDashboard(t *testing.T, s *stack) *dashboardPage {
+	t.Helper()
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs Debian's)")
+		}
+		t.Skip("chromium is not installed: apt-get install chromium")
+	}
+	s.needLocal("the server's dashboard")
+	svc := admin.New(admin.Options{Source: s.proc, Events: s.audit.bus, Clock: s.clock})
+	t.Cleanup(svc.Close)
+	hs := httptest.NewServer(svc.Handler())
+	t.Cleanup(hs.Close)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chrome), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true), chromedp.NoFirstRun, chromedp.WindowSize(1280, 900))
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	// The first call starts the browser, which lives as long as its
+	// context: it takes no timeout of its own.
+	if err := chromedp.Do(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
+		t.Fatalf("opening the dashboard: %v", err)
+	}
+	return &dashboardPage{t: t, bctx: bctx}
+}
+
+// wait waits up to 5 s for sel to be visible.
+func (p *dashboardPage) wait(what, sel string) {
+	p.t.Helper()
+	c, cancel := context.WithTimeout(p.bctx, 5*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		p.t.Fatalf("%s (%s): %v", what, sel, err)
+	}
+}
+
+// text is the text of sel.
+func (p *dashboardPage) text(sel string) string {
+	p.t.Helper()
+	c, cancel := context.WithTimeout(p.bctx, 5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		p.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
+// textOnceIt is the text of sel once ok accepts it, or after 5 s (the
+// page refreshes its status on its own, after the events that change it).
+func (p *dashboardPage) textOnceIt(sel string, ok func(string) bool) string {
+	p.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	got := p.text(sel)
+	for !ok(got) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		got = p.text(sel)
+	}
+	return got
+}
+
+// screenshot keeps the page in the test's artifact directory.
+func (p *dashboardPage) screenshot(name string) {
+	p.t.Helper()
+	c, cancel := context.WithTimeout(p.bctx, 5*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatal(err)
+		p.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "dashboard-fakellm-open.png"), png, 0o644); err != nil {
-		t.Fatal(err)
+	if err := os.WriteFile(filepath.Join(p.t.ArtifactDir(), name), png, 0o644); err != nil {
+		p.t.Fatal(err)
 	}
 }

@@ -44,6 +44,11 @@ const (
 	// KindAffinityMoved: a conversation remembered on one target was
 	// answered by another, which it now stays on (conversation affinity).
 	KindAffinityMoved Kind = "affinity_moved"
+	// KindRegionOutage: a region's share of open targets reached
+	// routing.regional_outage_share (reason "start") or fell below it
+	// ("end"): its targets are planned behind every other region's while
+	// it lasts.
+	KindRegionOutage Kind = "region_outage"
 )
 
 // Target names one failover target: a provider and one of its models.
@@ -134,6 +139,10 @@ type Event struct {
 	// (a keyed hash, never the identifier it was made from), to follow one
 	// conversation across events (affinity_moved).
 	Conversation string `json:"conversation,omitempty"`
+	// Region is the region concerned (region_outage).
+	Region string `json:"region,omitempty"`
+	// Since is when the outage started (region_outage, reason "end").
+	Since time.Time `json:"since,omitzero"`
 	// ProbeLatencyMS is an active probe's duration through Envoy, in
 	// milliseconds (probe, reason active).
 	ProbeLatencyMS int64 `json:"probe_latency_ms,omitempty"`

@@ -35,6 +35,7 @@ func (s *Server) observeGauges() error {
 			})
 		},
 		Streams: s.streams.Load,
+		Regions: s.regionGauges,
 	})
 	return err
 }

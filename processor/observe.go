@@ -83,6 +83,8 @@ func (o *routeObs) traceparent(p propagation.TextMapPropagator) string {
 // probes it makes.
 func (r *routeStream) observePlanned(ch *config.Chain, p routing.Plan, needs routing.Needs) {
 	r.s.tel.CountPlanned(ch.Name, len(p.Steps))
+	r.s.tel.CountSelected(ch.Name, p.Steps[0].Provider, p.Steps[0].Model)
+	r.s.countLead(ch.Name, p.Steps[0].Provider+"/"+p.Steps[0].Model)
 	sp := r.obs.span
 	if sp == nil {
 		return

@@ -45,7 +45,7 @@ func (a *attemptStream) addTrace(cls provider.Classification) {
 func (a *attemptStream) traceRecord(cls provider.Classification) attemptRecord {
 	return attemptRecord{Attempt: a.attempt, Provider: a.target.Provider, Model: a.target.Model, Class: cls.Class,
 		Status: cls.Status, Latency: a.latency, Message: truncate(a.ep.ep.Redact(cls.Message), 300), Target: targetKey(a.target),
-		Quality: qualityReason(cls), Probe: a.plan.Probe}
+		Quality: qualityReason(cls), Probe: a.plan.Probe, Placement: a.target.Placement}
 }
 
 // retryAfter normalizes the provider's Retry-After on an answer: kept, as

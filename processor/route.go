@@ -52,6 +52,7 @@ type routeStream struct {
 	shape       string              // Envoy 1.38: the cluster the plan goes to (fitTopology)
 	api         *provider.ClientAPI // the client API the path serves (dispatch.go)
 	aff         routeAffinity       // the request's conversation (affinity.go)
+	region      string              // the x-llm-failover-region header, when routing.region_header (regions.go)
 	// probeHeader is the request's contract.HeaderProbe; probing is set
 	// once it verified and the plan is a probe's (probe.go).
 	probeHeader string
@@ -149,6 +150,7 @@ func (r *routeStream) requestHeaders(h *extprocv3.HttpHeaders) ([]*extprocv3.Pro
 	r.reqID = cleanRequestID(hs["x-request-id"])
 	r.chainHeader = hs[contract.HeaderChain]
 	r.noteSession(hs)
+	r.noteRegion(hs)
 	cfg := r.st.cfg
 	path := hs[":path"]
 	if i := strings.IndexByte(path, '?'); i >= 0 {
@@ -230,7 +232,7 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	if out := r.checkKind(ch, in.Model); out != nil {
 		return out, nil
 	}
-	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved}
+	needs := routing.Needs{Tools: in.Tools, JSON: in.JSON, Vision: in.Vision, PromptTokens: len(body) / 4, Unserved: in.Unserved, Region: r.preferredRegion()}
 	needs.Stay = r.stayTarget(ch, body)
 	if out := r.admitClient(ch, in.Model, needs.PromptTokens); out != nil {
 		return out, nil
@@ -238,6 +240,9 @@ func (r *routeStream) requestBody(body []byte) ([]*extprocv3.ProcessingResponse,
 	plan, err := r.st.table.PlanFor(ch, r.s.clock.Now(), needs)
 	if errors.Is(err, routing.ErrNoCapableTarget) {
 		return r.rejectIncapable(ch, in, err), nil
+	}
+	if out := r.rejectRegion(ch, err); out != nil {
+		return out, nil
 	}
 	if err != nil {
 		r.auditDenial(503, reasonAllTargetsOpen, ch.Name)
@@ -353,7 +358,7 @@ func (r *routeStream) planMetadata(in provider.Inspection, p routing.Plan) *stru
 	pi := contract.Plan{ID: r.planID, Gen: r.st.gen, Chain: p.Chain, Model: in.Model, Stream: in.Stream,
 		IncludeUsage: in.IncludeUsage, Extra: p.SameTargetRetries, PerTry: r.perTry, Targets: make([]contract.Target, len(p.Steps))}
 	for i, s := range p.Steps {
-		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow}
+		pi.Targets[i] = contract.Target{Provider: s.Provider, Model: s.Model, Cluster: s.Cluster, ContextWindow: s.ContextWindow, Placement: s.Placement}
 	}
 	pi.Client = r.admittedClient()
 	pi.API = r.api.PlanName()

@@ -78,6 +78,7 @@ type Server struct {
 
 	snaps snapshots  // the current configuration and those plans in flight were made with
 	stats statsStore // each target's attempt statistics (adminstats.go)
+	leads leadStore  // the plans each target led, per chain (leads.go)
 	// planKeys sign the plans the route phase publishes (plansig.go).
 	planKeys *planKeys
 	aff      serverAffinity // conversation affinity (affinity.go)
@@ -146,6 +147,7 @@ func New(opts Options) (*Server, error) {
 			opts.OnStateChange(t)
 		}
 	})
+	s.registry.OnRegionChange(s.regionChanged)
 	pk, err := newPlanKeys()
 	if err != nil {
 		return nil, fmt.Errorf("processor: plan key: %w", err)

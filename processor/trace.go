@@ -32,6 +32,9 @@ type attemptRecord struct {
 	Latency  time.Duration
 	Message  string
 	Quality  string // the failed quality check (outcome quality); "" otherwise
+	// Placement is where tiers and regions put the target in the plan
+	// (contract.Target.Placement); "" for a plain chain.
+	Placement string
 
 	State recordState
 	// Target is the breaker key a pending record is settled on.
@@ -315,7 +318,9 @@ func (s *traceStore) get(id string, now time.Time) []attemptRecord {
 }
 
 // formatTrace renders the x-llm-failover-trace header value:
-// "attempt=1;provider=p;model=m;outcome=o;status=429;ms=12, attempt=2;...".
+// "attempt=1;provider=p;model=m;outcome=o;status=429;ms=12, attempt=2;...",
+// each attempt followed by its target's placement when tiers or regions
+// placed it (";tier=1;weight=3/4;region=eu:preferred").
 func formatTrace(recs []attemptRecord) string {
 	var b strings.Builder
 	for i, a := range recs {
@@ -337,6 +342,10 @@ func formatTrace(recs []attemptRecord) string {
 		if a.Quality != "" {
 			b.WriteString(";quality=")
 			b.WriteString(a.Quality)
+		}
+		if a.Placement != "" { // contract.ValidPlacement: safe in a header as it is
+			b.WriteString(";")
+			b.WriteString(a.Placement)
 		}
 	}
 	return b.String()

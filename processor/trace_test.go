@@ -42,6 +42,19 @@ func TestTraceStore_InFlightShownAsNoResponse(t *testing.T) {
 	}
 }
 
+// TestFormatTrace_AppendsThePlacement verifies an attempt whose target was
+// placed by a tier or region ends with its placement, and others do not.
+func TestFormatTrace_AppendsThePlacement(t *testing.T) {
+	recs := []attemptRecord{
+		{Attempt: 1, Provider: "a", Model: "m", State: recDone, Class: provider.ClassServerError, Status: 500, Placement: "tier=1;weight=3/4;region=eu:preferred"},
+		{Attempt: 2, Provider: "b", Model: "m", State: recDone, Class: provider.ClassSuccess, Status: 200},
+	}
+	want := "attempt=1;provider=a;model=m;outcome=server_error;status=500;ms=0;tier=1;weight=3/4;region=eu:preferred, attempt=2;provider=b;model=m;outcome=success;status=200;ms=0"
+	if got := formatTrace(recs); got != want {
+		t.Errorf("formatTrace:\n got  %q\n want %q", got, want)
+	}
+}
+
 // BenchmarkTraceStore_PendAtBound measures an attempt that ends without an
 // answer while the pending records are at their bound (a reset storm): it
 // must not cost in proportion to the pending ones.

@@ -5,5 +5,8 @@
 // the target a conversation stays on, affinity.go). A Table is an immutable snapshot of the configuration with
 // the breakers of its targets; breakers outlive configuration reloads through
 // a Registry. The plan is published to Envoy as the priority_group cluster
-// specifier's override (docs/envoy-contract.md).
+// specifier's override (docs/envoy-contract.md). A chain's tiers share
+// traffic by weight (tiers.go), and regions order plans by the request's
+// preferred region, keep a strict chain in it, and move a region in outage
+// behind the others (region.go, regionwatch.go; docs/tiers-regions.md).
 package routing

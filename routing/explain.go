@@ -22,6 +22,16 @@ type Verdict struct {
 	Reason string
 	// Breaker is the target's breaker at the explained instant.
 	Breaker breaker.Snapshot
+	// Placement says where the target's tier and region put it (as in the
+	// trace: "tier=1;weight=3/4", "region=eu:outage"); "" for a plain
+	// chain's target or one left out before placement.
+	Placement string
+	// Tier, Weight and Region are the target's configuration (0, 0, ""
+	// when unset); Lead is the share of plans it would lead among its
+	// tier's admitting targets (1 outside a tier; 0 when it admits none).
+	Tier, Weight int
+	Region       string
+	Lead         float64
 }
 
 // Explanation is the plan a request would get at one instant, with a
@@ -38,8 +48,11 @@ type Explanation struct {
 // why each target is in or out, without changing any breaker: it reads
 // breaker snapshots instead of admitting, takes no probe slot, and counts a
 // recovering target admitted (its stage share decides per request; when not
-// admitted it is tried after the admitted targets). Its steps are those of
-// PlanFor whenever PlanFor's draws admit every recovering target.
+// admitted it is tried after the admitted targets). A tier's targets are
+// shown heaviest first, the most likely of PlanFor's weighted draws, each
+// with the share of plans it leads (Verdict.Lead). Its steps are those of
+// PlanFor whenever PlanFor's draws admit every recovering target and put
+// each tier heaviest first.
 func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanation {
 	ex := Explanation{
 		Plan:    Plan{Chain: ch.Name, SameTargetRetries: t.cfg.SameTargetRetries(ch)},
@@ -80,9 +93,16 @@ func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanatio
 	if len(candidates) == 0 {
 		candidates = append(candidates, largest)
 	}
+	pl, err := t.arrange(ch, candidates, now, needs.Region, nil)
+	if err != nil {
+		ex.Err = err
+		return ex
+	}
+	t.explainTiers(ch, &ex, pl)
 	soonest := -1
-	for _, i := range candidates {
+	for k, i := range pl.order {
 		v := &ex.Targets[i]
+		v.Placement = t.placement(ch, pl, k)
 		sn := v.Breaker
 		switch sn.State {
 		case breaker.Closed:
@@ -123,7 +143,7 @@ func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanatio
 	}
 	if len(ex.Plan.Steps) == 0 {
 		if t.cfg.Routing.AllOpen == config.AllOpenReject {
-			ex.Err = fmt.Errorf("routing: chain %q: %w", ch.Name, ErrAllOpen)
+			ex.Err = allOpen(ch, needs.Region)
 			return ex
 		}
 		if soonest >= 0 {
@@ -136,7 +156,7 @@ func (t *Table) Explain(ch *config.Chain, now time.Time, needs Needs) Explanatio
 // include appends target i of ch to ex's plan with reason.
 func (t *Table) include(ex *Explanation, ch *config.Chain, i int, reason string) {
 	step := t.step(ch.Targets[i])
-	step.Reason = reason
+	step.Reason, step.Placement = reason, ex.Targets[i].Placement
 	ex.Plan.Steps = append(ex.Plan.Steps, step)
 	v := &ex.Targets[i]
 	v.Included, v.Position, v.Reason = true, len(ex.Plan.Steps), reason

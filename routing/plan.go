@@ -50,6 +50,9 @@ type Needs struct {
 	// Stay is the target the request's conversation stays on while its
 	// breaker admits traffic (conversation affinity, affinity.go); zero: none.
 	Stay StayTarget
+	// Region is the region the request prefers (its client's, or the
+	// x-llm-failover-region header's); "" takes the chain's (region.go).
+	Region string
 }
 
 // missing names the first capability tg lacks for n, or "".
@@ -82,6 +85,10 @@ type Step struct {
 	// Reason says why the step is where it is: "closed", "probe", "recovering",
 	// "recovering-deferred", "soonest-open".
 	Reason string
+	// Placement says where its tier and region put it, for the trace:
+	// "tier=1;weight=3/4", "region=eu:preferred" (tiers.go, region.go);
+	// "" for a plain chain's target.
+	Placement string
 }
 
 // Plan is the ordered list of attempts for one request.
@@ -99,6 +106,9 @@ type Table struct {
 	byName   map[string]*config.Chain
 	breakers map[*config.Chain][]*breaker.Breaker
 	rand     func() float64
+	info     map[*config.Chain]*chainInfo // tiers and regions (tiers.go)
+	known    map[string]bool              // the configured regions
+	regions  OutageView
 }
 
 // NewTable builds the table of cfg with breakers from reg. rnd draws the
@@ -108,7 +118,7 @@ func NewTable(cfg *config.Config, reg *Registry, rnd func() float64) *Table {
 		rnd = rand.Float64
 	}
 	t := &Table{cfg: cfg, byModel: map[string]*config.Chain{}, byName: map[string]*config.Chain{},
-		breakers: map[*config.Chain][]*breaker.Breaker{}, rand: rnd}
+		breakers: map[*config.Chain][]*breaker.Breaker{}, rand: rnd, info: map[*config.Chain]*chainInfo{}, known: map[string]bool{}, regions: reg.regions}
 	for i := range cfg.Chains {
 		ch := &cfg.Chains[i]
 		t.byName[ch.Name] = ch
@@ -119,7 +129,9 @@ func NewTable(cfg *config.Config, reg *Registry, rnd func() float64) *Table {
 		for _, tg := range ch.Targets {
 			t.breakers[ch] = append(t.breakers[ch], reg.get(tg.Key(), s))
 		}
+		t.info[ch] = t.prepare(ch)
 	}
+	t.watchRegions(reg)
 	return t
 }
 
@@ -208,12 +220,17 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 	if len(candidates) == 0 {
 		candidates = append(candidates, largest)
 	}
+	pl, err := t.arrange(ch, candidates, now, needs.Region, t.rand)
+	if err != nil {
+		return p, err
+	}
 	var deferred []Step
 	soonest, soonestAt := -1, time.Time{}
-	for _, i := range candidates {
+	for k, i := range pl.order {
 		tg := ch.Targets[i]
 		b := t.breakers[ch][i]
 		step := t.step(tg)
+		step.Placement = t.placement(ch, pl, k)
 		// A probe behind a healthy target would rarely be sent but would
 		// hold the probe slot until it times out: probe it when it leads.
 		var adm breaker.Admission
@@ -250,7 +267,7 @@ func (t *Table) PlanFor(ch *config.Chain, now time.Time, needs Needs) (Plan, err
 	p.Steps = append(p.Steps, deferred...)
 	if len(p.Steps) == 0 {
 		if t.cfg.Routing.AllOpen == config.AllOpenReject {
-			return p, fmt.Errorf("routing: chain %q: %w", ch.Name, ErrAllOpen)
+			return p, allOpen(ch, needs.Region)
 		}
 		step := t.step(ch.Targets[soonest])
 		step.Reason = "soonest-open"

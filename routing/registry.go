@@ -27,12 +27,14 @@ type Registry struct {
 	rand func() float64
 	// observer also sees every transition and outcome (Observe); nil: none.
 	observer atomic.Pointer[Observer]
+	// regions follows the regions' outages from the transitions (regionwatch.go).
+	regions *regionWatch
 }
 
 // NewRegistry returns an empty registry. clock may be nil (wall clock);
 // onChange may be nil.
 func NewRegistry(clock breaker.Clock, onChange func(breaker.Transition)) *Registry {
-	return &Registry{m: map[string]*breaker.Breaker{}, onChange: onChange, clock: clock}
+	return &Registry{m: map[string]*breaker.Breaker{}, onChange: onChange, clock: clock, regions: newRegionWatch()}
 }
 
 // SetRand makes the breakers created from now on draw their cooldown
@@ -55,14 +57,7 @@ func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 	if r.rand != nil {
 		s.Rand = r.rand
 	}
-	s.OnStateChange = func(t breaker.Transition) {
-		if r.onChange != nil {
-			r.onChange(t)
-		}
-		if o := r.observer.Load(); o != nil {
-			(*o).Transition(t)
-		}
-	}
+	s.OnStateChange = r.changed
 	s.OnOutcome = func(key string, now time.Time, out breaker.Outcome) {
 		if o := r.observer.Load(); o != nil {
 			(*o).Outcome(key, now, out)
@@ -72,6 +67,25 @@ func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 	r.m[key] = b
 	return b
 }
+
+// changed delivers a transition to onChange and the observer, then lets
+// the region watch re-evaluate the target's region.
+func (r *Registry) changed(t breaker.Transition) {
+	if r.onChange != nil {
+		r.onChange(t)
+	}
+	if o := r.observer.Load(); o != nil {
+		(*o).Transition(t)
+	}
+	r.regions.observe(t.Name, t.At)
+}
+
+// OnRegionChange makes fn receive every region outage start and end, in
+// order, after the watch's lock; call it before the first table is built.
+func (r *Registry) OnRegionChange(fn func(RegionChange)) { r.regions.onChange.Store(&fn) }
+
+// Regions is every configured region's state at now, by name.
+func (r *Registry) Regions(now time.Time) []RegionStatus { return r.regions.status(now) }
 
 // Each calls fn for every breaker, in no particular order.
 func (r *Registry) Each(fn func(*breaker.Breaker)) {

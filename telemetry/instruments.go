@@ -43,6 +43,7 @@ type instruments struct {
 	breakerShare metric.Float64ObservableGauge
 	streams      metric.Int64ObservableGauge
 	aff          affinityInstruments // affinity.go
+	regionInst                       // tiers and regions (regions.go)
 }
 
 func (in *instruments) init(m metric.Meter) error {
@@ -113,6 +114,7 @@ func (in *instruments) init(m metric.Meter) error {
 	must(err)
 	must(in.initQuality(m))
 	must(in.aff.init(m))
+	must(in.regionInst.init(m))
 	return errors.Join(errs...)
 }
 
@@ -129,6 +131,8 @@ type Gauges struct {
 	Breakers func(yield func(BreakerGauge))
 	// Streams is the number of ext_proc streams in flight.
 	Streams func() int64
+	// Regions calls yield once per configured region.
+	Regions func(yield func(RegionGauge))
 }
 
 // ObserveGauges reads g at every collection until the returned function is
@@ -146,8 +150,9 @@ func (t *Telemetry) ObserveGauges(g Gauges) (unregister func(), err error) {
 		if g.Streams != nil {
 			o.ObserveInt64(in.streams, g.Streams())
 		}
+		in.observeRegions(o, g.Regions)
 		return nil
-	}, in.breakerState, in.breakerShare, in.streams)
+	}, in.breakerState, in.breakerShare, in.streams, in.regionOutage, in.regionShare)
 	if err != nil {
 		return nil, err
 	}

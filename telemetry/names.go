@@ -23,6 +23,10 @@ const (
 	MetricBreakerTransitions = "llm_failover.breaker.transitions"
 	MetricStreams            = "llm_failover.streams"
 	MetricShapeFallbacks     = "llm_failover.shape_fallbacks"
+	MetricTargetSelected     = "llm_failover.target.selected"
+	MetricRegionOutage       = "llm_failover.region.outage"
+	MetricRegionOpenShare    = "llm_failover.region.open_share"
+	MetricRegionOutages      = "llm_failover.region.outages"
 )
 
 // Attribute keys: the GenAI semantic conventions' and ours. Ours keep the
@@ -59,6 +63,7 @@ const (
 	labelToModel      = attribute.Key("to_model")
 	labelFrom         = attribute.Key("from")
 	labelTo           = attribute.Key("to")
+	labelRegion       = attribute.Key("region")
 )
 
 // OperationChat is gen_ai.operation.name for a chat completion.

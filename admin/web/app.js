@@ -68,13 +68,25 @@ function errorRate(t) {
   return '–';
 }
 
+// ledText is the share of the chain's plans a target led, and how many.
+function ledText(t) { return t.led ? pct(t.led_share) + ' (' + t.led + ')' : '–'; }
+
+// tierText is "1 · w3" for a tier's target.
+function tierText(t) { return t.tier ? t.tier + ' · w' + t.weight : ''; }
+
 function renderChain(c) {
-  const rows = (c.targets || []).map((t, i) => {
+  const targets = c.targets || [];
+  const tiered = targets.some((t) => t.tier);
+  const regional = targets.some((t) => t.region);
+  const rows = targets.map((t, i) => {
     const state = STATES[t.state] || 'unknown';
     const s = t.stats || {};
     return el('tr', { 'data-target': targetName(t.target), 'data-state': state },
       el('td', { 'data-label': '#', class: 'num' }, String(i + 1)),
       el('td', { 'data-label': 'target' }, targetName(t.target)),
+      tiered ? el('td', { 'data-label': 'tier', class: 'num tier' }, tierText(t)) : null,
+      regional ? el('td', { 'data-label': 'region', class: 'region' }, t.region || '') : null,
+      el('td', { 'data-label': 'led', class: 'num led' }, ledText(t)),
       el('td', { 'data-label': 'state', class: 'state ' + state }, state),
       el('td', { 'data-label': 'reason', class: 'reason' }, reasonText(t)),
       el('td', { 'data-label': 'cooldown left', class: 'num cooldown', 'data-until': t.cooldown_until || '' }, cooldownLeft(t)),
@@ -84,7 +96,9 @@ function renderChain(c) {
       el('td', { 'data-label': 'error rate', class: 'num' }, errorRate(t)),
       el('td', { 'data-label': 'tokens', class: 'num' }, s.tokens ? String(s.tokens) : '0'));
   });
-  const head = el('tr', {}, ...['#', 'target', 'state', 'reason', 'cooldown left', 'stage', 'share', 'TTFB p50 / p95', 'error rate', 'tokens'].map((h) => el('th', {}, h)));
+  const cols = ['#', 'target'].concat(tiered ? ['tier'] : [], regional ? ['region'] : [],
+    ['led', 'state', 'reason', 'cooldown left', 'stage', 'share', 'TTFB p50 / p95', 'error rate', 'tokens']);
+  const head = el('tr', {}, ...cols.map((h) => el('th', {}, h)));
   const models = (c.models || []).join(', ');
   return el('article', { class: 'chain', 'data-chain': c.name },
     el('h2', {}, c.name, ' ', el('span', { class: 'muted small' }, models ? 'models: ' + models : (c.name === status.default_chain ? 'default chain' : ''))),
@@ -96,7 +110,7 @@ function renderPlan(p) {
   const box = el('ol', { class: 'plan', 'aria-label': 'next plan' });
   if (!p) return box;
   box.append(el('li', {}, el('strong', {}, 'Next plan: '),
-    p.error ? p.error : (p.steps || []).map((s) => targetName(s.target) + ' (' + s.reason + ')').join(' → ')));
+    p.error ? p.error : (p.steps || []).map((s) => targetName(s.target) + ' (' + s.reason + (s.placement ? '; ' + s.placement : '') + ')').join(' → ')));
   for (const v of p.targets || []) {
     if (!v.included) box.append(el('li', { class: 'out' }, 'left out: ' + targetName(v.target) + ': ' + v.reason));
   }
@@ -107,7 +121,9 @@ function render() {
   if (!status) return;
   const box = document.getElementById('chains');
   box.replaceChildren(...(status.chains || []).map(renderChain));
-  document.getElementById('summary').textContent = (status.streams || 0) + ' streams in flight';
+  const regions = (status.regions || []).map((r) => r.region + (r.outage ? ' OUTAGE' : ' ok') + ' (' + (r.open || 0) + '/' + r.targets + ' open)');
+  document.getElementById('summary').textContent = (status.streams || 0) + ' streams in flight' +
+    (regions.length ? '; regions: ' + regions.join(', ') : '');
 }
 
 // tick counts the cooldowns down between refreshes.

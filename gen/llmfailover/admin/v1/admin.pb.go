@@ -186,7 +186,10 @@ type GetStatusResponse struct {
 	Streams int64          `protobuf:"varint,2,opt,name=streams,proto3" json:"streams,omitempty"`
 	Chains  []*ChainStatus `protobuf:"bytes,3,rep,name=chains,proto3" json:"chains,omitempty"`
 	// DefaultChain is routing's default chain ("" when none).
-	DefaultChain  string `protobuf:"bytes,4,opt,name=default_chain,json=defaultChain,proto3" json:"default_chain,omitempty"`
+	DefaultChain string `protobuf:"bytes,4,opt,name=default_chain,json=defaultChain,proto3" json:"default_chain,omitempty"`
+	// Regions are the configured regions (providers' and targets' region),
+	// by name, with their outage state.
+	Regions       []*RegionStatus `protobuf:"bytes,5,rep,name=regions,proto3" json:"regions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +252,93 @@ func (x *GetStatusResponse) GetDefaultChain() string {
 	return ""
 }
 
+func (x *GetStatusResponse) GetRegions() []*RegionStatus {
+	if x != nil {
+		return x.Regions
+	}
+	return nil
+}
+
+// RegionStatus is one region: its targets (distinct provider/model across
+// the chains), how many of them are open or half-open, and whether it is
+// in outage (routing.regional_outage_share reached).
+type RegionStatus struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Region  string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	Open    int32                  `protobuf:"varint,2,opt,name=open,proto3" json:"open,omitempty"`
+	Targets int32                  `protobuf:"varint,3,opt,name=targets,proto3" json:"targets,omitempty"`
+	Outage  bool                   `protobuf:"varint,4,opt,name=outage,proto3" json:"outage,omitempty"`
+	// Since is when the outage started (unset when none).
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegionStatus) Reset() {
+	*x = RegionStatus{}
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegionStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegionStatus) ProtoMessage() {}
+
+func (x *RegionStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegionStatus.ProtoReflect.Descriptor instead.
+func (*RegionStatus) Descriptor() ([]byte, []int) {
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RegionStatus) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *RegionStatus) GetOpen() int32 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+func (x *RegionStatus) GetTargets() int32 {
+	if x != nil {
+		return x.Targets
+	}
+	return 0
+}
+
+func (x *RegionStatus) GetOutage() bool {
+	if x != nil {
+		return x.Outage
+	}
+	return false
+}
+
+func (x *RegionStatus) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 // ChainStatus is one chain with its targets in configuration order.
 type ChainStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -262,7 +352,7 @@ type ChainStatus struct {
 
 func (x *ChainStatus) Reset() {
 	*x = ChainStatus{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +364,7 @@ func (x *ChainStatus) String() string {
 func (*ChainStatus) ProtoMessage() {}
 
 func (x *ChainStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +377,7 @@ func (x *ChainStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainStatus.ProtoReflect.Descriptor instead.
 func (*ChainStatus) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ChainStatus) GetName() string {
@@ -347,13 +437,23 @@ type TargetStatus struct {
 	OpenedFailures int32  `protobuf:"varint,16,opt,name=opened_failures,json=openedFailures,proto3" json:"opened_failures,omitempty"`
 	OpenedStatus   int32  `protobuf:"varint,17,opt,name=opened_status,json=openedStatus,proto3" json:"opened_status,omitempty"`
 	OpenedDetail   string `protobuf:"bytes,18,opt,name=opened_detail,json=openedDetail,proto3" json:"opened_detail,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Tier and Weight are the target's tier and weight (0 when not in a
+	// tier); Region its region ("" when none).
+	Tier   int32  `protobuf:"varint,19,opt,name=tier,proto3" json:"tier,omitempty"`
+	Weight int32  `protobuf:"varint,20,opt,name=weight,proto3" json:"weight,omitempty"`
+	Region string `protobuf:"bytes,21,opt,name=region,proto3" json:"region,omitempty"`
+	// Led counts the plans of this chain the target led (its first
+	// attempt) since start; LedShare is Led over the chain's plans (0
+	// without plans): the realised split of a tier's weights.
+	Led           int64   `protobuf:"varint,22,opt,name=led,proto3" json:"led,omitempty"`
+	LedShare      float64 `protobuf:"fixed64,23,opt,name=led_share,json=ledShare,proto3" json:"led_share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TargetStatus) Reset() {
 	*x = TargetStatus{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +465,7 @@ func (x *TargetStatus) String() string {
 func (*TargetStatus) ProtoMessage() {}
 
 func (x *TargetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +478,7 @@ func (x *TargetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetStatus.ProtoReflect.Descriptor instead.
 func (*TargetStatus) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TargetStatus) GetTarget() *Target {
@@ -507,6 +607,41 @@ func (x *TargetStatus) GetOpenedDetail() string {
 	return ""
 }
 
+func (x *TargetStatus) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *TargetStatus) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *TargetStatus) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *TargetStatus) GetLed() int64 {
+	if x != nil {
+		return x.Led
+	}
+	return 0
+}
+
+func (x *TargetStatus) GetLedShare() float64 {
+	if x != nil {
+		return x.LedShare
+	}
+	return 0
+}
+
 // TargetStats are a target's attempt statistics since start.
 type TargetStats struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -528,7 +663,7 @@ type TargetStats struct {
 
 func (x *TargetStats) Reset() {
 	*x = TargetStats{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +675,7 @@ func (x *TargetStats) String() string {
 func (*TargetStats) ProtoMessage() {}
 
 func (x *TargetStats) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +688,7 @@ func (x *TargetStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetStats.ProtoReflect.Descriptor instead.
 func (*TargetStats) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TargetStats) GetAttempts() int64 {
@@ -614,7 +749,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +761,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +774,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WatchEventsRequest) GetHistory() bool {
@@ -673,7 +808,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +820,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +833,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -750,7 +885,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +897,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +910,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetV() int32 {
@@ -924,14 +1059,18 @@ type ExplainPlanRequest struct {
 	Json   bool `protobuf:"varint,4,opt,name=json,proto3" json:"json,omitempty"`
 	Vision bool `protobuf:"varint,5,opt,name=vision,proto3" json:"vision,omitempty"`
 	// PromptTokens estimates the prompt's size (0: unknown).
-	PromptTokens  int32 `protobuf:"varint,6,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	PromptTokens int32 `protobuf:"varint,6,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	// Region is the region the request prefers (as the
+	// x-llm-failover-region header or a client's region would); "" takes
+	// the chain's.
+	Region        string `protobuf:"bytes,7,opt,name=region,proto3" json:"region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExplainPlanRequest) Reset() {
 	*x = ExplainPlanRequest{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1082,7 @@ func (x *ExplainPlanRequest) String() string {
 func (*ExplainPlanRequest) ProtoMessage() {}
 
 func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1095,7 @@ func (x *ExplainPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanRequest.ProtoReflect.Descriptor instead.
 func (*ExplainPlanRequest) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExplainPlanRequest) GetModel() string {
@@ -1001,6 +1140,13 @@ func (x *ExplainPlanRequest) GetPromptTokens() int32 {
 	return 0
 }
 
+func (x *ExplainPlanRequest) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
 // ExplainPlanResponse is the plan with every target's verdict.
 type ExplainPlanResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1021,7 +1167,7 @@ type ExplainPlanResponse struct {
 
 func (x *ExplainPlanResponse) Reset() {
 	*x = ExplainPlanResponse{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1179,7 @@ func (x *ExplainPlanResponse) String() string {
 func (*ExplainPlanResponse) ProtoMessage() {}
 
 func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1192,7 @@ func (x *ExplainPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainPlanResponse.ProtoReflect.Descriptor instead.
 func (*ExplainPlanResponse) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExplainPlanResponse) GetChain() string {
@@ -1091,14 +1237,18 @@ type PlanStep struct {
 	Cluster string                 `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// Reason is why the step is where it is: "closed", "probe",
 	// "recovering", "recovering-deferred", "soonest-open".
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Placement says where the target's tier and region put it, as in the
+	// trace header ("tier=1;weight=3/4;region=eu:preferred"); "" for a plain
+	// chain.
+	Placement     string `protobuf:"bytes,4,opt,name=placement,proto3" json:"placement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlanStep) Reset() {
 	*x = PlanStep{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1260,7 @@ func (x *PlanStep) String() string {
 func (*PlanStep) ProtoMessage() {}
 
 func (x *PlanStep) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1273,7 @@ func (x *PlanStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanStep.ProtoReflect.Descriptor instead.
 func (*PlanStep) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlanStep) GetTarget() *Target {
@@ -1147,6 +1297,13 @@ func (x *PlanStep) GetReason() string {
 	return ""
 }
 
+func (x *PlanStep) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
 // TargetVerdict says why a target is in the plan or not.
 type TargetVerdict struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1156,15 +1313,25 @@ type TargetVerdict struct {
 	Position int32 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`
 	// Reason says why, e.g. "closed", "open until 12:00:05Z (auth failure)",
 	// "lacks tools", "context window 8000 < prompt 9000".
-	Reason        string       `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	State         BreakerState `protobuf:"varint,5,opt,name=state,proto3,enum=llmfailover.admin.v1.BreakerState" json:"state,omitempty"`
+	Reason string       `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	State  BreakerState `protobuf:"varint,5,opt,name=state,proto3,enum=llmfailover.admin.v1.BreakerState" json:"state,omitempty"`
+	// Tier, Weight and Region are the target's configuration (0, 0, "" when
+	// unset). LeadShare is about the share of plans it would lead now among
+	// its tier's targets that admit traffic (1 outside a tier when it
+	// admits, 0 when it does not); the plan shows a tier heaviest first,
+	// its most likely draw. Placement is as in PlanStep.
+	Tier          int32   `protobuf:"varint,6,opt,name=tier,proto3" json:"tier,omitempty"`
+	Weight        int32   `protobuf:"varint,7,opt,name=weight,proto3" json:"weight,omitempty"`
+	Region        string  `protobuf:"bytes,8,opt,name=region,proto3" json:"region,omitempty"`
+	LeadShare     float64 `protobuf:"fixed64,9,opt,name=lead_share,json=leadShare,proto3" json:"lead_share,omitempty"`
+	Placement     string  `protobuf:"bytes,10,opt,name=placement,proto3" json:"placement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TargetVerdict) Reset() {
 	*x = TargetVerdict{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1343,7 @@ func (x *TargetVerdict) String() string {
 func (*TargetVerdict) ProtoMessage() {}
 
 func (x *TargetVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1356,7 @@ func (x *TargetVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetVerdict.ProtoReflect.Descriptor instead.
 func (*TargetVerdict) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TargetVerdict) GetTarget() *Target {
@@ -1227,6 +1394,41 @@ func (x *TargetVerdict) GetState() BreakerState {
 	return BreakerState_BREAKER_STATE_UNSPECIFIED
 }
 
+func (x *TargetVerdict) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *TargetVerdict) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *TargetVerdict) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *TargetVerdict) GetLeadShare() float64 {
+	if x != nil {
+		return x.LeadShare
+	}
+	return 0
+}
+
+func (x *TargetVerdict) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
 // TripBreakerRequest opens a target's breaker.
 type TripBreakerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1242,7 +1444,7 @@ type TripBreakerRequest struct {
 
 func (x *TripBreakerRequest) Reset() {
 	*x = TripBreakerRequest{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1456,7 @@ func (x *TripBreakerRequest) String() string {
 func (*TripBreakerRequest) ProtoMessage() {}
 
 func (x *TripBreakerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1469,7 @@ func (x *TripBreakerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TripBreakerRequest.ProtoReflect.Descriptor instead.
 func (*TripBreakerRequest) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TripBreakerRequest) GetTarget() string {
@@ -1301,7 +1503,7 @@ type TripBreakerResponse struct {
 
 func (x *TripBreakerResponse) Reset() {
 	*x = TripBreakerResponse{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1515,7 @@ func (x *TripBreakerResponse) String() string {
 func (*TripBreakerResponse) ProtoMessage() {}
 
 func (x *TripBreakerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1528,7 @@ func (x *TripBreakerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TripBreakerResponse.ProtoReflect.Descriptor instead.
 func (*TripBreakerResponse) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TripBreakerResponse) GetTarget() *TargetStatus {
@@ -1349,7 +1551,7 @@ type ResetBreakerRequest struct {
 
 func (x *ResetBreakerRequest) Reset() {
 	*x = ResetBreakerRequest{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1563,7 @@ func (x *ResetBreakerRequest) String() string {
 func (*ResetBreakerRequest) ProtoMessage() {}
 
 func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1576,7 @@ func (x *ResetBreakerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerRequest.ProtoReflect.Descriptor instead.
 func (*ResetBreakerRequest) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResetBreakerRequest) GetTarget() string {
@@ -1401,7 +1603,7 @@ type ResetBreakerResponse struct {
 
 func (x *ResetBreakerResponse) Reset() {
 	*x = ResetBreakerResponse{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1615,7 @@ func (x *ResetBreakerResponse) String() string {
 func (*ResetBreakerResponse) ProtoMessage() {}
 
 func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1628,7 @@ func (x *ResetBreakerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetBreakerResponse.ProtoReflect.Descriptor instead.
 func (*ResetBreakerResponse) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResetBreakerResponse) GetTarget() *TargetStatus {
@@ -1480,7 +1682,7 @@ type PlanMetadata struct {
 
 func (x *PlanMetadata) Reset() {
 	*x = PlanMetadata{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1694,7 @@ func (x *PlanMetadata) String() string {
 func (*PlanMetadata) ProtoMessage() {}
 
 func (x *PlanMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1707,7 @@ func (x *PlanMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMetadata.ProtoReflect.Descriptor instead.
 func (*PlanMetadata) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PlanMetadata) GetV() int32 {
@@ -1627,13 +1829,16 @@ type PlanTarget struct {
 	Cluster       string                 `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	Model         string                 `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
 	ContextWindow int32                  `protobuf:"varint,4,opt,name=context_window,json=contextWindow,proto3" json:"context_window,omitempty"`
+	// Placement says where tiers and regions put the target (unsigned,
+	// informational; set only when they did).
+	Placement     string `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlanTarget) Reset() {
 	*x = PlanTarget{}
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1850,7 @@ func (x *PlanTarget) String() string {
 func (*PlanTarget) ProtoMessage() {}
 
 func (x *PlanTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_llmfailover_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1863,7 @@ func (x *PlanTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanTarget.ProtoReflect.Descriptor instead.
 func (*PlanTarget) Descriptor() ([]byte, []int) {
-	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_llmfailover_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PlanTarget) GetProvider() string {
@@ -1689,6 +1894,13 @@ func (x *PlanTarget) GetContextWindow() int32 {
 	return 0
 }
 
+func (x *PlanTarget) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
 var File_llmfailover_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
@@ -1697,16 +1909,23 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x06Target\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\"\x12\n" +
-	"\x10GetStatusRequest\"\xbd\x01\n" +
+	"\x10GetStatusRequest\"\xfb\x01\n" +
 	"\x11GetStatusResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\astreams\x18\x02 \x01(\x03R\astreams\x129\n" +
 	"\x06chains\x18\x03 \x03(\v2!.llmfailover.admin.v1.ChainStatusR\x06chains\x12#\n" +
-	"\rdefault_chain\x18\x04 \x01(\tR\fdefaultChain\"w\n" +
+	"\rdefault_chain\x18\x04 \x01(\tR\fdefaultChain\x12<\n" +
+	"\aregions\x18\x05 \x03(\v2\".llmfailover.admin.v1.RegionStatusR\aregions\"\x9e\x01\n" +
+	"\fRegionStatus\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\x05R\x04open\x12\x18\n" +
+	"\atargets\x18\x03 \x01(\x05R\atargets\x12\x16\n" +
+	"\x06outage\x18\x04 \x01(\bR\x06outage\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"w\n" +
 	"\vChainStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06models\x18\x02 \x03(\tR\x06models\x12<\n" +
-	"\atargets\x18\x03 \x03(\v2\".llmfailover.admin.v1.TargetStatusR\atargets\"\xe8\x06\n" +
+	"\atargets\x18\x03 \x03(\v2\".llmfailover.admin.v1.TargetStatusR\atargets\"\xdb\a\n" +
 	"\fTargetStatus\x124\n" +
 	"\x06target\x18\x01 \x01(\v2\x1c.llmfailover.admin.v1.TargetR\x06target\x128\n" +
 	"\x05state\x18\x02 \x01(\x0e2\".llmfailover.admin.v1.BreakerStateR\x05state\x12\x16\n" +
@@ -1726,7 +1945,12 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x05stats\x18\x0f \x01(\v2!.llmfailover.admin.v1.TargetStatsR\x05stats\x12'\n" +
 	"\x0fopened_failures\x18\x10 \x01(\x05R\x0eopenedFailures\x12#\n" +
 	"\ropened_status\x18\x11 \x01(\x05R\fopenedStatus\x12#\n" +
-	"\ropened_detail\x18\x12 \x01(\tR\fopenedDetail\"\xe4\x01\n" +
+	"\ropened_detail\x18\x12 \x01(\tR\fopenedDetail\x12\x12\n" +
+	"\x04tier\x18\x13 \x01(\x05R\x04tier\x12\x16\n" +
+	"\x06weight\x18\x14 \x01(\x05R\x06weight\x12\x16\n" +
+	"\x06region\x18\x15 \x01(\tR\x06region\x12\x10\n" +
+	"\x03led\x18\x16 \x01(\x03R\x03led\x12\x1b\n" +
+	"\tled_share\x18\x17 \x01(\x01R\bledShare\"\xe4\x01\n" +
 	"\vTargetStats\x12\x1a\n" +
 	"\battempts\x18\x01 \x01(\x03R\battempts\x12\x16\n" +
 	"\x06errors\x18\x02 \x01(\x03R\x06errors\x12\x1d\n" +
@@ -1763,14 +1987,15 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\aattempt\x18\x10 \x01(\x05R\aattempt\x12\x14\n" +
 	"\x05stage\x18\x11 \x01(\x05R\x05stage\x12\x1a\n" +
 	"\bfailures\x18\x12 \x01(\x05R\bfailures\x12\x16\n" +
-	"\x06detail\x18\x13 \x01(\tR\x06detail\"\x9e\x02\n" +
+	"\x06detail\x18\x13 \x01(\tR\x06detail\"\xb6\x02\n" +
 	"\x12ExplainPlanRequest\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12O\n" +
 	"\aheaders\x18\x02 \x03(\v25.llmfailover.admin.v1.ExplainPlanRequest.HeadersEntryR\aheaders\x12\x14\n" +
 	"\x05tools\x18\x03 \x01(\bR\x05tools\x12\x12\n" +
 	"\x04json\x18\x04 \x01(\bR\x04json\x12\x16\n" +
 	"\x06vision\x18\x05 \x01(\bR\x06vision\x12#\n" +
-	"\rprompt_tokens\x18\x06 \x01(\x05R\fpromptTokens\x1a:\n" +
+	"\rprompt_tokens\x18\x06 \x01(\x05R\fpromptTokens\x12\x16\n" +
+	"\x06region\x18\a \x01(\tR\x06region\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x01\n" +
@@ -1779,17 +2004,25 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x05steps\x18\x02 \x03(\v2\x1e.llmfailover.admin.v1.PlanStepR\x05steps\x12=\n" +
 	"\atargets\x18\x03 \x03(\v2#.llmfailover.admin.v1.TargetVerdictR\atargets\x12.\n" +
 	"\x13same_target_retries\x18\x04 \x01(\x05R\x11sameTargetRetries\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"r\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\x90\x01\n" +
 	"\bPlanStep\x124\n" +
 	"\x06target\x18\x01 \x01(\v2\x1c.llmfailover.admin.v1.TargetR\x06target\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xcf\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
+	"\tplacement\x18\x04 \x01(\tR\tplacement\"\xd0\x02\n" +
 	"\rTargetVerdict\x124\n" +
 	"\x06target\x18\x01 \x01(\v2\x1c.llmfailover.admin.v1.TargetR\x06target\x12\x1a\n" +
 	"\bincluded\x18\x02 \x01(\bR\bincluded\x12\x1a\n" +
 	"\bposition\x18\x03 \x01(\x05R\bposition\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x128\n" +
-	"\x05state\x18\x05 \x01(\x0e2\".llmfailover.admin.v1.BreakerStateR\x05state\"{\n" +
+	"\x05state\x18\x05 \x01(\x0e2\".llmfailover.admin.v1.BreakerStateR\x05state\x12\x12\n" +
+	"\x04tier\x18\x06 \x01(\x05R\x04tier\x12\x16\n" +
+	"\x06weight\x18\a \x01(\x05R\x06weight\x12\x16\n" +
+	"\x06region\x18\b \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"lead_share\x18\t \x01(\x01R\tleadShare\x12\x1c\n" +
+	"\tplacement\x18\n" +
+	" \x01(\tR\tplacement\"{\n" +
 	"\x12TripBreakerRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x16\n" +
@@ -1819,13 +2052,14 @@ const file_llmfailover_admin_v1_admin_proto_rawDesc = "" +
 	"\x06client\x18\r \x01(\tR\x06client\x12 \n" +
 	"\vtraceparent\x18\x0e \x01(\tR\vtraceparent\x12\x10\n" +
 	"\x03api\x18\x0f \x01(\tR\x03api\x12\x14\n" +
-	"\x05probe\x18\x10 \x01(\bR\x05probe\"\x7f\n" +
+	"\x05probe\x18\x10 \x01(\bR\x05probe\"\x9d\x01\n" +
 	"\n" +
 	"PlanTarget\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12%\n" +
-	"\x0econtext_window\x18\x04 \x01(\x05R\rcontextWindow*\x9a\x01\n" +
+	"\x0econtext_window\x18\x04 \x01(\x05R\rcontextWindow\x12\x1c\n" +
+	"\tplacement\x18\x05 \x01(\tR\tplacement*\x9a\x01\n" +
 	"\fBreakerState\x12\x1d\n" +
 	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x16\n" +
@@ -1852,76 +2086,79 @@ func file_llmfailover_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_llmfailover_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_llmfailover_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_llmfailover_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_llmfailover_admin_v1_admin_proto_goTypes = []any{
 	(BreakerState)(0),             // 0: llmfailover.admin.v1.BreakerState
 	(*Target)(nil),                // 1: llmfailover.admin.v1.Target
 	(*GetStatusRequest)(nil),      // 2: llmfailover.admin.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),     // 3: llmfailover.admin.v1.GetStatusResponse
-	(*ChainStatus)(nil),           // 4: llmfailover.admin.v1.ChainStatus
-	(*TargetStatus)(nil),          // 5: llmfailover.admin.v1.TargetStatus
-	(*TargetStats)(nil),           // 6: llmfailover.admin.v1.TargetStats
-	(*WatchEventsRequest)(nil),    // 7: llmfailover.admin.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),   // 8: llmfailover.admin.v1.WatchEventsResponse
-	(*Event)(nil),                 // 9: llmfailover.admin.v1.Event
-	(*ExplainPlanRequest)(nil),    // 10: llmfailover.admin.v1.ExplainPlanRequest
-	(*ExplainPlanResponse)(nil),   // 11: llmfailover.admin.v1.ExplainPlanResponse
-	(*PlanStep)(nil),              // 12: llmfailover.admin.v1.PlanStep
-	(*TargetVerdict)(nil),         // 13: llmfailover.admin.v1.TargetVerdict
-	(*TripBreakerRequest)(nil),    // 14: llmfailover.admin.v1.TripBreakerRequest
-	(*TripBreakerResponse)(nil),   // 15: llmfailover.admin.v1.TripBreakerResponse
-	(*ResetBreakerRequest)(nil),   // 16: llmfailover.admin.v1.ResetBreakerRequest
-	(*ResetBreakerResponse)(nil),  // 17: llmfailover.admin.v1.ResetBreakerResponse
-	(*PlanMetadata)(nil),          // 18: llmfailover.admin.v1.PlanMetadata
-	(*PlanTarget)(nil),            // 19: llmfailover.admin.v1.PlanTarget
-	nil,                           // 20: llmfailover.admin.v1.ExplainPlanRequest.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*RegionStatus)(nil),          // 4: llmfailover.admin.v1.RegionStatus
+	(*ChainStatus)(nil),           // 5: llmfailover.admin.v1.ChainStatus
+	(*TargetStatus)(nil),          // 6: llmfailover.admin.v1.TargetStatus
+	(*TargetStats)(nil),           // 7: llmfailover.admin.v1.TargetStats
+	(*WatchEventsRequest)(nil),    // 8: llmfailover.admin.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),   // 9: llmfailover.admin.v1.WatchEventsResponse
+	(*Event)(nil),                 // 10: llmfailover.admin.v1.Event
+	(*ExplainPlanRequest)(nil),    // 11: llmfailover.admin.v1.ExplainPlanRequest
+	(*ExplainPlanResponse)(nil),   // 12: llmfailover.admin.v1.ExplainPlanResponse
+	(*PlanStep)(nil),              // 13: llmfailover.admin.v1.PlanStep
+	(*TargetVerdict)(nil),         // 14: llmfailover.admin.v1.TargetVerdict
+	(*TripBreakerRequest)(nil),    // 15: llmfailover.admin.v1.TripBreakerRequest
+	(*TripBreakerResponse)(nil),   // 16: llmfailover.admin.v1.TripBreakerResponse
+	(*ResetBreakerRequest)(nil),   // 17: llmfailover.admin.v1.ResetBreakerRequest
+	(*ResetBreakerResponse)(nil),  // 18: llmfailover.admin.v1.ResetBreakerResponse
+	(*PlanMetadata)(nil),          // 19: llmfailover.admin.v1.PlanMetadata
+	(*PlanTarget)(nil),            // 20: llmfailover.admin.v1.PlanTarget
+	nil,                           // 21: llmfailover.admin.v1.ExplainPlanRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
 }
 var file_llmfailover_admin_v1_admin_proto_depIdxs = []int32{
-	21, // 0: llmfailover.admin.v1.GetStatusResponse.time:type_name -> google.protobuf.Timestamp
-	4,  // 1: llmfailover.admin.v1.GetStatusResponse.chains:type_name -> llmfailover.admin.v1.ChainStatus
-	5,  // 2: llmfailover.admin.v1.ChainStatus.targets:type_name -> llmfailover.admin.v1.TargetStatus
-	1,  // 3: llmfailover.admin.v1.TargetStatus.target:type_name -> llmfailover.admin.v1.Target
-	0,  // 4: llmfailover.admin.v1.TargetStatus.state:type_name -> llmfailover.admin.v1.BreakerState
-	21, // 5: llmfailover.admin.v1.TargetStatus.cooldown_until:type_name -> google.protobuf.Timestamp
-	22, // 6: llmfailover.admin.v1.TargetStatus.cooldown_left:type_name -> google.protobuf.Duration
-	22, // 7: llmfailover.admin.v1.TargetStatus.latency_ewma:type_name -> google.protobuf.Duration
-	21, // 8: llmfailover.admin.v1.TargetStatus.since:type_name -> google.protobuf.Timestamp
-	21, // 9: llmfailover.admin.v1.TargetStatus.opened_at:type_name -> google.protobuf.Timestamp
-	6,  // 10: llmfailover.admin.v1.TargetStatus.stats:type_name -> llmfailover.admin.v1.TargetStats
-	22, // 11: llmfailover.admin.v1.TargetStats.ttfb_p50:type_name -> google.protobuf.Duration
-	22, // 12: llmfailover.admin.v1.TargetStats.ttfb_p95:type_name -> google.protobuf.Duration
-	9,  // 13: llmfailover.admin.v1.WatchEventsResponse.event:type_name -> llmfailover.admin.v1.Event
-	21, // 14: llmfailover.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	1,  // 15: llmfailover.admin.v1.Event.from:type_name -> llmfailover.admin.v1.Target
-	1,  // 16: llmfailover.admin.v1.Event.to:type_name -> llmfailover.admin.v1.Target
-	21, // 17: llmfailover.admin.v1.Event.cooldown_until:type_name -> google.protobuf.Timestamp
-	20, // 18: llmfailover.admin.v1.ExplainPlanRequest.headers:type_name -> llmfailover.admin.v1.ExplainPlanRequest.HeadersEntry
-	12, // 19: llmfailover.admin.v1.ExplainPlanResponse.steps:type_name -> llmfailover.admin.v1.PlanStep
-	13, // 20: llmfailover.admin.v1.ExplainPlanResponse.targets:type_name -> llmfailover.admin.v1.TargetVerdict
-	1,  // 21: llmfailover.admin.v1.PlanStep.target:type_name -> llmfailover.admin.v1.Target
-	1,  // 22: llmfailover.admin.v1.TargetVerdict.target:type_name -> llmfailover.admin.v1.Target
-	0,  // 23: llmfailover.admin.v1.TargetVerdict.state:type_name -> llmfailover.admin.v1.BreakerState
-	22, // 24: llmfailover.admin.v1.TripBreakerRequest.duration:type_name -> google.protobuf.Duration
-	5,  // 25: llmfailover.admin.v1.TripBreakerResponse.target:type_name -> llmfailover.admin.v1.TargetStatus
-	5,  // 26: llmfailover.admin.v1.ResetBreakerResponse.target:type_name -> llmfailover.admin.v1.TargetStatus
-	19, // 27: llmfailover.admin.v1.PlanMetadata.targets:type_name -> llmfailover.admin.v1.PlanTarget
-	2,  // 28: llmfailover.admin.v1.AdminService.GetStatus:input_type -> llmfailover.admin.v1.GetStatusRequest
-	7,  // 29: llmfailover.admin.v1.AdminService.WatchEvents:input_type -> llmfailover.admin.v1.WatchEventsRequest
-	10, // 30: llmfailover.admin.v1.AdminService.ExplainPlan:input_type -> llmfailover.admin.v1.ExplainPlanRequest
-	14, // 31: llmfailover.admin.v1.AdminService.TripBreaker:input_type -> llmfailover.admin.v1.TripBreakerRequest
-	16, // 32: llmfailover.admin.v1.AdminService.ResetBreaker:input_type -> llmfailover.admin.v1.ResetBreakerRequest
-	3,  // 33: llmfailover.admin.v1.AdminService.GetStatus:output_type -> llmfailover.admin.v1.GetStatusResponse
-	8,  // 34: llmfailover.admin.v1.AdminService.WatchEvents:output_type -> llmfailover.admin.v1.WatchEventsResponse
-	11, // 35: llmfailover.admin.v1.AdminService.ExplainPlan:output_type -> llmfailover.admin.v1.ExplainPlanResponse
-	15, // 36: llmfailover.admin.v1.AdminService.TripBreaker:output_type -> llmfailover.admin.v1.TripBreakerResponse
-	17, // 37: llmfailover.admin.v1.AdminService.ResetBreaker:output_type -> llmfailover.admin.v1.ResetBreakerResponse
-	33, // [33:38] is the sub-list for method output_type
-	28, // [28:33] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	22, // 0: llmfailover.admin.v1.GetStatusResponse.time:type_name -> google.protobuf.Timestamp
+	5,  // 1: llmfailover.admin.v1.GetStatusResponse.chains:type_name -> llmfailover.admin.v1.ChainStatus
+	4,  // 2: llmfailover.admin.v1.GetStatusResponse.regions:type_name -> llmfailover.admin.v1.RegionStatus
+	22, // 3: llmfailover.admin.v1.RegionStatus.since:type_name -> google.protobuf.Timestamp
+	6,  // 4: llmfailover.admin.v1.ChainStatus.targets:type_name -> llmfailover.admin.v1.TargetStatus
+	1,  // 5: llmfailover.admin.v1.TargetStatus.target:type_name -> llmfailover.admin.v1.Target
+	0,  // 6: llmfailover.admin.v1.TargetStatus.state:type_name -> llmfailover.admin.v1.BreakerState
+	22, // 7: llmfailover.admin.v1.TargetStatus.cooldown_until:type_name -> google.protobuf.Timestamp
+	23, // 8: llmfailover.admin.v1.TargetStatus.cooldown_left:type_name -> google.protobuf.Duration
+	23, // 9: llmfailover.admin.v1.TargetStatus.latency_ewma:type_name -> google.protobuf.Duration
+	22, // 10: llmfailover.admin.v1.TargetStatus.since:type_name -> google.protobuf.Timestamp
+	22, // 11: llmfailover.admin.v1.TargetStatus.opened_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: llmfailover.admin.v1.TargetStatus.stats:type_name -> llmfailover.admin.v1.TargetStats
+	23, // 13: llmfailover.admin.v1.TargetStats.ttfb_p50:type_name -> google.protobuf.Duration
+	23, // 14: llmfailover.admin.v1.TargetStats.ttfb_p95:type_name -> google.protobuf.Duration
+	10, // 15: llmfailover.admin.v1.WatchEventsResponse.event:type_name -> llmfailover.admin.v1.Event
+	22, // 16: llmfailover.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	1,  // 17: llmfailover.admin.v1.Event.from:type_name -> llmfailover.admin.v1.Target
+	1,  // 18: llmfailover.admin.v1.Event.to:type_name -> llmfailover.admin.v1.Target
+	22, // 19: llmfailover.admin.v1.Event.cooldown_until:type_name -> google.protobuf.Timestamp
+	21, // 20: llmfailover.admin.v1.ExplainPlanRequest.headers:type_name -> llmfailover.admin.v1.ExplainPlanRequest.HeadersEntry
+	13, // 21: llmfailover.admin.v1.ExplainPlanResponse.steps:type_name -> llmfailover.admin.v1.PlanStep
+	14, // 22: llmfailover.admin.v1.ExplainPlanResponse.targets:type_name -> llmfailover.admin.v1.TargetVerdict
+	1,  // 23: llmfailover.admin.v1.PlanStep.target:type_name -> llmfailover.admin.v1.Target
+	1,  // 24: llmfailover.admin.v1.TargetVerdict.target:type_name -> llmfailover.admin.v1.Target
+	0,  // 25: llmfailover.admin.v1.TargetVerdict.state:type_name -> llmfailover.admin.v1.BreakerState
+	23, // 26: llmfailover.admin.v1.TripBreakerRequest.duration:type_name -> google.protobuf.Duration
+	6,  // 27: llmfailover.admin.v1.TripBreakerResponse.target:type_name -> llmfailover.admin.v1.TargetStatus
+	6,  // 28: llmfailover.admin.v1.ResetBreakerResponse.target:type_name -> llmfailover.admin.v1.TargetStatus
+	20, // 29: llmfailover.admin.v1.PlanMetadata.targets:type_name -> llmfailover.admin.v1.PlanTarget
+	2,  // 30: llmfailover.admin.v1.AdminService.GetStatus:input_type -> llmfailover.admin.v1.GetStatusRequest
+	8,  // 31: llmfailover.admin.v1.AdminService.WatchEvents:input_type -> llmfailover.admin.v1.WatchEventsRequest
+	11, // 32: llmfailover.admin.v1.AdminService.ExplainPlan:input_type -> llmfailover.admin.v1.ExplainPlanRequest
+	15, // 33: llmfailover.admin.v1.AdminService.TripBreaker:input_type -> llmfailover.admin.v1.TripBreakerRequest
+	17, // 34: llmfailover.admin.v1.AdminService.ResetBreaker:input_type -> llmfailover.admin.v1.ResetBreakerRequest
+	3,  // 35: llmfailover.admin.v1.AdminService.GetStatus:output_type -> llmfailover.admin.v1.GetStatusResponse
+	9,  // 36: llmfailover.admin.v1.AdminService.WatchEvents:output_type -> llmfailover.admin.v1.WatchEventsResponse
+	12, // 37: llmfailover.admin.v1.AdminService.ExplainPlan:output_type -> llmfailover.admin.v1.ExplainPlanResponse
+	16, // 38: llmfailover.admin.v1.AdminService.TripBreaker:output_type -> llmfailover.admin.v1.TripBreakerResponse
+	18, // 39: llmfailover.admin.v1.AdminService.ResetBreaker:output_type -> llmfailover.admin.v1.ResetBreakerResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_llmfailover_admin_v1_admin_proto_init() }
@@ -1935,7 +2172,7 @@ func file_llmfailover_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llmfailover_admin_v1_admin_proto_rawDesc), len(file_llmfailover_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
