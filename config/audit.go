@@ -42,6 +42,12 @@ type Audit struct {
 	// telemetry setup provides; until one is set the records are
 	// discarded. It takes a subscriber and SubscriberBuffer. Default false.
 	OTelLogs bool `json:"otel_logs,omitempty"`
+	// Attempts also publishes an "attempt" event for every attempt whose
+	// outcome a breaker records (target, classification, status, time to
+	// first byte, latency, Retry-After, tokens): the input of
+	// `llm-failover replay` (docs/replay.md). It costs one line per
+	// attempt, about 450 bytes. Read at every reload. Default false.
+	Attempts bool `json:"attempts,omitempty"`
 }
 
 func (a *Audit) applyDefaults() {

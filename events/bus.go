@@ -117,8 +117,11 @@ func (b *Bus) Publish(e Event) Event {
 	if !e.CooldownUntil.IsZero() {
 		e.CooldownUntil = e.CooldownUntil.UTC()
 	}
+	if !e.SentAt.IsZero() {
+		e.SentAt = e.SentAt.UTC()
+	}
 	for _, f := range []*string{&e.RequestID, &e.Chain, &e.Client, &e.From.Provider, &e.From.Model,
-		&e.To.Provider, &e.To.Model, &e.Reason, &e.Quality, &e.BreakerFrom, &e.BreakerTo, &e.Detail} {
+		&e.To.Provider, &e.To.Model, &e.Reason, &e.Quality, &e.BreakerFrom, &e.BreakerTo, &e.Detail, &e.Model, &e.Outcome} {
 		*f = CleanText(*f, MaxTextLen)
 	}
 	b.mu.Lock()

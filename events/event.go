@@ -43,6 +43,10 @@ const (
 	// KindBudget: a budget crossed its warning share or was exhausted
 	// (once per budget, window and threshold in one process).
 	KindBudget Kind = "budget"
+	// KindAttempt: one attempt's outcome, as its target's breaker recorded
+	// it (opt-in: audit.attempts). The input of the replay lab (package
+	// replay); one line per attempt.
+	KindAttempt Kind = "attempt"
 	// KindAffinityMoved: a conversation remembered on one target was
 	// answered by another, which it now stays on (conversation affinity).
 	KindAffinityMoved Kind = "affinity_moved"
@@ -143,7 +147,7 @@ type Event struct {
 	// error class, a config error); never a prompt, answer or key.
 	Detail string `json:"detail,omitempty"`
 	// InputTokens (cached ones included), CachedInputTokens and
-	// OutputTokens are an answer's usage (answer_cost).
+	// OutputTokens are an answer's usage (answer_cost; attempt: below).
 	InputTokens       int64 `json:"input_tokens,omitempty"`
 	CachedInputTokens int64 `json:"cached_input_tokens,omitempty"`
 	OutputTokens      int64 `json:"output_tokens,omitempty"`
@@ -171,4 +175,34 @@ type Event struct {
 	// probe's answer reported (probe, reason active): what it cost.
 	ProbeInputTokens  int64 `json:"probe_input_tokens,omitempty"`
 	ProbeOutputTokens int64 `json:"probe_output_tokens,omitempty"`
+
+	// The fields below describe one attempt (kind attempt); Time is when its
+	// outcome was recorded on the target's breaker, From its target,
+	// Reason its provider classification ("success", "overloaded", ...),
+	// Status the provider's status (0: none), Attempt Envoy's attempt number.
+
+	// Model is the model the client asked for, so that another
+	// configuration can resolve the request's chain again.
+	Model string `json:"model,omitempty"`
+	// Outcome is what the breaker recorded: "success", "failure",
+	// "rate-limited", "auth-failure", "quota-exhausted", "neutral".
+	Outcome string `json:"outcome,omitempty"`
+	// SentAt is when the attempt was sent to its provider.
+	SentAt time.Time `json:"sent_at,omitzero"`
+	// TTFBMS is the time from SentAt to the provider's response headers,
+	// in milliseconds; 0 when none came.
+	TTFBMS int64 `json:"ttfb_ms,omitempty"`
+	// LatencyMS is the time from SentAt to Time, in milliseconds.
+	LatencyMS int64 `json:"latency_ms,omitempty"`
+	// RetryAfterMS is the provider's Retry-After hint, in milliseconds
+	// (rate_limited only); 0 when none.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
+	// InputTokens and OutputTokens (above) are, on an attempt event, the
+	// tokens a whole (not streamed) answer reported; 0 when unknown.
+	// Planned is the number of attempts the request's plan allowed (its
+	// targets plus same-target retries); 0 when unknown.
+	Planned int `json:"planned,omitempty"`
+	// ActiveProbe marks an attempt of an active probe (package probe), not
+	// of a client's request.
+	ActiveProbe bool `json:"active_probe,omitempty"`
 }

@@ -124,5 +124,18 @@ func Attributes(e Event) []attribute.KeyValue {
 		kv = append(kv, attribute.Bool("usage_estimated", true))
 	}
 	str("budget", e.Budget)
+	// The attempt kind's fields (audit.attempts).
+	str("model", e.Model)
+	str("outcome", e.Outcome)
+	if !e.SentAt.IsZero() {
+		str("sent_at", e.SentAt.UTC().Format(time.RFC3339Nano))
+	}
+	num("ttfb_ms", e.TTFBMS)
+	num("latency_ms", e.LatencyMS)
+	num("retry_after_ms", e.RetryAfterMS)
+	num("planned", int64(e.Planned))
+	if e.ActiveProbe {
+		kv = append(kv, attribute.Bool("active_probe", true))
+	}
 	return kv
 }

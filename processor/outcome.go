@@ -15,9 +15,11 @@ import (
 // record feeds the outcome to the target's breaker, the metrics and the trace.
 func (a *attemptStream) record(cls provider.Classification) {
 	now := a.s.clock.Now()
+	o := a.withDetail(a.outcome(cls), cls)
 	if b := a.s.registry.Lookup(targetKey(a.target)); b != nil {
-		b.Record(now, a.withDetail(a.outcome(cls), cls))
+		b.Record(now, o)
 	}
+	a.auditAttempt(now, cls, o)
 	a.addTrace(cls)
 	a.observeEnd(cls)
 	if cls.Class != provider.ClassSuccess {
@@ -84,9 +86,11 @@ func (s *Server) settle(recs []attemptRecord) {
 	now := s.clock.Now()
 	for _, r := range recs {
 		s.count(r.Provider, r.Model, r.Class)
+		o := settledOutcome(r)
 		if b := s.registry.Lookup(r.Target); b != nil {
-			b.Record(now, settledOutcome(r))
+			b.Record(now, o)
 		}
+		s.auditSettled(now, r, o)
 		s.log.Info("attempt ended without an answer", "phase", contract.PhaseAttempt, "attempt", r.Attempt, "provider", r.Provider,
 			"model", r.Model, "outcome", r.Class.String(), "reason", r.Message)
 	}

@@ -23,6 +23,8 @@ type Registry struct {
 	// onChange receives every breaker transition (for logs and metrics).
 	onChange func(breaker.Transition)
 	clock    breaker.Clock
+	// rand draws the breakers' cooldown jitter (SetRand); nil: theirs.
+	rand func() float64
 	// observer also sees every transition and outcome (Observe); nil: none.
 	observer atomic.Pointer[Observer]
 	// regions follows the regions' outages from the transitions (regionwatch.go).
@@ -35,6 +37,15 @@ func NewRegistry(clock breaker.Clock, onChange func(breaker.Transition)) *Regist
 	return &Registry{m: map[string]*breaker.Breaker{}, onChange: onChange, clock: clock, regions: newRegionWatch()}
 }
 
+// SetRand makes the breakers created from now on draw their cooldown
+// jitter from rnd (a seeded source makes a replay repeatable); nil: the
+// breaker's default. Call it before the first table is built.
+func (r *Registry) SetRand(rnd func() float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rand = rnd
+}
+
 // get returns the breaker of key, creating it with s when new.
 func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 	r.mu.Lock()
@@ -43,6 +54,9 @@ func (r *Registry) get(key string, s breaker.Settings) *breaker.Breaker {
 		return b
 	}
 	s.Clock = r.clock
+	if r.rand != nil {
+		s.Rand = r.rand
+	}
 	s.OnStateChange = r.changed
 	s.OnOutcome = func(key string, now time.Time, out breaker.Outcome) {
 		if o := r.observer.Load(); o != nil {

@@ -22,6 +22,7 @@ var commandHelp = map[string]string{
 	"status":        "llm-failover status [--admin ADDR]\n  Chains, targets in order, breaker state and why (admin API).",
 	"events":        "llm-failover events [--follow]\n  The recent audit events; --follow streams new ones.",
 	"explain":       "llm-failover explain --model M\n  The plan a request for M would get now, and why.",
+	"replay":        "llm-failover replay --config CANDIDATE --events AUDIT.jsonl [--baseline CURRENT] [--fail-if CRITERION]...\n  Replay recorded traffic (audit.attempts) under a candidate configuration\n  and a baseline with the real routing and breakers on a virtual clock, and\n  report both side by side (docs/replay.md).",
 	"trip":          "llm-failover trip [--for D] PROVIDER/MODEL\n  Open a target's breaker (admin token or mTLS identity).",
 	"reset":         "llm-failover reset PROVIDER/MODEL\n  Close a target's breaker (admin token or mTLS identity).",
 	"demo":          "llm-failover demo [--envoy-version V]\n  Start two fake providers, the server and the Envoy model front door on\n  free loopback ports, print the URLs and the commands to try, and stop\n  everything on Ctrl-C.",

@@ -71,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return statusCmd(args, stdout, stderr)
 	case "events":
 		return eventsCmd(args, stdout, stderr)
+	case "replay":
+		return replayCmd(args, stdout, stderr)
 	case "explain":
 		return explainCmd(args, stdout, stderr)
 	case "trip":
@@ -119,6 +121,7 @@ const usage = `usage:
   llm-failover status [--admin ADDR]     chains, targets in order, breaker state and why (admin API)
   llm-failover events [--follow]         the recent audit events; --follow streams new ones
   llm-failover explain --model M         the plan a request for M would get now, and why
+  llm-failover replay --config F --events A   replay recorded traffic under a candidate config (docs/replay.md)
   llm-failover trip [--for D] P/M        open a target's breaker (admin token or mTLS identity)
   llm-failover reset P/M                 close a target's breaker (admin token or mTLS identity)
 `
