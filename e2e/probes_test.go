@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -297,6 +298,36 @@ func TestProbes_UnreachableTargetOpensWithReasonProbe(t *testing.T) {
 		}
 		if sn := s.breakerOf("primary"); sn.State != breaker.Open || sn.Opened.Reason != breaker.ReasonProbe {
 			t.Errorf("primary %v opened by %q, want open by %q", sn.State, sn.Opened.Reason, breaker.ReasonProbe)
+		}
+	})
+}
+
+// TestProbes_CostIsCounted verifies that what a probe of a priced target
+// cost, at the target's price, is counted in the probe cost metric and on
+// its probe event (probes are never charged to a budget).
+func TestProbes_CostIsCounted(t *testing.T) {
+	forVersions(t, func(t *testing.T, v string) {
+		s := newStack(t, v, stackOpts{edit: func(cfg string) string { return priced("", "")(cfg) + fmt.Sprintf(probesOn, "100") }})
+		s.needLocal("the server's prober")
+		p := probe.New(probe.Options{Host: s.proc, Clock: s.clock, FrontDoor: s.url, Client: s.http})
+		setUsage(t, s, fakellm.Usage{Prompt: 1000, Completion: 500})
+		s.probeRound(p)
+		// secondary's price {input: 1, output: 2} per million: 1000×1 + 500×2.
+		want := `llm_failover_probe_cost_usd_total{model="secondary-model",provider="secondary"} 0.002`
+		if m := s.metricsText(); !strings.Contains(m, want) {
+			t.Errorf("metrics: got no %s in\n%s", want, grepLines(m, "probe_cost"))
+		}
+		found := false
+		for _, e := range s.auditLines() {
+			if e.Kind == events.KindProbe && e.Reason == "active" && e.From.Provider == "secondary" {
+				found = true
+				if e.CostUSD == nil || math.Abs(*e.CostUSD-0.002) > 1e-12 {
+					t.Errorf("secondary's probe event cost_usd = %v, want 0.002", e.CostUSD)
+				}
+			}
+		}
+		if !found {
+			t.Error("no probe event for the secondary")
 		}
 	})
 }
