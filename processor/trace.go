@@ -347,11 +347,13 @@ func formatTrace(recs []attemptRecord) string {
 			b.WriteString(";quality=")
 			b.WriteString(a.Quality)
 		}
+		appendCost(&b, a.Cost)
+		// The placement comes last: what follows "ms=" is the outcome's
+		// detail (quality, cost), then where the plan put the target.
 		if a.Placement != "" { // contract.ValidPlacement: safe in a header as it is
 			b.WriteString(";")
 			b.WriteString(a.Placement)
 		}
-		appendCost(&b, a.Cost)
 	}
 	return b.String()
 }
