@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	"github.com/llm-failover/llm-failover/e2e/envoymodel"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -62,19 +63,7 @@ func (a MetadataAttribute) value(md map[string]*structpb.Struct) *structpb.Value
 	if !ok {
 		return nil
 	}
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		return structpb.NewStringValue(k.StringValue)
-	case *structpb.Value_BoolValue:
-		return structpb.NewBoolValue(k.BoolValue)
-	case *structpb.Value_NumberValue:
-		return structpb.NewStringValue(fmt.Sprintf("%.6g", k.NumberValue))
-	case *structpb.Value_StructValue:
-		return structpb.NewStringValue("map value")
-	case *structpb.Value_ListValue:
-		return structpb.NewStringValue("list value")
-	}
-	return structpb.NewStringValue("NULL")
+	return envoymodel.CELValue(v)
 }
 
 // Mode is an effective processing mode.

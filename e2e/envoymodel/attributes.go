@@ -138,6 +138,14 @@ func (p *extProc) metadataAttribute(ns, key string) *structpb.Value {
 	if !ok {
 		return nil
 	}
+	return CELValue(v)
+}
+
+// CELValue is v as an ext_proc attribute carries a metadata value read
+// through CEL: a string or a bool as itself, a number as CEL prints a
+// double, a struct or a list as "map value" or "list value", null as
+// "NULL" (the load harness, package loadgen, converts the same way).
+func CELValue(v *structpb.Value) *structpb.Value {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_StringValue:
 		return structpb.NewStringValue(k.StringValue)
