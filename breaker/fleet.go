@@ -133,12 +133,6 @@ func (b *Breaker) HoldOpen(now, until time.Time) bool {
 	return changed
 }
 
-// OpenUntil returns the end of the cooldown at now when the breaker is Open,
-// else the zero time; it applies no transition.
-func (b *Breaker) OpenUntil(now time.Time) time.Time {
-	return b.Snapshot(now).OpenUntil
-}
-
 // ConsecutiveFailuresToOpen is Settings.ConsecutiveFailures with defaults
 // applied; package fleet counts to it across replicas.
 func (b *Breaker) ConsecutiveFailuresToOpen() int { return b.s.ConsecutiveFailures }

@@ -54,8 +54,6 @@ type Options struct {
 	// Budgets is the server's budget store, shared with the fleet
 	// (budget.go); nil: not shared.
 	Budgets *BudgetStore
-	// Dial replaces the TCP dialer (tests put a slow proxy in between).
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Fleet keeps one replica's breakers in step with the fleet's. Its methods
@@ -141,7 +139,6 @@ func New(opts Options) (*Fleet, error) {
 		Addr: c.Redis.Address, Username: c.Redis.Username, Password: opts.Password, DB: c.Redis.DB,
 		DialTimeout: c.Timeout.D(), ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(),
 		PoolSize: 4, MaxRetries: -1, // the fleet retries itself, in the background
-		Dialer:   opts.Dial,
 		Protocol: 2, // RESP2: every Redis 6 and Valkey speaks it; Pub/Sub needs nothing newer
 	}
 	if t := c.Redis.TLS; t != nil {

@@ -1,9 +1,7 @@
 package fleet_test
 
 import (
-	"context"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +49,7 @@ type replica struct {
 
 // newReplica builds a replica of fleetYAML+breakerYAML joined to the Redis
 // at addr (through dial when set).
-func newReplica(t *testing.T, name, addr, breakerYAML string, shared bool, dial func(context.Context, string, string) (net.Conn, error)) *replica {
+func newReplica(t *testing.T, name, addr, breakerYAML string, shared bool) *replica {
 	t.Helper()
 	cfg, err := config.Parse([]byte(fleetYAML + breakerYAML))
 	if err != nil {
@@ -71,7 +69,7 @@ func newReplica(t *testing.T, name, addr, breakerYAML string, shared bool, dial 
 	fc.Replica = name
 	fc.SharedCounting = shared
 	fc.Timeout = config.Duration(time.Second)
-	r.fleet, err = fleet.New(fleet.Options{Config: fc, Registry: r.reg, Dial: dial})
+	r.fleet, err = fleet.New(fleet.Options{Config: fc, Registry: r.reg})
 	if err != nil {
 		t.Fatalf("fleet.New: %v", err)
 	}
@@ -127,9 +125,9 @@ breaker:
 // the bound, with the opening's reason and a cooldown of the same length.
 func TestFleet_OpeningOnOneReplicaOpensAll(t *testing.T) {
 	rd := redistest.Start(t)
-	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
-	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
-	c := newReplica(t, "c", rd.Addr(), breakerYAML, false, nil)
+	a := newReplica(t, "a", rd.Addr(), breakerYAML, false)
+	b := newReplica(t, "b", rd.Addr(), breakerYAML, false)
+	c := newReplica(t, "c", rd.Addr(), breakerYAML, false)
 	waitConnected(t, a, b, c)
 
 	for i := 0; i < 3; i++ {
@@ -177,9 +175,9 @@ breaker:
   recovery_stage_duration: 1h
 `
 	rs := []*replica{
-		newReplica(t, "a", rd.Addr(), cfg, false, nil),
-		newReplica(t, "b", rd.Addr(), cfg, false, nil),
-		newReplica(t, "c", rd.Addr(), cfg, false, nil),
+		newReplica(t, "a", rd.Addr(), cfg, false),
+		newReplica(t, "b", rd.Addr(), cfg, false),
+		newReplica(t, "c", rd.Addr(), cfg, false),
 	}
 	waitConnected(t, rs...)
 	rs[1].breaker().Record(time.Time{}, breaker.Outcome{Kind: breaker.Failure, Status: 500})
@@ -237,9 +235,9 @@ breaker:
 func TestFleet_SharedCountingOpensOnFleetFailures(t *testing.T) {
 	rd := redistest.Start(t)
 	rs := []*replica{
-		newReplica(t, "a", rd.Addr(), breakerYAML, true, nil),
-		newReplica(t, "b", rd.Addr(), breakerYAML, true, nil),
-		newReplica(t, "c", rd.Addr(), breakerYAML, true, nil),
+		newReplica(t, "a", rd.Addr(), breakerYAML, true),
+		newReplica(t, "b", rd.Addr(), breakerYAML, true),
+		newReplica(t, "c", rd.Addr(), breakerYAML, true),
 	}
 	waitConnected(t, rs...)
 	for _, r := range rs {
@@ -270,9 +268,9 @@ func TestFleet_SharedCountingOpensOnFleetFailures(t *testing.T) {
 func TestFleet_LocalCountingKeepsCountsLocal(t *testing.T) {
 	rd := redistest.Start(t)
 	rs := []*replica{
-		newReplica(t, "a", rd.Addr(), breakerYAML, false, nil),
-		newReplica(t, "b", rd.Addr(), breakerYAML, false, nil),
-		newReplica(t, "c", rd.Addr(), breakerYAML, false, nil),
+		newReplica(t, "a", rd.Addr(), breakerYAML, false),
+		newReplica(t, "b", rd.Addr(), breakerYAML, false),
+		newReplica(t, "c", rd.Addr(), breakerYAML, false),
 	}
 	waitConnected(t, rs...)
 	for _, r := range rs {
@@ -307,8 +305,8 @@ func TestFleet_LocalCountingKeepsCountsLocal(t *testing.T) {
 // fleet converges.
 func TestFleet_RedisRestartConverges(t *testing.T) {
 	rd := redistest.Start(t)
-	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
-	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
+	a := newReplica(t, "a", rd.Addr(), breakerYAML, false)
+	b := newReplica(t, "b", rd.Addr(), breakerYAML, false)
 	waitConnected(t, a, b)
 	rd.Stop()
 
@@ -351,7 +349,7 @@ func TestFleet_RedisRestartConverges(t *testing.T) {
 func TestFleet_StalledRedisDoesNotDelayPlans(t *testing.T) {
 	rd := redistest.Start(t)
 	proxy := redistest.NewStallProxy(t, rd.Addr())
-	a := newReplica(t, "a", proxy.Addr(), breakerYAML, true, nil)
+	a := newReplica(t, "a", proxy.Addr(), breakerYAML, true)
 	waitConnected(t, a)
 	proxy.Stall(true)
 	ch := a.table.Config().Chain("main")
@@ -450,8 +448,8 @@ clients:
 // not probe it meanwhile; a replica that cannot reach Redis probes alone.
 func TestFleet_ActiveProbeClaim(t *testing.T) {
 	rd := redistest.Start(t)
-	a := newReplica(t, "a", rd.Addr(), breakerYAML, false, nil)
-	b := newReplica(t, "b", rd.Addr(), breakerYAML, false, nil)
+	a := newReplica(t, "a", rd.Addr(), breakerYAML, false)
+	b := newReplica(t, "b", rd.Addr(), breakerYAML, false)
 	waitConnected(t, a, b)
 	now := time.Now()
 	if !a.fleet.Claim(target, now, time.Minute) {
